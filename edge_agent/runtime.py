@@ -1,0 +1,196 @@
+"""The one place that finds a LiteRT runtime and builds interpreters.
+
+Runtimes are tried in order: `ai_edge_litert`, `tflite_runtime`,
+`tensorflow.lite`. Everything else (the agent's validation, bench and server,
+and the studio's accuracy evaluation) asks this module for an interpreter and
+for the quantize/dequantize of tensors.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+RUNTIME_ORDER: Tuple[Tuple[str, str], ...] = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter"),
+    ("tflite-runtime", "tflite_runtime.interpreter"),
+    ("tensorflow", "tensorflow.lite"),
+)
+"""(runtime name, module holding `Interpreter`), in order of preference."""
+
+LITERT_COMPAT: Tuple[Tuple[Tuple[int, ...], str], ...] = (
+    ((2, 0), "2.21.0"),
+    ((1, 3), "2.20.0"),
+    ((1, 1), "2.19.0"),
+    ((1, 0), "2.18.0"),
+)
+"""ai-edge-litert release → the TensorFlow Lite runtime level whose kernels it
+carries. A model's `min_runtime_version` is in TensorFlow's numbering, so the
+agent reports every runtime in that numbering as `compat_version`."""
+
+
+class RuntimeMissingError(Exception):
+    """No LiteRT runtime can be imported. The message names the fix."""
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """Which runtime the agent uses, its own version, and its TF-equivalent version."""
+
+    name: str
+    version: str
+    compat_version: str
+    module: str
+
+
+_cached: Dict[Optional[str], Tuple[RuntimeInfo, Any]] = {}
+
+
+def detect_runtime(prefer: Optional[str] = None) -> RuntimeInfo:
+    """Returns the first importable runtime (or `prefer`, by name).
+
+    Raises RuntimeMissingError when none can be imported.
+    """
+    return _load(prefer)[0]
+
+
+def interpreter_class(prefer: Optional[str] = None) -> Any:
+    """Returns the `Interpreter` class of the detected runtime."""
+    return _load(prefer)[1]
+
+
+def _load(prefer: Optional[str]) -> Tuple[RuntimeInfo, Any]:
+    if prefer in _cached:
+        return _cached[prefer]
+    order = [r for r in RUNTIME_ORDER if prefer is None or r[0] == prefer]
+    if not order:
+        names = ", ".join(r[0] for r in RUNTIME_ORDER)
+        raise RuntimeMissingError(f"unknown runtime {prefer!r}; known: {names}")
+    errors = []
+    for name, module_name in order:
+        try:
+            module = importlib.import_module(module_name)
+            cls = module.Interpreter
+        except Exception as exc:  # noqa: BLE001 - a broken runtime is "not available"
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        version = _version_of(name)
+        info = RuntimeInfo(name, version, _compat_version(name, version), module_name)
+        _cached[prefer] = (info, cls)
+        return info, cls
+    raise RuntimeMissingError(
+        "no LiteRT runtime is installed (" + "; ".join(errors) + "); "
+        "install one with: python3 -m pip install ai-edge-litert"
+    )
+
+
+def _version_of(name: str) -> str:
+    try:
+        from importlib import metadata
+
+        dist = {"tensorflow": "tensorflow"}.get(name, name)
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            if name == "tensorflow":
+                return metadata.version("tensorflow-cpu")
+            raise
+    except Exception:  # noqa: BLE001 - version is informative only
+        module = importlib.import_module(name.replace("-", "_"))
+        return str(getattr(module, "__version__", "unknown"))
+
+
+def _compat_version(name: str, version: str) -> str:
+    if name != "ai-edge-litert":
+        return version
+    parsed = _parse(version)
+    for floor, compat in LITERT_COMPAT:
+        if parsed >= floor:
+            return compat
+    return "2.18.0"
+
+
+def _parse(text: str) -> Tuple[int, ...]:
+    out: List[int] = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        out.append(int(digits))
+    return tuple(out)
+
+
+def make_interpreter(
+    model_path: Optional[str] = None,
+    model_content: Optional[bytes] = None,
+    threads: Optional[int] = None,
+    prefer: Optional[str] = None,
+) -> Any:
+    """Builds an interpreter for a model and allocates its tensors.
+
+    Raises RuntimeMissingError, or the runtime's own ValueError/RuntimeError
+    (e.g. "Didn't find op for builtin opcode ...") for a model it cannot run.
+    """
+    cls = interpreter_class(prefer)
+    kwargs: Dict[str, Any] = {}
+    if threads is not None:
+        kwargs["num_threads"] = int(threads)
+    if model_content is not None:
+        interpreter = cls(model_content=model_content, **kwargs)
+    else:
+        interpreter = cls(model_path=model_path, **kwargs)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def quantize(values: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
+    """Converts real values to the tensor's dtype, quantizing with its scale/zero point."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = _scale_zero(detail)
+    if scale and np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        q = np.round(np.asarray(values, dtype=np.float64) / scale + zero_point)
+        return np.clip(q, info.min, info.max).astype(dtype)
+    return np.asarray(values).astype(dtype)
+
+
+def dequantize(values: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
+    """Converts a tensor's values to float32, dequantizing with its scale/zero point."""
+    scale, zero_point = _scale_zero(detail)
+    arr = np.asarray(values)
+    if scale and np.issubdtype(arr.dtype, np.integer):
+        return ((arr.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    return arr.astype(np.float32)
+
+
+def _scale_zero(detail: Dict[str, Any]) -> Tuple[float, int]:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return float(scale), int(zero_point)
+
+
+def generated_input(detail: Dict[str, Any], kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Returns an input for a tensor: 'zeros' or 'random' within the dtype's range.
+
+    Dynamic dimensions (-1 in the signature) are already concrete in `shape`.
+    """
+    shape = tuple(int(d) for d in detail["shape"])
+    dtype = np.dtype(detail["dtype"])
+    if kind == "zeros":
+        return np.zeros(shape, dtype=dtype)
+    if dtype == np.bool_:
+        return rng.integers(0, 2, size=shape).astype(np.bool_)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(int(info.min), int(info.max), size=shape, endpoint=True).astype(dtype)
+    return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+
+
+def run_once(interpreter: Any, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """Sets every input (already in the tensor's dtype), invokes, returns copies of outputs."""
+    for detail, value in zip(interpreter.get_input_details(), inputs):
+        interpreter.set_tensor(detail["index"], value)
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]

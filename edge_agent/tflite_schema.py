@@ -1,0 +1,317 @@
+"""A minimal, dependency-free reader of the TFLite flatbuffer schema.
+
+This is the only module that parses a `.tflite` file. It reads just what the
+studio and the agent need (operator codes and versions, the main subgraph's
+inputs and outputs with quantization, metadata such as `min_runtime_version`)
+and checks every offset against the file size, so a truncated or foreign file
+raises `ModelFormatError` instead of reading garbage.
+
+Field numbers follow tensorflow/compiler/mlir/lite/schema/schema.fbs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from edge_agent.builtin_ops import BUILTIN_OPERATORS
+
+FILE_IDENTIFIER = b"TFL3"
+
+TENSOR_TYPES = {
+    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
+    6: "bool", 7: "int16", 8: "complex64", 9: "int8", 10: "float64",
+    11: "complex128", 12: "uint64", 13: "resource", 14: "variant", 15: "uint32",
+    16: "uint16", 17: "int4", 18: "bfloat16",
+}  # fmt: skip
+"""TensorType enum values → numpy-style dtype names."""
+
+# Table field indices (schema.fbs).
+_MODEL_VERSION, _MODEL_OPCODES, _MODEL_SUBGRAPHS, _MODEL_DESCRIPTION = 0, 1, 2, 3
+_MODEL_BUFFERS, _MODEL_METADATA, _MODEL_SIGNATURES = 4, 6, 7
+_OPCODE_DEPRECATED, _OPCODE_CUSTOM, _OPCODE_VERSION, _OPCODE_BUILTIN = 0, 1, 2, 3
+_SUBGRAPH_TENSORS, _SUBGRAPH_INPUTS, _SUBGRAPH_OUTPUTS, _SUBGRAPH_OPERATORS = 0, 1, 2, 3
+_TENSOR_SHAPE, _TENSOR_TYPE, _TENSOR_NAME, _TENSOR_QUANT, _TENSOR_SHAPE_SIG = 0, 1, 3, 4, 7
+_QUANT_SCALE, _QUANT_ZERO_POINT, _QUANT_DIM = 2, 3, 6
+_BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
+_METADATA_NAME, _METADATA_BUFFER = 0, 1
+_OPERATOR_OPCODE_INDEX = 0
+
+
+class ModelFormatError(Exception):
+    """The bytes are not a complete TFLite flatbuffer. The message is user-facing."""
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One operator code of the model: builtin name (or custom code) and version."""
+
+    name: str
+    version: int
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """An input or output tensor of the main subgraph."""
+
+    name: str
+    shape: List[int]
+    dtype: str
+    quantization: Optional[Dict[str, Any]]
+    shape_signature: Optional[List[int]] = None
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a .tflite file says about itself, read without any runtime."""
+
+    size_bytes: int
+    sha256: str
+    schema_version: int
+    min_runtime_version: Optional[str]
+    ops: List[OpInfo]
+    inputs: List[TensorInfo]
+    outputs: List[TensorInfo]
+    description: str = ""
+    metadata: Dict[str, str] = field(default_factory=dict)
+    subgraphs: int = 1
+
+    def to_json(self) -> Dict[str, Any]:
+        """Returns a JSON-able dict; ops are `{name, version, count}`."""
+        return asdict(self)
+
+
+class _Reader:
+    """Bounds-checked flatbuffer primitives over an in-memory buffer."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def _check(self, pos: int, n: int) -> None:
+        if pos < 0 or pos + n > self.size:
+            raise ModelFormatError(
+                f"the file is truncated or corrupt (needs byte {pos + n}, has {self.size})"
+            )
+
+    def u8(self, pos: int) -> int:
+        self._check(pos, 1)
+        return self.data[pos]
+
+    def i8(self, pos: int) -> int:
+        self._check(pos, 1)
+        return struct.unpack_from("<b", self.data, pos)[0]
+
+    def u16(self, pos: int) -> int:
+        self._check(pos, 2)
+        return struct.unpack_from("<H", self.data, pos)[0]
+
+    def i32(self, pos: int) -> int:
+        self._check(pos, 4)
+        return struct.unpack_from("<i", self.data, pos)[0]
+
+    def u32(self, pos: int) -> int:
+        self._check(pos, 4)
+        return struct.unpack_from("<I", self.data, pos)[0]
+
+    def u64(self, pos: int) -> int:
+        self._check(pos, 8)
+        return struct.unpack_from("<Q", self.data, pos)[0]
+
+    def field_pos(self, table: int, index: int) -> Optional[int]:
+        """Absolute position of field `index` of the table at `table`, or None if absent."""
+        vtable = table - self.i32(table)
+        vsize = self.u16(vtable)
+        slot = 4 + 2 * index
+        if slot >= vsize:
+            return None
+        rel = self.u16(vtable + slot)
+        return table + rel if rel else None
+
+    def deref(self, pos: int) -> int:
+        return pos + self.u32(pos)
+
+    def table(self, table: int, index: int) -> Optional[int]:
+        pos = self.field_pos(table, index)
+        return None if pos is None else self.deref(pos)
+
+    def scalar(self, table: int, index: int, kind: str, default: int = 0) -> int:
+        pos = self.field_pos(table, index)
+        if pos is None:
+            return default
+        return {"u8": self.u8, "i8": self.i8, "i32": self.i32, "u32": self.u32, "u64": self.u64}[
+            kind
+        ](pos)
+
+    def vector(self, table: int, index: int) -> Tuple[int, int]:
+        """Returns (start of elements, length) of a vector field; (0, 0) when absent."""
+        pos = self.table(table, index)
+        if pos is None:
+            return 0, 0
+        length = self.u32(pos)
+        return pos + 4, length
+
+    def string(self, table: int, index: int) -> Optional[str]:
+        start, length = self.vector(table, index)
+        if not start:
+            return None
+        self._check(start, length)
+        return self.data[start : start + length].decode("utf-8", errors="replace")
+
+    def tables(self, table: int, index: int) -> List[int]:
+        start, length = self.vector(table, index)
+        self._check(start, 4 * length)
+        return [self.deref(start + 4 * i) for i in range(length)]
+
+    def ints(self, table: int, index: int, fmt: str = "i") -> List[Any]:
+        start, length = self.vector(table, index)
+        if not start:
+            return []
+        width = struct.calcsize("<" + fmt)
+        self._check(start, width * length)
+        return list(struct.unpack_from(f"<{length}{fmt}", self.data, start))
+
+    def bytes_of(self, table: int, index: int) -> bytes:
+        start, length = self.vector(table, index)
+        if not start:
+            return b""
+        self._check(start, length)
+        return self.data[start : start + length]
+
+
+def read_model_facts(source: Union[str, Path, bytes]) -> ModelFacts:
+    """Parses a .tflite file (path or bytes) and returns its `ModelFacts`.
+
+    Raises ModelFormatError when the data is not a TFLite flatbuffer or is
+    truncated, and OSError when the path cannot be read.
+    """
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+    if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
+        raise ModelFormatError("not a TFLite model (no 'TFL3' file identifier)")
+    try:
+        return _parse(_Reader(data))
+    except ModelFormatError:
+        raise
+    except (struct.error, IndexError, ValueError, KeyError, RecursionError) as exc:
+        raise ModelFormatError(f"the file is truncated or corrupt ({exc})") from exc
+
+
+def _parse(r: _Reader) -> ModelFacts:
+    model = r.deref(0)
+    version = r.scalar(model, _MODEL_VERSION, "u32")
+    buffers = r.tables(model, _MODEL_BUFFERS)
+
+    metadata: Dict[str, str] = {}
+    for entry in r.tables(model, _MODEL_METADATA):
+        name = r.string(entry, _METADATA_NAME) or ""
+        index = r.scalar(entry, _METADATA_BUFFER, "u32")
+        raw = _buffer_bytes(r, buffers, index)
+        # Metadata values are C strings in practice (min_runtime_version) or
+        # opaque blobs; keep the printable ones.
+        text = raw.split(b"\0", 1)[0].decode("ascii", errors="replace")
+        if text.isprintable():
+            metadata[name] = text
+
+    opcodes: List[Tuple[str, int]] = []
+    for code in r.tables(model, _MODEL_OPCODES):
+        deprecated = r.scalar(code, _OPCODE_DEPRECATED, "i8")
+        builtin = r.scalar(code, _OPCODE_BUILTIN, "i32")
+        builtin = max(builtin, deprecated)
+        version_ = r.scalar(code, _OPCODE_VERSION, "i32", default=1)
+        custom = r.string(code, _OPCODE_CUSTOM)
+        if custom:
+            name = f"CUSTOM:{custom}"
+        else:
+            name = BUILTIN_OPERATORS.get(builtin, f"BUILTIN_{builtin}")
+        opcodes.append((name, version_))
+
+    subgraphs = r.tables(model, _MODEL_SUBGRAPHS)
+    if not subgraphs:
+        raise ModelFormatError("the model has no subgraph")
+    main = subgraphs[0]
+    counts = [0] * len(opcodes)
+    for op in r.tables(main, _SUBGRAPH_OPERATORS):
+        index = r.scalar(op, _OPERATOR_OPCODE_INDEX, "u32")
+        if index < len(counts):
+            counts[index] += 1
+    tensors = r.tables(main, _SUBGRAPH_TENSORS)
+
+    def tensor(i: int) -> TensorInfo:
+        if not 0 <= i < len(tensors):
+            raise ModelFormatError(f"the model refers to tensor {i}, which does not exist")
+        t = tensors[i]
+        dtype_code = r.scalar(t, _TENSOR_TYPE, "i8")
+        signature = r.ints(t, _TENSOR_SHAPE_SIG)
+        return TensorInfo(
+            name=r.string(t, _TENSOR_NAME) or f"tensor_{i}",
+            shape=r.ints(t, _TENSOR_SHAPE),
+            dtype=TENSOR_TYPES.get(dtype_code, f"type_{dtype_code}"),
+            quantization=_quantization(r, t),
+            shape_signature=signature or None,
+        )
+
+    data_size = r.size
+    return ModelFacts(
+        size_bytes=data_size,
+        sha256=hashlib.sha256(r.data).hexdigest(),
+        schema_version=version,
+        min_runtime_version=metadata.get("min_runtime_version"),
+        ops=[OpInfo(n, v, c) for (n, v), c in zip(opcodes, counts)],
+        inputs=[tensor(i) for i in r.ints(main, _SUBGRAPH_INPUTS)],
+        outputs=[tensor(i) for i in r.ints(main, _SUBGRAPH_OUTPUTS)],
+        description=r.string(model, _MODEL_DESCRIPTION) or "",
+        metadata=metadata,
+        subgraphs=len(subgraphs),
+    )
+
+
+def _buffer_bytes(r: _Reader, buffers: List[int], index: int) -> bytes:
+    if not 0 <= index < len(buffers):
+        raise ModelFormatError(f"the model refers to buffer {index}, which does not exist")
+    buf = buffers[index]
+    data = r.bytes_of(buf, _BUFFER_DATA)
+    if data:
+        return data
+    # Models over 2 GB keep buffers after the flatbuffer, addressed by offset.
+    offset = r.scalar(buf, _BUFFER_OFFSET, "u64")
+    size = r.scalar(buf, _BUFFER_SIZE, "u64")
+    if offset > 1 and size:
+        r._check(offset, size)
+        return r.data[offset : offset + size]
+    return b""
+
+
+def _quantization(r: _Reader, tensor: int) -> Optional[Dict[str, Any]]:
+    q = r.table(tensor, _TENSOR_QUANT)
+    if q is None:
+        return None
+    scales = r.ints(q, _QUANT_SCALE, "f")
+    zero_points = r.ints(q, _QUANT_ZERO_POINT, "q")
+    if not scales:
+        return None
+    return {
+        "scale": [float(s) for s in scales],
+        "zero_point": [int(z) for z in zero_points],
+        "quantized_dimension": r.scalar(q, _QUANT_DIM, "i32"),
+    }
+
+
+def parse_version(text: Optional[str]) -> Tuple[int, ...]:
+    """Returns a version string such as '2.17.0' or '2.14.0rc1' as a comparable tuple."""
+    if not text:
+        return (0,)
+    parts: List[int] = []
+    for piece in text.strip().split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or (0,)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Prepares what the test suite needs beyond the project's venv:
+#  - Debian packages: openssh-server (real sshd devices), busybox-static;
+#  - device venvs built from Debian's /usr/bin/python3, world-readable so that
+#    per-test device users (useradd) can run them:
+#      $TFSTUDIO_TEST_VENVS/device      numpy + ai-edge-litert  (a current device)
+#      $TFSTUDIO_TEST_VENVS/old-device  numpy<2 + tflite-runtime 2.14 (an old device)
+# Each step is cached: it runs only when its result is missing.
+set -euo pipefail
+
+VENVS=${TFSTUDIO_TEST_VENVS:-/opt/tfstudio-test/venvs}
+SYS_PY=${TFSTUDIO_DEVICE_PYTHON:-/usr/bin/python3}
+
+need_apt=()
+command -v /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+[ -x "$SYS_PY" ] || need_apt+=(python3)
+"$SYS_PY" -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "prepare-test-env: apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! "$SYS_PY" -c 'import ensurepip' >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+mkdir -p /run/sshd
+
+build_venv() {  # name, marker module, pip args...
+  local name=$1 marker=$2; shift 2
+  local dir="$VENVS/$name"
+  if [ -x "$dir/bin/python" ] && "$dir/bin/python" -c "import $marker" >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "prepare-test-env: building $dir"
+  rm -rf "$dir"
+  mkdir -p "$VENVS"
+  "$SYS_PY" -m venv "$dir"
+  # The host's pip constraint file (if any) is not for these venvs.
+  PIP_CONFIG_FILE=/dev/null "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+  "$dir/bin/python" -c "import $marker"
+}
+
+build_venv device ai_edge_litert numpy ai-edge-litert
+build_venv old-device tflite_runtime "numpy<2" tflite-runtime==2.14.0
+chmod -R a+rX "$(dirname "$VENVS")"
+echo "prepare-test-env: ready ($VENVS)"

@@ -1,0 +1,85 @@
+"""Fixtures shared by every test area.
+
+- Every test runs with TFSTUDIO_HOME in its own temp dir.
+- `tiny_models` converts a small Keras MLP with TensorFlow directly (once per
+  session) into float32, dynamic-range, float16 and int8 `.tflite` files; the
+  agent and fleet tests use them without depending on the convert core.
+- `device_venvs` points at the device Python environments that
+  scripts/prepare-test-env.sh builds (a current one and an "old device" one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VENVS = Path(os.environ.get("TFSTUDIO_TEST_VENVS", "/opt/tfstudio-test/venvs"))
+
+
+@pytest.fixture(autouse=True)
+def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "tfstudio-home"
+    home.mkdir()
+    monkeypatch.setenv("TFSTUDIO_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """MLP (64 → 32 → 10, softmax) as .tflite in four modes: {mode: path}."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    rng = np.random.default_rng(0)
+
+    def rep():
+        for _ in range(16):
+            yield [rng.random((1, 64), dtype=np.float32)]
+
+    out = tmp_path_factory.mktemp("tiny-models")
+    paths: dict[str, Path] = {}
+    for mode in ("float32", "dynamic", "float16", "int8"):
+        conv = tf.lite.TFLiteConverter.from_keras_model(model)
+        if mode != "float32":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if mode == "float16":
+            conv.target_spec.supported_types = [tf.float16]
+        if mode == "int8":
+            conv.representative_dataset = rep
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        path = out / f"mlp.{mode}.tflite"
+        path.write_bytes(conv.convert())
+        paths[mode] = path
+    return paths
+
+
+@pytest.fixture(scope="session")
+def device_venvs() -> dict[str, Path]:
+    """{'device': python, 'old-device': python} built by scripts/prepare-test-env.sh."""
+    found = {name: VENVS / name / "bin" / "python" for name in ("device", "old-device")}
+    missing = [str(p) for p in found.values() if not p.exists()]
+    if missing:
+        pytest.fail(f"device venvs missing ({', '.join(missing)}): run scripts/prepare-test-env.sh")
+    return found
+
+
+@pytest.fixture(scope="session")
+def studio_python() -> str:
+    """The interpreter running the tests (the studio's venv)."""
+    return sys.executable

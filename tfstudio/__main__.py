@@ -1,0 +1,5 @@
+"""Allows `python -m tfstudio`."""
+
+from tfstudio.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""The `tfstudio` command line: parse, dispatch to the core, print.
+
+Each subcommand lives in its own `*_cmd` module exposing `register(subparsers)`.
+Those modules import only argparse-level things at the top: the work (and its
+heavy imports) happens inside the handler, so `tfstudio --help` stays fast and
+never loads tensorflow, docker or paramiko.
+
+Handlers return an exit code. A `TfStudioError` becomes one line on stderr (or a
+JSON object with `error` under `--json`) and its exit code; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from tfstudio import __version__
+from tfstudio.errors import CancelledError, TfStudioError
+
+COMMAND_MODULES = (
+    "tfstudio.cli.demo_cmd",
+    "tfstudio.cli.convert_cmd",
+    "tfstudio.cli.inspect_cmd",
+    "tfstudio.cli.devices_cmd",
+    "tfstudio.cli.agent_cmd",
+    "tfstudio.cli.deploy_cmd",
+    "tfstudio.cli.bench_cmd",
+    "tfstudio.cli.models_cmd",
+)
+"""Subcommand modules, in the order `--help` lists them. Missing ones are skipped
+so that features can land one issue at a time."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the full argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tfstudio",
+        description="Take a TensorFlow model from training to a device in the field.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfstudio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI and returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    want_json = bool(getattr(args, "json", False))
+    try:
+        return int(args.handler(args))
+    except TfStudioError as exc:
+        report_error(exc, want_json)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        report_error(CancelledError("interrupted"), want_json)
+        return 130
+
+
+def report_error(exc: TfStudioError, want_json: bool) -> None:
+    """Prints one error: a JSON object on stdout under --json, else one line on stderr."""
+    if want_json:
+        print(json.dumps(exc.to_json()))
+    print(f"tfstudio: error: {exc}", file=sys.stderr)

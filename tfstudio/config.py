@@ -1,0 +1,95 @@
+"""Where tfstudio keeps its state, and its config file.
+
+`TFSTUDIO_HOME` (an environment variable) wins; otherwise the platform's user
+data dir from platformdirs. Config is `tfstudio.toml` in that directory, read
+with tomllib. Everything else the studio stores (device registry, known_hosts,
+deploy log, the local device) lives under the same home.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfstudio.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+HOME_ENV = "TFSTUDIO_HOME"
+CONFIG_NAME = "tfstudio.toml"
+
+
+def studio_home() -> Path:
+    """Returns the studio's home directory (created if missing).
+
+    Raises ConfigError when it exists but is not a directory.
+    """
+    env = os.environ.get(HOME_ENV)
+    if env:
+        home = Path(env).expanduser()
+    else:
+        import platformdirs
+
+        home = Path(platformdirs.user_data_dir("tfstudio", appauthor=False))
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"{HOME_ENV} points at {home}, which is not a directory")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create tfstudio home {home}: {exc.strerror}") from exc
+    return home
+
+
+@dataclass(frozen=True)
+class Config:
+    """The parsed tfstudio.toml. Unknown tables are kept in `raw` for later features."""
+
+    home: Path
+    fanout: int = 8
+    deploy_keep: int = 5
+    connect_timeout_s: float = 10.0
+    command_timeout_s: float = 300.0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """Returns one table of the config file ({} when absent)."""
+        value = self.raw.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] in {CONFIG_NAME} must be a table")
+        return value
+
+
+def load_config(home: Path | None = None) -> Config:
+    """Reads tfstudio.toml from the home (defaults when the file is absent).
+
+    Raises ConfigError for a file that is not valid TOML or has wrong types.
+    """
+    home = home or studio_home()
+    path = home / CONFIG_NAME
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    deploy = raw.get("deploy", {})
+    ssh = raw.get("ssh", {})
+    try:
+        return Config(
+            home=home,
+            fanout=int(deploy.get("fanout", 8)),
+            deploy_keep=int(deploy.get("keep", 5)),
+            connect_timeout_s=float(ssh.get("connect_timeout", 10.0)),
+            command_timeout_s=float(ssh.get("command_timeout", 300.0)),
+            raw=raw,
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{path} has a value of the wrong type: {exc}") from exc
