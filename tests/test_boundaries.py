@@ -1,0 +1,121 @@
+"""The architecture's promises, checked in fresh interpreters.
+
+- The headless core (`tfstudio`, minus `tfstudio.tui`) never imports textual.
+- `edge_agent` never imports `tfstudio` or `tensorflow`.
+- `tfstudio --help` (and every subcommand's --help) loads neither tensorflow,
+  docker nor paramiko.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _run(code: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_core_modules_never_import_textual() -> None:
+    found = _run(
+        """
+        import importlib, json, pkgutil, sys
+        import tfstudio
+        bad, seen = {}, []
+        for mod in pkgutil.walk_packages(tfstudio.__path__, "tfstudio."):
+            if mod.name.startswith("tfstudio.tui") or mod.name == "tfstudio.__main__":
+                continue
+            importlib.import_module(mod.name)
+            seen.append(mod.name)
+            if "textual" in sys.modules and not bad:
+                bad[mod.name] = "textual"
+        print(json.dumps({"bad": bad, "seen": seen}))
+        """
+    )
+    assert "tfstudio.errors" in found["seen"]
+    assert found["bad"] == {}, f"core module pulled in textual: {found['bad']}"
+
+
+def test_edge_agent_never_imports_studio_or_tensorflow() -> None:
+    found = _run(
+        """
+        import importlib, json, pkgutil, sys
+        import edge_agent
+        names = []
+        for mod in pkgutil.walk_packages(edge_agent.__path__, "edge_agent."):
+            if mod.name == "edge_agent.__main__":
+                continue
+            importlib.import_module(mod.name)
+            names.append(mod.name)
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("tfstudio", "tensorflow"))
+        print(json.dumps({"leaked": leaked, "names": names}))
+        """
+    )
+    assert "edge_agent.tflite_schema" in found["names"]
+    assert found["leaked"] == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+def test_cli_start_loads_no_heavy_modules(argv: list[str]) -> None:
+    found = _run(
+        f"""
+        import contextlib, io, json, sys
+        from tfstudio.cli import main
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            try:
+                main({argv!r})
+            except SystemExit:
+                pass
+        heavy = sorted({{m.split(".")[0] for m in sys.modules}}
+                       & {{"tensorflow", "keras", "docker", "paramiko", "textual"}})
+        print(json.dumps({{"heavy": heavy, "out": buf.getvalue()}}))
+        """
+    )
+    assert found["heavy"] == []
+    assert "tfstudio" in found["out"]
+
+
+def test_every_subcommand_help_is_light() -> None:
+    found = _run(
+        """
+        import contextlib, io, json, sys
+        from tfstudio.cli import build_parser, main
+        parser = build_parser()
+        sub = next(a for a in parser._actions if a.dest == "command")
+        names = sorted(sub.choices)
+        for name in names:
+            with contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    main([name, "--help"])
+                except SystemExit:
+                    pass
+        heavy = sorted({m.split(".")[0] for m in sys.modules}
+                       & {"tensorflow", "keras", "docker", "paramiko", "textual"})
+        print(json.dumps({"heavy": heavy, "names": names}))
+        """
+    )
+    assert found["names"], "no subcommands registered"
+    assert found["heavy"] == []
+
+
+def test_console_script_reports_version() -> None:
+    exe = REPO / ".venv" / "bin" / "tfstudio"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tfstudio"]
+    proc = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert proc.stdout.strip().startswith("tfstudio ")
