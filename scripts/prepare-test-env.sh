@@ -36,7 +36,7 @@ build_venv() {  # name, marker module, pip args...
   echo "prepare-test-env: building $dir"
   rm -rf "$dir"
   mkdir -p "$VENVS"
-  "$SYS_PY" -m venv "$dir"
+  "${SYS_PY}" -m venv --copies "$dir"
   # The host's pip constraint file (if any) is not for these venvs.
   PIP_CONFIG_FILE=/dev/null "$dir/bin/pip" install -q --disable-pip-version-check "$@"
   "$dir/bin/python" -c "import $marker"
@@ -44,5 +44,12 @@ build_venv() {  # name, marker module, pip args...
 
 build_venv device ai_edge_litert numpy ai-edge-litert
 build_venv old-device tflite_runtime "numpy<2" tflite-runtime==2.14.0
+# The agent promises Python 3.9: a device with the oldest Python we support.
+PY39=${TFSTUDIO_PY39:-$(ls -d /root/.pyenv/versions/3.9.*/bin/python3.9 2>/dev/null | tail -n 1)}
+if [ -n "$PY39" ] && [ -x "$PY39" ]; then
+  SYS_PY=$PY39 build_venv py39-device tflite_runtime "numpy<2" tflite-runtime==2.14.0
+else
+  echo "prepare-test-env: no Python 3.9 found (set TFSTUDIO_PY39); py39-device not built" >&2
+fi
 chmod -R a+rX "$(dirname "$VENVS")"
 echo "prepare-test-env: ready ($VENVS)"
