@@ -1,0 +1,299 @@
+"""On-device latency, measured the way LiteRT's `benchmark_model` does.
+
+Phases: init (load + allocate), first invoke, warmup (at least N runs and at
+least `warmup_min_seconds`), then steady state (at least `runs` and at least
+`min_seconds`, capped at 150 s). Inputs are set once before timing, as in
+benchmark_model; only `invoke()` is timed, with `perf_counter_ns`, into a
+preallocated list, and the garbage collector is off while timing, so the loop
+does no allocation, no logging and no collection.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import math
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from edge_agent import fsutil
+from edge_agent.errors import AgentError
+from edge_agent.store import Store, utc_now
+
+MAX_SECONDS = 150.0
+"""Steady state stops here even if `runs` is not reached (benchmark_model's max_secs)."""
+
+DEFAULT_RUNS = 100
+DEFAULT_WARMUP = 10
+DEFAULT_MIN_SECONDS = 1.0
+DEFAULT_WARMUP_MIN_SECONDS = 0.5
+REPORT_FILE = "bench.jsonl"
+
+
+def percentile(sorted_ms: List[float], pct: float) -> float:
+    """Returns the nearest-rank percentile of an ascending list (pct in (0, 100])."""
+    if not sorted_ms:
+        raise ValueError("no samples")
+    rank = max(1, math.ceil(pct / 100.0 * len(sorted_ms)))
+    return sorted_ms[min(rank, len(sorted_ms)) - 1]
+
+
+def resolve_model(store: Store, ref: Optional[str]) -> Dict[str, Any]:
+    """Returns {"sha256","name","path"} for a stored sha/prefix, a file path, or the active model.
+
+    Raises AgentError: no_active, not_found, usage.
+    """
+    if ref is None:
+        sha = store.active_sha()
+        if sha is None:
+            raise AgentError(
+                "no model is active; give --model SHA|PATH or install one", "no_active"
+            )
+        return {
+            "sha256": sha,
+            "name": store.manifest(sha).get("name"),
+            "path": str(store.model_path(sha)),
+        }
+    path = Path(ref)
+    if path.is_file():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return {"sha256": digest, "name": path.name.split(".")[0], "path": str(path)}
+    try:
+        sha = store.resolve(ref)
+    except AgentError as exc:
+        if exc.code == "usage":
+            raise AgentError(
+                f"--model {ref!r}: no such file or stored model", "not_found"
+            ) from None
+        raise
+    return {
+        "sha256": sha,
+        "name": store.manifest(sha).get("name"),
+        "path": str(store.model_path(sha)),
+    }
+
+
+def _inputs(interpreter: Any, kind: str) -> List[Any]:
+    import numpy as np
+
+    from edge_agent import runtime
+
+    details = interpreter.get_input_details()
+    if kind in ("random", "zeros"):
+        rng = np.random.default_rng(0)
+        return [runtime.generated_input(d, kind, rng) for d in details]
+    if len(details) != 1:
+        raise AgentError(
+            f"--input FILE.npy needs a model with one input; this one has {len(details)}",
+            "bad_input",
+        )
+    try:
+        value = np.load(kind, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise AgentError(f"--input {kind}: cannot read a .npy array ({exc})", "bad_input") from None
+    detail = details[0]
+    want = tuple(int(d) for d in detail["shape"])
+    if tuple(value.shape) != want:
+        raise AgentError(
+            f"--input {kind}: shape {tuple(value.shape)} does not match the model's {want}",
+            "bad_input",
+        )
+    dtype = np.dtype(detail["dtype"])
+    if np.issubdtype(value.dtype, np.floating) and np.issubdtype(dtype, np.integer):
+        return [runtime.quantize(value, detail)]
+    if not np.can_cast(value.dtype, dtype, casting="same_kind"):
+        raise AgentError(
+            f"--input {kind}: dtype {value.dtype} cannot feed a {dtype} input", "bad_input"
+        )
+    return [value.astype(dtype)]
+
+
+def _stats(samples_ns: List[int]) -> Dict[str, float]:
+    ms = sorted(s / 1e6 for s in samples_ns)
+    n = len(ms)
+    mean = sum(ms) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in ms) / n)
+    out = {
+        "mean_ms": mean,
+        "std_ms": std,
+        "min_ms": ms[0],
+        "max_ms": ms[-1],
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "p999_ms": percentile(ms, 99.9),
+    }
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def _timed_loop(invoke: Any, runs: int, min_s: float, max_s: float, capacity: int) -> List[int]:
+    """Calls `invoke` until >= runs and >= min_s (or max_s); returns per-call ns."""
+    clock = time.perf_counter_ns
+    samples = [0] * max(capacity, runs, 1)
+    cap = len(samples)
+    min_ns = int(min_s * 1e9)
+    max_ns = int(max_s * 1e9)
+    i = 0
+    start = clock()
+    while True:
+        t0 = clock()
+        invoke()
+        t1 = clock()
+        samples[i] = t1 - t0
+        i += 1
+        elapsed = t1 - start
+        if (i >= runs and elapsed >= min_ns) or elapsed >= max_ns:
+            break
+        if i == cap:  # rare: the warmup estimate was short; grow outside any timed span
+            samples.extend([0] * cap)
+            cap *= 2
+    del samples[i:]
+    return samples
+
+
+def run_bench(
+    store: Store,
+    model_ref: Optional[str] = None,
+    runs: int = DEFAULT_RUNS,
+    warmup: int = DEFAULT_WARMUP,
+    min_seconds: float = DEFAULT_MIN_SECONDS,
+    warmup_min_seconds: float = DEFAULT_WARMUP_MIN_SECONDS,
+    threads: Optional[int] = None,
+    input_kind: str = "random",
+    profile_ops: bool = False,
+) -> Dict[str, Any]:
+    """Benchmarks a model and appends the report to reports/bench.jsonl; returns the report.
+
+    Raises AgentError: no_runtime, no_active, not_found, bad_input, invoke_failed, usage.
+    """
+    from edge_agent import runtime
+    from edge_agent.device_info import device_info
+
+    if runs < 1 or warmup < 0 or min_seconds < 0 or warmup_min_seconds < 0:
+        raise AgentError("--runs must be >= 1 and --warmup/--min-seconds >= 0", "usage")
+    if threads is not None and threads < 1:
+        raise AgentError("--threads must be >= 1", "usage")
+    model = resolve_model(store, model_ref)
+    try:
+        info = runtime.detect_runtime()
+    except runtime.RuntimeMissingError as exc:
+        raise AgentError(str(exc), "no_runtime") from None
+
+    t0 = time.perf_counter_ns()
+    try:
+        interpreter = runtime.make_interpreter(model_path=model["path"], threads=threads)
+    except Exception as exc:  # noqa: BLE001 - the runtime's own text is the message
+        raise AgentError(
+            f"{info.name} {info.version} could not load the model: {exc}", "invoke_failed"
+        ) from None
+    init_ms = (time.perf_counter_ns() - t0) / 1e6
+    inputs = _inputs(interpreter, input_kind)
+    for detail, value in zip(interpreter.get_input_details(), inputs):
+        interpreter.set_tensor(detail["index"], value)
+    invoke = interpreter.invoke
+
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter_ns()
+        try:
+            invoke()
+        except Exception as exc:  # noqa: BLE001
+            raise AgentError(f"invoke failed: {exc}", "invoke_failed") from None
+        first_ms = (time.perf_counter_ns() - t0) / 1e6
+        warm = (
+            _timed_loop(invoke, warmup, warmup_min_seconds, MAX_SECONDS, warmup)
+            if warmup or warmup_min_seconds
+            else []
+        )
+        warm_mean_s = (sum(warm) / len(warm) / 1e9) if warm else first_ms / 1e3
+        estimate = int(min_seconds / max(warm_mean_s, 1e-7) * 1.5) + 16
+        samples = _timed_loop(
+            invoke, runs, min_seconds, MAX_SECONDS, max(runs, min(estimate, 5_000_000))
+        )
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+    stats = _stats(samples)
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_mb = usage / (1024 * 1024) if sys.platform == "darwin" else usage / 1024
+    report: Dict[str, Any] = {
+        "init_ms": round(init_ms, 4),
+        "first_invoke_ms": round(first_ms, 4),
+        "warmup_mean_ms": round(sum(warm) / len(warm) / 1e6, 4) if warm else None,
+        **stats,
+        "throughput_ips": round(1000.0 / stats["mean_ms"], 2) if stats["mean_ms"] else None,
+        "runs": len(samples),
+        "warmup_runs": len(warm),
+        "threads": threads,
+        "rss_peak_mb": round(rss_mb, 1),
+        "input_kind": input_kind if input_kind in ("random", "zeros") else "file",
+        "input_file": None if input_kind in ("random", "zeros") else input_kind,
+        "model": model,
+        "runtime": {
+            "name": info.name,
+            "version": info.version,
+            "compat_version": info.compat_version,
+        },
+        "device": device_info(store.home, _active_ref(store)),
+        "timestamp": utc_now(),
+        "op_profile": _op_profile(info) if profile_ops else None,
+    }
+    import json
+
+    store.reports.mkdir(parents=True, exist_ok=True)
+    fsutil.append_line(store.reports / REPORT_FILE, json.dumps(report, sort_keys=True))
+    return report
+
+
+def _op_profile(info: Any) -> Dict[str, Any]:
+    # Neither ai_edge_litert's nor tflite_runtime's Python Interpreter exposes the
+    # C++ profiler (benchmark_model --enable_op_profiling); say so, never omit it.
+    return {
+        "available": False,
+        "reason": f"{info.name} {info.version}'s Python interpreter exposes no per-op "
+        "profiler; use LiteRT's benchmark_model binary with --enable_op_profiling=true "
+        "for a per-op table",
+    }
+
+
+def _active_ref(store: Store) -> Optional[Dict[str, Any]]:
+    sha = store.active_sha()
+    if sha is None:
+        return None
+    try:
+        return {"sha256": sha, "name": store.manifest(sha).get("name")}
+    except AgentError:
+        return {"sha256": sha, "name": None}
+
+
+def last_report(store: Store) -> Optional[Dict[str, Any]]:
+    """Returns the last bench report in reports/bench.jsonl, or None."""
+    import json
+
+    path = store.reports / REPORT_FILE
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            chunk = 1 << 16
+            while True:
+                start = max(0, size - chunk)
+                handle.seek(start)
+                lines = handle.read(size - start).splitlines()
+                if len(lines) >= 2 or start == 0:
+                    break
+                chunk *= 4
+    except FileNotFoundError:
+        return None
+    for line in reversed(lines):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return None

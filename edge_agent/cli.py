@@ -1,0 +1,238 @@
+"""The agent's command line: argparse, one-line (or JSON) errors, exit codes.
+
+Exit codes: 0 ok, 1 error, 2 usage. With `--json` (before or after the
+command) results and errors are one JSON object on stdout; without it, results
+are human text and an error is one line on stderr. The command set and output
+shapes are the contract with the studio, which runs this over SSH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, NoReturn, Optional
+
+from edge_agent import __version__
+from edge_agent.errors import AgentError
+
+DEFAULT_HOME = "~/.tfstudio-agent"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors become AgentError(usage) instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise AgentError(f"{self.prog}: {message}", "usage", hint=f"see: {self.prog} --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the parser of every command."""
+    parser = _Parser(prog="tfstudio-agent", description="The tfstudio edge agent.")
+    parser.add_argument("--home", default=os.environ.get("TFSTUDIO_AGENT_HOME", DEFAULT_HOME))
+    parser.add_argument("--json", action="store_true", help="JSON on stdout")
+    parser.add_argument("--version", action="store_true", help="print the agent version")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        # SUPPRESS: `--json` after the command must not reset one given before it.
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+        return p
+
+    command("info", "what this device is and can do")
+    command("version", "the agent version")
+    p = command("install", "verify, validate, store and activate a model")
+    p.add_argument("path")
+    p.add_argument("--name")
+    p.add_argument("--sha256")
+    p.add_argument("--no-activate", action="store_true")
+    p.add_argument("--keep", type=int, default=5)
+    p.add_argument("--timeout", type=float, default=60.0, help="validation timeout (s)")
+    command("list", "stored models and the active one")
+    p = command("activate", "make a stored model active")
+    p.add_argument("sha")
+    command("rollback", "re-activate the previously active model")
+    p = command("bench", "on-device latency, benchmark_model style")
+    p.add_argument("--model", help="stored sha (or prefix) or a .tflite path; default: active")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--min-seconds", type=float, default=1.0)
+    p.add_argument("--warmup-min-seconds", type=float, default=0.5)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--input", default="random", help="random | zeros | FILE.npy")
+    p.add_argument("--profile-ops", action="store_true")
+    command("status", "server, active model, last bench")
+    p = command("serve", "serve the active model over HTTP (TF Serving shape)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--token", default=os.environ.get("TFSTUDIO_AGENT_TOKEN"))
+    return parser
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(os.path.expanduser(args.home)).absolute()
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from edge_agent.store import Store
+
+    return Store(_home(args))
+
+
+def _active_ref(store: Any) -> Optional[Dict[str, Any]]:
+    sha = store.active_sha()
+    if sha is None:
+        return None
+    try:
+        name = store.manifest(sha).get("name")
+    except AgentError:
+        name = None
+    return {"sha256": sha, "name": name}
+
+
+def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent.device_info import device_info
+
+    store = _store(args)
+    return device_info(store.home, _active_ref(store))
+
+
+def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:
+    return {"agent_version": __version__}
+
+
+def cmd_install(args: argparse.Namespace) -> Dict[str, Any]:
+    return _store(args).install(
+        Path(args.path),
+        name=args.name,
+        expected_sha=args.sha256,
+        activate=not args.no_activate,
+        keep=args.keep,
+        timeout_s=args.timeout,
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> Dict[str, Any]:
+    return _store(args).listing()
+
+
+def cmd_activate(args: argparse.Namespace) -> Dict[str, Any]:
+    return _store(args).activate(args.sha)
+
+
+def cmd_rollback(args: argparse.Namespace) -> Dict[str, Any]:
+    return _store(args).rollback()
+
+
+def cmd_bench(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent.bench import run_bench
+
+    return run_bench(
+        _store(args),
+        model_ref=args.model,
+        runs=args.runs,
+        warmup=args.warmup,
+        min_seconds=args.min_seconds,
+        warmup_min_seconds=args.warmup_min_seconds,
+        threads=args.threads,
+        input_kind=args.input,
+        profile_ops=args.profile_ops,
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent.bench import last_report
+    from edge_agent.server import server_status
+
+    store = _store(args)
+    return {
+        "server": server_status(store),
+        "active": _active_ref(store),
+        "last_bench": last_report(store),
+    }
+
+
+def cmd_serve(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent.server import serve
+
+    serve(_store(args), host=args.host, port=args.port, token=args.token, json_lines=args.json)
+    return {"stopped": True}
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace], Dict[str, Any]]] = {
+    "info": cmd_info,
+    "version": cmd_version,
+    "install": cmd_install,
+    "list": cmd_list,
+    "activate": cmd_activate,
+    "rollback": cmd_rollback,
+    "bench": cmd_bench,
+    "status": cmd_status,
+    "serve": cmd_serve,
+}
+
+
+def _human(command: str, result: Dict[str, Any]) -> str:
+    if command == "list":
+        lines = []
+        for m in result["models"]:
+            mark = "*" if m["active"] else " "
+            lines.append(
+                f"{mark} {m['sha256'][:12]}  {m['name'] or '-':<24} {m['size_bytes']:>10} B  "
+                f"installed {m['installed_at']}  activated {m['activated_at'] or '-'}"
+            )
+        return "\n".join(lines) if lines else "no models installed"
+    if command == "bench":
+        return (
+            f"{result['model']['name']} ({result['model']['sha256'][:12]}), "
+            f"{result['runs']} runs, threads={result['threads']}: "
+            f"init {result['init_ms']:.2f} ms, first {result['first_invoke_ms']:.2f} ms, "
+            f"p50 {result['p50_ms']:.3f} ms, p90 {result['p90_ms']:.3f} ms, "
+            f"p99 {result['p99_ms']:.3f} ms"
+        )
+    return "\n".join(
+        f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in result.items()
+    )
+
+
+def _emit_error(exc: AgentError, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(exc.to_json()) + "\n")
+    else:
+        hint = f" (hint: {exc.hint})" if exc.hint else ""
+        sys.stderr.write(f"error: {exc.message}{hint}\n")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs one command; returns the exit code (0 ok, 1 error, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        as_json = bool(getattr(args, "json", False))
+        if args.version and args.command is None:
+            result: Dict[str, Any] = {"agent_version": __version__}
+            command = "version"
+        elif args.command is None:
+            raise AgentError("no command given", "usage", hint="see: tfstudio-agent --help")
+        else:
+            command = args.command
+            result = COMMANDS[command](args)
+    except AgentError as exc:
+        _emit_error(exc, as_json)
+        return 2 if exc.code == "usage" else 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback
+        _emit_error(AgentError(f"internal error: {type(exc).__name__}: {exc}", "internal"), as_json)
+        return 1
+    if as_json:
+        sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    elif command == "version":
+        sys.stdout.write(f"tfstudio-agent {__version__}\n")
+    else:
+        sys.stdout.write(_human(command, result) + "\n")
+    return 0

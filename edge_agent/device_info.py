@@ -1,0 +1,152 @@
+"""What this device is and can do: the facts behind `info` (and inside each bench report).
+
+Read from /proc and /sys where Linux shows them, and `vcgencmd` on a Raspberry
+Pi. Every fact is optional: a missing file gives null, never an error. It must
+work without numpy or any runtime, so the studio can name what is missing.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from edge_agent import __version__
+
+
+def runtime_facts() -> Optional[Dict[str, str]]:
+    """Returns {"name","version","compat_version"} of the runtime, or None when none imports."""
+    try:
+        from edge_agent import runtime
+
+        info = runtime.detect_runtime()
+    except Exception:  # noqa: BLE001 - no numpy or no runtime: both mean "no runtime"
+        return None
+    return {"name": info.name, "version": info.version, "compat_version": info.compat_version}
+
+
+def numpy_version() -> Optional[str]:
+    """Returns numpy's version, or None when numpy cannot be imported."""
+    try:
+        import numpy
+    except Exception:  # noqa: BLE001
+        return None
+    return str(numpy.__version__)
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def cpu_model() -> Optional[str]:
+    """Returns the CPU's model name (x86 'model name', or a board's 'Model'/'Hardware')."""
+    text = _read("/proc/cpuinfo") or ""
+    found: Dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "model", "hardware", "cpu model") and value.strip():
+            found.setdefault(key, value.strip())
+    for key in ("model name", "model", "hardware", "cpu model"):
+        if key in found:
+            return found[key]
+    return platform.processor() or None
+
+
+def cpu_governor() -> Optional[str]:
+    """Returns cpu0's cpufreq governor, or None where /sys does not show it."""
+    return _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+
+
+def cpu_freq_mhz() -> Optional[float]:
+    """Returns cpu0's current frequency in MHz (cpufreq, else /proc/cpuinfo), or None."""
+    khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    if khz and khz.isdigit():
+        return round(int(khz) / 1000.0, 1)
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        if line.lower().startswith("cpu mhz"):
+            try:
+                return round(float(line.split(":", 1)[1]), 1)
+            except ValueError:
+                return None
+    return None
+
+
+def thermal_c() -> Optional[float]:
+    """Returns the hottest thermal zone in degrees C, or None where none is exposed."""
+    temps = []
+    for path in glob.glob("/sys/class/thermal/thermal_zone*/temp"):
+        raw = _read(path)
+        if raw and raw.lstrip("-").isdigit():
+            temps.append(int(raw) / 1000.0)
+    return round(max(temps), 1) if temps else None
+
+
+def throttling() -> Optional[Dict[str, Any]]:
+    """Returns the platform's throttling state, or None where it exposes none.
+
+    A Raspberry Pi answers `vcgencmd get_throttled` (bit 0: under-voltage now,
+    bit 2: throttled now); elsewhere a cpufreq max below the hardware max shows
+    a capped CPU.
+    """
+    vcgencmd = shutil.which("vcgencmd")
+    if vcgencmd:
+        try:
+            out = subprocess.run(
+                [vcgencmd, "get_throttled"], capture_output=True, text=True, timeout=3
+            ).stdout.strip()
+            value = int(out.split("=", 1)[1], 16)
+            return {
+                "source": "vcgencmd",
+                "raw": out,
+                "throttled_now": bool(value & 0x4),
+                "under_voltage_now": bool(value & 0x1),
+                "throttled_since_boot": bool(value & 0x40000),
+            }
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            pass
+    cur_max = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq")
+    hw_max = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    if cur_max and hw_max and cur_max.isdigit() and hw_max.isdigit():
+        return {"source": "cpufreq", "throttled_now": int(cur_max) < int(hw_max)}
+    return None
+
+
+def disk_free_bytes(home: Path) -> Optional[int]:
+    """Returns free bytes on the filesystem of `home` (or its nearest existing parent)."""
+    probe = home
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return int(shutil.disk_usage(str(probe)).free)
+    except OSError:
+        return None
+
+
+def device_info(home: Path, active: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Returns the contract's `info` object (every fact may be null)."""
+    return {
+        "agent_version": __version__,
+        "runtime": runtime_facts(),
+        "python": platform.python_version(),
+        "numpy": numpy_version(),
+        "arch": platform.machine(),
+        "system": platform.system(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "cpu_governor": cpu_governor(),
+        "cpu_freq_mhz": cpu_freq_mhz(),
+        "throttling": throttling(),
+        "thermal_c": thermal_c(),
+        "home": str(home),
+        "disk_free_bytes": disk_free_bytes(home),
+        "active": active,
+    }

@@ -1,0 +1,141 @@
+"""Crash-safe file primitives for the agent's home: atomic writes, the lock, pause points.
+
+Every file a reader may see is written to a temp name in the same directory,
+fsynced, renamed into place, and the directory fsynced, so a crash or power cut
+at any instant leaves either the old or the new content. The store lock is an
+`fcntl.flock` on a lock file: the kernel drops it when its holder dies, so a
+killed agent can never wedge the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from edge_agent.errors import AgentError
+
+TEMP_PREFIX = ".tmp-"
+"""Temp files and directories start with this; `Store.cleanup` removes leftovers."""
+
+LOCK_WAIT_ENV = "TFSTUDIO_AGENT_LOCK_WAIT"
+"""Seconds a second writer waits for the lock before failing with `locked` (default 10)."""
+
+PAUSE_ENV = "TFSTUDIO_AGENT_PAUSE_AT"
+"""Test hook: names a step (see `pause_point`) where the agent stops and waits to be killed."""
+
+DEFAULT_LOCK_WAIT_S = 10.0
+
+
+def fsync_dir(directory: Path) -> None:
+    """Makes a rename or create inside `directory` durable."""
+    fd = os.open(str(directory), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(final: Path, data: bytes) -> None:
+    """Writes `data` to `final` via temp file + fsync + rename. Raises AgentError(disk_full)."""
+    with disk_errors(final.parent):
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=str(final.parent))
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, str(final))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        fsync_dir(final.parent)
+
+
+def write_json_atomic(final: Path, obj: Any) -> None:
+    """Writes `obj` as pretty JSON to `final` atomically."""
+    write_bytes_atomic(final, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """Returns the JSON in `path`, or `default` when it does not exist."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return default
+
+
+def append_line(path: Path, line: str) -> None:
+    """Appends one line with a single O_APPEND write and fsyncs it (a report log)."""
+    with disk_errors(path.parent):
+        fd = os.open(str(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line.rstrip("\n") + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def disk_errors(where: Path) -> Iterator[None]:
+    """Turns ENOSPC/EDQUOT into AgentError(disk_full); other OSErrors pass through."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise AgentError(
+                f"no space left on the device under {where}",
+                "disk_full",
+                hint="free some space, or prune old models (install --keep N)",
+            ) from exc
+        raise
+
+
+@contextlib.contextmanager
+def store_lock(lock_path: Path, wait_s: float | None = None) -> Iterator[None]:
+    """Holds the exclusive store lock; waits up to `wait_s`, then raises AgentError(locked)."""
+    if wait_s is None:
+        wait_s = float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_S))
+    fd = os.open(str(lock_path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise AgentError(
+                        f"another install or activation holds the store lock ({lock_path})",
+                        "locked",
+                        hint="wait for it to finish and try again",
+                    ) from None
+                time.sleep(0.05)
+        # Who holds it, for a human looking at the file; the flock is what counts.
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def pause_point(step: str) -> None:
+    """Test hook for crash-safety tests: when TFSTUDIO_AGENT_PAUSE_AT names `step`,
+    announce it on stderr and sleep until killed. A no-op otherwise."""
+    if os.environ.get(PAUSE_ENV) != step:
+        return
+    sys.stderr.write(f"PAUSED {step}\n")
+    sys.stderr.flush()
+    while True:
+        time.sleep(3600)

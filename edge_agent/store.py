@@ -1,0 +1,438 @@
+"""The content-addressed model store in the agent's home, with atomic activation.
+
+Layout (the contract with the studio):
+    models/<sha256>/model.tflite, models/<sha256>/manifest.json
+    active.json      the active pointer: {"active", "history", "activated_at"},
+                     replaced by rename (a crash leaves the old or the new one)
+    inbox/           the studio uploads `<sha256>.partial` there, renames to .tflite
+    scratch/         models pushed only for a bench
+    reports/         bench.jsonl
+    lock             the flock that serialises writers
+
+A model directory appears only by renaming a complete, fsynced temp directory,
+and disappears by renaming it to a temp name before deleting it, so
+`models/<sha>/` is always complete. The pointer is written only after that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from edge_agent import fsutil
+from edge_agent.errors import AgentError
+from edge_agent.fsutil import TEMP_PREFIX, pause_point
+from edge_agent.tflite_schema import ModelFacts, ModelFormatError, read_model_facts
+
+DEFAULT_KEEP = 5
+"""How many stored models `install` keeps (the active one is never pruned)."""
+
+MODEL_FILE = "model.tflite"
+MANIFEST_FILE = "manifest.json"
+STATE_FILE = "active.json"
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+PREFIX_RE = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+def utc_now() -> str:
+    """Returns the current time as ISO-8601 UTC with milliseconds (sorts as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sha256_of(path: Path) -> str:
+    """Returns the hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Store:
+    """The agent's home directory: models, the active pointer, inbox, scratch, reports."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.models_dir = home / "models"
+        self.inbox = home / "inbox"
+        self.scratch = home / "scratch"
+        self.reports = home / "reports"
+        self.lock_path = home / "lock"
+        self.state_path = home / STATE_FILE
+
+    def ensure(self) -> None:
+        """Creates the layout's directories (idempotent)."""
+        with fsutil.disk_errors(self.home):
+            for directory in (self.models_dir, self.inbox, self.scratch, self.reports):
+                directory.mkdir(parents=True, exist_ok=True)
+
+    # ---- reading (no lock: every file read here is replaced atomically) ----
+
+    def state(self) -> Dict[str, Any]:
+        """Returns the pointer: {"active": sha|None, "history": [...], "activated_at": {}}."""
+        raw = fsutil.read_json(self.state_path, default=None) or {}
+        return {
+            "active": raw.get("active"),
+            "history": list(raw.get("history") or []),
+            "activated_at": dict(raw.get("activated_at") or {}),
+        }
+
+    def active_sha(self) -> Optional[str]:
+        """Returns the active model's sha256, or None."""
+        return self.state()["active"]
+
+    def model_path(self, sha: str) -> Path:
+        """Returns the path of a stored model's .tflite file."""
+        return self.models_dir / sha / MODEL_FILE
+
+    def manifest(self, sha: str) -> Dict[str, Any]:
+        """Returns a stored model's manifest. Raises AgentError(not_found)."""
+        data = fsutil.read_json(self.models_dir / sha / MANIFEST_FILE)
+        if data is None:
+            raise AgentError(f"no stored model {sha}", "not_found", hint="see: list")
+        return data
+
+    def stored(self) -> List[str]:
+        """Returns the sha256 of every complete stored model."""
+        if not self.models_dir.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.models_dir.iterdir()
+            if SHA_RE.match(p.name) and (p / MANIFEST_FILE).is_file()
+        )
+
+    def listing(self) -> Dict[str, Any]:
+        """Returns the `list` object of the contract."""
+        state = self.state()
+        models = []
+        for sha in self.stored():
+            man = self.manifest(sha)
+            models.append(
+                {
+                    "sha256": sha,
+                    "name": man.get("name"),
+                    "size_bytes": man.get("size_bytes"),
+                    "installed_at": man.get("installed_at"),
+                    "activated_at": state["activated_at"].get(sha),
+                    "active": sha == state["active"],
+                    "min_runtime_version": man.get("min_runtime_version"),
+                }
+            )
+        models.sort(key=lambda m: _recency(m["installed_at"], m["activated_at"]), reverse=True)
+        return {"active": state["active"], "previous": _previous(state), "models": models}
+
+    def resolve(self, ref: str) -> str:
+        """Returns the full sha256 for a full sha or unique prefix (>= 8 hex).
+
+        Raises AgentError: usage (malformed or ambiguous), not_found.
+        """
+        ref = ref.strip().lower()
+        if not PREFIX_RE.match(ref):
+            raise AgentError(
+                f"{ref!r} is not a sha256 or a prefix of at least 8 hex digits", "usage"
+            )
+        hits = [sha for sha in self.stored() if sha.startswith(ref)]
+        if not hits:
+            raise AgentError(f"no stored model matches {ref}", "not_found", hint="see: list")
+        if len(hits) > 1:
+            raise AgentError(f"{ref} matches {len(hits)} stored models; give more digits", "usage")
+        return hits[0]
+
+    # ---- writing (under the lock) ----
+
+    def install(
+        self,
+        source: Path,
+        name: Optional[str] = None,
+        expected_sha: Optional[str] = None,
+        activate: bool = True,
+        keep: int = DEFAULT_KEEP,
+        timeout_s: float = 60.0,
+    ) -> Dict[str, Any]:
+        """Verifies, validates (child process), stores and optionally activates a model.
+
+        Returns the contract's install object. Raises AgentError (sha256_mismatch,
+        not_tflite, truncated, runtime_too_old, invoke_failed, validation_*,
+        locked, disk_full, not_found, usage); the active model is then unchanged.
+        """
+        from edge_agent.validate import validate_model
+
+        if keep < 1:
+            raise AgentError("--keep must be at least 1", "usage")
+        if expected_sha is not None and not SHA_RE.match(expected_sha.lower()):
+            raise AgentError(f"--sha256 {expected_sha!r} is not 64 hex digits", "usage")
+        self.ensure()
+        from_inbox = _is_inside(source, self.inbox)
+        try:
+            data = source.read_bytes()
+        except FileNotFoundError:
+            raise AgentError(f"no such file: {source}", "not_found") from None
+        except IsADirectoryError:
+            raise AgentError(f"{source} is a directory, not a model file", "usage") from None
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            if expected_sha is not None and sha != expected_sha.lower():
+                raise AgentError(
+                    f"sha256 mismatch for {source.name}: expected {expected_sha.lower()}, "
+                    f"the file has {sha}",
+                    "sha256_mismatch",
+                    hint="the upload was corrupted or incomplete; push it again",
+                )
+            facts = _facts(data, source)
+        except AgentError:
+            if from_inbox:
+                with contextlib.suppress(OSError):
+                    source.unlink()
+            raise
+        given_name = _clean_name(name)
+        name = given_name or _default_name(source, sha)
+        present = (self.models_dir / sha / MANIFEST_FILE).is_file()
+        validation: Optional[Dict[str, Any]] = None
+        if not present:
+            # Validation runs before the lock: it is the slow step, and it writes nothing.
+            validation = validate_model(source, facts, timeout_s)
+        with fsutil.store_lock(self.lock_path):
+            self._cleanup()
+            pause_point("install-locked")
+            present = (self.models_dir / sha / MANIFEST_FILE).is_file()
+            if not present:
+                self._store(sha, data, _manifest(sha, name, facts, validation, source))
+            elif given_name and self.manifest(sha).get("name") != given_name:
+                man = self.manifest(sha)
+                man["name"] = given_name
+                fsutil.write_json_atomic(self.models_dir / sha / MANIFEST_FILE, man)
+            if activate:
+                self._activate(sha)
+            self._prune(keep)
+            state = self.state()
+        if from_inbox:
+            with contextlib.suppress(OSError):
+                source.unlink()
+        return {
+            "sha256": sha,
+            "name": self.manifest(sha).get("name"),
+            "size_bytes": len(data),
+            "min_runtime_version": facts.min_runtime_version,
+            "activated": activate,
+            "active": state["active"],
+            "previous": _previous(state),
+            "already_present": present,
+            "validation": validation,
+        }
+
+    def activate(self, ref: str) -> Dict[str, Any]:
+        """Makes a stored model (sha or prefix) active. Returns {"active", "previous"}."""
+        with fsutil.store_lock(self.lock_path):
+            self._cleanup()
+            sha = self.resolve(ref)
+            self._activate(sha)
+            state = self.state()
+        return {"active": state["active"], "previous": _previous(state)}
+
+    def rollback(self) -> Dict[str, Any]:
+        """Re-activates the previously active model. Returns {"active", "previous"}.
+
+        Raises AgentError(no_active) when nothing is active, (not_found) when
+        there is no previous model to go back to.
+        """
+        with fsutil.store_lock(self.lock_path):
+            self._cleanup()
+            state = self.state()
+            if state["active"] is None:
+                raise AgentError(
+                    "no model is active, so there is nothing to roll back", "no_active"
+                )
+            history = [s for s in state["history"] if s in set(self.stored())]
+            if not history:
+                raise AgentError("there is no previously active model to roll back to", "not_found")
+            target = history.pop()
+            self.verify(target)
+            state["history"] = history
+            state["active"] = target
+            state["activated_at"][target] = utc_now()
+            self._write_state(state)
+            pause_point("rollback-done")
+        return {"active": state["active"], "previous": _previous(state)}
+
+    def _store(self, sha: str, data: bytes, manifest: Dict[str, Any]) -> None:
+        final = self.models_dir / sha
+        with fsutil.disk_errors(self.models_dir):
+            tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{sha[:12]}-", dir=self.models_dir))
+            try:
+                with open(tmp / MODEL_FILE, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    pause_point("install-model-partial")
+                    os.fsync(handle.fileno())
+                pause_point("install-model-written")
+                fsutil.write_json_atomic(tmp / MANIFEST_FILE, manifest)
+                fsutil.fsync_dir(tmp)
+                pause_point("install-staged")
+                os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            fsutil.fsync_dir(self.models_dir)
+        pause_point("install-stored")
+
+    def verify(self, sha: str) -> None:
+        path = self.model_path(sha)
+        if not path.is_file():
+            raise AgentError(f"no stored model {sha}", "not_found", hint="see: list")
+        actual = sha256_of(path)
+        if actual != sha:
+            raise AgentError(
+                f"stored model {sha[:12]} is corrupt (its file hashes to {actual[:12]})",
+                "sha256_mismatch",
+                hint="install it again",
+            )
+
+    def _activate(self, sha: str) -> None:
+        self.verify(sha)
+        state = self.state()
+        if state["active"] != sha:
+            history = [s for s in state["history"] if s != sha]
+            if state["active"] is not None:
+                history.append(state["active"])
+            state["history"] = history
+            state["active"] = sha
+        state["activated_at"][sha] = utc_now()
+        self._write_state(state)
+        pause_point("activate-done")
+
+    def _write_state(self, state: Dict[str, Any]) -> None:
+        with fsutil.disk_errors(self.home):
+            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + "state-", dir=str(self.home))
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(state, handle, indent=2, sort_keys=True)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                pause_point("pointer-staged")
+                os.replace(tmp, self.state_path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            fsutil.fsync_dir(self.home)
+
+    def _prune(self, keep: int) -> None:
+        state = self.state()
+        listing = self.listing()["models"]  # newest first
+        keepers = {state["active"]} if state["active"] else set()
+        for model in listing:
+            if len(keepers) >= keep:
+                break
+            keepers.add(model["sha256"])
+        doomed = [m["sha256"] for m in listing if m["sha256"] not in keepers]
+        if not doomed:
+            return
+        if any(s in doomed for s in state["history"]) or any(
+            s in doomed for s in state["activated_at"]
+        ):
+            state["history"] = [s for s in state["history"] if s not in doomed]
+            state["activated_at"] = {
+                k: v for k, v in state["activated_at"].items() if k not in doomed
+            }
+            self._write_state(state)
+        for sha in doomed:
+            # Rename first: a crash mid-delete leaves a temp dir, never a half model dir.
+            trash = self.models_dir / f"{TEMP_PREFIX}trash-{sha[:12]}-{os.getpid()}"
+            os.rename(self.models_dir / sha, trash)
+            fsutil.fsync_dir(self.models_dir)
+            pause_point("prune-renamed")
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def _cleanup(self) -> None:
+        """Removes leftovers of killed writers (temp dirs and files). Caller holds the lock."""
+        for directory in (self.models_dir, self.home):
+            if not directory.is_dir():
+                continue
+            for entry in directory.iterdir():
+                if entry.name.startswith(TEMP_PREFIX):
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        with contextlib.suppress(OSError):
+                            entry.unlink()
+
+
+def _facts(data: bytes, source: Path) -> ModelFacts:
+    if not data:
+        raise AgentError(f"{source.name} is empty", "truncated", hint="push the file again")
+    try:
+        return read_model_facts(data)
+    except ModelFormatError as exc:
+        if "TFL3" in str(exc):
+            raise AgentError(
+                f"{source.name} is not a TFLite model: {exc}",
+                "not_tflite",
+                hint="convert the model to .tflite first (tfstudio convert)",
+            ) from None
+        raise AgentError(
+            f"{source.name} is truncated or corrupt: {exc}",
+            "truncated",
+            hint="the upload was incomplete; push it again",
+        ) from None
+
+
+def _manifest(
+    sha: str,
+    name: str,
+    facts: ModelFacts,
+    validation: Optional[Dict[str, Any]],
+    source: Path,
+) -> Dict[str, Any]:
+    return {
+        "sha256": sha,
+        "name": name,
+        "size_bytes": facts.size_bytes,
+        "installed_at": utc_now(),
+        "min_runtime_version": facts.min_runtime_version,
+        "schema_version": facts.schema_version,
+        "ops": [asdict(op) for op in facts.ops],
+        "inputs": [asdict(t) for t in facts.inputs],
+        "outputs": [asdict(t) for t in facts.outputs],
+        "validation": validation,
+        "source_file": source.name,
+    }
+
+
+def _previous(state: Dict[str, Any]) -> Optional[str]:
+    history = state["history"]
+    return history[-1] if history else None
+
+
+def _recency(installed: Optional[str], activated: Optional[str]) -> str:
+    return max(installed or "", activated or "")
+
+
+def _is_inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _clean_name(name: Optional[str]) -> Optional[str]:
+    """Returns a display name fit for one line (names never become paths)."""
+    if name is None:
+        return None
+    cleaned = "".join(ch for ch in name if ch.isprintable()).strip()[:120]
+    return cleaned or None
+
+
+def _default_name(source: Path, sha: str) -> str:
+    stem = source.name.split(".")[0]
+    return f"model-{sha[:8]}" if stem == sha or not stem else stem
