@@ -74,7 +74,7 @@ def build_agent_pyz(dest: Path) -> Path:
     if not dest.parent.is_dir():
         raise OutputError(f"cannot write {dest}: {dest.parent} is not a directory")
     write_bytes_atomic(dest, build_agent_bytes())
-    os.chmod(dest, 0o755)
+    os.chmod(dest, 0o755)  # noqa: S103 - an executable script (shebang), world-readable by design
     return dest
 
 
