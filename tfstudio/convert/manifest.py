@@ -1,0 +1,66 @@
+"""The provenance manifest written beside each converted model (`<name>.<mode>.json`).
+
+It records where the model came from (source path and sha256), what made it
+(TensorFlow version, converter settings, data digests), when, and the model's
+own sha256. `chain` is an ordered list of provenance steps: `convert` writes
+the first; later stages (a training image digest, device activations) append
+their own entries to the same list.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tfstudio import __version__
+from tfstudio.atomic import write_text_atomic
+
+MANIFEST_FORMAT = "tfstudio.manifest/1"
+"""Version tag of the manifest layout, for readers written later."""
+
+
+def build_manifest(
+    *,
+    model_path: Path,
+    model_sha256: str,
+    size_bytes: int,
+    mode: str,
+    source: dict[str, Any],
+    tensorflow_version: str,
+    settings: dict[str, Any],
+    rep_data: dict[str, Any] | None,
+    convert_seconds: float,
+    metrics: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Returns the manifest of one converted model as a JSON-able dict."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    step = {
+        "step": "convert",
+        "at": now,
+        "tool": f"tfstudio {__version__}",
+        "tensorflow_version": tensorflow_version,
+        "mode": mode,
+        "settings": settings,
+        "rep_data": rep_data,
+        "seconds": round(convert_seconds, 3),
+        "input_sha256": source["sha256"],
+        "output_sha256": model_sha256,
+    }
+    return {
+        "format": MANIFEST_FORMAT,
+        "model": {"path": model_path.name, "sha256": model_sha256, "size_bytes": size_bytes},
+        "mode": mode,
+        "source": source,
+        "tensorflow_version": tensorflow_version,
+        "converter_settings": settings,
+        "created_at": now,
+        "metrics": metrics,
+        "chain": [step],
+    }
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Writes `manifest` atomically as indented JSON. Raises OutputError."""
+    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
