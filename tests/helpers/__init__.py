@@ -1,0 +1,1 @@
+"""Shared test helpers that start real services (sshd) for the test suites and benchmarks."""

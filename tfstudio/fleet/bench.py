@@ -1,0 +1,127 @@
+"""Remote benchmarks: run the agent's bench on devices and bring the reports back.
+
+A model that the device does not store is pushed to `scratch/` first and
+benchmarked from there; it is never installed or activated. `--active`
+benchmarks whatever the device serves.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tfstudio.errors import TfStudioError
+from tfstudio.fleet.agentcall import AgentClient
+from tfstudio.fleet.connect import open_transport
+from tfstudio.fleet.push import TransferProgress, file_sha256, push
+from tfstudio.fleet.registry import Device
+from tfstudio.fleet.transport import Transport
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """The agent bench's knobs; None leaves the agent's default."""
+
+    runs: int | None = None
+    warmup: int | None = None
+    threads: int | None = None
+    min_seconds: float | None = None
+
+
+def bench_args(settings: BenchSettings) -> list[str]:
+    """Returns the agent `bench` options for `settings`."""
+    args: list[str] = []
+    for flag, value in (
+        ("--runs", settings.runs),
+        ("--warmup", settings.warmup),
+        ("--threads", settings.threads),
+        ("--min-seconds", settings.min_seconds),
+    ):
+        if value is not None:
+            args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return args
+
+
+@dataclass(frozen=True)
+class BenchOutcome:
+    """One device's bench: the agent's report, or the error that prevented it."""
+
+    device: str
+    report: dict[str, Any] | None
+    error: str | None = None
+    hint: str | None = None
+    pushed_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the report (with `device`) or `{device, error, hint}`."""
+        if self.report is not None:
+            return {"device": self.device, **self.report}
+        return {"device": self.device, "error": self.error, "hint": self.hint}
+
+
+def bench_on(
+    device: Device,
+    transport: Transport,
+    model: Path | None,
+    settings: BenchSettings,
+    *,
+    progress: Callable[[TransferProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
+    """Returns the agent's bench report for `model` (None: the active model) on `device`.
+
+    Raises AgentError / TransportError.
+    """
+    client = AgentClient(device, transport, timeout=timeout)
+    args = bench_args(settings)
+    if model is None:
+        return client.call("bench", *args)
+    sha = file_sha256(model)
+    listing = client.call("list")
+    if any(m.get("sha256") == sha for m in listing.get("models", [])):
+        return client.call("bench", "--model", sha, *args)
+    scratch = device.remote("scratch")
+    target = f"{scratch}/{sha}.tflite"
+    if transport.stat_size(target) != model.stat().st_size:
+        pushed = push(transport, model, scratch, sha, progress=progress, cancel=cancel)
+        transport.rename(pushed.remote_path, target)
+    return client.call("bench", "--model", target, *args)
+
+
+def bench_many(
+    devices: Sequence[Device],
+    model: Path | None,
+    settings: BenchSettings,
+    *,
+    workers: int = 8,
+    connect_timeout: float | None = None,
+    cancel: threading.Event | None = None,
+) -> list[BenchOutcome]:
+    """Benchmarks on every device (bounded pool); returns outcomes in device order."""
+
+    def one(device: Device) -> BenchOutcome:
+        transport = None
+        try:
+            transport = open_transport(device, connect_timeout=connect_timeout)
+            report = bench_on(device, transport, model, settings, cancel=cancel)
+            return BenchOutcome(device.name, report, pushed_bytes=transport.bytes_sent)
+        except TfStudioError as exc:
+            message = (
+                exc.message
+                if exc.message.startswith(device.name)
+                else (f"{device.name}: {exc.message}")
+            )
+            return BenchOutcome(device.name, None, message, exc.hint)
+        except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the rest
+            return BenchOutcome(device.name, None, f"{device.name}: {type(exc).__name__}: {exc}")
+        finally:
+            if transport is not None:
+                transport.close()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(devices)))) as pool:
+        return list(pool.map(one, devices))

@@ -1,0 +1,44 @@
+"""Open the right Transport for a registered device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfstudio.fleet.registry import LOCAL, Device
+from tfstudio.fleet.transport import Transport
+
+
+def open_transport(
+    device: Device,
+    *,
+    passphrase: object = None,
+    connect_timeout: float | None = None,
+    command_timeout: float = 300.0,
+) -> Transport:
+    """Returns a connected Transport to `device`.
+
+    Raises TransportError / HostKeyError when the connection cannot be made.
+    """
+    if device.kind == LOCAL:
+        from tfstudio.fleet.local import LocalTransport
+
+        return LocalTransport(Path(device.agent_home), command_timeout=command_timeout)
+    from tfstudio.fleet import sshconfig
+    from tfstudio.fleet.ssh import SSHTransport
+
+    assert device.host is not None  # add_device guarantees it
+    target = sshconfig.resolve(
+        device.host,
+        port=device.port,
+        user=device.user,
+        key=device.key,
+        connect_timeout=connect_timeout,
+        config_path=Path(device.ssh_config) if device.ssh_config else None,
+    )
+    return SSHTransport(
+        target,
+        device=device.name,
+        python=device.python,
+        passphrase=passphrase,  # type: ignore[arg-type]
+        command_timeout=command_timeout,
+    )

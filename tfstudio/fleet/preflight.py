@@ -1,0 +1,130 @@
+"""Preflight: can this model run on this device? Decided before any byte is pushed.
+
+Pure functions over the model's facts (read from the flatbuffer, no runtime)
+and the device's `info` answer. A refusal names what the model requires, what
+the device has, and the fixes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_agent.tflite_schema import ModelFacts, parse_version
+from tfstudio.errors import PreflightError
+
+DISK_MARGIN_BYTES = 1 << 20
+"""Room kept free beyond the model itself (manifest, partial bookkeeping)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason the model cannot go to the device, with its fixes."""
+
+    kind: str
+    message: str
+    fixes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns `{kind, message, fixes}`."""
+        return {"kind": self.kind, "message": self.message, "fixes": list(self.fixes)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The preflight result: ok, or the problems found."""
+
+    device: str
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing rules the model out."""
+        return not self.problems
+
+    def raise_if_refused(self) -> None:
+        """Raises PreflightError (first problem, all fixes as hint) unless ok."""
+        if self.problems:
+            message = "; ".join(p.message for p in self.problems)
+            fixes = [f for p in self.problems for f in p.fixes]
+            raise PreflightError(
+                f"{self.device}: refused before upload: {message}",
+                hint="; or ".join(dict.fromkeys(fixes)) or None,
+            )
+
+
+def check(facts: ModelFacts, info: dict[str, Any], device: str) -> Verdict:
+    """Returns the preflight verdict of the model `facts` on a device's `info`."""
+    problems: list[Problem] = []
+    runtime = info.get("runtime")
+    if not runtime:
+        problems.append(
+            Problem(
+                "no_runtime",
+                "the device has no LiteRT runtime (and no numpy)"
+                if info.get("numpy") is None
+                else "the device has no LiteRT runtime",
+                (f"tfstudio agent install {device} --runtime ai-edge-litert",),
+            )
+        )
+    else:
+        problems.extend(_runtime_problems(facts, runtime, device))
+    free = info.get("disk_free_bytes")
+    if isinstance(free, int) and free < facts.size_bytes + DISK_MARGIN_BYTES:
+        problems.append(
+            Problem(
+                "disk_full",
+                f"the model needs {facts.size_bytes} bytes but the agent home has only "
+                f"{free} bytes free",
+                (f"free space on {device}, or lower --keep to store fewer models",),
+            )
+        )
+    problems.extend(_arch_problems(facts, info))
+    return Verdict(device, tuple(problems))
+
+
+def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -> list[Problem]:
+    need = facts.min_runtime_version
+    have = str(runtime.get("compat_version") or runtime.get("version") or "")
+    label = f"{runtime.get('name')} {runtime.get('version')}"
+    problems: list[Problem] = []
+    if need and have and parse_version(need) > parse_version(have):
+        newer = [f"{op.name} v{op.version}" for op in facts.ops if op.version > 1]
+        ops = f" (ops: {', '.join(newer)})" if newer else ""
+        problems.append(
+            Problem(
+                "runtime_too_old",
+                f"the model needs a LiteRT runtime >= {need}{ops}, "
+                f"the device runs {label} (level {have})",
+                (
+                    "upgrade the device to ai-edge-litert "
+                    f"(tfstudio agent install {device} --runtime ai-edge-litert)",
+                    "convert the model with an older converter or without "
+                    "dynamic-range quantization (e.g. full int8)",
+                ),
+            )
+        )
+    flex = [op.name for op in facts.ops if op.name.startswith("Flex")]
+    if flex and runtime.get("name") != "tensorflow":
+        problems.append(
+            Problem(
+                "needs_tf_ops",
+                f"the model uses TensorFlow (Flex) ops {', '.join(flex)} that {label} cannot run",
+                ("convert with builtin ops only (no SELECT_TF_OPS)",),
+            )
+        )
+    return problems
+
+
+def _arch_problems(facts: ModelFacts, info: dict[str, Any]) -> list[Problem]:
+    arch = str(info.get("arch") or "")
+    # A 32-bit process cannot map a flatbuffer of 2 GiB or more.
+    if arch and not arch.endswith("64") and facts.size_bytes >= 2**31:
+        return [
+            Problem(
+                "arch",
+                f"a {facts.size_bytes}-byte model cannot be mapped on a 32-bit {arch} device",
+                ("shrink the model (quantize to int8)",),
+            )
+        ]
+    return []

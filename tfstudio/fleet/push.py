@@ -1,0 +1,120 @@
+"""Verified, resumable upload of a model into a device's `inbox/` (or `scratch/`).
+
+The upload goes to `<dir>/<sha256>.partial`. A partial left by an interrupted
+transfer is resumed from its size once the device's hash of that prefix
+matches ours; otherwise it is restarted. The agent verifies the full sha256 on
+`install`, so a bad resume can never activate a wrong model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tfstudio.errors import CancelledError
+from tfstudio.fleet.transport import PUT_CHUNK, Transport
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """One progress tick: bytes done of total, rate and ETA."""
+
+    done: int
+    total: int
+    rate_bps: float
+    eta_s: float | None
+
+    @property
+    def fraction(self) -> float:
+        """Done / total (1.0 for an empty file)."""
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did: where the file is, bytes sent and where it resumed."""
+
+    remote_path: str
+    total: int
+    bytes_sent: int
+    resumed_from: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the fields as a dict."""
+        return {
+            "remote_path": self.remote_path,
+            "total": self.total,
+            "bytes_sent": self.bytes_sent,
+            "resumed_from": self.resumed_from,
+        }
+
+
+class Meter:
+    """Turns (done, total) ticks into TransferProgress with a rate and an ETA."""
+
+    def __init__(self, start_offset: int = 0) -> None:
+        self._start = time.monotonic()
+        self._offset = start_offset
+
+    def tick(self, done: int, total: int) -> TransferProgress:
+        """Returns the progress at `done` bytes (the rate counts only this session's bytes)."""
+        elapsed = max(time.monotonic() - self._start, 1e-6)
+        rate = (done - self._offset) / elapsed
+        eta = (total - done) / rate if rate > 0 else None
+        return TransferProgress(done, total, rate, eta)
+
+
+def file_sha256(path: Path, length: int | None = None) -> str:
+    """Returns the hex sha256 of `path` (or of its first `length` bytes)."""
+    digest = hashlib.sha256()
+    left = path.stat().st_size if length is None else length
+    with open(path, "rb") as handle:
+        while left > 0:
+            block = handle.read(min(left, PUT_CHUNK))
+            if not block:
+                break
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
+def push(
+    transport: Transport,
+    local: Path,
+    remote_dir: str,
+    sha256: str,
+    *,
+    progress: Callable[[TransferProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> PushResult:
+    """Uploads `local` to `remote_dir/<sha256>.partial`, resuming a verified prefix.
+
+    Returns the PushResult. Raises TransportError, or CancelledError when
+    `cancel` is set (the partial file stays for a later resume).
+    """
+    total = local.stat().st_size
+    partial = f"{remote_dir}/{sha256}.partial"
+    transport.makedirs(remote_dir)
+    offset = 0
+    existing = transport.stat_size(partial)
+    if existing and existing <= total:
+        # Resume only a prefix that is byte-for-byte ours (one round trip).
+        if transport.sha256_prefix(partial, existing) == file_sha256(local, existing):
+            offset = existing
+    if offset == total:
+        return PushResult(partial, total, 0, offset)
+    meter = Meter(offset)
+
+    def on_progress(done: int, size: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise CancelledError(f"{transport.name}: upload cancelled at {done} bytes")
+        if progress is not None:
+            progress(meter.tick(done, size))
+
+    sent = transport.put(local, partial, offset=offset, progress=on_progress)
+    return PushResult(partial, total, sent, offset)

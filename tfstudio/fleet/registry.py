@@ -1,0 +1,227 @@
+"""The device registry: `TFSTUDIO_HOME/devices.json`, written atomically under a lock.
+
+A device is a name plus how to reach it (host, port, user, key, ssh config),
+which Python runs the agent there, and where the agent's home is. Names are
+validated before they become paths or words of a command. The built-in device
+`local` always exists and cannot be removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tfstudio.atomic import write_text_atomic
+from tfstudio.config import studio_home
+from tfstudio.errors import ConfigError, DeviceError
+
+REGISTRY_NAME = "devices.json"
+LOCAL = "local"
+DEFAULT_AGENT_HOME = ".tfstudio-agent"
+"""Relative to the device user's home: SSH commands and SFTP both start there."""
+AGENT_PYZ = "tfstudio-agent.pyz"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+_HOST = re.compile(r"^[A-Za-z0-9_.:\[\]%-]{1,253}$")
+
+
+def validate_name(name: str) -> str:
+    """Returns `name` if it is a valid device name; raises DeviceError otherwise."""
+    if not _NAME.match(name) or ".." in name:
+        raise DeviceError(
+            f"invalid device name {name!r}",
+            hint="use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def validate_host(host: str) -> str:
+    """Returns `host` (a hostname, address or ssh-config alias) or raises DeviceError."""
+    if not _HOST.match(host) or host.startswith("-"):
+        raise DeviceError(f"invalid host {host!r}", hint="give a hostname, an IP or an ssh alias")
+    return host
+
+
+def validate_user(user: str) -> str:
+    """Returns `user` or raises DeviceError for a name no system would accept."""
+    if not _USER.match(user):
+        raise DeviceError(f"invalid user name {user!r}")
+    return user
+
+
+def validate_agent_home(path: str) -> str:
+    """Returns the agent home (spaces allowed; `~/` stripped) or raises DeviceError."""
+    if path.startswith("~/"):
+        path = path[2:]
+    bad = not path or any(c in path for c in "\x00\n\r") or ".." in path.split("/")
+    if bad or path == "~":
+        raise DeviceError(f"invalid agent home {path!r}", hint="no '..', newlines or NUL")
+    return path.rstrip("/") or "/"
+
+
+@dataclass(frozen=True)
+class Device:
+    """One registered device."""
+
+    name: str
+    kind: str = "ssh"
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    key: str | None = None
+    ssh_config: str | None = None
+    python: str = "python3"
+    agent_home: str = DEFAULT_AGENT_HOME
+    agent_version: str | None = None
+    added_at: str = field(default_factory=lambda: _now())
+
+    @property
+    def agent_pyz(self) -> str:
+        """Remote path of the agent zipapp."""
+        return f"{self.agent_home}/{AGENT_PYZ}"
+
+    def agent_argv(self) -> list[str]:
+        """Returns the words that start the agent (before `--home`)."""
+        if self.kind == LOCAL:
+            return [self.python, "-m", "edge_agent"]
+        return [self.python, self.agent_pyz]
+
+    def remote(self, *parts: str) -> str:
+        """Returns a path under the agent home."""
+        return "/".join([self.agent_home, *parts])
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the entry as stored in the registry."""
+        return asdict(self)
+
+
+def local_device() -> Device:
+    """Returns the built-in device that runs the agent under TFSTUDIO_HOME/devices/local."""
+    root = studio_home() / "devices" / LOCAL
+    return Device(name=LOCAL, kind=LOCAL, python=sys.executable, agent_home=str(root), added_at="")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def registry_path() -> Path:
+    """Returns the registry file's path."""
+    return studio_home() / REGISTRY_NAME
+
+
+def _read() -> dict[str, Device]:
+    path = registry_path()
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(Device)}
+        return {
+            name: Device(**{k: v for k, v in entry.items() if k in known})
+            for name, entry in raw.get("devices", {}).items()
+        }
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"device registry {path} is unreadable: {exc}") from exc
+
+
+def _write(devices: dict[str, Device]) -> None:
+    data = {"devices": {name: d.to_json() for name, d in sorted(devices.items())}}
+    write_text_atomic(registry_path(), json.dumps(data, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[dict[str, Device]]:
+    lock = registry_path().with_suffix(".lock")
+    with open(lock, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            devices = _read()
+            before = dict(devices)
+            yield devices
+            if devices != before:
+                _write(devices)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def list_devices() -> list[Device]:
+    """Returns `local` then every registered device, by name."""
+    return [local_device(), *sorted(_read().values(), key=lambda d: d.name)]
+
+
+def get_device(name: str) -> Device:
+    """Returns the device `name`; raises DeviceError when it is not registered."""
+    if name == LOCAL:
+        return local_device()
+    validate_name(name)
+    found = _read().get(name)
+    if found is None:
+        raise DeviceError(f"no device named {name!r}", hint="see: tfstudio devices list")
+    return found
+
+
+def resolve_names(spec: str) -> list[Device]:
+    """Returns the devices of `a,b,c` or `all` (every registered device plus local)."""
+    if spec.strip() == "all":
+        return list_devices()
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise DeviceError("no device named", hint="use --to NAME[,NAME...] or --to all")
+    return [get_device(n) for n in dict.fromkeys(names)]
+
+
+def add_device(device: Device, *, replace_existing: bool = False) -> Device:
+    """Validates and stores `device`; returns it. Raises DeviceError on a bad or taken name."""
+    validate_name(device.name)
+    if device.name == LOCAL:
+        raise DeviceError("'local' is the built-in device and cannot be redefined")
+    if device.host is None:
+        raise DeviceError(f"device {device.name} needs --host")
+    validate_host(device.host)
+    if device.user is not None:
+        validate_user(device.user)
+    if device.port is not None and not 0 < device.port < 65536:
+        raise DeviceError(f"invalid port {device.port}")
+    if not device.python or "\n" in device.python or "\x00" in device.python:
+        raise DeviceError(f"invalid python path {device.python!r}")
+    device = replace(device, agent_home=validate_agent_home(device.agent_home))
+    with _locked() as devices:
+        if device.name in devices and not replace_existing:
+            raise DeviceError(
+                f"device {device.name} already exists",
+                hint=f"remove it first: tfstudio devices remove {device.name}",
+            )
+        devices[device.name] = device
+    return device
+
+
+def update_device(name: str, **changes: Any) -> Device:
+    """Applies `changes` to a registered device and returns the new entry."""
+    if name == LOCAL:
+        return replace(local_device(), **changes)
+    with _locked() as devices:
+        if name not in devices:
+            raise DeviceError(f"no device named {name!r}")
+        devices[name] = replace(devices[name], **changes)
+        return devices[name]
+
+
+def remove_device(name: str) -> Device:
+    """Removes `name` and returns its entry; raises DeviceError when absent or `local`."""
+    if name == LOCAL:
+        raise DeviceError("'local' is built in and cannot be removed")
+    validate_name(name)
+    with _locked() as devices:
+        if name not in devices:
+            raise DeviceError(f"no device named {name!r}", hint="see: tfstudio devices list")
+        return devices.pop(name)
