@@ -232,6 +232,7 @@ class Store:
 
     def activate(self, ref: str) -> Dict[str, Any]:
         """Makes a stored model (sha or prefix) active. Returns {"active", "previous"}."""
+        self.ensure()
         with fsutil.store_lock(self.lock_path):
             self._cleanup()
             sha = self.resolve(ref)
@@ -245,6 +246,7 @@ class Store:
         Raises AgentError(no_active) when nothing is active, (not_found) when
         there is no previous model to go back to.
         """
+        self.ensure()
         with fsutil.store_lock(self.lock_path):
             self._cleanup()
             state = self.state()
