@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tfstudio.fleet.registry import LOCAL, Device
@@ -11,7 +12,7 @@ from tfstudio.fleet.transport import Transport
 def open_transport(
     device: Device,
     *,
-    passphrase: object = None,
+    passphrase: Callable[[str], str | None] | None = None,
     connect_timeout: float | None = None,
     command_timeout: float = 300.0,
 ) -> Transport:
@@ -39,6 +40,6 @@ def open_transport(
         target,
         device=device.name,
         python=device.python,
-        passphrase=passphrase,  # type: ignore[arg-type]
+        passphrase=passphrase,
         command_timeout=command_timeout,
     )

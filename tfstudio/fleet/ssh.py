@@ -113,7 +113,7 @@ class SSHTransport(Transport):
         for hop in hops:
             where = f"{hop.hostname}:{hop.port}"
             if sock is None:
-                sock = self._dial(hop)
+                sock = dial(hop, self.name)
             else:
                 try:
                     sock = self._chain[-1].open_channel(
@@ -149,29 +149,6 @@ class SSHTransport(Transport):
             hostkeys.verify(hop.hostname, hop.port, trans.get_remote_server_key(), label)
             self._authenticate(trans, hop)
             trans.set_keepalive(KEEPALIVE_S)
-
-    def _dial(self, hop: SSHTarget) -> socket.socket:
-        where = f"{hop.hostname}:{hop.port}"
-        try:
-            return socket.create_connection((hop.hostname, hop.port), timeout=hop.connect_timeout)
-        except socket.gaierror as exc:
-            raise TransportError(
-                f"{self.name}: cannot resolve host {hop.hostname!r}",
-                hint="check --host or the HostName in your ssh config",
-            ) from exc
-        except (TimeoutError, socket.timeout) as exc:
-            raise TransportError(
-                f"{self.name}: connecting to {where} timed out after {hop.connect_timeout:g}s",
-                hint="is the device on and reachable?",
-            ) from exc
-        except ConnectionRefusedError as exc:
-            raise TransportError(
-                f"{self.name}: connection refused by {where}", hint="is sshd running on the device?"
-            ) from exc
-        except OSError as exc:
-            raise TransportError(
-                f"{self.name}: cannot connect to {where}: {exc.strerror or exc}"
-            ) from exc
 
     def _authenticate(self, trans: paramiko.Transport, hop: SSHTarget) -> None:
         tried: list[str] = []
@@ -402,6 +379,66 @@ class SSHTransport(Transport):
                 trans.close()
 
 
+def dial(hop: SSHTarget, name: str) -> socket.socket:
+    """Returns a TCP socket to `hop`; raises TransportError with a one-line reason."""
+    where = f"{hop.hostname}:{hop.port}"
+    try:
+        return socket.create_connection((hop.hostname, hop.port), timeout=hop.connect_timeout)
+    except socket.gaierror as exc:
+        raise TransportError(
+            f"{name}: cannot resolve host {hop.hostname!r}",
+            hint="check --host or the HostName in your ssh config",
+        ) from exc
+    except (TimeoutError, socket.timeout) as exc:
+        raise TransportError(
+            f"{name}: connecting to {where} timed out after {hop.connect_timeout:g}s",
+            hint="is the device on and reachable?",
+        ) from exc
+    except ConnectionRefusedError as exc:
+        raise TransportError(
+            f"{name}: connection refused by {where}", hint="is sshd running on the device?"
+        ) from exc
+    except OSError as exc:
+        raise TransportError(f"{name}: cannot connect to {where}: {exc.strerror or exc}") from exc
+
+
 def _prefer(available: Sequence[str], first: Sequence[str]) -> tuple[str, ...]:
     head = [name for name in first if name in available]
     return tuple(head + [name for name in available if name not in head])
+
+
+def scan_host_key(target: SSHTarget, device: str) -> paramiko.PKey:
+    """Returns the host key `target` offers, without authenticating to it.
+
+    Jump hosts on the way must already be trusted. Raises TransportError /
+    HostKeyError.
+    """
+    jump = SSHTransport(target.jump, device=target.jump.alias) if target.jump else None
+    try:
+        if jump is not None:
+            try:
+                sock: Any = jump._transport.open_channel(
+                    "direct-tcpip",
+                    (target.hostname, target.port),
+                    ("127.0.0.1", 0),
+                    timeout=target.connect_timeout,
+                )
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise TransportError(
+                    f"{device}: jump host could not reach {target.hostname}:{target.port}"
+                ) from exc
+        else:
+            sock = dial(target, device)
+        trans = paramiko.Transport(sock)
+        try:
+            trans.start_client(timeout=target.connect_timeout)
+            return trans.get_remote_server_key()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(
+                f"{device}: SSH handshake with {target.hostname}:{target.port} failed: {exc}"
+            ) from exc
+        finally:
+            trans.close()
+    finally:
+        if jump is not None:
+            jump.close()

@@ -1,0 +1,174 @@
+"""`tfstudio deploy MODEL --to NAME[,NAME...|all]`: preflight, push, install, health gate.
+
+Progress (bytes, rate, ETA) goes to stderr; the per-device results go to
+stdout as a table, or as JSON with `--json`. Exits 1 when any device did not
+end with the new model active, naming them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tfstudio.cli.output import human_bytes, print_json, render_table
+
+if TYPE_CHECKING:
+    from tfstudio.fleet.deploy import DeployEvent
+    from tfstudio.fleet.registry import Device
+    from tfstudio.fleet.transport import Transport
+
+
+def register(subparsers: Any) -> None:
+    """Adds `deploy`."""
+    parser = subparsers.add_parser("deploy", help="push a .tflite model to devices")
+    parser.add_argument("model", type=Path, metavar="MODEL.tflite")
+    parser.add_argument("--to", required=True, metavar="NAME[,NAME...]|all")
+    parser.add_argument("--bench", action="store_true", help="bench after activation")
+    parser.add_argument("--max-p99-ms", type=float, help="roll back when p99 is above this")
+    parser.add_argument("--keep", type=int, help="models the device keeps")
+    add_bench_options(parser)
+    parser.add_argument("--workers", type=int, help="devices at once (default 8)")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_deploy)
+
+
+def add_bench_options(parser: argparse.ArgumentParser) -> None:
+    """Adds --runs/--warmup/--threads/--min-seconds (shared with `bench`)."""
+    parser.add_argument("--runs", type=int, help="bench runs")
+    parser.add_argument("--warmup", type=int, help="bench warm-up runs")
+    parser.add_argument("--threads", type=int, help="interpreter threads")
+    parser.add_argument("--min-seconds", type=float, help="bench at least this long")
+
+
+def _ask_passphrase(path: str) -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+
+    return getpass.getpass(f"passphrase for {path}: ")
+
+
+def connector(connect_timeout: float | None = None) -> Callable[[Device], Transport]:
+    """Returns a function that opens a device's transport, asking for key passphrases."""
+    from tfstudio.config import load_config
+    from tfstudio.fleet.connect import open_transport
+
+    config = load_config()
+    lock = threading.Lock()
+
+    def ask(path: str) -> str | None:
+        with lock:  # one prompt at a time, even during a fan-out
+            return _ask_passphrase(path)
+
+    def connect(device: Device) -> Transport:
+        return open_transport(
+            device,
+            passphrase=ask,
+            connect_timeout=connect_timeout or config.connect_timeout_s,
+            command_timeout=config.command_timeout_s,
+        )
+
+    return connect
+
+
+class ProgressPrinter:
+    """Prints deploy events to stderr: a redrawn bar on a terminal, sparse lines otherwise."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.lock = threading.Lock()
+        self.last: dict[str, float] = {}
+
+    def __call__(self, event: DeployEvent) -> None:
+        with self.lock:
+            if event.transfer is None:
+                if event.stage not in ("done",) and event.message:
+                    self._line(f"{event.device}: {event.message}")
+                return
+            tick = event.transfer
+            now = time.monotonic()
+            finished = tick.done >= tick.total
+            if not finished and now - self.last.get(event.device, 0.0) < (0.1 if self.tty else 2):
+                return
+            self.last[event.device] = now
+            width = 24
+            filled = int(width * tick.fraction)
+            eta = f"{tick.eta_s:.0f}s" if tick.eta_s is not None else "?"
+            text = (
+                f"{event.device}: [{'#' * filled}{'.' * (width - filled)}] "
+                f"{tick.fraction * 100:3.0f}% {human_bytes(tick.done)}/{human_bytes(tick.total)} "
+                f"{human_bytes(tick.rate_bps)}/s ETA {eta}"
+            )
+            if self.tty and not finished:
+                self.stream.write("\r" + text + "\x1b[K")
+                self.stream.flush()
+            else:
+                self._line(text)
+
+    def _line(self, text: str) -> None:
+        prefix = "\r\x1b[K" if self.tty else ""
+        self.stream.write(prefix + text + "\n")
+        self.stream.flush()
+
+
+def bench_settings(args: argparse.Namespace) -> Any:
+    """Returns the BenchSettings of the shared bench options."""
+    from tfstudio.fleet.bench import BenchSettings
+
+    return BenchSettings(
+        runs=args.runs, warmup=args.warmup, threads=args.threads, min_seconds=args.min_seconds
+    )
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from tfstudio.config import load_config
+    from tfstudio.fleet.deploy import DeployOptions, deploy_many
+    from tfstudio.fleet.registry import resolve_names
+    from tfstudio.modelinfo import inspect_model
+
+    facts = inspect_model(args.model)
+    devices = resolve_names(args.to)
+    config = load_config()
+    options = DeployOptions(
+        bench=args.bench,
+        max_p99_ms=args.max_p99_ms,
+        keep=args.keep if args.keep is not None else config.deploy_keep,
+        bench_settings=bench_settings(args),
+        workers=args.workers or config.fanout,
+    )
+    results = deploy_many(
+        args.model,
+        facts,
+        devices,
+        options,
+        connect=connector(),
+        on_event=None if args.json else ProgressPrinter(),
+    )
+    if args.json:
+        print_json([r.to_json() for r in results])
+    else:
+        rows = [
+            [
+                r.device,
+                r.status.value,
+                r.bytes_sent,
+                (r.bench or {}).get("p99_ms"),
+                r.message.removeprefix(f"{r.device}: "),
+            ]
+            for r in results
+        ]
+        print(render_table(["device", "result", "bytes_sent", "p99_ms", "detail"], rows))
+        for r in results:
+            if r.hint and not r.ok:
+                print(f"{r.device}: fix: {r.hint}", file=sys.stderr)
+    bad = [f"{r.device} ({r.status.value})" for r in results if not r.ok]
+    if bad:
+        print(f"tfstudio: error: deploy did not succeed on: {', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0

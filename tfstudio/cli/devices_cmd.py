@@ -1,0 +1,179 @@
+"""`tfstudio devices add|list|remove|show|trust|check`: the device registry from the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tfstudio.cli.output import print_json, render_table
+
+
+def register(subparsers: Any) -> None:
+    """Adds `devices` and its subcommands."""
+    parser = subparsers.add_parser("devices", help="register, trust and check devices")
+    sub = parser.add_subparsers(dest="devices_command", metavar="SUBCOMMAND", required=True)
+
+    add = sub.add_parser("add", help="register a device reached over SSH")
+    add.add_argument("name")
+    add.add_argument("--host", required=True, help="hostname, IP or ~/.ssh/config alias")
+    add.add_argument("--port", type=int)
+    add.add_argument("--user")
+    add.add_argument("--key", help="private key file")
+    add.add_argument("--python", default="python3", help="Python on the device")
+    add.add_argument("--agent-home", default=".tfstudio-agent", help="agent home on the device")
+    add.add_argument("--ssh-config", help="ssh config file (default ~/.ssh/config)")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(handler=_add)
+
+    lst = sub.add_parser("list", help="list devices")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(handler=_list)
+
+    for name, func, text in (
+        ("remove", _remove, "forget a device"),
+        ("show", _show, "show one device"),
+    ):
+        one = sub.add_parser(name, help=text)
+        one.add_argument("name")
+        one.add_argument("--json", action="store_true")
+        one.set_defaults(handler=func)
+
+    trust = sub.add_parser("trust", help="record a device's SSH host key")
+    trust.add_argument("name")
+    trust.add_argument("--fingerprint", help="expected SHA256:... fingerprint")
+    trust.add_argument("--replace", action="store_true", help="replace a changed key")
+    trust.add_argument("--json", action="store_true")
+    trust.set_defaults(handler=_trust)
+
+    check = sub.add_parser("check", help="reachability, round trip, agent, runtime")
+    check.add_argument("names", metavar="NAME[,NAME...]")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=_check)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from tfstudio.fleet.registry import Device, add_device
+
+    device = add_device(
+        Device(
+            name=args.name,
+            host=args.host,
+            port=args.port,
+            user=args.user,
+            key=args.key,
+            python=args.python,
+            agent_home=args.agent_home,
+            ssh_config=args.ssh_config,
+        )
+    )
+    if args.json:
+        print_json(device.to_json())
+    else:
+        print(f"added {device.name}; next: tfstudio devices trust {device.name}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from tfstudio.fleet.registry import list_devices
+
+    devices = list_devices()
+    if args.json:
+        print_json([d.to_json() for d in devices])
+        return 0
+    rows = [
+        [
+            d.name,
+            d.kind,
+            "-" if d.kind == "local" else f"{d.user or ''}{'@' if d.user else ''}{d.host}",
+            d.port,
+            d.agent_version,
+        ]
+        for d in devices
+    ]
+    print(render_table(["name", "kind", "host", "port", "agent"], rows))
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from tfstudio.fleet.registry import remove_device
+
+    device = remove_device(args.name)
+    if args.json:
+        print_json({"removed": device.name})
+    else:
+        print(f"removed {device.name}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from tfstudio.fleet.registry import get_device
+
+    device = get_device(args.name)
+    if args.json:
+        print_json(device.to_json())
+    else:
+        for key, value in device.to_json().items():
+            print(f"{key:14} {'-' if value is None else value}")
+    return 0
+
+
+def _confirm(text: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    answer = input(f"host key {text}\ntrust it? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from tfstudio.fleet.registry import get_device
+    from tfstudio.fleet.trust import trust_device
+
+    result = trust_device(
+        get_device(args.name),
+        fingerprint=args.fingerprint,
+        confirm=None if args.json else _confirm,
+        replace=args.replace,
+    )
+    if args.json:
+        print_json(result.to_json())
+    elif result.status == "already_trusted":
+        print(f"{result.device}: {result.entry} already trusted ({result.fingerprint})")
+    else:
+        print(f"{result.device}: trusted {result.entry} {result.key_type} {result.fingerprint}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from tfstudio.fleet.check import check_device
+    from tfstudio.fleet.registry import resolve_names
+
+    results = [check_device(d) for d in resolve_names(args.names)]
+    if args.json:
+        print_json([r.to_json() for r in results])
+    else:
+        rows = [
+            [
+                r.device,
+                "yes" if r.reachable else "no",
+                r.rtt_ms,
+                r.agent if r.agent != "ok" else r.agent_version,
+                f"{r.runtime['name']} {r.runtime['version']}" if r.runtime else None,
+                r.arch,
+                (r.active or {}).get("name"),
+            ]
+            for r in results
+        ]
+        print(
+            render_table(
+                ["device", "reachable", "rtt_ms", "agent", "runtime", "arch", "active"], rows
+            )
+        )
+        for r in results:
+            if r.error:
+                print(f"{r.error}" + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)
+    bad = [r.device for r in results if not r.ok]
+    if bad:
+        print(f"tfstudio: error: not ready: {', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0
