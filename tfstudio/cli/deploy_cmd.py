@@ -43,6 +43,7 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, help="bench warm-up runs")
     parser.add_argument("--threads", type=int, help="interpreter threads")
     parser.add_argument("--min-seconds", type=float, help="bench at least this long")
+    parser.add_argument("--warmup-min-seconds", type=float, help="warm up at least this long")
 
 
 def _ask_passphrase(path: str) -> str | None:
@@ -122,7 +123,11 @@ def bench_settings(args: argparse.Namespace) -> Any:
     from tfstudio.fleet.bench import BenchSettings
 
     return BenchSettings(
-        runs=args.runs, warmup=args.warmup, threads=args.threads, min_seconds=args.min_seconds
+        runs=args.runs,
+        warmup=args.warmup,
+        threads=args.threads,
+        min_seconds=args.min_seconds,
+        warmup_min_seconds=args.warmup_min_seconds,
     )
 
 

@@ -68,8 +68,5 @@ def _rollback(args: argparse.Namespace) -> int:
     if args.json:
         print_json(answer)
     else:
-        print(
-            f"{args.name}: active {str(answer.get('active'))[:12]} "
-            f"(was {str(answer.get('previous'))[:12]})"
-        )
+        print(f"{args.name}: rolled back; active {str(answer.get('active'))[:12]}")
     return 0

@@ -30,6 +30,7 @@ class BenchSettings:
     warmup: int | None = None
     threads: int | None = None
     min_seconds: float | None = None
+    warmup_min_seconds: float | None = None
 
 
 def bench_args(settings: BenchSettings) -> list[str]:
@@ -40,6 +41,7 @@ def bench_args(settings: BenchSettings) -> list[str]:
         ("--warmup", settings.warmup),
         ("--threads", settings.threads),
         ("--min-seconds", settings.min_seconds),
+        ("--warmup-min-seconds", settings.warmup_min_seconds),
     ):
         if value is not None:
             args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]

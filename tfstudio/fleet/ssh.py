@@ -182,7 +182,9 @@ class SSHTransport(Transport):
             return None
         try:
             return paramiko.PKey.from_path(path)
-        except paramiko.PasswordRequiredException:
+        except (paramiko.PasswordRequiredException, TypeError):
+            # paramiko raises PasswordRequiredException for PEM keys; for OpenSSH-format
+            # keys the cryptography loader underneath raises TypeError instead.
             secret = self._passphrase(path) if self._passphrase else None
             if secret is None:
                 if required:
@@ -192,8 +194,8 @@ class SSHTransport(Transport):
                     ) from None
                 return None
             try:
-                return paramiko.PKey.from_path(path, password=secret)
-            except paramiko.SSHException as exc:
+                return paramiko.PKey.from_path(path, password=secret.encode())  # type: ignore[arg-type]
+            except (paramiko.SSHException, ValueError, TypeError) as exc:
                 raise TransportError(f"{self.name}: wrong passphrase for key {path}") from exc
         except (paramiko.SSHException, OSError, ValueError) as exc:
             if required:

@@ -1,0 +1,129 @@
+"""Fixtures for the fleet tests: real sshd servers, device users and a `Lab` to wire them.
+
+The sshd servers and the device users live for the whole session (starting
+them is the expensive part); every test gets its own TFSTUDIO_HOME (so its own
+registry and known_hosts) and every device it adds gets its own agent home, so
+tests never see each other's models.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from tests.helpers.sshd import SshdFactory, SshdServer
+from tfstudio.fleet import hostkeys, registry
+from tfstudio.fleet.agent_install import install_agent
+from tfstudio.fleet.connect import open_transport
+from tfstudio.fleet.registry import Device
+
+SERVERS = 7
+"""Enough for the fan-out test: 7 live devices plus one closed port."""
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshdFactory]:
+    factory = SshdFactory()
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture(scope="session")
+def servers(sshd: SshdFactory) -> list[SshdServer]:
+    return [sshd.start(f"dev{i}") for i in range(SERVERS)]
+
+
+@pytest.fixture(scope="session")
+def users(sshd: SshdFactory) -> list[str]:
+    return [sshd.make_user("a"), sshd.make_user("b")]
+
+
+def server_key(server: SshdServer) -> paramiko.PKey:
+    """The server's public host key as a paramiko key."""
+    key_type, data = server.host_pub_line.split()
+    return paramiko.PKey.from_type_string(key_type, base64.b64decode(data))
+
+
+@dataclass
+class Lab:
+    """Adds devices (registry + trust + agent) on the session's servers."""
+
+    sshd: SshdFactory
+    servers: list[SshdServer]
+    users: list[str]
+    venvs: dict[str, Path]
+
+    def add(
+        self,
+        name: str,
+        *,
+        server: int | SshdServer = 0,
+        user: int = 0,
+        python: str = "device",
+        agent_home: str | None = None,
+        trust: bool = True,
+        install: bool = True,
+    ) -> Device:
+        srv = self.servers[server] if isinstance(server, int) else server
+        home = agent_home or f"agents/{name}-{os.getpid()}-{next(_counter)}"
+        device = registry.add_device(
+            Device(
+                name=name,
+                host="127.0.0.1",
+                port=srv.port,
+                user=self.users[user],
+                key=str(self.sshd.client_key),
+                python=str(self.venvs.get(python, python)),
+                agent_home=home,
+            )
+        )
+        if trust:
+            hostkeys.record("127.0.0.1", srv.port, server_key(srv))
+        if install:
+            with open_transport(device) as transport:
+                install_agent(device, transport)
+            device = registry.get_device(name)
+        return device
+
+
+@pytest.fixture
+def lab(
+    sshd: SshdFactory, servers: list[SshdServer], users: list[str], device_venvs: dict[str, Path]
+) -> Lab:
+    return Lab(sshd, servers, users, {k: v for k, v in device_venvs.items()})
+
+
+@pytest.fixture(scope="session")
+def big_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~4 MB float32 MLP, big enough for a push to span several 1 MiB blocks."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(1024, activation="relu"),
+            keras.layers.Dense(1024, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    path = tmp_path_factory.mktemp("big-model") / "mlp.big.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path
+
+
+FAST_BENCH = ["--runs", "5", "--warmup", "1", "--min-seconds", "0", "--warmup-min-seconds", "0"]
+"""CLI bench options that keep a bench well under a second."""

@@ -1,0 +1,83 @@
+"""Strict host keys against real sshd: unknown refused, trust, changed key refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.conftest import Lab
+from tests.helpers.sshd import SshdFactory
+from tfstudio.cli import main
+from tfstudio.errors import HostKeyError
+from tfstudio.fleet.connect import open_transport
+from tfstudio.fleet.registry import get_device
+
+
+def test_unknown_host_key_is_refused_with_fingerprint_and_trust_command(lab: Lab) -> None:
+    device = lab.add("unknown", trust=False, install=False)
+    with pytest.raises(HostKeyError) as info:
+        open_transport(device)
+    fp = lab.servers[0].host_fingerprint
+    assert "unknown" in info.value.message
+    assert fp in info.value.message
+    assert f"tfstudio devices trust unknown --fingerprint {fp}" in (info.value.hint or "")
+
+
+def test_trust_with_matching_fingerprint_then_connect(lab: Lab, capsys) -> None:
+    lab.add("t1", trust=False, install=False)
+    fp = lab.servers[0].host_fingerprint
+    assert main(["devices", "trust", "t1", "--fingerprint", "SHA256:wrong", "--json"]) == 1
+    out = capsys.readouterr().out
+    assert '"error"' in out and fp in out and "nothing recorded" in out
+    assert main(["devices", "trust", "t1", "--fingerprint", fp]) == 0
+    assert fp in capsys.readouterr().out
+    with open_transport(get_device("t1")) as transport:
+        assert transport.run(["echo", "hi"]).stdout == "hi\n"
+    assert main(["devices", "trust", "t1", "--fingerprint", fp]) == 0
+    assert "already trusted" in capsys.readouterr().out
+
+
+def test_trust_without_fingerprint_and_no_terminal_records_nothing(lab: Lab, capsys) -> None:
+    device = lab.add("t2", trust=False, install=False)
+    assert main(["devices", "trust", "t2"]) == 1
+    err = capsys.readouterr().err
+    assert lab.servers[0].host_fingerprint in err and "Traceback" not in err
+    with pytest.raises(HostKeyError):
+        open_transport(device)
+
+
+def test_changed_host_key_is_refused_even_after_trust(lab: Lab, sshd: SshdFactory) -> None:
+    server = sshd.start(f"rekey{len(sshd.servers)}")
+    try:
+        device = lab.add("rekeyed", server=server, install=False)
+        with open_transport(device) as transport:
+            assert transport.run(["true"]).ok
+        old_fp = server.host_fingerprint
+        server.regenerate_host_key()
+        with pytest.raises(HostKeyError) as info:
+            open_transport(device)
+        message = info.value.message
+        assert "CHANGED" in message and "MAN-IN-THE-MIDDLE" in message
+        assert server.host_fingerprint in message and old_fp in message
+        # trust without --replace does not overwrite the recorded key either
+        assert main(["devices", "trust", "rekeyed", "--fingerprint", server.host_fingerprint]) == 1
+        with pytest.raises(HostKeyError):
+            open_transport(device)
+    finally:
+        server.stop()
+
+
+def test_user_known_hosts_is_honoured(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = lab.servers[1]
+    fake_home = tmp_path / "home"
+    (fake_home / ".ssh").mkdir(parents=True)
+    (fake_home / ".ssh" / "known_hosts").write_text(
+        f"[127.0.0.1]:{server.port} {server.host_pub_line}\n"
+    )
+    monkeypatch.setenv("HOME", str(fake_home))
+    device = lab.add("viauser", server=1, trust=False, install=False)
+    with open_transport(device) as transport:
+        assert transport.run(["true"]).ok
