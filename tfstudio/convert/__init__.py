@@ -113,6 +113,10 @@ def convert(
             if evals is not None and reference is not None:
                 outputs = evaluate.run_tflite(model, evals.x, model_path.name)
                 metrics = evaluate.score(outputs, reference, evals.y)
+            else:
+                # A model the converter accepts may still fail to load (e.g. an
+                # int16x8 conv whose scales overflow); never ship one silently.
+                evaluate.check_loads(model, model_path.name)
             write_bytes_atomic(model_path, model)
             manifest = build_manifest(
                 model_path=model_path,

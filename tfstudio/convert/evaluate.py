@@ -33,9 +33,27 @@ def run_tflite(model: bytes, x: np.ndarray, name: str) -> np.ndarray:
     except runtime.RuntimeMissingError as exc:
         raise ConversionError(f"cannot evaluate {name}: {exc}") from exc
     except (ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{name} does not run in LiteRT: {first}") from exc
+        raise ConversionError(f"{name} does not run in LiteRT: {_first_line(exc)}") from exc
     return np.concatenate(outputs, axis=0)
+
+
+def check_loads(model: bytes, name: str) -> None:
+    """Builds an interpreter for `model` (allocating its tensors) and discards it.
+
+    Does nothing when no LiteRT runtime is installed. Raises ConversionError
+    when the runtime rejects the model.
+    """
+    try:
+        runtime.make_interpreter(model_content=model, threads=1)
+    except runtime.RuntimeMissingError:
+        return
+    except (ValueError, RuntimeError) as exc:
+        raise ConversionError(f"{name} does not load in LiteRT: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def score(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
