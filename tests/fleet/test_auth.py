@@ -47,9 +47,7 @@ def test_encrypted_key_uses_passphrase_callback(lab: Lab, tmp_path: Path) -> Non
     encrypted.chmod(0o600)
     import subprocess
 
-    subprocess.run(
-        ["ssh-keygen", "-q", "-p", "-N", "s3cret", "-f", str(encrypted)], check=True
-    )
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", "s3cret", "-f", str(encrypted)], check=True)
     device = replace(device, key=str(encrypted))
     asked: list[str] = []
 

@@ -140,6 +140,8 @@ class SshdFactory:
         config.write_text(
             "\n".join(
                 [
+                    # sshd keeps the first value it reads: extra options go first.
+                    extra_config,
                     "ListenAddress 127.0.0.1",
                     f"Port {port}",
                     f"HostKey {host_key}",
@@ -154,7 +156,6 @@ class SshdFactory:
                     "MaxSessions 100",
                     "LogLevel ERROR",
                     "Subsystem sftp internal-sftp",
-                    extra_config,
                     "",
                 ]
             )

@@ -59,10 +59,13 @@ class BenchOutcome:
     pushed_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """Returns the report (with `device`) or `{device, error, hint}`."""
+        """Returns the agent's report plus `device_name`, or `{device_name, error, hint}`.
+
+        The report's own `device` key is the agent's `info` of the device.
+        """
         if self.report is not None:
-            return {"device": self.device, **self.report}
-        return {"device": self.device, "error": self.error, "hint": self.hint}
+            return {"device_name": self.device, **self.report}
+        return {"device_name": self.device, "error": self.error, "hint": self.hint}
 
 
 def bench_on(
