@@ -1,0 +1,58 @@
+"""A conversion killed midway (SIGKILL, no cleanup possible) leaves no partial model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from tfstudio.atomic import TEMP_PREFIX
+from tfstudio.modelinfo import inspect_model
+
+
+def _kill_when(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]:
+    """Reads stderr until a line contains `marker`, then SIGKILLs; returns the lines seen."""
+    seen: list[str] = []
+    found = threading.Event()
+
+    def reader() -> None:
+        for line in proc.stderr:
+            seen.append(line)
+            if marker in line:
+                os.kill(proc.pid, signal.SIGKILL)
+                found.set()
+                return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    if not found.wait(timeout):
+        proc.kill()
+        raise AssertionError(f"never saw {marker!r}; stderr was:\n{''.join(seen)}")
+    proc.wait(timeout=30)
+    return seen
+
+
+def test_sigkill_during_int8_conversion_leaves_no_partial_file(digits, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfstudio", "convert", str(digits.model), "-o", str(out),
+         "--quant", "all", "--rep-data", str(digits.rep)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    _kill_when(proc, "converting int8 (4/5)", timeout=180)
+    assert proc.returncode == -signal.SIGKILL
+
+    names = sorted(p.name for p in out.iterdir())
+    finals = [n for n in names if not n.startswith(TEMP_PREFIX)]
+    # The modes before int8 are complete, int8 and int16x8 have nothing at a final name.
+    done = ("dynamic", "float16", "float32")
+    assert finals == [f"digits.{mode}.{ext}" for mode in done for ext in ("json", "tflite")]
+    for mode in ("float32", "dynamic", "float16"):
+        facts = inspect_model(out / f"digits.{mode}.tflite")
+        manifest = json.loads((out / f"digits.{mode}.json").read_text())
+        assert manifest["model"]["sha256"] == facts.sha256
