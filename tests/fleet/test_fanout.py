@@ -1,0 +1,44 @@
+"""Fan-out: one device down and one refused by preflight never stop the others."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.fleet.conftest import Lab
+from tests.helpers.sshd import free_port
+from tfstudio.cli import main
+from tfstudio.fleet import deploylog, registry
+
+
+def test_fanout_to_eight_devices_with_one_down_and_one_refused(
+    lab: Lab, tiny_models: dict[str, Path], capsys
+) -> None:
+    healthy = [f"fan{i}" for i in range(6)]
+    for i, name in enumerate(healthy):
+        lab.add(name, server=i, user=i % 2)
+    lab.add("fanold", server=6, python="old-device")
+    registry.add_device(
+        registry.Device(
+            name="fandown",
+            host="127.0.0.1",
+            port=free_port(),
+            user=lab.users[0],
+            key=str(lab.sshd.client_key),
+        )
+    )
+    names = ",".join([*healthy[:3], "fandown", *healthy[3:], "fanold"])
+    code = main(["deploy", str(tiny_models["dynamic"]), "--to", names, "--json"])
+    captured = capsys.readouterr()
+    results = {r["device"]: r for r in json.loads(captured.out)}
+    assert code == 1
+    assert list(results) == names.split(",")
+    for name in healthy:
+        assert results[name]["status"] == "ok", results[name]["message"]
+    assert results["fandown"]["status"] == "failed"
+    assert "connection refused" in results["fandown"]["message"]
+    assert results["fanold"]["status"] == "refused"
+    assert results["fanold"]["bytes_sent"] == 0
+    assert "fandown (failed)" in captured.err and "fanold (refused)" in captured.err
+    logged = {e["device"]: e["result"] for e in deploylog.read()}
+    assert logged == {name: r["status"] for name, r in results.items()}
