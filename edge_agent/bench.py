@@ -126,7 +126,7 @@ def _stats(samples_ns: List[int]) -> Dict[str, float]:
         "p99_ms": percentile(ms, 99),
         "p999_ms": percentile(ms, 99.9),
     }
-    return {k: round(v, 4) for k, v in out.items()}
+    return {k: round(v, 6) for k, v in out.items()}
 
 
 def _timed_loop(invoke: Any, runs: int, min_s: float, max_s: float, capacity: int) -> List[int]:

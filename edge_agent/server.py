@@ -74,6 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive: a client's request loop reuses its connection
     server_version = "tfstudio-agent"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle plus
+    # the client's delayed ACK would add ~40 ms to every keep-alive request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         return  # one line per request would swamp a device's log
