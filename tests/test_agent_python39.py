@@ -1,0 +1,67 @@
+"""The agent's oldest promise: Python 3.9 with numpy 1 and tflite-runtime.
+
+`py39-device` (built by scripts/prepare-test-env.sh from pyenv's 3.9) runs the
+zipapp the studio would push, with nothing of the studio importable.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import VENVS
+from tfstudio.agent_bundle import build_agent_pyz
+
+
+@pytest.fixture(scope="module")
+def py39() -> Path:
+    python = VENVS / "py39-device" / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} missing: run scripts/prepare-test-env.sh (needs a Python 3.9)")
+    return python
+
+
+def _agent(py39: Path, pyz: Path, home: Path, *args: str) -> tuple[int, dict]:
+    proc = subprocess.run(
+        [str(py39), str(pyz), "--home", str(home), *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home.parent)},
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert lines, proc.stderr
+    return proc.returncode, json.loads(lines[-1])
+
+
+def test_agent_runs_on_python39_numpy1(
+    py39: Path, tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    pyz = build_agent_pyz(tmp_path)
+    home = tmp_path / "home"
+
+    rc, info = _agent(py39, pyz, home, "info")
+    assert rc == 0, info
+    assert info["python"].startswith("3.9.")
+    assert info["numpy"].startswith("1.")
+    assert info["runtime"]["name"] == "tflite-runtime"
+
+    rc, installed = _agent(py39, pyz, home, "install", str(tiny_models["int8"]), "--name", "mlp")
+    assert rc == 0, installed
+    assert installed["activated"] is True
+
+    rc, refused = _agent(py39, pyz, home, "install", str(tiny_models["dynamic"]))
+    assert rc == 1
+    assert refused["code"] == "runtime_too_old"
+    assert "FULLY_CONNECTED" in refused["error"]
+
+    rc, report = _agent(
+        py39, pyz, home, "bench", "--runs", "5", "--warmup", "1", "--min-seconds", "0",
+        "--warmup-min-seconds", "0",
+    )  # fmt: skip
+    assert rc == 0, report
+    assert report["model"]["sha256"] == installed["sha256"]
+    assert 0 < report["p50_ms"] <= report["p99_ms"]
