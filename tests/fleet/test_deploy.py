@@ -126,6 +126,12 @@ def test_redeploy_unchanged_sends_zero_bytes(lab: Lab, tiny_models: dict[str, Pa
     assert first.status is Status.OK and first.bytes_sent == facts.size_bytes
     second = deploy_one(model, facts, device, DeployOptions())
     assert second.status is Status.OK and second.bytes_sent == 0 and second.already_present
+    # stored but no longer active: re-activated, still without sending the model
+    other = tiny_models["int8"]
+    assert deploy_one(other, inspect_model(other), device, DeployOptions()).ok
+    third = deploy_one(model, facts, device, DeployOptions())
+    assert third.status is Status.OK and third.bytes_sent == 0 and third.active == facts.sha256
+    assert _listing(device)["active"] == facts.sha256
 
 
 def test_interrupted_push_keeps_old_model_and_resumes(

@@ -48,6 +48,15 @@ def bench_args(settings: BenchSettings) -> list[str]:
     return args
 
 
+def is_stored(transport: Transport, device: Device, sha256: str) -> bool:
+    """Returns True when the device's agent store already holds `sha256`.
+
+    One stat of `models/<sha256>/model.tflite` (the agent's store layout), far
+    cheaper than starting the agent for `list`. The agent re-verifies on activate.
+    """
+    return transport.stat_size(device.remote("models", sha256, "model.tflite")) is not None
+
+
 @dataclass(frozen=True)
 class BenchOutcome:
     """One device's bench: the agent's report, or the error that prevented it."""
@@ -87,8 +96,7 @@ def bench_on(
     if model is None:
         return client.call("bench", *args)
     sha = file_sha256(model)
-    listing = client.call("list")
-    if any(m.get("sha256") == sha for m in listing.get("models", [])):
+    if is_stored(transport, device, sha):
         return client.call("bench", "--model", sha, *args)
     scratch = device.remote("scratch")
     target = f"{scratch}/{sha}.tflite"

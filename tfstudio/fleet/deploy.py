@@ -25,7 +25,7 @@ from edge_agent.tflite_schema import ModelFacts
 from tfstudio.errors import CancelledError, PreflightError, TfStudioError
 from tfstudio.fleet import deploylog, preflight
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
-from tfstudio.fleet.bench import BenchSettings, bench_args
+from tfstudio.fleet.bench import BenchSettings, bench_args, is_stored
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.push import TransferProgress, push
 from tfstudio.fleet.registry import Device
@@ -124,14 +124,12 @@ class _Run:
         verdict = preflight.check(self.facts, info, name)
         self.fields["problems"] = tuple(p.to_json() for p in verdict.problems)
         verdict.raise_if_refused()
-        listing = client.call("list")
-        stored = {m.get("sha256") for m in listing.get("models", [])}
         _check_cancel(cancel, name)
-        if listing.get("active") == sha:
+        if (info.get("active") or {}).get("sha256") == sha:
             self.fields.update(already_present=True, active=sha)
-            answer: dict[str, Any] = {"active": sha, "previous": listing.get("previous")}
+            answer: dict[str, Any] = {"active": sha, "previous": None}
             changed = False
-        elif sha in stored:
+        elif is_stored(transport, self.device, sha):
             emit("install", "already stored; activating")
             self.fields["already_present"] = True
             answer = client.call("activate", sha)

@@ -84,6 +84,7 @@ class LocalTransport(Transport):
         total = local.stat().st_size
         sent = 0
         try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT, 0o644)
             with os.fdopen(fd, "wb") as out, open(local, "rb") as src:
                 out.seek(offset)

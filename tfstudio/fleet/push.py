@@ -99,7 +99,6 @@ def push(
     """
     total = local.stat().st_size
     partial = f"{remote_dir}/{sha256}.partial"
-    transport.makedirs(remote_dir)
     offset = 0
     existing = transport.stat_size(partial)
     if existing and existing <= total:

@@ -44,6 +44,8 @@ KEEPALIVE_S = 15
 
 _WRITER = """import os, sys
 p, o = sys.argv[1], int(sys.argv[2])
+if os.path.dirname(p):
+    os.makedirs(os.path.dirname(p), exist_ok=True)
 f = os.fdopen(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644), "wb")
 f.seek(o)
 f.truncate()
@@ -54,10 +56,12 @@ while True:
         break
     f.write(b)
 f.flush()
-os.fsync(f.fileno())
 print(f.tell())
 """
-"""Runs on the device: writes stdin into a file from an offset, prints the final size."""
+"""Runs on the device: writes stdin into a file from an offset (creating its directory),
+prints the final size.
+No fsync: a partial torn by a crash fails the prefix hash of the next resume, and
+the agent verifies the whole sha256 before it stores anything."""
 
 _HASHER = """import hashlib, sys
 h, n = hashlib.sha256(), int(sys.argv[2])
@@ -298,7 +302,7 @@ class SSHTransport(Transport):
                         block = handle.read(PUT_CHUNK)
                         if not block:
                             break
-                        chan.sendall(block)
+                        _send_block(chan, block)
                         sent += len(block)
                         self.bytes_sent += len(block)
                         if progress:
@@ -402,6 +406,17 @@ def dial(hop: SSHTarget, name: str) -> socket.socket:
         ) from exc
     except OSError as exc:
         raise TransportError(f"{name}: cannot connect to {where}: {exc.strerror or exc}") from exc
+
+
+def _send_block(chan: paramiko.Channel, block: bytes) -> None:
+    # Channel.sendall re-slices the remaining bytes after every packet, which is
+    # quadratic in the block size (a third of the CPU of a 200 MB push). Handing
+    # it packet-sized pieces keeps each copy small.
+    # paramiko keeps 64 bytes of each packet for headers.
+    step = max(1024, int(chan.out_max_packet_size or 32768) - 64)
+    view = memoryview(block)
+    for start in range(0, len(block), step):
+        chan.sendall(bytes(view[start : start + step]))
 
 
 def _prefer(available: Sequence[str], first: Sequence[str]) -> tuple[str, ...]:

@@ -86,6 +86,8 @@ class Transport(ABC):
     ) -> int:
         """Writes `local[offset:]` to `remote` at `offset` (truncating after it).
 
+        Creates the parent directory of `remote` when missing.
+
         Returns the number of bytes sent. Raises TransportError.
         """
 

@@ -1,0 +1,32 @@
+"""Shared set-up for the fleet benchmarks: loopback sshd servers as root, trusted.
+
+Imports the test helper that starts real sshd processes; run the benchmarks
+from the repository root with the studio venv (`.venv/bin/python scripts/bench/...`).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TFSTUDIO_HOME", tempfile.mkdtemp(prefix="tfstudio-bench-"))
+
+import paramiko  # noqa: E402
+
+from tests.helpers.sshd import SshdFactory, SshdServer  # noqa: E402
+from tfstudio.fleet import hostkeys  # noqa: E402
+
+
+def trust(server: SshdServer) -> None:
+    """Records the server's host key in the benchmark's TFSTUDIO_HOME."""
+    key_type, data = server.host_pub_line.split()
+    key = paramiko.PKey.from_type_string(key_type, base64.b64decode(data))
+    hostkeys.record("127.0.0.1", server.port, key)
+
+
+__all__ = ["REPO", "SshdFactory", "SshdServer", "trust"]

@@ -1,0 +1,93 @@
+"""Agent overhead: `edge_agent bench` p50 vs a bare `invoke()` loop (goal: ratio <= 1.03).
+
+MobileNetV2 224 float32 and int8, 1 and 2 threads. Each round runs the bare
+loop and the agent in fresh processes, alternating which goes first, with the
+same warmup and steady-state rules; the ratio is median(agent p50) /
+median(bare p50) over the rounds. On a busy host the process-level figure
+drifts with other load, so a second section runs the agent's own timing loop
+(`edge_agent.bench.timed_loop`) and a bare loop on the SAME interpreter in
+alternating blocks of 50 invokes, which isolates the loop's own overhead.
+
+Usage: .venv/bin/python scripts/bench/bench_agent_overhead.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from agent_bench_common import agent_bench, bare_bench, median, mobilenet_models  # noqa: E402
+
+
+def interleaved(model: Path, threads: int, blocks: int = 20, block: int = 50) -> tuple:
+    """Returns (bare p50 ms, agent-loop p50 ms) from alternating blocks on one interpreter."""
+    import time
+
+    import numpy as np
+
+    from edge_agent import runtime
+    from edge_agent.bench import percentile, timed_loop
+
+    interp = runtime.make_interpreter(model_path=str(model), threads=threads)
+    rng = np.random.default_rng(0)
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], runtime.generated_input(d, "random", rng))
+    invoke, clock = interp.invoke, time.perf_counter_ns
+    for _ in range(10):
+        invoke()
+    bare: list = []
+    agent: list = []
+    for b in range(blocks):
+        for turn in (0, 1) if b % 2 == 0 else (1, 0):
+            if turn == 0:
+                for _ in range(block):
+                    t0 = clock()
+                    invoke()
+                    bare.append(clock() - t0)
+            else:
+                agent.extend(timed_loop(invoke, block, 0.0, 150.0, block))
+    return (
+        percentile(sorted(x / 1e6 for x in bare), 50),
+        percentile(sorted(x / 1e6 for x in agent), 50),
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip-process", action="store_true", help="only the in-process section")
+    args = parser.parse_args()
+    models = mobilenet_models()
+    print(f"{'model':<10}{'threads':>8}{'bare p50 ms':>14}{'agent p50 ms':>14}{'ratio':>8}")
+    worst = 0.0
+    for mode in ("float32", "int8") if not args.skip_process else ():
+        for threads in (1, 2):
+            bare, agent = [], []
+            for r in range(args.rounds):
+                if r % 2 == 0:
+                    bare.append(bare_bench(models[mode], threads)["p50_ms"])
+                    agent.append(agent_bench(models[mode], threads)["p50_ms"])
+                else:
+                    agent.append(agent_bench(models[mode], threads)["p50_ms"])
+                    bare.append(bare_bench(models[mode], threads)["p50_ms"])
+            ratio = median(agent) / median(bare)
+            worst = max(worst, ratio)
+            print(f"{mode:<10}{threads:>8}{median(bare):>14.3f}{median(agent):>14.3f}{ratio:>8.3f}")
+    if not args.skip_process:
+        print(f"worst ratio {worst:.3f} (goal <= 1.03): {'OK' if worst <= 1.03 else 'ABOVE GOAL'}")
+    print("\nsame interpreter, alternating blocks of 50 invokes (agent timing loop vs bare loop):")
+    print(f"{'model':<10}{'threads':>8}{'bare p50 ms':>14}{'agent p50 ms':>14}{'ratio':>8}")
+    for mode in ("float32", "int8"):
+        for threads in (1, 2):
+            bare_p50, agent_p50 = interleaved(models[mode], threads)
+            ratio = agent_p50 / bare_p50
+            print(f"{mode:<10}{threads:>8}{bare_p50:>14.3f}{agent_p50:>14.3f}{ratio:>8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

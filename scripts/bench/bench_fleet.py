@@ -1,0 +1,108 @@
+"""Fleet fan-out: deploy + bench to 1, 4 and 16 loopback sshd devices, timed.
+
+Every device is its own sshd process with its own agent home (device venv
+Python). Each size deploys to devices that have never seen the model, with a
+short health-gate bench. Prints a table and the 16-to-1 wall-time ratio (goal
+<= 2x). All devices share this machine's cores, unlike a real fleet, so the
+device-side work (agent start-up, validation, bench) does not run in parallel
+beyond the core count; the script prints the core count next to the ratio.
+
+    .venv/bin/python scripts/bench/bench_fleet.py [--sizes 1,4,16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from _lab import SshdFactory, trust
+
+from tfstudio.fleet import registry
+from tfstudio.fleet.agent_install import install_agent
+from tfstudio.fleet.bench import BenchSettings
+from tfstudio.fleet.connect import open_transport
+from tfstudio.fleet.deploy import DeployOptions, deploy_many
+from tfstudio.modelinfo import inspect_model
+
+VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
+
+
+def make_model(path: Path) -> Path:
+    """Converts a small Keras MLP to .tflite at `path`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
+    )
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1,4,16")
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    factory = SshdFactory("tfbf")
+    try:
+        # A device user with /bin/sh (root's .bashrc here runs pyenv init per exec).
+        user = factory.make_user("fleet")
+        servers = [factory.start(f"d{i}") for i in range(max(sizes))]
+        for server in servers:
+            trust(server)
+        model = make_model(factory.root / "mlp.tflite")
+        facts = inspect_model(model)
+        options = DeployOptions(
+            bench=True,
+            workers=args.workers,
+            bench_settings=BenchSettings(runs=50, warmup=5, min_seconds=0, warmup_min_seconds=0),
+        )
+        rows = []
+        for size in sizes:
+            devices = []
+            for i in range(size):
+                device = registry.add_device(
+                    registry.Device(
+                        name=f"n{size}-d{i}",
+                        host="127.0.0.1",
+                        port=servers[i].port,
+                        user=user,
+                        key=str(factory.client_key),
+                        python=VENV_PYTHON,
+                        agent_home=f"agents/n{size}-d{i}",
+                    )
+                )
+                with open_transport(device) as transport:
+                    install_agent(device, transport)
+                devices.append(device)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            results = deploy_many(model, facts, devices, options)
+            wall = time.perf_counter() - started
+            studio_cpu = time.process_time() - cpu_started
+            ok = sum(r.ok for r in results)
+            slowest = max(r.duration_s for r in results)
+            p99 = max((r.bench or {}).get("p99_ms", 0) for r in results)
+            rows.append((size, wall, ok, slowest, p99, studio_cpu))
+            print(f"{size:>3} devices: {wall:6.2f} s wall, {ok}/{size} ok")
+        print()
+        print("devices  wall_s  ok  slowest_device_s  studio_cpu_s  worst_p99_ms")
+        for size, wall, ok, slowest, p99, cpu in rows:
+            print(f"{size:>7}  {wall:6.2f}  {ok:>2}  {slowest:16.2f}  {cpu:12.2f}  {p99:12.4f}")
+        by_size = {r[0]: r[1] for r in rows}
+        if 1 in by_size and 16 in by_size:
+            print(
+                f"\nratio 16-device / 1-device wall time: {by_size[16] / by_size[1]:.2f}x "
+                f"(goal <= 2x; {os.cpu_count()} CPU cores shared by all devices and the studio)"
+            )
+    finally:
+        factory.close()
+
+
+if __name__ == "__main__":
+    main()
