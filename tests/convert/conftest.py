@@ -1,9 +1,10 @@
 """Session fixtures for the conversion tests: real models, trained or built once.
 
-- `digits`: the demo's digits CNN saved as .keras, with representative data
-  (training split) and labelled eval data (held-out split).
-- `digits_all`: that model converted in every mode with both data sets; most
-  mode-level tests read this one result instead of converting again.
+- `demo`: `tfstudio.demo.run_demo` itself: the digits CNN trained, saved as
+  .keras with representative data (training split) and labelled eval data
+  (held-out split), and converted in every mode.
+- `digits` (those files) and `digits_all` (that conversion): most mode-level
+  tests read this one result instead of converting again.
 - `mlp`: a small dense model saved as .h5 and as a SavedModel.
 - `mobilenet`: MobileNetV2 (weights=None, 96x96, alpha 0.35) as a SavedModel,
   for a realistic graph.
@@ -26,7 +27,6 @@ class DigitsFiles:
     model: Path
     rep: Path
     eval: Path
-    eval_unlabelled: Path
     x_test: np.ndarray
     y_test: np.ndarray
 
@@ -40,34 +40,34 @@ class MlpFiles:
 
 
 @pytest.fixture(scope="session")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> DigitsFiles:
-    from tfstudio.demo import REP_SAMPLES, load_digits_split, train_digits_cnn
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """The demo's own run (train, save, convert in every mode with rep and eval data)
+    and the progress events it emitted."""
+    from tfstudio.demo import run_demo
 
-    root = tmp_path_factory.mktemp("digits")
-    data = load_digits_split()
-    model = train_digits_cnn(data)
-    path = root / "digits.keras"
-    model.save(path)
-    rep = root / "rep.npy"
-    np.save(rep, data.x_train[:REP_SAMPLES])
-    ev = root / "eval.npz"
-    np.savez(ev, x=data.x_test, y=data.y_test)
-    unlabelled = root / "eval_x.npz"
-    np.savez(unlabelled, x=data.x_test[:100])
-    return DigitsFiles(path, rep, ev, unlabelled, data.x_test, data.y_test)
+    events: list = []
+    result = run_demo(tmp_path_factory.mktemp("demo"), progress=events.append)
+    return result, events
 
 
 @pytest.fixture(scope="session")
-def digits_all(digits: DigitsFiles, tmp_path_factory: pytest.TempPathFactory):
-    """ConversionResult of the digits CNN in every mode, with rep and labelled eval data."""
-    from tfstudio.convert import convert
+def digits(demo) -> DigitsFiles:
+    from tfstudio.demo import load_digits_split
 
-    events: list = []
-    out = tmp_path_factory.mktemp("digits-all")
-    result = convert(
-        digits.model, out, "all", rep_data=digits.rep, eval_data=digits.eval, progress=events.append
-    )
-    return result, events
+    result, _ = demo
+    root = result.model_path.parent
+    data = load_digits_split()
+    return DigitsFiles(
+        result.model_path, root / "digits.rep.npy", root / "digits.eval.npz",
+        data.x_test, data.y_test,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def digits_all(demo):
+    """ConversionResult of the digits CNN in every mode, and the progress events."""
+    result, events = demo
+    return result.conversion, events
 
 
 @pytest.fixture(scope="session")

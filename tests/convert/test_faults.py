@@ -158,3 +158,10 @@ def test_cancel_before_start_writes_nothing(digits, tmp_path):
     with pytest.raises(CancelledError, match="after 0 of 1"):
         convert(digits.model, out, cancel=cancel)
     assert _files(out) == []
+
+
+def test_rep_data_is_checked_even_when_no_mode_needs_it(digits, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RepresentativeDataError, match="absent.npy does not exist"):
+        convert(digits.model, out, "float32", rep_data=tmp_path / "absent.npy")
+    assert _files(out) == []

@@ -131,3 +131,24 @@ def test_result_json_has_the_documented_fields(digits_all):
         for tensor in variant["inputs"] + variant["outputs"]:
             assert set(tensor) == {"name", "shape", "dtype", "quantization"}
     assert doc["eval"]["float_accuracy"] == result.evaluation.float_accuracy
+
+
+def test_demo_table_shows_every_mode_with_accuracy(demo):
+    from tfstudio.cli.convert_cmd import render_result
+
+    result, _ = demo
+    assert result.keras_test_accuracy > 0.95
+    table = render_result(result.conversion)
+    lines = table.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("mode"))
+    assert lines[header].split() == [
+        "mode", "size", "ratio", "min", "runtime", "accuracy", "seconds",
+    ]  # fmt: skip
+    rows = [line.split() for line in lines[header + 2 : header + 7]]
+    assert [r[0] for r in rows] == ALL
+    assert rows[0][3] == "1.00x"
+    assert all(r[-2].endswith("%") for r in rows)
+    assert "float source accuracy" in table
+    doc = result.to_json()
+    assert doc["training"]["keras_test_accuracy"] == result.keras_test_accuracy
+    assert len(doc["variants"]) == len(ALL)

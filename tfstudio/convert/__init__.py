@@ -88,7 +88,8 @@ def convert(
     tf_version = str(tf.__version__)
     opened = load_source(info, tf)
     spec = _single_input(opened.inputs, rep_data, eval_data)
-    rep = load_samples(rep_data, spec, "representative data", False) if needy and rep_data else None
+    # Given data is checked even when no chosen mode needs it: a typo should not pass silently.
+    rep = load_samples(rep_data, spec, "representative data", False) if rep_data else None
     calibration = calibration_batches(rep) if rep is not None else None
     evals = load_samples(eval_data, spec, "eval data", True) if eval_data else None
     reference = engine.float_reference(tf, opened, evals.x) if evals is not None else None
