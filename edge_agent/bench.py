@@ -129,7 +129,7 @@ def _stats(samples_ns: List[int]) -> Dict[str, float]:
     return {k: round(v, 6) for k, v in out.items()}
 
 
-def _timed_loop(invoke: Any, runs: int, min_s: float, max_s: float, capacity: int) -> List[int]:
+def timed_loop(invoke: Any, runs: int, min_s: float, max_s: float, capacity: int) -> List[int]:
     """Calls `invoke` until >= runs and >= min_s (or max_s); returns per-call ns."""
     clock = time.perf_counter_ns
     samples = [0] * max(capacity, runs, 1)
@@ -206,13 +206,13 @@ def run_bench(
             raise AgentError(f"invoke failed: {exc}", "invoke_failed") from None
         first_ms = (time.perf_counter_ns() - t0) / 1e6
         warm = (
-            _timed_loop(invoke, warmup, warmup_min_seconds, MAX_SECONDS, warmup)
+            timed_loop(invoke, warmup, warmup_min_seconds, MAX_SECONDS, warmup)
             if warmup or warmup_min_seconds
             else []
         )
         warm_mean_s = (sum(warm) / len(warm) / 1e9) if warm else first_ms / 1e3
         estimate = int(min_seconds / max(warm_mean_s, 1e-7) * 1.5) + 16
-        samples = _timed_loop(
+        samples = timed_loop(
             invoke, runs, min_seconds, MAX_SECONDS, max(runs, min(estimate, 5_000_000))
         )
     finally:
