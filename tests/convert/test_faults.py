@@ -13,6 +13,7 @@ from tfstudio.convert import convert
 from tfstudio.convert.events import ModeFinished
 from tfstudio.errors import (
     CancelledError,
+    ConversionError,
     OutputError,
     RepresentativeDataError,
     SourceModelError,
@@ -165,3 +166,41 @@ def test_rep_data_is_checked_even_when_no_mode_needs_it(digits, tmp_path):
     with pytest.raises(RepresentativeDataError, match="absent.npy does not exist"):
         convert(digits.model, out, "float32", rep_data=tmp_path / "absent.npy")
     assert _files(out) == []
+
+
+def test_converter_failure_names_the_unsupported_op(tmp_path):
+    import tensorflow as tf
+
+    class Svd(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4, 4], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"s": tf.linalg.svd(x, compute_uv=False)}
+
+    module = Svd()
+    source = tmp_path / "svd"
+    tf.saved_model.save(module, str(source), signatures={"serving_default": module.__call__})
+    out = tmp_path / "out"
+    with pytest.raises(ConversionError) as exc:
+        convert(source, out, "float32")
+    assert _one_line(exc) == (
+        "the converter failed for mode 'float32': the model uses ops that TFLite builtins lack: Svd"
+    )
+    assert _files(out) == []
+
+
+def test_rep_data_needs_a_single_input_model(tmp_path):
+    import keras
+
+    a, b = keras.Input((3,), name="a"), keras.Input((5,), name="b")
+    joined = keras.layers.Concatenate()([a, b])
+    model = keras.Model([a, b], keras.layers.Dense(2)(joined))
+    source = tmp_path / "two_inputs.keras"
+    model.save(source)
+    rep = tmp_path / "rep.npy"
+    np.save(rep, np.zeros((4, 3), np.float32))
+    out = tmp_path / "out"
+    with pytest.raises(RepresentativeDataError, match=r"has 2 inputs \(a, b\)"):
+        convert(source, out, "int8", rep_data=rep)
+    assert _files(out) == []
+    result = convert(source, out, "float32")  # without data, several inputs are fine
+    assert len(result.variant("float32").facts.inputs) == 2

@@ -7,6 +7,7 @@ tf dtypes), so adding a mode means editing the preset file, not this code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def convert_saved_model(
         return bytes(converter.convert())
     except Exception as exc:  # noqa: BLE001 - ConverterError, ValueError, RuntimeError...
         raise ConversionError(
-            f"the converter failed for mode '{preset.mode.value}': {_first_line(exc)}"
+            f"the converter failed for mode '{preset.mode.value}': {converter_reason(exc)}"
         ) from exc
 
 
@@ -98,6 +99,21 @@ def float_reference(tf: Any, opened: OpenedSource, x: np.ndarray) -> np.ndarray:
         raise ConversionError(
             f"cannot run the float source on eval data: {_first_line(exc)}"
         ) from exc
+
+
+def converter_reason(exc: BaseException) -> str:
+    """Returns the one line of a (long, MLIR-flavoured) converter error that a user needs."""
+    text = str(exc)
+    unsupported = re.findall(r"^(?:Custom|Flex) ops: (.+)$", text, re.MULTILINE)
+    if unsupported:
+        return "the model uses ops that TFLite builtins lack: " + ", ".join(unsupported)
+    for line in text.splitlines():
+        if "error:" in line:
+            # '<unknown>:0: error: loc(callsite(...)): reason' -> 'reason'
+            reason = line.rsplit("): ", 1)[-1] if "loc(" in line else line.split("error:", 1)[1]
+            if reason.strip():
+                return reason.strip()[:300]
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:
