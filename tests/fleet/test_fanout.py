@@ -42,3 +42,36 @@ def test_fanout_to_eight_devices_with_one_down_and_one_refused(
     assert "fandown (failed)" in captured.err and "fanold (refused)" in captured.err
     logged = {e["device"]: e["result"] for e in deploylog.read()}
     assert logged == {name: r["status"] for name, r in results.items()}
+
+
+def test_hung_device_times_out_without_stopping_the_others(
+    lab: Lab, tiny_models: dict[str, Path]
+) -> None:
+    import socket
+
+    from tfstudio.fleet.deploy import DeployOptions, Status, deploy_many
+    from tfstudio.modelinfo import inspect_model
+
+    # A port that accepts TCP connections but never says a word of SSH.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        hung = registry.add_device(
+            registry.Device(
+                name="hung",
+                host="127.0.0.1",
+                port=silent.getsockname()[1],
+                user=lab.users[0],
+                key=str(lab.sshd.client_key),
+            )
+        )
+        live = lab.add("alive", server=5)
+        model = tiny_models["float32"]
+        results = deploy_many(
+            model, inspect_model(model), [hung, live], DeployOptions(connect_timeout=1.5)
+        )
+    finally:
+        silent.close()
+    assert results[0].status is Status.FAILED and "handshake" in results[0].message
+    assert results[1].status is Status.OK

@@ -142,15 +142,9 @@ class SSHTransport(Transport):
                 # Offer the recorded key type first, as OpenSSH does, so a
                 # legitimate host never shows us a key type we have no record of.
                 options.key_types = _prefer(options.key_types, tuple(known.key_types))
-            try:
-                trans.start_client(timeout=hop.connect_timeout)
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise TransportError(
-                    f"{self.name}: SSH handshake with {where} failed: {exc or 'connection closed'}",
-                    hint="is it an SSH server? check --host and --port",
-                ) from exc
+            server_key = handshake(trans, hop, self.name)
             label = self.name if hop is self.target else hop.alias
-            hostkeys.verify(hop.hostname, hop.port, trans.get_remote_server_key(), label)
+            hostkeys.verify(hop.hostname, hop.port, server_key, label)
             self._authenticate(trans, hop)
             trans.set_keepalive(KEEPALIVE_S)
 
@@ -408,6 +402,28 @@ def dial(hop: SSHTarget, name: str) -> socket.socket:
         raise TransportError(f"{name}: cannot connect to {where}: {exc.strerror or exc}") from exc
 
 
+def handshake(trans: paramiko.Transport, hop: SSHTarget, name: str) -> paramiko.PKey:
+    """Runs the key exchange on `trans` and returns the server's host key.
+
+    Raises TransportError when it fails or does not finish within the hop's
+    connect timeout (paramiko's start_client returns silently on a timeout).
+    """
+    where = f"{hop.hostname}:{hop.port}"
+    hint = "is it an SSH server? check --host and --port"
+    try:
+        trans.start_client(timeout=hop.connect_timeout)
+        if trans.is_active() and trans.host_key is not None:
+            return trans.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise TransportError(
+            f"{name}: SSH handshake with {where} failed: {exc or 'connection closed'}", hint=hint
+        ) from exc
+    raise TransportError(
+        f"{name}: SSH handshake with {where} did not finish within {hop.connect_timeout:g}s",
+        hint=hint,
+    )
+
+
 def _send_block(chan: paramiko.Channel, block: bytes) -> None:
     # Channel.sendall re-slices the remaining bytes after every packet, which is
     # quadratic in the block size (a third of the CPU of a 200 MB push). Handing
@@ -447,13 +463,9 @@ def scan_host_key(target: SSHTarget, device: str) -> paramiko.PKey:
         else:
             sock = dial(target, device)
         trans = paramiko.Transport(sock)
+        trans.banner_timeout = target.connect_timeout
         try:
-            trans.start_client(timeout=target.connect_timeout)
-            return trans.get_remote_server_key()
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise TransportError(
-                f"{device}: SSH handshake with {target.hostname}:{target.port} failed: {exc}"
-            ) from exc
+            return handshake(trans, target, device)
         finally:
             trans.close()
     finally:

@@ -1,0 +1,135 @@
+"""Unchanged re-push: deploying a model the device already serves sends nothing.
+
+Deploys a model to a loopback sshd device, then deploys it again, and prints,
+for each, the model bytes sent and the round trips: every remote command, file
+transfer and metadata request the Transport made (counted by a wrapper that
+forwards to the real SSH transport), plus the handshake.
+
+    .venv/bin/python scripts/bench/bench_repush.py
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from _lab import SshdFactory, trust
+
+from tfstudio.fleet import registry
+from tfstudio.fleet.agent_install import install_agent
+from tfstudio.fleet.connect import open_transport
+from tfstudio.fleet.deploy import DeployOptions, deploy_one
+from tfstudio.fleet.transport import CommandResult, Transport
+from tfstudio.modelinfo import inspect_model
+
+VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
+
+
+class Counting(Transport):
+    """Forwards to a real transport and counts each kind of request."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: Counter[str] = Counter()
+
+    @property  # type: ignore[override]
+    def bytes_sent(self) -> int:
+        return self.inner.bytes_sent
+
+    def _count(self, what: str, value: Any) -> Any:
+        self.calls[what] += 1
+        return value
+
+    def run(
+        self, argv: Sequence[str], timeout: float | None = None, stdin: bytes | None = None
+    ) -> CommandResult:
+        words = list(argv)
+        label = f"agent {words[words.index('--home') + 2]}" if "--home" in words else words[0]
+        self.calls[label] += 1
+        return self.inner.run(argv, timeout, stdin)
+
+    def put(self, local: Path, remote: str, *, offset: int = 0, progress: Any = None) -> int:
+        return self._count("put", self.inner.put(local, remote, offset=offset, progress=progress))
+
+    def get(self, remote: str, local: Path) -> None:
+        self._count("get", self.inner.get(remote, local))
+
+    def stat_size(self, remote: str) -> int | None:
+        return self._count("stat", self.inner.stat_size(remote))  # type: ignore[no-any-return]
+
+    def sha256_prefix(self, remote: str, length: int) -> str:
+        return self._count("hash", self.inner.sha256_prefix(remote, length))  # type: ignore[no-any-return]
+
+    def makedirs(self, remote: str) -> None:
+        self._count("mkdir", self.inner.makedirs(remote))
+
+    def rename(self, src: str, dst: str) -> None:
+        self._count("rename", self.inner.rename(src, dst))
+
+    def remove(self, remote: str) -> None:
+        self._count("remove", self.inner.remove(remote))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def make_model(path: Path) -> Path:
+    """Converts a small Keras MLP (~280 KB) to .tflite at `path`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(1024, activation="relu"), keras.layers.Dense(10)]
+    )
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path
+
+
+def main() -> None:
+    factory = SshdFactory("tfbr")
+    try:
+        server = factory.start("repush")
+        trust(server)
+        user = factory.make_user("repush")
+        device = registry.add_device(
+            registry.Device(
+                name="repush",
+                host="127.0.0.1",
+                port=server.port,
+                user=user,
+                key=str(factory.client_key),
+                python=VENV_PYTHON,
+            )
+        )
+        with open_transport(device) as transport:
+            install_agent(device, transport)
+        model = make_model(factory.root / "mlp.tflite")
+        facts = inspect_model(model)
+        print(f"model: {facts.size_bytes} bytes, sha256 {facts.sha256[:12]}")
+        for label in ("first deploy", "unchanged re-deploy"):
+            opened: list[Counting] = []
+
+            def connect(dev: registry.Device, opened: list[Counting] = opened) -> Transport:
+                opened.append(Counting(open_transport(dev)))
+                return opened[-1]
+
+            result = deploy_one(model, facts, device, DeployOptions(), connect=connect)
+            calls = opened[0].calls
+            trips = sum(calls.values())
+            detail = ", ".join(f"{k} x{v}" for k, v in sorted(calls.items()))
+            print(
+                f"{label}: {result.status.value}, {result.bytes_sent} model bytes sent, "
+                f"{trips} round trips after the handshake ({detail}), {result.duration_s:.2f} s"
+            )
+    finally:
+        factory.close()
+
+
+if __name__ == "__main__":
+    main()
