@@ -92,6 +92,8 @@ def disk_errors(where: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            while where.name.startswith(TEMP_PREFIX):  # name the home, not a temp dir
+                where = where.parent
             raise AgentError(
                 f"no space left on the device under {where}",
                 "disk_full",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,31 @@ def test_human_errors_are_one_line(agent, with_active, tmp_path):
     assert run.rc == 1
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: ")
     assert "Traceback" not in run.stderr
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 24 KiB tmpfs: room for the int8 MLP, not for the float32 one as well."""
+    mnt = tmp_path / "tiny-fs"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_is_refused_cleanly(agent, tiny_fs, tiny_models):
+    home = tiny_fs / "home"
+    first = agent("install", str(tiny_models["int8"]), "--json", home=home)
+    assert first.rc == 0, first.stdout
+    run = agent("install", str(tiny_models["float32"]), "--json", home=home)
+    assert run.rc == 1
+    assert run.json["code"] == "disk_full"
+    assert ".tmp-" not in run.json["error"]
+    listing = agent("list", "--json", home=home).json
+    assert listing["active"] == first.json["sha256"]
+    assert [m["sha256"] for m in listing["models"]] == [first.json["sha256"]]
+    assert not [p for p in (home / "models").iterdir() if p.name.startswith(".tmp-")]
