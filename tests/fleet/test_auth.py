@@ -72,3 +72,28 @@ def test_closed_port_is_connection_refused(lab: Lab) -> None:
     )
     with pytest.raises(TransportError, match="connection refused by 127.0.0.1"):
         open_transport(device)
+
+
+def test_ssh_agent_key_is_used(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            import time
+
+            time.sleep(0.05)
+        env = {"SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(lab.sshd.client_key)], env=env, check=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default key files to fall back on
+        device = lab.add("viaagent", install=False)
+        device = replace(device, key=None)
+        with open_transport(device) as transport:
+            assert transport.run(["true"]).ok
+    finally:
+        agent.terminate()
+        agent.wait(5)
