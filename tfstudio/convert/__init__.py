@@ -15,8 +15,9 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tfstudio.atomic import write_bytes_atomic
 from tfstudio.convert.events import ModeFinished, ModeStarted, ProgressEvent
@@ -26,6 +27,11 @@ from tfstudio.convert.result import ConversionResult, EvalSummary, VariantResult
 from tfstudio.convert.source import InputSpec, SourceInfo, probe_source
 from tfstudio.errors import CancelledError, OutputError, RepresentativeDataError
 from tfstudio.modelinfo import inspect_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tfstudio.convert.repdata import Samples
 
 __all__ = [
     "ConversionResult",
@@ -79,20 +85,27 @@ def convert(
     info = probe_source(source)
     out = _prepare_outdir(Path(outdir))
 
-    from tfstudio.convert import engine, evaluate
+    from tfstudio.convert.engine import float_reference
     from tfstudio.convert.repdata import calibration_batches, load_samples
     from tfstudio.convert.source import load_source, saved_model_dir
     from tfstudio.extras import tensorflow
 
     tf = tensorflow()
-    tf_version = str(tf.__version__)
     opened = load_source(info, tf)
     spec = _single_input(opened.inputs, rep_data, eval_data)
     # Given data is checked even when no chosen mode needs it: a typo should not pass silently.
     rep = load_samples(rep_data, spec, "representative data", False) if rep_data else None
-    calibration = calibration_batches(rep) if rep is not None else None
     evals = load_samples(eval_data, spec, "eval data", True) if eval_data else None
-    reference = engine.float_reference(tf, opened, evals.x) if evals is not None else None
+    job = _Job(
+        tf=tf,
+        tf_version=str(tf.__version__),
+        info=info,
+        out=out,
+        rep=rep,
+        calibration=calibration_batches(rep) if rep is not None else None,
+        evals=evals,
+        reference=float_reference(tf, opened, evals.x) if evals is not None else None,
+    )
 
     variants: list[VariantResult] = []
     with saved_model_dir(opened) as graph:
@@ -102,54 +115,86 @@ def convert(
                     f"conversion cancelled after {len(variants)} of {len(chosen)} modes"
                 )
             _emit(progress, ModeStarted(mode.value, index, len(chosen)))
-            preset = presets[mode]
-            started = time.perf_counter()
-            model = engine.convert_saved_model(
-                tf, graph, preset, calibration if preset.needs_rep_data else None
+            variant = _convert_mode(job, graph, presets[mode])
+            variants.append(variant)
+            _emit(
+                progress,
+                ModeFinished(
+                    variant.mode,
+                    index,
+                    len(chosen),
+                    str(variant.path),
+                    variant.size_bytes,
+                    variant.convert_seconds,
+                ),
             )
-            seconds = time.perf_counter() - started
-            model_path, manifest_path = output_paths(out, info.name, mode.value)
-            facts = inspect_bytes(model, model_path.name)
-            metrics = None
-            if evals is not None and reference is not None:
-                outputs = evaluate.run_tflite(model, evals.x, model_path.name)
-                metrics = evaluate.score(outputs, reference, evals.y)
-            else:
-                # A model the converter accepts may still fail to load (e.g. an
-                # int16x8 conv whose scales overflow); never ship one silently.
-                evaluate.check_loads(model, model_path.name)
-            write_bytes_atomic(model_path, model)
-            manifest = build_manifest(
-                model_path=model_path,
-                model_sha256=facts.sha256,
-                size_bytes=facts.size_bytes,
-                mode=mode.value,
-                source=info.to_json(),
-                tensorflow_version=tf_version,
-                settings=_settings(preset, calibration),
-                rep_data=rep.describe() if rep is not None and preset.needs_rep_data else None,
-                convert_seconds=seconds,
-                metrics=metrics,
-            )
-            # The manifest goes last: a model with its manifest beside it is complete.
-            write_manifest(manifest_path, manifest)
-            variants.append(
-                VariantResult(mode.value, model_path, manifest_path, facts, seconds, metrics)
-            )
-            finished = ModeFinished(
-                mode.value, index, len(chosen), str(model_path), facts.size_bytes, seconds
-            )
-            _emit(progress, finished)
-    summary = None
-    if evals is not None and reference is not None:
-        summary = EvalSummary(
-            path=evals.path,
-            sha256=evals.sha256,
-            samples=len(evals),
-            labelled=evals.y is not None,
-            float_accuracy=evaluate.accuracy(reference, evals.y) if evals.y is not None else None,
-        )
-    return ConversionResult(info, out, tf_version, tuple(variants), summary)
+    return ConversionResult(info, out, job.tf_version, tuple(variants), _eval_summary(job))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every mode of one `convert` call shares, all checked before the first mode."""
+
+    tf: Any
+    tf_version: str
+    info: SourceInfo
+    out: Path
+    rep: Samples | None
+    calibration: list[np.ndarray] | None
+    evals: Samples | None
+    reference: np.ndarray | None
+
+
+def _convert_mode(job: _Job, graph: Path, preset: Preset) -> VariantResult:
+    """Converts one mode, checks/scores the model, then writes model and manifest."""
+    from tfstudio.convert import engine, evaluate
+
+    mode = preset.mode.value
+    started = time.perf_counter()
+    calibration = job.calibration if preset.needs_rep_data else None
+    model = engine.convert_saved_model(job.tf, graph, preset, calibration)
+    seconds = time.perf_counter() - started
+    model_path, manifest_path = output_paths(job.out, job.info.name, mode)
+    facts = inspect_bytes(model, model_path.name)
+    metrics = None
+    if job.evals is not None and job.reference is not None:
+        outputs = evaluate.run_tflite(model, job.evals.x, model_path.name)
+        metrics = evaluate.score(outputs, job.reference, job.evals.y)
+    else:
+        # A model the converter accepts may still fail to load (e.g. an int16x8
+        # conv whose scales overflow); never ship one silently.
+        evaluate.check_loads(model, model_path.name)
+    write_bytes_atomic(model_path, model)
+    manifest = build_manifest(
+        model_path=model_path,
+        model_sha256=facts.sha256,
+        size_bytes=facts.size_bytes,
+        mode=mode,
+        source=job.info.to_json(),
+        tensorflow_version=job.tf_version,
+        settings=_settings(preset, calibration),
+        rep_data=job.rep.describe() if job.rep is not None and calibration else None,
+        convert_seconds=seconds,
+        metrics=metrics,
+    )
+    # The manifest goes last: a model with its manifest beside it is complete.
+    write_manifest(manifest_path, manifest)
+    return VariantResult(mode, model_path, manifest_path, facts, seconds, metrics)
+
+
+def _eval_summary(job: _Job) -> EvalSummary | None:
+    if job.evals is None or job.reference is None:
+        return None
+    from tfstudio.convert.evaluate import accuracy
+
+    labels = job.evals.y
+    return EvalSummary(
+        path=job.evals.path,
+        sha256=job.evals.sha256,
+        samples=len(job.evals),
+        labelled=labels is not None,
+        float_accuracy=accuracy(job.reference, labels) if labels is not None else None,
+    )
 
 
 def _prepare_outdir(outdir: Path) -> Path:
@@ -193,8 +238,3 @@ def _settings(preset: Preset, calibration: list[Any] | None) -> dict[str, Any]:
 def _emit(progress: Callable[[ProgressEvent], None] | None, event: ProgressEvent) -> None:
     if progress is not None:
         progress(event)
-
-
-def describe_source(source: str | Path) -> SourceInfo:
-    """Returns the probed source (kind, sha256) without loading it. Raises SourceModelError."""
-    return probe_source(source)
