@@ -69,3 +69,19 @@ def test_mobilenet_saved_model_with_image_directory_rep_data(mobilenet, image_di
     manifest = json.loads(int8.manifest_path.read_text())
     rep = manifest["chain"][0]["rep_data"]
     assert rep["path"] == str(image_dir) and rep["samples"] == 12
+
+
+def test_fixed_batch_model_is_evaluated_one_sample_at_a_time(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((6,), batch_size=1, name="row")
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    source = tmp_path / "fixed.keras"
+    model.save(source)
+    data = tmp_path / "eval.npz"
+    np.savez(data, x=np.random.default_rng(5).normal(size=(7, 6)).astype(np.float32))
+    result = convert(source, tmp_path / "out", "float32,int8", rep_data=data, eval_data=data)
+    assert result.variant("int8").facts.inputs[0].shape == [1, 6]
+    assert result.variant("float32").metrics["top1_agreement"] == 1.0
+    assert result.variant("int8").metrics["samples"] == 7

@@ -80,7 +80,9 @@ def float_reference(tf: Any, opened: OpenedSource, x: np.ndarray) -> np.ndarray:
     (outputs ordered by name, as the converter orders them).
     Raises ConversionError when the model cannot be run on `x`.
     """
-    batch = 64
+    # A model exported with a fixed batch size only accepts batches of that size.
+    shape = opened.inputs[0].shape
+    batch = (shape[0] if shape else None) or 64
     try:
         if opened.keras_model is not None:
             model = opened.keras_model
