@@ -61,14 +61,18 @@ class DemoResult:
 
 
 def load_digits_split(seed: int = SEED) -> DigitsData:
-    """Returns scikit-learn's digits, scaled to [0, 1] and split (stratified, fixed seed)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    """Returns scikit-learn's digits, scaled to [0, 1] and split (stratified, fixed seed).
 
-    digits = load_digits()
+    Raises MissingExtraError when scikit-learn is not installed.
+    """
+    from tfstudio.extras import require
+
+    datasets = require("sklearn.datasets", "convert")
+    model_selection = require("sklearn.model_selection", "convert")
+    digits = datasets.load_digits()
     x = (digits.images / 16.0).astype(np.float32)[..., None]
     y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
+    x_train, x_test, y_train, y_test = model_selection.train_test_split(
         x, y, test_size=TEST_FRACTION, random_state=seed, stratify=y
     )
     return DigitsData(x_train, y_train, x_test, y_test)
