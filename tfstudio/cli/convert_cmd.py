@@ -42,7 +42,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--rep-data",
         metavar="PATH",
-        help="representative data for int8/int16x8: .npy, .npz with 'x', or a directory of images",
+        help=(
+            "representative data for int8/int16x8: .npy, .npz with 'x', or a directory of "
+            "PNG/JPEG images (resized to the input, scaled to [0, 1])"
+        ),
     )
     parser.add_argument(
         "--eval-data",
