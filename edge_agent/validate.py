@@ -42,7 +42,7 @@ def validate_model(path: Path, facts: ModelFacts, timeout_s: float) -> Dict[str,
     """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root(), env.get("PYTHONPATH", "")) if p)
-    cmd = [sys.executable, "-m", "edge_agent.validate_child", str(path)]
+    cmd = [sys.executable, "-m", "edge_agent.validate_child", str(path), facts.sha256]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -100,6 +100,12 @@ def _crash_error(returncode: int, stderr: str) -> AgentError:
 def _refusal(result: Dict[str, Any], facts: ModelFacts) -> AgentError:
     stage = result.get("stage")
     text = one_line(str(result.get("error", "")))
+    if stage == "changed":
+        return AgentError(
+            "the model file changed while it was being installed; nothing was installed",
+            "sha256_mismatch",
+            hint="finish the upload before installing (upload as .partial, then rename)",
+        )
     if stage == "runtime":
         return AgentError(
             f"no LiteRT runtime can be imported on this device ({text})",

@@ -1,13 +1,15 @@
 """The child process of validation: load, allocate, one invoke on generated input.
 
-Run as `python -m edge_agent.validate_child MODEL_PATH`. It prints one JSON
-object on stdout: {"ok": true, "runtime": {...}, "load_ms", "invoke_ms"} or
-{"ok": false, "stage": "runtime"|"load"|"invoke", "error": "<runtime's text>"}.
+Run as `python -m edge_agent.validate_child MODEL_PATH SHA256`. It prints one
+JSON object on stdout: {"ok": true, "runtime": {...}, "load_ms", "invoke_ms"}
+or {"ok": false, "stage": "changed"|"runtime"|"load"|"invoke", "error": "..."}
+("changed": the file no longer has the sha256 the parent verified).
 A segfault or a hang here only kills this process; the parent maps it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -20,8 +22,12 @@ FAULT_ENV = "TFSTUDIO_AGENT_FAULT"
 so tests can drive the parent's isolation of a runtime that crashes or hangs."""
 
 
-def validate(model_path: str) -> Dict[str, Any]:
+def validate(model_path: str, sha256: str) -> Dict[str, Any]:
     """Returns the result object described in the module docstring."""
+    with open(model_path, "rb") as handle:
+        content = handle.read()
+    if hashlib.sha256(content).hexdigest() != sha256:
+        return {"ok": False, "stage": "changed", "error": "the file changed during install"}
     try:
         import numpy as np
 
@@ -33,7 +39,7 @@ def validate(model_path: str) -> Dict[str, Any]:
     rt = {"name": info.name, "version": info.version, "compat_version": info.compat_version}
     t0 = time.perf_counter()
     try:
-        interpreter = runtime.make_interpreter(model_path=model_path)
+        interpreter = runtime.make_interpreter(model_content=content)
     except Exception as exc:  # noqa: BLE001 - the runtime's own text is the message
         return {"ok": False, "stage": "load", "error": str(exc), "runtime": rt}
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -63,10 +69,10 @@ def validate(model_path: str) -> Dict[str, Any]:
 
 def main() -> int:
     """Entry point of the child; always exits 0 when it could report a result."""
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: python -m edge_agent.validate_child MODEL_PATH\n")
+    if len(sys.argv) != 3:
+        sys.stderr.write("usage: python -m edge_agent.validate_child MODEL_PATH SHA256\n")
         return 2
-    result = validate(sys.argv[1])
+    result = validate(sys.argv[1], sys.argv[2])
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0
