@@ -5,7 +5,9 @@ Python). Each size deploys to devices that have never seen the model, with a
 short health-gate bench. Prints a table and the 16-to-1 wall-time ratio (goal
 <= 2x). All devices share this machine's cores, unlike a real fleet, so the
 device-side work (agent start-up, validation, bench) does not run in parallel
-beyond the core count; the script prints the core count next to the ratio.
+beyond the core count; the script prints how busy the machine's CPUs were
+(all processes, so other load on the machine shows too) and the studio's own
+CPU time, to tell a saturated machine from a slow fan-out.
 
     .venv/bin/python scripts/bench/bench_fleet.py [--sizes 1,4,16]
 """
@@ -27,6 +29,13 @@ from tfstudio.fleet.deploy import DeployOptions, deploy_many
 from tfstudio.modelinfo import inspect_model
 
 VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
+
+
+def cpu_busy_s() -> float:
+    """Returns this machine's busy CPU seconds so far (all cores, all processes)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def make_model(path: Path) -> Path:
@@ -82,18 +91,23 @@ def main() -> None:
                     install_agent(device, transport)
                 devices.append(device)
             started, cpu_started = time.perf_counter(), time.process_time()
+            busy_started = cpu_busy_s()
             results = deploy_many(model, facts, devices, options)
             wall = time.perf_counter() - started
             studio_cpu = time.process_time() - cpu_started
+            util = (cpu_busy_s() - busy_started) / (wall * (os.cpu_count() or 1))
             ok = sum(r.ok for r in results)
             slowest = max(r.duration_s for r in results)
             p99 = max((r.bench or {}).get("p99_ms", 0) for r in results)
-            rows.append((size, wall, ok, slowest, p99, studio_cpu))
+            rows.append((size, wall, ok, slowest, p99, studio_cpu, util))
             print(f"{size:>3} devices: {wall:6.2f} s wall, {ok}/{size} ok")
         print()
-        print("devices  wall_s  ok  slowest_device_s  studio_cpu_s  worst_p99_ms")
-        for size, wall, ok, slowest, p99, cpu in rows:
-            print(f"{size:>7}  {wall:6.2f}  {ok:>2}  {slowest:16.2f}  {cpu:12.2f}  {p99:12.4f}")
+        print("devices  wall_s  ok  slowest_device_s  studio_cpu_s  machine_cpu_busy  worst_p99_ms")
+        for size, wall, ok, slowest, p99, cpu, util in rows:
+            print(
+                f"{size:>7}  {wall:6.2f}  {ok:>2}  {slowest:16.2f}  {cpu:12.2f}  "
+                f"{util * 100:15.0f}%  {p99:12.4f}"
+            )
         by_size = {r[0]: r[1] for r in rows}
         if 1 in by_size and 16 in by_size:
             print(
