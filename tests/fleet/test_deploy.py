@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.fleet.conftest import FAST_BENCH, Lab
 from tfstudio.cli import main
 from tfstudio.fleet import deploylog
@@ -190,3 +192,19 @@ def test_local_device_walks_the_same_flow(tiny_models: dict[str, Path], capsys) 
     assert _json(capsys)[0]["status"] == "ok"
     assert main(["models", "--on", "local", "--json"]) == 0
     assert _json(capsys)["active"] == inspect_model(tiny_models["float32"]).sha256
+
+
+@pytest.mark.slow
+def test_agent_install_creates_a_runtime_venv_when_asked(
+    lab: Lab, tiny_models: dict[str, Path], capsys
+) -> None:
+    # /usr/bin/python3 has no numpy and no runtime: --runtime builds a user venv
+    # in the agent home with pip (from the machine's configured index/wheels).
+    lab.add("venvdev", python="/usr/bin/python3", server=6, user=1, install=False)
+    assert main(["agent", "install", "venvdev", "--runtime", "ai-edge-litert", "--json"]) == 0
+    installed = _json(capsys)
+    assert installed["venv_created"] and installed["runtime"]["name"] == "ai-edge-litert"
+    device = get_device("venvdev")
+    assert device.python.endswith("venv/bin/python") and device.agent_version
+    model = tiny_models["float32"]
+    assert deploy_one(model, inspect_model(model), device, DeployOptions()).ok
