@@ -184,7 +184,9 @@ def run_bench(
 
     t0 = time.perf_counter_ns()
     try:
-        interpreter = runtime.make_interpreter(model_path=model["path"], threads=threads)
+        interpreter = runtime.make_interpreter(
+            model_path=model["path"], threads=threads, quiet=True
+        )
     except Exception as exc:  # noqa: BLE001 - the runtime's own text is the message
         raise AgentError(
             f"{info.name} {info.version} could not load the model: {exc}", "invoke_failed"

@@ -8,9 +8,12 @@ for the quantize/dequantize of tensors.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -123,17 +126,39 @@ def _parse(text: str) -> Tuple[int, ...]:
     return tuple(out)
 
 
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Points fd 2 at /dev/null: the runtime's C++ side logs there ("INFO: Created
+    TensorFlow Lite XNNPACK delegate"), which would break one-line CLI errors."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def make_interpreter(
     model_path: Optional[str] = None,
     model_content: Optional[bytes] = None,
     threads: Optional[int] = None,
     prefer: Optional[str] = None,
+    quiet: bool = False,
 ) -> Any:
     """Builds an interpreter for a model and allocates its tensors.
 
+    With `quiet`, the runtime's own log lines on stderr are dropped while it
+    loads (its errors still arrive as the exception's text).
     Raises RuntimeMissingError, or the runtime's own ValueError/RuntimeError
     (e.g. "Didn't find op for builtin opcode ...") for a model it cannot run.
     """
+    if quiet:
+        with _stderr_silenced():
+            return make_interpreter(model_path, model_content, threads, prefer, quiet=False)
     cls = interpreter_class(prefer)
     kwargs: Dict[str, Any] = {}
     if threads is not None:

@@ -40,7 +40,7 @@ def load_model(store: Store, sha: str) -> LoadedModel:
 
     store.verify(sha)
     try:
-        interp = runtime.make_interpreter(model_path=str(store.model_path(sha)))
+        interp = runtime.make_interpreter(model_path=str(store.model_path(sha)), quiet=True)
         inputs = [
             runtime.generated_input(d, "zeros", np.random.default_rng(0))
             for d in interp.get_input_details()

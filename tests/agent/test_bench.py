@@ -108,3 +108,12 @@ def test_nearest_rank_percentiles():
     assert percentile(data, 99.9) == 100.0
     assert percentile([7.0], 50) == 7.0
     assert percentile([1.0, 2.0, 3.0], 50) == 2.0
+
+
+def test_bench_error_without_json_is_one_line(agent, installed, tmp_path):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((5,), dtype=np.float32))
+    run = agent("bench", "--input", str(bad), *FAST)
+    assert run.rc == 1
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: ")
