@@ -36,12 +36,10 @@ class Run:
         return json.loads(lines[0])
 
 
-def agent_cmd(
-    home: Path, *args: str, python: Optional[str] = None, pyz: Optional[Path] = None
-) -> list:
-    """The argv that runs the agent on `home` with `args`."""
-    py = str(python or sys.executable)
-    head = [py, str(pyz)] if pyz else [py, "-m", "edge_agent"]
+def agent_cmd(home: Path, *args: str, python: Any = None, pyz: Optional[Path] = None) -> list:
+    """The argv that runs the agent on `home` with `args` (`python`: a path or an argv list)."""
+    py = [str(p) for p in python] if isinstance(python, list) else [str(python or sys.executable)]
+    head = [*py, str(pyz)] if pyz else [*py, "-m", "edge_agent"]
     return [*head, "--home", str(home), *args]
 
 
@@ -67,7 +65,7 @@ def agent(agent_home: Path) -> Callable[..., Run]:
     def run(
         *args: str,
         home: Optional[Path] = None,
-        python: Optional[str] = None,
+        python: Any = None,
         pyz: Optional[Path] = None,
         env: Optional[dict] = None,
         timeout: float = 120,

@@ -32,14 +32,14 @@ def test_json_flag_before_the_command_too(agent):
 
 
 def test_info_without_numpy_or_runtime_names_them_null(agent):
-    # Debian's own python3 has neither numpy nor a runtime: a bare new device.
-    run = agent("info", "--json", python="/usr/bin/python3")
+    # `-S` hides site-packages: a bare new device with neither numpy nor a runtime.
+    run = agent("info", "--json", python=["/usr/bin/python3", "-S"])
     assert run.rc == 0, run.stderr
     assert run.json["runtime"] is None and run.json["numpy"] is None
 
 
 def test_install_without_runtime_is_refused_clearly(agent, tiny_models):
-    run = agent("install", str(tiny_models["int8"]), "--json", python="/usr/bin/python3")
+    run = agent("install", str(tiny_models["int8"]), "--json", python=["/usr/bin/python3", "-S"])
     assert run.rc == 1
     assert run.json["code"] == "no_runtime"
     assert "ai-edge-litert" in run.json["hint"]
