@@ -79,3 +79,13 @@ def test_labels_must_match_the_samples(tmp_path):
     np.savez(path, x=np.zeros((3, 8, 8, 1), np.float32), y=np.array([1, 2]))
     with pytest.raises(RepresentativeDataError, match="'y' must hold 3 integer labels"):
         load_samples(path, DIGITS, "eval data", labels=True)
+
+
+def test_truncated_npz_is_a_clear_error(tmp_path):
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, x=np.zeros((50, 8, 8, 1), np.float32))
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(whole.read_bytes()[:3000])
+    with pytest.raises(RepresentativeDataError, match="cannot read eval data") as exc:
+        load_samples(cut, DIGITS, "eval data", labels=True)
+    assert "\n" not in str(exc.value)

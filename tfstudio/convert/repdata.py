@@ -82,7 +82,8 @@ def _np_load(path: Path, purpose: str) -> Any:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
             # Read every array now, so a truncated member fails here, not later.
-            return {key: loaded[key] for key in loaded.files}
+            with loaded:
+                return {key: loaded[key] for key in loaded.files}
         return loaded
     except (OSError, ValueError, EOFError) as exc:
         raise RepresentativeDataError(f"cannot read {purpose} {path}: {exc}") from exc
