@@ -86,5 +86,10 @@ def test_unknown_jump_host_key_is_refused(lab: Lab, tmp_path: Path) -> None:
     device = registry.add_device(registry.Device(name="t2", host="t2", ssh_config=str(config)))
     from tfstudio.errors import HostKeyError
 
-    with pytest.raises(HostKeyError, match=f"127.0.0.1\\]:{jump.port} is unknown"):
+    with pytest.raises(
+        HostKeyError, match=f"jump host key of \\[127.0.0.1\\]:{jump.port} is unknown"
+    ) as info:
         open_transport(device)
+    assert "tfstudio devices add j2 --host j2 && tfstudio devices trust j2" in (
+        info.value.hint or ""
+    )

@@ -154,7 +154,7 @@ class _Run:
             changed = bool(answer.get("activated", True))
         self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
         if not self.options.gate:
-            return self._result(Status.OK, f"{name}: {self._done_text(changed)}")
+            return self.result_of(Status.OK, f"{name}: {self._done_text(changed)}")
         return self._health_gate(client, emit, changed)
 
     def _health_gate(
@@ -172,16 +172,16 @@ class _Run:
         except AgentRefusal as exc:
             failure = f"the bench failed: {exc.message}"
         if failure is None:
-            return self._result(Status.OK, f"{name}: {self._done_text(changed)}, health gate ok")
+            return self.result_of(Status.OK, f"{name}: {self._done_text(changed)}, health gate ok")
         if not changed or not self.fields.get("previous"):
             why = "it was already active" if not changed else "there is no previous model"
-            return self._result(
+            return self.result_of(
                 Status.FAILED, f"{name}: health gate failed: {failure}; not rolled back ({why})"
             )
         emit("rollback", failure)
         answer = client.call("rollback")
         self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
-        return self._result(
+        return self.result_of(
             Status.ROLLED_BACK,
             f"{name}: health gate failed: {failure}; rolled back to "
             f"{str(answer.get('active'))[:12]}",
@@ -192,7 +192,7 @@ class _Run:
             return "already active, nothing sent"
         return f"active {self.facts.sha256[:12]}"
 
-    def _result(self, status: Status, message: str, hint: str | None = None) -> DeployResult:
+    def result_of(self, status: Status, message: str, hint: str | None = None) -> DeployResult:
         return DeployResult(
             device=self.device.name,
             status=status,
@@ -239,13 +239,13 @@ def deploy_one(
             transport = open_transport(device, connect_timeout=options.connect_timeout)
         result = run.execute(transport, emit, cancel)
     except PreflightError as exc:
-        result = run._result(Status.REFUSED, exc.message, exc.hint)
+        result = run.result_of(Status.REFUSED, exc.message, exc.hint)
     except CancelledError as exc:
-        result = run._result(Status.CANCELLED, exc.message)
+        result = run.result_of(Status.CANCELLED, exc.message)
     except TfStudioError as exc:
-        result = run._result(Status.FAILED, _prefixed(device.name, exc.message), exc.hint)
+        result = run.result_of(Status.FAILED, _prefixed(device.name, exc.message), exc.hint)
     except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the fleet
-        result = run._result(Status.FAILED, f"{device.name}: {type(exc).__name__}: {exc}")
+        result = run.result_of(Status.FAILED, f"{device.name}: {type(exc).__name__}: {exc}")
     finally:
         if transport is not None:
             result_bytes = transport.bytes_sent

@@ -85,29 +85,45 @@ def load_known(host: str, port: int, files: list[Path] | None = None) -> KnownKe
     return KnownKeys(entry, found)
 
 
-def verify(host: str, port: int, key: paramiko.PKey, device: str | None = None) -> None:
+def verify(
+    host: str,
+    port: int,
+    key: paramiko.PKey,
+    device: str | None = None,
+    *,
+    jump_host: bool = False,
+) -> None:
     """Returns when `key` is recorded for `host:port`; raises HostKeyError otherwise.
 
-    The error for an unknown key carries the fingerprint and the trust command;
-    the one for a changed key says it may be a man-in-the-middle attack.
+    The error for an unknown key carries the fingerprint and the trust command
+    (for a ProxyJump hop, `device` is its alias: it is trusted by registering
+    it as a device); the one for a changed key says it may be a
+    man-in-the-middle attack.
     """
     known = load_known(host, port)
     fp = fingerprint(key)
+    what = "jump host key" if jump_host else "host key"
     recorded = known.keys.get(key.get_name())
     if recorded is not None and recorded[0].asbytes() == key.asbytes():
         return
     if known.keys:
         old_key, path = recorded or next(iter(known.keys.values()))
         raise HostKeyError(
-            f"HOST KEY FOR {known.entry} HAS CHANGED: POSSIBLE MAN-IN-THE-MIDDLE ATTACK; "
+            f"{what.upper()} FOR {known.entry} HAS CHANGED: POSSIBLE MAN-IN-THE-MIDDLE ATTACK; "
             f"refusing to connect (offered {key.get_name()} {fp}, "
             f"recorded {old_key.get_name()} {fingerprint(old_key)} in {path})",
             hint="if the device was really re-installed, verify the new fingerprint out "
             f"of band, then run: {trust_command(device or host, fp)} --replace",
         )
+    command = trust_command(device or host, fp)
+    if jump_host:
+        import shlex
+
+        alias = shlex.quote(device or host)
+        command = f"tfstudio devices add {alias} --host {alias} && {command}"
     raise HostKeyError(
-        f"host key of {known.entry} is unknown ({key.get_name()} {fp}); refusing to connect",
-        hint=f"check the fingerprint out of band, then run: {trust_command(device or host, fp)}",
+        f"{what} of {known.entry} is unknown ({key.get_name()} {fp}); refusing to connect",
+        hint=f"check the fingerprint out of band, then run: {command}",
     )
 
 

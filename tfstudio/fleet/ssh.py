@@ -144,7 +144,9 @@ class SSHTransport(Transport):
                 options.key_types = _prefer(options.key_types, tuple(known.key_types))
             server_key = handshake(trans, hop, self.name)
             label = self.name if hop is self.target else hop.alias
-            hostkeys.verify(hop.hostname, hop.port, server_key, label)
+            hostkeys.verify(
+                hop.hostname, hop.port, server_key, label, jump_host=hop is not self.target
+            )
             self._authenticate(trans, hop)
             trans.set_keepalive(KEEPALIVE_S)
 
