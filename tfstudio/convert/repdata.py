@@ -135,7 +135,10 @@ def _load_images(directory: Path, spec: InputSpec, purpose: str) -> np.ndarray:
             f"{purpose} is a directory of images, but the model's input '{spec.name}' "
             f"is {spec.describe()}, not (N, height, width, 1 or 3)"
         )
-    from PIL import Image, UnidentifiedImageError
+    from tfstudio.extras import require
+
+    Image = require("PIL.Image", "convert")
+    UnidentifiedImageError = Image.UnidentifiedImageError
 
     height, width, channels = int(spec.shape[1] or 0), int(spec.shape[2] or 0), spec.shape[3]
     pil_mode = "L" if channels == 1 else "RGB"
