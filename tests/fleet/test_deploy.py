@@ -208,3 +208,17 @@ def test_agent_install_creates_a_runtime_venv_when_asked(
     assert device.python.endswith("venv/bin/python") and device.agent_version
     model = tiny_models["float32"]
     assert deploy_one(model, inspect_model(model), device, DeployOptions()).ok
+
+
+def test_health_gate_rolls_back_when_the_bench_fails(
+    lab: Lab, tiny_models: dict[str, Path]
+) -> None:
+    device = lab.add("benchfail", server=5)
+    good, new = tiny_models["float32"], tiny_models["float16"]
+    assert deploy_one(good, inspect_model(good), device, DeployOptions()).ok
+    # --runs 0 makes the agent's bench refuse: the gate must treat it as a failure.
+    broken = DeployOptions(bench=True, bench_settings=BenchSettings(runs=0))
+    result = deploy_one(new, inspect_model(new), device, broken)
+    assert result.status is Status.ROLLED_BACK
+    assert "the bench failed" in result.message and "--runs" in result.message
+    assert _listing(device)["active"] == inspect_model(good).sha256

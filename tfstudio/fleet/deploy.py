@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.tflite_schema import ModelFacts
-from tfstudio.errors import CancelledError, PreflightError, TfStudioError
+from tfstudio.errors import CancelledError, PreflightError, TfStudioError, TransportError
 from tfstudio.fleet import deploylog, preflight
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
 from tfstudio.fleet.bench import BenchSettings, bench_args, is_stored
@@ -169,7 +169,7 @@ class _Run:
             p99 = float(report.get("p99_ms", float("inf")))
             if budget is not None and p99 > budget:
                 failure = f"p99 {p99:.3f} ms is over the budget of {budget:g} ms"
-        except AgentRefusal as exc:
+        except (AgentRefusal, TransportError) as exc:
             failure = f"the bench failed: {exc.message}"
         if failure is None:
             return self.result_of(Status.OK, f"{name}: {self._done_text(changed)}, health gate ok")
@@ -179,7 +179,14 @@ class _Run:
                 Status.FAILED, f"{name}: health gate failed: {failure}; not rolled back ({why})"
             )
         emit("rollback", failure)
-        answer = client.call("rollback")
+        try:
+            answer = client.call("rollback")
+        except TfStudioError as exc:
+            return self.result_of(
+                Status.FAILED,
+                f"{name}: health gate failed: {failure}; the rollback failed too: {exc.message}",
+                hint=f"run: tfstudio rollback {name}",
+            )
         self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
         return self.result_of(
             Status.ROLLED_BACK,
@@ -193,6 +200,7 @@ class _Run:
         return f"active {self.facts.sha256[:12]}"
 
     def result_of(self, status: Status, message: str, hint: str | None = None) -> DeployResult:
+        """Returns the DeployResult with `status`, `message` and what was gathered so far."""
         return DeployResult(
             device=self.device.name,
             status=status,
