@@ -222,3 +222,15 @@ def test_health_gate_rolls_back_when_the_bench_fails(
     assert result.status is Status.ROLLED_BACK
     assert "the bench failed" in result.message and "--runs" in result.message
     assert _listing(device)["active"] == inspect_model(good).sha256
+
+
+def test_a_failing_remote_write_names_the_reason(lab: Lab, big_model: Path) -> None:
+    from tfstudio.errors import TransportError
+
+    device = lab.add("rofs", server=2, install=False)
+    with open_transport(device) as transport:
+        with pytest.raises(TransportError) as info:
+            transport.put(big_model, "/proc/tfstudio-nope/model.partial")
+        assert "writing /proc/tfstudio-nope/model.partial failed" in info.value.message
+        assert "Error" in info.value.message  # the device's own OSError text
+        assert transport.run(["true"]).ok  # the connection survives

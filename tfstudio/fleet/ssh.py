@@ -286,25 +286,24 @@ class SSHTransport(Transport):
         """Streams `local[offset:]` into `remote`; returns bytes sent. Raises TransportError."""
         check_remote_path(remote)
         total = local.stat().st_size
-        sent = 0
         line = command_line([self.python, "-c", _WRITER, remote, str(offset)])
         with self._errors(f"sending {local.name}"):
             chan = self._transport.open_session(timeout=30)
             try:
                 chan.exec_command(line)
-                with open(local, "rb") as handle:
-                    handle.seek(offset)
-                    while True:
-                        block = handle.read(PUT_CHUNK)
-                        if not block:
-                            break
-                        _send_block(chan, block)
-                        sent += len(block)
-                        self.bytes_sent += len(block)
-                        if progress:
-                            progress(offset + sent, total)
-                chan.shutdown_write()
-                result = self._collect(chan, self.command_timeout, "the file writer")
+                try:
+                    sent = self._stream(chan, local, offset, total, progress)
+                except (OSError, EOFError):
+                    # A closed channel also reports "exit status ready": only an
+                    # exit status the device actually sent means the writer died.
+                    if self._closed or not chan.status_event.is_set():
+                        raise
+                    # The writer died mid-stream (disk full, no permission): its
+                    # stderr says why, which beats "Socket is closed".
+                    result = CommandResult("", _drain_stderr(chan), chan.recv_exit_status())
+                else:
+                    chan.shutdown_write()
+                    result = self._collect(chan, self.command_timeout, "the file writer")
             finally:
                 chan.close()
         if not result.ok or result.stdout.strip() != str(total):
@@ -314,6 +313,27 @@ class SSHTransport(Transport):
                 hint="check disk space and permissions on the device",
             )
         return sent
+
+    def _stream(
+        self,
+        chan: paramiko.Channel,
+        local: Path,
+        offset: int,
+        total: int,
+        progress: ProgressCallback | None,
+    ) -> int:
+        sent = 0
+        with open(local, "rb") as handle:
+            handle.seek(offset)
+            while True:
+                block = handle.read(PUT_CHUNK)
+                if not block:
+                    return sent
+                _send_block(chan, block)
+                sent += len(block)
+                self.bytes_sent += len(block)
+                if progress:
+                    progress(offset + sent, total)
 
     def _sftp_client(self) -> paramiko.SFTPClient:
         if self._sftp is None:
@@ -424,6 +444,13 @@ def handshake(trans: paramiko.Transport, hop: SSHTarget, name: str) -> paramiko.
         f"{name}: SSH handshake with {where} did not finish within {hop.connect_timeout:g}s",
         hint=hint,
     )
+
+
+def _drain_stderr(chan: paramiko.Channel) -> str:
+    chunks = []
+    while chan.recv_stderr_ready():
+        chunks.append(chan.recv_stderr(1 << 16))
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def _send_block(chan: paramiko.Channel, block: bytes) -> None:
