@@ -18,7 +18,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from tests.helpers.sshd import SshdFactory, SshdServer
+from tests.helpers.sshd import SSHD, SshdFactory, SshdServer
 from tfstudio.fleet import hostkeys, registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.connect import open_transport
@@ -32,6 +32,10 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def sshd() -> Iterator[SshdFactory]:
+    if not Path(SSHD).exists():
+        pytest.fail(f"{SSHD} is missing: apt-get install openssh-server (.ci/run does)")
+    if os.geteuid() != 0:
+        pytest.fail("the fleet tests run as root: they start sshd and create device users")
     factory = SshdFactory()
     try:
         yield factory
