@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests.fleet.conftest import FAST_BENCH, Lab
+from tests.helpers.sshd import sshd_session_serving
 from tfstudio.cli import main
 from tfstudio.fleet import deploylog
 from tfstudio.fleet.agentcall import AgentClient
@@ -136,10 +139,11 @@ def test_redeploy_unchanged_sends_zero_bytes(lab: Lab, tiny_models: dict[str, Pa
     assert _listing(device)["active"] == facts.sha256
 
 
+@pytest.mark.parametrize("how", ["close", "kill"])
 def test_interrupted_push_keeps_old_model_and_resumes(
-    lab: Lab, tiny_models: dict[str, Path], big_model: Path
+    lab: Lab, tiny_models: dict[str, Path], big_model: Path, how: str
 ) -> None:
-    device = lab.add("flaky", server=3)
+    device = lab.add(f"flaky-{how}", server=3)
     old = deploy_one(
         tiny_models["float32"], inspect_model(tiny_models["float32"]), device, DeployOptions()
     )
@@ -152,12 +156,21 @@ def test_interrupted_push_keeps_old_model_and_resumes(
         return opened[-1]
 
     def cut(event: DeployEvent) -> None:
-        # Pull the plug once 3 MiB are on the wire, as a dropped link would.
-        if event.transfer is not None and event.transfer.done >= 3 << 20:
+        # Pull the plug once 3 MiB are on the wire, as a dropped link would:
+        # close our end, or kill the sshd process serving the session.
+        if event.transfer is None or event.transfer.done < 3 << 20:
+            return
+        if how == "close":
             opened[-1].close()
+            return
+        pid = sshd_session_serving(f"{facts.sha256}.partial")
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
 
     broken = deploy_one(big_model, facts, device, DeployOptions(), connect=connect, on_event=cut)
-    assert broken.status is Status.FAILED and "closed" in broken.message.lower()
+    assert broken.status is Status.FAILED, broken.message
+    expected = "connection closed" if how == "close" else "connection lost"
+    assert f"{expected} while sending mlp.big.tflite" in broken.message
     assert _listing(device)["active"] == old.sha256
 
     resumed = deploy_one(big_model, facts, device, DeployOptions())

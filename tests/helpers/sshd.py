@@ -179,3 +179,29 @@ class SshdFactory:
         for user in self.users:
             subprocess.run(["userdel", "-r", "-f", user], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def sshd_session_serving(marker: str) -> int | None:
+    """Returns the pid of the sshd process serving the session whose command line
+    contains `marker` (walking up from that command to its sshd parent), or None."""
+    proc = Path("/proc")
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker not in cmdline or "sshd" in cmdline.split(" ")[0]:
+            continue
+        pid = int(entry.name)
+        for _ in range(8):
+            try:
+                stat = (proc / str(pid) / "stat").read_text()
+            except OSError:
+                break
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            if comm == "sshd":
+                return pid
+            pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return None

@@ -267,10 +267,18 @@ class SSHTransport(Transport):
                         hint="raise the timeout, or check the device's load",
                     )
                 select.select([chan], [], [], min(remaining, 0.5))
+        status = chan.recv_exit_status()
+        if status == -1:
+            # paramiko's "no exit status": the connection dropped, or the
+            # command was killed by a signal on the device.
+            raise TransportError(
+                f"{self.name}: {what} ended without an exit status "
+                "(killed on the device, or the connection was lost)"
+            )
         return CommandResult(
             b"".join(out).decode("utf-8", "replace"),
             b"".join(err).decode("utf-8", "replace"),
-            chan.recv_exit_status(),
+            status,
         )
 
     # -- files ------------------------------------------------------------
@@ -287,6 +295,8 @@ class SSHTransport(Transport):
         check_remote_path(remote)
         total = local.stat().st_size
         line = command_line([self.python, "-c", _WRITER, remote, str(offset)])
+        start_count = self.bytes_sent
+        sent = 0
         with self._errors(f"sending {local.name}"):
             chan = self._transport.open_session(timeout=30)
             try:
@@ -295,9 +305,16 @@ class SSHTransport(Transport):
                     sent = self._stream(chan, local, offset, total, progress)
                 except (OSError, EOFError):
                     # A closed channel also reports "exit status ready": only an
-                    # exit status the device actually sent means the writer died.
-                    if self._closed or not chan.status_event.is_set():
-                        raise
+                    # exit status the device actually sent (not paramiko's -1)
+                    # on a live connection means the writer died.
+                    alive = not self._closed and self._chain[-1].is_active()
+                    if not alive or not chan.status_event.is_set() or chan.exit_status == -1:
+                        how = "closed" if self._closed else "lost"
+                        raise TransportError(
+                            f"{self.name}: connection {how} while sending {local.name} "
+                            f"({self.bytes_sent - start_count} bytes sent)",
+                            hint="the next deploy resumes from what arrived",
+                        ) from None
                     # The writer died mid-stream (disk full, no permission): its
                     # stderr says why, which beats "Socket is closed".
                     result = CommandResult("", _drain_stderr(chan), chan.recv_exit_status())
