@@ -195,3 +195,10 @@ def test_missing_convert_extra_names_the_install_command(models, tmp_path, devic
     line = assert_one_error_line(proc, "tensorflow is not installed")
     assert "pip install 'tfstudio[convert]'" in line
     assert no_outputs(tmp_path / "out")
+
+
+def test_demo_output_dir_not_writable(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    proc = tfstudio("demo", "-o", blocker / "demo")
+    assert_one_error_line(proc, "cannot create demo directory")
