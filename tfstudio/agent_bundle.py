@@ -2,7 +2,8 @@
 
 The zipapp holds the installed `edge_agent` package's .py files and a
 `__main__.py` that runs its CLI, so `python3 tfstudio-agent.pyz --home DIR
-COMMAND` works on any device with Python 3.9+, numpy and a LiteRT runtime. The
+COMMAND` works on any device with Python 3.9+, numpy and a LiteRT runtime
+(with bytecode for the builder's Python version, used when the device's matches). The
 archive is deterministic (sorted entries, fixed mtimes and modes): the same
 source gives the same sha256, so the studio can tell whether a device's agent
 is current by its hash.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import py_compile
 import shutil
 import tempfile
 import zipapp
@@ -38,6 +40,16 @@ def _stage(staging: Path) -> None:
     package.mkdir()
     for path in sorted(source.glob("*.py")):
         shutil.copyfile(path, package / path.name)
+        # zipimport cannot cache bytecode, so without these every start recompiles the
+        # agent. Hash-based (no mtime): deterministic; a device whose Python has another
+        # bytecode magic number ignores them and compiles the sources instead.
+        py_compile.compile(
+            str(package / path.name),
+            cfile=str(package / (path.stem + ".pyc")),
+            dfile=f"edge_agent/{path.name}",
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
     main = staging / "__main__.py"
     main.write_text(
         '"""tfstudio-agent.pyz entry point."""\n'
