@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import py_compile
 import shutil
+import subprocess
+import sys
 import tempfile
 import zipapp
 from pathlib import Path
@@ -40,16 +41,17 @@ def _stage(staging: Path) -> None:
     package.mkdir()
     for path in sorted(source.glob("*.py")):
         shutil.copyfile(path, package / path.name)
-        # zipimport cannot cache bytecode, so without these every start recompiles the
-        # agent. Hash-based (no mtime): deterministic; a device whose Python has another
-        # bytecode magic number ignores them and compiles the sources instead.
-        py_compile.compile(
-            str(package / path.name),
-            cfile=str(package / (path.stem + ".pyc")),
-            dfile=f"edge_agent/{path.name}",
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
+    # zipimport cannot cache bytecode, so without these every start recompiles the agent.
+    # Hash-based pycs (no mtime) next to the sources, where zipimport looks; a device
+    # whose Python has another bytecode magic number ignores them and uses the sources.
+    # A fresh isolated interpreter compiles them: marshal's output depends on the
+    # interpreter's state (shared references), so compiling in-process is not reproducible.
+    subprocess.run(
+        [sys.executable, "-I", "-m", "compileall", "-q", "-b", "-d", "edge_agent",
+         "--invalidation-mode", "unchecked-hash", str(package)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
     main = staging / "__main__.py"
     main.write_text(
         '"""tfstudio-agent.pyz entry point."""\n'
