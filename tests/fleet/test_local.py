@@ -32,7 +32,11 @@ def test_deploy_prints_progress_and_links_the_convert_manifest(
     model = tmp_path / "m.tflite"
     shutil.copy(tiny_models["float16"], model)
     manifest = tmp_path / "m.json"
-    manifest.write_text(json.dumps({"source": "saved_model/", "mode": "float16"}))
+    sha = inspect_model(model).sha256
+    convert_step = {"step": "convert", "output_sha256": sha}
+    manifest.write_text(
+        json.dumps({"model": {"sha256": sha}, "source": "saved_model/", "chain": [convert_step]})
+    )
     assert main(["deploy", str(model), "--to", "local"]) == 0
     captured = capsys.readouterr()
     assert "100%" in captured.err and "ETA" in captured.err and "/s" in captured.err
@@ -43,6 +47,9 @@ def test_deploy_prints_progress_and_links_the_convert_manifest(
         entry["provenance"]["manifest_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
     )
     assert entry["provenance"]["source"] == "saved_model/"
+    chain = json.loads(manifest.read_text())["chain"]
+    assert [step["step"] for step in chain] == ["convert", "deploy"]
+    assert chain[1]["device"] == "local" and chain[1]["active"] == sha
 
 
 def test_cancelled_deploy_sends_nothing(tiny_models: dict[str, Path]) -> None:

@@ -262,6 +262,17 @@ def deploy_one(
             result_bytes = 0
     result = _finish(result, result_bytes, time.monotonic() - started)
     emit("done", result.message)
+    if result.status in (Status.OK, Status.ROLLED_BACK):
+        deploylog.append_manifest_step(
+            model,
+            facts.sha256,
+            {
+                "device": device.name,
+                "result": result.status.value,
+                "active": result.active,
+                "bench": result.bench,
+            },
+        )
     deploylog.append(
         {
             "device": device.name,

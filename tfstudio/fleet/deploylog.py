@@ -3,7 +3,9 @@
 Each line carries the model's sha256, the device, the time, the result and a
 bench summary, and links the model's convert manifest (`<model>.json` beside
 it) by path and sha256, so a model on a device can be traced back to the
-SavedModel it was converted from.
+SavedModel it was converted from. A deploy that activated the model also
+appends a `deploy` step to that manifest's `chain`, as the convert manifest
+expects of later stages.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tfstudio.atomic import write_text_atomic
 from tfstudio.config import studio_home
 from tfstudio.errors import OutputError
 
@@ -54,6 +58,42 @@ def provenance(model: Path) -> dict[str, Any] | None:
             if key in parsed:
                 out[key] = parsed[key]
     return out
+
+
+_MANIFEST_LOCK = threading.Lock()
+"""Fan-out workers append to the same manifest; the flock covers other processes."""
+
+
+def append_manifest_step(model: Path, sha256: str, step: dict[str, Any]) -> bool:
+    """Appends `step` (with `step: deploy` and a time) to the chain of the model's manifest.
+
+    Returns False (and writes nothing) when there is no manifest, it is not
+    JSON, or it describes another model (a stale manifest must not gain steps).
+    """
+    manifest = find_manifest(model)
+    if manifest is None:
+        return False
+    lock = manifest.with_name(manifest.name + ".lock")
+    with _MANIFEST_LOCK, open(lock, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        described = (data.get("model") or {}).get("sha256") if isinstance(data, dict) else None
+        if described != sha256:
+            return False
+        chain = data.setdefault("chain", [])
+        chain.append(
+            {
+                "step": "deploy",
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                **step,
+            }
+        )
+        write_text_atomic(manifest, json.dumps(data, indent=2) + "\n")
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return True
 
 
 def bench_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
