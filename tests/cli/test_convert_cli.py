@@ -107,6 +107,10 @@ def test_json_output_has_the_documented_schema(models, tmp_path):
     assert int8["inputs"][0]["dtype"] == "int8"
     assert int8["inputs"][0]["quantization"]["scale"][0] > 0
     assert doc["variants"][0]["inputs"][0]["quantization"] is None
+    # stderr carries progress only: no converter or runtime chatter around it.
+    assert [line.split(" ")[0] for line in proc.stderr.splitlines()] == [
+        "converting", "wrote", "converting", "wrote",
+    ], proc.stderr  # fmt: skip
     assert "converting int8 (2/2)" in proc.stderr
 
 

@@ -22,7 +22,7 @@ def run_tflite(model: bytes, x: np.ndarray, name: str) -> np.ndarray:
     Raises ConversionError when the runtime cannot load or run the model.
     """
     try:
-        interpreter = runtime.make_interpreter(model_content=model, threads=1)
+        interpreter = runtime.make_interpreter(model_content=model, threads=1, quiet=True)
         input_detail = interpreter.get_input_details()[0]
         output_detail = interpreter.get_output_details()[0]
         outputs = []
@@ -44,7 +44,7 @@ def check_loads(model: bytes, name: str) -> None:
     when the runtime rejects the model.
     """
     try:
-        runtime.make_interpreter(model_content=model, threads=1)
+        runtime.make_interpreter(model_content=model, threads=1, quiet=True)
     except runtime.RuntimeMissingError:
         return
     except (ValueError, RuntimeError) as exc:
