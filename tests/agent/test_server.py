@@ -340,3 +340,23 @@ def test_server_without_active_model_answers_503_until_one_is_installed(
         time.sleep(0.1)
     code, status = server.request("GET", "/v1/models/default")
     assert code == 200 and status["model_version_status"][0]["version"] == sha
+
+
+def test_reload_failure_keeps_serving_the_old_model(agent, start_server, tiny_models, device_venvs):
+    """The new model cannot load in the server's runtime: the old one keeps answering."""
+    old_py = str(device_venvs["old-device"])
+    first = agent("install", str(tiny_models["int8"]), "--json", python=old_py).json["sha256"]
+    server = start_server(python=old_py)
+    # Another runtime (the studio's ai-edge-litert) accepts and activates a model that
+    # the server's tflite-runtime 2.14 cannot load (FULLY_CONNECTED v12).
+    newer = agent("install", str(tiny_models["dynamic"]), "--json")
+    assert newer.rc == 0 and newer.json["active"] != first
+    deadline = time.monotonic() + 20
+    failed = 0.0
+    while time.monotonic() < deadline and not failed:
+        samples = parse_prometheus(server.request("GET", "/metrics")[1])
+        failed = samples.get(("tfstudio_agent_model_reloads_total", 'result="failed"'), 0.0)
+        time.sleep(0.1)
+    assert failed == 1
+    code, answer = server.predict({"instances": [[0] * 64]})
+    assert code == 200 and answer["model_version"] == first
