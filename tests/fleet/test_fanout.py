@@ -75,3 +75,18 @@ def test_hung_device_times_out_without_stopping_the_others(
         silent.close()
     assert results[0].status is Status.FAILED and "handshake" in results[0].message
     assert results[1].status is Status.OK
+
+
+def test_check_reports_every_device_and_names_the_unreachable(lab: Lab, capsys) -> None:
+    lab.add("chk-up", server=2)
+    registry.add_device(
+        registry.Device(name="chk-down", host="127.0.0.1", port=free_port(), user="x")
+    )
+    assert main(["devices", "check", "chk-up,chk-down,local", "--json"]) == 1
+    captured = capsys.readouterr()
+    results = {r["device"]: r for r in json.loads(captured.out)}
+    assert results["chk-up"]["ok"] and results["chk-up"]["runtime"]["name"] == "ai-edge-litert"
+    assert results["local"]["ok"]
+    assert not results["chk-down"]["reachable"]
+    assert "connection refused" in results["chk-down"]["error"]
+    assert "not ready: chk-down" in captured.err

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from tfstudio.cli.deploy_cmd import bench_settings
+    from tfstudio.cli.deploy_cmd import bench_settings, connector
     from tfstudio.errors import UsageError
     from tfstudio.fleet.bench import bench_many
     from tfstudio.fleet.registry import resolve_names
@@ -40,7 +40,9 @@ def _bench(args: argparse.Namespace) -> int:
         from tfstudio.modelinfo import inspect_model
 
         inspect_model(args.model)  # a bad file is one line here, not N device errors
-    outcomes = bench_many(resolve_names(args.on), args.model, bench_settings(args))
+    outcomes = bench_many(
+        resolve_names(args.on), args.model, bench_settings(args), connect=connector()
+    )
     if args.json:
         print_json([o.to_json() for o in outcomes])
     else:

@@ -145,10 +145,11 @@ def _trust(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from tfstudio.fleet.check import check_device
+    from tfstudio.cli.deploy_cmd import connector
+    from tfstudio.fleet.check import check_many
     from tfstudio.fleet.registry import resolve_names
 
-    results = [check_device(d) for d in resolve_names(args.names)]
+    results = check_many(resolve_names(args.names), connect=connector())
     if args.json:
         print_json([r.to_json() for r in results])
     else:

@@ -112,15 +112,19 @@ def bench_many(
     settings: BenchSettings,
     *,
     workers: int = 8,
-    connect_timeout: float | None = None,
+    connect: Callable[[Device], Transport] | None = None,
     cancel: threading.Event | None = None,
 ) -> list[BenchOutcome]:
-    """Benchmarks on every device (bounded pool); returns outcomes in device order."""
+    """Benchmarks on every device (bounded pool); returns outcomes in device order.
+
+    `connect` opens a device's transport (default: `open_transport`).
+    """
+    opener = connect or open_transport
 
     def one(device: Device) -> BenchOutcome:
         transport = None
         try:
-            transport = open_transport(device, connect_timeout=connect_timeout)
+            transport = opener(device)
             report = bench_on(device, transport, model, settings, cancel=cancel)
             return BenchOutcome(device.name, report, pushed_bytes=transport.bytes_sent)
         except TfStudioError as exc:

@@ -7,6 +7,8 @@ that fixes it), runtime, arch and the active model.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from tfstudio.errors import TfStudioError
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal, install_hint
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import Device
+from tfstudio.fleet.transport import Transport
 
 RTT_SAMPLES = 3
 
@@ -46,10 +49,23 @@ class CheckResult:
         return {**self.__dict__, "ok": self.ok}
 
 
-def check_device(device: Device, *, connect_timeout: float | None = None) -> CheckResult:
+def check_many(
+    devices: Sequence[Device],
+    *,
+    connect: Callable[[Device], Transport] | None = None,
+    workers: int = 8,
+) -> list[CheckResult]:
+    """Checks every device on a bounded pool; returns results in device order."""
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(devices)))) as pool:
+        return list(pool.map(lambda d: check_device(d, connect=connect), devices))
+
+
+def check_device(
+    device: Device, *, connect: Callable[[Device], Transport] | None = None
+) -> CheckResult:
     """Connects to `device`, times round trips and runs the agent's `info`. Never raises."""
     try:
-        transport = open_transport(device, connect_timeout=connect_timeout)
+        transport = (connect or open_transport)(device)
     except TfStudioError as exc:
         return CheckResult(device.name, False, "unknown", error=exc.message, hint=exc.hint)
     with transport:
