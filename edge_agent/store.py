@@ -213,14 +213,15 @@ class Store:
                 fsutil.write_json_atomic(self.models_dir / sha / MANIFEST_FILE, man)
             if activate:
                 self._activate(sha)
-            self._prune(keep)
+            self._prune(keep, also_keep=sha)
             state = self.state()
+            stored_name = self.manifest(sha).get("name")
         if from_inbox:
             with contextlib.suppress(OSError):
                 source.unlink()
         return {
             "sha256": sha,
-            "name": self.manifest(sha).get("name"),
+            "name": stored_name,
             "size_bytes": len(data),
             "min_runtime_version": facts.min_runtime_version,
             "activated": activate,
@@ -328,10 +329,12 @@ class Store:
                 raise
             fsutil.fsync_dir(self.home)
 
-    def _prune(self, keep: int) -> None:
+    def _prune(self, keep: int, also_keep: str) -> None:
+        """Deletes all but the `keep` most recent models; never the active one, nor
+        `also_keep` (the model just installed, even with --no-activate)."""
         state = self.state()
         listing = self.listing()["models"]  # newest first
-        keepers = {state["active"]} if state["active"] else set()
+        keepers = {s for s in (state["active"], also_keep) if s}
         for model in listing:
             if len(keepers) >= keep:
                 break

@@ -214,3 +214,10 @@ def test_disk_full_is_refused_cleanly(agent, tiny_fs, tiny_models):
     assert listing["active"] == first.json["sha256"]
     assert [m["sha256"] for m in listing["models"]] == [first.json["sha256"]]
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_keep_one_never_prunes_the_model_just_installed(agent, with_active, tiny_models):
+    out = agent("install", str(tiny_models["int8"]), "--no-activate", "--keep", "1", "--json")
+    assert out.rc == 0, out.stdout
+    listing = assert_active(agent, with_active)
+    assert {m["sha256"] for m in listing["models"]} == {with_active, out.json["sha256"]}
