@@ -94,3 +94,17 @@ def test_rollback_with_nothing_active(agent):
 def test_bench_with_nothing_active(agent):
     run = agent("bench", "--json")
     assert run.rc == 1 and run.json["code"] == "no_active"
+
+
+def test_agent_sources_are_python39_syntax():
+    """Devices may run Python 3.9: no match statements or other newer grammar."""
+    import ast
+
+    for path in sorted((REPO / "edge_agent").glob("*.py")):
+        source = path.read_text()
+        ast.parse(source, filename=str(path), feature_version=(3, 9))
+        assert "from __future__ import annotations" in source or path.name in (
+            "__init__.py",
+            "__main__.py",
+            "builtin_ops.py",
+        ), f"{path.name}: annotations must not be evaluated on 3.9"
