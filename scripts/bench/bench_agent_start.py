@@ -26,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agent_bench_common import median, mobilenet_models  # noqa: E402
 
 DEVICE_PY = os.environ.get("TFSTUDIO_DEVICE_PY", "/opt/tfstudio-test/venvs/device/bin/python")
+if not Path(DEVICE_PY).exists():  # scripts/prepare-test-env.sh builds it
+    print(f"note: {DEVICE_PY} missing; using {sys.executable} (the studio's venv) instead")
+    DEVICE_PY = sys.executable
 
 OWN_LOAD = r"""
 import json, sys, time
