@@ -133,9 +133,13 @@ def _parse(text: str) -> Tuple[int, ...]:
 
 
 @contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """Points fd 2 at /dev/null: the runtime's C++ side logs there ("INFO: Created
-    TensorFlow Lite XNNPACK delegate"), which would break one-line CLI errors."""
+def stderr_silenced() -> Iterator[None]:
+    """Points fd 2 at /dev/null while the block runs.
+
+    The runtime's and the converter's C++ sides log straight to fd 2 ("INFO: Created
+    TensorFlow Lite XNNPACK delegate", "fully_quantize: 0, ..."), which would break
+    one-line CLI errors and garble a TUI screen. fd 2 is process-wide, so other
+    threads' native stderr is dropped meanwhile too."""
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -163,7 +167,7 @@ def make_interpreter(
     (e.g. "Didn't find op for builtin opcode ...") for a model it cannot run.
     """
     if quiet:
-        with _stderr_silenced():
+        with stderr_silenced():
             return make_interpreter(model_path, model_content, threads, prefer, quiet=False)
     cls = interpreter_class(prefer)
     kwargs: Dict[str, Any] = {}

@@ -7,16 +7,14 @@ tf dtypes), so adding a mode means editing the preset file, not this code.
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_agent.runtime import stderr_silenced
 from tfstudio.convert.presets import Preset
 from tfstudio.convert.source import SERVING_KEY, OpenedSource
 from tfstudio.errors import ConfigError, ConversionError
@@ -69,34 +67,12 @@ def convert_saved_model(
 
         converter.representative_dataset = representative
     try:
-        with native_stderr_silenced():
+        with stderr_silenced():
             return bytes(converter.convert())
     except Exception as exc:  # noqa: BLE001 - ConverterError, ValueError, RuntimeError...
         raise ConversionError(
             f"the converter failed for mode '{preset.mode.value}': {converter_reason(exc)}"
         ) from exc
-
-
-@contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Points fd 2 at /dev/null while the converter runs.
-
-    The converter's C++ side prints progress ("fully_quantize: 0, ...") straight
-    to fd 2, which would break one-line CLI output and garble a TUI screen. Its
-    failures still arrive as the exception's text. fd 2 is process-wide, so
-    other threads' stderr is dropped meanwhile too; the studio's threads log
-    through Python, not fd 2.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def float_reference(tf: Any, opened: OpenedSource, x: np.ndarray) -> np.ndarray:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import select
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ import paramiko
 from tfstudio.errors import TfStudioError, TransportError
 from tfstudio.fleet import hostkeys
 from tfstudio.fleet.sshconfig import SSHTarget
+from tfstudio.fleet.sshwire import PREFERRED_CIPHERS, dial, handshake, prefer
 from tfstudio.fleet.transport import (
     PUT_CHUNK,
     CommandResult,
@@ -35,9 +35,6 @@ from tfstudio.fleet.transport import (
 
 PassphraseCallback = Callable[[str], "str | None"]
 """Asked for the passphrase of an encrypted key file; returns None to skip the key."""
-
-PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr")
-"""AES-GCM first: it needs no separate HMAC pass, the biggest CPU cost of a push."""
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 KEEPALIVE_S = 15
@@ -136,12 +133,12 @@ class SSHTransport(Transport):
             trans.banner_timeout = hop.connect_timeout
             trans.auth_timeout = hop.connect_timeout
             options = trans.get_security_options()
-            options.ciphers = _prefer(options.ciphers, PREFERRED_CIPHERS)
+            options.ciphers = prefer(options.ciphers, PREFERRED_CIPHERS)
             known = hostkeys.load_known(hop.hostname, hop.port)
             if known.key_types:
                 # Offer the recorded key type first, as OpenSSH does, so a
                 # legitimate host never shows us a key type we have no record of.
-                options.key_types = _prefer(options.key_types, tuple(known.key_types))
+                options.key_types = prefer(options.key_types, tuple(known.key_types))
             server_key = handshake(trans, hop, self.name)
             label = self.name if hop is self.target else hop.alias
             hostkeys.verify(
@@ -418,51 +415,6 @@ class SSHTransport(Transport):
                 trans.close()
 
 
-def dial(hop: SSHTarget, name: str) -> socket.socket:
-    """Returns a TCP socket to `hop`; raises TransportError with a one-line reason."""
-    where = f"{hop.hostname}:{hop.port}"
-    try:
-        return socket.create_connection((hop.hostname, hop.port), timeout=hop.connect_timeout)
-    except socket.gaierror as exc:
-        raise TransportError(
-            f"{name}: cannot resolve host {hop.hostname!r}",
-            hint="check --host or the HostName in your ssh config",
-        ) from exc
-    except (TimeoutError, socket.timeout) as exc:
-        raise TransportError(
-            f"{name}: connecting to {where} timed out after {hop.connect_timeout:g}s",
-            hint="is the device on and reachable?",
-        ) from exc
-    except ConnectionRefusedError as exc:
-        raise TransportError(
-            f"{name}: connection refused by {where}", hint="is sshd running on the device?"
-        ) from exc
-    except OSError as exc:
-        raise TransportError(f"{name}: cannot connect to {where}: {exc.strerror or exc}") from exc
-
-
-def handshake(trans: paramiko.Transport, hop: SSHTarget, name: str) -> paramiko.PKey:
-    """Runs the key exchange on `trans` and returns the server's host key.
-
-    Raises TransportError when it fails or does not finish within the hop's
-    connect timeout (paramiko's start_client returns silently on a timeout).
-    """
-    where = f"{hop.hostname}:{hop.port}"
-    hint = "is it an SSH server? check --host and --port"
-    try:
-        trans.start_client(timeout=hop.connect_timeout)
-        if trans.is_active() and trans.host_key is not None:
-            return trans.get_remote_server_key()
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise TransportError(
-            f"{name}: SSH handshake with {where} failed: {exc or 'connection closed'}", hint=hint
-        ) from exc
-    raise TransportError(
-        f"{name}: SSH handshake with {where} did not finish within {hop.connect_timeout:g}s",
-        hint=hint,
-    )
-
-
 def _drain_stderr(chan: paramiko.Channel) -> str:
     chunks = []
     while chan.recv_stderr_ready():
@@ -479,11 +431,6 @@ def _send_block(chan: paramiko.Channel, block: bytes) -> None:
     view = memoryview(block)
     for start in range(0, len(block), step):
         chan.sendall(bytes(view[start : start + step]))
-
-
-def _prefer(available: Sequence[str], first: Sequence[str]) -> tuple[str, ...]:
-    head = [name for name in first if name in available]
-    return tuple(head + [name for name in available if name not in head])
 
 
 def scan_host_key(target: SSHTarget, device: str) -> paramiko.PKey:
