@@ -1,0 +1,56 @@
+"""An agent older than the studio's is reported as outdated, with the fix, and the fix works."""
+
+from __future__ import annotations
+
+import json
+import pwd
+import subprocess
+import sys
+import zipapp
+from pathlib import Path
+
+from tests.fleet.conftest import Lab
+from tfstudio.agent_bundle import _stage
+from tfstudio.cli import main
+
+
+def _old_agent_pyz(tmp: Path, version: str) -> Path:
+    """A real agent zipapp whose package says it is `version`."""
+    staging = tmp / "old-agent"
+    staging.mkdir()
+    _stage(staging)
+    init = staging / "edge_agent" / "__init__.py"
+    text = init.read_text()
+    init.write_text(text.replace('__version__ = "', f'__version__ = "{version}"  # was "', 1))
+    for pyc in staging.rglob("*.pyc"):
+        pyc.unlink()  # the stale bytecode would still say the current version
+    target = tmp / "old.pyz"
+    zipapp.create_archive(staging, target, interpreter="/usr/bin/env python3")
+    check = subprocess.run(
+        [sys.executable, str(target), "--home", str(tmp / "h"), "version", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(check.stdout)["agent_version"] == version
+    return target
+
+
+def test_outdated_agent_is_named_with_the_fix(lab: Lab, tmp_path: Path, capsys) -> None:
+    device = lab.add("oldagent")
+    old = _old_agent_pyz(tmp_path, "0.0.1")
+    remote_home = Path(pwd.getpwnam(device.user).pw_dir) / device.agent_home
+    on_device = remote_home / "tfstudio-agent.pyz"
+    assert on_device.exists()
+    on_device.write_bytes(old.read_bytes())
+
+    assert main(["devices", "check", "oldagent", "--json"]) == 1
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["agent"] == "outdated"
+    assert report["agent_version"] == "0.0.1"
+    assert "tfstudio agent install oldagent" in report["hint"]
+
+    assert main(["agent", "install", "oldagent"]) == 0
+    capsys.readouterr()
+    assert main(["devices", "check", "oldagent", "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["agent"] == "ok"
