@@ -21,8 +21,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.9/3.10 only
     import tomli as tomllib
 
-PRESETS_PATH = Path(__file__).resolve().parents[2] / "assets" / "presets" / "quantization.toml"
-"""The preset file shipped in the repository's assets."""
+PRESETS_PATH = Path(__file__).resolve().parents[1] / "assets" / "presets" / "quantization.toml"
+"""The preset file. `tfstudio/assets` links to the repository's `assets/`, so a
+source checkout reads the one file and a wheel carries a copy of it."""
 
 
 class Mode(str, Enum):
