@@ -300,11 +300,16 @@ class SSHTransport(Transport):
                 chan.exec_command(line)
                 try:
                     sent = self._stream(chan, local, offset, total, progress)
-                except (OSError, EOFError):
+                    chan.shutdown_write()
+                    result = self._collect(chan, self.command_timeout, "the file writer")
+                except (OSError, EOFError, paramiko.SSHException, TransportError) as exc:
                     # A closed channel also reports "exit status ready": only an
                     # exit status the device actually sent (not paramiko's -1)
-                    # on a live connection means the writer died.
+                    # on a live connection means the writer died. The link can
+                    # drop while streaming or just after the last byte.
                     alive = not self._closed and self._chain[-1].is_active()
+                    if isinstance(exc, TransportError) and alive:
+                        raise  # the writer's own failure or timeout, already worded
                     if not alive or not chan.status_event.is_set() or chan.exit_status == -1:
                         how = "closed" if self._closed else "lost"
                         raise TransportError(
@@ -315,9 +320,6 @@ class SSHTransport(Transport):
                     # The writer died mid-stream (disk full, no permission): its
                     # stderr says why, which beats "Socket is closed".
                     result = CommandResult("", _drain_stderr(chan), chan.recv_exit_status())
-                else:
-                    chan.shutdown_write()
-                    result = self._collect(chan, self.command_timeout, "the file writer")
             finally:
                 chan.close()
         if not result.ok or result.stdout.strip() != str(total):
