@@ -41,7 +41,7 @@ def test_preflight_names_missing_runtime_and_disk(tiny_models: dict[str, Path]) 
 
 def test_preflight_refuses_flex_ops(tiny_models: dict[str, Path]) -> None:
     facts = inspect_model(tiny_models["float32"])
-    flex = replace(facts, ops=[*facts.ops, OpInfo("FlexRFFT", 1)])
+    flex = replace(facts, ops=[*facts.ops, OpInfo("CUSTOM:FlexRFFT", 1)])
     verdict = preflight.check(flex, _info("old_device"), "pi")
     assert [p.kind for p in verdict.problems] == ["needs_tf_ops"]
 

@@ -104,7 +104,10 @@ def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -
                 ),
             )
         )
-    flex = [op.name for op in facts.ops if op.name.startswith("Flex")]
+    # The flatbuffer reader names custom ops "CUSTOM:<code>"; TF (Flex) ops are
+    # custom ops whose code starts with "Flex".
+    flex = [name for name in (op.name.removeprefix("CUSTOM:") for op in facts.ops)
+            if name.startswith("Flex")]  # fmt: skip
     if flex and runtime.get("name") != "tensorflow":
         problems.append(
             Problem(
