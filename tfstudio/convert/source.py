@@ -19,12 +19,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from tfstudio.digest import file_sha256
 from tfstudio.errors import SourceModelError
 
 SAVED_MODEL_PB = "saved_model.pb"
 SERVING_KEY = "serving_default"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_CHUNK = 1 << 20
 
 
 class SourceKind(str, Enum):
@@ -98,12 +98,12 @@ def probe_source(path: str | Path) -> SourceInfo:
     if suffix == ".keras":
         if not zipfile.is_zipfile(src):
             raise SourceModelError(f"{path} is not a valid .keras file (not a zip archive)")
-        return SourceInfo(src, SourceKind.KERAS, _file_sha256(src), src.stem)
+        return SourceInfo(src, SourceKind.KERAS, file_sha256(src), src.stem)
     if suffix in (".h5", ".hdf5"):
         with open(src, "rb") as handle:
             if handle.read(len(_HDF5_MAGIC)) != _HDF5_MAGIC:
                 raise SourceModelError(f"{path} is not a valid .h5 file (no HDF5 signature)")
-        return SourceInfo(src, SourceKind.H5, _file_sha256(src), src.stem)
+        return SourceInfo(src, SourceKind.H5, file_sha256(src), src.stem)
     raise SourceModelError(
         f"{path} is not a model tfstudio can convert",
         hint="give a SavedModel directory, a .keras file or an .h5 file",
@@ -196,14 +196,6 @@ def _saved_model_inputs(directory: Path, tf: Any) -> tuple[InputSpec, ...]:
     return tuple(specs)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _tree_sha256(root: Path) -> str:
     """Digest of a directory: each file's relative path and sha256, in sorted order."""
     digest = hashlib.sha256()
@@ -213,7 +205,7 @@ def _tree_sha256(root: Path) -> str:
         for name in names
     )
     for rel in files:
-        digest.update(f"{rel.as_posix()}\0{_file_sha256(root / rel)}\n".encode())
+        digest.update(f"{rel.as_posix()}\0{file_sha256(root / rel)}\n".encode())
     return digest.hexdigest()
 
 

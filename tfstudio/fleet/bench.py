@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfstudio.digest import file_sha256
 from tfstudio.errors import TfStudioError
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.push import TransferProgress, file_sha256, push
+from tfstudio.fleet.push import TransferProgress, push
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.transport import Transport
 

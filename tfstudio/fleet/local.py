@@ -8,13 +8,13 @@ for the wire.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from tfstudio.digest import file_sha256
 from tfstudio.errors import TransportError
 from tfstudio.fleet.transport import (
     PUT_CHUNK,
@@ -121,15 +121,7 @@ class LocalTransport(Transport):
 
     def sha256_prefix(self, remote: str, length: int) -> str:
         """Returns the sha256 of the first `length` bytes of `remote`."""
-        digest = hashlib.sha256()
-        with open(self._path(remote), "rb") as handle:
-            while length > 0:
-                block = handle.read(min(length, PUT_CHUNK))
-                if not block:
-                    break
-                digest.update(block)
-                length -= len(block)
-        return digest.hexdigest()
+        return file_sha256(self._path(remote), length)
 
     def makedirs(self, remote: str) -> None:
         """Creates `remote` and its parents."""

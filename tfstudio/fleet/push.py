@@ -8,7 +8,6 @@ matches ours; otherwise it is restarted. The agent verifies the full sha256 on
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -16,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfstudio.digest import file_sha256
 from tfstudio.errors import CancelledError
-from tfstudio.fleet.transport import PUT_CHUNK, Transport
+from tfstudio.fleet.transport import Transport
 
 
 @dataclass(frozen=True)
@@ -67,20 +67,6 @@ class Meter:
         rate = (done - self._offset) / elapsed
         eta = (total - done) / rate if rate > 0 else None
         return TransferProgress(done, total, rate, eta)
-
-
-def file_sha256(path: Path, length: int | None = None) -> str:
-    """Returns the hex sha256 of `path` (or of its first `length` bytes)."""
-    digest = hashlib.sha256()
-    left = path.stat().st_size if length is None else length
-    with open(path, "rb") as handle:
-        while left > 0:
-            block = handle.read(min(left, PUT_CHUNK))
-            if not block:
-                break
-            digest.update(block)
-            left -= len(block)
-    return digest.hexdigest()
 
 
 def push(

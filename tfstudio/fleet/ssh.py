@@ -23,7 +23,7 @@ import paramiko
 from tfstudio.errors import TfStudioError, TransportError
 from tfstudio.fleet import hostkeys
 from tfstudio.fleet.sshconfig import SSHTarget
-from tfstudio.fleet.sshwire import PREFERRED_CIPHERS, dial, handshake, prefer
+from tfstudio.fleet.sshwire import PREFERRED_CIPHERS, dial, handshake, prefer, tunnel
 from tfstudio.fleet.transport import (
     PUT_CHUNK,
     CommandResult,
@@ -112,22 +112,10 @@ class SSHTransport(Transport):
             hop = hop.jump
         sock: Any = None
         for hop in hops:
-            where = f"{hop.hostname}:{hop.port}"
             if sock is None:
                 sock = dial(hop, self.name)
             else:
-                try:
-                    sock = self._chain[-1].open_channel(
-                        "direct-tcpip",
-                        (hop.hostname, hop.port),
-                        ("127.0.0.1", 0),
-                        timeout=hop.connect_timeout,
-                    )
-                except (paramiko.SSHException, OSError, EOFError) as exc:
-                    raise TransportError(
-                        f"{self.name}: jump host {self._chain[-1].getpeername()[0]} "
-                        f"could not reach {where}: {exc or 'refused'}"
-                    ) from exc
+                sock = tunnel(self._chain[-1], hop, self.name)
             trans = paramiko.Transport(sock)
             self._chain.append(trans)
             trans.banner_timeout = hop.connect_timeout
@@ -444,17 +432,7 @@ def scan_host_key(target: SSHTarget, device: str) -> paramiko.PKey:
     jump = SSHTransport(target.jump, device=target.jump.alias) if target.jump else None
     try:
         if jump is not None:
-            try:
-                sock: Any = jump._transport.open_channel(
-                    "direct-tcpip",
-                    (target.hostname, target.port),
-                    ("127.0.0.1", 0),
-                    timeout=target.connect_timeout,
-                )
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise TransportError(
-                    f"{device}: jump host could not reach {target.hostname}:{target.port}"
-                ) from exc
+            sock: Any = tunnel(jump._transport, target, device)
         else:
             sock = dial(target, device)
         trans = paramiko.Transport(sock)

@@ -42,6 +42,25 @@ def dial(hop: SSHTarget, name: str) -> socket.socket:
         raise TransportError(f"{name}: cannot connect to {where}: {exc.strerror or exc}") from exc
 
 
+def tunnel(via: paramiko.Transport, hop: SSHTarget, name: str) -> paramiko.Channel:
+    """Returns a `direct-tcpip` channel through the jump connection `via` to `hop`.
+
+    Raises TransportError when the jump host cannot (or will not) reach it.
+    """
+    try:
+        return via.open_channel(
+            "direct-tcpip",
+            (hop.hostname, hop.port),
+            ("127.0.0.1", 0),
+            timeout=hop.connect_timeout,
+        )
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise TransportError(
+            f"{name}: jump host {via.getpeername()[0]} could not reach "
+            f"{hop.hostname}:{hop.port}: {exc or 'refused'}"
+        ) from exc
+
+
 def handshake(trans: paramiko.Transport, hop: SSHTarget, name: str) -> paramiko.PKey:
     """Runs the key exchange on `trans` and returns the server's host key.
 
