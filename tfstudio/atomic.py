@@ -15,7 +15,13 @@ from typing import BinaryIO
 from tfstudio.errors import OutputError
 
 TEMP_PREFIX = ".tfstudio-tmp-"
-"""Temp files start with this, so a cleanup can find leftovers of a killed run."""
+"""Temp files start with this and the writer's pid, so `sweep_stale_temps` can
+find the leftovers of a killed run and tell them from a live writer's."""
+
+
+def temp_prefix() -> str:
+    """Returns the name prefix of this process's temp files (TEMP_PREFIX + pid)."""
+    return f"{TEMP_PREFIX}{os.getpid()}-"
 
 
 @contextlib.contextmanager
@@ -27,7 +33,7 @@ def atomic_writer(final: Path) -> Iterator[BinaryIO]:
     """
     directory = final.parent
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".part", dir=directory)
     except OSError as exc:
         raise OutputError(f"cannot write to {directory}: {exc.strerror}") from exc
     try:
@@ -55,6 +61,38 @@ def write_bytes_atomic(final: Path, data: bytes) -> None:
 def write_text_atomic(final: Path, text: str) -> None:
     """Writes UTF-8 `text` to `final` atomically. Raises OutputError on OS errors."""
     write_bytes_atomic(final, text.encode("utf-8"))
+
+
+def sweep_stale_temps(directory: Path) -> list[Path]:
+    """Removes temp files in `directory` left by writers that no longer run.
+
+    A SIGKILL between "temp written" and "renamed" leaves one behind; it never
+    has a final name, but it wastes space. Files of live processes are kept.
+    Returns the paths removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(directory.glob(f"{TEMP_PREFIX}*"))
+    except OSError:
+        return removed
+    for path in entries:
+        pid_text = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -162,9 +162,9 @@ def _save_keras(model: Any, path: Path) -> None:
     import os
     import tempfile
 
-    from tfstudio.atomic import TEMP_PREFIX
+    from tfstudio.atomic import temp_prefix
 
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".keras", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".keras", dir=path.parent)
     os.close(fd)
     try:
         model.save(tmp)

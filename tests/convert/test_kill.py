@@ -56,3 +56,25 @@ def test_sigkill_during_int8_conversion_leaves_no_partial_file(digits, tmp_path)
         facts = inspect_model(out / f"digits.{mode}.tflite")
         manifest = json.loads((out / f"digits.{mode}.json").read_text())
         assert manifest["model"]["sha256"] == facts.sha256
+
+
+def test_next_conversion_sweeps_temp_files_of_dead_writers(digits, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = out / f"{TEMP_PREFIX}{dead.pid}-abc123.part"
+    stale.write_bytes(b"half a model")
+    live = out / f"{TEMP_PREFIX}{os.getpid()}-def456.part"
+    live.write_bytes(b"a writer still at work")
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfstudio", "convert", str(digits.model), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not stale.exists()
+    assert live.exists()
+    assert (out / "digits.float32.tflite").exists()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tfstudio.atomic import write_bytes_atomic
+from tfstudio.atomic import sweep_stale_temps, write_bytes_atomic
 from tfstudio.convert.events import ModeFinished, ModeStarted, ProgressEvent
 from tfstudio.convert.manifest import build_manifest, write_manifest
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
@@ -215,6 +215,7 @@ def _prepare_outdir(outdir: Path) -> Path:
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(probe)
+    sweep_stale_temps(target)
     return target
 
 
