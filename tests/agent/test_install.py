@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -189,17 +188,9 @@ def test_human_errors_are_one_line(agent, with_active, tmp_path):
 
 
 @pytest.fixture
-def tiny_fs(tmp_path):
+def tiny_fs(small_tmpfs):
     """A 24 KiB tmpfs: room for the int8 MLP, not for the float32 one as well."""
-    mnt = tmp_path / "tiny-fs"
-    mnt.mkdir()
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=24k", "tmpfs", str(mnt)], capture_output=True
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    return small_tmpfs("24k")
 
 
 def test_disk_full_is_refused_cleanly(agent, tiny_fs, tiny_models):
