@@ -45,4 +45,7 @@ def run(args: argparse.Namespace) -> int:
         f"Keras test accuracy {100 * demo.keras_test_accuracy:.1f}%\n"
     )
     print(render_result(demo.conversion))
+    int8 = demo.conversion.outdir / f"{demo.model_path.stem}.int8.tflite"
+    # A newcomer's next step: the built-in `local` device needs no hardware.
+    print(f"\nnext: tfstudio deploy {int8} --to local --bench")
     return 0
