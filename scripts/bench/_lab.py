@@ -30,3 +30,21 @@ def trust(server: SshdServer) -> None:
 
 
 __all__ = ["REPO", "SshdFactory", "SshdServer", "trust"]
+
+
+def make_mlp(path: Path, hidden: int) -> Path:
+    """Converts a Keras MLP (64 -> hidden -> 10) to .tflite at `path`, quietly."""
+    import contextlib
+    import io
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(hidden, activation="relu"), keras.layers.Dense(10)]
+    )
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its export summary
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path

@@ -19,7 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from _lab import SshdFactory, trust
+from _lab import SshdFactory, make_mlp, trust
 
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
@@ -38,20 +38,6 @@ def cpu_busy_s() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def make_model(path: Path) -> Path:
-    """Converts a small Keras MLP to .tflite at `path`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
-    )
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1,4,16")
@@ -65,7 +51,7 @@ def main() -> None:
         servers = [factory.start(f"d{i}") for i in range(max(sizes))]
         for server in servers:
             trust(server)
-        model = make_model(factory.root / "mlp.tflite")
+        model = make_mlp(factory.root / "mlp.tflite", hidden=32)
         facts = inspect_model(model)
         options = DeployOptions(
             bench=True,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _lab import SshdFactory, trust
+from _lab import SshdFactory, make_mlp, trust
 
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
@@ -77,20 +77,6 @@ class Counting(Transport):
         self.inner.close()
 
 
-def make_model(path: Path) -> Path:
-    """Converts a small Keras MLP (~280 KB) to .tflite at `path`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(1024, activation="relu"), keras.layers.Dense(10)]
-    )
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
-
-
 def main() -> None:
     factory = SshdFactory("tfbr")
     try:
@@ -109,7 +95,7 @@ def main() -> None:
         )
         with open_transport(device) as transport:
             install_agent(device, transport)
-        model = make_model(factory.root / "mlp.tflite")
+        model = make_mlp(factory.root / "mlp.tflite", hidden=1024)
         facts = inspect_model(model)
         print(f"model: {facts.size_bytes} bytes, sha256 {facts.sha256[:12]}")
         for label in ("first deploy", "unchanged re-deploy"):
