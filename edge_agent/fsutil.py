@@ -34,6 +34,17 @@ PAUSE_ENV = "TFSTUDIO_AGENT_PAUSE_AT"
 DEFAULT_LOCK_WAIT_S = 10.0
 
 
+def pid_alive(pid: int) -> bool:
+    """Returns True when a process with this pid exists (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
 def fsync_dir(directory: Path) -> None:
     """Makes a rename or create inside `directory` durable."""
     fd = os.open(str(directory), os.O_RDONLY)

@@ -188,12 +188,8 @@ def server_status(store: Store) -> Dict[str, Any]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not fsutil.pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:  # a recycled pid is not our server
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             return b"serve" in handle.read()

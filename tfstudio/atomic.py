@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from edge_agent.fsutil import pid_alive
 from tfstudio.errors import OutputError
 
 TEMP_PREFIX = ".tfstudio-tmp-"
@@ -77,22 +78,12 @@ def sweep_stale_temps(directory: Path) -> list[Path]:
         return removed
     for path in entries:
         pid_text = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         with contextlib.suppress(OSError):
             path.unlink()
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
 
 
 def _fsync_dir(directory: Path) -> None:

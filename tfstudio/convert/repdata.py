@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tfstudio.convert.source import InputSpec
+from tfstudio.digest import file_sha256
 from tfstudio.errors import RepresentativeDataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -60,7 +61,7 @@ def load_samples(path: str | Path, spec: InputSpec, purpose: str, labels: bool) 
         digest = _images_sha256(src)
     elif src.suffix.lower() == ".npy":
         x = _np_load(src, purpose)
-        digest = _sha256(src)
+        digest = file_sha256(src)
     elif src.suffix.lower() == ".npz":
         archive = _np_load(src, purpose)
         if "x" not in archive:
@@ -69,7 +70,7 @@ def load_samples(path: str | Path, spec: InputSpec, purpose: str, labels: bool) 
         x = archive["x"]
         if labels and "y" in archive:
             y = _labels(archive["y"], len(x), purpose, src)
-        digest = _sha256(src)
+        digest = file_sha256(src)
     else:
         raise RepresentativeDataError(
             f"{purpose} {path} is not a .npy file, an .npz file or a directory of images"
@@ -154,18 +155,10 @@ def _load_images(directory: Path, spec: InputSpec, purpose: str) -> np.ndarray:
     return np.stack(images)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _images_sha256(directory: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-        digest.update(f"{file.name}\0{_sha256(file)}\n".encode())
+        digest.update(f"{file.name}\0{file_sha256(file)}\n".encode())
     return digest.hexdigest()
 
 
