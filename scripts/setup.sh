@@ -18,11 +18,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.tfstudio-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing tfstudio[convert,agent,dev] (about 30 s the first time)"
+  echo "setup: installing tfstudio[convert,agent,train,gpu,dev] (about 30 s the first time)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[convert,agent,dev]" 2>&1 \
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[convert,agent,train,gpu,dev]" 2>&1 \
     | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import tfstudio, edge_agent, tensorflow, ai_edge_litert, paramiko" 2>/dev/null \
+  .venv/bin/python -c "import tfstudio, edge_agent, tensorflow, ai_edge_litert, paramiko, docker, pynvml" 2>/dev/null \
     || { echo "setup: installation failed" >&2; exit 1; }
   touch "$stamp"
 fi

@@ -1,11 +1,13 @@
 """Atomic file writes for the studio: temp file in the same directory, fsync, rename.
 
 A reader (or a crash) never sees a half-written file at the final name.
+`file_lock` is the studio's inter-process lock for read-modify-write of such files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -84,6 +86,25 @@ def sweep_stale_temps(directory: Path) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Holds an exclusive flock on `path` (created if missing) for the block.
+
+    The kernel drops it when the holder dies, so a killed CLI never wedges the
+    file it guarded. Raises OutputError when the lock file cannot be created.
+    """
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise OutputError(f"cannot create lock file {path}: {exc.strerror}") from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -231,6 +231,17 @@ class SSHTransport(Transport):
             finally:
                 chan.close()
 
+    def open_stream(self, argv: Sequence[str], timeout: float = 30) -> paramiko.Channel:
+        """Returns a session channel running `argv` (words quoted), for a caller that
+        streams both ways itself (e.g. `docker system dial-stdio` for the Docker SDK).
+
+        The caller closes the channel. Raises TransportError.
+        """
+        with self._errors(f"running {argv[0]}"):
+            chan = self._transport.open_session(timeout=timeout)
+            chan.exec_command(command_line(argv))
+            return chan
+
     def _collect(self, chan: paramiko.Channel, timeout: float, what: str) -> CommandResult:
         out: list[bytes] = []
         err: list[bytes] = []

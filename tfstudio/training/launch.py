@@ -1,0 +1,199 @@
+"""Starting a job: image → container with labels, mounts, limits and GPUs → start → provenance.
+
+`launch` never leaves a half-made job behind: a container that was created
+but could not start (no NVIDIA runtime for `--gpus`, a missing workspace on a
+remote host) is removed again, and the engine's refusal becomes one line with
+the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from tfstudio.errors import TfStudioError
+from tfstudio.training import labels as L
+from tfstudio.training.client import EngineClient, docker_sdk
+from tfstudio.training.errors import EngineError, GpuRequestError, JobError, WorkspaceError
+from tfstudio.training.events import CancelToken, EventCallback, Stage, check_cancel, emit
+from tfstudio.training.images import ResolvedImage, resolve_image
+from tfstudio.training.jobs import JobInfo, job_from_inspect
+from tfstudio.training.jobspec import WORKDIR, JobSpec
+from tfstudio.training.provenance import Provenance, at_launch
+from tfstudio.training.tagpolicy import override_note
+
+_GPU_REFUSALS = ("could not select device driver", "nvidia-container-cli", "nvidia")
+"""Words of the engine's answer when it cannot hand GPUs to a container."""
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """A started job: the job, its image as resolved, its provenance record, notes to show."""
+
+    job: JobInfo
+    image: ResolvedImage
+    provenance: Provenance
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns {job, image, provenance_path, notes}."""
+        return {
+            "job": self.job.to_json(),
+            "image": self.image.to_json(),
+            "provenance": str(self.provenance.path),
+            "notes": list(self.notes),
+        }
+
+
+def launch(
+    client: EngineClient,
+    spec: JobSpec,
+    *,
+    on_event: EventCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LaunchResult:
+    """Creates and starts the job `spec` describes, and records its provenance.
+
+    Raises ImageError (missing, cannot pull), GpuRequestError (no NVIDIA
+    runtime), WorkspaceError (no such directory on the engine host), JobError
+    (name taken), EngineError, CancelledError.
+    """
+    notes = []
+    if spec.workspace_remote:
+        notes.append(
+            f"workspace {spec.workspace} is a path on {client.engine.host_label()} "
+            f"(engine {client.engine.name}), not on this machine"
+        )
+    override = override_note(spec.image)
+    if override:
+        notes.append(f"tag policy overridden: {override}")
+    check_cancel(cancel, "launch")
+    image = resolve_image(client, spec.image, pull=spec.pull, on_event=on_event, cancel=cancel)
+    check_cancel(cancel, "launch")
+    job_id = L.new_job_id()
+    name = spec.name or f"tfstudio-{job_id}"
+    emit(on_event, Stage.CREATE, f"creating job {job_id} ({name})")
+    container_id = _create(client, spec, image, job_id, name, override)
+    try:
+        check_cancel(cancel, "launch")
+        emit(on_event, Stage.START, f"starting job {job_id}")
+        _start(client, spec, container_id)
+        with client.call(f"inspecting job {job_id}"):
+            data = client.api.inspect_container(container_id)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.api.remove_container(container_id, force=True)
+        raise
+    job = job_from_inspect(data, client.engine.name)
+    image_json = image.to_json() | {"tag_policy": spec.image.pinning.value, "override": override}
+    record = at_launch(client, spec, job, image_json, _applied_limits(data))
+    emit(on_event, Stage.RUNNING, f"job {job_id} is {job.state}")
+    return LaunchResult(job, image, record, tuple(notes))
+
+
+def _create(
+    client: EngineClient,
+    spec: JobSpec,
+    image: ResolvedImage,
+    job_id: str,
+    name: str,
+    override: str | None,
+) -> str:
+    docker = docker_sdk()
+    from docker.types import Mount
+
+    mounts = [Mount(WORKDIR, spec.workspace, type="bind")]
+    mounts += [Mount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts]
+    labels = {
+        L.JOB: job_id,
+        L.STUDIO: L.studio_id(),
+        L.KIND: "job",
+        L.NAME: name,
+        L.IMAGE_REF: spec.image.text,
+        L.ENGINE: client.engine.name,
+        L.WORKSPACE: spec.workspace,
+        L.GPUS: spec.gpus.describe(),
+    }
+    if override:
+        labels[L.OVERRIDE] = override
+    ports = dict(spec.publish)
+    try:
+        with client.call(f"creating job {job_id}"):
+            host_config = client.api.create_host_config(
+                mounts=mounts,
+                device_requests=spec.gpus.device_requests() or None,
+                init=spec.init,
+                port_bindings=ports or None,
+                **spec.limits.host_config(),
+            )
+            created = client.api.create_container(
+                # The id, not the tag: the job runs exactly the image that was resolved.
+                image=image.id,
+                command=list(spec.command),
+                working_dir=WORKDIR,
+                environment=dict(spec.env),
+                labels=labels,
+                name=name,
+                host_config=host_config,
+                ports=[tuple(p.split("/")) for p in ports] or None,
+                stop_timeout=int(spec.stop_timeout_s),
+            )
+    except EngineError as exc:
+        raise _refusal(client, spec, exc, name) from exc
+    except docker.errors.NotFound as exc:
+        raise EngineError(
+            f"engine {client.engine.name}: image {spec.image.text} vanished before the job "
+            f"was created: {exc.explanation or exc}"
+        ) from exc
+    return str(created["Id"])
+
+
+def _start(client: EngineClient, spec: JobSpec, container_id: str) -> None:
+    try:
+        with client.call("starting the job"):
+            client.api.start(container_id)
+    except EngineError as exc:
+        raise _refusal(client, spec, exc, container_id[:12]) from exc
+
+
+def _refusal(client: EngineClient, spec: JobSpec, exc: TfStudioError, name: str) -> TfStudioError:
+    """Returns the one-line error for an engine that refused to create or start the job."""
+    text = exc.message
+    lowered = text.lower()
+    engine = client.engine
+    if spec.gpus.wanted and any(word in lowered for word in _GPU_REFUSALS):
+        return GpuRequestError(
+            f"engine {engine.name} cannot give the job GPUs (--gpus {spec.gpus.describe()}): "
+            f"it has no NVIDIA runtime",
+            hint="install the NVIDIA Container Toolkit on the engine host and restart dockerd, "
+            "or run on the CPU with --gpus none",
+        )
+    if "bind source path does not exist" in lowered or "no such file or directory" in lowered:
+        where = engine.host_label()
+        missing = next((p for p in [spec.workspace, *[m.source for m in spec.mounts]]
+                        if p in text), spec.workspace)
+        extra = " (a remote engine's workspace is a path on that host)" if engine.remote else ""
+        return WorkspaceError(
+            f"{missing} does not exist on {where}, where engine {engine.name} runs{extra}",
+            hint=f"create it on {where}, or pass --workspace with a directory that exists there",
+        )
+    if "conflict" in lowered and "already in use" in lowered:
+        return JobError(
+            f"a container named {name} already exists on engine {engine.name}",
+            hint="pick another --name",
+        )
+    return exc
+
+
+def _applied_limits(data: dict[str, Any]) -> dict[str, Any]:
+    host = data.get("HostConfig") or {}
+    requests = host.get("DeviceRequests") or []
+    return {
+        "NanoCpus": host.get("NanoCpus") or 0,
+        "Memory": host.get("Memory") or 0,
+        "ShmSize": host.get("ShmSize") or 0,
+        "Init": bool(host.get("Init")),
+        "DeviceRequests": requests,
+        "PortBindings": host.get("PortBindings") or {},
+    }

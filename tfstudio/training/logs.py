@@ -1,0 +1,168 @@
+"""A job's log: read it once, or follow it in a cancellable worker thread.
+
+The Docker SDK's log stream blocks in a socket read until the engine sends a
+line or the container ends. `LogFollower` runs that read in its own thread and
+hands each complete line to `on_line`; `stop()` (from any thread) closes the
+socket underneath, which ends the read at once, so a terminal UI can follow
+several jobs and drop any of them without waiting. Following ends by itself
+when the job ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from tfstudio.errors import TfStudioError
+from tfstudio.training.client import EngineClient, translate
+from tfstudio.training.jobs import JobInfo
+
+LineCallback = Callable[["LogLine"], None]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a job's output (without its newline)."""
+
+    job_id: str
+    text: str
+
+
+def read_logs(client: EngineClient, job: JobInfo, *, tail: int | None = None) -> list[str]:
+    """Returns the job's log lines so far (the last `tail` ones when given). Raises EngineError."""
+    with client.call(f"reading logs of job {job.job_id}"):
+        raw = client.api.logs(job.container_id, tail=tail if tail is not None else "all")
+    return _split(raw)
+
+
+class LogFollower:
+    """Follows one job's log in a daemon thread until the job ends or `stop()` is called.
+
+    `on_line` is called in the worker thread for each line; `on_end` once at
+    the end with None, or with the TfStudioError that ended it. Lines that
+    arrive after `stop()` are dropped.
+    """
+
+    def __init__(
+        self,
+        client: EngineClient,
+        job: JobInfo,
+        on_line: LineCallback,
+        *,
+        tail: int | None = None,
+        on_end: Callable[[TfStudioError | None], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.job = job
+        self._on_line = on_line
+        self._on_end = on_end
+        self._tail = tail
+        self._stream: Any = None
+        self._stopped = threading.Event()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self.error: TfStudioError | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"tfstudio-logs-{job.job_id}", daemon=True
+        )
+
+    def start(self) -> LogFollower:
+        """Opens the stream and starts the worker; returns self. Raises EngineError."""
+        with self.client.call(f"following logs of job {self.job.job_id}"):
+            self._stream = self.client.api.logs(
+                self.job.container_id,
+                stream=True,
+                follow=True,
+                tail=self._tail if self._tail is not None else "all",
+            )
+        self._thread.start()
+        return self
+
+    @property
+    def done(self) -> bool:
+        """True once following has ended (job ended, stopped, or failed)."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits for the end of following; returns True when it has ended."""
+        return self._done.wait(timeout)
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Ends following now, from any thread, and waits (up to `timeout`) for the worker."""
+        self._stopped.set()
+        with self._lock:
+            if self._stream is not None:
+                _close_stream(self._stream)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        error: TfStudioError | None = None
+        try:
+            for line in _lines(self._stream):
+                if self._stopped.is_set():
+                    break
+                self._on_line(LogLine(self.job.job_id, line))
+        except Exception as exc:  # noqa: BLE001 - reported through on_end, never raised in a thread
+            if not self._stopped.is_set():
+                error = translate(exc, self.client.engine, f"following logs of job {self.job.job_id}")
+        finally:
+            self.error = error
+            with self._lock:
+                with contextlib.suppress(Exception):
+                    _close_stream(self._stream)
+                self._stream = None
+            self._done.set()
+            if self._on_end is not None:
+                self._on_end(error)
+
+
+def _lines(stream: Any) -> Iterator[str]:
+    # The engine sends frames, not lines: a line may span frames and a frame
+    # may hold several lines. A carriage return (a progress bar redrawing)
+    # ends a line too, so progress shows live; a "\r" at the end of a frame
+    # waits for the next one in case it is half of "\r\n".
+    pending = b""
+    for chunk in stream:
+        pending += chunk
+        while True:
+            cut = _line_end(pending)
+            if cut is None:
+                break
+            line, pending = pending[: cut[0]], pending[cut[1] :]
+            yield line.decode("utf-8", "replace")
+    if pending.rstrip(b"\r"):
+        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+
+
+def _line_end(data: bytes) -> tuple[int, int] | None:
+    """Returns (end of line, start of the next) for the first line ending in `data`."""
+    nl, cr = data.find(b"\n"), data.find(b"\r")
+    if cr < 0 or (0 <= nl < cr):
+        return None if nl < 0 else (nl, nl + 1)
+    if cr + 1 == len(data):
+        return None
+    return (cr, cr + 2) if data[cr + 1 : cr + 2] == b"\n" else (cr, cr + 1)
+
+
+def _split(raw: bytes) -> list[str]:
+    text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _close_stream(stream: Any) -> None:
+    """Closes an SDK log stream from another thread, waking its blocked read."""
+    with contextlib.suppress(Exception):
+        # The socket of an ssh:// engine is a paramiko channel, which the SDK
+        # refuses to close; closing the channel wakes the reader all the same.
+        fp = stream._response.raw._fp.fp
+        channel = getattr(fp, "channel", None)
+        if channel is not None:
+            channel.close()
+            return
+    with contextlib.suppress(Exception):
+        stream.close()
