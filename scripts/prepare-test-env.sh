@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Prepares what the test suite needs beyond the project's venv:
 #  - Debian packages: openssh-server (real sshd devices), busybox-static;
+#  - a running Docker Engine and the test images (scripts/docker-test-env.sh:
+#    docker.io, debootstrap, a busybox image and a real TensorFlow CPU image,
+#    built locally once and cached by tag);
 #  - device venvs built from Debian's /usr/bin/python3, world-readable so that
 #    per-test device users (useradd) can run them:
 #      $TFSTUDIO_TEST_VENVS/device      numpy + ai-edge-litert  (a current device)
@@ -52,4 +55,5 @@ else
   echo "prepare-test-env: no Python 3.9 found (set TFSTUDIO_PY39); py39-device not built" >&2
 fi
 chmod -R a+rX "$(dirname "$VENVS")"
+"$(dirname "$0")/docker-test-env.sh"
 echo "prepare-test-env: ready ($VENVS)"

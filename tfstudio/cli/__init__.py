@@ -29,6 +29,11 @@ COMMAND_MODULES = (
     "tfstudio.cli.deploy_cmd",
     "tfstudio.cli.bench_cmd",
     "tfstudio.cli.models_cmd",
+    "tfstudio.cli.train_cmd",
+    "tfstudio.cli.jobs_cmd",
+    "tfstudio.cli.images_cmd",
+    "tfstudio.cli.engines_cmd",
+    "tfstudio.cli.gpu_cmd",
 )
 """Subcommand modules, in the order `--help` lists them. Missing ones are skipped
 so that features can land one issue at a time."""

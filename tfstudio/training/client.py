@@ -122,6 +122,15 @@ def connect(
     try:
         with client.call("connecting"):
             version = api.version(api_version=False)
+    except EngineUnreachableError as exc:
+        if engine.scheme == "ssh":
+            from tfstudio.training.dialstdio import diagnose
+
+            better = diagnose(transport, engine)
+            client.close()
+            raise (better or exc) from exc
+        client.close()
+        raise
     except BaseException:
         client.close()
         raise

@@ -26,7 +26,8 @@ import urllib3
 import urllib3.connection
 import urllib3.connectionpool
 
-from tfstudio.errors import HostKeyError
+from tfstudio.errors import HostKeyError, TfStudioError
+from tfstudio.training.errors import EngineUnreachableError
 
 if TYPE_CHECKING:
     import paramiko
@@ -156,3 +157,36 @@ class DialStdioAdapter(requests.adapters.HTTPAdapter):
         self._pool.close()
         super().close()
         self._transport.close()
+
+
+def diagnose(transport: SSHTransport, engine: Engine) -> TfStudioError | None:
+    """Returns why `docker system dial-stdio` cannot work on the engine's host, or None.
+
+    Runs `docker version` there once (only after a failure) and words its answer:
+    no docker CLI, no permission on the socket, or no engine running.
+    """
+    host = engine.host_label()
+    try:
+        result = transport.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=30)
+    except TfStudioError as exc:
+        return exc
+    if result.ok:
+        return None
+    text = (result.stderr or result.stdout).strip()
+    lowered = text.lower()
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "no output")[:300]
+    where = f"Docker Engine '{engine.name}' is not reachable through {engine.url}"
+    if result.exit_code == 127 or "not found" in lowered:
+        return EngineUnreachableError(
+            f"{where}: {host} has no docker CLI ({first})",
+            hint=f"install the docker CLI on {host} (Debian: apt-get install docker.io)",
+        )
+    if "permission denied" in lowered:
+        return EngineUnreachableError(
+            f"{where}: permission denied on the engine's socket on {host}",
+            hint=f"add the SSH user to the 'docker' group on {host}",
+        )
+    return EngineUnreachableError(
+        f"{where}: the engine on {host} does not answer ({first})",
+        hint=f"start dockerd on {host}",
+    )

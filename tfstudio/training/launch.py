@@ -15,11 +15,13 @@ from typing import Any
 from tfstudio.errors import TfStudioError
 from tfstudio.training import labels as L
 from tfstudio.training.client import EngineClient, docker_sdk
+from tfstudio.training.engines import Engine
 from tfstudio.training.errors import EngineError, GpuRequestError, JobError, WorkspaceError
 from tfstudio.training.events import CancelToken, EventCallback, Stage, check_cancel, emit
 from tfstudio.training.images import ResolvedImage, resolve_image
 from tfstudio.training.jobs import JobInfo, job_from_inspect
 from tfstudio.training.jobspec import WORKDIR, JobSpec
+from tfstudio.training.limits import GpuRequest
 from tfstudio.training.provenance import Provenance, at_launch
 from tfstudio.training.tagpolicy import override_note
 
@@ -162,13 +164,9 @@ def _refusal(client: EngineClient, spec: JobSpec, exc: TfStudioError, name: str)
     text = exc.message
     lowered = text.lower()
     engine = client.engine
-    if spec.gpus.wanted and any(word in lowered for word in _GPU_REFUSALS):
-        return GpuRequestError(
-            f"engine {engine.name} cannot give the job GPUs (--gpus {spec.gpus.describe()}): "
-            f"it has no NVIDIA runtime",
-            hint="install the NVIDIA Container Toolkit on the engine host and restart dockerd, "
-            "or run on the CPU with --gpus none",
-        )
+    gpu = gpu_refusal(engine, spec.gpus, exc)
+    if gpu is not None:
+        return gpu
     if "bind source path does not exist" in lowered or "no such file or directory" in lowered:
         where = engine.host_label()
         missing = next((p for p in [spec.workspace, *[m.source for m in spec.mounts]]
@@ -184,6 +182,19 @@ def _refusal(client: EngineClient, spec: JobSpec, exc: TfStudioError, name: str)
             hint="pick another --name",
         )
     return exc
+
+
+def gpu_refusal(engine: Engine, gpus: GpuRequest, exc: TfStudioError) -> GpuRequestError | None:
+    """Returns the "no NVIDIA runtime" error when `exc` is the engine refusing GPUs, else None."""
+    lowered = exc.message.lower()
+    if not gpus.wanted or not any(word in lowered for word in _GPU_REFUSALS):
+        return None
+    return GpuRequestError(
+        f"engine {engine.name} cannot give the container GPUs (--gpus {gpus.describe()}): "
+        "it has no NVIDIA runtime",
+        hint="install the NVIDIA Container Toolkit on the engine host and restart dockerd, "
+        "or run on the CPU with --gpus none",
+    )
 
 
 def _applied_limits(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,164 @@
+"""`tfstudio engines add|list|check|trust|remove`: the Docker Engines training runs on."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tfstudio.cli.engine_opts import confirm
+from tfstudio.cli.output import human_bytes, print_json, render_table
+
+
+def register(subparsers: Any) -> None:
+    """Adds `engines` and its subcommands."""
+    parser = subparsers.add_parser("engines", help="Docker Engines for training (local or ssh://)")
+    sub = parser.add_subparsers(dest="engines_command", metavar="SUBCOMMAND", required=True)
+
+    add = sub.add_parser("add", help="register an engine")
+    add.add_argument("name")
+    add.add_argument(
+        "--url",
+        required=True,
+        help="ssh://user@host[:port] (host may be a ~/.ssh/config alias), tcp://host:port "
+        "or unix:///path.sock",
+    )
+    add.add_argument("--key", help="SSH private key file (ssh:// engines)")
+    add.add_argument("--ssh-config", help="ssh config file (default ~/.ssh/config)")
+    add.add_argument("--tls-ca", help="CA certificate (tcp:// with TLS)")
+    add.add_argument("--tls-cert", help="client certificate (tcp:// with TLS)")
+    add.add_argument("--tls-key", help="client key (tcp:// with TLS)")
+    add.add_argument("--workspace", help="default job workspace: a path on the engine's host")
+    add.add_argument("--timeout", type=float, default=60.0, help="seconds per engine API call")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(handler=_add)
+
+    lst = sub.add_parser("list", help="list engines")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(handler=_list)
+
+    check = sub.add_parser("check", help="reachable? version, NVIDIA runtime, GPUs, images")
+    check.add_argument("name", nargs="?", help="one engine (default: every engine)")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=_check)
+
+    trust = sub.add_parser("trust", help="record an ssh:// engine's host key")
+    trust.add_argument("name")
+    trust.add_argument("--fingerprint", help="expected SHA256:... fingerprint")
+    trust.add_argument("--replace", action="store_true", help="replace a changed key")
+    trust.add_argument("--json", action="store_true")
+    trust.set_defaults(handler=_trust)
+
+    remove = sub.add_parser("remove", help="forget an engine")
+    remove.add_argument("name")
+    remove.add_argument("--json", action="store_true")
+    remove.set_defaults(handler=_remove)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from tfstudio.training.engines import Engine, add_engine
+
+    engine = add_engine(
+        Engine(
+            name=args.name,
+            url=args.url,
+            key=args.key,
+            ssh_config=args.ssh_config,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            workspace=args.workspace,
+            timeout_s=args.timeout,
+        )
+    )
+    if args.json:
+        print_json(engine.to_json())
+    elif engine.scheme == "ssh":
+        print(f"added {engine.name}; next: tfstudio engines trust {engine.name}")
+    else:
+        print(f"added {engine.name}; next: tfstudio engines check {engine.name}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from tfstudio.training.engines import list_engines
+    from tfstudio.training.settings import training_settings
+
+    engines = list_engines()
+    default = training_settings().engine
+    if args.json:
+        print_json([e.to_json() | {"default": e.name == default} for e in engines])
+        return 0
+    rows = [
+        [e.name + (" *" if e.name == default else ""), e.url, e.origin, e.workspace]
+        for e in engines
+    ]
+    print(render_table(["engine", "url", "from", "workspace"], rows))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from tfstudio.config import load_config
+    from tfstudio.training.enginecheck import check_engines
+    from tfstudio.training.engines import get_engine, list_engines
+
+    engines = [get_engine(args.name)] if args.name else list_engines()
+    results = check_engines(engines, connect_timeout=load_config().connect_timeout_s)
+    if args.json:
+        print_json([r.to_json() for r in results])
+    else:
+        rows = [
+            [
+                r.name,
+                "yes" if r.reachable else "no",
+                r.server_version,
+                "yes" if r.nvidia_runtime else ("no" if r.reachable else None),
+                r.gpus,
+                r.images,
+                r.running_jobs,
+                human_bytes(r.memory_bytes) if r.memory_bytes else None,
+                r.rtt_ms,
+            ]
+            for r in results
+        ]
+        headers = ["engine", "reachable", "version", "nvidia", "gpus", "images", "jobs",
+                   "memory", "rtt_ms"]
+        print(render_table(headers, rows))
+        for r in results:
+            if r.error:
+                print(r.error + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)
+    down = [r.name for r in results if not r.reachable]
+    if down:
+        print(f"tfstudio: error: not reachable: {', '.join(down)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from tfstudio.training.engines import get_engine
+    from tfstudio.training.enginetrust import trust_engine
+
+    result = trust_engine(
+        get_engine(args.name),
+        fingerprint=args.fingerprint,
+        confirm=None if args.json else (lambda text: confirm(f"host key {text}\ntrust it?")),
+        replace=args.replace,
+    )
+    if args.json:
+        print_json(result.to_json())
+    elif result.status == "already_trusted":
+        print(f"{args.name}: {result.entry} already trusted ({result.fingerprint})")
+    else:
+        print(f"{args.name}: trusted {result.entry} {result.key_type} {result.fingerprint}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from tfstudio.training.engines import remove_engine
+
+    engine = remove_engine(args.name)
+    if args.json:
+        print_json({"removed": engine.name})
+    else:
+        print(f"removed {engine.name}")
+    return 0

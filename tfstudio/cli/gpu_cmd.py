@@ -1,0 +1,82 @@
+"""`tfstudio gpu-check` (TensorFlow's view of the GPUs, inside an image) and `tfstudio gpus` (NVML)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, event_printer, open_engine
+from tfstudio.cli.output import human_bytes, print_json, render_table
+
+
+def register(subparsers: Any) -> None:
+    """Adds `gpu-check` and `gpus`."""
+    check = subparsers.add_parser(
+        "gpu-check",
+        help="run TensorFlow's GPU check inside an image: devices, timed matmul, replicas",
+    )
+    add_engine_option(check)
+    check.add_argument("--image", help="image to check (default: [training] image)")
+    check.add_argument("--gpus", help="all, none, N or 0,1 (default: [training] gpus)")
+    check.add_argument(
+        "--allow-latest", action="store_true", help="allow a latest/floating image tag"
+    )
+    check.add_argument("--timeout", type=float, default=300.0, help="seconds for the check")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=_check)
+
+    gpus = subparsers.add_parser("gpus", help="GPUs on this machine as NVML sees them")
+    gpus.add_argument("--json", action="store_true")
+    gpus.set_defaults(handler=_gpus)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from tfstudio.errors import UsageError
+    from tfstudio.training.gpucheck import Verdict, run_gpu_check
+    from tfstudio.training.limits import parse_gpus
+    from tfstudio.training.settings import training_settings
+    from tfstudio.training.tagpolicy import check_ref
+
+    settings = training_settings()
+    image = args.image or settings.image
+    if not image:
+        raise UsageError("no image given", hint="pass --image REPO:TAG or set [training] image")
+    ref = check_ref(image, allow_latest=args.allow_latest, what="the GPU check")
+    gpus = parse_gpus(args.gpus) if args.gpus is not None else settings.gpus
+    with open_engine(chosen_engine(args)) as client:
+        result = run_gpu_check(
+            client,
+            ref,
+            gpus,
+            pull=settings.pull,
+            timeout_s=args.timeout,
+            on_event=event_printer(quiet=args.json),
+        )
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(result.message)
+        print(f"  hint: {result.hint}")
+        if result.gflops:
+            print(f"  {result.gflops:.1f} GFLOP/s; TensorFlow {result.tensorflow}, "
+                  f"Python {result.python}, replicas {result.replicas}")
+    return 0 if result.verdict in (Verdict.GPU_USABLE, Verdict.NO_GPU_VISIBLE) else 1
+
+
+def _gpus(args: argparse.Namespace) -> int:
+    from tfstudio.training.nvml import read_gpus
+
+    report = read_gpus()
+    if args.json:
+        print_json(report.to_json())
+        return 0
+    if not report.available:
+        print(report.summary())
+        return 0
+    rows = [
+        [g.index, g.name, f"{g.utilization_percent}%",
+         f"{human_bytes(g.memory_used)} / {human_bytes(g.memory_total)}", len(g.processes)]
+        for g in report.gpus
+    ]
+    print(render_table(["gpu", "name", "util", "memory", "processes"], rows))
+    return 0

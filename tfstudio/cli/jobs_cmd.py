@@ -1,0 +1,263 @@
+"""`tfstudio jobs` and the job commands `logs`, `stop`, `rm` (also as `jobs SUBCOMMAND`).
+
+Every JOB argument is a job id (or a unique prefix of 4+ digits), a job name
+or a container id, matched among this studio's jobs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, note, open_engine
+from tfstudio.cli.output import human_bytes, print_json, render_table
+
+
+def register(subparsers: Any) -> None:
+    """Adds `jobs` (with show/logs/stop/kill/rm/wait/which) and top-level `logs`, `stop`, `rm`."""
+    parser = subparsers.add_parser("jobs", help="this studio's training jobs on an engine")
+    add_engine_option(parser)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_list)
+    sub = parser.add_subparsers(dest="jobs_command", metavar="SUBCOMMAND")
+
+    lst = sub.add_parser("list", help="list jobs (the default)")
+    _common(lst)
+    lst.set_defaults(handler=_list)
+
+    show = sub.add_parser("show", help="a job's state and provenance")
+    _common(show, job=True)
+    show.set_defaults(handler=_show)
+
+    which = sub.add_parser("which", help="which job exported this SavedModel (or convert manifest)")
+    which.add_argument("model", help="a SavedModel dir, .keras file, or a convert manifest .json")
+    which.add_argument("--json", action="store_true")
+    which.set_defaults(handler=_which)
+
+    wait = sub.add_parser("wait", help="wait for a job to end; exit with its exit code")
+    _common(wait, job=True)
+    wait.add_argument("--timeout", type=float, help="give up after this many seconds")
+    wait.set_defaults(handler=_wait)
+
+    for target in (sub, subparsers):
+        logs = target.add_parser("logs", help="a job's log")
+        _common(logs, job=True)
+        logs.add_argument("-f", "--follow", action="store_true", help="follow until the job ends")
+        logs.add_argument("--tail", type=int, help="only the last N lines")
+        logs.set_defaults(handler=_logs)
+
+        stop = target.add_parser("stop", help="stop a job: SIGTERM, then SIGKILL after a timeout")
+        _common(stop, job=True)
+        stop.add_argument("--timeout", type=float, help="seconds before SIGKILL ([training] stop_timeout)")
+        stop.add_argument("--kill", action="store_true", help="SIGKILL now")
+        stop.set_defaults(handler=_stop)
+
+        rm = target.add_parser("rm", help="remove a finished job's container (provenance stays)")
+        _common(rm, job=True)
+        rm.add_argument("--force", action="store_true", help="also a running job (killed)")
+        rm.set_defaults(handler=_rm)
+
+    kill = sub.add_parser("kill", help="SIGKILL a running job")
+    _common(kill, job=True)
+    kill.set_defaults(handler=_kill)
+
+
+def _common(parser: argparse.ArgumentParser, *, job: bool = False) -> None:
+    if job:
+        parser.add_argument("job", metavar="JOB", help="job id (or 4+ digit prefix) or name")
+    add_engine_option(parser)
+    parser.add_argument("--json", action="store_true")
+
+
+def _list(args: argparse.Namespace) -> int:
+    from tfstudio.training.jobs import list_jobs
+    from tfstudio.training.provenance import finalize
+    from tfstudio.training.timefmt import ago
+
+    with open_engine(chosen_engine(args)) as client:
+        jobs = list_jobs(client)
+        for job in jobs:
+            if not job.running:
+                finalize(client, job)  # a detached job that ended is recorded now
+    if args.json:
+        print_json([j.to_json() for j in jobs])
+        return 0
+    rows = [
+        [
+            j.job_id,
+            j.name,
+            j.engine,
+            j.image_ref,
+            j.state,
+            ago(j.started_ns) + " ago" if j.started_ns else "-",
+            j.exit_code,
+            f"{j.cpu_percent:.0f}%" if j.cpu_percent is not None else None,
+            _memory(j),
+            j.gpu,
+        ]
+        for j in jobs
+    ]
+    headers = ["job", "name", "engine", "image", "state", "started", "exit", "cpu(avg)",
+               "memory", "gpu"]
+    print(render_table(headers, rows))
+    return 0
+
+
+def _memory(job: Any) -> str | None:
+    if job.memory_bytes is None:
+        return None
+    text = human_bytes(job.memory_bytes)
+    if job.memory_limit and job.memory_limit < (1 << 50):
+        text += f" / {human_bytes(job.memory_limit)}"
+    return text
+
+
+def _show(args: argparse.Namespace) -> int:
+    from tfstudio.training.jobs import find_job
+    from tfstudio.training.provenance import finalize
+
+    with open_engine(chosen_engine(args)) as client:
+        job = find_job(client, args.job)
+        record = finalize(client, job)
+    if args.json:
+        print_json({"job": job.to_json(), "provenance": record.to_json()})
+        return 0
+    print(f"job       {job.job_id} ({job.name}) on {job.engine}: {job.exit_reason() or job.state}")
+    print(f"image     {record.image.get('ref')}  {record.image.get('digest')}")
+    print(f"          ({record.image.get('digest_kind')})")
+    if record.image.get("override"):
+        print(f"override  {record.image['override']}")
+    print(f"command   {' '.join(record.command)}")
+    print(f"workspace {record.workspace.get('path')} ({record.workspace.get('on', '?')})")
+    print(f"started   {record.started_at}   finished {record.finished_at or '-'}")
+    for export in record.exports:
+        print(f"export    {export['path']}  {export['kind']}  sha256 {export['sha256']}")
+    print(f"record    {record.path}")
+    return 0
+
+
+def _which(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from tfstudio.convert.source import probe_source
+    from tfstudio.errors import UsageError
+    from tfstudio.training.provenance import find_exports
+
+    path = Path(args.model)
+    if path.suffix == ".json" and path.is_file():
+        try:
+            sha = json.loads(path.read_text(encoding="utf-8"))["source"]["sha256"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path} is not a convert manifest (no source.sha256)") from exc
+    else:
+        sha = probe_source(path).sha256
+    found = find_exports(sha)
+    if args.json:
+        print_json({"sha256": sha, "jobs": [{"job": r.job_id, "image": r.image, "export": e}
+                                            for r, e in found]})
+        return 0 if found else 1
+    if not found:
+        print(f"no job of this studio exported a model with sha256 {sha}", file=sys.stderr)
+        return 1
+    for record, export in found:
+        print(f"{record.job_id}  {export['path']}  image {record.image.get('ref')} "
+              f"{record.image.get('digest')}  finished {record.finished_at}")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from tfstudio.training.jobs import find_job
+    from tfstudio.training.logs import LogFollower, read_logs
+    from tfstudio.training.provenance import finalize
+
+    with open_engine(chosen_engine(args)) as client:
+        job = find_job(client, args.job)
+        if not args.follow:
+            for line in read_logs(client, job, tail=args.tail):
+                print(line)
+            return 0
+        follower = LogFollower(
+            client, job, lambda line: print(line.text, flush=True), tail=args.tail
+        ).start()
+        try:
+            while not follower.wait(0.25):
+                pass
+        except KeyboardInterrupt:
+            follower.stop()
+            return 130
+        if follower.error is not None:
+            raise follower.error
+        from tfstudio.training.jobs import wait_job
+
+        job = wait_job(client, job, timeout_s=30)
+        finalize(client, job)
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from tfstudio.training.jobs import find_job, kill_job, stop_job
+    from tfstudio.training.provenance import finalize
+    from tfstudio.training.settings import training_settings
+
+    timeout = args.timeout if args.timeout is not None else training_settings().stop_timeout_s
+    with open_engine(chosen_engine(args)) as client:
+        job = find_job(client, args.job)
+        if args.kill and job.running:
+            job = kill_job(client, job)
+        else:
+            job = stop_job(client, job, timeout)
+        record = finalize(client, job)
+    return _ended(args, job, record)
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from tfstudio.training.jobs import find_job, kill_job
+    from tfstudio.training.provenance import finalize
+
+    with open_engine(chosen_engine(args)) as client:
+        job = kill_job(client, find_job(client, args.job))
+        record = finalize(client, job)
+    return _ended(args, job, record)
+
+
+def _ended(args: argparse.Namespace, job: Any, record: Any) -> int:
+    if args.json:
+        print_json({"job": job.to_json(), "provenance": str(record.path)})
+    else:
+        print(f"{job.job_id} ({job.name}): {job.exit_reason() or job.state}")
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    from tfstudio.training.jobs import find_job, kill_job, remove_job
+    from tfstudio.training.provenance import finalize
+
+    with open_engine(chosen_engine(args)) as client:
+        job = find_job(client, args.job)
+        if job.running and args.force:
+            job = kill_job(client, job)
+        if not job.running:
+            finalize(client, job)  # the exports are read from the container: before it goes
+        remove_job(client, job)
+    if args.json:
+        print_json({"removed": job.job_id, "name": job.name})
+    else:
+        print(f"removed {job.job_id} ({job.name}); provenance kept")
+    return 0
+
+
+def _wait(args: argparse.Namespace) -> int:
+    from tfstudio.training.jobs import find_job, wait_job
+    from tfstudio.training.provenance import finalize
+
+    with open_engine(chosen_engine(args)) as client:
+        job = wait_job(client, find_job(client, args.job), timeout_s=args.timeout)
+        record = finalize(client, job)
+    if args.json:
+        print_json({"job": job.to_json(), "provenance": record.to_json()})
+    else:
+        note(f"{job.job_id}: {job.exit_reason()}")
+    code = job.exit_code or 0
+    return code if 0 <= code < 256 else 1

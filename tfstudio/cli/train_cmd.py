@@ -1,0 +1,141 @@
+"""`tfstudio train [options] -- CMD ...`: run a training command in a pinned image.
+
+Without `--detach` the job's log streams to stdout until it ends, then its
+provenance (exit code, exported models with their hashes) is summarised and
+the command exits with the job's exit code. Ctrl-C asks whether to stop the
+job; without a terminal to ask on, the job keeps running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, note, open_engine
+from tfstudio.cli.output import print_json
+
+
+def register(subparsers: Any) -> None:
+    """Adds `train`."""
+    parser = subparsers.add_parser(
+        "train",
+        help="run a training command in a pinned TensorFlow image",
+        description="Runs CMD in a container: the workspace is mounted at /workspace and CMD "
+        "runs there. New models under workspace/exports/ are recorded in the job's provenance.",
+    )
+    add_engine_option(parser)
+    parser.add_argument("--image", help="pinned image (default: [training] image)")
+    parser.add_argument("--gpus", help="all, none, a count N, or ids 0,1 (default: [training] gpus)")
+    parser.add_argument(
+        "--workspace",
+        help="directory mounted at /workspace (default: the current directory; on a remote "
+        "engine, a path on the engine's host)",
+    )
+    parser.add_argument("--cpus", help="CPU limit, e.g. 4 or 0.5")
+    parser.add_argument("--memory", help="memory limit, e.g. 16g")
+    parser.add_argument("--shm-size", help="/dev/shm size, e.g. 2g")
+    parser.add_argument("--env", "-e", action="append", default=[], metavar="K=V")
+    parser.add_argument(
+        "--publish", "-p", action="append", default=[], metavar="PORT",
+        help="publish a port: PORT, HOST:CONTAINER or IP:HOST:CONTAINER (default IP 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--mount", action="append", default=[], metavar="SRC:DST[:ro]",
+        help="extra bind mount (a path on the engine's host)",
+    )
+    parser.add_argument("--name", help="container name (default tfstudio-<job id>)")
+    parser.add_argument(
+        "--allow-latest",
+        action="store_true",
+        help="allow a latest/untagged/floating image (recorded in provenance)",
+    )
+    parser.add_argument("--no-pull", action="store_true", help="never pull a missing image")
+    parser.add_argument("--detach", "-d", action="store_true", help="start and return")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    parser.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tfstudio.training.jobspec import build_spec
+    from tfstudio.training.launch import launch
+    from tfstudio.training.settings import training_settings
+
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    engine = chosen_engine(args)
+    spec = build_spec(
+        engine,
+        training_settings(),
+        command,
+        image=args.image,
+        workspace=args.workspace,
+        gpus=args.gpus,
+        cpus=args.cpus,
+        memory=args.memory,
+        shm_size=args.shm_size,
+        env=args.env,
+        publish=args.publish,
+        mounts=args.mount,
+        name=args.name,
+        allow_latest=args.allow_latest,
+        pull=False if args.no_pull else None,
+    )
+    from tfstudio.cli.engine_opts import event_printer
+
+    with open_engine(engine) as client:
+        started = launch(client, spec, on_event=event_printer(quiet=args.json))
+        job = started.job
+        for text in started.notes:
+            note(f"note: {text}")
+        if args.detach:
+            if args.json:
+                print_json(started.to_json())
+            else:
+                note(f"job {job.job_id} started ({job.name}) on {engine.name}")
+                print(job.job_id)
+                note(f"follow: tfstudio logs -f {job.job_id}")
+            return 0
+        note(f"job {job.job_id} started ({job.name}) on {engine.name}; Ctrl-C to stop")
+        return _follow_to_end(client, job, args.json)
+
+
+def _follow_to_end(client: Any, job: Any, want_json: bool) -> int:
+    from tfstudio.training.jobs import stop_job, wait_job
+    from tfstudio.training.logs import LogFollower
+    from tfstudio.training.provenance import finalize
+    from tfstudio.training.settings import training_settings
+
+    out = sys.stderr if want_json else sys.stdout
+    follower = LogFollower(client, job, lambda line: print(line.text, file=out, flush=True))
+    follower.start()
+    try:
+        while not follower.wait(0.25):
+            pass
+    except KeyboardInterrupt:
+        follower.stop()
+        if not _ask_stop(job):
+            note(f"job {job.job_id} keeps running; follow: tfstudio logs -f {job.job_id}")
+            return 130
+        note(f"stopping job {job.job_id} ...")
+        job = stop_job(client, job, training_settings().stop_timeout_s)
+    job = wait_job(client, job)
+    record = finalize(client, job)
+    if want_json:
+        print_json(record.to_json())
+    else:
+        note(f"job {job.job_id} ended: {job.exit_reason()}")
+        for export in record.exports:
+            note(f"  {export['path']}  {export['kind']}  sha256 {export['sha256'][:16]}")
+        note(f"provenance: {record.path}")
+    code = job.exit_code or 0
+    return code if 0 <= code < 256 else 1
+
+
+def _ask_stop(job: Any) -> bool:
+    from tfstudio.cli.engine_opts import confirm
+
+    print(file=sys.stderr)
+    if not sys.stdin.isatty():
+        return False
+    return confirm(f"stop job {job.job_id} ({job.name})?")

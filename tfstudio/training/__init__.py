@@ -1,0 +1,78 @@
+"""Headless training core: pinned TensorFlow images in containers on local or remote engines.
+
+The modules, each with one job:
+
+- `engines`      the engine registry (`local`, `[engines.*]`, engines.json)
+- `client`       connect to an engine; Docker SDK errors → TfStudioErrors
+- `dialstdio`    ssh:// engines over the studio's own checked SSH connection
+- `enginecheck`  reachable? version, NVIDIA runtime, GPUs, images
+- `enginetrust`  host keys of ssh:// engines (scan, then trust)
+- `tagpolicy`    `latest`, untagged and floating references are refused
+- `images`       list, resolve (id + digest), pull with a way out
+- `imageprobe`   TensorFlow version of an image without a label (cached)
+- `build`        `images build` with the tag policy and base digests
+- `settings`     `[training]` defaults from tfstudio.toml
+- `limits`       GPUs, CPU/memory/shm, env, ports, mounts from words
+- `jobspec`      a checked job request (`build_spec`)
+- `launch`       create + start a job, provenance at start
+- `jobs`         list / find / stop / kill / remove / wait this studio's jobs
+- `logs`         read a log, or follow it in a cancellable worker
+- `exports`      new models under workspace/exports and their hashes
+- `provenance`   each job's record, finalised when it ends
+- `gpucheck`     the in-image GPU check and its verdicts
+- `nvml`         GPUs on this machine through NVML, or an honest "no GPU"
+- `oneshot`      short helper containers (check, probe)
+- `labels`       job labels and the studio's identity
+- `events`       the long-operation contract (stages, events, cancel)
+
+Nothing here prints, and `docker` and `paramiko` are imported inside the
+functions that use them. A caller (the CLI, or a TUI worker thread) does:
+
+    with connect(get_engine("local")) as client:
+        spec = build_spec(client.engine, training_settings(), ["python", "train.py"],
+                          image="tfstudio-local/tensorflow:2.21.0-cpu", gpus="none")
+        started = launch(client, spec, on_event=print)
+        follower = LogFollower(client, started.job, on_line=print).start()
+        job = wait_job(client, started.job)
+        record = finalize(client, job)      # exports with their sha256, exit code, chain
+"""
+
+from __future__ import annotations
+
+from tfstudio.training.client import EngineClient, connect
+from tfstudio.training.engines import Engine, get_engine, list_engines
+from tfstudio.training.events import Stage, TrainingEvent
+from tfstudio.training.jobs import JobInfo, find_job, kill_job, list_jobs, remove_job, stop_job, wait_job
+from tfstudio.training.jobspec import JobSpec, build_spec
+from tfstudio.training.launch import LaunchResult, launch
+from tfstudio.training.logs import LogFollower, LogLine, read_logs
+from tfstudio.training.provenance import Provenance, finalize
+from tfstudio.training.settings import TrainingSettings, training_settings
+
+__all__ = [
+    "Engine",
+    "EngineClient",
+    "JobInfo",
+    "JobSpec",
+    "LaunchResult",
+    "LogFollower",
+    "LogLine",
+    "Provenance",
+    "Stage",
+    "TrainingEvent",
+    "TrainingSettings",
+    "build_spec",
+    "connect",
+    "finalize",
+    "find_job",
+    "get_engine",
+    "kill_job",
+    "launch",
+    "list_engines",
+    "list_jobs",
+    "read_logs",
+    "remove_job",
+    "stop_job",
+    "training_settings",
+    "wait_job",
+]
