@@ -121,8 +121,17 @@ def _check(args: argparse.Namespace) -> int:
             ]
             for r in results
         ]
-        headers = ["engine", "reachable", "version", "nvidia", "gpus", "images", "jobs",
-                   "memory", "rtt_ms"]
+        headers = [
+            "engine",
+            "reachable",
+            "version",
+            "nvidia",
+            "gpus",
+            "images",
+            "jobs",
+            "memory",
+            "rtt_ms",
+        ]
         print(render_table(headers, rows))
         for r in results:
             if r.error:

@@ -1,4 +1,4 @@
-"""`tfstudio gpu-check` (TensorFlow's view of the GPUs, inside an image) and `tfstudio gpus` (NVML)."""
+"""`tfstudio gpu-check` (TensorFlow's view of GPUs, in an image) and `tfstudio gpus` (NVML)."""
 
 from __future__ import annotations
 
@@ -58,8 +58,10 @@ def _check(args: argparse.Namespace) -> int:
         print(result.message)
         print(f"  hint: {result.hint}")
         if result.gflops:
-            print(f"  {result.gflops:.1f} GFLOP/s; TensorFlow {result.tensorflow}, "
-                  f"Python {result.python}, replicas {result.replicas}")
+            print(
+                f"  {result.gflops:.1f} GFLOP/s; TensorFlow {result.tensorflow}, "
+                f"Python {result.python}, replicas {result.replicas}"
+            )
     return 0 if result.verdict in (Verdict.GPU_USABLE, Verdict.NO_GPU_VISIBLE) else 1
 
 
@@ -74,8 +76,13 @@ def _gpus(args: argparse.Namespace) -> int:
         print(report.summary())
         return 0
     rows = [
-        [g.index, g.name, f"{g.utilization_percent}%",
-         f"{human_bytes(g.memory_used)} / {human_bytes(g.memory_total)}", len(g.processes)]
+        [
+            g.index,
+            g.name,
+            f"{g.utilization_percent}%",
+            f"{human_bytes(g.memory_used)} / {human_bytes(g.memory_total)}",
+            len(g.processes),
+        ]
         for g in report.gpus
     ]
     print(render_table(["gpu", "name", "util", "memory", "processes"], rows))

@@ -12,7 +12,9 @@ from tfstudio.cli.output import human_bytes, print_json, render_table
 
 def register(subparsers: Any) -> None:
     """Adds `images` (list by default) and `images build`."""
-    parser = subparsers.add_parser("images", help="images on an engine; build one from a Dockerfile")
+    parser = subparsers.add_parser(
+        "images", help="images on an engine; build one from a Dockerfile"
+    )
     _list_options(parser)
     parser.set_defaults(handler=_list)
     sub = parser.add_subparsers(dest="images_command", metavar="SUBCOMMAND")
@@ -71,7 +73,9 @@ def _list(args: argparse.Namespace) -> int:
         ]
         for i in images
     ]
-    print(render_table(["repository", "tag", "id", "digest", "size", "created", "tensorflow"], rows))
+    print(
+        render_table(["repository", "tag", "id", "digest", "size", "created", "tensorflow"], rows)
+    )
     return 0
 
 

@@ -49,7 +49,9 @@ def register(subparsers: Any) -> None:
 
         stop = target.add_parser("stop", help="stop a job: SIGTERM, then SIGKILL after a timeout")
         _common(stop, job=True)
-        stop.add_argument("--timeout", type=float, help="seconds before SIGKILL ([training] stop_timeout)")
+        stop.add_argument(
+            "--timeout", type=float, help="seconds before SIGKILL ([training] stop_timeout)"
+        )
         stop.add_argument("--kill", action="store_true", help="SIGKILL now")
         stop.set_defaults(handler=_stop)
 
@@ -98,8 +100,18 @@ def _list(args: argparse.Namespace) -> int:
         ]
         for j in jobs
     ]
-    headers = ["job", "name", "engine", "image", "state", "started", "exit", "cpu(avg)",
-               "memory", "gpu"]
+    headers = [
+        "job",
+        "name",
+        "engine",
+        "image",
+        "state",
+        "started",
+        "exit",
+        "cpu(avg)",
+        "memory",
+        "gpu",
+    ]
     print(render_table(headers, rows))
     return 0
 
@@ -155,15 +167,21 @@ def _which(args: argparse.Namespace) -> int:
         sha = probe_source(path).sha256
     found = find_exports(sha)
     if args.json:
-        print_json({"sha256": sha, "jobs": [{"job": r.job_id, "image": r.image, "export": e}
-                                            for r, e in found]})
+        print_json(
+            {
+                "sha256": sha,
+                "jobs": [{"job": r.job_id, "image": r.image, "export": e} for r, e in found],
+            }
+        )
         return 0 if found else 1
     if not found:
         print(f"no job of this studio exported a model with sha256 {sha}", file=sys.stderr)
         return 1
     for record, export in found:
-        print(f"{record.job_id}  {export['path']}  image {record.image.get('ref')} "
-              f"{record.image.get('digest')}  finished {record.finished_at}")
+        print(
+            f"{record.job_id}  {export['path']}  image {record.image.get('ref')} "
+            f"{record.image.get('digest')}  finished {record.finished_at}"
+        )
     return 0
 
 

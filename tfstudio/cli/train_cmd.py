@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
     )
     add_engine_option(parser)
     parser.add_argument("--image", help="pinned image (default: [training] image)")
-    parser.add_argument("--gpus", help="all, none, a count N, or ids 0,1 (default: [training] gpus)")
+    parser.add_argument(
+        "--gpus", help="all, none, a count N, or ids 0,1 (default: [training] gpus)"
+    )
     parser.add_argument(
         "--workspace",
         help="directory mounted at /workspace (default: the current directory; on a remote "
@@ -34,14 +36,21 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--cpus", help="CPU limit, e.g. 4 or 0.5")
     parser.add_argument("--memory", help="memory limit, e.g. 16g")
-    parser.add_argument("--shm-size", help="/dev/shm size, e.g. 2g")
+    parser.add_argument("--shm-size", help="shared memory size, e.g. 2g")
     parser.add_argument("--env", "-e", action="append", default=[], metavar="K=V")
     parser.add_argument(
-        "--publish", "-p", action="append", default=[], metavar="PORT",
+        "--publish",
+        "-p",
+        action="append",
+        default=[],
+        metavar="PORT",
         help="publish a port: PORT, HOST:CONTAINER or IP:HOST:CONTAINER (default IP 127.0.0.1)",
     )
     parser.add_argument(
-        "--mount", action="append", default=[], metavar="SRC:DST[:ro]",
+        "--mount",
+        action="append",
+        default=[],
+        metavar="SRC:DST[:ro]",
         help="extra bind mount (a path on the engine's host)",
     )
     parser.add_argument("--name", help="container name (default tfstudio-<job id>)")

@@ -24,55 +24,27 @@ The modules, each with one job:
 - `oneshot`      short helper containers (check, probe)
 - `labels`       job labels and the studio's identity
 - `events`       the long-operation contract (stages, events, cancel)
+- `timefmt`      Docker's nanosecond timestamps
 
-Nothing here prints, and `docker` and `paramiko` are imported inside the
-functions that use them. A caller (the CLI, or a TUI worker thread) does:
+Nothing here prints; `docker` and `paramiko` are imported inside the functions
+that use them, and this package imports none of its modules by itself (each
+command loads only what it needs). A caller (the CLI, or a TUI worker thread)
+does:
+
+    from tfstudio.training.client import connect
+    from tfstudio.training.engines import get_engine
+    from tfstudio.training.jobs import wait_job
+    from tfstudio.training.jobspec import build_spec
+    from tfstudio.training.launch import launch
+    from tfstudio.training.logs import LogFollower
+    from tfstudio.training.provenance import finalize
+    from tfstudio.training.settings import training_settings
 
     with connect(get_engine("local")) as client:
         spec = build_spec(client.engine, training_settings(), ["python", "train.py"],
                           image="tfstudio-local/tensorflow:2.21.0-cpu", gpus="none")
-        started = launch(client, spec, on_event=print)
+        started = launch(client, spec, on_event=print)       # TrainingEvent per stage
         follower = LogFollower(client, started.job, on_line=print).start()
-        job = wait_job(client, started.job)
-        record = finalize(client, job)      # exports with their sha256, exit code, chain
+        job = wait_job(client, started.job)                   # follower.stop() cancels
+        record = finalize(client, job)  # exit code, exports with their sha256, chain
 """
-
-from __future__ import annotations
-
-from tfstudio.training.client import EngineClient, connect
-from tfstudio.training.engines import Engine, get_engine, list_engines
-from tfstudio.training.events import Stage, TrainingEvent
-from tfstudio.training.jobs import JobInfo, find_job, kill_job, list_jobs, remove_job, stop_job, wait_job
-from tfstudio.training.jobspec import JobSpec, build_spec
-from tfstudio.training.launch import LaunchResult, launch
-from tfstudio.training.logs import LogFollower, LogLine, read_logs
-from tfstudio.training.provenance import Provenance, finalize
-from tfstudio.training.settings import TrainingSettings, training_settings
-
-__all__ = [
-    "Engine",
-    "EngineClient",
-    "JobInfo",
-    "JobSpec",
-    "LaunchResult",
-    "LogFollower",
-    "LogLine",
-    "Provenance",
-    "Stage",
-    "TrainingEvent",
-    "TrainingSettings",
-    "build_spec",
-    "connect",
-    "finalize",
-    "find_job",
-    "get_engine",
-    "kill_job",
-    "launch",
-    "list_engines",
-    "list_jobs",
-    "read_logs",
-    "remove_job",
-    "stop_job",
-    "training_settings",
-    "wait_job",
-]

@@ -110,9 +110,17 @@ def build_image(
         if note:
             notes.append(note)
         resolved = resolve_image(client, ref, pull=pull, on_event=on_event, cancel=cancel)
-        bases.append({"ref": base, "id": resolved.id, "digest": resolved.digest,
-                      "digest_kind": resolved.digest_kind})
-    labels = {"tfstudio.bases": json.dumps([{"ref": b["ref"], "digest": b["digest"]} for b in bases])}
+        bases.append(
+            {
+                "ref": base,
+                "id": resolved.id,
+                "digest": resolved.digest,
+                "digest_kind": resolved.digest_kind,
+            }
+        )
+    labels = {
+        "tfstudio.bases": json.dumps([{"ref": b["ref"], "digest": b["digest"]} for b in bases])
+    }
     if bases:
         labels["tfstudio.base.image"] = bases[-1]["ref"]
         labels["tfstudio.base.digest"] = bases[-1]["digest"]
@@ -164,7 +172,9 @@ def _run_build(
     except TfStudioError:
         raise
     except docker.errors.APIError as exc:
-        raise ImageError(f"building {tag} failed: {_one_line(str(exc.explanation or exc))}") from exc
+        raise ImageError(
+            f"building {tag} failed: {_one_line(str(exc.explanation or exc))}"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - the connection failed mid-build
         raise translate(exc, client.engine, f"building {tag}") from exc
     if not image_id:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +24,20 @@ from tfstudio.extras import require
 from tfstudio.training.engines import Engine
 from tfstudio.training.errors import EngineError, EngineUnreachableError
 
+_SDK_SSH_ADAPTER = "docker.transport.sshconn"
 MIN_API_VERSION = "1.41"
 """Docker Engine 20.10: one-shot stats, DeviceRequests, `docker system dial-stdio`."""
 
 
 def docker_sdk() -> Any:
     """Returns the `docker` module. Raises MissingExtraError without the `train` extra."""
+    if "docker" not in sys.modules:
+        # The SDK's package init imports its own ssh:// adapter and with it
+        # paramiko (and invoke): about 0.2 s of every training command's start.
+        # tfstudio never uses that adapter (ssh:// engines go through
+        # `dialstdio` and the studio's trust store), so its import is skipped;
+        # the SDK is written to run without it (paramiko is optional there).
+        sys.modules.setdefault(_SDK_SSH_ADAPTER, None)  # type: ignore[arg-type]
     return require("docker", "train")
 
 
@@ -161,7 +170,9 @@ def translate(exc: BaseException, engine: Engine, what: str) -> TfStudioError:
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
         return unreachable(exc, engine)
     if isinstance(exc, docker.errors.APIError):
-        detail = str(exc.explanation or exc).strip().splitlines()[0] if exc.explanation else str(exc)
+        detail = (
+            str(exc.explanation or exc).strip().splitlines()[0] if exc.explanation else str(exc)
+        )
         return EngineError(f"engine {engine.name}: {what} failed: {detail}")
     if isinstance(exc, docker.errors.DockerException):
         return EngineError(f"engine {engine.name}: {what} failed: {exc}")
@@ -197,9 +208,12 @@ def unreachable(exc: BaseException, engine: Engine) -> EngineUnreachableError:
     else:
         reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     if engine.remote:
-        hint = f"is dockerd running on {engine.host_label()}? check: tfstudio engines check {engine.name}"
+        host = engine.host_label()
+        hint = f"is dockerd running on {host}? check: tfstudio engines check {engine.name}"
     else:
-        hint = "start dockerd (systemctl start docker), or install docker.io; or pick another --engine"
+        hint = (
+            "start dockerd (systemctl start docker), or install docker.io; or pick another --engine"
+        )
     return EngineUnreachableError(f"{where}: {reason}", hint=hint)
 
 

@@ -102,7 +102,7 @@ class DialStdioConnection(urllib3.connection.HTTPConnection):
     def connect(self) -> None:
         chan = self._open_channel()
         chan.settimeout(self._channel_timeout)
-        self.sock = chan  # type: ignore[assignment]  # a channel quacks like a socket
+        self.sock = chan  # a paramiko channel quacks like a socket
 
 
 class DialStdioPool(urllib3.connectionpool.HTTPConnectionPool):
@@ -148,7 +148,9 @@ class DialStdioAdapter(requests.adapters.HTTPAdapter):
         """Returns the one pool (requests >= 2.32 asks through this)."""
         return self._pool
 
-    def get_connection(self, url: Any, proxies: Any = None) -> urllib3.connectionpool.HTTPConnectionPool:
+    def get_connection(
+        self, url: Any, proxies: Any = None
+    ) -> urllib3.connectionpool.HTTPConnectionPool:
         """Returns the one pool (older requests)."""
         return self._pool
 

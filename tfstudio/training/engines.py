@@ -136,14 +136,16 @@ def local_engine() -> Engine:
     """Returns the built-in engine: DOCKER_HOST when set, else the local socket."""
     url = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
     cert_path = os.environ.get("DOCKER_CERT_PATH")
-    tls = {}
     if url.startswith("tcp://") and os.environ.get("DOCKER_TLS_VERIFY") and cert_path:
-        tls = {
-            "tls_ca": str(Path(cert_path, "ca.pem")),
-            "tls_cert": str(Path(cert_path, "cert.pem")),
-            "tls_key": str(Path(cert_path, "key.pem")),
-        }
-    return Engine(name=LOCAL, url=url, origin="builtin", **tls)
+        return Engine(
+            name=LOCAL,
+            url=url,
+            tls_ca=str(Path(cert_path, "ca.pem")),
+            tls_cert=str(Path(cert_path, "cert.pem")),
+            tls_key=str(Path(cert_path, "key.pem")),
+            origin="builtin",
+        )
+    return Engine(name=LOCAL, url=url, origin="builtin")
 
 
 def registry_path() -> Path:
@@ -234,7 +236,9 @@ def add_engine(engine: Engine, *, replace_existing: bool = False) -> Engine:
     if engine.key is not None and engine.scheme != "ssh":
         raise EngineError("--key is for ssh:// engines; tcp:// engines use --tls-* files")
     if engine.workspace is not None and not engine.workspace.startswith("/"):
-        raise EngineError(f"workspace {engine.workspace!r} must be an absolute path on the engine host")
+        raise EngineError(
+            f"workspace {engine.workspace!r} must be an absolute path on the engine host"
+        )
     stored = replace(engine, url=url, added_at=_now(), origin="registry")
     with file_lock(registry_path().with_suffix(".lock")):
         engines = _read_registry()

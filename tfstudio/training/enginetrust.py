@@ -89,5 +89,6 @@ def trust_engine(
 def _require_ssh(engine: Engine) -> None:
     if engine.scheme != "ssh":
         raise EngineError(
-            f"engine {engine.name} is {engine.scheme}://, not reached over SSH: no host key to trust"
+            f"engine {engine.name} is {engine.scheme}://, not reached over SSH: "
+            "there is no host key to trust"
         )

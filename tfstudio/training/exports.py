@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tfstudio.convert.source import SAVED_MODEL_PB, probe_source
 from tfstudio.errors import SourceModelError
 from tfstudio.training.client import EngineClient, docker_sdk
 
 EXPORTS = "exports"
 CONTAINER_EXPORTS = "/workspace/exports"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+SAVED_MODEL_PB = "saved_model.pb"
+"""The file that makes a folder a SavedModel (as `tfstudio.convert.source` defines it)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ def _newest_ns(path: Path) -> int:
 
 
 def _describe(model: Path, base: Path) -> ExportedModel:
+    # convert's own hash, so the export joins the convert manifest's source.sha256.
+    from tfstudio.convert.source import probe_source
+
     try:
         info = probe_source(model)
         kind, digest = info.kind.value, info.sha256
@@ -134,7 +138,7 @@ def _describe(model: Path, base: Path) -> ExportedModel:
 def _extract(stream: io.RawIOBase, dest: Path) -> None:
     # Streamed ("r|"): exports can be large. Only plain files and folders with
     # relative, non-escaping names are written; links and devices are skipped.
-    with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             name = PurePosixPath(member.name)
             if name.is_absolute() or ".." in name.parts:

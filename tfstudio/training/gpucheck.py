@@ -203,7 +203,9 @@ def verdict(
     visible = tuple(probe.get("gpus") or ())
     seconds = probe.get("matmul_seconds")
     n = probe.get("n")
-    timing = f"{n}x{n} matmul on {probe.get('device')} in {seconds * 1000:.1f} ms" if seconds else ""
+    timing = (
+        f"{n}x{n} matmul on {probe.get('device')} in {seconds * 1000:.1f} ms" if seconds else ""
+    )
     error = probe.get("matmul_error") or probe.get("check_error") or ""
     if probe.get("tensorflow") is None:
         kind = Verdict.NO_TENSORFLOW
@@ -239,7 +241,10 @@ def verdict(
                 "(e.g. tensorflow/tensorflow:2.21.0-gpu)"
             )
         else:
-            hint = "the container got GPUs but CUDA cannot see them: check the NVIDIA Container Toolkit"
+            hint = (
+                "the container got GPUs but CUDA cannot see them: "
+                "check the NVIDIA Container Toolkit on the engine host"
+            )
     return GpuCheckResult(
         engine=engine,
         image=image.ref,

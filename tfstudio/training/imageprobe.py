@@ -24,7 +24,8 @@ NONE = "none"
 
 PROBE = (
     "import importlib.metadata as m\n"
-    "for d in ('tensorflow', 'tensorflow-cpu', 'tensorflow-gpu', 'tf-nightly', 'tensorflow-intel'):\n"
+    "names = ('tensorflow', 'tensorflow-cpu', 'tensorflow-gpu', 'tf-nightly', 'tensorflow-intel')\n"
+    "for d in names:\n"
     "    try:\n"
     "        print('TFSTUDIO-TF', m.version(d)); break\n"
     "    except Exception:\n"

@@ -122,7 +122,7 @@ def list_images(client: EngineClient) -> list[ImageInfo]:
 
 
 def tf_version_from(labels: dict[str, str], env: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """Returns (TensorFlow version, "label"/"env") from an image's labels or env, else (None, None)."""
+    """Returns (TensorFlow version, "label" or "env") from an image's config, else (None, None)."""
     for key in TF_VERSION_LABELS:
         if labels.get(key):
             return labels[key], "label"
@@ -234,7 +234,7 @@ def _missing(client: EngineClient, ref: ImageRef, reason: str) -> ImageError:
     return ImageError(
         f"image {ref.text} is not available on engine {client.engine.name}: {reason}",
         hint="put it on the engine host with `docker load -i IMAGE.tar` or `docker import`, "
-        "or name a local tag in tfstudio.toml ([training] image = \"REPO:TAG\")",
+        'or name a local tag in tfstudio.toml ([training] image = "REPO:TAG")',
     )
 
 

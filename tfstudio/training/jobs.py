@@ -103,7 +103,9 @@ def job_from_inspect(data: dict[str, Any], engine: str) -> JobInfo:
         image_ref=labels.get(L.IMAGE_REF, str(config.get("Image", ""))),
         image_id=str(data.get("Image", "")),
         state=status,
-        exit_code=int(exit_code) if exit_code is not None and status in ("exited", "dead") else None,
+        exit_code=int(exit_code)
+        if exit_code is not None and status in ("exited", "dead")
+        else None,
         started_ns=parse_ns(state.get("StartedAt")),
         finished_ns=finished if status in ("exited", "dead") else None,
         oom_killed=bool(state.get("OOMKilled")),

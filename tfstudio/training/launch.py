@@ -9,6 +9,7 @@ the fix.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from tfstudio.training.engines import Engine
 from tfstudio.training.errors import EngineError, GpuRequestError, JobError, WorkspaceError
 from tfstudio.training.events import CancelToken, EventCallback, Stage, check_cancel, emit
 from tfstudio.training.images import ResolvedImage, resolve_image
-from tfstudio.training.jobs import JobInfo, job_from_inspect
+from tfstudio.training.jobs import JobInfo
 from tfstudio.training.jobspec import WORKDIR, JobSpec
 from tfstudio.training.limits import GpuRequest
 from tfstudio.training.provenance import Provenance, at_launch
@@ -77,20 +78,38 @@ def launch(
     name = spec.name or f"tfstudio-{job_id}"
     emit(on_event, Stage.CREATE, f"creating job {job_id} ({name})")
     container_id = _create(client, spec, image, job_id, name, override)
+    launched_ns = time.time_ns()
     try:
         check_cancel(cancel, "launch")
         emit(on_event, Stage.START, f"starting job {job_id}")
         _start(client, spec, container_id)
-        with client.call(f"inspecting job {job_id}"):
-            data = client.api.inspect_container(container_id)
     except BaseException:
         with contextlib.suppress(Exception):
             client.api.remove_container(container_id, force=True)
         raise
-    job = job_from_inspect(data, client.engine.name)
+    # No inspect here: right after start it waits for the engine to settle a
+    # command that exits at once (0.1-0.2 s). The engine's start time, exit
+    # and applied HostConfig are read when the job is finalised.
+    job = JobInfo(
+        job_id=job_id,
+        name=name,
+        container_id=container_id,
+        engine=client.engine.name,
+        image_ref=spec.image.text,
+        image_id=image.id,
+        state="running",
+        exit_code=None,
+        started_ns=None,
+        finished_ns=None,
+        oom_killed=False,
+        gpus=spec.gpus.describe(),
+        workspace=spec.workspace,
+        command=spec.command,
+        tag_override=override,
+    )
     image_json = image.to_json() | {"tag_policy": spec.image.pinning.value, "override": override}
-    record = at_launch(client, spec, job, image_json, _applied_limits(data))
-    emit(on_event, Stage.RUNNING, f"job {job_id} is {job.state}")
+    record = at_launch(client, spec, job, image_json, launched_ns)
+    emit(on_event, Stage.RUNNING, f"job {job_id} started")
     return LaunchResult(job, image, record, tuple(notes))
 
 
@@ -169,8 +188,10 @@ def _refusal(client: EngineClient, spec: JobSpec, exc: TfStudioError, name: str)
         return gpu
     if "bind source path does not exist" in lowered or "no such file or directory" in lowered:
         where = engine.host_label()
-        missing = next((p for p in [spec.workspace, *[m.source for m in spec.mounts]]
-                        if p in text), spec.workspace)
+        missing = next(
+            (p for p in [spec.workspace, *[m.source for m in spec.mounts]] if p in text),
+            spec.workspace,
+        )
         extra = " (a remote engine's workspace is a path on that host)" if engine.remote else ""
         return WorkspaceError(
             f"{missing} does not exist on {where}, where engine {engine.name} runs{extra}",
@@ -195,16 +216,3 @@ def gpu_refusal(engine: Engine, gpus: GpuRequest, exc: TfStudioError) -> GpuRequ
         hint="install the NVIDIA Container Toolkit on the engine host and restart dockerd, "
         "or run on the CPU with --gpus none",
     )
-
-
-def _applied_limits(data: dict[str, Any]) -> dict[str, Any]:
-    host = data.get("HostConfig") or {}
-    requests = host.get("DeviceRequests") or []
-    return {
-        "NanoCpus": host.get("NanoCpus") or 0,
-        "Memory": host.get("Memory") or 0,
-        "ShmSize": host.get("ShmSize") or 0,
-        "Init": bool(host.get("Init")),
-        "DeviceRequests": requests,
-        "PortBindings": host.get("PortBindings") or {},
-    }

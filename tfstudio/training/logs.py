@@ -108,7 +108,9 @@ class LogFollower:
                 self._on_line(LogLine(self.job.job_id, line))
         except Exception as exc:  # noqa: BLE001 - reported through on_end, never raised in a thread
             if not self._stopped.is_set():
-                error = translate(exc, self.client.engine, f"following logs of job {self.job.job_id}")
+                error = translate(
+                    exc, self.client.engine, f"following logs of job {self.job.job_id}"
+                )
         finally:
             self.error = error
             with self._lock:

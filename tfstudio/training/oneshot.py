@@ -19,6 +19,7 @@ from tfstudio.training.limits import GpuRequest
 
 NOT_FOUND_WORDS = ("executable file not found", "no such file or directory")
 """The engine's words when the command's program is not in the image."""
+NO_GPUS = GpuRequest()
 _TINI_EXEC_FAILED = "failed: No such file or directory"
 
 
@@ -41,7 +42,7 @@ def run_oneshot(
     argv: list[str],
     *,
     kind: str,
-    gpus: GpuRequest = GpuRequest(),
+    gpus: GpuRequest = NO_GPUS,
     timeout_s: float = 300.0,
     cancel: CancelToken | None = None,
 ) -> OneShotResult:

@@ -17,7 +17,6 @@ device. `find_exports(sha256)` walks that join backwards.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from tfstudio.training.client import EngineClient
 from tfstudio.training.exports import EXPORTS, ExportedModel, fetch_remote, scan_local
 from tfstudio.training.jobs import JobInfo
 from tfstudio.training.jobspec import JobSpec
-from tfstudio.training.timefmt import iso, parse_ns
+from tfstudio.training.timefmt import iso
 
 FORMAT = "tfstudio.job/1"
 JOBS_DIR = "jobs"
@@ -51,10 +50,13 @@ class Provenance:
     workspace: dict[str, Any]
     request: dict[str, Any]
     """The JobSpec as asked: limits, GPUs, env keys (not values), ports, mounts."""
-    host_config: dict[str, Any]
-    """The limits as the engine applied them (from the container's HostConfig)."""
-    started_at: str | None
-    started_ns: int | None
+    launched_at: str | None
+    """When tfstudio asked the engine to start it (this machine's clock)."""
+    started_at: str | None = None
+    """When the engine started it (the engine's clock); set when finalised."""
+    started_ns: int | None = None
+    host_config: dict[str, Any] = field(default_factory=dict)
+    """The limits as the engine applied them (the container's HostConfig); set when finalised."""
     finished_at: str | None = None
     exit_code: int | None = None
     state: str = "running"
@@ -113,9 +115,9 @@ def at_launch(
     spec: JobSpec,
     job: JobInfo,
     image: dict[str, Any],
-    host_config: dict[str, Any],
+    launched_ns: int,
 ) -> Provenance:
-    """Returns (and stores) the record of a job that has just started."""
+    """Returns (and stores) the record of a job that has just been started."""
     engine = client.engine
     record = Provenance(
         job_id=job.job_id,
@@ -136,9 +138,7 @@ def at_launch(
             "mounted_at": "/workspace",
         },
         request=spec.to_json(),
-        host_config=host_config,
-        started_at=iso(job.started_ns),
-        started_ns=job.started_ns,
+        launched_at=iso(launched_ns),
         state=job.state,
     )
     save(record)
@@ -151,13 +151,22 @@ def from_labels(job: JobInfo, client: EngineClient) -> Provenance:
         job_id=job.job_id,
         name=job.name,
         container_id=job.container_id,
-        engine={"name": client.engine.name, "url": client.engine.url, "remote": client.engine.remote},
-        image={"ref": job.image_ref, "id": job.image_id, "digest": job.image_id,
-               "digest_kind": "image_id", "tag_policy_override": job.tag_override},
+        engine={
+            "name": client.engine.name,
+            "url": client.engine.url,
+            "remote": client.engine.remote,
+        },
+        image={
+            "ref": job.image_ref,
+            "id": job.image_id,
+            "digest": job.image_id,
+            "digest_kind": "image_id",
+            "tag_policy_override": job.tag_override,
+        },
         command=list(job.command),
         workspace={"path": job.workspace, "mounted_at": "/workspace"},
         request={},
-        host_config={},
+        launched_at=None,
         started_at=iso(job.started_ns),
         started_ns=job.started_ns,
         state=job.state,
@@ -180,7 +189,9 @@ def finalize(client: EngineClient, job: JobInfo) -> Provenance:
         current = load(job.job_id) or from_labels(job, client)
         if current.final:
             return current
-        started_ns = job.started_ns or current.started_ns or parse_ns(current.started_at) or 0
+        with client.call(f"inspecting job {job.job_id}"):
+            data = client.api.inspect_container(job.container_id)
+        started_ns = job.started_ns or current.started_ns or 0
         if client.engine.remote:
             dest = job_dir(job.job_id) / EXPORTS
             models = fetch_remote(client, job.container_id, started_ns, dest)
@@ -189,6 +200,9 @@ def finalize(client: EngineClient, job: JobInfo) -> Provenance:
         finished = iso(job.finished_ns)
         record = replace(
             current,
+            started_at=iso(started_ns),
+            started_ns=started_ns,
+            host_config=applied_limits(data),
             finished_at=finished,
             exit_code=job.exit_code,
             state=job.state,
@@ -199,6 +213,19 @@ def finalize(client: EngineClient, job: JobInfo) -> Provenance:
         )
         save(record)
     return record
+
+
+def applied_limits(inspect: dict[str, Any]) -> dict[str, Any]:
+    """Returns the limits the engine applied, from a container's inspect answer."""
+    host = inspect.get("HostConfig") or {}
+    return {
+        "NanoCpus": host.get("NanoCpus") or 0,
+        "Memory": host.get("Memory") or 0,
+        "ShmSize": host.get("ShmSize") or 0,
+        "Init": bool(host.get("Init")),
+        "DeviceRequests": host.get("DeviceRequests") or [],
+        "PortBindings": host.get("PortBindings") or {},
+    }
 
 
 def _train_step(
@@ -237,8 +264,3 @@ def list_records() -> list[Provenance]:
 def find_exports(sha256: str) -> list[tuple[Provenance, dict[str, Any]]]:
     """Returns (job record, export) pairs whose model has this content hash, newest first."""
     return [(r, e) for r in list_records() for e in r.exports if e.get("sha256") == sha256]
-
-
-def now_iso() -> str:
-    """Returns the current UTC time as ISO 8601 with seconds."""
-    return iso(time.time_ns()) or ""
