@@ -84,3 +84,26 @@ def event_printer(quiet: bool = False) -> Any:
             note(event.message)
 
     return show
+
+
+def follow_until_end(follower: Any) -> bool:
+    """Starts a LogFollower and waits for its end; returns True when Ctrl-C ended the wait.
+
+    Ctrl-C only sets a flag here: a KeyboardInterrupt raised at an arbitrary
+    point (inside threading's own locks) can leave them broken.
+    """
+    import signal
+    import threading
+
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda _sig, _frame: interrupted.set())
+    try:
+        follower.start()
+        while not follower.wait(0.1) and not interrupted.is_set():
+            pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        follower.stop()
+        return True
+    return False

@@ -10,7 +10,13 @@ import argparse
 import sys
 from typing import Any
 
-from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, note, open_engine
+from tfstudio.cli.engine_opts import (
+    add_engine_option,
+    chosen_engine,
+    follow_until_end,
+    note,
+    open_engine,
+)
 from tfstudio.cli.output import human_bytes, print_json, render_table
 
 
@@ -198,12 +204,8 @@ def _logs(args: argparse.Namespace) -> int:
             return 0
         follower = LogFollower(
             client, job, lambda line: print(line.text, flush=True), tail=args.tail
-        ).start()
-        try:
-            while not follower.wait(0.25):
-                pass
-        except KeyboardInterrupt:
-            follower.stop()
+        )
+        if follow_until_end(follower):
             return 130
         if follower.error is not None:
             raise follower.error

@@ -110,6 +110,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _follow_to_end(client: Any, job: Any, want_json: bool) -> int:
+    from tfstudio.cli.engine_opts import follow_until_end
     from tfstudio.training.jobs import stop_job, wait_job
     from tfstudio.training.logs import LogFollower
     from tfstudio.training.provenance import finalize
@@ -117,12 +118,7 @@ def _follow_to_end(client: Any, job: Any, want_json: bool) -> int:
 
     out = sys.stderr if want_json else sys.stdout
     follower = LogFollower(client, job, lambda line: print(line.text, file=out, flush=True))
-    follower.start()
-    try:
-        while not follower.wait(0.25):
-            pass
-    except KeyboardInterrupt:
-        follower.stop()
+    if follow_until_end(follower):
         if not _ask_stop(job):
             note(f"job {job.job_id} keeps running; follow: tfstudio logs -f {job.job_id}")
             return 130

@@ -67,7 +67,7 @@ class EngineClient:
         except docker.errors.NotFound:
             raise
         except Exception as exc:  # noqa: BLE001 - translated, never swallowed
-            raise translate(exc, self.engine, what) from exc
+            raise translate(exc, self.engine, what, timeout_s=self.api.timeout) from exc
 
     def close(self) -> None:
         """Closes the HTTP connections (and the SSH connection of an ssh:// engine)."""
@@ -160,15 +160,20 @@ def connect(
     return client
 
 
-def translate(exc: BaseException, engine: Engine, what: str) -> TfStudioError:
-    """Returns the one-line TfStudioError for an exception raised by the SDK or its transport."""
+def translate(
+    exc: BaseException, engine: Engine, what: str, *, timeout_s: float | None = None
+) -> TfStudioError:
+    """Returns the one-line TfStudioError for an exception raised by the SDK or its transport.
+
+    `timeout_s` is the request timeout in force, for the message of a timeout.
+    """
     import requests
 
     docker = docker_sdk()
     if isinstance(exc, TfStudioError):
         return exc
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
-        return unreachable(exc, engine)
+        return unreachable(exc, engine, timeout_s)
     if isinstance(exc, docker.errors.APIError):
         detail = (
             str(exc.explanation or exc).strip().splitlines()[0] if exc.explanation else str(exc)
@@ -177,18 +182,20 @@ def translate(exc: BaseException, engine: Engine, what: str) -> TfStudioError:
     if isinstance(exc, docker.errors.DockerException):
         return EngineError(f"engine {engine.name}: {what} failed: {exc}")
     if isinstance(exc, (OSError, EOFError)):
-        return unreachable(exc, engine)
+        return unreachable(exc, engine, timeout_s)
     return EngineError(f"engine {engine.name}: {what} failed: {type(exc).__name__}: {exc}")
 
 
-def unreachable(exc: BaseException, engine: Engine) -> EngineUnreachableError:
+def unreachable(
+    exc: BaseException, engine: Engine, timeout_s: float | None = None
+) -> EngineUnreachableError:
     """Returns the error for an engine whose socket or address does not answer, with why."""
     import requests
 
     where = f"Docker Engine '{engine.name}' is not reachable at {engine.url}"
     cause = _root_cause(exc)
     if isinstance(exc, requests.exceptions.Timeout) or isinstance(cause, TimeoutError):
-        reason = f"no answer within {engine.timeout_s:g}s"
+        reason = f"no answer within {timeout_s or engine.timeout_s:g}s"
     elif isinstance(cause, FileNotFoundError) or getattr(cause, "errno", None) == errno.ENOENT:
         reason = "no socket there (the engine is not running)"
     elif isinstance(cause, ConnectionRefusedError):

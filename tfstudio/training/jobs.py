@@ -45,6 +45,7 @@ class JobInfo:
     started_ns: int | None
     finished_ns: int | None
     oom_killed: bool
+    created_ns: int | None
     gpus: str
     workspace: str
     command: tuple[str, ...]
@@ -80,7 +81,8 @@ class JobInfo:
 
     def to_json(self) -> dict[str, Any]:
         """Returns the job as a JSON-able dict (times as ISO 8601 UTC)."""
-        out = {k: v for k, v in self.__dict__.items() if k not in ("started_ns", "finished_ns")}
+        hidden = ("started_ns", "finished_ns", "created_ns")
+        out = {k: v for k, v in self.__dict__.items() if k not in hidden}
         out["command"] = list(self.command)
         out["started_at"] = iso(self.started_ns)
         out["finished_at"] = iso(self.finished_ns)
@@ -109,6 +111,7 @@ def job_from_inspect(data: dict[str, Any], engine: str) -> JobInfo:
         started_ns=parse_ns(state.get("StartedAt")),
         finished_ns=finished if status in ("exited", "dead") else None,
         oom_killed=bool(state.get("OOMKilled")),
+        created_ns=parse_ns(data.get("Created")),
         gpus=labels.get(L.GPUS, "none"),
         workspace=labels.get(L.WORKSPACE, ""),
         command=tuple(config.get("Cmd") or ()),
@@ -241,6 +244,7 @@ def remove_job(client: EngineClient, job: JobInfo, *, force: bool = False) -> No
     Provenance must be finalised before (the exports are read from the
     container). Raises JobError for a running job without `force`, EngineError.
     """
+    job = refresh(client, job)  # the caller's view may be stale (a TUI row)
     if job.running and not force:
         raise JobError(
             f"job {job.job_id} is still running",

@@ -102,6 +102,7 @@ def launch(
         started_ns=None,
         finished_ns=None,
         oom_killed=False,
+        created_ns=None,
         gpus=spec.gpus.describe(),
         workspace=spec.workspace,
         command=spec.command,

@@ -192,11 +192,14 @@ def finalize(client: EngineClient, job: JobInfo) -> Provenance:
         with client.call(f"inspecting job {job.job_id}"):
             data = client.api.inspect_container(job.container_id)
         started_ns = job.started_ns or current.started_ns or 0
+        # The engine stamps StartedAt only after the process runs, so a fast job
+        # can write before it: models count as new from the container's creation.
+        since_ns = min(t for t in (job.created_ns, started_ns) if t) if started_ns else 0
         if client.engine.remote:
             dest = job_dir(job.job_id) / EXPORTS
-            models = fetch_remote(client, job.container_id, started_ns, dest)
+            models = fetch_remote(client, job.container_id, since_ns, dest)
         else:
-            models = scan_local(Path(current.workspace["path"]), started_ns)
+            models = scan_local(Path(current.workspace["path"]), since_ns)
         finished = iso(job.finished_ns)
         record = replace(
             current,

@@ -1,0 +1,191 @@
+"""Logs stream while a job runs, following ends with the job, and a follower can be cancelled."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.training.conftest import BUSYBOX, tfstudio
+from tfstudio.training.client import EngineClient, connect
+from tfstudio.training.engines import local_engine
+from tfstudio.training.jobs import find_job, list_jobs, refresh, wait_job
+from tfstudio.training.jobspec import build_spec
+from tfstudio.training.launch import LaunchResult, launch
+from tfstudio.training.logs import LogFollower, LogLine, read_logs
+from tfstudio.training.settings import training_settings
+
+GATED = ["sh", "-c", "echo epoch 1; while [ ! -f go ]; do sleep 0.05; done; echo epoch 2; exit 7"]
+"""Prints a line, then waits until the test creates `go` in the workspace."""
+FOREVER = ["sh", "-c", "echo ready; while :; do sleep 0.1; done"]
+
+
+@pytest.fixture
+def client(docker_api: object) -> EngineClient:
+    with connect(local_engine()) as opened:
+        yield opened  # type: ignore[misc]
+
+
+def start(client: EngineClient, workspace: Path, command: list[str]) -> LaunchResult:
+    spec = build_spec(client.engine, training_settings(), command, image=BUSYBOX,
+                      workspace=str(workspace), gpus="none")
+    return launch(client, spec)
+
+
+def test_lines_arrive_while_the_job_runs_and_following_ends_with_it(
+    client: EngineClient, workspace: Path
+) -> None:
+    result = start(client, workspace, GATED)
+    lines: list[LogLine] = []
+    ended: list[object] = []
+    first = threading.Event()
+
+    def on_line(line: LogLine) -> None:
+        lines.append(line)
+        first.set()
+
+    follower = LogFollower(client, result.job, on_line, on_end=ended.append).start()
+    assert first.wait(30)
+    assert [line.text for line in lines] == ["epoch 1"]
+    assert refresh(client, result.job).running and not follower.done
+    (workspace / "go").touch()
+    assert follower.wait(30)
+    assert [line.text for line in lines] == ["epoch 1", "epoch 2"]
+    assert ended == [None] and follower.error is None
+    assert wait_job(client, result.job, timeout_s=30).exit_code == 7
+    assert read_logs(client, result.job, tail=1) == ["epoch 2"]
+
+
+def test_followers_of_several_jobs_stop_at_once_from_another_thread(
+    client: EngineClient, workspace: Path
+) -> None:
+    followers = []
+    for _ in range(3):
+        seen = threading.Event()
+        job = start(client, workspace, FOREVER).job
+        followers.append((LogFollower(client, job, lambda _l, s=seen: s.set()).start(), seen))
+    for _, seen in followers:
+        assert seen.wait(30)
+    began = time.monotonic()
+    stoppers = [threading.Thread(target=f.stop) for f, _ in followers]
+    for thread in stoppers:
+        thread.start()
+    for thread in stoppers:
+        thread.join()
+    assert time.monotonic() - began < 3
+    assert all(f.done and f.error is None for f, _ in followers)
+    assert all(j.running for j in list_jobs(client, stats=False))  # the jobs go on
+
+
+def test_cli_logs_follow_ends_with_the_job(client: EngineClient, workspace: Path) -> None:
+    result = start(client, workspace, GATED)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfstudio", "logs", "-f", result.job.job_id],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "epoch 1"
+    assert proc.poll() is None  # still following the running job
+    (workspace / "go").touch()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip() == "epoch 2"
+    tail = tfstudio("logs", result.job.job_id, "--tail", "1")
+    assert tail.stdout.strip() == "epoch 2"
+
+
+def test_train_streams_logs_and_exits_with_the_jobs_code(workspace: Path, docker_api) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfstudio", "train", "--image", BUSYBOX, "--gpus", "none",
+         "--workspace", str(workspace), "--", *GATED],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "epoch 1"
+    assert proc.poll() is None
+    (workspace / "go").touch()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 7, err
+    assert out.strip() == "epoch 2"
+    assert "ended: exit 7" in err and "provenance:" in err
+
+
+def _pty_train(workspace: Path) -> tuple[subprocess.Popen[bytes], int]:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfstudio", "train", "--image", BUSYBOX, "--gpus", "none",
+         "--workspace", str(workspace), "--", *FOREVER],
+        stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True,
+        preexec_fn=_take_terminal,
+    )
+    os.close(slave)
+    return proc, master
+
+
+def _take_terminal() -> None:
+    # A new session whose controlling terminal is the pty: Ctrl-C then becomes SIGINT.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _read_until(master: int, text: str, timeout: float = 60) -> str:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        assert time.monotonic() < deadline, f"no {text!r} in {seen!r}"
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:  # the process ended and closed the terminal
+                break
+    assert text.encode() in seen, f"no {text!r} in {seen!r}"
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_ctrl_c_asks_whether_to_stop(workspace: Path, answer: str, docker_api) -> None:
+    proc, master = _pty_train(workspace)
+    try:
+        seen = _read_until(master, "ready")
+        os.write(master, b"\x03")  # Ctrl-C, as the terminal sends it
+        seen += _read_until(master, "stop job")
+        os.write(master, f"{answer}\n".encode())
+        rest = seen + _read_until(master, "ended" if answer == "y" else "keeps running")
+        code = proc.wait(60)
+    finally:
+        os.close(master)
+    with connect(local_engine()) as client:
+        job = list_jobs(client, stats=False)[0]
+        if answer == "y":
+            assert code == 143 and not job.running and job.exit_code == 143, rest
+        else:
+            assert code == 130 and job.running
+            assert find_job(client, job.job_id).running
+
+
+def test_ctrl_c_without_a_terminal_leaves_the_job_running(workspace: Path, docker_api) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfstudio", "train", "--image", BUSYBOX, "--gpus", "none",
+         "--workspace", str(workspace), "--", *FOREVER],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "keeps running" in err and "Traceback" not in err
+    with connect(local_engine()) as client:
+        assert [j.running for j in list_jobs(client, stats=False)] == [True]
