@@ -2,6 +2,7 @@
 
 - The headless core (`tfstudio`, minus `tfstudio.tui`) never imports textual.
 - `edge_agent` never imports `tfstudio` or `tensorflow`.
+- The training core loads docker, paramiko and tensorflow only inside functions.
 - `tfstudio --help` (and every subcommand's --help) loads neither tensorflow,
   docker nor paramiko.
 """
@@ -119,3 +120,37 @@ def test_console_script_reports_version() -> None:
     proc = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert proc.stdout.strip().startswith("tfstudio ")
+
+
+def test_training_core_imports_no_docker_paramiko_or_tensorflow() -> None:
+    """Every training module loads its heavy libraries inside the functions that use them."""
+    found = _run(
+        """
+        import importlib, json, pkgutil, sys
+        import tfstudio.training
+        names = []
+        for mod in pkgutil.walk_packages(tfstudio.training.__path__, "tfstudio.training."):
+            importlib.import_module(mod.name)
+            names.append(mod.name)
+        heavy = sorted({m.split(".")[0] for m in sys.modules}
+                       & {"tensorflow", "keras", "docker", "paramiko", "textual"})
+        print(json.dumps({"heavy": heavy, "names": names}))
+        """
+    )
+    assert "tfstudio.training.launch" in found["names"]
+    assert "tfstudio.training.dialstdio" in found["names"]
+    assert found["heavy"] == []
+
+
+def test_local_engine_commands_never_load_paramiko() -> None:
+    """The Docker SDK's own ssh:// adapter (and paramiko with it) is skipped for local engines."""
+    found = _run(
+        """
+        import json, sys
+        from tfstudio.training.client import connect, docker_sdk
+        docker_sdk()
+        import docker.api.client
+        print(json.dumps({"paramiko": "paramiko" in sys.modules, "docker": "docker" in sys.modules}))
+        """
+    )
+    assert found == {"paramiko": False, "docker": True}

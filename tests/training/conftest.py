@@ -46,7 +46,9 @@ def docker_api() -> Iterator[object]:
 
 
 @pytest.fixture(autouse=True)
-def _remove_this_studios_containers(studio_home: Path, request: pytest.FixtureRequest) -> Iterator[None]:
+def _remove_this_studios_containers(
+    studio_home: Path, request: pytest.FixtureRequest
+) -> Iterator[None]:
     yield
     if "docker_api" not in request.fixturenames:
         return
@@ -67,8 +69,9 @@ def workspace(tmp_path: Path) -> Path:
     return path
 
 
-def tfstudio(*argv: str, env: dict[str, str] | None = None, timeout: float = 300,
-             **kwargs: object) -> subprocess.CompletedProcess[str]:
+def tfstudio(
+    *argv: str, env: dict[str, str] | None = None, timeout: float = 300, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
     """Runs the real CLI in a fresh process (a 'restart' of the studio) and returns it."""
     return subprocess.run(
         [sys.executable, "-m", "tfstudio", *argv],

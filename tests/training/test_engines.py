@@ -162,7 +162,9 @@ def test_cli_with_a_stopped_engine_prints_one_line(refused_socket: Path, studio_
         assert proc.returncode == 1, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in proc.stderr
-        assert "Docker Engine 'local' is not reachable" in lines[0] and str(refused_socket) in lines[0]
+        assert (
+            "Docker Engine 'local' is not reachable" in lines[0] and str(refused_socket) in lines[0]
+        )
 
 
 def test_cli_engines_check_reports_every_engine(
@@ -181,7 +183,9 @@ def test_cli_engines_check_reports_every_engine(
 
 
 def test_cli_engines_add_list_remove(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["engines", "add", "gpu1", "--url", "ssh://ml@gpu-box", "--workspace", "/srv/w"]) == 0
+    assert (
+        main(["engines", "add", "gpu1", "--url", "ssh://ml@gpu-box", "--workspace", "/srv/w"]) == 0
+    )
     assert "engines trust gpu1" in capsys.readouterr().out
     assert main(["engines", "list", "--json"]) == 0
     listed = {e["name"]: e for e in json.loads(capsys.readouterr().out)}

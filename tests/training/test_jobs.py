@@ -30,8 +30,15 @@ def client(docker_api: object) -> EngineClient:
 
 
 def start(client: EngineClient, workspace: Path, command: list[str], **words: str) -> LaunchResult:
-    spec = build_spec(client.engine, training_settings(), command, image=BUSYBOX,
-                      workspace=str(workspace), gpus="none", **words)
+    spec = build_spec(
+        client.engine,
+        training_settings(),
+        command,
+        image=BUSYBOX,
+        workspace=str(workspace),
+        gpus="none",
+        **words,
+    )
     return launch(client, spec)
 
 
@@ -39,9 +46,18 @@ def test_launch_events_labels_and_limits_in_host_config(
     client: EngineClient, workspace: Path, docker_api
 ) -> None:
     events: list[TrainingEvent] = []
-    spec = build_spec(client.engine, training_settings(), FOREVER, image=BUSYBOX,
-                      workspace=str(workspace), cpus="0.5", memory="64m", shm_size="32m",
-                      env=["MODE=fast"], publish=["16006:6006"])
+    spec = build_spec(
+        client.engine,
+        training_settings(),
+        FOREVER,
+        image=BUSYBOX,
+        workspace=str(workspace),
+        cpus="0.5",
+        memory="64m",
+        shm_size="32m",
+        env=["MODE=fast"],
+        publish=["16006:6006"],
+    )
     result = launch(client, spec, on_event=events.append)
     stages = [e.stage for e in events]
     assert stages == [Stage.RESOLVE, Stage.CREATE, Stage.START, Stage.RUNNING]
@@ -61,17 +77,24 @@ def test_launch_events_labels_and_limits_in_host_config(
     assert "MODE=fast" in data["Config"]["Env"]
     record = load(result.job.job_id)
     assert record is not None and record.image["digest"] == result.image.id
-    assert record.image["digest_kind"] == "image_id" and "no registry digest" in record.image[
-        "digest_note"]
+    assert (
+        record.image["digest_kind"] == "image_id"
+        and "no registry digest" in record.image["digest_note"]
+    )
     assert record.request["env_keys"] == ["MODE"]  # values are not recorded
     stopped = stop_job(client, result.job, timeout_s=5)
     final = finalize(client, stopped)
     assert final.host_config["NanoCpus"] == 500_000_000 and final.host_config["Memory"] == 64 << 20
 
 
-def test_stop_is_graceful_then_exit_code_of_the_handler(client: EngineClient, workspace: Path) -> None:
-    result = start(client, workspace,
-                   ["sh", "-c", "trap 'echo bye; exit 3' TERM; echo ready; while :; do sleep 0.1; done"])
+def test_stop_is_graceful_then_exit_code_of_the_handler(
+    client: EngineClient, workspace: Path
+) -> None:
+    result = start(
+        client,
+        workspace,
+        ["sh", "-c", "trap 'echo bye; exit 3' TERM; echo ready; while :; do sleep 0.1; done"],
+    )
     _wait_for_line(client, result, "ready")
     began = time.monotonic()
     job = stop_job(client, result.job, timeout_s=20)
@@ -80,8 +103,9 @@ def test_stop_is_graceful_then_exit_code_of_the_handler(client: EngineClient, wo
 
 
 def test_stop_kills_a_job_that_ignores_sigterm(client: EngineClient, workspace: Path) -> None:
-    result = start(client, workspace,
-                   ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"])
+    result = start(
+        client, workspace, ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"]
+    )
     _wait_for_line(client, result, "ready")
     began = time.monotonic()
     job = stop_job(client, result.job, timeout_s=1)
@@ -96,8 +120,12 @@ def test_kill_and_exit_codes(client: EngineClient, workspace: Path) -> None:
         kill_job(client, killed)
     ended = wait_job(client, start(client, workspace, ["sh", "-c", "exit 42"]).job, timeout_s=30)
     assert ended.exit_code == 42
-    oom = start(client, workspace, ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a)"],
-                memory="16m")
+    oom = start(
+        client,
+        workspace,
+        ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a)"],
+        memory="16m",
+    )
     ended = wait_job(client, oom.job, timeout_s=60)
     assert ended.oom_killed and "out of memory" in (ended.exit_reason() or "")
 
@@ -129,9 +157,13 @@ def test_foreign_containers_are_never_listed_or_touched(
 ) -> None:
     by_hand = docker_api.create_container(BUSYBOX, ["sleep", "300"], name=f"hand-{time.time_ns()}")
     other = docker_api.create_container(
-        BUSYBOX, ["sleep", "300"],
-        labels={"tfstudio.job": "0123456789ab", "tfstudio.studio": "another-studio",
-                "tfstudio.kind": "job"},
+        BUSYBOX,
+        ["sleep", "300"],
+        labels={
+            "tfstudio.job": "0123456789ab",
+            "tfstudio.studio": "another-studio",
+            "tfstudio.kind": "job",
+        },
     )
     try:
         for found in (by_hand, other):
@@ -155,10 +187,21 @@ def test_foreign_containers_are_never_listed_or_touched(
 
 def test_jobs_survive_a_restart_of_the_studio(workspace: Path, docker_api) -> None:
     """Detached in one process, listed, stopped and finalised by later ones."""
-    proc = tfstudio("train", "--detach", "--image", BUSYBOX, "--workspace", str(workspace),
-                    "--cpus", "0.25", "--", "sh", "-c",
-                    "mkdir -p exports/m && echo pb > exports/m/saved_model.pb; "
-                    "trap 'exit 0' TERM; while :; do sleep 0.1; done")
+    proc = tfstudio(
+        "train",
+        "--detach",
+        "--image",
+        BUSYBOX,
+        "--workspace",
+        str(workspace),
+        "--cpus",
+        "0.25",
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p exports/m && echo pb > exports/m/saved_model.pb; "
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    )
     assert proc.returncode == 0, proc.stderr
     job_id = proc.stdout.strip()
     assert len(job_id) == 12 and "tfstudio logs -f" in proc.stderr
@@ -185,8 +228,16 @@ def test_exports_from_before_the_job_are_not_claimed(client: EngineClient, works
     old.mkdir(parents=True)
     (old / "saved_model.pb").write_bytes(b"old")
     time.sleep(0.05)
-    result = start(client, workspace, ["sh", "-c", "mkdir -p exports/new && echo n > exports/new/"
-                                       "saved_model.pb && echo k > exports/model.keras"])
+    result = start(
+        client,
+        workspace,
+        [
+            "sh",
+            "-c",
+            "mkdir -p exports/new && echo n > exports/new/"
+            "saved_model.pb && echo k > exports/model.keras",
+        ],
+    )
     record = finalize(client, wait_job(client, result.job, timeout_s=30))
     assert [e["path"] for e in record.exports] == ["exports/model.keras", "exports/new"]
     assert [s["output_path"] for s in record.chain] == ["exports/new"]  # .keras is unreadable

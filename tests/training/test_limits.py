@@ -22,8 +22,15 @@ from tfstudio.training.settings import training_settings
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("512m", 512 << 20), ("4g", 4 << 30), ("2GiB", 2 << 30), ("1.5g", int(1.5 * (1 << 30))),
-     ("64k", 64 << 10), ("1024", 1024), ("10b", 10)],
+    [
+        ("512m", 512 << 20),
+        ("4g", 4 << 30),
+        ("2GiB", 2 << 30),
+        ("1.5g", int(1.5 * (1 << 30))),
+        ("64k", 64 << 10),
+        ("1024", 1024),
+        ("10b", 10),
+    ],
 )
 def test_sizes_are_binary_like_docker(text: str, size: int) -> None:
     assert parse_size(text, "--memory") == size
@@ -52,7 +59,9 @@ def test_gpu_requests() -> None:
 
 def test_env_ports_and_mounts() -> None:
     assert parse_env(["A=1", "B", "C=x=y"], {"B": "from-shell"}) == {
-        "A": "1", "B": "from-shell", "C": "x=y"
+        "A": "1",
+        "B": "from-shell",
+        "C": "x=y",
     }
     with pytest.raises(UsageError):
         parse_env(["NOT_SET_HERE"], {})
@@ -83,8 +92,15 @@ def test_training_defaults_come_from_the_config(studio_home: Path, tmp_path: Pat
     assert spec.limits.shm_size == 256 << 20 and spec.gpus.count == -1
     assert spec.mounts[0].target == "/data" and spec.stop_timeout_s == 3
     # The command line wins over the config.
-    spec = build_spec(local_engine(), settings, ["true"], workspace=str(tmp_path), cpus="0.5",
-                      gpus="none", image="other:1.0.0")
+    spec = build_spec(
+        local_engine(),
+        settings,
+        ["true"],
+        workspace=str(tmp_path),
+        cpus="0.5",
+        gpus="none",
+        image="other:1.0.0",
+    )
     assert spec.limits.cpus == 0.5 and not spec.gpus.wanted and spec.image.text == "other:1.0.0"
 
 
@@ -104,8 +120,9 @@ def test_spec_checks_policy_and_workspace_before_any_engine(tmp_path: Path) -> N
     with pytest.raises(UsageError, match="no command"):
         build_spec(local_engine(), settings, [], image="a:1.0", workspace=str(tmp_path))
     with pytest.raises(WorkspaceError, match="does not exist"):
-        build_spec(local_engine(), settings, ["true"], image="a:1.0",
-                   workspace=str(tmp_path / "missing"))
+        build_spec(
+            local_engine(), settings, ["true"], image="a:1.0", workspace=str(tmp_path / "missing")
+        )
     remote = Engine(name="gpu1", url="ssh://me@gpu-box")
     with pytest.raises(WorkspaceError) as info:
         build_spec(remote, settings, ["true"], image="a:1.0")

@@ -38,8 +38,14 @@ def client(docker_api: object) -> EngineClient:
 
 
 def start(client: EngineClient, workspace: Path, command: list[str]) -> LaunchResult:
-    spec = build_spec(client.engine, training_settings(), command, image=BUSYBOX,
-                      workspace=str(workspace), gpus="none")
+    spec = build_spec(
+        client.engine,
+        training_settings(),
+        command,
+        image=BUSYBOX,
+        workspace=str(workspace),
+        gpus="none",
+    )
     return launch(client, spec)
 
 
@@ -92,7 +98,10 @@ def test_cli_logs_follow_ends_with_the_job(client: EngineClient, workspace: Path
     result = start(client, workspace, GATED)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfstudio", "logs", "-f", result.job.job_id],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "epoch 1"
@@ -107,9 +116,24 @@ def test_cli_logs_follow_ends_with_the_job(client: EngineClient, workspace: Path
 
 def test_train_streams_logs_and_exits_with_the_jobs_code(workspace: Path, docker_api) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfstudio", "train", "--image", BUSYBOX, "--gpus", "none",
-         "--workspace", str(workspace), "--", *GATED],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "tfstudio",
+            "train",
+            "--image",
+            BUSYBOX,
+            "--gpus",
+            "none",
+            "--workspace",
+            str(workspace),
+            "--",
+            *GATED,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "epoch 1"
@@ -124,9 +148,25 @@ def test_train_streams_logs_and_exits_with_the_jobs_code(workspace: Path, docker
 def _pty_train(workspace: Path) -> tuple[subprocess.Popen[bytes], int]:
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfstudio", "train", "--image", BUSYBOX, "--gpus", "none",
-         "--workspace", str(workspace), "--", *FOREVER],
-        stdin=slave, stdout=slave, stderr=slave, cwd=REPO, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "tfstudio",
+            "train",
+            "--image",
+            BUSYBOX,
+            "--gpus",
+            "none",
+            "--workspace",
+            str(workspace),
+            "--",
+            *FOREVER,
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=REPO,
+        start_new_session=True,
         preexec_fn=_take_terminal,
     )
     os.close(slave)
@@ -176,9 +216,24 @@ def test_ctrl_c_asks_whether_to_stop(workspace: Path, answer: str, docker_api) -
 
 def test_ctrl_c_without_a_terminal_leaves_the_job_running(workspace: Path, docker_api) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfstudio", "train", "--image", BUSYBOX, "--gpus", "none",
-         "--workspace", str(workspace), "--", *FOREVER],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tfstudio",
+            "train",
+            "--image",
+            BUSYBOX,
+            "--gpus",
+            "none",
+            "--workspace",
+            str(workspace),
+            "--",
+            *FOREVER,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         cwd=REPO,
     )
     assert proc.stdout is not None
