@@ -150,7 +150,8 @@ def test_local_engine_commands_never_load_paramiko() -> None:
         from tfstudio.training.client import connect, docker_sdk
         docker_sdk()
         import docker.api.client
-        print(json.dumps({"paramiko": "paramiko" in sys.modules, "docker": "docker" in sys.modules}))
+        loaded = {name: name in sys.modules for name in ("paramiko", "docker")}
+        print(json.dumps(loaded))
         """
     )
     assert found == {"paramiko": False, "docker": True}
