@@ -23,13 +23,12 @@ from tfstudio.cli.output import human_bytes, print_json, render_table
 def register(subparsers: Any) -> None:
     """Adds `jobs` (with show/logs/stop/kill/rm/wait/which) and top-level `logs`, `stop`, `rm`."""
     parser = subparsers.add_parser("jobs", help="this studio's training jobs on an engine")
-    add_engine_option(parser)
-    parser.add_argument("--json", action="store_true")
+    _list_options(parser)
     parser.set_defaults(handler=_list)
     sub = parser.add_subparsers(dest="jobs_command", metavar="SUBCOMMAND")
 
     lst = sub.add_parser("list", help="list jobs (the default)")
-    _common(lst)
+    _list_options(lst)
     lst.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="a job's state and provenance")
@@ -71,6 +70,13 @@ def register(subparsers: Any) -> None:
     kill.set_defaults(handler=_kill)
 
 
+def _list_options(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument(
+        "--no-stats", action="store_true", help="skip CPU/memory (as fast as docker ps)"
+    )
+
+
 def _common(parser: argparse.ArgumentParser, *, job: bool = False) -> None:
     if job:
         parser.add_argument("job", metavar="JOB", help="job id (or 4+ digit prefix) or name")
@@ -84,7 +90,7 @@ def _list(args: argparse.Namespace) -> int:
     from tfstudio.training.timefmt import ago
 
     with open_engine(chosen_engine(args)) as client:
-        jobs = list_jobs(client)
+        jobs = list_jobs(client, stats=not args.no_stats)
         for job in jobs:
             if not job.running:
                 finalize(client, job)  # a detached job that ended is recorded now

@@ -25,6 +25,8 @@ from tfstudio.training.engines import Engine
 from tfstudio.training.errors import EngineError, EngineUnreachableError
 
 _SDK_SSH_ADAPTER = "docker.transport.sshconn"
+POOL_SIZE = 40
+"""HTTP connections kept per engine: `list_jobs` asks up to 32 jobs at once."""
 MIN_API_VERSION = "1.41"
 """Docker Engine 20.10: one-shot stats, DeviceRequests, `docker system dial-stdio`."""
 
@@ -123,7 +125,11 @@ def connect(
             )
         try:
             api = docker.APIClient(
-                base_url=engine.url, version=MIN_API_VERSION, timeout=connect_timeout, tls=tls
+                base_url=engine.url,
+                version=MIN_API_VERSION,
+                timeout=connect_timeout,
+                tls=tls,
+                max_pool_size=POOL_SIZE,
             )
         except docker.errors.DockerException as exc:
             raise EngineError(f"engine {engine.name}: {exc}") from exc

@@ -5,9 +5,11 @@ state, so they are rediscovered after a restart, and a container this studio
 did not start is never listed nor touched: every operation first resolves its
 argument among this studio's jobs only.
 
-`list_jobs` reads one-shot stats (no two-sample wait) for running jobs in
-parallel, so the list stays fast with many jobs; CPU is the average since the
-job started, memory the current use without page cache, as `docker stats`.
+`list_jobs` reads one-shot stats (no two-sample wait) for every running job
+at once, so the list costs about one tick of the engine's stats collector (up
+to a second) however many jobs run; `stats=False` skips them and costs about
+what `docker ps` does. CPU is the average since the job started, memory the
+current use without page cache, as `docker stats` shows it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from tfstudio.training.errors import JobError
 from tfstudio.training.events import CancelToken, check_cancel
 from tfstudio.training.timefmt import iso, parse_ns
 
-STATS_WORKERS = 8
-"""Parallel stats/inspect requests (the SDK keeps 10 connections per engine)."""
+PARALLEL = 32
+"""Jobs read at once. The engine answers a stats request at its collector's next
+tick (once a second), so every running job is asked at the same time; an ssh://
+engine gets fewer at once (each is an SSH channel; sshd allows 10 by default)."""
+PARALLEL_SSH = 8
 MIN_PREFIX = 4
 """Shortest job id prefix accepted, so that a typo does not hit another job."""
 
@@ -132,7 +137,8 @@ def list_jobs(
     ids = [s["Id"] for s in summaries if L.is_ours(s.get("Labels"), studio)]
     if not ids:
         return []
-    with ThreadPoolExecutor(max_workers=min(STATS_WORKERS, len(ids))) as pool:
+    width = PARALLEL_SSH if client.engine.scheme == "ssh" else PARALLEL
+    with ThreadPoolExecutor(max_workers=min(width, len(ids))) as pool:
         jobs = list(pool.map(lambda cid: _inspect_with_stats(client, cid, stats), ids))
     found = [j for j in jobs if j is not None]
     if stats:
