@@ -169,3 +169,16 @@ def test_train_through_the_ssh_engine_then_convert(
     assert manifest["source"]["sha256"] == export["sha256"]
     assert os.path.getsize(out / "digits.float32.tflite") > 0
     assert get_engine("gpubox").remote
+
+
+def test_ssh_config_alias_reaches_the_engine(engine_host, docker_api, tmp_path: Path) -> None:
+    factory, server, member, _other = engine_host
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host gpu-alias\n  HostName 127.0.0.1\n  Port {server.port}\n  User {member}\n"
+        f"  IdentityFile {factory.client_key}\n"
+    )
+    engine = add_engine(Engine(name="aliased", url="ssh://gpu-alias", ssh_config=str(config)))
+    trust_engine(engine, fingerprint=server.host_fingerprint)
+    with connect(engine) as client:
+        assert client.server_version and client.engine.host_label() == "gpu-alias"

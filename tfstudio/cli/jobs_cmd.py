@@ -148,8 +148,9 @@ def _show(args: argparse.Namespace) -> int:
         print_json({"job": job.to_json(), "provenance": record.to_json()})
         return 0
     print(f"job       {job.job_id} ({job.name}) on {job.engine}: {job.exit_reason() or job.state}")
-    print(f"image     {record.image.get('ref')}  {record.image.get('digest')}")
-    print(f"          ({record.image.get('digest_kind')})")
+    print(f"image     {record.image.get('ref')}")
+    print(f"digest    {record.image.get('digest')}")
+    print(f"          ({record.image.get('digest_note') or record.image.get('digest_kind')})")
     if record.image.get("override"):
         print(f"override  {record.image['override']}")
     print(f"command   {' '.join(record.command)}")
