@@ -21,6 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tfstudio.training.client import EngineClient, connect
+from tfstudio.training.engines import local_engine
+from tfstudio.training.jobspec import build_spec
+from tfstudio.training.launch import LaunchResult, launch
+from tfstudio.training.settings import training_settings
 
 BUSYBOX = os.environ.get("TFSTUDIO_TEST_BUSYBOX_IMAGE", "tfstudio-test/busybox:1.35.0")
 TF_IMAGE = os.environ.get("TFSTUDIO_TEST_TF_IMAGE", "tfstudio-local/tensorflow:2.21.0-cpu")
@@ -59,6 +64,27 @@ def _remove_this_studios_containers(
     studio = path.read_text().strip()
     for found in api.containers(all=True, filters={"label": f"tfstudio.studio={studio}"}):
         api.remove_container(found["Id"], force=True)
+
+
+@pytest.fixture
+def client(docker_api: object) -> Iterator[EngineClient]:
+    """tfstudio's own client on the local engine."""
+    with connect(local_engine()) as opened:
+        yield opened
+
+
+def start(client: EngineClient, workspace: Path, command: list[str], **words: str) -> LaunchResult:
+    """Launches `command` in the busybox image through the core, as a TUI worker would."""
+    spec = build_spec(
+        client.engine,
+        training_settings(),
+        command,
+        image=BUSYBOX,
+        workspace=str(workspace),
+        gpus="none",
+        **words,
+    )
+    return launch(client, spec)
 
 
 @pytest.fixture

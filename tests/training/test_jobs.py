@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import BUSYBOX, tfstudio
+from tests.training.conftest import BUSYBOX, start, tfstudio
 from tfstudio.cli import main
-from tfstudio.training.client import EngineClient, connect
-from tfstudio.training.engines import local_engine
+from tfstudio.training.client import EngineClient
 from tfstudio.training.errors import JobError
 from tfstudio.training.events import Stage, TrainingEvent
 from tfstudio.training.jobs import find_job, kill_job, list_jobs, remove_job, stop_job, wait_job
@@ -21,25 +20,6 @@ from tfstudio.training.provenance import finalize, load
 from tfstudio.training.settings import training_settings
 
 FOREVER = ["sh", "-c", "echo ready; while :; do sleep 0.1; done"]
-
-
-@pytest.fixture
-def client(docker_api: object) -> EngineClient:
-    with connect(local_engine()) as opened:
-        yield opened  # type: ignore[misc]
-
-
-def start(client: EngineClient, workspace: Path, command: list[str], **words: str) -> LaunchResult:
-    spec = build_spec(
-        client.engine,
-        training_settings(),
-        command,
-        image=BUSYBOX,
-        workspace=str(workspace),
-        gpus="none",
-        **words,
-    )
-    return launch(client, spec)
 
 
 def test_launch_events_labels_and_limits_in_host_config(

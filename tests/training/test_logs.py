@@ -17,36 +17,40 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.training.conftest import BUSYBOX, tfstudio
+from tests.training.conftest import BUSYBOX, start, tfstudio
 from tfstudio.training.client import EngineClient, connect
 from tfstudio.training.engines import local_engine
 from tfstudio.training.jobs import find_job, list_jobs, refresh, wait_job
-from tfstudio.training.jobspec import build_spec
-from tfstudio.training.launch import LaunchResult, launch
 from tfstudio.training.logs import LogFollower, LogLine, read_logs
-from tfstudio.training.settings import training_settings
 
 GATED = ["sh", "-c", "echo epoch 1; while [ ! -f go ]; do sleep 0.05; done; echo epoch 2; exit 7"]
 """Prints a line, then waits until the test creates `go` in the workspace."""
 FOREVER = ["sh", "-c", "echo ready; while :; do sleep 0.1; done"]
 
 
-@pytest.fixture
-def client(docker_api: object) -> EngineClient:
-    with connect(local_engine()) as opened:
-        yield opened  # type: ignore[misc]
-
-
-def start(client: EngineClient, workspace: Path, command: list[str]) -> LaunchResult:
-    spec = build_spec(
-        client.engine,
-        training_settings(),
-        command,
-        image=BUSYBOX,
-        workspace=str(workspace),
-        gpus="none",
+def spawn(argv: list[str], **kwargs: object) -> subprocess.Popen[str]:
+    """Starts the CLI (or any `argv`) with text pipes, in the repository."""
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, **kwargs
     )
-    return launch(client, spec)
+
+
+def train_argv(workspace: Path, command: list[str]) -> list[str]:
+    """`tfstudio train` of `command` in the busybox image, as a user types it."""
+    return [
+        sys.executable,
+        "-m",
+        "tfstudio",
+        "train",
+        "--image",
+        BUSYBOX,
+        "--gpus",
+        "none",
+        "--workspace",
+        str(workspace),
+        "--",
+        *command,
+    ]
 
 
 def test_lines_arrive_while_the_job_runs_and_following_ends_with_it(
@@ -96,13 +100,7 @@ def test_followers_of_several_jobs_stop_at_once_from_another_thread(
 
 def test_cli_logs_follow_ends_with_the_job(client: EngineClient, workspace: Path) -> None:
     result = start(client, workspace, GATED)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tfstudio", "logs", "-f", result.job.job_id],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    proc = spawn([sys.executable, "-m", "tfstudio", "logs", "-f", result.job.job_id])
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "epoch 1"
     assert proc.poll() is None  # still following the running job
@@ -115,26 +113,7 @@ def test_cli_logs_follow_ends_with_the_job(client: EngineClient, workspace: Path
 
 
 def test_train_streams_logs_and_exits_with_the_jobs_code(workspace: Path, docker_api) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tfstudio",
-            "train",
-            "--image",
-            BUSYBOX,
-            "--gpus",
-            "none",
-            "--workspace",
-            str(workspace),
-            "--",
-            *GATED,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    proc = spawn(train_argv(workspace, GATED))
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "epoch 1"
     assert proc.poll() is None
@@ -148,20 +127,7 @@ def test_train_streams_logs_and_exits_with_the_jobs_code(workspace: Path, docker
 def _pty_train(workspace: Path) -> tuple[subprocess.Popen[bytes], int]:
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tfstudio",
-            "train",
-            "--image",
-            BUSYBOX,
-            "--gpus",
-            "none",
-            "--workspace",
-            str(workspace),
-            "--",
-            *FOREVER,
-        ],
+        train_argv(workspace, FOREVER),
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -215,27 +181,7 @@ def test_ctrl_c_asks_whether_to_stop(workspace: Path, answer: str, docker_api) -
 
 
 def test_ctrl_c_without_a_terminal_leaves_the_job_running(workspace: Path, docker_api) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tfstudio",
-            "train",
-            "--image",
-            BUSYBOX,
-            "--gpus",
-            "none",
-            "--workspace",
-            str(workspace),
-            "--",
-            *FOREVER,
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    proc = spawn(train_argv(workspace, FOREVER), stdin=subprocess.PIPE)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
