@@ -120,7 +120,7 @@ class DialStdioPool(urllib3.connectionpool.HTTPConnectionPool):
         # urllib3 checks a reused connection with select() on its fileno(); a
         # paramiko channel makes a new pipe pair for each fileno() call, which
         # exhausts file descriptors (the Docker SDK's own ssh pool skips the
-        # check for the same reason). A dead channel fails the request instead.
+        # check for the same reason). The channel's own flags say it instead.
         conn = None
         if self.pool is None:
             raise urllib3.exceptions.ClosedPoolError(self, "Pool is closed.")
@@ -128,6 +128,10 @@ class DialStdioPool(urllib3.connectionpool.HTTPConnectionPool):
             conn = self.pool.get(block=False)
         except queue.Empty:
             pass
+        chan = getattr(conn, "sock", None)
+        if conn is not None and chan is not None and (chan.closed or chan.eof_received):
+            conn.close()
+            conn = None
         return conn or self._new_conn()
 
 
