@@ -142,8 +142,10 @@ class WarmLauncher:
             gpus="none",
             workspace=self.workspace,
         )
-        job = launch(self.client, spec).job
-        follower = LogFollower(self.client, job, lambda line: lines.put(line.text)).start()
+        result = launch(self.client, spec, attach=True)
+        follower = LogFollower(
+            self.client, result.job, lambda line: lines.put(line.text), stream=result.output
+        ).start()
         text = lines.get(timeout=60)
         elapsed = time.perf_counter() - started
         follower.stop()

@@ -93,7 +93,9 @@ def _train(args: argparse.Namespace) -> int:
     from tfstudio.cli.engine_opts import event_printer
 
     with open_engine(engine) as client:
-        started = launch(client, spec, on_event=event_printer(quiet=args.json))
+        started = launch(
+            client, spec, on_event=event_printer(quiet=args.json), attach=not args.detach
+        )
         job = started.job
         for text in started.notes:
             note(f"note: {text}")
@@ -106,10 +108,10 @@ def _train(args: argparse.Namespace) -> int:
                 note(f"follow: tfstudio logs -f {job.job_id}")
             return 0
         note(f"job {job.job_id} started ({job.name}) on {engine.name}; Ctrl-C to stop")
-        return _follow_to_end(client, job, args.json)
+        return _follow_to_end(client, job, args.json, started.output)
 
 
-def _follow_to_end(client: Any, job: Any, want_json: bool) -> int:
+def _follow_to_end(client: Any, job: Any, want_json: bool, output: Any) -> int:
     from tfstudio.cli.engine_opts import follow_until_end
     from tfstudio.training.jobs import stop_job, wait_job
     from tfstudio.training.logs import LogFollower
@@ -117,7 +119,9 @@ def _follow_to_end(client: Any, job: Any, want_json: bool) -> int:
     from tfstudio.training.settings import training_settings
 
     out = sys.stderr if want_json else sys.stdout
-    follower = LogFollower(client, job, lambda line: print(line.text, file=out, flush=True))
+    follower = LogFollower(
+        client, job, lambda line: print(line.text, file=out, flush=True), stream=output
+    )
     if follow_until_end(follower):
         if not _ask_stop(job):
             note(f"job {job.job_id} keeps running; follow: tfstudio logs -f {job.job_id}")

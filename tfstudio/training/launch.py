@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfstudio.errors import TfStudioError
@@ -23,6 +23,7 @@ from tfstudio.training.images import ResolvedImage, resolve_image
 from tfstudio.training.jobs import JobInfo
 from tfstudio.training.jobspec import WORKDIR, JobSpec
 from tfstudio.training.limits import GpuRequest
+from tfstudio.training.logs import close_stream
 from tfstudio.training.provenance import Provenance, at_launch
 from tfstudio.training.tagpolicy import override_note
 
@@ -32,12 +33,18 @@ _GPU_REFUSALS = ("could not select device driver", "nvidia-container-cli", "nvid
 
 @dataclass(frozen=True)
 class LaunchResult:
-    """A started job: the job, its image as resolved, its provenance record, notes to show."""
+    """A started job: the job, its image as resolved, its provenance record, notes to show.
+
+    `output` is the job's output stream when `launch(attach=True)` opened one
+    before the start, else None. Read it (`LogFollower(stream=...)`) or close
+    it (`logs.close_stream`): an attached reader that stalls can stall the job.
+    """
 
     job: JobInfo
     image: ResolvedImage
     provenance: Provenance
     notes: tuple[str, ...]
+    output: Any = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """Returns {job, image, provenance_path, notes}."""
@@ -55,8 +62,14 @@ def launch(
     *,
     on_event: EventCallback | None = None,
     cancel: CancelToken | None = None,
+    attach: bool = False,
 ) -> LaunchResult:
     """Creates and starts the job `spec` describes, and records its provenance.
+
+    With `attach`, the job's output stream is opened before the start (as
+    `docker run` does), so the first line is not lost nor delayed: a `logs`
+    request right after the start of a short command waits for the engine
+    to finish handling its exit.
 
     Raises ImageError (missing, cannot pull), GpuRequestError (no NVIDIA
     runtime), WorkspaceError (no such directory on the engine host), JobError
@@ -79,11 +92,17 @@ def launch(
     emit(on_event, Stage.CREATE, f"creating job {job_id} ({name})")
     container_id = _create(client, spec, image, job_id, name, override)
     launched_ns = time.time_ns()
+    output = None
     try:
         check_cancel(cancel, "launch")
+        if attach:
+            with client.call(f"attaching to job {job_id}"):
+                output = client.api.attach(container_id, stream=True, logs=True)
         emit(on_event, Stage.START, f"starting job {job_id}")
         _start(client, spec, container_id)
     except BaseException:
+        if output is not None:
+            close_stream(output)
         with contextlib.suppress(Exception):
             client.api.remove_container(container_id, force=True)
         raise
@@ -111,7 +130,7 @@ def launch(
     image_json = image.to_json() | {"tag_policy": spec.image.pinning.value, "override": override}
     record = at_launch(client, spec, job, image_json, launched_ns)
     emit(on_event, Stage.RUNNING, f"job {job_id} started")
-    return LaunchResult(job, image, record, tuple(notes))
+    return LaunchResult(job, image, record, tuple(notes), output)
 
 
 def _create(

@@ -43,7 +43,8 @@ class LogFollower:
 
     `on_line` is called in the worker thread for each line; `on_end` once at
     the end with None, or with the TfStudioError that ended it. Lines that
-    arrive after `stop()` are dropped.
+    arrive after `stop()` are dropped. `stream` is an output stream already
+    open (`LaunchResult.output`); without one, `start()` opens the log.
     """
 
     def __init__(
@@ -54,13 +55,14 @@ class LogFollower:
         *,
         tail: int | None = None,
         on_end: Callable[[TfStudioError | None], None] | None = None,
+        stream: Any = None,
     ) -> None:
         self.client = client
         self.job = job
         self._on_line = on_line
         self._on_end = on_end
         self._tail = tail
-        self._stream: Any = None
+        self._stream: Any = stream
         self._stopped = threading.Event()
         self._done = threading.Event()
         self._lock = threading.Lock()
@@ -70,7 +72,16 @@ class LogFollower:
         )
 
     def start(self) -> LogFollower:
-        """Opens the stream and starts the worker; returns self. Raises EngineError."""
+        """Opens the stream (unless given) and starts the worker; returns self.
+
+        Raises EngineError.
+        """
+        if self._stream is None:
+            self._open()
+        self._thread.start()
+        return self
+
+    def _open(self) -> None:
         with self.client.call(f"following logs of job {self.job.job_id}"):
             self._stream = self.client.api.logs(
                 self.job.container_id,
@@ -78,8 +89,6 @@ class LogFollower:
                 follow=True,
                 tail=self._tail if self._tail is not None else "all",
             )
-        self._thread.start()
-        return self
 
     @property
     def done(self) -> bool:
@@ -95,7 +104,7 @@ class LogFollower:
         self._stopped.set()
         with self._lock:
             if self._stream is not None:
-                _close_stream(self._stream)
+                close_stream(self._stream)
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
@@ -115,7 +124,7 @@ class LogFollower:
             self.error = error
             with self._lock:
                 with contextlib.suppress(Exception):
-                    _close_stream(self._stream)
+                    close_stream(self._stream)
                 self._stream = None
             self._done.set()
             if self._on_end is not None:
@@ -156,8 +165,8 @@ def _split(raw: bytes) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def _close_stream(stream: Any) -> None:
-    """Closes an SDK log stream from another thread, waking its blocked read."""
+def close_stream(stream: Any) -> None:
+    """Closes an SDK log or attach stream from any thread, waking its blocked read."""
     with contextlib.suppress(Exception):
         # The socket of an ssh:// engine is a paramiko channel, which the SDK
         # refuses to close; closing the channel wakes the reader all the same.
