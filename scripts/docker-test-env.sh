@@ -105,7 +105,7 @@ build_tf() {
   local host_ca=${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}
   [ -f "$host_ca" ] || die "no CA bundle at $host_ca (set PIP_CERT)"
   cp "$host_ca" "$ROOTFS/tmp/build-ca.crt"
-  say "pip install tensorflow-cpu==$TF_VERSION inside the rootfs"
+  say "debootstrap done after $(($(date +%s) - started)) s; pip install tensorflow-cpu==$TF_VERSION inside the rootfs"
   # A clean environment: the host's pip config (find-links, constraints) names
   # paths that do not exist inside the chroot.
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 PIP_CONFIG_FILE=/dev/null \
@@ -118,7 +118,7 @@ build_tf() {
   rm -f "$ROOTFS/tmp/build-ca.crt"
   : >"$ROOTFS/etc/resolv.conf"
   rm -rf "$ROOTFS/var/cache/apt/archives/"*.deb "$ROOTFS/var/lib/apt/lists/"* "$ROOTFS/root/.cache"
-  say "docker import as $TF_IMAGE"
+  say "pip done after $(($(date +%s) - started)) s; docker import as $TF_IMAGE"
   tar -C "$ROOTFS" -c . | docker import \
     -c 'ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin' \
     -c 'ENV TF_CPP_MIN_LOG_LEVEL=2' \
