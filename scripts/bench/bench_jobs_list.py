@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -91,6 +92,8 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 - clean up as much as possible
                 print(f"cleanup of {job.job_id} failed: {exc}", file=sys.stderr)
         client.close()
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(workspace, ignore_errors=True)
     medians = {name: statistics.median(t) for name, t in times.items()}
     ps, stats = medians["docker ps"], medians["docker stats --no-stream"]
     print(f"{args.jobs} running jobs, {args.runs} runs each (fresh processes, except the core)")

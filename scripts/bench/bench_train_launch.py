@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -96,14 +97,14 @@ def main() -> None:
         warm.close()
     finally:
         subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
-        ours = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", "label=tfstudio.job"],
-            capture_output=True,
-            text=True,
+        studio = f"label=tfstudio.studio={_studio_id(home)}"
+        mine = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", studio], capture_output=True, text=True
         ).stdout.split()
-        mine = [c for c in ours if _studio_of(c) == _studio_id(home)]
         if mine:
             subprocess.run(["docker", "rm", "-f", *mine], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(workspace, ignore_errors=True)
     r, t = statistics.median(runs), statistics.median(trains)
     w, f = statistics.median(warms), statistics.median(floors)
     print(f"docker run            first line: median {r * 1000:6.0f} ms over {args.runs} runs")
@@ -166,14 +167,6 @@ def _seconds(cmd: list[str]) -> float:
 def _studio_id(home: str) -> str:
     path = Path(home, "studio-id")
     return path.read_text().strip() if path.exists() else ""
-
-
-def _studio_of(container: str) -> str:
-    return subprocess.run(
-        ["docker", "inspect", "-f", '{{index .Config.Labels "tfstudio.studio"}}', container],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,28 @@ GATED = ["sh", "-c", "echo epoch 1; while [ ! -f go ]; do sleep 0.05; done; echo
 FOREVER = ["sh", "-c", "echo ready; while :; do sleep 0.1; done"]
 
 
+_SPAWNED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans() -> Iterator[None]:
+    # A failed assertion must not leave a CLI following (and launching) behind
+    # the per-test container clean-up.
+    yield
+    while _SPAWNED:
+        proc = _SPAWNED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def spawn(argv: list[str], **kwargs: object) -> subprocess.Popen[str]:
     """Starts the CLI (or any `argv`) with text pipes, in the repository."""
-    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+    proc = subprocess.Popen(  # type: ignore[call-overload]
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, **kwargs
     )
+    _SPAWNED.append(proc)
+    return proc  # type: ignore[no-any-return]
 
 
 def train_argv(workspace: Path, command: list[str]) -> list[str]:
@@ -135,6 +153,7 @@ def _pty_train(workspace: Path) -> tuple[subprocess.Popen[bytes], int]:
         start_new_session=True,
         preexec_fn=_take_terminal,
     )
+    _SPAWNED.append(proc)
     os.close(slave)
     return proc, master
 
