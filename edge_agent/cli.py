@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--token", default=os.environ.get("TFSTUDIO_AGENT_TOKEN"))
+    p.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024,
+                   help="largest request body taken (413 beyond; default 4 MiB)")  # fmt: skip
+    p.add_argument("--max-inflight", type=int, default=8,
+                   help="requests whose bodies are held at once (default 8)")  # fmt: skip
+    p.add_argument("--inflight-wait", type=float, default=5.0,
+                   help="seconds a request waits for a slot before 503 (default 5)")  # fmt: skip
     return parser
 
 
@@ -156,9 +162,21 @@ def cmd_status(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> Dict[str, Any]:
-    from edge_agent.server import serve
+    from edge_agent.server import Limits, serve
 
-    serve(_store(args), host=args.host, port=args.port, token=args.token, json_lines=args.json)
+    limits = Limits(
+        max_body_bytes=args.max_body_bytes,
+        max_inflight=args.max_inflight,
+        inflight_wait_s=args.inflight_wait,
+    )
+    serve(
+        _store(args),
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        json_lines=args.json,
+        limits=limits,
+    )
     return {"stopped": True}
 
 
