@@ -145,8 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         return  # one line per request would swamp a device's log
 
     def setup(self) -> None:
-        self.timeout = self.server.app.limits.idle_timeout_s
         super().setup()
+        self.connection.settimeout(self.server.app.limits.idle_timeout_s)
 
     def _send(self, code: int, body: Any, endpoint: str, content_type: str = "") -> None:
         # allow_nan=False: a JSON answer is valid JSON for every client (predict
