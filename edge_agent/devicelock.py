@@ -103,12 +103,16 @@ def hold(
             "owner": owner,
             "started_at": fsutil.utc_now(),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode(), 0)
+        # Who holds it, for a refused writer's message; best effort (a full disk
+        # must not stop the lock, which is the flock alone).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
         try:
             yield me
         finally:
-            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing the descriptor releases the flock
 
