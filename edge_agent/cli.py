@@ -125,7 +125,11 @@ def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
     from edge_agent.device_info import device_info
 
     store = _store(args)
-    return {**device_info(store.home, _active_ref(store)), "partials": space.partials(store.home)}
+    return {
+        **device_info(store.home, _active_ref(store)),
+        "partials": space.partials(store.home),
+        "models_stored": len(store.stored()),
+    }
 
 
 def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:

@@ -63,6 +63,7 @@ class DeployRun:
         self.fields: dict[str, Any] = {}
         self.stage = "queued"
         self.changed = False  # this deploy moved the device's active pointer
+        self.models_after: int | None = None  # models stored once this one is in
         self.lock = threading.Lock()
         self.abandoned = False
         self.finished = False
@@ -101,6 +102,8 @@ class DeployRun:
         info = session.client.call("info", cancel=self.cancel)
         active = (info.get("active") or {}).get("sha256")
         stored = active == sha or is_stored(session.transport, self.device, sha)
+        count = info.get("models_stored")
+        self.models_after = count + (not stored) if isinstance(count, int) else None
         verdict = preflight.check(self.facts, info, name, stored=stored)
         self.fields["problems"] = tuple(p.to_json() for p in verdict.problems)
         verdict.raise_if_refused()
@@ -235,6 +238,8 @@ class DeployRun:
         keep = self.options.keep
         if keep is None or not self.changed:
             return ""
+        if self.models_after is not None and self.models_after <= keep:
+            return ""  # nothing to remove: spare the device an agent process
         self.step("prune", f"keeping {keep} stored models (and the rollback target)")
         try:
             answer = self.session.write(
