@@ -151,14 +151,19 @@ class DeviceSession:
         failed on the device: it is unchanged), StateUnknownError (no link came
         back), CancelledError.
         """
-        op_id = f"{command}-{uuid.uuid4().hex}"
-        words = [f"--id={op_id}", f"--lock-id={self.lock_id}", *args]
-        try:
-            return self.client.call(command, *words, timeout=timeout)
-        except AgentRefusal:
-            raise
-        except TransportError as exc:
-            recovered = self.recover(op_id, command, exc)
+        for attempt in (1, 2):
+            op_id = f"{command}-{uuid.uuid4().hex}"
+            words = [f"--id={op_id}", f"--lock-id={self.lock_id}", *args]
+            try:
+                return self.client.call(command, *words, timeout=timeout)
+            except AgentRefusal:
+                raise
+            except TransportError as exc:
+                recovered = self.recover(op_id, command, exc)
+            if recovered.state != "unknown" or attempt == 2:
+                break
+            # The write never started on the device (no record, no process):
+            # running it once more over the new connection is safe.
         if recovered.state == "done" and recovered.result is not None:
             return recovered.result
         if recovered.state == "failed" and recovered.error:
