@@ -177,7 +177,8 @@ def serve_lock(
 
 
 def _end_own_stale_holder(home: Path, lock_id: str) -> None:
-    """Ends a holder of the same deploy id whose connection froze (SIGTERM)."""
+    """Ends a holder of the same deploy id whose connection froze (SIGKILL: it holds
+    nothing but the lock, which `hold` then takes)."""
     holder = read_holder(home)
     if not holder or holder.get("id") != lock_id or not is_held(home):
         return
@@ -185,4 +186,4 @@ def _end_own_stale_holder(home: Path, lock_id: str) -> None:
     if pid == os.getpid() or not fsutil.same_process(pid, holder.get("pid_start")):
         return
     with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGTERM)  # its flock goes with it; `hold` waits for that
+        os.kill(pid, signal.SIGKILL)  # (even a stopped one) its flock goes with it

@@ -164,3 +164,25 @@ def test_info_reports_uploads_waiting_in_the_inbox(agent, agent_home, tiny_model
     (inbox / f"{_sha(tiny_models['int8'])}.partial").write_bytes(data[:100])
     (partial,) = agent("info", "--json").json["partials"]
     assert partial["sha256"] == _sha(tiny_models["int8"]) and partial["bytes"] == 100
+
+
+def test_the_same_deploy_takes_its_lock_back_from_a_frozen_holder(agent_home):
+    """After a frozen link, the deploy's new `lock` ends its own old holder (same id)."""
+    first = _spawn(agent_home, "lock", "--id", "deploy-dddd4444", "--json")
+    other = None
+    try:
+        assert json.loads(first.stdout.readline())["locked"]
+        first.send_signal(signal.SIGSTOP)  # its link froze: stdin never closes
+        again = _spawn(agent_home, "lock", "--id", "deploy-dddd4444", "--wait", "10", "--json")
+        assert json.loads(again.stdout.readline())["pid"] == again.pid
+        first.send_signal(signal.SIGCONT)
+        assert first.wait(timeout=10) != 0, "the frozen holder was ended"
+        other = _spawn(agent_home, "lock", "--id", "deploy-eeee5555", "--wait", "0.3", "--json")
+        refused = json.loads(other.stdout.readline())
+        assert refused["code"] == "locked" and f"pid {again.pid}" in refused["error"]
+        again.stdin.close()
+        assert again.wait(timeout=10) == 0
+    finally:
+        for proc in (first, other):
+            if proc is not None and proc.poll() is None:
+                proc.kill()

@@ -107,3 +107,49 @@ def test_a_device_that_stays_gone_is_reported_as_unknown_state(
         assert result.active is None
     finally:
         server.stop()
+
+
+def test_a_link_that_freezes_during_install_is_recovered(
+    lab: Lab, tiny_models: dict[str, Path], studio_config
+) -> None:
+    """SIGSTOP on the session's sshd: the install stalls, the studio gives up on that
+    connection, opens another, takes its device lock back and reads the outcome."""
+    from tests.helpers.sshd import sshd_sessions_of
+    from tfstudio.cli.deploy_cmd import connector, deploy_options
+    from tfstudio.config import load_config
+
+    studio_config("[ssh]\nstall_timeout = 2\n")
+    device = lab.add("freezy", server=2, user=1)
+    assert device.user is not None
+    model = tiny_models["float16"]
+    facts = inspect_model(model)
+    stopped: list[int] = []
+
+    def freeze(event: DeployEvent) -> None:
+        if event.stage == "install" and not stopped:
+            for pid in sshd_sessions_of(device.user or ""):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+
+    started = time.monotonic()
+    try:
+        result = deploy_one(
+            model,
+            facts,
+            device,
+            deploy_options(load_config()),
+            connect=connector(),
+            on_event=freeze,
+        )
+    finally:
+        for pid in stopped:
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+    assert stopped, "the link was never frozen"
+    assert time.monotonic() - started < 40
+    assert result.status is Status.OK, result.message
+    assert "reconnected" in result.message
+    assert result.active == facts.sha256 == listing(device)["active"]

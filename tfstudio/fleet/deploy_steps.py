@@ -101,6 +101,7 @@ class DeployRun:
         self.step("info", "asking the agent")
         info = session.client.call("info", cancel=self.cancel)
         active = (info.get("active") or {}).get("sha256")
+        self.fields["active"] = active  # until this deploy changes it
         stored = active == sha or is_stored(session.transport, self.device, sha)
         count = info.get("models_stored")
         self.models_after = count + (not stored) if isinstance(count, int) else None
@@ -139,6 +140,7 @@ class DeployRun:
         try:
             return self.session.write(command, *args, timeout=self.options.install_timeout)
         except StateUnknownError as exc:
+            self.fields["active"] = None  # unknown
             raise StateUnknownError(
                 f"{exc.message}: the {command} of {_short(self.facts.sha256)} may have "
                 "completed there",
@@ -193,7 +195,16 @@ class DeployRun:
         except (AgentRefusal, TransportError) as exc:
             failure = f"the bench failed: {exc.message.removeprefix(name + ': ')}"
             if isinstance(exc, TransportError):
-                self._reconnect_for("rollback", exc)
+                try:
+                    self._reconnect_for("rollback", exc)
+                except StateUnknownError as gone:
+                    return self.result_of(
+                        Status.FAILED,
+                        f"{head()}health gate failed: {failure}; the device stayed out of "
+                        f"reach, so it was not rolled back: {_short(self.facts.sha256)} was "
+                        f"left active ({gone.message.removeprefix(name + ': ')})",
+                        hint=f"when it is back: tfstudio rollback {name}",
+                    )
         if failure is None:
             return None
         if not self.changed or not self.fields.get("previous"):
