@@ -2,7 +2,7 @@
 
 A writer started with `--id ID` (install, activate, rollback, prune) records
 `ops/<ID>.json` before it starts ({"state": "running", "pid", ...}) and again
-when it ends ("done" with its answer, or "failed" with its error), each time
+when it ends ("done" with its "result", or "failed" with its "failure"), each time
 written atomically and fsynced. `outcome ID` reads the record back: a
 "running" record whose process is gone is "interrupted", and no record at all
 is "unknown" (the command never started) once no process carrying the id is
@@ -64,8 +64,9 @@ def finish(home: Path, op_id: str, result: Dict[str, Any]) -> None:
 
 
 def fail(home: Path, op_id: str, error: Dict[str, Any]) -> None:
-    """Records that the operation failed with `error` (the contract's error object)."""
-    _end(home, op_id, {"state": "failed", "error": error})
+    """Records that the operation failed with `error` (the contract's error object),
+    under "failure" (a top-level "error" would make the record read as a refusal)."""
+    _end(home, op_id, {"state": "failed", "failure": error})
 
 
 def _end(home: Path, op_id: str, fields: Dict[str, Any]) -> None:

@@ -84,7 +84,7 @@ def test_outcome_of_done_failed_unknown_and_interrupted_writes(
     bogus.write_text("not a model")
     assert agent("install", str(bogus), "--id", "op-fail-0002", "--json").rc == 1
     failed = agent("outcome", "op-fail-0002", "--json").json
-    assert failed["state"] == "failed" and failed["error"]["code"] == "not_tflite"
+    assert failed["state"] == "failed" and failed["failure"]["code"] == "not_tflite"
     assert agent("outcome", "op-none-0003", "--json").json["state"] == "unknown"
 
     paused = _spawn(agent_home, "install", str(tiny_models["int8"]), "--id", "op-kill-0004",

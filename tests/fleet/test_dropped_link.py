@@ -42,8 +42,9 @@ class LinkCutter:
     def _cut(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            pid = sshd_session_serving(self.path)
-            if pid is not None and sshd_session_serving(self.marker) is not None:
+            # This deploy's validation child: the install is past its checks.
+            pid = sshd_session_serving(f"{self.marker} {self.path}")
+            if pid is not None:
                 if self.before_kill is not None:
                     self.before_kill()
                 os.kill(pid, signal.SIGKILL)

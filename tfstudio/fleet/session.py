@@ -54,7 +54,15 @@ class Recovered:
 
     state: str  # done, failed, interrupted, unknown, running
     result: dict[str, Any] | None
-    error: dict[str, Any] | None
+    error: dict[str, Any] | None  # the agent's error object of a failed write
+
+    @property
+    def never_ran(self) -> bool:
+        """True when the write did not get to change anything: no record and no process,
+        or refused because this deploy's lock was gone (the link dropped as it started)."""
+        lost_lock = self.state == "failed" and (self.error or {}).get("code") == "locked"
+        return self.state == "unknown" or lost_lock
+
     active: str | None
     previous: str | None
 
@@ -160,10 +168,10 @@ class DeviceSession:
                 raise
             except TransportError as exc:
                 recovered = self.recover(op_id, command, exc)
-            if recovered.state != "unknown" or attempt == 2:
+            if not recovered.never_ran or attempt == 2:
                 break
-            # The write never started on the device (no record, no process):
-            # running it once more over the new connection is safe.
+            # The write changed nothing on the device: running it once more over
+            # the new connection (and the lock taken again) is safe.
         if recovered.state == "done" and recovered.result is not None:
             return recovered.result
         if recovered.state == "failed" and recovered.error:
@@ -194,7 +202,7 @@ class DeviceSession:
         return Recovered(
             state=str(answer.get("state")),
             result=answer.get("result"),
-            error=answer.get("error"),
+            error=answer.get("failure"),
             active=answer.get("active"),
             previous=answer.get("previous"),
         )
