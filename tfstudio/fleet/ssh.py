@@ -307,6 +307,19 @@ class SSHTransport(Transport):
             status,
         )
 
+    def open_stream(self, argv: Sequence[str], timeout: float = 30) -> paramiko.Channel:
+        """Returns a session channel running `argv` (words quoted), for a caller that
+        streams both ways itself (e.g. `docker system dial-stdio` for the Docker SDK).
+
+        The caller closes the channel; the watchdog guards only its opening.
+        Raises TransportError.
+        """
+        what = f"running {argv[0]}"
+        with self._errors(what), self._guard(what, probe=True):
+            chan = self._transport.open_session(timeout=timeout)
+            chan.exec_command(command_line(argv))
+            return chan
+
     def spawn(self, argv: Sequence[str]) -> RemoteProcess:
         """Starts `argv` on the device and returns it running. Raises TransportError."""
         what = f"starting {os.path.basename(str(argv[0]))}"
