@@ -42,19 +42,40 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
         return p
 
+    def writer(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = command(name, help_text)
+        p.add_argument("--id", help="record this write's outcome under ID (see: outcome)")
+        p.add_argument("--lock-id", help="run inside the deploy that holds the device lock ID")
+        return p
+
     command("info", "what this device is and can do")
     command("version", "the agent version")
-    p = command("install", "verify, validate, store and activate a model")
+    p = writer("install", "verify, validate, store and activate a model")
     p.add_argument("path")
     p.add_argument("--name")
     p.add_argument("--sha256")
     p.add_argument("--no-activate", action="store_true")
-    p.add_argument("--keep", type=int, default=5)
+    p.add_argument(
+        "--keep",
+        type=int,
+        help="afterwards, prune to N models (the active one and its rollback target stay)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="validation timeout (s)")
     command("list", "stored models and the active one")
-    p = command("activate", "make a stored model active")
+    p = writer("activate", "make a stored model active")
     p.add_argument("sha")
-    command("rollback", "re-activate the previously active model")
+    writer("rollback", "re-activate the previously active model")
+    p = writer("prune", "remove stored models; never the active one nor its rollback target")
+    p.add_argument("--keep", type=int, required=True, help="models to keep (at least 1)")
+    p = command("lock", "hold the device lock for a deploy until stdin closes")
+    p.add_argument("--id", required=True, help="the deploy's lock id")
+    p.add_argument("--owner", default="", help="who deploys (shown to a refused deploy)")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the lock")
+    p.add_argument("--for", dest="for_sha", help="the sha256 the deploy installs")
+    p.add_argument("--need", type=int, default=0, help="bytes the deploy needs free")
+    p = command("outcome", "what became of a write started with --id")
+    p.add_argument("op_id", metavar="ID")
+    p.add_argument("--wait", type=float, default=0.0, help="wait this long for it to end")
     p = command("bench", "on-device latency, benchmark_model style")
     p.add_argument("--model", help="stored sha (or prefix) or a .tflite path; default: active")
     p.add_argument("--runs", type=int, default=100)
@@ -69,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--token", default=os.environ.get("TFSTUDIO_AGENT_TOKEN"))
+    p.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024,
+                   help="largest request body taken (413 beyond; default 4 MiB)")  # fmt: skip
+    p.add_argument("--max-inflight", type=int, default=8,
+                   help="requests whose bodies are held at once (default 8)")  # fmt: skip
+    p.add_argument("--inflight-wait", type=float, default=5.0,
+                   help="seconds a request waits for a slot before 503 (default 5)")  # fmt: skip
     return parser
 
 
@@ -94,24 +121,56 @@ def _active_ref(store: Any) -> Optional[Dict[str, Any]]:
 
 
 def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent import space
     from edge_agent.device_info import device_info
 
     store = _store(args)
-    return device_info(store.home, _active_ref(store))
+    return {
+        **device_info(store.home, _active_ref(store)),
+        "partials": space.partials(store.home),
+        "models_stored": len(store.stored()),
+    }
 
 
 def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:
     return {"agent_version": __version__}
 
 
+def _recorded(args: argparse.Namespace, op: str, write: Callable[[], Dict[str, Any]]) -> Any:
+    """Runs `write`, recording its outcome under `--id` (when given) for `outcome`."""
+    from edge_agent import ops
+
+    op_id = ops.known(args.id)
+    if op_id is None:
+        return write()
+    store = _store(args)
+    store.ensure()
+    ops.start(store.home, op_id, op)
+    try:
+        result = write()
+    except AgentError as exc:
+        ops.fail(store.home, op_id, exc.to_json())
+        raise
+    except Exception as exc:
+        ops.fail(store.home, op_id, {"error": f"internal error: {exc}", "code": "internal"})
+        raise
+    ops.finish(store.home, op_id, result)
+    return result
+
+
 def cmd_install(args: argparse.Namespace) -> Dict[str, Any]:
-    return _store(args).install(
-        Path(args.path),
-        name=args.name,
-        expected_sha=args.sha256,
-        activate=not args.no_activate,
-        keep=args.keep,
-        timeout_s=args.timeout,
+    return _recorded(
+        args,
+        "install",
+        lambda: _store(args).install(
+            Path(args.path),
+            name=args.name,
+            expected_sha=args.sha256,
+            activate=not args.no_activate,
+            keep=args.keep,
+            timeout_s=args.timeout,
+            lock_id=args.lock_id,
+        ),
     )
 
 
@@ -120,11 +179,40 @@ def cmd_list(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_activate(args: argparse.Namespace) -> Dict[str, Any]:
-    return _store(args).activate(args.sha)
+    return _recorded(args, "activate", lambda: _store(args).activate(args.sha, args.lock_id))
 
 
 def cmd_rollback(args: argparse.Namespace) -> Dict[str, Any]:
-    return _store(args).rollback()
+    return _recorded(args, "rollback", lambda: _store(args).rollback(args.lock_id))
+
+
+def cmd_prune(args: argparse.Namespace) -> Dict[str, Any]:
+    return _recorded(args, "prune", lambda: _store(args).prune(args.keep, args.lock_id))
+
+
+def cmd_lock(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    from edge_agent import devicelock
+
+    devicelock.serve_lock(
+        _store(args),
+        lock_id=args.id,
+        owner=args.owner,
+        wait_s=args.wait,
+        for_sha=args.for_sha,
+        need_bytes=args.need,
+        as_json=args.json,
+    )
+    return None
+
+
+def cmd_outcome(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent import ops
+
+    store = _store(args)
+    record = ops.outcome(store.home, ops.check_id(args.op_id), args.wait)
+    state = store.state()
+    history = state["history"]
+    return {**record, "active": state["active"], "previous": history[-1] if history else None}
 
 
 def cmd_bench(args: argparse.Namespace) -> Dict[str, Any]:
@@ -156,19 +244,34 @@ def cmd_status(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> Dict[str, Any]:
-    from edge_agent.server import serve
+    from edge_agent.server import Limits, serve
 
-    serve(_store(args), host=args.host, port=args.port, token=args.token, json_lines=args.json)
+    limits = Limits(
+        max_body_bytes=args.max_body_bytes,
+        max_inflight=args.max_inflight,
+        inflight_wait_s=args.inflight_wait,
+    )
+    serve(
+        _store(args),
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        json_lines=args.json,
+        limits=limits,
+    )
     return {"stopped": True}
 
 
-COMMANDS: Dict[str, Callable[[argparse.Namespace], Dict[str, Any]]] = {
+COMMANDS: Dict[str, Callable[[argparse.Namespace], Optional[Dict[str, Any]]]] = {
     "info": cmd_info,
     "version": cmd_version,
     "install": cmd_install,
     "list": cmd_list,
     "activate": cmd_activate,
     "rollback": cmd_rollback,
+    "prune": cmd_prune,
+    "lock": cmd_lock,
+    "outcome": cmd_outcome,
     "bench": cmd_bench,
     "status": cmd_status,
     "serve": cmd_serve,
@@ -206,15 +309,14 @@ def _emit_error(exc: AgentError, as_json: bool) -> None:
         sys.stderr.write(f"error: {exc.message}{hint}\n")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Runs one command; returns the exit code (0 ok, 1 error, 2 usage)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _run(argv: List[str]) -> int:
     as_json = "--json" in argv
     try:
         args = build_parser().parse_args(argv)
         as_json = bool(getattr(args, "json", False))
+        result: Optional[Dict[str, Any]]
         if args.version and args.command is None:
-            result: Dict[str, Any] = {"agent_version": __version__}
+            result = {"agent_version": __version__}
             command = "version"
         elif args.command is None:
             raise AgentError("no command given", "usage", hint="see: tfstudio-agent --help")
@@ -226,13 +328,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2 if exc.code == "usage" else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback
         _emit_error(AgentError(f"internal error: {type(exc).__name__}: {exc}", "internal"), as_json)
         return 1
-    if as_json:
+    if result is None:
+        pass  # the command wrote its own answer (lock)
+    elif as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     elif command == "version":
         sys.stdout.write(f"tfstudio-agent {__version__}\n")
     else:
         sys.stdout.write(_human(command, result) + "\n")
+    sys.stdout.flush()
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs one command; returns the exit code (0 ok, 1 error, 2 usage).
+
+    A reader that went away (the studio's link dropped, `| head`) ends it
+    quietly: a write's outcome is recorded before its answer is printed.
+    """
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush fails no more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1

@@ -17,8 +17,9 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from edge_agent.errors import AgentError
 
@@ -33,6 +34,17 @@ PAUSE_ENV = "TFSTUDIO_AGENT_PAUSE_AT"
 
 DEFAULT_LOCK_WAIT_S = 10.0
 
+DISK_FULL_HINT = (
+    "free space on the device: `prune --keep 1` removes every stored model but the active "
+    "one and its rollback target (from the studio: tfstudio prune DEVICE --keep 1)"
+)
+"""What frees space in the agent's home (install's --keep prunes only after a success)."""
+
+
+def utc_now() -> str:
+    """Returns the current time as ISO-8601 UTC with milliseconds (sorts as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 def pid_alive(pid: int) -> bool:
     """Returns True when a process with this pid exists (ours or another user's)."""
@@ -43,6 +55,27 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's live process
     return True
+
+
+def pid_start(pid: int) -> Optional[int]:
+    """Returns the start time of process `pid` (clock ticks since boot, from /proc), or None.
+
+    With the pid it names one process for good: a recycled pid has another start time.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        return int(stat[stat.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def same_process(pid: int, start: Optional[int]) -> bool:
+    """True when `pid` is alive and (where /proc tells) is the process that started at `start`."""
+    if pid <= 0 or not pid_alive(pid):
+        return False
+    now = pid_start(pid)
+    return start is None or now is None or now == start
 
 
 def fsync_dir(directory: Path) -> None:
@@ -113,28 +146,45 @@ def disk_errors(where: Path) -> Iterator[None]:
         raise
 
 
+def lock_wait_s(wait_s: Optional[float] = None) -> float:
+    """Returns `wait_s`, or the wait from TFSTUDIO_AGENT_LOCK_WAIT (default 10 s)."""
+    if wait_s is not None:
+        return wait_s
+    return float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_S))
+
+
+def try_flock(fd: int) -> bool:
+    """Takes the exclusive flock on `fd` without waiting; returns False when another holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+
+
+def flock_within(fd: int, wait_s: float) -> bool:
+    """Takes the exclusive flock on `fd`, waiting up to `wait_s`; False when it stayed taken."""
+    deadline = time.monotonic() + wait_s
+    while not try_flock(fd):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 @contextlib.contextmanager
-def store_lock(lock_path: Path, wait_s: float | None = None) -> Iterator[None]:
+def store_lock(lock_path: Path, wait_s: Optional[float] = None) -> Iterator[None]:
     """Holds the exclusive store lock; waits up to `wait_s`, then raises AgentError(locked)."""
-    if wait_s is None:
-        wait_s = float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_S))
     fd = os.open(str(lock_path), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise AgentError(
-                        f"another install or activation holds the store lock ({lock_path})",
-                        "locked",
-                        hint="wait for it to finish and try again",
-                    ) from None
-                time.sleep(0.05)
+        if not flock_within(fd, lock_wait_s(wait_s)):
+            raise AgentError(
+                f"another install or activation holds the store lock ({lock_path})",
+                "locked",
+                hint="wait for it to finish and try again",
+            )
         # Who holds it, for a human looking at the file; the flock is what counts.
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

@@ -5,19 +5,63 @@ for a multi-input model) and columnar format `{"inputs": ...}` (a batched
 array, or a dict of them). Values are the input tensors' own dtype (an int8
 model takes int8 numbers), so an answer equals a direct interpreter call.
 Every malformed request raises `BadRequest`, which the server turns into 400.
+Bodies nested deeper than any tensor needs are refused before they are
+decoded, and outputs that are not finite numbers are written as null (JSON
+has no NaN or Infinity).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 import numpy as np
 
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays/objects a request may have: a tensor has a few
+dimensions, so anything deeper is an attack on the decoder, not a request."""
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
 
 class BadRequest(Exception):
     """The request cannot be run; the message is returned with HTTP 400."""
+
+
+def json_depth(raw: bytes) -> int:
+    """Returns the deepest nesting of `[`/`{` in a JSON text (brackets in strings ignored)."""
+    skeleton = _JSON_STRING.sub(b"", raw)
+    codes = np.frombuffer(skeleton, dtype=np.uint8)
+    if codes.size == 0:
+        return 0
+    steps = np.isin(codes, (91, 123)).astype(np.int32) - np.isin(codes, (93, 125))
+    return int(max(0, np.cumsum(steps).max()))
+
+
+def decode_request(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Returns the decoded JSON body. Raises BadRequest for bad or too deeply nested JSON."""
+    if json_depth(raw) > max_depth:
+        raise BadRequest(f"bad request: the JSON is nested deeper than {max_depth} levels")
+    try:
+        return json.loads(raw)
+    except RecursionError:  # a belt to the depth check's braces
+        raise BadRequest("bad request: the JSON is nested too deeply") from None
+    except ValueError as exc:  # JSON syntax and encoding errors
+        raise BadRequest(f"bad request: {exc}") from None
+
+
+def _to_json(value: np.ndarray) -> Any:
+    """Returns `value.tolist()`, with NaN and ±Infinity as None (JSON cannot carry them)."""
+    if value.dtype.kind == "f":
+        finite = np.isfinite(value)
+        if not finite.all():
+            out = value.astype(object)
+            out[~finite] = None
+            return out.tolist()
+    return value.tolist()
 
 
 @dataclass
@@ -119,11 +163,11 @@ def run_predict(model: LoadedModel, body: Any) -> Dict[str, Any]:
                 per_output[k].append(interp.get_tensor(detail["index"]).copy())
     merged = [np.concatenate(parts, axis=0) for parts in per_output]
     if len(merged) == 1:
-        predictions: List[Any] = merged[0].tolist()
+        predictions: List[Any] = _to_json(merged[0])
     else:
         names = [_short(d["name"]) for d in model.outputs]
         predictions = [
-            {name: out[i].tolist() for name, out in zip(names, merged)} for i in range(n)
+            {name: _to_json(out[i]) for name, out in zip(names, merged)} for i in range(n)
         ]
     return {"predictions": predictions, "model_version": model.sha256}
 

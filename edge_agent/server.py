@@ -9,6 +9,12 @@ It binds to 127.0.0.1 unless told otherwise, and refuses any other address
 without a token; with a token every request needs `Authorization: Bearer`.
 Bad requests get 400 with {"error"}; nothing a client sends can stop it.
 `<home>/server.json` (removed on exit) tells `status` it runs.
+
+Nobody without the token costs it memory: the token is checked before a byte
+of body is read (also before `100 Continue`), a `Content-Length` over the
+limit is refused with 413 unread, at most `max_inflight` bodies are held at
+once (others wait briefly, then get 503), connections are capped, and a client
+that stalls mid-request is dropped after `idle_timeout_s`.
 """
 
 from __future__ import annotations
@@ -21,22 +27,45 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Tuple
 
 from edge_agent import fsutil
 from edge_agent.errors import AgentError
 from edge_agent.metrics import Metrics
-from edge_agent.predict import BadRequest, run_predict, tensor_meta
+from edge_agent.predict import BadRequest, decode_request, run_predict, tensor_meta
 from edge_agent.store import Store, utc_now
 from edge_agent.watcher import ModelHolder, Reloader, load_model, log
 
 SERVER_FILE = "server.json"
-MAX_BODY_BYTES = 64 * 1024 * 1024
-"""Requests above this are refused (400) before being read."""
-
 MODEL_PATH = "/v1/models/default"
+
+LINGER_S = 2.0
+"""After refusing a request whose body was not read, how long the server drains
+(and discards) what the client still sends, so the refusal reaches it instead
+of a connection reset."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the server."""
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    """A predict body above this is refused with 413 before it is read (a 224x224x3
+    float image is about 1.5 MB of JSON)."""
+    max_inflight: int = 8
+    """Requests whose bodies are held and run at once; the bound on body memory."""
+    inflight_wait_s: float = 5.0
+    """How long a request waits for an in-flight slot before it gets 503."""
+    max_connections: int = 512
+    """Open connections (one thread each); beyond it a connection gets 503 and is closed."""
+    idle_timeout_s: float = 30.0
+    """A connection that sends nothing for this long is closed (slow clients, slowloris)."""
+    backlog: int = 1024
+    """The listen queue: bursts of hundreds of clients wait here instead of being reset."""
 
 
 def is_loopback(host: str) -> bool:
@@ -57,15 +86,49 @@ class _Server(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = app
+        self.request_queue_size = app.limits.backlog
+        self._open = 0
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            full = self._open >= self.app.limits.max_connections
+            if not full:
+                self._open += 1
+        if full:
+            # No thread for it: one short answer from the accept loop, then close.
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                body = b'{"error": "server busy: too many connections"}\n'
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body
+                )
+            self.shutdown_request(request)
+            self.app.metrics.observe_request("other", 503)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open -= 1
 
 
 class App:
-    """What request threads share: the model holder, metrics and the token."""
+    """What request threads share: the model holder, metrics, the token and the limits."""
 
-    def __init__(self, store: Store, token: Optional[str]) -> None:
+    def __init__(self, store: Store, token: Optional[str], limits: Optional[Limits] = None) -> None:
         self.store = store
         self.token = token
+        self.limits = limits or Limits()
+        self.inflight = threading.BoundedSemaphore(self.limits.max_inflight)
         self.holder = ModelHolder()
         self.metrics = Metrics()
 
@@ -81,26 +144,86 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         return  # one line per request would swamp a device's log
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.app.limits.idle_timeout_s)
+
     def _send(self, code: int, body: Any, endpoint: str, content_type: str = "") -> None:
-        data = body.encode() if isinstance(body, str) else (json.dumps(body) + "\n").encode()
+        # allow_nan=False: a JSON answer is valid JSON for every client (predict
+        # already turns non-finite outputs into null).
+        data = (
+            body.encode()
+            if isinstance(body, str)
+            else (json.dumps(body, allow_nan=False) + "\n").encode()
+        )
         self.send_response(code)
         self.send_header("Content-Type", content_type or "application/json")
         self.send_header("Content-Length", str(len(data)))
         if code == 401:
             self.send_header("WWW-Authenticate", "Bearer")
+        if code == 503:
+            self.send_header("Retry-After", "1")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
         self.server.app.metrics.observe_request(endpoint, code)
 
-    def _authorized(self, endpoint: str) -> bool:
+    def _refuse_unread(self, code: int, message: str, endpoint: str) -> None:
+        """Answers a request whose body stays unread, then closes after a short linger."""
+        self.close_connection = True  # the unread body would poison keep-alive
+        self._send(code, {"error": message}, endpoint)
+        self.wfile.flush()
+        _linger(self.connection)
+
+    def _token_ok(self) -> bool:
         token = self.server.app.token
         if not token:
             return True
         given = self.headers.get("Authorization", "")
-        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
+        return given.startswith("Bearer ") and hmac.compare_digest(
+            given[7:].encode(), token.encode()
+        )
+
+    def _authorized(self, endpoint: str) -> bool:
+        if self._token_ok():
             return True
         self._send(401, {"error": "missing or wrong bearer token"}, endpoint)
         return False
+
+    def _body_length(self) -> Optional[int]:
+        """Returns the declared body length when it is acceptable, else answers and returns None."""
+        endpoint = self._post_endpoint()
+        if not self._token_ok():
+            self._refuse_unread(401, "missing or wrong bearer token", endpoint)
+            return None
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            self._refuse_unread(411, "a Content-Length header is required", endpoint)
+            return None
+        try:
+            length = int(declared)
+        except ValueError:
+            length = -1
+        limit = self.server.app.limits.max_body_bytes
+        if length < 0:
+            self._refuse_unread(400, f"bad Content-Length {declared!r}", endpoint)
+            return None
+        if length > limit:
+            self._refuse_unread(
+                413, f"the body is {length} bytes; this server takes at most {limit}", endpoint
+            )
+            return None
+        return length
+
+    def _post_endpoint(self) -> str:
+        return "predict" if self.path.split("?", 1)[0] == MODEL_PATH + ":predict" else "other"
+
+    def handle_expect_100(self) -> bool:
+        # A client that asks before sending its body learns of a refusal first.
+        if self.command == "POST" and self._body_length() is None:
+            return False
+        return super().handle_expect_100()
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib's name
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -138,22 +261,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"model_spec": spec, "metadata": meta}, endpoint)
 
     def do_POST(self) -> None:  # noqa: N802
-        path = self.path.split("?", 1)[0]
-        endpoint = "predict" if path == MODEL_PATH + ":predict" else "other"
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body would poison keep-alive
-            self._send(
-                400, {"error": f"a Content-Length up to {MAX_BODY_BYTES} is required"}, endpoint
+        app = self.server.app
+        endpoint = self._post_endpoint()
+        length = self._body_length()
+        if length is None:
+            return
+        if not app.inflight.acquire(timeout=app.limits.inflight_wait_s):
+            self._refuse_unread(
+                503,
+                f"server busy: {app.limits.max_inflight} requests in flight; retry shortly",
+                endpoint,
             )
             return
-        raw = self.rfile.read(length)
-        if not self._authorized(endpoint):
-            return
+        try:
+            self._predict(self.rfile.read(length), endpoint)
+        finally:
+            app.inflight.release()
+
+    def _predict(self, raw: bytes, endpoint: str) -> None:
         if endpoint == "other":
+            path = self.path.split("?", 1)[0]
             self._send(404, {"error": f"no such endpoint: POST {path}"}, endpoint)
             return
         model = self.server.app.holder.current  # one reference for the whole request
@@ -162,11 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         started = time.perf_counter()
         try:
-            body = json.loads(raw)
-            answer = run_predict(model, body)
-        except ValueError as exc:  # JSON errors are ValueErrors
-            self._send(400, {"error": f"bad request: {exc}"}, endpoint)
-            return
+            answer = run_predict(model, decode_request(raw))
         except BadRequest as exc:
             self._send(400, {"error": str(exc)}, endpoint)
             return
@@ -175,6 +298,24 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.server.app.metrics.observe_predict(time.perf_counter() - started)
         self._send(200, answer, endpoint)
+
+
+def _linger(conn: socket.socket) -> None:
+    """Stops sending, then reads and discards the client's leftovers for up to LINGER_S.
+
+    Closing a socket with unread input makes the kernel send a reset, which can
+    destroy the answer before the client reads it.
+    """
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + LINGER_S
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            conn.settimeout(left)
+            if not conn.recv(1 << 16):
+                return
 
 
 def server_status(store: Store) -> Dict[str, Any]:
@@ -203,8 +344,16 @@ def serve(
     port: int = 8501,
     token: Optional[str] = None,
     json_lines: bool = False,
+    limits: Optional[Limits] = None,
 ) -> None:
-    """Serves until SIGTERM/SIGINT. Raises AgentError(usage) for an unsafe or busy address."""
+    """Serves until SIGTERM/SIGINT. Raises AgentError(usage) for an unsafe or busy address
+    or unusable limits."""
+    limits = limits or Limits()
+    if limits.max_body_bytes < 1 or limits.max_inflight < 1 or limits.inflight_wait_s < 0:
+        raise AgentError(
+            "--max-body-bytes and --max-inflight must be at least 1, --inflight-wait >= 0",
+            "usage",
+        )
     if not is_loopback(host) and not token:
         raise AgentError(
             f"refusing to serve on {host} without a token: anyone on the network could "
@@ -220,7 +369,7 @@ def serve(
             "locked",
             hint="stop it first",
         )
-    app = App(store, token)
+    app = App(store, token, limits)
     sha = store.active_sha()
     if sha is not None:
         app.holder.current = load_model(store, sha)
@@ -238,6 +387,8 @@ def serve(
         "started_at": utc_now(),
         "token_required": bool(token),
         "watch": reloader.mode,
+        "max_body_bytes": limits.max_body_bytes,
+        "max_inflight": limits.max_inflight,
     }
     fsutil.write_json_atomic(store.home / SERVER_FILE, info)
 

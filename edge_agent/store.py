@@ -7,7 +7,12 @@ Layout (the contract with the studio):
     inbox/           the studio uploads `<sha256>.partial` there, renames to .tflite
     scratch/         models pushed only for a bench
     reports/         bench.jsonl
-    lock             the flock that serialises writers
+    ops/             records of writes started with an id (see `ops`)
+    deploy.lock      the device lock: one deploy or manual writer at a time (`devicelock`)
+    lock             the flock that serialises the writes themselves
+
+Pruning keeps the N most recent models and never the active one nor the
+rollback target (the model `rollback` would return to).
 
 A model directory appears only by renaming a complete, fsynced temp directory,
 and disappears by renaming it to a temp name before deleting it, so
@@ -23,29 +28,23 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
-from edge_agent import fsutil
+from edge_agent import devicelock, fsutil, space
 from edge_agent.errors import AgentError
-from edge_agent.fsutil import TEMP_PREFIX, pause_point
-from edge_agent.tflite_schema import ModelFacts, ModelFormatError, read_model_facts
+from edge_agent.fsutil import TEMP_PREFIX, pause_point, utc_now
+from edge_agent.manifest import clean_name, default_name, model_facts, new_manifest
 
 DEFAULT_KEEP = 5
-"""How many stored models `install` keeps (the active one is never pruned)."""
+"""How many stored models an inbox pickup keeps (the active one and the rollback
+target are never pruned). A CLI `install` prunes only when given --keep."""
 
 MODEL_FILE = "model.tflite"
 MANIFEST_FILE = "manifest.json"
 STATE_FILE = "active.json"
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 PREFIX_RE = re.compile(r"^[0-9a-f]{8,64}$")
-
-
-def utc_now() -> str:
-    """Returns the current time as ISO-8601 UTC with milliseconds (sorts as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sha256_of(path: Path) -> str:
@@ -156,22 +155,38 @@ class Store:
         name: Optional[str] = None,
         expected_sha: Optional[str] = None,
         activate: bool = True,
-        keep: int = DEFAULT_KEEP,
+        keep: Optional[int] = None,
         timeout_s: float = 60.0,
+        lock_id: Optional[str] = None,
+        lock_wait_s: Optional[float] = None,
     ) -> Dict[str, Any]:
         """Verifies, validates (child process), stores and optionally activates a model.
 
+        With `keep`, prunes afterwards (see `prune`). `lock_id` names the deploy
+        holding the device lock; without it the install takes that lock itself.
         Returns the contract's install object. Raises AgentError (sha256_mismatch,
         not_tflite, truncated, runtime_too_old, invoke_failed, validation_*,
         locked, disk_full, not_found, usage); the active model is then unchanged.
         """
-        from edge_agent.validate import validate_model
-
-        if keep < 1:
+        if keep is not None and keep < 1:
             raise AgentError("--keep must be at least 1", "usage")
         if expected_sha is not None and not SHA_RE.match(expected_sha.lower()):
             raise AgentError(f"--sha256 {expected_sha!r} is not 64 hex digits", "usage")
         self.ensure()
+        with devicelock.writer(self.home, lock_id, lock_wait_s, owner="install"):
+            return self._install(source, name, expected_sha, activate, keep, timeout_s)
+
+    def _install(
+        self,
+        source: Path,
+        name: Optional[str],
+        expected_sha: Optional[str],
+        activate: bool,
+        keep: Optional[int],
+        timeout_s: float,
+    ) -> Dict[str, Any]:
+        from edge_agent.validate import validate_model
+
         from_inbox = _is_inside(source, self.inbox)
         try:
             data = source.read_bytes()
@@ -188,14 +203,14 @@ class Store:
                     "sha256_mismatch",
                     hint="the upload was corrupted or incomplete; push it again",
                 )
-            facts = _facts(data, source)
+            facts = model_facts(data, source)
         except AgentError:
             if from_inbox:
                 with contextlib.suppress(OSError):
                     source.unlink()
             raise
-        given_name = _clean_name(name)
-        name = given_name or _default_name(source, sha)
+        given_name = clean_name(name)
+        name = given_name or default_name(source, sha)
         present = (self.models_dir / sha / MANIFEST_FILE).is_file()
         validation: Optional[Dict[str, Any]] = None
         if not present:
@@ -203,17 +218,19 @@ class Store:
             validation = validate_model(source, facts, timeout_s)
         with fsutil.store_lock(self.lock_path):
             self._cleanup()
+            space.sweep(self.home, keep_sha=sha)  # only what is stale: no space is needed here
             pause_point("install-locked")
             present = (self.models_dir / sha / MANIFEST_FILE).is_file()
             if not present:
-                self._store(sha, data, _manifest(sha, name, facts, validation, source))
+                self._store(sha, data, new_manifest(sha, name, facts, validation, source))
             elif given_name and self.manifest(sha).get("name") != given_name:
                 man = self.manifest(sha)
                 man["name"] = given_name
                 fsutil.write_json_atomic(self.models_dir / sha / MANIFEST_FILE, man)
             if activate:
                 self._activate(sha)
-            self._prune(keep, also_keep=sha)
+            if keep is not None:
+                self._prune(keep, also_keep=sha)
             state = self.state()
             stored_name = self.manifest(sha).get("name")
         if from_inbox:
@@ -231,25 +248,23 @@ class Store:
             "validation": validation,
         }
 
-    def activate(self, ref: str) -> Dict[str, Any]:
+    def activate(self, ref: str, lock_id: Optional[str] = None) -> Dict[str, Any]:
         """Makes a stored model (sha or prefix) active. Returns {"active", "previous"}."""
         self.ensure()
-        with fsutil.store_lock(self.lock_path):
-            self._cleanup()
+        with self._writing(lock_id, "activate"):
             sha = self.resolve(ref)
             self._activate(sha)
             state = self.state()
         return {"active": state["active"], "previous": _previous(state)}
 
-    def rollback(self) -> Dict[str, Any]:
+    def rollback(self, lock_id: Optional[str] = None) -> Dict[str, Any]:
         """Re-activates the previously active model. Returns {"active", "previous"}.
 
         Raises AgentError(no_active) when nothing is active, (not_found) when
         there is no previous model to go back to.
         """
         self.ensure()
-        with fsutil.store_lock(self.lock_path):
-            self._cleanup()
+        with self._writing(lock_id, "rollback"):
             state = self.state()
             if state["active"] is None:
                 raise AgentError(
@@ -266,6 +281,29 @@ class Store:
             self._write_state(state)
             pause_point("rollback-done")
         return {"active": state["active"], "previous": _previous(state)}
+
+    def prune(self, keep: int, lock_id: Optional[str] = None) -> Dict[str, Any]:
+        """Removes all but the `keep` most recent models, never the active one nor the
+        rollback target. Returns {"removed", "kept", "freed_bytes"}."""
+        if keep < 1:
+            raise AgentError("--keep must be at least 1", "usage")
+        self.ensure()
+        with self._writing(lock_id, "prune"):
+            sizes = {m["sha256"]: m["size_bytes"] or 0 for m in self.listing()["models"]}
+            removed = self._prune(keep, also_keep=None)
+        return {
+            "removed": removed,
+            "kept": self.stored(),
+            "freed_bytes": sum(sizes.get(s, 0) for s in removed),
+        }
+
+    @contextlib.contextmanager
+    def _writing(self, lock_id: Optional[str], what: str) -> Iterator[None]:
+        """The device lock (or the deploy's), then the store lock, then leftovers cleaned."""
+        with devicelock.writer(self.home, lock_id, owner=what):
+            with fsutil.store_lock(self.lock_path):
+                self._cleanup()
+                yield
 
     def _store(self, sha: str, data: bytes, manifest: Dict[str, Any]) -> None:
         final = self.models_dir / sha
@@ -329,19 +367,23 @@ class Store:
                 raise
             fsutil.fsync_dir(self.home)
 
-    def _prune(self, keep: int, also_keep: str) -> None:
-        """Deletes all but the `keep` most recent models; never the active one, nor
-        `also_keep` (the model just installed, even with --no-activate)."""
+    def _prune(self, keep: int, also_keep: Optional[str]) -> List[str]:
+        """Deletes all but the `keep` most recent models; never the active one, the
+        rollback target, nor `also_keep` (the model just installed, even with
+        --no-activate). Returns the removed sha256s."""
         state = self.state()
         listing = self.listing()["models"]  # newest first
-        keepers = {s for s in (state["active"], also_keep) if s}
+        stored = {m["sha256"] for m in listing}
+        target = next((s for s in reversed(state["history"]) if s in stored), None)
+        protected = {s for s in (state["active"], target, also_keep) if s}
+        keepers = set(protected)
         for model in listing:
-            if len(keepers) >= keep:
+            if len(keepers) >= max(keep, len(protected)):
                 break
             keepers.add(model["sha256"])
         doomed = [m["sha256"] for m in listing if m["sha256"] not in keepers]
         if not doomed:
-            return
+            return []
         if any(s in doomed for s in state["history"]) or any(
             s in doomed for s in state["activated_at"]
         ):
@@ -357,6 +399,7 @@ class Store:
             fsutil.fsync_dir(self.models_dir)
             pause_point("prune-renamed")
             shutil.rmtree(trash, ignore_errors=True)
+        return doomed
 
     def _cleanup(self) -> None:
         """Removes leftovers of killed writers (temp dirs and files). Caller holds the lock."""
@@ -370,47 +413,6 @@ class Store:
                     else:
                         with contextlib.suppress(OSError):
                             entry.unlink()
-
-
-def _facts(data: bytes, source: Path) -> ModelFacts:
-    if not data:
-        raise AgentError(f"{source.name} is empty", "truncated", hint="push the file again")
-    try:
-        return read_model_facts(data)
-    except ModelFormatError as exc:
-        if "TFL3" in str(exc):
-            raise AgentError(
-                f"{source.name} is not a TFLite model: {exc}",
-                "not_tflite",
-                hint="convert the model to .tflite first (tfstudio convert)",
-            ) from None
-        raise AgentError(
-            f"{source.name} is truncated or corrupt: {exc}",
-            "truncated",
-            hint="the upload was incomplete; push it again",
-        ) from None
-
-
-def _manifest(
-    sha: str,
-    name: str,
-    facts: ModelFacts,
-    validation: Optional[Dict[str, Any]],
-    source: Path,
-) -> Dict[str, Any]:
-    return {
-        "sha256": sha,
-        "name": name,
-        "size_bytes": facts.size_bytes,
-        "installed_at": utc_now(),
-        "min_runtime_version": facts.min_runtime_version,
-        "schema_version": facts.schema_version,
-        "ops": [asdict(op) for op in facts.ops],
-        "inputs": [asdict(t) for t in facts.inputs],
-        "outputs": [asdict(t) for t in facts.outputs],
-        "validation": validation,
-        "source_file": source.name,
-    }
 
 
 def _previous(state: Dict[str, Any]) -> Optional[str]:
@@ -428,16 +430,3 @@ def _is_inside(path: Path, directory: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _clean_name(name: Optional[str]) -> Optional[str]:
-    """Returns a display name fit for one line (names never become paths)."""
-    if name is None:
-        return None
-    cleaned = "".join(ch for ch in name if ch.isprintable()).strip()[:120]
-    return cleaned or None
-
-
-def _default_name(source: Path, sha: str) -> str:
-    stem = source.name.split(".")[0]
-    return f"model-{sha[:8]}" if stem == sha or not stem else stem

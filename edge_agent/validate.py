@@ -42,6 +42,7 @@ def validate_model(path: Path, facts: ModelFacts, timeout_s: float) -> Dict[str,
     """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root(), env.get("PYTHONPATH", "")) if p)
+    env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
     cmd = [sys.executable, "-m", "edge_agent.validate_child", str(path), facts.sha256]
     proc = subprocess.Popen(
         cmd,

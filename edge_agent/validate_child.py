@@ -5,6 +5,8 @@ JSON object on stdout: {"ok": true, "runtime": {...}, "load_ms", "invoke_ms"}
 or {"ok": false, "stage": "changed"|"runtime"|"load"|"invoke", "error": "..."}
 ("changed": the file no longer has the sha256 the parent verified).
 A segfault or a hang here only kills this process; the parent maps it.
+The child dies with its parent (the agent): a killed install leaves no
+validation running on, holding the model's memory.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any, Dict, List
+
+PARENT_ENV = "TFSTUDIO_AGENT_PARENT"
+"""The pid of the agent that started this child (set by `validate.validate_model`)."""
 
 FAULT_ENV = "TFSTUDIO_AGENT_FAULT"
 """Test hook: `validate-crash` (SIGSEGV itself) or `validate-hang` (sleep) after the load,
@@ -67,8 +73,38 @@ def validate(model_path: str, sha256: str) -> Dict[str, Any]:
     }
 
 
+PR_SET_PDEATHSIG = 1
+"""prctl option: the signal the kernel sends this process when its parent dies (Linux)."""
+
+
+def die_with_parent(parent: int) -> None:
+    """Ties this process's life to `parent`'s: SIGKILL from the kernel where Linux's
+    prctl exists, and a watcher thread polling getppid() everywhere (the fallback,
+    and the guard against a parent that died before prctl ran)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the watcher below does it
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main() -> int:
     """Entry point of the child; always exits 0 when it could report a result."""
+    parent = os.environ.get(PARENT_ENV)
+    if parent and parent.isdigit():
+        die_with_parent(int(parent))
     if len(sys.argv) != 3:
         sys.stderr.write("usage: python -m edge_agent.validate_child MODEL_PATH SHA256\n")
         return 2

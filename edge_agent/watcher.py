@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 from edge_agent.errors import AgentError
 from edge_agent.metrics import Metrics
 from edge_agent.predict import LoadedModel
-from edge_agent.store import Store
+from edge_agent.store import DEFAULT_KEEP, Store
 
 INBOX_RE = re.compile(r"^([0-9a-f]{64})\.tflite$")
 """A finished upload: the studio renames `<sha>.partial` to this when the transfer is done."""
@@ -124,7 +124,13 @@ class Reloader:
             if not match:
                 continue
             try:
-                result = self.store.install(path, expected_sha=match.group(1), activate=True)
+                result = self.store.install(
+                    path,
+                    expected_sha=match.group(1),
+                    activate=True,
+                    keep=DEFAULT_KEEP,
+                    lock_wait_s=0,  # a deploy holds the device: try again on the next wake
+                )
             except AgentError as exc:
                 if exc.code == "locked":
                     return  # a CLI install is running; try again on the next wake

@@ -48,13 +48,26 @@ def studio_home() -> Path:
 
 @dataclass(frozen=True)
 class Config:
-    """The parsed tfstudio.toml. Unknown tables are kept in `raw` for later features."""
+    """The parsed tfstudio.toml. Unknown tables are kept in `raw` for later features.
+
+    Deadlines (seconds), so that no device can hang a fleet command:
+    `[ssh] connect_timeout` (TCP + SSH handshake + auth), `command_timeout`
+    (one agent command), `stall_timeout` (no byte moved and the connection
+    not answering: "no progress for N s"); `[deploy] install_timeout`
+    (verify + validate + store on the device), `lock_wait` (how long a deploy
+    waits for another one holding the device), `reconnect_timeout` (how long
+    a deploy tries to get a dropped link back to learn the device's state).
+    """
 
     home: Path
     fanout: int = 8
     deploy_keep: int = 5
     connect_timeout_s: float = 10.0
-    command_timeout_s: float = 300.0
+    command_timeout_s: float = 120.0
+    stall_timeout_s: float = 30.0
+    install_timeout_s: float = 300.0
+    lock_wait_s: float = 60.0
+    reconnect_timeout_s: float = 60.0
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -82,14 +95,34 @@ def load_config(home: Path | None = None) -> Config:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     deploy = raw.get("deploy", {})
     ssh = raw.get("ssh", {})
+    defaults = Config(home=home)
     try:
-        return Config(
+        config = Config(
             home=home,
-            fanout=int(deploy.get("fanout", 8)),
-            deploy_keep=int(deploy.get("keep", 5)),
-            connect_timeout_s=float(ssh.get("connect_timeout", 10.0)),
-            command_timeout_s=float(ssh.get("command_timeout", 300.0)),
+            fanout=int(deploy.get("fanout", defaults.fanout)),
+            deploy_keep=int(deploy.get("keep", defaults.deploy_keep)),
+            connect_timeout_s=float(ssh.get("connect_timeout", defaults.connect_timeout_s)),
+            command_timeout_s=float(ssh.get("command_timeout", defaults.command_timeout_s)),
+            stall_timeout_s=float(ssh.get("stall_timeout", defaults.stall_timeout_s)),
+            install_timeout_s=float(deploy.get("install_timeout", defaults.install_timeout_s)),
+            lock_wait_s=float(deploy.get("lock_wait", defaults.lock_wait_s)),
+            reconnect_timeout_s=float(
+                deploy.get("reconnect_timeout", defaults.reconnect_timeout_s)
+            ),
             raw=raw,
         )
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{path} has a value of the wrong type: {exc}") from exc
+    timeouts = {
+        "[ssh] connect_timeout": config.connect_timeout_s,
+        "[ssh] command_timeout": config.command_timeout_s,
+        "[ssh] stall_timeout": config.stall_timeout_s,
+        "[deploy] install_timeout": config.install_timeout_s,
+        "[deploy] reconnect_timeout": config.reconnect_timeout_s,
+    }
+    for key, value in timeouts.items():
+        if not value > 0:
+            raise ConfigError(f"{path}: {key} must be a number of seconds above 0, not {value}")
+    if config.lock_wait_s < 0 or config.fanout < 1 or config.deploy_keep < 1:
+        raise ConfigError(f"{path}: [deploy] lock_wait must be >= 0, fanout and keep at least 1")
+    return config

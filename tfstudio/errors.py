@@ -82,6 +82,14 @@ class HostKeyError(TfStudioError):
     """A host key is unknown or has changed; the connection was refused."""
 
 
+class HostKeyChangedError(HostKeyError):
+    """The host offered a key other than the one recorded: a possible man-in-the-middle."""
+
+
+class HostKeyRevokedError(HostKeyError):
+    """The host offered a key marked `@revoked` in a known_hosts file."""
+
+
 class TransportError(TfStudioError):
     """A connection, remote command or file transfer failed."""
 

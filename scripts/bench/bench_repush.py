@@ -22,10 +22,17 @@ from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.deploy import DeployOptions, deploy_one
-from tfstudio.fleet.transport import CommandResult, Transport
+from tfstudio.fleet.transport import CommandResult, RemoteProcess, Transport
 from tfstudio.modelinfo import inspect_model
 
 VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
+
+
+def _label(argv: Sequence[str]) -> str:
+    """`agent COMMAND` for an agent call (`... --home=H --json COMMAND ...`), else argv[0]."""
+    words = list(argv)
+    homes = [i for i, w in enumerate(words) if w.startswith("--home=")]
+    return f"agent {words[homes[0] + 2]}" if homes else words[0]
 
 
 class Counting(Transport):
@@ -45,12 +52,19 @@ class Counting(Transport):
         return value
 
     def run(
-        self, argv: Sequence[str], timeout: float | None = None, stdin: bytes | None = None
+        self,
+        argv: Sequence[str],
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        cancel: Any = None,
+        label: str | None = None,
     ) -> CommandResult:
-        words = list(argv)
-        label = f"agent {words[words.index('--home') + 2]}" if "--home" in words else words[0]
-        self.calls[label] += 1
-        return self.inner.run(argv, timeout, stdin)
+        self.calls[_label(argv)] += 1
+        return self.inner.run(argv, timeout, stdin, cancel=cancel, label=label)
+
+    def spawn(self, argv: Sequence[str]) -> RemoteProcess:
+        self.calls[_label(argv)] += 1
+        return self.inner.spawn(argv)
 
     def put(self, local: Path, remote: str, *, offset: int = 0, progress: Any = None) -> int:
         return self._count("put", self.inner.put(local, remote, offset=offset, progress=progress))

@@ -106,16 +106,24 @@ def test_kill_during_activate_and_rollback(agent, tmp_path, two_models, command,
     check_store(agent, home, {sha_a, sha_b})
 
 
-def test_kill_during_prune(agent, tmp_path, two_models, tiny_models):
+@pytest.mark.parametrize("how", ["install --keep", "prune"])
+def test_kill_during_prune(agent, tmp_path, two_models, tiny_models, how):
     a, b, sha_a, sha_b = two_models
+    c = tiny_models["float16"]
+    sha_c = hashlib.sha256(c.read_bytes()).hexdigest()
     home = tmp_path / "home"
     assert agent("install", str(a), "--json", home=home).rc == 0
-    proc = spawn(
-        home, "install", str(b), "--keep", "1", "--json",
-        env={"TFSTUDIO_AGENT_PAUSE_AT": "prune-renamed"},
-    )  # fmt: skip
+    assert agent("install", str(b), "--json", home=home).rc == 0
+    # a is older than the rollback target b: the only model a prune may remove.
+    if how == "prune":
+        assert agent("install", str(c), "--json", home=home).rc == 0
+        args = ("prune", "--keep", "1")
+    else:
+        args = ("install", str(c), "--keep", "1")
+    proc = spawn(home, *args, "--json", env={"TFSTUDIO_AGENT_PAUSE_AT": "prune-renamed"})
     kill_when_paused(proc, "prune-renamed")
-    assert check_store(agent, home, {sha_b}) == sha_b
+    assert check_store(agent, home, {sha_c}) == sha_c
+    assert agent("rollback", "--json", home=home).json["active"] == sha_b
 
 
 def test_kill_at_random_instants(agent, tmp_path, tiny_models):

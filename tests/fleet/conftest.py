@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import pytest
 from tests.helpers.sshd import SSHD, SshdFactory, SshdServer
 from tfstudio.fleet import hostkeys, registry
 from tfstudio.fleet.agent_install import install_agent
+from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import Device
 
@@ -131,3 +132,21 @@ def big_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 FAST_BENCH = ["--runs", "5", "--warmup", "1", "--min-seconds", "0", "--warmup-min-seconds", "0"]
 """CLI bench options that keep a bench well under a second."""
+
+
+def listing(device: Device) -> dict:
+    """The agent's `list` answer on `device`, over a fresh connection."""
+    with open_transport(device) as transport:
+        return AgentClient(device, transport).call("list")
+
+
+@pytest.fixture
+def studio_config(studio_home: Path) -> Callable[[str], Path]:
+    """Writes tfstudio.toml into this test's TFSTUDIO_HOME (small timeouts keep tests fast)."""
+
+    def write(text: str) -> Path:
+        path = studio_home / "tfstudio.toml"
+        path.write_text(text)
+        return path
+
+    return write

@@ -90,6 +90,7 @@ def test_unknown_jump_host_key_is_refused(lab: Lab, tmp_path: Path) -> None:
         HostKeyError, match=f"jump host key of \\[127.0.0.1\\]:{jump.port} is unknown"
     ) as info:
         open_transport(device)
-    assert "tfstudio devices add j2 --host j2 && tfstudio devices trust j2" in (
-        info.value.hint or ""
-    )
+    # The hint registers the jump host by address and port, so that following it
+    # trusts the host this connection really goes through.
+    expected = f"tfstudio devices add j2 --host 127.0.0.1 --port {jump.port} && "
+    assert expected + "tfstudio devices trust j2 --fingerprint" in (info.value.hint or "")

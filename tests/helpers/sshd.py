@@ -205,3 +205,33 @@ def sshd_session_serving(marker: str) -> int | None:
                 return pid
             pid = int(stat[stat.rindex(")") + 2 :].split()[1])
     return None
+
+
+def processes_with(marker: str) -> list[int]:
+    """Returns the pids (other than sshd's) whose command line contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline and "sshd" not in cmdline.split(" ")[0]:
+            found.append(int(entry.name))
+    return found
+
+
+def sshd_sessions_of(user: str) -> list[int]:
+    """Returns the pids of the sshd processes serving `user`'s connections (`sshd: USER@...`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cmdline.startswith(f"sshd: {user}@"):
+            found.append(int(entry.name))
+    return found

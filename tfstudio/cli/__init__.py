@@ -6,7 +6,9 @@ heavy imports) happens inside the handler, so `tfstudio --help` stays fast and
 never loads tensorflow, docker or paramiko.
 
 Handlers return an exit code. A `TfStudioError` becomes one line on stderr (or a
-JSON object with `error` under `--json`) and its exit code; no traceback.
+JSON object with `error` under `--json`) and its exit code; no traceback. A
+reader that closes the pipe early (`tfstudio ... | head`) ends the command
+quietly with 141, as `git` and `ls` do.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -58,8 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for a command whose reader went away."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI and returns the process exit code."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows up here for short outputs
+        return code
+    except BrokenPipeError:
+        # Point stdout at /dev/null, so the interpreter's last flush fails no more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

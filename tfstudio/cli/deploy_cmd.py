@@ -2,7 +2,7 @@
 
 Progress (bytes, rate, ETA) goes to stderr; the per-device results go to
 stdout as a table, or as JSON with `--json`. Exits 1 when any device did not
-end with the new model active, naming them.
+end with the new model active, naming them, and 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from tfstudio.cli.output import human_bytes, print_json, render_table
 
 if TYPE_CHECKING:
-    from tfstudio.fleet.deploy import DeployEvent
+    from tfstudio.config import Config
+    from tfstudio.fleet.deploy import DeployEvent, DeployOptions
     from tfstudio.fleet.registry import Device
     from tfstudio.fleet.transport import Transport
 
@@ -30,7 +31,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--to", required=True, metavar="NAME[,NAME...]|all")
     parser.add_argument("--bench", action="store_true", help="bench after activation")
     parser.add_argument("--max-p99-ms", type=float, help="roll back when p99 is above this")
-    parser.add_argument("--keep", type=int, help="models the device keeps")
+    parser.add_argument(
+        "--keep",
+        type=int,
+        metavar="N",
+        help="after a deploy that succeeded (health gate passed), keep the N most recent "
+        "models on the device; the active model and its rollback target are always kept "
+        "(default: [deploy] keep, 5). To free space now: tfstudio prune NAME --keep N",
+    )
     add_bench_options(parser)
     parser.add_argument("--workers", type=int, help="devices at once (default 8)")
     parser.add_argument("--json", action="store_true")
@@ -55,7 +63,8 @@ def _ask_passphrase(path: str) -> str | None:
 
 
 def connector(connect_timeout: float | None = None) -> Callable[[Device], Transport]:
-    """Returns a function that opens a device's transport, asking for key passphrases."""
+    """Returns a function that opens a device's transport (deadlines from the config),
+    asking for key passphrases on a terminal."""
     from tfstudio.config import load_config
     from tfstudio.fleet.connect import open_transport
 
@@ -72,9 +81,39 @@ def connector(connect_timeout: float | None = None) -> Callable[[Device], Transp
             passphrase=ask,
             connect_timeout=connect_timeout or config.connect_timeout_s,
             command_timeout=config.command_timeout_s,
+            stall_timeout=config.stall_timeout_s,
         )
 
     return connect
+
+
+def deploy_options(config: Config, args: argparse.Namespace | None = None) -> DeployOptions:
+    """Returns the DeployOptions of the config's deadlines and the command line's choices."""
+    from tfstudio.fleet.deploy import DeployOptions
+
+    common: dict[str, Any] = {
+        "connect_timeout": config.connect_timeout_s,
+        "command_timeout": config.command_timeout_s,
+        "stall_timeout": config.stall_timeout_s,
+        "install_timeout": config.install_timeout_s,
+        "lock_wait": config.lock_wait_s,
+        "reconnect_timeout": config.reconnect_timeout_s,
+        "workers": config.fanout,
+    }
+    if args is None:
+        return DeployOptions(**common)
+    if args.keep is not None and args.keep < 1:
+        from tfstudio.errors import UsageError
+
+        raise UsageError("--keep must be at least 1 (the active model is always kept)")
+    common.update(
+        bench=args.bench,
+        max_p99_ms=args.max_p99_ms,
+        keep=args.keep if args.keep is not None else config.deploy_keep,
+        bench_settings=bench_settings(args),
+        workers=args.workers or config.fanout,
+    )
+    return DeployOptions(**common)
 
 
 class ProgressPrinter:
@@ -90,7 +129,8 @@ class ProgressPrinter:
         with self.lock:
             if event.transfer is None:
                 if event.stage not in ("done",) and event.message:
-                    self._line(f"{event.device}: {event.message}")
+                    prefix = f"{event.device}: " if event.device else "tfstudio: "
+                    self._line(prefix + event.message)
                 return
             tick = event.transfer
             now = time.monotonic()
@@ -133,20 +173,13 @@ def bench_settings(args: argparse.Namespace) -> Any:
 
 def _deploy(args: argparse.Namespace) -> int:
     from tfstudio.config import load_config
-    from tfstudio.fleet.deploy import DeployOptions, deploy_many
+    from tfstudio.fleet.deploy import Status, deploy_many
     from tfstudio.fleet.registry import resolve_names
     from tfstudio.modelinfo import inspect_model
 
     facts = inspect_model(args.model)
     devices = resolve_names(args.to)
-    config = load_config()
-    options = DeployOptions(
-        bench=args.bench,
-        max_p99_ms=args.max_p99_ms,
-        keep=args.keep if args.keep is not None else config.deploy_keep,
-        bench_settings=bench_settings(args),
-        workers=args.workers or config.fanout,
-    )
+    options = deploy_options(load_config(), args)
     results = deploy_many(
         args.model,
         facts,
@@ -175,5 +208,6 @@ def _deploy(args: argparse.Namespace) -> int:
     bad = [f"{r.device} ({r.status.value})" for r in results if not r.ok]
     if bad:
         print(f"tfstudio: error: deploy did not succeed on: {', '.join(bad)}", file=sys.stderr)
-        return 1
-    return 0
+    if any(r.status is Status.CANCELLED for r in results):
+        return 130
+    return 1 if bad else 0

@@ -1,4 +1,5 @@
-"""`tfstudio models --on NAME` (what a device stores) and `tfstudio rollback NAME`."""
+"""`tfstudio models --on NAME` (what a device stores), `tfstudio rollback NAME` and
+`tfstudio prune NAME --keep N` (free space: never the active model nor its rollback target)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,23 @@ def register(subparsers: Any) -> None:
     rollback.add_argument("name")
     rollback.add_argument("--json", action="store_true")
     rollback.set_defaults(handler=_rollback)
+    prune = subparsers.add_parser(
+        "prune", help="remove stored models from a device (never the active one or rollback target)"
+    )
+    prune.add_argument("name")
+    prune.add_argument(
+        "--keep",
+        type=int,
+        required=True,
+        metavar="N",
+        help="keep the N most recent models; the active model and its rollback target "
+        "are always kept",
+    )
+    prune.add_argument("--json", action="store_true")
+    prune.set_defaults(handler=_prune)
 
 
-def _call(name: str, command: str) -> dict[str, Any]:
+def _call(name: str, command: str, *args: str) -> dict[str, Any]:
     from tfstudio.cli.deploy_cmd import connector
     from tfstudio.fleet import deploylog
     from tfstudio.fleet.agentcall import AgentClient
@@ -28,7 +43,7 @@ def _call(name: str, command: str) -> dict[str, Any]:
 
     device = get_device(name)
     with connector()(device) as transport:
-        answer = AgentClient(device, transport).call(command)
+        answer = AgentClient(device, transport).call(command, *args)
     if command == "rollback":
         deploylog.append(
             {
@@ -69,4 +84,23 @@ def _rollback(args: argparse.Namespace) -> int:
         print_json(answer)
     else:
         print(f"{args.name}: rolled back; active {str(answer.get('active'))[:12]}")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from tfstudio.errors import UsageError
+
+    if args.keep < 1:
+        raise UsageError("--keep must be at least 1 (the active model is always kept)")
+    answer = _call(args.name, "prune", f"--keep={args.keep}")
+    if args.json:
+        print_json(answer)
+    elif not answer.get("removed"):
+        print(f"{args.name}: nothing to remove ({len(answer.get('kept') or [])} models stored)")
+    else:
+        removed = ", ".join(str(s)[:12] for s in answer["removed"])
+        print(
+            f"{args.name}: removed {removed}; {human_bytes(answer.get('freed_bytes') or 0)} "
+            f"freed, {len(answer.get('kept') or [])} models kept"
+        )
     return 0

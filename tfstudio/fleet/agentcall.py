@@ -1,20 +1,24 @@
 """Call the edge agent on a device and parse its one JSON answer.
 
-The agent's contract: `python AGENT --home DIR COMMAND ... --json` prints one
+The agent's contract: `python AGENT --home=DIR --json COMMAND ...` prints one
 JSON object; on failure it exits non-zero with `{"error", "code", "hint"}`.
 This module turns that (and "the agent is not there at all") into
 `AgentRefusal`, which keeps the agent's code for callers that branch on it.
+
+Values reach the agent as `--option=value` words, and paths as positionals
+after `--`, so that no value (a model called `-x.tflite`) is read as an option.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import threading
 from typing import Any
 
 from tfstudio.errors import AgentError
 from tfstudio.fleet.registry import LOCAL, Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.fleet.transport import RemoteProcess, Transport
 
 MISSING_AGENT_EXIT = (2, 126, 127)
 """Exit codes of a Python that cannot open the zipapp, or of a missing python."""
@@ -41,34 +45,69 @@ class AgentClient:
         self.transport = transport
         self.timeout = timeout
 
-    def call(self, command: str, *args: str, timeout: float | None = None) -> dict[str, Any]:
-        """Runs `command args --json` and returns the parsed answer.
+    def argv(self, command: str, *args: str) -> list[str]:
+        """Returns the words that run agent `command` with `args` (JSON answer)."""
+        return [*self.device.agent_argv(), "--json", command, *args]
+
+    def call(
+        self,
+        command: str,
+        *args: str,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """Runs agent `command args` and returns the parsed JSON answer.
 
         Raises AgentRefusal (with the agent's code, or `agent_missing` /
-        `bad_output`) and TransportError.
+        `bad_output`), TransportError, and CancelledError when `cancel` is set.
         """
-        argv = [
-            *self.device.agent_argv(),
-            "--home",
-            self.device.agent_home,
-            command,
-            *args,
-            "--json",
-        ]
-        result = self.transport.run(argv, timeout=timeout or self.timeout)
-        answer = _parse(result.stdout)
+        result = self.transport.run(
+            self.argv(command, *args),
+            timeout=timeout or self.timeout,
+            cancel=cancel,
+            label=f"agent {command}",
+        )
+        return self._answer(command, result.stdout, result.stderr, result.exit_code)
+
+    def start(self, command: str, *args: str) -> RemoteProcess:
+        """Starts agent `command args` and leaves it running (stdin open)."""
+        return self.transport.spawn(self.argv(command, *args))
+
+    def first_answer(
+        self,
+        command: str,
+        process: RemoteProcess,
+        timeout: float,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """Returns the first JSON answer of a started agent command. Raises like `call`."""
+        line = process.read_line(timeout, cancel)
+        answer = _parse(line)
+        if answer is not None and "error" not in answer:
+            return answer
+        process.close()
+        code = 1 if answer is not None else 2
+        return self._answer(command, line, process.stderr_text(), code)
+
+    def _answer(self, command: str, stdout: str, stderr: str, exit_code: int) -> dict[str, Any]:
+        answer = _parse(stdout)
         name = self.device.name
-        if result.exit_code == 0 and answer is not None and "error" not in answer:
+        if exit_code == 0 and answer is not None and "error" not in answer:
             return answer
         if answer is not None and "error" in answer:
-            raise AgentRefusal(
-                f"{name}: {answer['error']}",
-                code=str(answer.get("code", "error")),
-                hint=answer.get("hint"),
-            )
-        stderr = result.stderr.strip()
+            text = str(answer["error"])
+            if answer.get("code") == "usage" and "invalid choice" in text:
+                stderr = text  # an agent older than this studio: named below
+            else:
+                raise AgentRefusal(
+                    f"{name}: {text}",
+                    code=str(answer.get("code", "error")),
+                    hint=answer.get("hint"),
+                )
+        stderr = stderr.strip()
+        result_code = exit_code
         if (
-            result.exit_code in MISSING_AGENT_EXIT
+            result_code in MISSING_AGENT_EXIT
             and self.device.kind != LOCAL
             and (
                 "No such file" in stderr
@@ -83,7 +122,14 @@ class AgentClient:
                 code="agent_missing",
                 hint=install_hint(self.device),
             )
-        last = stderr.splitlines()[-1] if stderr else f"exit code {result.exit_code}"
+        last = stderr.splitlines()[-1] if stderr else f"exit code {result_code}"
+        if "invalid choice" in stderr or "unrecognized arguments" in stderr:
+            raise AgentRefusal(
+                f"{name}: the agent on the device is too old for this studio "
+                f"(it has no `{command}`)",
+                code="agent_outdated",
+                hint=install_hint(self.device),
+            )
         raise AgentRefusal(
             f"{name}: agent {command} failed: {last}",
             code="bad_output",

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tfstudio.digest import file_sha256
 from tfstudio.errors import TfStudioError
+from tfstudio.fleet import fanout
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.push import TransferProgress, push
@@ -95,16 +95,16 @@ def bench_on(
     client = AgentClient(device, transport, timeout=timeout)
     args = bench_args(settings)
     if model is None:
-        return client.call("bench", *args)
+        return client.call("bench", *args, cancel=cancel)
     sha = file_sha256(model)
     if is_stored(transport, device, sha):
-        return client.call("bench", "--model", sha, *args)
+        return client.call("bench", f"--model={sha}", *args, cancel=cancel)
     scratch = device.remote("scratch")
     target = f"{scratch}/{sha}.tflite"
     if transport.stat_size(target) != model.stat().st_size:
         pushed = push(transport, model, scratch, sha, progress=progress, cancel=cancel)
         transport.rename(pushed.remote_path, target)
-    return client.call("bench", "--model", target, *args)
+    return client.call("bench", f"--model={target}", *args, cancel=cancel)
 
 
 def bench_many(
@@ -141,5 +141,11 @@ def bench_many(
             if transport is not None:
                 transport.close()
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(devices)))) as pool:
-        return list(pool.map(one, devices))
+    return fanout.run_all(
+        devices,
+        lambda i, d: one(d),
+        workers=workers,
+        cancel=cancel or threading.Event(),
+        abandon=lambda i, d: BenchOutcome(d.name, None, f"{d.name}: cancelled"),
+        name="bench",
+    )

@@ -6,15 +6,16 @@ that fixes it), runtime, arch and the active model.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from edge_agent import __version__ as AGENT_VERSION
 from edge_agent.tflite_schema import parse_version
 from tfstudio.errors import TfStudioError
+from tfstudio.fleet import fanout
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal, install_hint
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import Device
@@ -55,9 +56,19 @@ def check_many(
     connect: Callable[[Device], Transport] | None = None,
     workers: int = 8,
 ) -> list[CheckResult]:
-    """Checks every device on a bounded pool; returns results in device order."""
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(devices)))) as pool:
-        return list(pool.map(lambda d: check_device(d, connect=connect), devices))
+    """Checks every device on a bounded pool; returns results in device order.
+
+    Ctrl-C answers the devices not done yet as cancelled, at once.
+    """
+    return fanout.run_all(
+        devices,
+        lambda i, d: check_device(d, connect=connect),
+        workers=workers,
+        cancel=threading.Event(),
+        abandon=lambda i, d: CheckResult(d.name, False, "unknown", error=f"{d.name}: cancelled"),
+        grace_s=0.0,
+        name="check",
+    )
 
 
 def check_device(
@@ -73,7 +84,7 @@ def check_device(
             samples = []
             for _ in range(RTT_SAMPLES):
                 started = time.perf_counter()
-                transport.run(["true"], timeout=30)
+                transport.run(["true"], timeout=30, label="a round trip")
                 samples.append((time.perf_counter() - started) * 1000)
             rtt = round(min(samples), 3)
             info = AgentClient(device, transport, timeout=60).call("info")

@@ -14,12 +14,19 @@ def open_transport(
     *,
     passphrase: Callable[[str], str | None] | None = None,
     connect_timeout: float | None = None,
-    command_timeout: float = 300.0,
+    command_timeout: float = 120.0,
+    stall_timeout: float = 30.0,
 ) -> Transport:
     """Returns a connected Transport to `device`.
 
-    Raises TransportError / HostKeyError when the connection cannot be made.
+    `connect_timeout` bounds the connection (TCP, SSH handshake, auth),
+    `command_timeout` each command, `stall_timeout` any call on a connection
+    that stopped answering. Raises TransportError / HostKeyError when the
+    connection cannot be made, DeviceError for an invalid registry entry.
     """
+    from tfstudio.fleet.registry import check_device
+
+    device = check_device(device)
     if device.kind == LOCAL:
         from tfstudio.fleet.local import LocalTransport
 
@@ -42,4 +49,5 @@ def open_transport(
         python=device.python,
         passphrase=passphrase,
         command_timeout=command_timeout,
+        stall_timeout=stall_timeout,
     )

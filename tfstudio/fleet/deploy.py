@@ -1,13 +1,12 @@
-"""The deploy pipeline, per device, and its fan-out over many devices.
+"""The deploy pipeline's public face: options, events, results, one device and the fan-out.
 
-Per device: connect → agent `info` → preflight (nothing sent yet) → skip the
-upload when the device already stores the sha256 → resumable push into
-`inbox/` → `install --sha256` (the agent verifies, validates, stores,
-activates) → optional health gate (bench; roll back automatically when it
-fails or p99 is over budget) → a frozen DeployResult, logged to the deploy
-log. `deploy_many` runs that on a bounded pool; one device's failure or
-timeout never stops the others. Nothing here prints: progress goes to
-callbacks, cancellation comes from a threading.Event.
+The steps of one device's deploy live in `deploy_steps` (connect, device lock,
+preflight, push, install, health gate, prune) and the connection's recovery
+after a dropped link in `session`. `deploy_many` runs the devices on a bounded
+pool (`fanout`): one device's failure, frozen link or timeout never stops the
+others, and a cancel (Ctrl-C) ends the command at once without leaving a
+device in a state its result does not describe. Nothing here prints: progress
+goes to callbacks, cancellation comes from a threading.Event.
 """
 
 from __future__ import annotations
@@ -15,20 +14,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from edge_agent.tflite_schema import ModelFacts
-from tfstudio.errors import CancelledError, PreflightError, TfStudioError, TransportError
-from tfstudio.fleet import deploylog, preflight
-from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
-from tfstudio.fleet.bench import BenchSettings, bench_args, is_stored
+from tfstudio.errors import CancelledError, PreflightError, TfStudioError
+from tfstudio.fleet import deploylog, fanout
+from tfstudio.fleet.bench import BenchSettings
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.push import TransferProgress, push
+from tfstudio.fleet.deploy_steps import WRITE_STAGES, DeployRun
+from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
+from tfstudio.fleet.session import SessionSettings
 from tfstudio.fleet.transport import Transport
 
 DEFAULT_WORKERS = 8
@@ -46,7 +45,12 @@ class Status(str, Enum):
 
 @dataclass(frozen=True)
 class DeployOptions:
-    """What a deploy does beyond the push: keep, health gate, timeouts, pool size."""
+    """What a deploy does beyond the push: keep, health gate, deadlines, pool size.
+
+    `keep` prunes the device's store after a deploy that succeeded (never the
+    active model nor its rollback target). Deadlines are in seconds; see
+    `tfstudio.config.Config` for what each bounds.
+    """
 
     bench: bool = False
     max_p99_ms: float | None = None
@@ -54,6 +58,10 @@ class DeployOptions:
     bench_settings: BenchSettings = field(default_factory=BenchSettings)
     install_timeout: float = 300.0
     connect_timeout: float | None = None
+    command_timeout: float = 120.0
+    stall_timeout: float = 30.0
+    lock_wait: float = 60.0
+    reconnect_timeout: float = 60.0
     workers: int = DEFAULT_WORKERS
 
     @property
@@ -61,10 +69,22 @@ class DeployOptions:
         """True when a bench runs after activation."""
         return self.bench or self.max_p99_ms is not None
 
+    def session_settings(self) -> SessionSettings:
+        """The deadlines of one device's session."""
+        return SessionSettings(
+            command_timeout=self.command_timeout,
+            install_timeout=self.install_timeout,
+            lock_wait=self.lock_wait,
+            reconnect_timeout=self.reconnect_timeout,
+        )
+
 
 @dataclass(frozen=True)
 class DeployEvent:
-    """A progress event for one device: a stage change or a transfer tick."""
+    """A progress event for one device: a stage change or a transfer tick.
+
+    `device` is "" for an event about the whole deploy (a cancel in progress).
+    """
 
     device: str
     stage: str
@@ -74,7 +94,7 @@ class DeployEvent:
 
 @dataclass(frozen=True)
 class DeployResult:
-    """The outcome for one device."""
+    """The outcome for one device; `active` is what the device runs at the end (None: unknown)."""
 
     device: str
     status: Status
@@ -88,6 +108,8 @@ class DeployResult:
     previous: str | None = None
     bench: dict[str, Any] | None = None
     problems: tuple[dict[str, Any], ...] = ()
+    pruned: tuple[str, ...] = ()
+    reconnected: bool = False
     duration_s: float = 0.0
 
     @property
@@ -100,6 +122,7 @@ class DeployResult:
         out = asdict(self)
         out["status"] = self.status.value
         out["problems"] = list(self.problems)
+        out["pruned"] = list(self.pruned)
         return out
 
 
@@ -107,113 +130,104 @@ EventCallback = Callable[[DeployEvent], None]
 Connector = Callable[[Device], Transport]
 
 
-class _Run:
-    """One device's deploy: holds what the result will report."""
-
-    def __init__(self, model: Path, facts: ModelFacts, device: Device, options: DeployOptions):
-        self.model, self.facts, self.device, self.options = model, facts, device, options
-        self.fields: dict[str, Any] = {}
-
-    def execute(
-        self, transport: Transport, emit: Callable[..., None], cancel: threading.Event
-    ) -> DeployResult:
-        sha, name = self.facts.sha256, self.device.name
-        client = AgentClient(self.device, transport, timeout=self.options.install_timeout)
-        emit("info", "asking the agent")
-        info = client.call("info")
-        verdict = preflight.check(self.facts, info, name)
-        self.fields["problems"] = tuple(p.to_json() for p in verdict.problems)
-        verdict.raise_if_refused()
-        _check_cancel(cancel, name)
-        if (info.get("active") or {}).get("sha256") == sha:
-            self.fields.update(already_present=True, active=sha)
-            answer: dict[str, Any] = {"active": sha, "previous": None}
-            changed = False
-        elif is_stored(transport, self.device, sha):
-            emit("install", "already stored; activating")
-            self.fields["already_present"] = True
-            answer = client.call("activate", sha)
-            changed = True
-        else:
-            emit("push", f"sending {self.facts.size_bytes} bytes")
-            pushed = push(
-                transport,
-                self.model,
-                self.device.remote("inbox"),
-                sha,
-                progress=lambda tick: emit("push", "", tick),
-                cancel=cancel,
-            )
-            self.fields["resumed_from"] = pushed.resumed_from
-            _check_cancel(cancel, name)
-            emit("install", "verifying and validating on the device")
-            args = [pushed.remote_path, "--sha256", sha, "--name", self.model.name]
-            if self.options.keep is not None:
-                args += ["--keep", str(self.options.keep)]
-            answer = client.call("install", *args, timeout=self.options.install_timeout)
-            changed = bool(answer.get("activated", True))
-        self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
-        if not self.options.gate:
-            return self.result_of(Status.OK, f"{name}: {self._done_text(changed)}")
-        return self._health_gate(client, emit, changed)
-
-    def _health_gate(
-        self, client: AgentClient, emit: Callable[..., None], changed: bool
-    ) -> DeployResult:
-        name, budget = self.device.name, self.options.max_p99_ms
-        emit("bench", "measuring latency on the device")
-        failure = None
-        try:
-            report = client.call("bench", *bench_args(self.options.bench_settings))
-            self.fields["bench"] = deploylog.bench_summary(report)
-            p99 = float(report.get("p99_ms", float("inf")))
-            if budget is not None and p99 > budget:
-                failure = f"p99 {p99:.3f} ms is over the budget of {budget:g} ms"
-        except (AgentRefusal, TransportError) as exc:
-            failure = f"the bench failed: {exc.message}"
-        if failure is None:
-            return self.result_of(Status.OK, f"{name}: {self._done_text(changed)}, health gate ok")
-        if not changed or not self.fields.get("previous"):
-            why = "it was already active" if not changed else "there is no previous model"
-            return self.result_of(
-                Status.FAILED, f"{name}: health gate failed: {failure}; not rolled back ({why})"
-            )
-        emit("rollback", failure)
-        try:
-            answer = client.call("rollback")
-        except TfStudioError as exc:
-            return self.result_of(
-                Status.FAILED,
-                f"{name}: health gate failed: {failure}; the rollback failed too: {exc.message}",
-                hint=f"run: tfstudio rollback {name}",
-            )
-        self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
-        return self.result_of(
-            Status.ROLLED_BACK,
-            f"{name}: health gate failed: {failure}; rolled back to "
-            f"{str(answer.get('active'))[:12]}",
+def _connector(options: DeployOptions) -> Connector:
+    def connect(device: Device) -> Transport:
+        return open_transport(
+            device,
+            connect_timeout=options.connect_timeout,
+            command_timeout=options.command_timeout,
+            stall_timeout=options.stall_timeout,
         )
 
-    def _done_text(self, changed: bool) -> str:
-        if self.fields.get("already_present") and not changed:
-            return "already active, nothing sent"
-        return f"active {self.facts.sha256[:12]}"
+    return connect
 
-    def result_of(self, status: Status, message: str, hint: str | None = None) -> DeployResult:
-        """Returns the DeployResult with `status`, `message` and what was gathered so far."""
-        return DeployResult(
-            device=self.device.name,
-            status=status,
-            message=message,
-            sha256=self.facts.sha256,
-            hint=hint,
-            **self.fields,
+
+def _new_run(
+    model: Path,
+    facts: ModelFacts,
+    device: Device,
+    options: DeployOptions,
+    connect: Connector | None,
+    on_event: EventCallback | None,
+    cancel: threading.Event,
+) -> DeployRun:
+    def emit(stage: str, message: str = "", tick: TransferProgress | None = None) -> None:
+        if on_event is not None:
+            on_event(DeployEvent(device.name, stage, message, tick))
+
+    return DeployRun(model, facts, device, options, connect or _connector(options), emit, cancel)
+
+
+def _run(run: DeployRun) -> DeployResult:
+    """Executes `run`, maps errors to a result, logs it (unless it was abandoned)."""
+    started = time.monotonic()
+    try:
+        result = run.execute()
+    except PreflightError as exc:
+        result = run.result_of(Status.REFUSED, exc.message, exc.hint)
+    except CancelledError:
+        result = run.cancelled_result()
+    except TfStudioError as exc:
+        result = run.result_of(Status.FAILED, _prefixed(run.name, exc.message), exc.hint)
+    except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the fleet
+        result = run.result_of(Status.FAILED, f"{run.name}: {type(exc).__name__}: {exc}")
+    finally:
+        run.session.close()
+    result = replace(
+        result, bytes_sent=run.session.bytes_sent, duration_s=round(time.monotonic() - started, 3)
+    )
+    with run.lock:
+        run.finished = True
+        if run.abandoned:
+            return result  # the fan-out already answered (and logged) for this device
+    run.emit("done", result.message)
+    _log(run, result)
+    return result
+
+
+def _abandon(run: DeployRun) -> DeployResult:
+    """Answers for a run left behind after a cancel (it may still be stuck on its device)."""
+    with run.lock:
+        run.abandoned = True
+    result = run.cancelled_result()
+    run.emit("done", result.message)
+    _log(run, result)
+    return result
+
+
+def _log(run: DeployRun, result: DeployResult) -> None:
+    if result.status in (Status.OK, Status.ROLLED_BACK):
+        deploylog.append_manifest_step(
+            run.model,
+            run.facts.sha256,
+            {
+                "device": run.name,
+                "result": result.status.value,
+                "active": result.active,
+                "bench": result.bench,
+            },
         )
+    deploylog.append(
+        {
+            "device": run.name,
+            "model": str(run.model.resolve()),
+            "sha256": run.facts.sha256,
+            "size_bytes": run.facts.size_bytes,
+            "result": result.status.value,
+            "message": result.message,
+            "bytes_sent": result.bytes_sent,
+            "active": result.active,
+            "previous": result.previous,
+            "bench": result.bench,
+            "pruned": list(result.pruned),
+            "reconnected": result.reconnected,
+            "provenance": deploylog.provenance(run.model),
+        }
+    )
 
 
-def _check_cancel(cancel: threading.Event, name: str) -> None:
-    if cancel.is_set():
-        raise CancelledError(f"{name}: deploy cancelled")
+def _prefixed(name: str, message: str) -> str:
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
 def deploy_one(
@@ -231,74 +245,7 @@ def deploy_one(
     The result is also appended to the deploy log.
     """
     cancel = cancel or threading.Event()
-    started = time.monotonic()
-    run = _Run(model, facts, device, options)
-
-    def emit(stage: str, message: str = "", tick: TransferProgress | None = None) -> None:
-        if on_event is not None:
-            on_event(DeployEvent(device.name, stage, message, tick))
-
-    transport: Transport | None = None
-    try:
-        emit("connect", "connecting")
-        if connect is not None:
-            transport = connect(device)
-        else:
-            transport = open_transport(device, connect_timeout=options.connect_timeout)
-        result = run.execute(transport, emit, cancel)
-    except PreflightError as exc:
-        result = run.result_of(Status.REFUSED, exc.message, exc.hint)
-    except CancelledError as exc:
-        result = run.result_of(Status.CANCELLED, exc.message)
-    except TfStudioError as exc:
-        result = run.result_of(Status.FAILED, _prefixed(device.name, exc.message), exc.hint)
-    except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the fleet
-        result = run.result_of(Status.FAILED, f"{device.name}: {type(exc).__name__}: {exc}")
-    finally:
-        if transport is not None:
-            result_bytes = transport.bytes_sent
-            transport.close()
-        else:
-            result_bytes = 0
-    result = _finish(result, result_bytes, time.monotonic() - started)
-    emit("done", result.message)
-    if result.status in (Status.OK, Status.ROLLED_BACK):
-        deploylog.append_manifest_step(
-            model,
-            facts.sha256,
-            {
-                "device": device.name,
-                "result": result.status.value,
-                "active": result.active,
-                "bench": result.bench,
-            },
-        )
-    deploylog.append(
-        {
-            "device": device.name,
-            "model": str(model.resolve()),
-            "sha256": facts.sha256,
-            "size_bytes": facts.size_bytes,
-            "result": result.status.value,
-            "message": result.message,
-            "bytes_sent": result.bytes_sent,
-            "active": result.active,
-            "previous": result.previous,
-            "bench": result.bench,
-            "provenance": deploylog.provenance(model),
-        }
-    )
-    return result
-
-
-def _prefixed(name: str, message: str) -> str:
-    return message if message.startswith(f"{name}:") else f"{name}: {message}"
-
-
-def _finish(result: DeployResult, sent: int, duration: float) -> DeployResult:
-    from dataclasses import replace
-
-    return replace(result, bytes_sent=sent, duration_s=round(duration, 3))
+    return _run(_new_run(model, facts, device, options, connect, on_event, cancel))
 
 
 def deploy_many(
@@ -311,21 +258,34 @@ def deploy_many(
     on_event: EventCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> list[DeployResult]:
-    """Deploys to every device on a pool of `options.workers`; returns results in order."""
+    """Deploys to every device on a pool of `options.workers`; returns results in order.
+
+    Ctrl-C (or `cancel`) stops every device at its next step; a device stuck in
+    a step that changes nothing is answered "cancelled" at once, one in the
+    middle of an install or rollback is waited for, unless Ctrl-C comes twice.
+    """
     cancel = cancel or threading.Event()
-    workers = max(1, min(options.workers, len(devices)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
-        futures = [
-            pool.submit(
-                deploy_one,
-                model,
-                facts,
-                device,
-                options,
-                connect=connect,
-                on_event=on_event,
-                cancel=cancel,
+    runs = [_new_run(model, facts, d, options, connect, on_event, cancel) for d in devices]
+
+    def interrupted(count: int) -> None:
+        if on_event is None:
+            return
+        if count == 1:
+            text = (
+                "cancelling: devices stop at their next step; an install in progress is "
+                "waited for (Ctrl-C again to stop waiting)"
             )
-            for device in devices
-        ]
-        return [f.result() for f in futures]
+        else:
+            text = "cancelling now: installs in progress are left to finish on their devices"
+        on_event(DeployEvent("", "cancel", text))
+
+    return fanout.run_all(
+        runs,
+        lambda i, run: _run(run),
+        workers=options.workers,
+        cancel=cancel,
+        abandon=lambda i, run: _abandon(run),
+        may_abandon=lambda i: runs[i].stage not in WRITE_STAGES,
+        on_interrupt=interrupted,
+        name="deploy",
+    )

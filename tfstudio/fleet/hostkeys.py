@@ -5,6 +5,11 @@ trusts it; a key that differs from a recorded one is refused loudly as a
 possible man-in-the-middle. Nothing is ever added without the user's say-so
 (`tfstudio devices trust`), i.e. paramiko's AutoAddPolicy is never used.
 Hosts on a port other than 22 are recorded as `[host]:port`, as OpenSSH does.
+
+The files are read line by line, as OpenSSH reads them: a `@revoked` key is
+refused wherever it shows up, `@cert-authority` lines are skipped (tfstudio
+does not check host certificates; the unknown-key error says so), and a line
+that cannot be parsed is skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import contextlib
 import fcntl
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tfstudio.atomic import write_text_atomic
 from tfstudio.config import studio_home
-from tfstudio.errors import HostKeyError
+from tfstudio.errors import HostKeyChangedError, HostKeyError, HostKeyRevokedError
 
 if TYPE_CHECKING:
     import paramiko
+    from paramiko.hostkeys import HostKeyEntry
 
 KNOWN_HOSTS_NAME = "known_hosts"
 """tfstudio's own known_hosts file, inside TFSTUDIO_HOME."""
@@ -52,10 +58,13 @@ def user_known_hosts() -> Path:
 
 @dataclass(frozen=True)
 class KnownKeys:
-    """The keys recorded for one host entry: {key type: (key, file it came from)}."""
+    """The keys recorded for one host entry: {key type: (key, file it came from)},
+    the revoked keys ({key blob: file}) and files holding @cert-authority lines."""
 
     entry: str
     keys: dict[str, tuple[paramiko.PKey, Path]]
+    revoked: dict[bytes, Path] = field(default_factory=dict)
+    cert_authorities: tuple[Path, ...] = ()
 
     @property
     def key_types(self) -> list[str]:
@@ -63,26 +72,59 @@ class KnownKeys:
         return list(self.keys)
 
 
+def _entries(path: Path) -> Iterator[tuple[str, HostKeyEntry]]:
+    """Yields (marker, entry) for each usable line of a known_hosts file ("" = no marker)."""
+    from paramiko.hostkeys import HostKeyEntry
+
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise HostKeyError(f"cannot read known_hosts file {path}: {exc.strerror}") from exc
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        marker = ""
+        if line.startswith("@"):
+            marker, _, line = line.partition(" ")
+            line = line.strip()
+        try:
+            entry = HostKeyEntry.from_line(line, number)
+        except Exception:  # noqa: BLE001 - paramiko raises several types; a bad line is skipped
+            entry = None
+        if entry is not None and entry.key is not None:
+            yield marker, entry
+
+
 def load_known(host: str, port: int, files: list[Path] | None = None) -> KnownKeys:
     """Returns the keys recorded for `host:port` in tfstudio's and the user's files.
 
-    Raises HostKeyError when a known_hosts file exists but cannot be parsed.
+    Raises HostKeyError only when a known_hosts file exists but cannot be read.
     """
     import paramiko
 
     entry = host_entry(host, port)
     found: dict[str, tuple[paramiko.PKey, Path]] = {}
+    revoked: dict[bytes, Path] = {}
+    authorities: list[Path] = []
     for path in files if files is not None else [studio_known_hosts(), user_known_hosts()]:
         if not path.is_file():
             continue
         keys = paramiko.HostKeys()
-        try:
-            keys.load(str(path))
-        except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise HostKeyError(f"cannot read known_hosts file {path}: {exc}") from exc
+        for marker, line in _entries(path):
+            if marker == "@revoked":
+                revoked.setdefault(line.key.asbytes(), path)
+            elif marker == "@cert-authority":
+                if path not in authorities:
+                    authorities.append(path)
+            elif not marker:
+                for name in line.hostnames:
+                    keys.add(name, line.key.get_name(), line.key)
         for key_type, key in (keys.lookup(entry) or {}).items():
-            found.setdefault(key_type, (key, path))
-    return KnownKeys(entry, found)
+            if key.asbytes() not in revoked:
+                found.setdefault(key_type, (key, path))
+    found = {t: (k, p) for t, (k, p) in found.items() if k.asbytes() not in revoked}
+    return KnownKeys(entry, found, revoked, tuple(authorities))
 
 
 def verify(
@@ -103,12 +145,18 @@ def verify(
     known = load_known(host, port)
     fp = fingerprint(key)
     what = "jump host key" if jump_host else "host key"
+    if key.asbytes() in known.revoked:
+        raise HostKeyRevokedError(
+            f"{what.upper()} OF {known.entry} IS REVOKED ({key.get_name()} {fp}, marked "
+            f"@revoked in {known.revoked[key.asbytes()]}); refusing to connect",
+            hint="the device must get a new host key; then verify and trust that one",
+        )
     recorded = known.keys.get(key.get_name())
     if recorded is not None and recorded[0].asbytes() == key.asbytes():
         return
     if known.keys:
         old_key, path = recorded or next(iter(known.keys.values()))
-        raise HostKeyError(
+        raise HostKeyChangedError(
             f"{what.upper()} FOR {known.entry} HAS CHANGED: POSSIBLE MAN-IN-THE-MIDDLE ATTACK; "
             f"refusing to connect (offered {key.get_name()} {fp}, "
             f"recorded {old_key.get_name()} {fingerprint(old_key)} in {path})",
@@ -119,12 +167,30 @@ def verify(
     if jump_host:
         import shlex
 
-        alias = shlex.quote(device or host)
-        command = f"tfstudio devices add {alias} --host {alias} && {command}"
+        # Register the jump host by its address and port, so that trusting it
+        # records exactly the host:port this connection goes through.
+        name = _device_name_for(device or host)
+        where = f"--host {shlex.quote(host)}" + (f" --port {port}" if port != 22 else "")
+        command = f"tfstudio devices add {name} {where} && {trust_command(name, fp)}"
+    note = ""
+    if known.cert_authorities:
+        files = ", ".join(str(p) for p in known.cert_authorities)
+        note = (
+            f" (note: @cert-authority lines in {files} are skipped: tfstudio does not "
+            "check host certificates)"
+        )
     raise HostKeyError(
         f"{what} of {known.entry} is unknown ({key.get_name()} {fp}); refusing to connect",
-        hint=f"check the fingerprint out of band, then run: {command}",
+        hint=f"check the fingerprint out of band, then run: {command}{note}",
     )
+
+
+def _device_name_for(alias: str) -> str:
+    """Returns a valid device name for a jump host's alias (`bastion`, `10.0.0.2`)."""
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", alias).strip("-.")[:63] or "jump"
+    return name if name[0].isalnum() else f"jump-{name}"[:63]
 
 
 def trust_command(device: str, fp: str) -> str:

@@ -8,20 +8,26 @@ for the wire.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from tfstudio.digest import file_sha256
-from tfstudio.errors import TransportError
+from tfstudio.errors import CancelledError, TfStudioError, TransportError
 from tfstudio.fleet.transport import (
     PUT_CHUNK,
     CommandResult,
     ProgressCallback,
+    RemoteProcess,
     Transport,
     check_remote_path,
+    read_line,
 )
 
 
@@ -45,31 +51,67 @@ class LocalTransport(Transport):
         return self.root / check_remote_path(remote)
 
     def run(
-        self, argv: Sequence[str], timeout: float | None = None, stdin: bytes | None = None
+        self,
+        argv: Sequence[str],
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        cancel: threading.Event | None = None,
+        label: str | None = None,
     ) -> CommandResult:
-        """Runs `argv` in the local device directory. Raises TransportError."""
+        """Runs `argv` in the local device directory.
+
+        Raises TransportError past `timeout`, CancelledError when `cancel` is set
+        (the process is then stopped).
+        """
         self._path(".")
+        limit = timeout or self.command_timeout
+        what = label or str(argv[0])
         try:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 list(argv),
                 cwd=self.root,
-                input=stdin or b"",
-                capture_output=True,
-                timeout=timeout or self.command_timeout,
-                check=False,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
-        except subprocess.TimeoutExpired as exc:
-            raise TransportError(
-                f"{self.name}: {argv[0]} did not finish within {exc.timeout:g}s"
-            ) from exc
         except OSError as exc:
             # Mirror a shell: a missing program is exit 127, not an exception.
             return CommandResult("", f"{argv[0]}: {exc.strerror}", 127)
+        deadline = time.monotonic() + limit
+        feed: bytes | None = stdin or b""
+        while True:
+            try:
+                out, err = proc.communicate(input=feed, timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                feed = None  # sent with the first call
+            stop: TfStudioError | None = None
+            if cancel is not None and cancel.is_set():
+                stop = CancelledError(f"{self.name}: cancelled while {what}")
+            elif time.monotonic() >= deadline:
+                stop = TransportError(f"{self.name}: {what} did not finish within {limit:g}s")
+            if stop is not None:
+                proc.kill()
+                proc.communicate()
+                raise stop
         return CommandResult(
-            proc.stdout.decode("utf-8", "replace"),
-            proc.stderr.decode("utf-8", "replace"),
-            proc.returncode,
+            out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), proc.returncode
         )
+
+    def spawn(self, argv: Sequence[str]) -> RemoteProcess:
+        """Starts `argv` in the local device directory, stdin open. Raises TransportError."""
+        self._path(".")
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=self.root,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise TransportError(f"{self.name}: cannot start {argv[0]}: {exc.strerror}") from exc
+        return _LocalProcess(self.name, proc)
 
     def put(
         self,
@@ -138,3 +180,46 @@ class LocalTransport(Transport):
     def close(self) -> None:
         """Marks the transport closed (a put in progress stops at the next block)."""
         self._closed = True
+
+
+class _LocalProcess(RemoteProcess):
+    """A process of the local device left running with its stdin open."""
+
+    def __init__(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+        self._name = name
+        self._proc = proc
+        self._buffer = bytearray()
+
+    def _chunk(self, wait: float) -> bytes | None:
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], wait)
+        if not ready:
+            return None
+        return os.read(self._proc.stdout.fileno(), 1 << 16)
+
+    def read_line(self, timeout: float, cancel: threading.Event | None = None) -> str:
+        """Returns its next stdout line ("" once it ended)."""
+        return read_line(self._buffer, self._chunk, timeout, cancel, self._name)
+
+    def stderr_text(self) -> str:
+        """Returns its stderr once it has exited ("" while it runs)."""
+        if self._proc.poll() is None or self._proc.stderr is None:
+            return ""
+        with contextlib.suppress(OSError, ValueError):
+            return self._proc.stderr.read().decode("utf-8", "replace")
+        return ""
+
+    def close(self) -> None:
+        """Closes its stdin (it ends), then reaps it."""
+        with contextlib.suppress(OSError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        for stream in (self._proc.stdout, self._proc.stderr):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()

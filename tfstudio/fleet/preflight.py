@@ -14,7 +14,25 @@ from edge_agent.tflite_schema import ModelFacts, parse_version
 from tfstudio.errors import PreflightError
 
 DISK_MARGIN_BYTES = 1 << 20
-"""Room kept free beyond the model itself (manifest, partial bookkeeping)."""
+"""Room kept free beyond the model's two copies (manifest, records, the state file)."""
+
+
+def install_needs(facts: ModelFacts) -> int:
+    """Returns the bytes an upload + install of the model needs free on the device.
+
+    The upload (`inbox/<sha256>.partial`) and the stored copy
+    (`models/<sha256>/model.tflite`) exist side by side until the install ends.
+    """
+    return 2 * facts.size_bytes + DISK_MARGIN_BYTES
+
+
+def space_hint(device: str) -> str:
+    """Returns what frees space on a device's agent home."""
+    return (
+        f"free space on {device}: tfstudio prune {device} --keep 1 removes every stored "
+        "model but the active one and its rollback target (uploads of other models are "
+        "removed by the next deploy)"
+    )
 
 
 @dataclass(frozen=True)
@@ -53,8 +71,11 @@ class Verdict:
             )
 
 
-def check(facts: ModelFacts, info: dict[str, Any], device: str) -> Verdict:
-    """Returns the preflight verdict of the model `facts` on a device's `info`."""
+def check(facts: ModelFacts, info: dict[str, Any], device: str, *, stored: bool = False) -> Verdict:
+    """Returns the preflight verdict of the model `facts` on a device's `info`.
+
+    `stored`: the device already stores the model (nothing to upload or store).
+    """
     problems: list[Problem] = []
     runtime = info.get("runtime")
     if not runtime:
@@ -69,18 +90,33 @@ def check(facts: ModelFacts, info: dict[str, Any], device: str) -> Verdict:
         )
     else:
         problems.extend(_runtime_problems(facts, runtime, device))
-    free = info.get("disk_free_bytes")
-    if isinstance(free, int) and free < facts.size_bytes + DISK_MARGIN_BYTES:
-        problems.append(
-            Problem(
-                "disk_full",
-                f"the model needs {facts.size_bytes} bytes but the agent home has only "
-                f"{free} bytes free",
-                (f"free space on {device}, or lower --keep to store fewer models",),
-            )
-        )
+    problem = None if stored else _disk_problem(facts, info, device)
+    if problem is not None:
+        problems.append(problem)
     problems.extend(_arch_problems(facts, info))
     return Verdict(device, tuple(problems))
+
+
+def _disk_problem(facts: ModelFacts, info: dict[str, Any], device: str) -> Problem | None:
+    """Upload + stored copy must fit, less what a resumable upload of this model holds."""
+    free = info.get("disk_free_bytes")
+    if not isinstance(free, int):
+        return None
+    need = install_needs(facts)
+    uploaded = sum(
+        min(int(p.get("bytes") or 0), facts.size_bytes)
+        for p in info.get("partials") or []
+        if isinstance(p, dict) and p.get("sha256") == facts.sha256
+    )
+    if free + uploaded >= need:
+        return None
+    held = f", {uploaded} of them already uploaded" if uploaded else ""
+    return Problem(
+        "disk_full",
+        f"the model needs {need} bytes free on the device (its upload and its stored copy"
+        f"{held}) but the agent home has only {free} bytes free",
+        (space_hint(device),),
+    )
 
 
 def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -> list[Problem]:

@@ -1,9 +1,12 @@
 """The device registry: `TFSTUDIO_HOME/devices.json`, written atomically under a lock.
 
 A device is a name plus how to reach it (host, port, user, key, ssh config),
-which Python runs the agent there, and where the agent's home is. Names are
-validated before they become paths or words of a command. The built-in device
-`local` always exists and cannot be removed.
+which Python runs the agent there, and where the agent's home is. Every field
+is validated when a device is added *and* when an entry is used (a
+hand-edited registry gets no further), and again where the agent's command
+line is built: nothing a user typed may start with `-` where the device's
+Python or the agent would read it as an option. The built-in device `local`
+always exists and cannot be removed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -58,14 +62,97 @@ def validate_user(user: str) -> str:
     return user
 
 
+def validate_port(port: int | None) -> int | None:
+    """Returns `port` (or None) or raises DeviceError outside 1-65535."""
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+        raise DeviceError(f"invalid port {port!r}")
+    if port is not None and not 0 < port < 65536:
+        raise DeviceError(f"invalid port {port}", hint="give a TCP port from 1 to 65535")
+    return port
+
+
+def _one_line(what: str, value: str) -> str:
+    if not value or not value.isprintable():
+        raise DeviceError(f"invalid {what} {value!r}", hint="no newlines or control characters")
+    return value
+
+
+def validate_python(python: str) -> str:
+    """Returns the device's Python (a command name or a path) or raises DeviceError.
+
+    It is the first word of remote commands: it may not start with `-`.
+    """
+    _one_line("python path", python)
+    if python.startswith("-"):
+        raise DeviceError(
+            f"invalid python path {python!r}: it would be read as an option",
+            hint="give a command name (python3) or a path (/usr/bin/python3)",
+        )
+    return python
+
+
 def validate_agent_home(path: str) -> str:
-    """Returns the agent home (spaces allowed; `~/` stripped) or raises DeviceError."""
+    """Returns the agent home as stored (absolute, or relative to the login directory).
+
+    Accepts `/abs/path`, `~/path` and `path` (both relative to the device
+    user's home; `~/` is stripped). Raises DeviceError for `..`, control
+    characters, `~user/` forms and anything that would start with `-`.
+    """
+    _one_line("agent home", path)
     if path.startswith("~/"):
         path = path[2:]
-    bad = not path or any(c in path for c in "\x00\n\r") or ".." in path.split("/")
-    if bad or path == "~":
-        raise DeviceError(f"invalid agent home {path!r}", hint="no '..', newlines or NUL")
+    elif path.startswith("~"):
+        raise DeviceError(
+            f"invalid agent home {path!r}",
+            hint="give an absolute path or one under the device user's home (~/...)",
+        )
+    if not path.strip("/") and path != "/" or ".." in path.split("/"):
+        raise DeviceError(f"invalid agent home {path!r}", hint="no '..' and not empty")
+    if path.startswith("-"):
+        raise DeviceError(
+            f"invalid agent home {path!r}: the device's Python would read it as an option",
+            hint="give an absolute path or one under the device user's home (~/...)",
+        )
     return path.rstrip("/") or "/"
+
+
+def validate_local_file(what: str, path: str, *, must_exist: bool = True) -> str:
+    """Returns `path` (with `~` expanded); with `must_exist`, it must name a file here."""
+    _one_line(what, path)
+    expanded = os.path.expanduser(path)
+    if must_exist and not os.path.isfile(expanded):
+        raise DeviceError(f"{what} {path} not found (or not a file)")
+    return expanded
+
+
+def check_device(device: Device, *, files: bool = False) -> Device:
+    """Returns `device` with every field validated (and normalised); raises DeviceError.
+
+    `files`: the key and ssh config must exist now (when a device is added; later,
+    a missing key is the connection's error, which names it).
+    """
+    validate_name(device.name)
+    if device.kind == LOCAL:
+        return device
+    if device.kind != "ssh":
+        raise DeviceError(f"device {device.name}: unknown kind {device.kind!r}")
+    if device.host is None:
+        raise DeviceError(f"device {device.name} needs --host")
+    validate_host(device.host)
+    if device.user is not None:
+        validate_user(device.user)
+    validate_port(device.port)
+    return replace(
+        device,
+        python=validate_python(device.python),
+        agent_home=validate_agent_home(device.agent_home),
+        key=validate_local_file("key file", device.key, must_exist=files) if device.key else None,
+        ssh_config=(
+            validate_local_file("ssh config", device.ssh_config, must_exist=files)
+            if device.ssh_config
+            else None
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -90,10 +177,16 @@ class Device:
         return f"{self.agent_home}/{AGENT_PYZ}"
 
     def agent_argv(self) -> list[str]:
-        """Returns the words that start the agent (before `--home`)."""
+        """Returns the words that start the agent, up to and with its `--home=...`.
+
+        Raises DeviceError for a python or agent home the device's Python would
+        read as an option (a hand-edited registry, say).
+        """
         if self.kind == LOCAL:
-            return [self.python, "-m", "edge_agent"]
-        return [self.python, self.agent_pyz]
+            return [self.python, "-m", "edge_agent", f"--home={self.agent_home}"]
+        validate_python(self.python)
+        validate_agent_home(self.agent_home)
+        return [self.python, self.agent_pyz, f"--home={self.agent_home}"]
 
     def remote(self, *parts: str) -> str:
         """Returns a path under the agent home."""
@@ -160,20 +253,27 @@ def list_devices() -> list[Device]:
 
 
 def get_device(name: str) -> Device:
-    """Returns the device `name`; raises DeviceError when it is not registered."""
+    """Returns the device `name`; raises DeviceError when it is not registered or its
+    entry is invalid (a hand edit)."""
     if name == LOCAL:
         return local_device()
     validate_name(name)
     found = _read().get(name)
     if found is None:
         raise DeviceError(f"no device named {name!r}", hint="see: tfstudio devices list")
-    return found
+    try:
+        return check_device(found)
+    except DeviceError as exc:
+        raise DeviceError(
+            f"device {name}: registry entry is invalid: {exc.message}",
+            hint=f"fix {registry_path()} or re-add it: tfstudio devices remove {name}",
+        ) from None
 
 
 def resolve_names(spec: str) -> list[Device]:
     """Returns the devices of `a,b,c` or `all` (every registered device plus local)."""
     if spec.strip() == "all":
-        return list_devices()
+        return [get_device(d.name) for d in list_devices()]
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise DeviceError("no device named", hint="use --to NAME[,NAME...] or --to all")
@@ -181,20 +281,12 @@ def resolve_names(spec: str) -> list[Device]:
 
 
 def add_device(device: Device, *, replace_existing: bool = False) -> Device:
-    """Validates and stores `device`; returns it. Raises DeviceError on a bad or taken name."""
+    """Validates and stores `device`; returns it. Raises DeviceError on a bad field or
+    a taken name."""
     validate_name(device.name)
     if device.name == LOCAL:
         raise DeviceError("'local' is the built-in device and cannot be redefined")
-    if device.host is None:
-        raise DeviceError(f"device {device.name} needs --host")
-    validate_host(device.host)
-    if device.user is not None:
-        validate_user(device.user)
-    if device.port is not None and not 0 < device.port < 65536:
-        raise DeviceError(f"invalid port {device.port}")
-    if not device.python or "\n" in device.python or "\x00" in device.python:
-        raise DeviceError(f"invalid python path {device.python!r}")
-    device = replace(device, agent_home=validate_agent_home(device.agent_home))
+    device = check_device(replace(device, kind="ssh"), files=True)
     with _locked() as devices:
         if device.name in devices and not replace_existing:
             raise DeviceError(

@@ -2,17 +2,21 @@
 
 Connects through an optional ProxyJump chain (`direct-tcpip` channels), checks
 every hop's host key with `hostkeys.verify`, authenticates with key files
-(asking `passphrase(path)` for encrypted ones) and then the ssh-agent. Files
-are streamed over an exec channel into a tiny writer run by the device's
-Python: it avoids SFTP's per-request round trips and is what gets paramiko to
-scp's speed (see scripts/bench/bench_push.py). paramiko, socket and OS errors
-are translated into TransportError / HostKeyError one-liners here.
+(asking `passphrase(path)` for encrypted ones) and then the ssh-agent. Every
+call on the connection has a deadline: the connect timeout, each command's
+timeout, and the watchdog (`sshguard`) that ends a call after `stall_timeout`
+seconds without progress on a connection that no longer answers. Files go
+through `sshfiles`. paramiko, socket and OS errors are translated into
+TransportError / HostKeyError one-liners here, and paramiko's own log goes to
+a file (`sshlog`), never the terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import select
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,17 +24,18 @@ from typing import Any
 
 import paramiko
 
-from tfstudio.errors import TfStudioError, TransportError
-from tfstudio.fleet import hostkeys
+from tfstudio.errors import CancelledError, TfStudioError, TransportError
+from tfstudio.fleet import hostkeys, sshfiles, sshlog
 from tfstudio.fleet.sshconfig import SSHTarget
+from tfstudio.fleet.sshguard import Watchdog
 from tfstudio.fleet.sshwire import PREFERRED_CIPHERS, dial, handshake, prefer, tunnel
 from tfstudio.fleet.transport import (
-    PUT_CHUNK,
     CommandResult,
     ProgressCallback,
+    RemoteProcess,
     Transport,
-    check_remote_path,
     command_line,
+    read_line,
 )
 
 PassphraseCallback = Callable[[str], "str | None"]
@@ -39,38 +44,8 @@ PassphraseCallback = Callable[[str], "str | None"]
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 KEEPALIVE_S = 15
 
-_WRITER = """import os, sys
-p, o = sys.argv[1], int(sys.argv[2])
-if os.path.dirname(p):
-    os.makedirs(os.path.dirname(p), exist_ok=True)
-f = os.fdopen(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644), "wb")
-f.seek(o)
-f.truncate()
-r = sys.stdin.buffer
-while True:
-    b = r.read(1048576)
-    if not b:
-        break
-    f.write(b)
-f.flush()
-print(f.tell())
-"""
-"""Runs on the device: writes stdin into a file from an offset (creating its directory),
-prints the final size.
-No fsync: a partial torn by a crash fails the prefix hash of the next resume, and
-the agent verifies the whole sha256 before it stores anything."""
-
-_HASHER = """import hashlib, sys
-h, n = hashlib.sha256(), int(sys.argv[2])
-with open(sys.argv[1], "rb") as f:
-    while n > 0:
-        b = f.read(min(n, 1048576))
-        if not b:
-            break
-        h.update(b)
-        n -= len(b)
-print(h.hexdigest())
-"""
+DEFAULT_STALL_S = 30.0
+"""Seconds without progress, on a connection that does not answer, before a call fails."""
 
 
 class SSHTransport(Transport):
@@ -84,23 +59,30 @@ class SSHTransport(Transport):
         python: str = "python3",
         passphrase: PassphraseCallback | None = None,
         allow_agent: bool = True,
-        command_timeout: float = 300.0,
+        command_timeout: float = 120.0,
+        stall_timeout: float = DEFAULT_STALL_S,
     ) -> None:
+        sshlog.route_paramiko_logs()
         self.name = device or target.alias
         self.target = target
         self.python = python
         self.command_timeout = command_timeout
+        self.stall_timeout = stall_timeout
         self.bytes_sent = 0
         self._passphrase = passphrase
         self._allow_agent = allow_agent
         self._chain: list[paramiko.Transport] = []
         self._sftp: paramiko.SFTPClient | None = None
         self._closed = False
+        self._watchdog: Watchdog | None = None
         try:
             self._connect()
         except BaseException:
             self.close()
             raise
+        self._watchdog = Watchdog(
+            self.name, stall_timeout, probe=self._answers, on_stall=self._abandon
+        )
 
     # -- connection -------------------------------------------------------
 
@@ -112,8 +94,9 @@ class SSHTransport(Transport):
             hop = hop.jump
         sock: Any = None
         for hop in hops:
+            role = self.name if hop is self.target else f"jump host {hop.alias}"
             if sock is None:
-                sock = dial(hop, self.name)
+                sock = dial(hop, self.name, role=role)
             else:
                 sock = tunnel(self._chain[-1], hop, self.name)
             trans = paramiko.Transport(sock)
@@ -197,12 +180,48 @@ class SSHTransport(Transport):
             raise TransportError(f"authentication for {user} failed: {exc}") from exc
         return trans.is_authenticated()
 
+    # -- deadlines ----------------------------------------------------------
+
+    def _answers(self, wait: float) -> bool:
+        """True when the device's sshd still answers on this connection (the watchdog's probe)."""
+        try:
+            chan = self._chain[-1].open_session(timeout=wait)
+        except (paramiko.SSHException, OSError, EOFError, IndexError):
+            return False
+        chan.close()
+        return True
+
+    def _abandon(self, why: str) -> None:
+        """Closes the connection under a stuck call (from the watchdog's thread)."""
+        for trans in reversed(self._chain):
+            with contextlib.suppress(Exception):
+                trans.close()
+
+    def _guard(self, what: str, *, probe: bool) -> contextlib.AbstractContextManager[None]:
+        if self._watchdog is None:
+            return contextlib.nullcontext()
+        return self._watchdog.watch(what, probe=probe)
+
+    def _alive(self) -> bool:
+        return not self._closed and bool(self._chain) and self._chain[-1].is_active()
+
+    def _lost(self, what: str) -> TransportError:
+        """Returns the error for a connection that went away during `what`."""
+        stalled = self._watchdog.stalled if self._watchdog is not None else None
+        if stalled:
+            return TransportError(
+                f"{self.name}: {stalled}: the device stopped answering",
+                hint="check the device and its link; the next deploy resumes what was sent",
+            )
+        how = "closed" if self._closed else "lost"
+        return TransportError(f"{self.name}: connection {how} while {what}")
+
     # -- commands ---------------------------------------------------------
 
     @property
     def _transport(self) -> paramiko.Transport:
-        if self._closed or not self._chain or not self._chain[-1].is_active():
-            raise TransportError(f"{self.name}: the SSH connection is closed")
+        if not self._alive():
+            raise self._lost("starting a request")
         return self._chain[-1]
 
     @contextlib.contextmanager
@@ -212,37 +231,44 @@ class SSHTransport(Transport):
         except TfStudioError:
             raise
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            if not self._alive():
+                raise self._lost(what) from exc
             detail = str(exc) or type(exc).__name__
             raise TransportError(f"{self.name}: {what} failed: {detail}") from exc
 
     def run(
-        self, argv: Sequence[str], timeout: float | None = None, stdin: bytes | None = None
+        self,
+        argv: Sequence[str],
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        cancel: threading.Event | None = None,
+        label: str | None = None,
     ) -> CommandResult:
-        """Runs `argv` on the device (every word shlex-quoted). Raises TransportError."""
+        """Runs `argv` on the device (every word shlex-quoted).
+
+        Raises TransportError (connection lost, stalled, or past `timeout`),
+        CancelledError when `cancel` is set while it waits.
+        """
         line = command_line(argv)
-        with self._errors(f"running {argv[0]}"):
-            chan = self._transport.open_session(timeout=30)
+        what = label or f"running {os.path.basename(str(argv[0]))}"
+        with self._errors(what), self._guard(what, probe=True):
+            chan = self._transport.open_session(timeout=self.command_timeout)
             try:
                 chan.exec_command(line)
                 if stdin:
                     chan.sendall(stdin)
                 chan.shutdown_write()
-                return self._collect(chan, timeout or self.command_timeout, argv[0])
+                return self._collect(chan, timeout or self.command_timeout, what, cancel)
             finally:
                 chan.close()
 
-    def open_stream(self, argv: Sequence[str], timeout: float = 30) -> paramiko.Channel:
-        """Returns a session channel running `argv` (words quoted), for a caller that
-        streams both ways itself (e.g. `docker system dial-stdio` for the Docker SDK).
-
-        The caller closes the channel. Raises TransportError.
-        """
-        with self._errors(f"running {argv[0]}"):
-            chan = self._transport.open_session(timeout=timeout)
-            chan.exec_command(command_line(argv))
-            return chan
-
-    def _collect(self, chan: paramiko.Channel, timeout: float, what: str) -> CommandResult:
+    def _collect(
+        self,
+        chan: paramiko.Channel,
+        timeout: float,
+        what: str,
+        cancel: threading.Event | None = None,
+    ) -> CommandResult:
         out: list[bytes] = []
         err: list[bytes] = []
         deadline = time.monotonic() + timeout
@@ -253,8 +279,10 @@ class SSHTransport(Transport):
                 err.append(chan.recv_stderr(1 << 16))
             elif chan.exit_status_ready() and not chan.recv_ready():
                 break
-            elif chan.closed or not self._transport.is_active():
-                raise TransportError(f"{self.name}: connection lost while running {what}")
+            elif chan.closed or not self._alive():
+                raise self._lost(what)
+            elif cancel is not None and cancel.is_set():
+                raise CancelledError(f"{self.name}: cancelled while {what}")
             else:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -262,11 +290,13 @@ class SSHTransport(Transport):
                         f"{self.name}: {what} did not finish within {timeout:g}s",
                         hint="raise the timeout, or check the device's load",
                     )
-                select.select([chan], [], [], min(remaining, 0.5))
+                select.select([chan], [], [], min(remaining, 0.2))
         status = chan.recv_exit_status()
         if status == -1:
             # paramiko's "no exit status": the connection dropped, or the
             # command was killed by a signal on the device.
+            if not self._alive():
+                raise self._lost(what)
             raise TransportError(
                 f"{self.name}: {what} ended without an exit status "
                 "(killed on the device, or the connection was lost)"
@@ -276,6 +306,27 @@ class SSHTransport(Transport):
             b"".join(err).decode("utf-8", "replace"),
             status,
         )
+
+    def open_stream(self, argv: Sequence[str], timeout: float = 30) -> paramiko.Channel:
+        """Returns a session channel running `argv` (words quoted), for a caller that
+        streams both ways itself (e.g. `docker system dial-stdio` for the Docker SDK).
+
+        The caller closes the channel; the watchdog guards only its opening.
+        Raises TransportError.
+        """
+        what = f"running {argv[0]}"
+        with self._errors(what), self._guard(what, probe=True):
+            chan = self._transport.open_session(timeout=timeout)
+            chan.exec_command(command_line(argv))
+            return chan
+
+    def spawn(self, argv: Sequence[str]) -> RemoteProcess:
+        """Starts `argv` on the device and returns it running. Raises TransportError."""
+        what = f"starting {os.path.basename(str(argv[0]))}"
+        with self._errors(what), self._guard(what, probe=True):
+            chan = self._transport.open_session(timeout=self.command_timeout)
+            chan.exec_command(command_line(argv))
+        return _SSHProcess(self, chan)
 
     # -- files ------------------------------------------------------------
 
@@ -288,125 +339,37 @@ class SSHTransport(Transport):
         progress: ProgressCallback | None = None,
     ) -> int:
         """Streams `local[offset:]` into `remote`; returns bytes sent. Raises TransportError."""
-        check_remote_path(remote)
-        total = local.stat().st_size
-        line = command_line([self.python, "-c", _WRITER, remote, str(offset)])
-        start_count = self.bytes_sent
-        sent = 0
-        with self._errors(f"sending {local.name}"):
-            chan = self._transport.open_session(timeout=30)
-            try:
-                chan.exec_command(line)
-                try:
-                    sent = self._stream(chan, local, offset, total, progress)
-                    chan.shutdown_write()
-                    result = self._collect(chan, self.command_timeout, "the file writer")
-                except (OSError, EOFError, paramiko.SSHException, TransportError) as exc:
-                    # A closed channel also reports "exit status ready": only an
-                    # exit status the device actually sent (not paramiko's -1)
-                    # on a live connection means the writer died. The link can
-                    # drop while streaming or just after the last byte.
-                    alive = not self._closed and self._chain[-1].is_active()
-                    if isinstance(exc, TransportError) and alive:
-                        raise  # the writer's own failure or timeout, already worded
-                    if not alive or not chan.status_event.is_set() or chan.exit_status == -1:
-                        how = "closed" if self._closed else "lost"
-                        raise TransportError(
-                            f"{self.name}: connection {how} while sending {local.name} "
-                            f"({self.bytes_sent - start_count} bytes sent)",
-                            hint="the next deploy resumes from what arrived",
-                        ) from None
-                    # The writer died mid-stream (disk full, no permission): its
-                    # stderr says why, which beats "Socket is closed".
-                    result = CommandResult("", _drain_stderr(chan), chan.recv_exit_status())
-            finally:
-                chan.close()
-        if not result.ok or result.stdout.strip() != str(total):
-            detail = (result.stderr.strip().splitlines() or [result.stdout.strip()])[-1:]
-            raise TransportError(
-                f"{self.name}: writing {remote} failed: {' '.join(detail) or 'size mismatch'}",
-                hint="check disk space and permissions on the device",
-            )
-        return sent
-
-    def _stream(
-        self,
-        chan: paramiko.Channel,
-        local: Path,
-        offset: int,
-        total: int,
-        progress: ProgressCallback | None,
-    ) -> int:
-        sent = 0
-        with open(local, "rb") as handle:
-            handle.seek(offset)
-            while True:
-                block = handle.read(PUT_CHUNK)
-                if not block:
-                    return sent
-                _send_block(chan, block)
-                sent += len(block)
-                self.bytes_sent += len(block)
-                if progress:
-                    progress(offset + sent, total)
-
-    def _sftp_client(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            with self._errors("opening SFTP"):
-                self._sftp = paramiko.SFTPClient.from_transport(self._transport)
-            if self._sftp is None:
-                raise TransportError(f"{self.name}: the device refused an SFTP session")
-        return self._sftp
+        return sshfiles.put(self, local, remote, offset=offset, progress=progress)
 
     def get(self, remote: str, local: Path) -> None:
         """Copies `remote` into `local`. Raises TransportError."""
-        with self._errors(f"fetching {remote}"):
-            self._sftp_client().get(check_remote_path(remote), str(local))
+        sshfiles.get(self, remote, local)
 
     def stat_size(self, remote: str) -> int | None:
         """Returns the size of `remote` or None when absent."""
-        with self._errors(f"checking {remote}"):
-            try:
-                size = self._sftp_client().stat(check_remote_path(remote)).st_size
-            except FileNotFoundError:
-                return None
-        return int(size or 0)
+        return sshfiles.stat_size(self, remote)
 
     def sha256_prefix(self, remote: str, length: int) -> str:
         """Returns the sha256 of the first `length` bytes of `remote`, hashed on the device."""
-        result = self.run([self.python, "-c", _HASHER, check_remote_path(remote), str(length)])
-        if not result.ok:
-            raise TransportError(f"{self.name}: cannot hash {remote}: {result.stderr.strip()}")
-        return result.stdout.strip()
+        return sshfiles.sha256_prefix(self, remote, length)
 
     def makedirs(self, remote: str) -> None:
         """Creates `remote` and its parents on the device."""
-        sftp = self._sftp_client()
-        parts = check_remote_path(remote).split("/")
-        current = "/" if remote.startswith("/") else ""
-        with self._errors(f"creating {remote}"):
-            for part in parts:
-                if not part:
-                    continue
-                current = f"{current}{part}" if current in ("", "/") else f"{current}/{part}"
-                try:
-                    sftp.stat(current)
-                except FileNotFoundError:
-                    sftp.mkdir(current)
+        sshfiles.makedirs(self, remote)
 
     def rename(self, src: str, dst: str) -> None:
         """Renames `src` onto `dst` (POSIX semantics, replacing `dst`)."""
-        with self._errors(f"renaming {src}"):
-            self._sftp_client().posix_rename(check_remote_path(src), check_remote_path(dst))
+        sshfiles.rename(self, src, dst)
 
     def remove(self, remote: str) -> None:
         """Removes `remote` if present."""
-        with self._errors(f"removing {remote}"), contextlib.suppress(FileNotFoundError):
-            self._sftp_client().remove(check_remote_path(remote))
+        sshfiles.remove(self, remote)
 
     def close(self) -> None:
         """Closes the SFTP session and every hop, innermost first."""
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.stop()
         if self._sftp is not None:
             with contextlib.suppress(Exception):
                 self._sftp.close()
@@ -416,22 +379,49 @@ class SSHTransport(Transport):
                 trans.close()
 
 
-def _drain_stderr(chan: paramiko.Channel) -> str:
-    chunks = []
-    while chan.recv_stderr_ready():
-        chunks.append(chan.recv_stderr(1 << 16))
-    return b"".join(chunks).decode("utf-8", "replace")
+class _SSHProcess(RemoteProcess):
+    """A command left running on an exec channel of an `SSHTransport`."""
 
+    def __init__(self, conn: SSHTransport, chan: paramiko.Channel) -> None:
+        self._conn = conn
+        self._chan = chan
+        self._buffer = bytearray()
+        self._err: list[bytes] = []
 
-def _send_block(chan: paramiko.Channel, block: bytes) -> None:
-    # Channel.sendall re-slices the remaining bytes after every packet, which is
-    # quadratic in the block size (a third of the CPU of a 200 MB push). Handing
-    # it packet-sized pieces keeps each copy small.
-    # paramiko keeps 64 bytes of each packet for headers.
-    step = max(1024, int(chan.out_max_packet_size or 32768) - 64)
-    view = memoryview(block)
-    for start in range(0, len(block), step):
-        chan.sendall(bytes(view[start : start + step]))
+    def _chunk(self, wait: float) -> bytes | None:
+        chan = self._chan
+        while chan.recv_stderr_ready():
+            self._err.append(chan.recv_stderr(1 << 16))
+        if chan.recv_ready():
+            return bytes(chan.recv(1 << 16))
+        if chan.exit_status_ready() or chan.closed:
+            return b""
+        if not self._conn._alive():
+            raise self._conn._lost("waiting for the device")
+        select.select([chan], [], [], wait)
+        return None
+
+    def read_line(self, timeout: float, cancel: threading.Event | None = None) -> str:
+        """Returns its next stdout line ("" once it ended). Raises TransportError."""
+        what = f"{self._conn.name}: waiting for the device"
+        with self._conn._errors("waiting for the device"):
+            with self._conn._guard("waiting for the device", probe=True):
+                return read_line(self._buffer, self._chunk, timeout, cancel, what)
+
+    def stderr_text(self) -> str:
+        """Returns its stderr so far."""
+        with contextlib.suppress(Exception):
+            while self._chan.recv_stderr_ready():
+                self._err.append(self._chan.recv_stderr(1 << 16))
+        return b"".join(self._err).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        """Closes its stdin (EOF on the device) and the channel."""
+        with contextlib.suppress(Exception):
+            if self._conn._alive():
+                self._chan.shutdown_write()
+        with contextlib.suppress(Exception):
+            self._chan.close()
 
 
 def scan_host_key(target: SSHTarget, device: str) -> paramiko.PKey:
@@ -440,6 +430,7 @@ def scan_host_key(target: SSHTarget, device: str) -> paramiko.PKey:
     Jump hosts on the way must already be trusted. Raises TransportError /
     HostKeyError.
     """
+    sshlog.route_paramiko_logs()
     jump = SSHTransport(target.jump, device=target.jump.alias) if target.jump else None
     try:
         if jump is not None:

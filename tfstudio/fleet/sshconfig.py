@@ -100,13 +100,13 @@ def _resolve_jump(spec: str, config_path: Path, depth: int) -> SSHTarget:
     target: SSHTarget | None = None
     for hop in hops:
         user, _, rest = hop.rpartition("@")
-        host, port = rest, None
+        host, port_text = rest, ""
         if rest.startswith("["):
             host, _, tail = rest[1:].partition("]")
-            port = int(tail[1:]) if tail.startswith(":") else None
+            port_text = tail[1:] if tail.startswith(":") else ""
         elif rest.count(":") == 1:
             host, _, port_text = rest.partition(":")
-            port = int(port_text)
+        port = _jump_port(port_text, hop, config_path) if port_text else None
         resolved = resolve(
             host, port=port, user=user or None, config_path=config_path, _depth=depth + 1
         )
@@ -116,6 +116,19 @@ def _resolve_jump(spec: str, config_path: Path, depth: int) -> SSHTarget:
     if target is None:
         raise ConfigError(f"empty ProxyJump {spec!r}")
     return target
+
+
+def _jump_port(text: str, hop: str, config_path: Path) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise ConfigError(
+            f"bad ProxyJump port {text!r} in {hop!r} ({config_path})",
+            hint="write the jump host as [user@]host[:port] with a port from 1 to 65535",
+        )
+    return port
 
 
 def _with_jump(target: SSHTarget, jump: SSHTarget) -> SSHTarget:

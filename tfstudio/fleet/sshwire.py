@@ -19,24 +19,37 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128
 """AES-GCM first: it needs no separate HMAC pass, the biggest CPU cost of a push."""
 
 
-def dial(hop: SSHTarget, name: str) -> socket.socket:
-    """Returns a TCP socket to `hop`; raises TransportError with a one-line reason."""
+def dial(hop: SSHTarget, name: str, *, role: str | None = None) -> socket.socket:
+    """Returns a TCP socket to `hop`; raises TransportError with a one-line reason.
+
+    `role` names the hop when it is not the device itself (e.g. "jump host
+    bastion"), so that a failure says which machine refused.
+    """
     where = f"{hop.hostname}:{hop.port}"
+    jump = role is not None and role != name
+    if jump:
+        where = f"{role} ({where})"
+    machine = "the jump host" if jump else "the device"
     try:
         return socket.create_connection((hop.hostname, hop.port), timeout=hop.connect_timeout)
     except socket.gaierror as exc:
         raise TransportError(
-            f"{name}: cannot resolve host {hop.hostname!r}",
+            f"{name}: cannot resolve host {hop.hostname!r}" + (f" of {role}" if jump else ""),
             hint="check --host or the HostName in your ssh config",
         ) from exc
     except (TimeoutError, socket.timeout) as exc:
         raise TransportError(
             f"{name}: connecting to {where} timed out after {hop.connect_timeout:g}s",
-            hint="is the device on and reachable?",
+            hint=f"is {machine} on and reachable?",
         ) from exc
     except ConnectionRefusedError as exc:
         raise TransportError(
-            f"{name}: connection refused by {where}", hint="is sshd running on the device?"
+            f"{name}: connection refused by {where}", hint=f"is sshd running on {machine}?"
+        ) from exc
+    except ConnectionResetError as exc:
+        raise TransportError(
+            f"{name}: {where} reset the connection before the SSH handshake",
+            hint="is it an SSH server? check --host and --port",
         ) from exc
     except OSError as exc:
         raise TransportError(f"{name}: cannot connect to {where}: {exc.strerror or exc}") from exc

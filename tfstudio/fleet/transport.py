@@ -10,6 +10,8 @@ works without relying on `~` expansion by a shell.
 from __future__ import annotations
 
 import shlex
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +58,67 @@ def check_remote_path(path: str) -> str:
     return path
 
 
+def read_line(
+    buffer: bytearray,
+    read_chunk: Callable[[float], bytes | None],
+    timeout: float,
+    cancel: threading.Event | None,
+    what: str,
+) -> str:
+    """Returns the next line from a process's stdout ("" at its end), via `read_chunk(wait)`.
+
+    `read_chunk` returns bytes, b"" at end of output, or None when nothing came
+    within `wait` seconds. Raises TransportError after `timeout`, CancelledError
+    when `cancel` is set.
+    """
+    from tfstudio.errors import CancelledError, TransportError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        end = buffer.find(b"\n")
+        if end >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            return line.decode("utf-8", "replace")
+        if cancel is not None and cancel.is_set():
+            raise CancelledError(f"{what}: cancelled")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TransportError(f"{what}: no answer within {timeout:g}s")
+        chunk = read_chunk(min(remaining, 0.2))
+        if chunk is None:
+            continue
+        if not chunk:
+            rest = bytes(buffer)
+            buffer.clear()
+            return rest.decode("utf-8", "replace")
+        buffer += chunk
+
+
+class RemoteProcess(ABC):
+    """A command left running on the device (e.g. the deploy lock's holder).
+
+    Its stdin stays open until `close()`: closing it is how the process learns
+    that its caller is done (or gone).
+    """
+
+    @abstractmethod
+    def read_line(self, timeout: float, cancel: threading.Event | None = None) -> str:
+        """Returns the next line of its stdout ("" once it exited without one).
+
+        Raises TransportError when `timeout` passes or the connection fails,
+        CancelledError when `cancel` is set.
+        """
+
+    @abstractmethod
+    def stderr_text(self) -> str:
+        """Returns what it wrote on stderr so far (after it exited: all of it)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Closes its stdin and lets go of it (idempotent, never raises)."""
+
+
 class Transport(ABC):
     """A connection to one device. Use as a context manager; `close()` is idempotent.
 
@@ -68,12 +131,23 @@ class Transport(ABC):
 
     @abstractmethod
     def run(
-        self, argv: Sequence[str], timeout: float | None = None, stdin: bytes | None = None
+        self,
+        argv: Sequence[str],
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        cancel: threading.Event | None = None,
+        label: str | None = None,
     ) -> CommandResult:
         """Runs `argv` (quoted, no shell interpretation) and returns its result.
 
-        Raises TransportError on a connection failure or when `timeout` passes.
+        Raises TransportError on a connection failure or when `timeout` passes,
+        CancelledError when `cancel` is set while it waits (the command may
+        still finish on the device). `label` names the command in errors.
         """
+
+    @abstractmethod
+    def spawn(self, argv: Sequence[str]) -> RemoteProcess:
+        """Starts `argv` and returns it running, its stdin open. Raises TransportError."""
 
     @abstractmethod
     def put(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tfstudio.errors import HostKeyError, UsageError
+from tfstudio.errors import HostKeyChangedError, HostKeyError, HostKeyRevokedError, UsageError
 from tfstudio.fleet import hostkeys, sshconfig
 from tfstudio.fleet.registry import LOCAL, Device
 
@@ -64,10 +64,14 @@ def trust_device(
     try:
         hostkeys.verify(target.hostname, target.port, key, device.name)
         return TrustResult(device.name, entry, key.get_name(), fp, "already_trusted")
-    except HostKeyError as exc:
-        changed = "CHANGED" in exc.message
-        if changed and not replace:
+    except HostKeyRevokedError:
+        raise  # a revoked key is never trusted, --replace or not
+    except HostKeyChangedError:
+        changed = True
+        if not replace:
             raise
+    except HostKeyError:
+        pass  # unknown: trusted below when confirmed
     if fingerprint is not None:
         if fingerprint.strip() != fp:
             raise HostKeyError(

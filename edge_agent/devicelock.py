@@ -1,0 +1,189 @@
+"""The device lock: one deploy (or one manual install/activate/rollback/prune) at a time.
+
+`deploy.lock` in the agent home is held with `flock`, so the kernel drops it
+when its holder dies. Two kinds of holder:
+
+- the `lock` command, for a whole studio deploy: it holds the lock until its
+  stdin closes (the studio's SSH channel), and the deploy's writers name it
+  with `--lock-id ID`;
+- a manual writer (a person's `install`, `rollback`, the server's inbox
+  pickup), for the length of one command.
+
+The file itself says who holds it ({"id", "pid", "pid_start", "owner",
+"started_at"}), so a refused writer can say "device busy: another deploy
+(pid N, started at T) holds it". The store lock (`fsutil.store_lock`) still
+serialises the writes themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
+
+from edge_agent import fsutil
+from edge_agent.errors import AgentError
+
+if TYPE_CHECKING:
+    from edge_agent.store import Store
+
+LOCK_FILE = "deploy.lock"
+
+
+def lock_path(home: Path) -> Path:
+    """Returns the device lock's file in `home`."""
+    return home / LOCK_FILE
+
+
+def read_holder(home: Path) -> Optional[Dict[str, Any]]:
+    """Returns what the lock file says about its holder, or None when it says nothing."""
+    try:
+        with open(lock_path(home), encoding="utf-8") as handle:
+            data = json.loads(handle.read() or "null")
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_held(home: Path) -> bool:
+    """True when some live process holds the device lock right now."""
+    try:
+        fd = os.open(str(lock_path(home)), os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        return not fsutil.try_flock(fd)
+    finally:
+        os.close(fd)
+
+
+def busy_error(holder: Optional[Dict[str, Any]]) -> AgentError:
+    """Returns the `locked` error that names the holder (pid, owner, start time)."""
+    if holder and holder.get("id"):
+        who = f"another deploy (pid {holder.get('pid')}"
+        if holder.get("owner"):
+            who += f" from {holder['owner']}"
+        who += f", started at {holder.get('started_at')})"
+    elif holder:
+        who = f"another {holder.get('owner') or 'writer'} (pid {holder.get('pid')}, "
+        who += f"started at {holder.get('started_at')})"
+    else:
+        who = "another deploy"
+    pid = holder.get("pid") if holder else None
+    return AgentError(
+        f"device busy: {who} holds it",
+        "locked",
+        hint="wait for it to finish and try again"
+        + (f"; if that deploy is gone, end its lock on the device: kill {pid}" if pid else ""),
+    )
+
+
+@contextlib.contextmanager
+def hold(
+    home: Path, wait_s: Optional[float], *, owner: str, lock_id: Optional[str] = None
+) -> Iterator[Dict[str, Any]]:
+    """Holds the device lock (waiting up to `wait_s`) and records the holder in its file.
+
+    Yields the holder record. Raises AgentError(locked) naming the holder that
+    kept it past the wait.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(lock_path(home)), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not fsutil.flock_within(fd, fsutil.lock_wait_s(wait_s)):
+            raise busy_error(read_holder(home))
+        me = {
+            "id": lock_id,
+            "pid": os.getpid(),
+            "pid_start": fsutil.pid_start(os.getpid()),
+            "owner": owner,
+            "started_at": fsutil.utc_now(),
+        }
+        # Who holds it, for a refused writer's message; best effort (a full disk
+        # must not stop the lock, which is the flock alone).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+        try:
+            yield me
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def check_held(home: Path, lock_id: str) -> None:
+    """Returns when the deploy `lock_id` holds the device lock; raises AgentError(locked) if not."""
+    holder = read_holder(home)
+    if holder is None or holder.get("id") != lock_id or not is_held(home):
+        if holder is not None and holder.get("id") != lock_id and is_held(home):
+            raise busy_error(holder)
+        raise AgentError(
+            f"this deploy's device lock ({lock_id}) is not held (its connection was lost?)",
+            "locked",
+            hint="run the deploy again",
+        )
+
+
+@contextlib.contextmanager
+def writer(
+    home: Path, lock_id: Optional[str], wait_s: Optional[float] = None, owner: str = "writer"
+) -> Iterator[None]:
+    """Lets one write run: inside the deploy `lock_id`, or holding the lock for itself."""
+    if lock_id is not None:
+        check_held(home, lock_id)
+        yield
+        return
+    with hold(home, wait_s, owner=owner):
+        yield
+
+
+def serve_lock(
+    store: Store,
+    *,
+    lock_id: str,
+    owner: str,
+    wait_s: float,
+    for_sha: Optional[str] = None,
+    need_bytes: int = 0,
+    as_json: bool = True,
+) -> None:
+    """The `lock` command: holds the device lock for deploy `lock_id` until stdin closes.
+
+    Once held, leftover uploads are swept (stale ones; with `need_bytes`, other
+    models' partials until that much is free) and one line announces it. A
+    holder left behind by the same deploy (its link froze) is ended first.
+    Raises AgentError(locked) when another deploy keeps the lock past `wait_s`.
+    """
+    from edge_agent import ops, space
+
+    ops.check_id(lock_id)
+    store.ensure()
+    _end_own_stale_holder(store.home, lock_id)
+    with hold(store.home, wait_s, owner=owner, lock_id=lock_id) as me:
+        swept = space.sweep(store.home, keep_sha=for_sha, need_bytes=need_bytes)
+        answer = {"locked": True, **me, "swept": swept}
+        if as_json:
+            sys.stdout.write(json.dumps(answer, sort_keys=True) + "\n")
+        else:
+            sys.stdout.write(f"holding the device lock {lock_id}; close stdin to release it\n")
+        sys.stdout.flush()
+        sys.stdin.buffer.read()  # until the deploy closes its channel (or it drops)
+
+
+def _end_own_stale_holder(home: Path, lock_id: str) -> None:
+    """Ends a holder of the same deploy id whose connection froze (SIGKILL: it holds
+    nothing but the lock, which `hold` then takes)."""
+    holder = read_holder(home)
+    if not holder or holder.get("id") != lock_id or not is_held(home):
+        return
+    pid = int(holder.get("pid") or 0)
+    if pid == os.getpid() or not fsutil.same_process(pid, holder.get("pid_start")):
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)  # (even a stopped one) its flock goes with it

@@ -1,0 +1,156 @@
+"""A link that drops during install: the studio reconnects, learns what the agent did, and
+finishes the health gate (or says what the device really runs).
+
+The sshd process serving the deploy's connection is SIGKILLed while the agent
+validates the model; the agent, no longer connected to anyone, goes on and
+activates it, exactly as on a real device whose Wi-Fi dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from tests.fleet.conftest import Lab, listing
+from tests.helpers.sshd import SshdFactory, sshd_session_serving
+from tfstudio.fleet.bench import BenchSettings
+from tfstudio.fleet.deploy import DeployEvent, DeployOptions, Status, deploy_one
+from tfstudio.fleet.registry import Device
+from tfstudio.modelinfo import inspect_model
+
+QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
+
+
+class LinkCutter:
+    """Kills the sshd session that runs the agent's validation of `sha` (once)."""
+
+    def __init__(self, device: Device, sha: str, before_kill=None) -> None:
+        self.before_kill = before_kill
+        self.marker = "validate_child"
+        self.path = f"{device.agent_home}/inbox/{sha}.partial"
+        self.killed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, event: DeployEvent) -> None:
+        if event.stage == "install" and self._thread is None:
+            self._thread = threading.Thread(target=self._cut, daemon=True)
+            self._thread.start()
+
+    def _cut(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            # This deploy's validation child: the install is past its checks.
+            pid = sshd_session_serving(f"{self.marker} {self.path}")
+            if pid is not None:
+                if self.before_kill is not None:
+                    self.before_kill()
+                os.kill(pid, signal.SIGKILL)
+                self.killed.set()
+                return
+            time.sleep(0.005)
+
+
+def test_dropped_link_during_install_still_runs_the_gate_and_rolls_back(
+    lab: Lab, tiny_models: dict[str, Path]
+) -> None:
+    device = lab.add("droppy", server=0)
+    old, new = tiny_models["float32"], tiny_models["int8"]
+    assert deploy_one(old, inspect_model(old), device, DeployOptions()).ok
+    facts = inspect_model(new)
+    cutter = LinkCutter(device, facts.sha256)
+    options = DeployOptions(max_p99_ms=0.000001, bench_settings=QUICK)
+    result = deploy_one(new, facts, device, options, on_event=cutter)
+    assert cutter.killed.is_set(), "the link was never cut"
+    assert result.status is Status.ROLLED_BACK, result.message
+    assert "reconnected" in result.message and "over the budget" in result.message
+    state = listing(device)
+    assert state["active"] == result.active == inspect_model(old).sha256
+
+
+def test_dropped_link_during_install_reports_the_activation(
+    lab: Lab, tiny_models: dict[str, Path]
+) -> None:
+    device = lab.add("droppy2", server=1)
+    model = tiny_models["float16"]
+    facts = inspect_model(model)
+    cutter = LinkCutter(device, facts.sha256)
+    result = deploy_one(model, facts, device, DeployOptions(), on_event=cutter)
+    assert cutter.killed.is_set(), "the link was never cut"
+    assert result.status is Status.OK, result.message
+    assert result.active == facts.sha256 == listing(device)["active"]
+
+
+def test_a_device_that_stays_gone_is_reported_as_unknown_state(
+    lab: Lab, sshd: SshdFactory, tiny_models: dict[str, Path], studio_config
+) -> None:
+    studio_config("[deploy]\nreconnect_timeout = 2\n")
+    server = sshd.start(f"gone{len(sshd.servers)}")
+    try:
+        device = lab.add("goner", server=server)
+        model = tiny_models["float32"]
+        facts = inspect_model(model)
+        # The device's sshd stops listening, then its session dies: no way back in.
+        cutter = LinkCutter(device, facts.sha256, before_kill=server.stop)
+        from tfstudio.cli.deploy_cmd import deploy_options
+        from tfstudio.config import load_config
+
+        options = deploy_options(load_config())
+        started = time.monotonic()
+        result = deploy_one(model, facts, device, options, on_event=cutter)
+        assert cutter.killed.is_set()
+        assert time.monotonic() - started < 30
+        assert result.status is Status.FAILED, result.message
+        assert "state is unknown" in result.message and facts.sha256[:12] in result.message
+        assert f"tfstudio models --on {device.name}" in (result.hint or "")
+        assert result.active is None
+    finally:
+        server.stop()
+
+
+def test_a_link_that_freezes_during_install_is_recovered(
+    lab: Lab, tiny_models: dict[str, Path], studio_config
+) -> None:
+    """SIGSTOP on the session's sshd: the install stalls, the studio gives up on that
+    connection, opens another, takes its device lock back and reads the outcome."""
+    from tests.helpers.sshd import sshd_sessions_of
+    from tfstudio.cli.deploy_cmd import connector, deploy_options
+    from tfstudio.config import load_config
+
+    studio_config("[ssh]\nstall_timeout = 2\n")
+    device = lab.add("freezy", server=2, user=1)
+    assert device.user is not None
+    model = tiny_models["float16"]
+    facts = inspect_model(model)
+    stopped: list[int] = []
+
+    def freeze(event: DeployEvent) -> None:
+        if event.stage == "install" and not stopped:
+            for pid in sshd_sessions_of(device.user or ""):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+
+    started = time.monotonic()
+    try:
+        result = deploy_one(
+            model,
+            facts,
+            device,
+            deploy_options(load_config()),
+            connect=connector(),
+            on_event=freeze,
+        )
+    finally:
+        for pid in stopped:
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+    assert stopped, "the link was never frozen"
+    assert time.monotonic() - started < 40
+    assert result.status is Status.OK, result.message
+    assert "reconnected" in result.message
+    assert result.active == facts.sha256 == listing(device)["active"]

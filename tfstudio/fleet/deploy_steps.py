@@ -1,0 +1,319 @@
+"""The steps of one device's deploy, in order, and the result that describes the device after.
+
+connect → take the device lock (the agent sweeps stale uploads first) → agent
+`info` → preflight (nothing sent yet; disk counted for the upload *and* the
+stored copy, minus a resumable partial) → skip the upload when the device
+already stores the sha256 → resumable push into `inbox/` → `install` (the
+agent verifies, validates, stores, activates) → health gate (bench; roll back
+when it fails or p99 is over budget) → prune to `--keep`, only now that the
+new model passed → let go of the lock.
+
+Writes run through `DeviceSession.write`: after a dropped link the deploy
+reconnects and continues from what the device really did. Every result says
+what the device runs at the end, or that it cannot be known.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edge_agent.tflite_schema import ModelFacts
+from tfstudio.errors import CancelledError, PreflightError, TfStudioError, TransportError
+from tfstudio.fleet import deploylog, preflight
+from tfstudio.fleet.agentcall import AgentRefusal
+from tfstudio.fleet.bench import bench_args, is_stored
+from tfstudio.fleet.push import TransferProgress, push
+from tfstudio.fleet.registry import Device
+from tfstudio.fleet.session import DeviceSession, StateUnknownError, WriteInterrupted
+from tfstudio.fleet.transport import Transport
+
+if TYPE_CHECKING:
+    from tfstudio.fleet.deploy import DeployOptions, DeployResult, Status
+
+WRITE_STAGES = frozenset({"install", "rollback", "prune"})
+"""Stages that change the device: a cancel waits for them instead of abandoning them."""
+
+Emit = Callable[..., None]
+
+
+def _short(sha: str | None) -> str:
+    return str(sha)[:12] if sha else "nothing"
+
+
+class DeployRun:
+    """One device's deploy: runs the steps and holds what the result will report."""
+
+    def __init__(
+        self,
+        model: Path,
+        facts: ModelFacts,
+        device: Device,
+        options: DeployOptions,
+        connect: Callable[[Device], Transport],
+        emit: Emit,
+        cancel: threading.Event,
+    ) -> None:
+        self.model, self.facts, self.device, self.options = model, facts, device, options
+        self.emit = emit
+        self.cancel = cancel
+        self.session = DeviceSession(device, connect, options.session_settings(), cancel)
+        self.fields: dict[str, Any] = {}
+        self.stage = "queued"
+        self.changed = False  # this deploy moved the device's active pointer
+        self.models_after: int | None = None  # models stored once this one is in
+        self.lock = threading.Lock()
+        self.abandoned = False
+        self.finished = False
+
+    @property
+    def name(self) -> str:
+        """The device's name."""
+        return self.device.name
+
+    def step(self, stage: str, message: str = "", tick: TransferProgress | None = None) -> None:
+        """Enters `stage` (and tells the caller)."""
+        self.stage = stage
+        self.emit(stage, message, tick)
+
+    # -- the steps ---------------------------------------------------------
+
+    def execute(self) -> DeployResult:
+        """Runs the deploy; returns its result (raises TfStudioError / CancelledError)."""
+        sha, name, session = self.facts.sha256, self.name, self.session
+        self._check_cancel()
+        self.step("connect", "connecting")
+        session.open()
+        self._check_cancel()
+        self.step("lock")
+        try:
+            session.lock(sha, preflight.install_needs(self.facts))
+        except AgentRefusal as exc:
+            if exc.code == "disk_full":
+                raise PreflightError(
+                    f"{name}: refused before upload: the device's disk is full ({exc.message})",
+                    hint=preflight.space_hint(name),
+                ) from None
+            raise
+        self._check_cancel()
+        self.step("info", "asking the agent")
+        info = session.client.call("info", cancel=self.cancel)
+        active = (info.get("active") or {}).get("sha256")
+        self.fields["active"] = active  # until this deploy changes it
+        stored = active == sha or is_stored(session.transport, self.device, sha)
+        count = info.get("models_stored")
+        self.models_after = count + (not stored) if isinstance(count, int) else None
+        verdict = preflight.check(self.facts, info, name, stored=stored)
+        self.fields["problems"] = tuple(p.to_json() for p in verdict.problems)
+        verdict.raise_if_refused()
+        self._check_cancel()
+        if active == sha:
+            self.fields.update(already_present=True, active=sha, previous=None)
+            return self._gate_and_prune()
+        if stored:
+            self.step("install", "already stored; activating")
+            self.fields["already_present"] = True
+            answer = self._write_model("activate", "--", sha)
+        else:
+            self.step("push", f"sending {self.facts.size_bytes} bytes")
+            pushed = push(
+                session.transport,
+                self.model,
+                self.device.remote("inbox"),
+                sha,
+                progress=lambda tick: self.emit("push", "", tick),
+                cancel=self.cancel,
+            )
+            self.fields["resumed_from"] = pushed.resumed_from
+            self._check_cancel()
+            self.step("install", "verifying and validating on the device")
+            args = [f"--sha256={sha}", f"--name={self.model.name}", "--", pushed.remote_path]
+            answer = self._write_model("install", *args)
+        self.changed = bool(answer.get("activated", True))
+        self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
+        return self._gate_and_prune()
+
+    def _write_model(self, command: str, *args: str) -> dict[str, Any]:
+        """Installs or activates; after a dropped link, reads what the device did."""
+        try:
+            return self.session.write(command, *args, timeout=self.options.install_timeout)
+        except StateUnknownError as exc:
+            self.fields["active"] = None  # unknown
+            raise StateUnknownError(
+                f"{exc.message}: the {command} of {_short(self.facts.sha256)} may have "
+                "completed there",
+                hint=exc.hint,
+            ) from None
+        except WriteInterrupted as exc:
+            got = exc.recovered
+            if got.active == self.facts.sha256:
+                # Killed after the pointer moved, before its record: it is active.
+                return {"active": got.active, "previous": got.previous, "activated": True}
+            self.fields.update(active=got.active, previous=got.previous)
+            how = "never started" if got.state == "unknown" else f"was {got.state}"
+            raise TransportError(
+                f"{self.name}: reconnected after the link dropped: the {command} {how} "
+                f"on the device, which still runs {_short(got.active)}",
+                hint="deploy again: the upload resumes from what arrived",
+            ) from None
+
+    def _gate_and_prune(self) -> DeployResult:
+        from tfstudio.fleet.deploy import Status
+
+        if self.options.gate:
+            failure = self._health_gate()
+            if failure is not None:
+                return failure
+        done = self._done_text() + (", health gate ok" if self.options.gate else "")
+        notes = self._prune()
+        return self.result_of(Status.OK, f"{self._head()}{done}{notes}")
+
+    def _health_gate(self) -> DeployResult | None:
+        """Benches the active model; returns the failed/rolled-back result, or None when ok."""
+        from tfstudio.fleet.deploy import Status
+
+        name, budget = self.name, self.options.max_p99_ms
+        head = self._head  # evaluated late: a reconnect may happen below
+        self._check_cancel()
+        self.step("bench", "measuring latency on the device")
+        failure = None
+        try:
+            report = self.session.client.call(
+                "bench",
+                *bench_args(self.options.bench_settings),
+                timeout=self.options.install_timeout,
+                cancel=self.cancel,
+            )
+            self.fields["bench"] = deploylog.bench_summary(report)
+            p99 = float(report.get("p99_ms", float("inf")))
+            if budget is not None and p99 > budget:
+                failure = f"p99 {p99:.3f} ms is over the budget of {budget:g} ms"
+        except CancelledError:
+            raise
+        except (AgentRefusal, TransportError) as exc:
+            failure = f"the bench failed: {exc.message.removeprefix(name + ': ')}"
+            if isinstance(exc, TransportError):
+                try:
+                    self._reconnect_for("rollback", exc)
+                except StateUnknownError as gone:
+                    return self.result_of(
+                        Status.FAILED,
+                        f"{head()}health gate failed: {failure}; the device stayed out of "
+                        f"reach, so it was not rolled back: {_short(self.facts.sha256)} was "
+                        f"left active ({gone.message.removeprefix(name + ': ')})",
+                        hint=f"when it is back: tfstudio rollback {name}",
+                    )
+        if failure is None:
+            return None
+        if not self.changed or not self.fields.get("previous"):
+            why = "it was already active" if not self.changed else "there is no previous model"
+            return self.result_of(
+                Status.FAILED, f"{head()}health gate failed: {failure}; not rolled back ({why})"
+            )
+        self.step("rollback", failure)
+        try:
+            answer = self.session.write("rollback", timeout=self.options.install_timeout)
+        except WriteInterrupted as exc:
+            answer = {"active": exc.recovered.active, "previous": exc.recovered.previous}
+        except TfStudioError as exc:
+            return self.result_of(
+                Status.FAILED,
+                f"{head()}health gate failed: {failure}; the rollback failed too: "
+                f"{exc.message.removeprefix(name + ': ')}",
+                hint=f"run: tfstudio rollback {name}",
+            )
+        self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
+        if answer.get("active") == self.facts.sha256:
+            return self.result_of(
+                Status.FAILED,
+                f"{head()}health gate failed: {failure}; the rollback did not happen: "
+                f"{_short(self.facts.sha256)} is still active",
+                hint=f"run: tfstudio rollback {name}",
+            )
+        self.changed = False
+        return self.result_of(
+            Status.ROLLED_BACK,
+            f"{head()}health gate failed: {failure}; rolled back to {_short(answer.get('active'))}",
+        )
+
+    def _reconnect_for(self, doing: str, cause: TransportError) -> None:
+        """After the link dropped outside a write: connect again for what comes next."""
+        self.session.close()
+        self.session.reconnect(cause, doing)  # StateUnknownError when it stays away
+        self.fields["reconnected"] = True
+
+    def _prune(self) -> str:
+        """Prunes to --keep now that the new model passed; returns a note for the message."""
+        keep = self.options.keep
+        if keep is None or not self.changed:
+            return ""
+        if self.models_after is not None and self.models_after <= keep:
+            return ""  # nothing to remove: spare the device an agent process
+        self.step("prune", f"keeping {keep} stored models (and the rollback target)")
+        try:
+            answer = self.session.write(
+                "prune", f"--keep={keep}", timeout=self.options.install_timeout
+            )
+        except TfStudioError as exc:
+            return f"; pruning failed: {exc.message.removeprefix(self.name + ': ')}"
+        removed = tuple(answer.get("removed") or ())
+        self.fields["pruned"] = removed
+        return f", pruned {len(removed)}" if removed else ""
+
+    def _head(self) -> str:
+        """`name: ` and, after a dropped link, what the deploy did about it."""
+        if self.session.reconnected or self.fields.get("reconnected"):
+            return f"{self.name}: reconnected after the link dropped; "
+        return f"{self.name}: "
+
+    def _done_text(self) -> str:
+        if self.fields.get("already_present") and not self.changed:
+            return "already active, nothing sent"
+        return f"active {_short(self.facts.sha256)}"
+
+    # -- cancel and results ------------------------------------------------
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise CancelledError(self.cancelled_message())
+
+    def cancelled_message(self) -> str:
+        """Says what the device runs after a cancel at the current stage."""
+        if self.stage in WRITE_STAGES:
+            return (
+                f"{self.name}: deploy abandoned during {self.stage}: the device may still finish it"
+            )
+        if self.changed:
+            return (
+                f"{self.name}: deploy cancelled after the install: {_short(self.facts.sha256)} "
+                "is active, health gate not run"
+            )
+        resumes = " (the upload resumes next time)" if self.stage == "push" else ""
+        return f"{self.name}: deploy cancelled; the device is unchanged{resumes}"
+
+    def cancelled_result(self) -> DeployResult:
+        """The result of a deploy cancelled (or abandoned) at its current stage."""
+        from tfstudio.fleet.deploy import Status
+
+        hint = None
+        if self.stage in WRITE_STAGES:
+            hint = f"check it: tfstudio models --on {self.name}"
+        elif self.changed and self.fields.get("previous"):
+            hint = f"to go back: tfstudio rollback {self.name}"
+        return self.result_of(Status.CANCELLED, self.cancelled_message(), hint)
+
+    def result_of(self, status: Status, message: str, hint: str | None = None) -> DeployResult:
+        """Returns the DeployResult with `status`, `message` and what was gathered so far."""
+        from tfstudio.fleet.deploy import DeployResult
+
+        return DeployResult(
+            device=self.name,
+            status=status,
+            message=message,
+            sha256=self.facts.sha256,
+            hint=hint,
+            **{k: v for k, v in self.fields.items() if k != "reconnected"},
+            reconnected=self.session.reconnected or bool(self.fields.get("reconnected")),
+        )
