@@ -29,3 +29,8 @@ def percent(value: Any) -> str:
 def ratio(value: float | None) -> str:
     """Returns a size ratio as `0.29x`, or '-' when unknown."""
     return "-" if value is None else f"{value:.2f}x"
+
+
+def online(reachable: bool | None) -> str:
+    """Returns 'yes', 'no' or '?' (never checked) for a device's reachability."""
+    return "?" if reachable is None else ("yes" if reachable else "no")

@@ -82,7 +82,8 @@ class TargetFinished:
 Event = Union[StageStarted, TransferTick, TargetFinished]
 """Anything an `on_event` callback receives."""
 
-EventCallback = Callable[[Event], None]
+EventCallback = Callable[[Event], object]
+"""What `on_event` is: any callable; its return value is ignored."""
 
 
 class CancelToken(threading.Event):

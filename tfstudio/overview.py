@@ -33,10 +33,23 @@ class Readiness:
     ok: bool
     state: str
     fix: str | None = None
+    detail: str = ""
+
+    @property
+    def line(self) -> str:
+        """One line: the state, its detail and the fix."""
+        text = f"{self.part}: {self.state}" + (f" ({self.detail})" if self.detail else "")
+        return text + (f"; fix: {self.fix}" if self.fix else "")
 
     def to_json(self) -> dict[str, Any]:
         """Returns the fields as a dict."""
-        return {"part": self.part, "ok": self.ok, "state": self.state, "fix": self.fix}
+        return {
+            "part": self.part,
+            "ok": self.ok,
+            "state": self.state,
+            "detail": self.detail,
+            "fix": self.fix,
+        }
 
 
 def _installed(module: str) -> bool:
@@ -64,47 +77,36 @@ def ping_docker(address: str | None = None, timeout: float = PING_TIMEOUT_S) -> 
             host, _, port = address.removeprefix("tcp://").rpartition(":")
             sock = socket.create_connection((host, int(port)), timeout=timeout)
         else:
-            return Readiness("docker engine", False, f"engine at {address} is not checked here")
+            return Readiness("docker engine", False, "not checked", detail=address)
         with sock:
             sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
             answer = sock.recv(256)
     except (OSError, ValueError):
-        return Readiness("docker engine", False, f"Docker Engine not reachable at {address}", fix)
+        return Readiness("docker engine", False, "not reachable", fix, f"at {address}")
     if b" 200 " not in answer.split(b"\r\n", 1)[0]:
-        return Readiness("docker engine", False, f"Docker Engine at {address} is not ready", fix)
-    return Readiness("docker engine", True, f"running at {address}")
+        return Readiness("docker engine", False, "not ready", fix, f"at {address}")
+    return Readiness("docker engine", True, "running", detail=address)
 
 
 def readiness() -> list[Readiness]:
     """Returns the state of each part, the slow one (the engine ping) last."""
     parts = []
     if _installed("tensorflow"):
-        parts.append(Readiness("convert", True, "tensorflow installed"))
+        parts.append(Readiness("convert", True, "ready", detail="tensorflow installed"))
     else:
-        parts.append(
-            Readiness(
-                "convert", False, "tensorflow not installed", "pip install 'tfstudio[convert]'"
-            )
-        )
+        fix = "pip install 'tfstudio[convert]'"
+        parts.append(Readiness("convert", False, "missing", fix, "tensorflow not installed"))
     runtime = next(
         (name for name in ("ai_edge_litert", "tflite_runtime") if _installed(name)), None
     )
     if runtime is None and _installed("tensorflow"):
         runtime = "tensorflow.lite"
     if runtime:
-        parts.append(Readiness("local device", True, f"runtime {runtime}"))
+        parts.append(Readiness("local device", True, "ready", detail=f"runtime {runtime}"))
     else:
-        parts.append(
-            Readiness("local device", False, "no LiteRT runtime", "pip install 'tfstudio[agent]'")
-        )
-    parts.append(
-        Readiness(
-            "training",
-            False,
-            "training engine: not available yet",
-            "training containers arrive with the training feature",
-        )
-    )
+        fix = "pip install 'tfstudio[agent]'"
+        parts.append(Readiness("local device", False, "missing", fix, "no LiteRT runtime"))
+    parts.append(Readiness("training", False, "not available yet", detail="training engine"))
     parts.append(ping_docker())
     return parts
 

@@ -18,6 +18,7 @@ from tfstudio.operations import CancelToken, EventCallback, Stage, StageStarted,
 
 if TYPE_CHECKING:
     from tfstudio.fleet.bench import BenchSettings
+    from tfstudio.fleet.push import TransferProgress
     from tfstudio.fleet.registry import Device
     from tfstudio.fleet.transport import Transport
 
@@ -96,16 +97,11 @@ def bench_device(
         emit(StageStarted("bench", device.name, Stage.CONNECT, "connecting"))
         transport = connect(device)
         emit(StageStarted("bench", device.name, Stage.BENCH, "measuring latency on the device"))
-        report = bench_on(
-            device,
-            transport,
-            model,
-            settings,
-            progress=lambda t: emit(
-                TransferTick("bench", device.name, t.done, t.total, t.rate_bps, t.eta_s)
-            ),
-            cancel=cancel,
-        )
+
+        def tick(t: TransferProgress) -> None:
+            emit(TransferTick("bench", device.name, t.done, t.total, t.rate_bps, t.eta_s))
+
+        report = bench_on(device, transport, model, settings, progress=tick, cancel=cancel)
         if model is None:
             label = str((report.get("model") or {}).get("name") or label)
         return BenchRow(device.name, label, report, pushed_bytes=transport.bytes_sent)

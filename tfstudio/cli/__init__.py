@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "tfstudio.cli.deploy_cmd",
     "tfstudio.cli.bench_cmd",
     "tfstudio.cli.models_cmd",
+    "tfstudio.cli.ui_cmd",
 )
 """Subcommand modules, in the order `--help` lists them. Missing ones are skipped
 so that features can land one issue at a time."""
@@ -57,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI and returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None and not sys.argv[1:] and sys.stdin.isatty() and sys.stdout.isatty():
+        from tfstudio.cli import ui_cmd  # no arguments on a terminal: the UI
+
+        args.handler = ui_cmd.run
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
