@@ -99,9 +99,11 @@ class StudioApp(App[int]):
         (a bug) opens the error dialog with its type.
         """
         from tfstudio.connector import PassphraseRequired
-        from tfstudio.errors import TfStudioError
+        from tfstudio.errors import CancelledError, TfStudioError
 
-        if isinstance(error, PassphraseRequired):
+        if isinstance(error, CancelledError):
+            self.notify(error.message, title="cancelled", severity="warning")
+        elif isinstance(error, PassphraseRequired):
             from tfstudio.tui.modals.passphrase import PassphraseModal
 
             def answered(secret: str | None) -> None:

@@ -1,7 +1,8 @@
 """The UI's typed messages: requests from forms, progress and results from workers.
 
 Workers never touch widgets: they post one of these (`post_message` is
-thread-safe) and the screen that owns the worker updates itself.
+thread-safe) and the screen that owns the worker updates itself. They do not
+bubble: the screen that posts one is the one that handles it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from tfstudio.overview import DeviceSummary, Readiness
 
 
-class Progress(Message):
+class Progress(Message, bubble=False):
     """One event of a running operation (a stage, a transfer tick, a finished target)."""
 
     def __init__(self, event: Event) -> None:
@@ -39,7 +40,7 @@ class ConvertRequest:
     eval_data: str | None
 
 
-class ConvertRequested(Message):
+class ConvertRequested(Message, bubble=False):
     """The user asked for a conversion."""
 
     def __init__(self, request: ConvertRequest) -> None:
@@ -47,7 +48,7 @@ class ConvertRequested(Message):
         self.request = request
 
 
-class Converted(Message):
+class Converted(Message, bubble=False):
     """A conversion (or the demo's) finished; `entries` are its catalogue rows."""
 
     def __init__(self, result: ConversionResult, entries: list[ModelEntry]) -> None:
@@ -56,7 +57,7 @@ class Converted(Message):
         self.entries = entries
 
 
-class WorldRead(Message):
+class WorldRead(Message, bubble=False):
     """Fresh readiness, device summaries and models for the dashboard."""
 
     def __init__(
@@ -68,7 +69,7 @@ class WorldRead(Message):
         self.models = models
 
 
-class DemoFinished(Message):
+class DemoFinished(Message, bubble=False):
     """The demo trained and converted its model."""
 
     def __init__(self, result: Any, entries: list[ModelEntry]) -> None:
@@ -87,7 +88,7 @@ class DeployRequest:
     max_p99_ms: float | None
 
 
-class DeployRequested(Message):
+class DeployRequested(Message, bubble=False):
     """The user asked for a deploy."""
 
     def __init__(self, request: DeployRequest) -> None:
@@ -95,7 +96,7 @@ class DeployRequested(Message):
         self.request = request
 
 
-class Deployed(Message):
+class Deployed(Message, bubble=False):
     """A deploy finished on every device."""
 
     def __init__(self, result: FleetResult[Any]) -> None:
@@ -103,7 +104,7 @@ class Deployed(Message):
         self.result = result
 
 
-class Benched(Message):
+class Benched(Message, bubble=False):
     """A bench finished on every device."""
 
     def __init__(self, result: FleetResult[Any]) -> None:
@@ -111,7 +112,7 @@ class Benched(Message):
         self.result = result
 
 
-class Checked(Message):
+class Checked(Message, bubble=False):
     """Device checks finished."""
 
     def __init__(self, result: FleetResult[Any]) -> None:
@@ -119,7 +120,7 @@ class Checked(Message):
         self.result = result
 
 
-class HostKeyScanned(Message):
+class HostKeyScanned(Message, bubble=False):
     """A device offered its host key; the user is asked next."""
 
     def __init__(self, offer: HostKeyOffer) -> None:
@@ -127,7 +128,7 @@ class HostKeyScanned(Message):
         self.offer = offer
 
 
-class HostKeyTrusted(Message):
+class HostKeyTrusted(Message, bubble=False):
     """The offered key was recorded."""
 
     def __init__(self, offer: HostKeyOffer, path: Path) -> None:
@@ -136,7 +137,7 @@ class HostKeyTrusted(Message):
         self.path = path
 
 
-class DeviceAnswer(Message):
+class DeviceAnswer(Message, bubble=False):
     """A one-device call answered (agent install, models list, rollback)."""
 
     def __init__(self, device: str, what: str, answer: Any) -> None:

@@ -1,0 +1,78 @@
+"""Fixtures for the UI tests: the app on a real Studio, and a Pilot helper.
+
+The sshd servers, device users and `Lab` come from the fleet tests' conftest
+(imported, not copied), and the small Keras MLP from the convert tests'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.convert.conftest import mlp  # noqa: F401 - fixture
+from tests.fleet.conftest import lab, servers, sshd, users  # noqa: F401 - fixtures
+from tfstudio.studio import Studio
+from tfstudio.tui.app import StudioApp, make_app
+
+NO_DOCKER = "unix:///nonexistent/tfstudio-test/docker.sock"
+"""An engine address that cannot answer: screens read the same with or without dockerd."""
+
+
+@pytest.fixture
+def app(studio_home: Path, monkeypatch: pytest.MonkeyPatch) -> StudioApp:
+    """The app on a Studio over this test's TFSTUDIO_HOME."""
+    monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
+    return make_app(Studio())
+
+
+class Recorder:
+    """A `message_hook` that keeps every message's class name (and the message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def __call__(self, message: Any) -> None:
+        self.messages.append(message)
+
+    def names(self, wanted: set[str]) -> list[str]:
+        """The class names of the messages in `wanted`, in order, repeats collapsed."""
+        out: list[str] = []
+        for m in self.messages:
+            name = type(m).__name__
+            if name in wanted and (not out or out[-1] != name):
+                out.append(name)
+        return out
+
+    def of(self, name: str) -> list[Any]:
+        """The messages of class `name`."""
+        return [m for m in self.messages if type(m).__name__ == name]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 120.0) -> Any:
+    """Lets the app run until `condition()` is truthy; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        await pilot.pause(0.1)
+    await asyncio.sleep(0)
+    pytest.fail(f"timed out after {timeout:g}s waiting for {condition}")
+
+
+def table_rows(app: StudioApp, selector: str) -> list[list[str]]:
+    """The rows of a DataTable on the current screen, as plain strings."""
+    from textual.widgets import DataTable
+
+    table = app.screen.query_one(selector, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
