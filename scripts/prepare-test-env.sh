@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares what the test suite needs beyond the project's venv:
-#  - Debian packages: openssh-server (real sshd devices), busybox-static;
+#  - Debian packages: openssh-server (real sshd devices), busybox-static, tmux (the
+#    terminal UI's smoke test runs `tfstudio` in a real terminal);
 #  - device venvs built from Debian's /usr/bin/python3, world-readable so that
 #    per-test device users (useradd) can run them:
 #      $TFSTUDIO_TEST_VENVS/device      numpy + ai-edge-litert  (a current device)
@@ -14,6 +15,7 @@ SYS_PY=${TFSTUDIO_DEVICE_PYTHON:-/usr/bin/python3}
 need_apt=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 [ -x "$SYS_PY" ] || need_apt+=(python3)
 "$SYS_PY" -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -83,8 +83,12 @@ class DashboardScreen(StudioScreen):
         self.device_rows = {d.name: d for d in message.devices}
         self.model_rows = {str(m.path): m for m in message.models}
         missing = [p for p in message.parts if not p.ok]
-        lines = ["  ".join(f"[b]{p.part}[/b] {'ok' if p.ok else 'missing'}" for p in message.parts)]
-        lines += [f"[$warning]{p.state}[/]: {p.fix}" for p in missing if p.fix][:2]
+        marks = [
+            f"[$success]✓[/] {p.part}" if p.ok else f"[$warning]✗[/] {p.part}"
+            for p in message.parts
+        ]
+        lines = ["  ".join(marks)]
+        lines += [f"[$warning]{p.line}[/]" for p in missing if p.fix][:2]
         self.query_one("#readiness", Static).update("\n".join(lines))
         jobs = [
             (p.part, [p.part, p.state, p.detail])
