@@ -1,4 +1,4 @@
-"""Trust a device's host key from the devices view: refuse it, then trust it via the dialog."""
+"""The devices view against loopback sshd devices: host-key trust, key passphrases."""
 
 from __future__ import annotations
 
@@ -59,3 +59,38 @@ async def test_unknown_key_refused_then_trusted_via_the_dialog(
         assert recorder.of("HostKeyTrusted")[0].offer.fingerprint == fp
     with open_transport(get_device("newcam")) as transport:
         assert transport.run(["true"]).ok
+
+
+async def test_encrypted_key_asks_for_its_passphrase_then_retries(
+    app: StudioApp, recorder: Recorder, lab: Lab, tmp_path
+) -> None:
+    import subprocess
+    from dataclasses import replace
+    from pathlib import Path
+
+    from textual.widgets import Input
+
+    from tfstudio.fleet.registry import add_device, remove_device
+    from tfstudio.tui.modals.passphrase import PassphraseModal
+
+    device = lab.add("lockedcam", install=False)
+    key = tmp_path / "locked_key"
+    key.write_bytes(Path(lab.sshd.client_key).read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", "s3cret", "-f", str(key)], check=True)
+    remove_device("lockedcam")
+    add_device(replace(device, key=str(key)))
+    async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
+        await pilot.press("6")
+        await _select_device(pilot, "lockedcam")
+        await pilot.press("c")
+        modal = await wait_for(
+            pilot, lambda: isinstance(app.screen, PassphraseModal) and app.screen
+        )
+        assert modal.key_path == str(key)
+        field = modal.query_one(Input)
+        assert field.password  # masked
+        await pilot.press(*"s3cret", "enter")
+        await wait_for(pilot, lambda: len(recorder.of("Checked")) == 2, timeout=60)
+        first, second = (m.result.outcome("lockedcam") for m in recorder.of("Checked"))
+        assert not first.reachable and second.reachable
