@@ -3,6 +3,8 @@
 Each kind is a JSON-lines file in TFSTUDIO_HOME (`bench.jsonl`, `checks.jsonl`),
 appended under a lock, so that the UI shows the same numbers after a restart
 and a script can read them. A line cut by a crash is skipped on read.
+`append_jsonl`/`read_jsonl` are meant to be the studio's one JSON-lines log
+helper (the deploy log can use them too).
 """
 
 from __future__ import annotations
@@ -31,14 +33,12 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def append(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """Appends `entry` (with a `time` added when absent) and returns what was written.
-
-    Raises OutputError when the file cannot be written.
+def append_jsonl(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """Appends `entry` (with a `time` added when absent) as one line of `path`, under a
+    lock; returns what was written. Raises OutputError when the file cannot be written.
     """
     record = {"time": now_iso(), **entry}
     line = json.dumps(record, sort_keys=True, default=str) + "\n"
-    path = log_path(kind)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
@@ -50,9 +50,8 @@ def append(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def read(kind: str, device: str | None = None) -> list[dict[str, Any]]:
-    """Returns the entries of `kind` (only `device`'s when given), oldest first."""
-    path = log_path(kind)
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Returns the JSON objects of `path`, oldest first (a line cut by a crash is skipped)."""
     if not path.exists():
         return []
     out = []
@@ -61,9 +60,20 @@ def read(kind: str, device: str | None = None) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except ValueError:
             continue
-        if isinstance(entry, dict) and (device is None or entry.get("device") == device):
+        if isinstance(entry, dict):
             out.append(entry)
     return out
+
+
+def append(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Appends an entry of `kind`; returns it. Raises OutputError."""
+    return append_jsonl(log_path(kind), entry)
+
+
+def read(kind: str, device: str | None = None) -> list[dict[str, Any]]:
+    """Returns the entries of `kind` (only `device`'s when given), oldest first."""
+    entries = read_jsonl(log_path(kind))
+    return [e for e in entries if device is None or e.get("device") == device]
 
 
 def latest_by_device(kind: str) -> dict[str, dict[str, Any]]:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfstudio import catalog, history, overview
 from tfstudio.config import HOME_ENV, Config, load_config, studio_home
 from tfstudio.connector import AskPassphrase, Connector
 from tfstudio.operations import (
@@ -31,9 +29,9 @@ from tfstudio.operations import (
     Throttle,
     fleet_result,
 )
-from tfstudio.studio_bench import BenchRow, bench_device
 
 if TYPE_CHECKING:
+    from tfstudio.catalog import ModelEntry
     from tfstudio.convert.result import ConversionResult
     from tfstudio.demo import DemoResult
     from tfstudio.fleet.agent_install import AgentInstallResult
@@ -43,6 +41,8 @@ if TYPE_CHECKING:
     from tfstudio.fleet.registry import Device
     from tfstudio.hostkey_offer import HostKeyOffer
     from tfstudio.modelinfo import ModelFacts
+    from tfstudio.overview import DeviceSummary, Readiness
+    from tfstudio.studio_bench import BenchRow
 
 DEFAULT_WORKERS = 8
 
@@ -71,8 +71,13 @@ class Studio:
 
     # -- state at a glance ------------------------------------------------
 
-    def readiness(self) -> list[overview.Readiness]:
+    # The state readers import their modules on first use: the UI's first frame
+    # is drawn before any of them runs.
+
+    def readiness(self) -> list[Readiness]:
         """Returns each part's state and fix (no heavy import; pings the engine)."""
+        from tfstudio import overview
+
         return overview.readiness()
 
     def devices(self) -> list[Device]:
@@ -81,16 +86,22 @@ class Studio:
 
         return list_devices()
 
-    def device_summaries(self) -> list[overview.DeviceSummary]:
+    def device_summaries(self) -> list[DeviceSummary]:
         """Returns every device with its last check, deploy and bench."""
+        from tfstudio import overview
+
         return overview.device_summaries()
 
-    def models(self) -> list[catalog.ModelEntry]:
+    def models(self) -> list[ModelEntry]:
         """Returns the converted models the catalogue knows (demo, models/, remembered)."""
+        from tfstudio import catalog
+
         return catalog.list_models()
 
     def bench_history(self, device: str | None = None) -> list[dict[str, Any]]:
         """Returns the stored bench rows, oldest first (one device's when named)."""
+        from tfstudio import history
+
         return history.read(history.BENCH, device)
 
     def default_outdir(self, source: str | Path) -> Path:
@@ -179,6 +190,8 @@ class Studio:
             progress=_convert_events(emit, "convert"),
             cancel=cancel,
         )
+        from tfstudio import catalog
+
         catalog.remember_dir(result.outdir)
         return result
 
@@ -204,6 +217,8 @@ class Studio:
             )
         )
         result = run_demo(out, progress=_convert_events(emit, "demo"), cancel=cancel)
+        from tfstudio import catalog
+
         catalog.remember_dir(result.conversion.outdir)
         return result
 
@@ -268,7 +283,9 @@ class Studio:
         device (never raises for a device's failure); raises ModelFormatError
         for a bad model file.
         """
+        from tfstudio import history
         from tfstudio.fleet.bench import BenchSettings
+        from tfstudio.studio_bench import bench_device
 
         path = Path(model) if model is not None else None
         if path is not None:
@@ -292,6 +309,7 @@ class Studio:
         self, devices: Sequence[Device], *, on_event: EventCallback | None = None
     ) -> FleetResult[CheckResult]:
         """Checks reachability, round trip, agent and runtime of `devices`; stores each."""
+        from tfstudio import history
         from tfstudio.fleet.check import check_device
 
         emit = Throttle(on_event)
@@ -346,6 +364,8 @@ class Studio:
         return answer
 
     def _fan_out(self, one: Any, devices: Sequence[Device]) -> list[Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
         workers = max(1, min(self.config.fanout or DEFAULT_WORKERS, len(devices)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="studio") as pool:
             return list(pool.map(one, devices))

@@ -1,23 +1,47 @@
 """Fixtures for the UI tests: the app on a real Studio, and a Pilot helper.
 
-The sshd servers, device users and `Lab` come from the fleet tests' conftest
-(imported, not copied), and the small Keras MLP from the convert tests'.
+The device servers, users and `Lab` come from the fleet tests' conftest
+(imported, not copied), and the small Keras MLP from the convert tests'. Only
+`sshd` is defined again: a session fixture imported into two conftests is two
+fixtures, and the fleet tests' factory names its device users after the pid, so
+ours takes its own prefix (`lab_sshd`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.convert.conftest import mlp  # noqa: F401 - fixture
-from tests.fleet.conftest import lab, servers, sshd, users  # noqa: F401 - fixtures
+from tests.fleet.conftest import lab, servers, users  # noqa: F401 - fixtures
+from tests.helpers.sshd import SSHD, SshdFactory
 from tfstudio.studio import Studio
 from tfstudio.tui.app import StudioApp, make_app
+
+
+def lab_sshd(prefix: str) -> Iterator[SshdFactory]:
+    """The body of a session `sshd` fixture whose device users start with `prefix`."""
+    if not Path(SSHD).exists():
+        pytest.fail(f"{SSHD} is missing: apt-get install openssh-server (.ci/run does)")
+    if os.geteuid() != 0:
+        pytest.fail("these tests run as root: they start sshd and create device users")
+    factory = SshdFactory(prefix=prefix)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshdFactory]:
+    yield from lab_sshd("tfui")
+
 
 NO_DOCKER = "unix:///nonexistent/tfstudio-test/docker.sock"
 """An engine address that cannot answer: screens read the same with or without dockerd."""

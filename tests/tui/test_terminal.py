@@ -65,8 +65,8 @@ def test_tfstudio_opens_the_ui_navigates_shows_help_and_quits(tmux_session) -> N
     screen = _wait_for_text(session, "press d for the demo")
     assert "Models" in screen and "local" in screen
     _tmux("send-keys", "-t", session, "6")
-    screen = _wait_for_text(session, "agent home")
-    assert "Install agent" in screen or "Trust key" in screen
+    screen = _wait_for_text(session, "Trust key")
+    assert "Install agent" in screen and "Devices" in screen
     _tmux("send-keys", "-t", session, "?")
     screen = _wait_for_text(session, "tfstudio keys")
     assert "ctrl+p" in screen

@@ -1,7 +1,7 @@
 """`StudioApp` and `make_app(studio)`: the one factory the entry point and tests use.
 
-The app only switches between screens (one Textual mode each, created on
-first visit so the first frame stays light), turns failures into messages and
+The app only switches between screens (each created on first visit, so the
+first frame stays light, and kept afterwards), turns failures into messages and
 offers every action in the command palette.
 """
 
@@ -30,7 +30,7 @@ def _lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
     return build
 
 
-SCREENS = {
+VIEWS = {
     "dashboard": ("1", "Dashboard", "jobs, models and devices at a glance"),
     "jobs": ("2", "Jobs", "training containers and engines"),
     "convert": ("3", "Convert", "SavedModel/Keras to TFLite in every mode"),
@@ -46,37 +46,48 @@ class StudioApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "tfstudio"
-    MODES = {
-        "dashboard": DashboardScreen,
+    # Screens other than the dashboard are built on first visit and then kept
+    # (installed), so each keeps its state; plain screens rather than Textual
+    # modes, because starting in a mode restyles the whole app once more before
+    # the first frame.
+    SCREENS = {
         "jobs": _lazy("jobs", "JobsScreen"),
         "convert": _lazy("convert", "ConvertScreen"),
         "deploy": _lazy("deploy", "DeployScreen"),
         "bench": _lazy("bench", "BenchScreen"),
         "devices": _lazy("devices", "DevicesScreen"),
     }
-    DEFAULT_MODE = "dashboard"
     BINDINGS = [
         *(
             Binding(key, f"go('{mode}')", title, show=False)
-            for mode, (key, title, _) in SCREENS.items()
+            for mode, (key, title, _) in VIEWS.items()
         ),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     def __init__(self, studio: Studio) -> None:
         super().__init__()
         self.studio = studio
         self.last_conversion: list[ModelEntry] | None = None
+        self.current = "dashboard"
+
+    def get_default_screen(self) -> Screen[Any]:
+        """The dashboard: the bottom of the stack, drawn in the first frame."""
+        return DashboardScreen()
 
     def on_mount(self) -> None:
-        self.sub_title = SCREENS["dashboard"][1]
+        self.sub_title = VIEWS["dashboard"][1]
 
-    def action_go(self, mode: str) -> None:
-        """Shows the screen of `mode`."""
-        self.switch_mode(mode)
-        self.sub_title = SCREENS[mode][1]
+    def action_go(self, name: str) -> None:
+        """Shows the view `name`: the dashboard stays at the bottom of the stack, and
+        at most one other view (kept alive between visits) sits on it."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if name != "dashboard":
+            self.push_screen(name)
+        self.current = name
+        self.sub_title = VIEWS[name][1]
 
     def action_help(self) -> None:
         """Shows every key."""
@@ -87,9 +98,9 @@ class StudioApp(App[int]):
     def show_conversion(self, result: Any, entries: list[ModelEntry]) -> None:
         """Makes `entries` the convert view's results (the demo's, for instance)."""
         self.last_conversion = entries
-        for screen in self.screen_stack:
-            if hasattr(screen, "show_results"):
-                screen.show_results(entries, str(result.outdir))
+        screen = self._installed_screens.get("convert")
+        if isinstance(screen, Screen) and screen.is_mounted and hasattr(screen, "show_results"):
+            screen.show_results(entries, str(result.outdir))
 
     def report_failure(self, error: BaseException, retry: Callable[[], object] | None) -> None:
         """Turns a worker's failure into a notification or a dialog; never re-raises.
@@ -125,7 +136,7 @@ class StudioApp(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Every action by name, for the command palette (ctrl+p)."""
-        for mode, (key, title, text) in SCREENS.items():
+        for mode, (key, title, text) in VIEWS.items():
             yield SystemCommand(f"Go to {title} ({key})", text, lambda m=mode: self.action_go(m))
         actions = [
             ("Run the demo", "train and convert the digits CNN", "dashboard", "demo"),

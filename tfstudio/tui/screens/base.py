@@ -26,6 +26,20 @@ class StudioScreen(Screen[None]):
         super().__init__()
         self.token: CancelToken | None = None
         self._retry: Callable[[], object] | None = None
+        self._shown = False
+
+    def refresh_view(self) -> None:
+        """Hook: re-reads what the screen shows, in a worker (on mount and on return)."""
+
+    def on_mount(self) -> None:
+        # After the first frame: a worker's imports and reads would compete with it.
+        self.call_after_refresh(self.refresh_view)
+
+    def on_screen_resume(self) -> None:
+        # The first resume is the screen's start (on_mount reads); later ones are returns.
+        if self._shown:
+            self.refresh_view()
+        self._shown = True
 
     @property
     def studio_app(self) -> StudioApp:
@@ -42,6 +56,19 @@ class StudioScreen(Screen[None]):
         self.token = CancelToken()
         self._retry = retry
         return self.token
+
+    def start(self, retry: Callable[[], object], text: str, targets: list[str]) -> CancelToken:
+        """Starts a form's operation: disables its button (`.run-button`), shows `text`
+        in its `.op-status`, one progress row per target; returns the token."""
+        from textual.widgets import Button, Static
+
+        from tfstudio.tui.widgets.progress import TargetProgress
+
+        token = self.begin(retry)
+        self.query_one(".run-button", Button).disabled = True
+        self.query_one(".op-status", Static).update(f"{text}  [dim]esc cancels[/]")
+        self.query_one(TargetProgress).reset(targets)
+        return token
 
     @property
     def busy(self) -> bool:

@@ -29,6 +29,7 @@ from textual.widgets import (
 from tfstudio.formatting import ms
 from tfstudio.tui.messages import Benched, DeviceAnswer, Progress, WorldRead
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets.choices import set_devices, set_models
 from tfstudio.tui.widgets.progress import TargetProgress
 from tfstudio.tui.widgets.tables import fill, selected_key
 
@@ -57,9 +58,9 @@ class BenchScreen(StudioScreen):
                 yield Label("Devices")
                 yield SelectionList[str](id="bench-targets")
                 yield Input(id="runs", placeholder="runs (agent default)")
-                yield Button("Bench (ctrl+r)", variant="primary", id="bench")
+                yield Button("Bench (ctrl+r)", variant="primary", id="bench", classes="run-button")
             with Vertical(id="bench-main"):
-                yield Static("", id="bench-status")
+                yield Static("", id="bench-status", classes="op-status")
                 yield TargetProgress(id="bench-progress")
                 yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
                 yield Label("p50 history of the selected row (ms)", id="spark-label")
@@ -67,14 +68,14 @@ class BenchScreen(StudioScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        super().on_mount()
         table = self.query_one("#bench-table", DataTable)
         table.border_title = "Latency (ms)"
         table.add_columns("device", "model", "p50", "p90", "p99", "init", "first", "MB", "when")
-        self.read_state()
 
-    def on_screen_resume(self) -> None:
-        if self.is_mounted:
-            self.read_state()
+    def refresh_view(self) -> None:
+        """Re-reads what the view shows."""
+        self.read_state()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="read")
     def read_state(self) -> None:
@@ -85,14 +86,8 @@ class BenchScreen(StudioScreen):
 
     def on_world_read(self, message: WorldRead) -> None:
         select = self.query_one("#bench-model", Select)
-        current = select.value
-        options = [("active model", ACTIVE)] + [(m.label, str(m.path)) for m in message.models]
-        select.set_options(options)
-        select.value = current if current in {v for _, v in options} else ACTIVE
-        targets = self.query_one("#bench-targets", SelectionList)
-        chosen = set(targets.selected) or {"local"}
-        targets.clear_options()
-        targets.add_options([(d.name, d.name, d.name in chosen) for d in message.devices])
+        set_models(select, message.models, first=("active model", ACTIVE))
+        set_devices(self.query_one("#bench-targets", SelectionList), message.devices)
         self.show_history()
 
     def show_history(self) -> None:
@@ -141,9 +136,8 @@ class BenchScreen(StudioScreen):
         if runs_text and not runs_text.isdigit():
             self.notify("runs must be a whole number", severity="warning")
             return
-        token = self.begin(self.action_bench)
-        self.query_one("#bench", Button).disabled = True
-        self.query_one(TargetProgress).reset(devices)
+        what = model.name if model is not None else "the active model"
+        token = self.start(self.action_bench, f"benchmarking {what}", devices)
         self.run_bench(devices, model, int(runs_text) if runs_text else None, token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="bench", description="bench")

@@ -55,15 +55,20 @@ class ConvertScreen(StudioScreen):
                 yield Input(id="rep", suggester=PathSuggester(), placeholder=".npy/.npz/images")
                 yield Label("Eval data (.npz with x, y)")
                 yield Input(id="eval", suggester=PathSuggester(), placeholder="optional")
-                yield Button("Convert (ctrl+r)", variant="primary", id="convert")
+                yield Button(
+                    "Convert (ctrl+r)", variant="primary", id="convert", classes="run-button"
+                )
             with Vertical(id="convert-main"):
-                yield Static("Pick a model and modes, then ctrl+r.", id="convert-status")
+                yield Static(
+                    "Pick a model and modes, then ctrl+r.", id="convert-status", classes="op-status"
+                )
                 yield TargetProgress(id="convert-progress")
                 yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="inspect")
         yield Footer()
 
     def on_mount(self) -> None:
+        super().on_mount()
         table = self.query_one("#results", DataTable)
         table.border_title = "Results"
         table.add_columns("mode", "size", "ratio", "min rt", "score", "sec")
@@ -113,12 +118,11 @@ class ConvertScreen(StudioScreen):
 
     def on_convert_requested(self, message: ConvertRequested) -> None:
         request = message.request
-        token = self.begin(lambda: self.post_message(ConvertRequested(request)))
-        self.query_one("#convert", Button).disabled = True
-        self.query_one("#convert-status", Static).update(
-            f"converting {request.source}...  [dim]esc cancels[/]"
+        token = self.start(
+            lambda: self.post_message(ConvertRequested(request)),
+            f"converting {request.source}...",
+            request.modes,
         )
-        self.query_one(TargetProgress).reset(request.modes)
         self.run_convert(request, token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="convert", description="convert")
@@ -146,6 +150,7 @@ class ConvertScreen(StudioScreen):
 
     def show_results(self, entries: list[ModelEntry], where: str) -> None:
         """Fills the results table with `entries` (one conversion's variants)."""
+        entries = sorted(entries, key=lambda e: MODES.index(e.mode) if e.mode in MODES else 99)
         self.entries = {e.mode: e for e in entries}
         base = self.entries.get("float32")
         rows = [

@@ -6,7 +6,7 @@ Models pane offers the demo (`d`), and each missing part shows its fix.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,13 +14,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tfstudio.catalog import ModelEntry
 from tfstudio.formatting import human_bytes, ms, online, percent
 from tfstudio.operations import StageStarted, TargetFinished
-from tfstudio.overview import DeviceSummary, Readiness
 from tfstudio.tui.messages import DemoFinished, Progress, WorldRead
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets.tables import fill, selected_key
+
+if TYPE_CHECKING:
+    from tfstudio.catalog import ModelEntry
+    from tfstudio.overview import DeviceSummary, Readiness
 
 DEMO_STEPS = 6
 """Training, then the five quantization modes."""
@@ -53,6 +55,7 @@ class DashboardScreen(StudioScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        super().on_mount()
         jobs = self.query_one("#jobs", DataTable)
         jobs.border_title = "Jobs"
         jobs.add_columns("engine", "state", "detail")
@@ -62,15 +65,12 @@ class DashboardScreen(StudioScreen):
         devices = self.query_one("#devices", DataTable)
         devices.border_title = "Devices"
         devices.add_columns("device", "online", "runtime", "p50", "p99", "active")
-        self.action_refresh()
 
-    def action_refresh(self) -> None:
-        """Re-reads readiness, devices and models in a worker."""
+    def refresh_view(self) -> None:
+        """Re-reads readiness, devices and models in a worker (also `r`)."""
         self.read_world()
 
-    def on_screen_resume(self) -> None:
-        if self.is_mounted:
-            self.read_world()
+    action_refresh = refresh_view
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="world", description="read")
     def read_world(self) -> None:

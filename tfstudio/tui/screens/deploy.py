@@ -38,6 +38,7 @@ from tfstudio.tui.messages import (
 )
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets.choices import set_devices, set_models
 from tfstudio.tui.widgets.paths import PathSuggester
 from tfstudio.tui.widgets.progress import TargetProgress
 from tfstudio.tui.widgets.tables import fill, selected_key
@@ -64,22 +65,28 @@ class DeployScreen(StudioScreen):
                 yield SelectionList[str](id="targets")
                 yield Checkbox("bench after activation", value=True, id="gate")
                 yield Input(id="max-p99", placeholder="roll back if p99 > ms")
-                yield Button("Deploy (ctrl+r)", variant="primary", id="deploy")
+                yield Button(
+                    "Deploy (ctrl+r)", variant="primary", id="deploy", classes="run-button"
+                )
             with Vertical(id="deploy-main"):
-                yield Static("Choose a model and devices, then ctrl+r.", id="deploy-status")
+                yield Static(
+                    "Choose a model and devices, then ctrl+r.",
+                    id="deploy-status",
+                    classes="op-status",
+                )
                 yield TargetProgress(id="deploy-progress")
                 yield DataTable(id="deploy-results", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
+        super().on_mount()
         table = self.query_one("#deploy-results", DataTable)
         table.border_title = "Results"
         table.add_columns("device", "result", "sent", "p50", "p99", "detail")
-        self.read_choices()
 
-    def on_screen_resume(self) -> None:
-        if self.is_mounted:
-            self.read_choices()
+    def refresh_view(self) -> None:
+        """Re-reads what the view shows."""
+        self.read_choices()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="read")
     def read_choices(self) -> None:
@@ -88,19 +95,8 @@ class DeployScreen(StudioScreen):
         self.post_message(WorldRead([], studio.device_summaries(), studio.models()))
 
     def on_world_read(self, message: WorldRead) -> None:
-        select = self.query_one("#variant", Select)
-        current = select.value
-        options = [(m.label, str(m.path)) for m in message.models]
-        select.set_options(options)
-        if current in {v for _, v in options}:
-            select.value = current
-        elif options:
-            preferred = next((v for label, v in options if label.endswith(".int8")), options[0][1])
-            select.value = preferred
-        targets = self.query_one("#targets", SelectionList)
-        chosen = set(targets.selected) or {"local"}
-        targets.clear_options()
-        targets.add_options([(d.name, d.name, d.name in chosen) for d in message.devices])
+        set_models(self.query_one("#variant", Select), message.models)
+        set_devices(self.query_one("#targets", SelectionList), message.devices)
 
     def request(self) -> DeployRequest | None:
         """Returns the form's request, or None (after saying what is missing)."""
@@ -132,12 +128,11 @@ class DeployScreen(StudioScreen):
 
     def on_deploy_requested(self, message: DeployRequested) -> None:
         request = message.request
-        token = self.begin(lambda: self.post_message(DeployRequested(request)))
-        self.query_one("#deploy", Button).disabled = True
-        self.query_one("#deploy-status", Static).update(
-            f"deploying {request.model.name} to {', '.join(request.devices)}  [dim]esc cancels[/]"
+        token = self.start(
+            lambda: self.post_message(DeployRequested(request)),
+            f"deploying {request.model.name} to {', '.join(request.devices)}",
+            request.devices,
         )
-        self.query_one(TargetProgress).reset(request.devices)
         self.run_deploy(request, token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deploy", description="deploy")

@@ -53,19 +53,19 @@ class DevicesScreen(StudioScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        super().on_mount()
         table = self.query_one("#device-table", DataTable)
         table.border_title = "Devices"
         table.add_columns("device", "address", "online", "agent", "runtime", "p50", "last seen")
-        self.read_devices()
-
-    def on_screen_resume(self) -> None:
-        if self.is_mounted:
-            self.read_devices()
 
     @property
     def selected(self) -> str | None:
         """The name of the device under the cursor."""
         return selected_key(self.query_one("#device-table", DataTable))
+
+    def refresh_view(self) -> None:
+        """Re-reads what the view shows."""
+        self.read_devices()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="read")
     def read_devices(self) -> None:

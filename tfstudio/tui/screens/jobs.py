@@ -28,14 +28,16 @@ class JobsScreen(StudioScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        super().on_mount()
         table = self.query_one("#engines", DataTable)
         table.border_title = "Engines"
         table.add_columns("engine", "state", "detail", "fix")
-        self.action_refresh()
 
-    def action_refresh(self) -> None:
-        """Re-reads the engines' state."""
+    def refresh_view(self) -> None:
+        """Re-reads the engines' state (also `r`)."""
         self.read_engines()
+
+    action_refresh = refresh_view
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="engines")
     def read_engines(self) -> None:
