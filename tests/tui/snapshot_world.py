@@ -1,21 +1,69 @@
 """A fixed studio world for the snapshot tests: the same home, models and history every run.
 
-Models are the session's real tiny `.tflite` files; their manifests and the
-bench/check history are written here with fixed times and numbers, so the
-screens draw the same picture on every machine.
+The models are real `.tflite` files converted by TensorFlow in a fresh
+interpreter (`MODEL_SCRIPT`), so that nothing earlier in the test session (Keras
+names its tensors with a process-wide counter) changes their bytes; their
+manifests and the bench/check history are written here with fixed times and
+numbers, so the screens draw the same picture on every run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from tfstudio.fleet.registry import Device, add_device
 
 SNAPSHOT_HOME = Path("/tmp/tfstudio-snapshot-home")
 """Paths show in some panes, so the home is the same path on every run."""
+
+MODEL_SCRIPT = """
+import sys
+from pathlib import Path
+import keras, numpy as np, tensorflow as tf
+keras.utils.set_random_seed(0)
+model = keras.Sequential([
+    keras.Input((64,), name="features"),
+    keras.layers.Dense(32, activation="relu", name="hidden"),
+    keras.layers.Dense(10, activation="softmax", name="scores"),
+], name="mlp")
+def rep():
+    rng = np.random.default_rng(0)
+    for _ in range(16):
+        yield [rng.random((1, 64), dtype=np.float32)]
+for mode in ("float32", "dynamic", "float16", "int8"):
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode != "float32":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        conv.target_spec.supported_types = [tf.float16]
+    if mode == "int8":
+        conv.representative_dataset = rep
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    (Path(sys.argv[1]) / f"mlp.{mode}.tflite").write_bytes(conv.convert())
+"""
+"""Converts a small named MLP in four modes into the folder given as argv[1]."""
+
+
+def make_models(folder: Path) -> dict[str, Path]:
+    """Runs MODEL_SCRIPT in a fresh interpreter; returns {mode: path}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-c", MODEL_SCRIPT, str(folder)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=600,
+    )
+    return {mode: folder / f"mlp.{mode}.tflite" for mode in METRICS}
+
 
 METRICS = {
     "float32": {"top1_agreement": 1.0, "max_abs_error": 0.0},
@@ -26,12 +74,12 @@ METRICS = {
 SECONDS = {"float32": 1.4, "dynamic": 1.9, "float16": 1.7, "int8": 2.2}
 
 
-def build(tiny_models: dict[str, Path]) -> Path:
+def build(models: dict[str, Path]) -> Path:
     """Recreates SNAPSHOT_HOME with models, a device and bench history; returns it."""
     shutil.rmtree(SNAPSHOT_HOME, ignore_errors=True)
     outdir = SNAPSHOT_HOME / "models" / "mlp"
     outdir.mkdir(parents=True)
-    for mode, src in tiny_models.items():
+    for mode, src in models.items():
         model = outdir / f"mlp.{mode}.tflite"
         shutil.copy(src, model)
         sha = hashlib.sha256(model.read_bytes()).hexdigest()

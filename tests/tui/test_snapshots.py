@@ -20,11 +20,16 @@ from tfstudio.tui.app import make_app
 SIZES = [(80, 24), (160, 48)]
 
 
+@pytest.fixture(scope="module")
+def snapshot_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return snapshot_world.make_models(tmp_path_factory.mktemp("snapshot-models"))
+
+
 @pytest.fixture
-def world(tiny_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+def world(snapshot_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TFSTUDIO_HOME", str(snapshot_world.SNAPSHOT_HOME))
     monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
-    return snapshot_world.build(tiny_models)
+    return snapshot_world.build(snapshot_models)
 
 
 def _settled(key: str | None, ready: Any) -> Any:
