@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.fleet.conftest import Lab
+from tests.tui.conftest import add_locked_device
 from tfstudio import history
 from tfstudio.connector import PassphraseRequired
 from tfstudio.errors import HostKeyError
 from tfstudio.fleet import deploylog
 from tfstudio.fleet.bench import BenchSettings
-from tfstudio.fleet.registry import add_device, remove_device
 from tfstudio.hostkey_offer import CHANGED, TRUSTED, UNKNOWN
 from tfstudio.operations import Event, StageStarted, TargetFinished, TransferTick
 from tfstudio.studio import Studio
@@ -97,13 +95,8 @@ def test_changed_host_key_is_not_recorded_without_replace(lab: Lab) -> None:
 
 
 def test_encrypted_key_asks_between_calls(lab: Lab, tmp_path: Path) -> None:
-    device = lab.add("locked", install=False)
-    encrypted = tmp_path / "locked_key"
-    encrypted.write_bytes(Path(lab.sshd.client_key).read_bytes())
-    encrypted.chmod(0o600)
-    subprocess.run(["ssh-keygen", "-q", "-p", "-N", "s3cret", "-f", str(encrypted)], check=True)
-    remove_device("locked")
-    device = add_device(replace(device, key=str(encrypted)))
+    device = add_locked_device(lab, "locked", tmp_path)
+    encrypted = Path(str(device.key))
     studio = Studio()  # no prompt callback: the UI's way
 
     with pytest.raises(PassphraseRequired) as info:

@@ -43,6 +43,23 @@ def sshd() -> Iterator[SshdFactory]:
     yield from lab_sshd("tfui")
 
 
+def add_locked_device(the_lab: Any, name: str, folder: Path, passphrase: str = "s3cret") -> Any:
+    """Registers `name` on the lab's first server with an encrypted copy of the lab's
+    client key (so connecting needs `passphrase`); returns the Device."""
+    import subprocess
+    from dataclasses import replace
+
+    from tfstudio.fleet.registry import add_device, remove_device
+
+    device = the_lab.add(name, install=False)
+    key = folder / f"{name}_key"
+    key.write_bytes(Path(the_lab.sshd.client_key).read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(key)], check=True)
+    remove_device(name)
+    return add_device(replace(device, key=str(key)))
+
+
 NO_DOCKER = "unix:///nonexistent/tfstudio-test/docker.sock"
 """An engine address that cannot answer: screens read the same with or without dockerd."""
 

@@ -6,7 +6,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from tests.fleet.conftest import Lab
-from tests.tui.conftest import Recorder, wait_for
+from tests.tui.conftest import Recorder, add_locked_device, wait_for
 from tfstudio.errors import HostKeyError
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import get_device
@@ -64,22 +64,11 @@ async def test_unknown_key_refused_then_trusted_via_the_dialog(
 async def test_encrypted_key_asks_for_its_passphrase_then_retries(
     app: StudioApp, recorder: Recorder, lab: Lab, tmp_path
 ) -> None:
-    import subprocess
-    from dataclasses import replace
-    from pathlib import Path
-
     from textual.widgets import Input
 
-    from tfstudio.fleet.registry import add_device, remove_device
     from tfstudio.tui.modals.passphrase import PassphraseModal
 
-    device = lab.add("lockedcam", install=False)
-    key = tmp_path / "locked_key"
-    key.write_bytes(Path(lab.sshd.client_key).read_bytes())
-    key.chmod(0o600)
-    subprocess.run(["ssh-keygen", "-q", "-p", "-N", "s3cret", "-f", str(key)], check=True)
-    remove_device("lockedcam")
-    add_device(replace(device, key=str(key)))
+    key = add_locked_device(lab, "lockedcam", tmp_path).key
     async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
         await pilot.press("6")
         await _select_device(pilot, "lockedcam")
