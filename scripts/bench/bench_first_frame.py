@@ -4,8 +4,9 @@ Both run the same way: a detached tmux session of 80x24 starts the program,
 and the clock stops when `capture-pane` first shows the program's marker text
 (polled every 5 ms). The bare app is what the issue names as the anchor: a
 Textual app with a Header, a DataTable and a Footer. `python -c 'import
-tensorflow'` is timed too, for scale. Runs alternate; medians and the ratio
-tfstudio/bare are printed (goal: at most 1.25x).
+tensorflow'` is timed too, for scale. Runs alternate; medians, bests and the
+ratios tfstudio/bare are printed (goal: at most 1.25x). On a machine shared with
+other work the best-of-N ratio is the steadier figure.
 
     .venv/bin/python scripts/bench/bench_first_frame.py [--runs 7]
 """
@@ -114,11 +115,19 @@ def run(runs: int) -> None:
         for _ in range(max(3, runs // 2)):
             tf_times.append(import_tensorflow())
     studio, anchor = (statistics.median(times[n]) for n in ("tfstudio", "bare"))
+    best_studio, best_anchor = (min(times[n]) for n in ("tfstudio", "bare"))
     tf = statistics.median(tf_times)
-    print(f"tfstudio first frame          median {studio * 1000:6.0f} ms over {runs} runs")
-    print(f"bare Textual app first frame  median {anchor * 1000:6.0f} ms over {runs} runs")
+    print(
+        f"tfstudio first frame          median {studio * 1000:6.0f} ms, best {best_studio * 1000:6.0f} ms over {runs} runs"
+    )
+    print(
+        f"bare Textual app first frame  median {anchor * 1000:6.0f} ms, best {best_anchor * 1000:6.0f} ms over {runs} runs"
+    )
     print(f"python -c 'import tensorflow' median {tf * 1000:6.0f} ms")
-    print(f"ratio tfstudio/bare: {studio / anchor:.2f}x (goal <= 1.25x)")
+    # The best of each is the least disturbed by other load on the machine.
+    print(
+        f"ratio tfstudio/bare: median {studio / anchor:.2f}x, best {best_studio / best_anchor:.2f}x (goal <= 1.25x)"
+    )
     print(f"ratio tfstudio/import tensorflow: {studio / tf:.2f}x")
 
 
