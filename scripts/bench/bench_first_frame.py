@@ -117,17 +117,15 @@ def run(runs: int) -> None:
     studio, anchor = (statistics.median(times[n]) for n in ("tfstudio", "bare"))
     best_studio, best_anchor = (min(times[n]) for n in ("tfstudio", "bare"))
     tf = statistics.median(tf_times)
-    print(
-        f"tfstudio first frame          median {studio * 1000:6.0f} ms, best {best_studio * 1000:6.0f} ms over {runs} runs"
-    )
-    print(
-        f"bare Textual app first frame  median {anchor * 1000:6.0f} ms, best {best_anchor * 1000:6.0f} ms over {runs} runs"
-    )
+    for name, median, best in (
+        ("tfstudio first frame         ", studio, best_studio),
+        ("bare Textual app first frame ", anchor, best_anchor),
+    ):
+        print(f"{name} median {median * 1000:6.0f} ms, best {best * 1000:6.0f} ms over {runs} runs")
     print(f"python -c 'import tensorflow' median {tf * 1000:6.0f} ms")
     # The best of each is the least disturbed by other load on the machine.
-    print(
-        f"ratio tfstudio/bare: median {studio / anchor:.2f}x, best {best_studio / best_anchor:.2f}x (goal <= 1.25x)"
-    )
+    ratios = f"median {studio / anchor:.2f}x, best {best_studio / best_anchor:.2f}x"
+    print(f"ratio tfstudio/bare: {ratios} (goal <= 1.25x)")
     print(f"ratio tfstudio/import tensorflow: {studio / tf:.2f}x")
 
 
