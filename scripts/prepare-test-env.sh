@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares what the test suite needs beyond the project's venv:
-#  - Debian packages: openssh-server (real sshd devices), busybox-static;
+#  - Debian packages: openssh-server (real sshd devices), busybox-static, tmux (the
+#    terminal UI's smoke test runs `tfstudio` in a real terminal);
 #  - a running Docker Engine and the test images (scripts/docker-test-env.sh:
 #    docker.io, debootstrap, a busybox image and a real TensorFlow CPU image,
 #    built locally once and cached by tag);
@@ -17,6 +18,7 @@ SYS_PY=${TFSTUDIO_DEVICE_PYTHON:-/usr/bin/python3}
 need_apt=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 [ -x "$SYS_PY" ] || need_apt+=(python3)
 "$SYS_PY" -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

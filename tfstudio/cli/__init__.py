@@ -18,7 +18,8 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from tfstudio import __version__
 from tfstudio.errors import CancelledError, TfStudioError
@@ -37,6 +38,7 @@ COMMAND_MODULES = (
     "tfstudio.cli.images_cmd",
     "tfstudio.cli.engines_cmd",
     "tfstudio.cli.gpu_cmd",
+    "tfstudio.cli.ui_cmd",
 )
 """Subcommand modules, in the order `--help` lists them. Missing ones are skipped
 so that features can land one issue at a time."""
@@ -80,14 +82,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    if argv is None and not sys.argv[1:] and sys.stdin.isatty() and sys.stdout.isatty():
+        # No arguments on a terminal: the UI, before building any parser (first frame).
+        from tfstudio.cli import ui_cmd
+
+        return _guarded(ui_cmd.run, None, False)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    want_json = bool(getattr(args, "json", False))
+    return _guarded(args.handler, args, bool(getattr(args, "json", False)))
+
+
+def _guarded(handler: Callable[[Any], int], args: Any, want_json: bool) -> int:
+    """Runs a handler; a TfStudioError or Ctrl-C becomes one line and an exit code."""
     try:
-        return int(args.handler(args))
+        return int(handler(args))
     except TfStudioError as exc:
         report_error(exc, want_json)
         return exc.exit_code

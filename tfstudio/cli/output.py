@@ -7,6 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from tfstudio.formatting import human_bytes
+
+__all__ = ["human_bytes", "print_json", "render_table"]
+
 
 def print_json(obj: Any) -> None:
     """Prints `obj` as indented JSON on stdout."""
@@ -35,15 +39,6 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = [fmt(list(headers)), fmt(["-" * w for w in widths])]
     lines.extend(fmt(row) for row in cells)
     return "\n".join(lines)
-
-
-def human_bytes(n: float) -> str:
-    """Returns `n` bytes as B, KiB, MiB or GiB with one decimal."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def _cell(value: Any) -> str:

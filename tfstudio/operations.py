@@ -1,0 +1,216 @@
+"""The one contract of every long operation the studio runs (convert, deploy, bench, ...).
+
+A caller passes `on_event` (any callable taking an `Event`) and a `CancelToken`;
+the operation returns a typed result with `to_json()`. Events are small frozen
+values: `StageStarted` when a target (a device, a quantization mode) enters a
+`Stage`, `TransferTick` while bytes move (throttled here, in the core, so no
+front end is flooded), and `TargetFinished` when a target is done. The CLI
+prints them; the TUI posts them as messages (`post_message` is thread-safe).
+
+Nothing here imports a front end or a heavy library.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Generic, Protocol, TypeVar, Union
+
+from tfstudio.errors import CancelledError
+
+
+class Stage(str, Enum):
+    """Where one target of an operation is; the value is what a user reads."""
+
+    QUEUED = "queued"
+    TRAIN = "train"
+    LOAD = "load"
+    CONVERT = "convert"
+    CONNECT = "connect"
+    PREFLIGHT = "preflight"
+    PUSH = "push"
+    INSTALL = "install"
+    BENCH = "bench"
+    ROLLBACK = "rollback"
+    CHECK = "check"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    """`target` entered `stage`; `index`/`total` count targets when known (1-based)."""
+
+    operation: str
+    target: str
+    stage: Stage
+    message: str = ""
+    index: int | None = None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class TransferTick:
+    """Bytes moved for `target`: `done` of `total`, at `rate_bps`, `eta_s` left."""
+
+    operation: str
+    target: str
+    done: int
+    total: int
+    rate_bps: float
+    eta_s: float | None
+
+    @property
+    def fraction(self) -> float:
+        """Done over total (1.0 for an empty file)."""
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class TargetFinished:
+    """`target` is done: `ok` or not, with a one-line `message` and result fields."""
+
+    operation: str
+    target: str
+    ok: bool
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Event = Union[StageStarted, TransferTick, TargetFinished]
+"""Anything an `on_event` callback receives."""
+
+EventCallback = Callable[[Event], object]
+"""What `on_event` is: any callable; its return value is ignored."""
+
+
+class CancelToken(threading.Event):
+    """The one cancel token: set it (from any thread) to stop an operation early.
+
+    It is a `threading.Event`, so the core's stages that take an Event or an
+    `is_set()` flag accept it unchanged. Operations stop at their next safe
+    point (between modes, between upload blocks, before an install) and raise
+    or report `cancelled`; nothing half-done is activated.
+    """
+
+    def cancel(self) -> None:
+        """Asks the operation to stop."""
+        self.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once `cancel()` was called."""
+        return self.is_set()
+
+    def raise_if_cancelled(self, what: str) -> None:
+        """Raises CancelledError naming `what` when the token is set."""
+        if self.is_set():
+            raise CancelledError(f"{what} cancelled")
+
+
+TICK_INTERVAL_S = 0.1
+"""Least time between two transfer ticks of one target that reach the caller:
+ten redraws a second is smooth to a reader and nothing to a terminal."""
+
+
+class Throttle:
+    """Wraps an event callback so that each target's TransferTicks arrive at most
+    every `interval` seconds; the first and the last tick always pass, and other
+    events always pass. Thread-safe: fan-out workers share one."""
+
+    def __init__(
+        self,
+        callback: EventCallback | None,
+        interval: float = TICK_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._callback = callback
+        self._interval = interval
+        self._clock = clock
+        self._last: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if self._callback is None:
+            return
+        if isinstance(event, TransferTick):
+            key = (event.operation, event.target)
+            now = self._clock()
+            last_tick = event.done >= event.total
+            with self._lock:
+                previous = self._last.get(key)
+                if previous is not None and not last_tick and now - previous < self._interval:
+                    return
+                self._last[key] = now
+        self._callback(event)
+
+
+class JsonResult(Protocol):
+    """What every operation returns: a typed value that serialises itself."""
+
+    def to_json(self) -> Any:
+        """Returns a JSON-able value."""
+        ...
+
+
+class Outcome(Protocol):
+    """One target's result inside a fan-out (a DeployResult, a BenchRow, ...)."""
+
+    @property
+    def device(self) -> str:
+        """The device's name."""
+        ...
+
+    @property
+    def ok(self) -> bool:
+        """True when the target ended well."""
+        ...
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns a JSON-able dict."""
+        ...
+
+
+T = TypeVar("T", bound=Outcome)
+
+
+@dataclass(frozen=True)
+class FleetResult(Generic[T]):
+    """The per-device outcomes of one fan-out operation, in device order."""
+
+    operation: str
+    outcomes: tuple[T, ...]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.outcomes)
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def ok(self) -> bool:
+        """True when every device ended well."""
+        return all(o.ok for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the devices that did not end well."""
+        return [o.device for o in self.outcomes if not o.ok]
+
+    def outcome(self, device: str) -> T:
+        """Returns the outcome of `device`. Raises KeyError."""
+        for o in self.outcomes:
+            if o.device == device:
+                return o
+        raise KeyError(device)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """Returns one JSON object per device."""
+        return [o.to_json() for o in self.outcomes]
+
+
+def fleet_result(operation: str, outcomes: Sequence[T]) -> FleetResult[T]:
+    """Returns a FleetResult of `outcomes`."""
+    return FleetResult(operation, tuple(outcomes))

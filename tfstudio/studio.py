@@ -1,0 +1,431 @@
+"""`Studio`: the one facade the CLI and the terminal UI share.
+
+It owns the studio's state (TFSTUDIO_HOME, config, device registry), the
+connector (timeouts, key passphrases) and offers every operation. Long
+operations follow the one contract of `tfstudio.operations`: pass `on_event`
+and a `CancelToken`, get a typed result with `to_json()`. The adapters here
+translate the older contracts of the convert core (`progress=`, a cancel
+flag) and of the fleet (`on_event=` with string stages, a threading.Event)
+into that one. Nothing here prints, and nothing heavy is imported at module
+level: tensorflow, docker and paramiko load inside the calls that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tfstudio.config import HOME_ENV, Config, load_config, studio_home
+from tfstudio.connector import AskPassphrase, Connector
+from tfstudio.operations import (
+    CancelToken,
+    EventCallback,
+    FleetResult,
+    Stage,
+    StageStarted,
+    TargetFinished,
+    Throttle,
+    fleet_result,
+)
+
+if TYPE_CHECKING:
+    from tfstudio.catalog import ModelEntry
+    from tfstudio.convert.result import ConversionResult
+    from tfstudio.demo import DemoResult
+    from tfstudio.fleet.agent_install import AgentInstallResult
+    from tfstudio.fleet.bench import BenchSettings
+    from tfstudio.fleet.check import CheckResult
+    from tfstudio.fleet.deploy import DeployResult
+    from tfstudio.fleet.registry import Device
+    from tfstudio.hostkey_offer import HostKeyOffer
+    from tfstudio.modelinfo import ModelFacts
+    from tfstudio.overview import DeviceSummary, Readiness
+    from tfstudio.studio_bench import BenchRow
+
+DEFAULT_WORKERS = 8
+
+
+class Studio:
+    """Config, registry, connector and every operation, for any front end.
+
+    `home` (optional) points the studio at another TFSTUDIO_HOME; it sets the
+    environment variable, so one Studio per process. `ask_passphrase` is the
+    terminal's prompt; leave it None where a prompt cannot block a thread (the
+    TUI), and answer `PassphraseRequired` with `connector.remember()`.
+    """
+
+    def __init__(self, home: Path | None = None, ask_passphrase: AskPassphrase | None = None):
+        if home is not None:
+            os.environ[HOME_ENV] = str(Path(home).expanduser().absolute())
+        self.home = studio_home()
+        self.config: Config = load_config(self.home)
+        self.connector = Connector(self.config, ask_passphrase)
+
+    def reload_config(self) -> Config:
+        """Re-reads tfstudio.toml (the connector keeps its passphrases). Raises ConfigError."""
+        self.config = load_config(self.home)
+        self.connector.config = self.config
+        return self.config
+
+    # -- state at a glance ------------------------------------------------
+
+    # The state readers import their modules on first use: the UI's first frame
+    # is drawn before any of them runs.
+
+    def readiness(self) -> list[Readiness]:
+        """Returns each part's state and fix (no heavy import; pings the engine)."""
+        from tfstudio import overview
+
+        return overview.readiness()
+
+    def devices(self) -> list[Device]:
+        """Returns `local` and every registered device."""
+        from tfstudio.fleet.registry import list_devices
+
+        return list_devices()
+
+    def device_summaries(self) -> list[DeviceSummary]:
+        """Returns every device with its last check, deploy and bench."""
+        from tfstudio import overview
+
+        return overview.device_summaries()
+
+    def models(self) -> list[ModelEntry]:
+        """Returns the converted models the catalogue knows (demo, models/, remembered)."""
+        from tfstudio import catalog
+
+        return catalog.list_models()
+
+    def bench_history(self, device: str | None = None) -> list[dict[str, Any]]:
+        """Returns the stored bench rows, oldest first (one device's when named)."""
+        from tfstudio import history
+
+        return history.read(history.BENCH, device)
+
+    def default_outdir(self, source: str | Path) -> Path:
+        """Returns where a conversion of `source` goes by default: `HOME/models/<stem>`."""
+        stem = Path(str(source).rstrip("/")).name.split(".")[0] or "model"
+        return self.home / "models" / stem
+
+    # -- registry ---------------------------------------------------------
+
+    def device(self, name: str) -> Device:
+        """Returns one device. Raises DeviceError."""
+        from tfstudio.fleet.registry import get_device
+
+        return get_device(name)
+
+    def add_device(self, device: Device) -> Device:
+        """Validates and registers `device`. Raises DeviceError."""
+        from tfstudio.fleet.registry import add_device
+
+        return add_device(device)
+
+    def remove_device(self, name: str) -> Device:
+        """Forgets `name` (never `local`). Raises DeviceError."""
+        from tfstudio.fleet.registry import remove_device
+
+        return remove_device(name)
+
+    def resolve(self, names: str | Sequence[str]) -> list[Device]:
+        """Returns the devices of `a,b`, `all` or a list of names. Raises DeviceError."""
+        from tfstudio.fleet.registry import resolve_names
+
+        return resolve_names(names if isinstance(names, str) else ",".join(names))
+
+    # -- host keys: two calls, a dialog between them ----------------------
+
+    def scan_host_key(self, name: str) -> HostKeyOffer:
+        """Returns the key device `name` offers (unknown/trusted/changed); records nothing.
+
+        Raises UsageError (local), TransportError, HostKeyError.
+        """
+        from tfstudio import hostkey_offer
+
+        return hostkey_offer.scan(self.device(name), connect_timeout=self.config.connect_timeout_s)
+
+    def record_host_key(self, offer: HostKeyOffer, *, replace: bool = False) -> Path:
+        """Records the offered key (the one the user confirmed). Raises HostKeyError."""
+        from tfstudio import hostkey_offer
+
+        return hostkey_offer.record(offer, replace=replace)
+
+    # -- models -----------------------------------------------------------
+
+    def inspect(self, model: str | Path) -> ModelFacts:
+        """Returns a .tflite file's facts (no tensorflow). Raises ModelFormatError."""
+        from tfstudio.modelinfo import inspect_model
+
+        return inspect_model(model)
+
+    def convert(
+        self,
+        source: str | Path,
+        outdir: str | Path | None = None,
+        modes: str | Sequence[str] | None = None,
+        *,
+        rep_data: str | Path | None = None,
+        eval_data: str | Path | None = None,
+        on_event: EventCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ConversionResult:
+        """Converts `source` in `modes` into `outdir` (default `HOME/models/<stem>`).
+
+        Events: LOAD, then per mode CONVERT and TargetFinished. Returns the
+        ConversionResult; raises what `tfstudio.convert.convert` raises.
+        """
+        from tfstudio.convert import convert
+
+        out = Path(outdir) if outdir else self.default_outdir(source)
+        emit = Throttle(on_event)
+        emit(StageStarted("convert", "convert", Stage.LOAD, "loading the model and TensorFlow"))
+        result = convert(
+            source,
+            out,
+            modes,
+            rep_data=rep_data,
+            eval_data=eval_data,
+            progress=_convert_events(emit, "convert"),
+            cancel=cancel,
+        )
+        from tfstudio import catalog
+
+        catalog.remember_dir(result.outdir)
+        return result
+
+    def demo(
+        self,
+        outdir: str | Path | None = None,
+        *,
+        on_event: EventCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> DemoResult:
+        """Trains the digits CNN and converts it in every mode (default `HOME/demo`).
+
+        Returns the DemoResult; raises MissingExtraError, OutputError,
+        ConversionError, CancelledError.
+        """
+        from tfstudio.demo import EPOCHS, run_demo
+
+        out = Path(outdir) if outdir else self.home / "demo"
+        emit = Throttle(on_event)
+        emit(
+            StageStarted(
+                "demo", "digits", Stage.TRAIN, f"training the digits CNN ({EPOCHS} epochs)"
+            )
+        )
+        result = run_demo(out, progress=_convert_events(emit, "demo"), cancel=cancel)
+        from tfstudio import catalog
+
+        catalog.remember_dir(result.conversion.outdir)
+        return result
+
+    # -- devices ----------------------------------------------------------
+
+    def deploy(
+        self,
+        model: str | Path,
+        devices: Sequence[Device],
+        *,
+        bench: bool = False,
+        max_p99_ms: float | None = None,
+        keep: int | None = None,
+        bench_settings: BenchSettings | None = None,
+        workers: int | None = None,
+        on_event: EventCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> FleetResult[DeployResult]:
+        """Deploys `model` to `devices` (preflight, push, install, optional health gate).
+
+        Returns one DeployResult per device (never raises for a device's
+        failure). Raises ModelFormatError for a bad model file.
+        """
+        from tfstudio.fleet.bench import BenchSettings
+        from tfstudio.fleet.deploy import DeployOptions, deploy_many
+
+        path = Path(model)
+        facts = self.inspect(path)
+        options = DeployOptions(
+            bench=bench,
+            max_p99_ms=max_p99_ms,
+            keep=keep if keep is not None else self.config.deploy_keep,
+            bench_settings=bench_settings or BenchSettings(),
+            workers=workers or self.config.fanout,
+        )
+        emit = Throttle(on_event)
+        results = deploy_many(
+            path,
+            facts,
+            list(devices),
+            options,
+            connect=self.connector,
+            on_event=_deploy_events(emit),
+            cancel=cancel,
+        )
+        for r in results:
+            emit(TargetFinished("deploy", r.device, r.ok, r.message, r.to_json()))
+        return fleet_result("deploy", results)
+
+    def bench(
+        self,
+        devices: Sequence[Device],
+        model: str | Path | None = None,
+        settings: BenchSettings | None = None,
+        *,
+        on_event: EventCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> FleetResult[BenchRow]:
+        """Benchmarks `model` (None: each device's active model) on `devices`.
+
+        Each row is also stored in HOME/bench.jsonl. Returns one BenchRow per
+        device (never raises for a device's failure); raises ModelFormatError
+        for a bad model file.
+        """
+        from tfstudio import history
+        from tfstudio.fleet.bench import BenchSettings
+        from tfstudio.studio_bench import bench_device
+
+        path = Path(model) if model is not None else None
+        if path is not None:
+            self.inspect(path)  # a bad file is one error, not one per device
+        emit = Throttle(on_event)
+        token = cancel or CancelToken()
+        chosen = settings or BenchSettings()
+
+        def one(device: Device) -> BenchRow:
+            row = bench_device(device, path, chosen, self.connector, emit, token)
+            emit(TargetFinished("bench", device.name, row.ok, row.message, row.to_json()))
+            return row
+
+        rows = self._fan_out(one, devices)
+        for row in rows:
+            if row.ok:
+                history.append(history.BENCH, row.history_entry())
+        return fleet_result("bench", rows)
+
+    def check(
+        self, devices: Sequence[Device], *, on_event: EventCallback | None = None
+    ) -> FleetResult[CheckResult]:
+        """Checks reachability, round trip, agent and runtime of `devices`; stores each."""
+        from tfstudio import history
+        from tfstudio.fleet.check import check_device
+
+        emit = Throttle(on_event)
+
+        def one(device: Device) -> CheckResult:
+            emit(StageStarted("check", device.name, Stage.CHECK, "checking"))
+            result = check_device(device, connect=self.connector)
+            message = result.error or ("ready" if result.ok else result.agent)
+            emit(TargetFinished("check", device.name, result.ok, message, result.to_json()))
+            return result
+
+        results = self._fan_out(one, devices)
+        for r in results:
+            history.append(history.CHECKS, {"device": r.device, **r.to_json()})
+        return fleet_result("check", results)
+
+    def install_agent(self, name: str, *, runtime: str | None = None) -> AgentInstallResult:
+        """Pushes the agent to `name`; returns what it lacks. Raises AgentError, TransportError."""
+        from tfstudio.fleet.agent_install import install_agent
+
+        device = self.device(name)
+        with self.connector(device) as transport:
+            return install_agent(device, transport, runtime=runtime)
+
+    def models_on(self, name: str) -> dict[str, Any]:
+        """Returns the agent's `list` answer for `name`: its models, active and previous."""
+        from tfstudio.fleet.agentcall import AgentClient
+
+        device = self.device(name)
+        with self.connector(device) as transport:
+            return AgentClient(device, transport).call("list")
+
+    def rollback(self, name: str) -> dict[str, Any]:
+        """Re-activates `name`'s previous model and logs it; returns the agent's answer.
+
+        Raises AgentError (e.g. no previous model), TransportError.
+        """
+        from tfstudio.fleet import deploylog
+        from tfstudio.fleet.agentcall import AgentClient
+
+        device = self.device(name)
+        with self.connector(device) as transport:
+            answer = AgentClient(device, transport).call("rollback")
+        deploylog.append(
+            {
+                "device": device.name,
+                "result": "manual_rollback",
+                **answer,
+                "sha256": answer["active"],
+            }
+        )
+        return answer
+
+    def _fan_out(self, one: Any, devices: Sequence[Device]) -> list[Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = max(1, min(self.config.fanout or DEFAULT_WORKERS, len(devices)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="studio") as pool:
+            return list(pool.map(one, devices))
+
+
+def _convert_events(emit: EventCallback, operation: str) -> Any:
+    """Returns a convert `progress=` callback that speaks the one contract."""
+    from tfstudio.convert.events import ModeFinished, ModeStarted
+
+    def progress(event: object) -> None:
+        if isinstance(event, ModeStarted):
+            emit(
+                StageStarted(
+                    operation,
+                    event.mode,
+                    Stage.CONVERT,
+                    f"converting {event.mode}",
+                    event.index,
+                    event.total,
+                )
+            )
+        elif isinstance(event, ModeFinished):
+            emit(
+                TargetFinished(
+                    operation,
+                    event.mode,
+                    True,
+                    f"wrote {Path(event.path).name}",
+                    {"path": event.path, "size_bytes": event.size_bytes, "seconds": event.seconds},
+                )
+            )
+
+    return progress
+
+
+_DEPLOY_STAGES = {
+    "connect": Stage.CONNECT,
+    "info": Stage.PREFLIGHT,
+    "push": Stage.PUSH,
+    "install": Stage.INSTALL,
+    "bench": Stage.BENCH,
+    "rollback": Stage.ROLLBACK,
+    "done": Stage.DONE,
+}
+
+
+def _deploy_events(emit: EventCallback) -> Any:
+    """Returns a deploy `on_event=` callback that speaks the one contract."""
+    from tfstudio.operations import TransferTick
+
+    def on_event(event: Any) -> None:
+        tick = event.transfer
+        if tick is not None:
+            emit(
+                TransferTick(
+                    "deploy", event.device, tick.done, tick.total, tick.rate_bps, tick.eta_s
+                )
+            )
+            return
+        stage = _DEPLOY_STAGES.get(event.stage, Stage.DONE)
+        emit(StageStarted("deploy", event.device, stage, event.message))
+
+    return on_event

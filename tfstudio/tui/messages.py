@@ -1,0 +1,147 @@
+"""The UI's typed messages: requests from forms, progress and results from workers.
+
+Workers never touch widgets: they post one of these (`post_message` is
+thread-safe) and the screen that owns the worker updates itself. They do not
+bubble: the screen that posts one is the one that handles it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from tfstudio.catalog import ModelEntry
+    from tfstudio.convert.result import ConversionResult
+    from tfstudio.hostkey_offer import HostKeyOffer
+    from tfstudio.operations import Event, FleetResult
+    from tfstudio.overview import DeviceSummary, Readiness
+
+
+class Progress(Message, bubble=False):
+    """One event of a running operation (a stage, a transfer tick, a finished target)."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+@dataclass
+class ConvertRequest:
+    """What the convert form asks for."""
+
+    source: str
+    outdir: str | None
+    modes: list[str]
+    rep_data: str | None
+    eval_data: str | None
+
+
+class ConvertRequested(Message, bubble=False):
+    """The user asked for a conversion."""
+
+    def __init__(self, request: ConvertRequest) -> None:
+        super().__init__()
+        self.request = request
+
+
+class Converted(Message, bubble=False):
+    """A conversion (or the demo's) finished; `entries` are its catalogue rows."""
+
+    def __init__(self, result: ConversionResult, entries: list[ModelEntry]) -> None:
+        super().__init__()
+        self.result = result
+        self.entries = entries
+
+
+class WorldRead(Message, bubble=False):
+    """Fresh readiness, device summaries and models for the dashboard."""
+
+    def __init__(
+        self, parts: list[Readiness], devices: list[DeviceSummary], models: list[ModelEntry]
+    ) -> None:
+        super().__init__()
+        self.parts = parts
+        self.devices = devices
+        self.models = models
+
+
+class DemoFinished(Message, bubble=False):
+    """The demo trained and converted its model."""
+
+    def __init__(self, result: Any, entries: list[ModelEntry]) -> None:
+        super().__init__()
+        self.result = result
+        self.entries = entries
+
+
+@dataclass
+class DeployRequest:
+    """What the deploy form asks for."""
+
+    model: Path
+    devices: list[str]
+    bench: bool
+    max_p99_ms: float | None
+
+
+class DeployRequested(Message, bubble=False):
+    """The user asked for a deploy."""
+
+    def __init__(self, request: DeployRequest) -> None:
+        super().__init__()
+        self.request = request
+
+
+class Deployed(Message, bubble=False):
+    """A deploy finished on every device."""
+
+    def __init__(self, result: FleetResult[Any]) -> None:
+        super().__init__()
+        self.result = result
+
+
+class Benched(Message, bubble=False):
+    """A bench finished on every device."""
+
+    def __init__(self, result: FleetResult[Any]) -> None:
+        super().__init__()
+        self.result = result
+
+
+class Checked(Message, bubble=False):
+    """Device checks finished."""
+
+    def __init__(self, result: FleetResult[Any]) -> None:
+        super().__init__()
+        self.result = result
+
+
+class HostKeyScanned(Message, bubble=False):
+    """A device offered its host key; the user is asked next."""
+
+    def __init__(self, offer: HostKeyOffer) -> None:
+        super().__init__()
+        self.offer = offer
+
+
+class HostKeyTrusted(Message, bubble=False):
+    """The offered key was recorded."""
+
+    def __init__(self, offer: HostKeyOffer, path: Path) -> None:
+        super().__init__()
+        self.offer = offer
+        self.path = path
+
+
+class DeviceAnswer(Message, bubble=False):
+    """A one-device call answered (agent install, models list, rollback)."""
+
+    def __init__(self, device: str, what: str, answer: Any) -> None:
+        super().__init__()
+        self.device = device
+        self.what = what
+        self.answer = answer

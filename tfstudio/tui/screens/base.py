@@ -1,0 +1,102 @@
+"""What every screen shares: the studio, the running operation's cancel token,
+and the one place a worker's failure becomes a message to the user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from tfstudio.operations import CancelToken
+
+if TYPE_CHECKING:
+    from tfstudio.studio import Studio
+    from tfstudio.tui.app import StudioApp
+
+
+class StudioScreen(Screen[None]):
+    """A screen of the app: owns its workers and at most one cancellable operation."""
+
+    BINDINGS = [Binding("escape", "cancel_operation", "Cancel", show=False)]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token: CancelToken | None = None
+        self._retry: Callable[[], object] | None = None
+        self._shown = False
+
+    def refresh_view(self) -> None:
+        """Hook: re-reads what the screen shows, in a worker (on mount and on return)."""
+
+    def on_mount(self) -> None:
+        # After the first frame: a worker's imports and reads would compete with it.
+        self.call_after_refresh(self.refresh_view)
+
+    def on_screen_resume(self) -> None:
+        # The first resume is the screen's start (on_mount reads); later ones are returns.
+        if self._shown:
+            self.refresh_view()
+        self._shown = True
+
+    @property
+    def studio_app(self) -> StudioApp:
+        """The app, typed."""
+        return cast("StudioApp", self.app)
+
+    @property
+    def studio(self) -> Studio:
+        """The facade every operation goes through."""
+        return self.studio_app.studio
+
+    def begin(self, retry: Callable[[], object]) -> CancelToken:
+        """Starts a cancellable operation: returns its fresh token; `retry` re-runs it."""
+        self.token = CancelToken()
+        self._retry = retry
+        return self.token
+
+    def start(self, retry: Callable[[], object], text: str, targets: list[str]) -> CancelToken:
+        """Starts a form's operation: disables its button (`.run-button`), shows `text`
+        in its `.op-status`, one progress row per target; returns the token."""
+        from textual.widgets import Button, Static
+
+        from tfstudio.tui.widgets.progress import TargetProgress
+
+        token = self.begin(retry)
+        self.query_one(".run-button", Button).disabled = True
+        self.query_one(".op-status", Static).update(f"{text}  [dim]esc cancels[/]")
+        self.query_one(TargetProgress).reset(targets)
+        return token
+
+    @property
+    def busy(self) -> bool:
+        """True while an operation of this screen runs."""
+        return any(w.is_running for w in self.workers)
+
+    def action_cancel_operation(self) -> None:
+        """Escape: asks the running operation to stop at its next safe point."""
+        if self.token is not None and self.busy and not self.token.cancelled:
+            self.token.cancel()
+            self.notify("cancelling...", title="cancel", timeout=3)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler that turns a failed worker into a message (never a crash)."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.studio_app.report_failure(event.worker.error, self._retry)
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self.operation_ended(event.worker)
+            if event.state is WorkerState.SUCCESS:
+                self.ask_missing_passphrases()
+
+    def operation_ended(self, worker: Worker[object]) -> None:
+        """Hook: a worker of this screen ended (re-enable buttons and so on)."""
+
+    def ask_missing_passphrases(self) -> None:
+        """After a fan-out: asks for any key passphrase a device needed, then retries."""
+        missing = self.studio.connector.missing_passphrases()
+        if missing:
+            from tfstudio.connector import PassphraseRequired
+
+            self.studio_app.report_failure(PassphraseRequired("a device", missing[0]), self._retry)

@@ -1,0 +1,190 @@
+"""The bench view: device × model latency (p50, p90, p99, init, first, memory),
+a p50 history line for the selected row, and export to JSON and CSV.
+
+Rows come from the studio's stored bench history, so a restart shows them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    SelectionList,
+    Sparkline,
+    Static,
+)
+
+from tfstudio.formatting import ms
+from tfstudio.tui.messages import Benched, DeviceAnswer, Progress, WorldRead
+from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets.choices import set_devices, set_models
+from tfstudio.tui.widgets.progress import TargetProgress
+from tfstudio.tui.widgets.tables import fill, selected_key
+
+ACTIVE = "__active__"
+"""The Select value meaning "each device's active model"."""
+
+
+class BenchScreen(StudioScreen):
+    """Measure models on devices and compare."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "bench", "Bench"),
+        Binding("e", "export", "Export"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="bench-body"):
+            with Vertical(id="bench-form", classes="form"):
+                yield Label("Model")
+                yield Select[str]([("active model", ACTIVE)], value=ACTIVE, id="bench-model")
+                yield Label("Devices")
+                yield SelectionList[str](id="bench-targets")
+                yield Input(id="runs", placeholder="runs (agent default)")
+                yield Button("Bench (ctrl+r)", variant="primary", id="bench", classes="run-button")
+            with Vertical(id="bench-main"):
+                yield Static("", id="bench-status", classes="op-status")
+                yield TargetProgress(id="bench-progress")
+                yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
+                yield Label("p50 history of the selected row (ms)", id="spark-label")
+                yield Sparkline([], id="bench-spark")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#bench-table", DataTable)
+        table.border_title = "Latency (ms)"
+        table.add_columns("device", "model", "p50", "p90", "p99", "init", "first", "MB", "when")
+
+    def refresh_view(self) -> None:
+        """Re-reads what the view shows."""
+        self.read_state()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="read")
+    def read_state(self) -> None:
+        """Reads history, models and devices for the view."""
+        studio = self.studio
+        self.history = studio.bench_history()
+        self.post_message(WorldRead([], studio.device_summaries(), studio.models()))
+
+    def on_world_read(self, message: WorldRead) -> None:
+        select = self.query_one("#bench-model", Select)
+        set_models(select, message.models, first=("active model", ACTIVE))
+        set_devices(self.query_one("#bench-targets", SelectionList), message.devices)
+        self.show_history()
+
+    def show_history(self) -> None:
+        """Fills the table with the newest row per (device, model)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for entry in self.history:
+            latest[f"{entry.get('device')}|{entry.get('model')}"] = entry
+        rows = [
+            (
+                key,
+                [e.get("device"), e.get("model"), ms(e.get("p50_ms")), ms(e.get("p90_ms")),
+                 ms(e.get("p99_ms")), ms(e.get("init_ms"), 1), ms(e.get("first_invoke_ms")),
+                 ms(e.get("rss_peak_mb"), 0), str(e.get("time", ""))[5:16].replace("T", " ")],
+            )
+            for key, e in sorted(latest.items())
+        ]  # fmt: skip
+        fill(self.query_one("#bench-table", DataTable), rows)
+        count = len(self.history)
+        self.query_one("#bench-status", Static).update(
+            f"{len(rows)} device/model pairs, {count} runs stored"
+            if rows
+            else "no bench yet: ctrl+r"
+        )
+        self._spark()
+
+    @on(DataTable.RowHighlighted, "#bench-table")
+    def _spark(self) -> None:
+        key = selected_key(self.query_one("#bench-table", DataTable))
+        values = [
+            float(e["p50_ms"])
+            for e in self.history
+            if f"{e.get('device')}|{e.get('model')}" == key and e.get("p50_ms") is not None
+        ]
+        self.query_one("#bench-spark", Sparkline).data = values
+
+    @on(Button.Pressed, "#bench")
+    def action_bench(self) -> None:
+        """Starts a bench of the chosen model on the chosen devices."""
+        devices = list(self.query_one("#bench-targets", SelectionList).selected)
+        if not devices:
+            self.notify("choose at least one device", severity="warning")
+            return
+        value = self.query_one("#bench-model", Select).value
+        model = None if value in (ACTIVE, Select.BLANK) else Path(str(value))
+        runs_text = self.query_one("#runs", Input).value.strip()
+        if runs_text and not runs_text.isdigit():
+            self.notify("runs must be a whole number", severity="warning")
+            return
+        what = model.name if model is not None else "the active model"
+        token = self.start(self.action_bench, f"benchmarking {what}", devices)
+        self.run_bench(devices, model, int(runs_text) if runs_text else None, token)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="bench", description="bench")
+    def run_bench(
+        self, devices: list[str], model: Path | None, runs: int | None, token: Any
+    ) -> None:
+        """Benchmarks in this thread, posting events and the result."""
+        from tfstudio.fleet.bench import BenchSettings
+
+        studio = self.studio
+        result = studio.bench(
+            studio.resolve(devices),
+            model,
+            BenchSettings(runs=runs),
+            on_event=lambda e: self.post_message(Progress(e)),
+            cancel=token,
+        )
+        self.history = studio.bench_history()
+        self.post_message(Benched(result))
+
+    def on_progress(self, message: Progress) -> None:
+        self.query_one(TargetProgress).apply(message.event)
+
+    def on_benched(self, message: Benched) -> None:
+        self.show_history()
+        for row in message.result:
+            if not row.ok:
+                self.notify(
+                    row.message + (f" (fix: {row.hint})" if row.hint else ""), severity="error"
+                )
+
+    def operation_ended(self, worker: Any) -> None:
+        if worker.group == "bench":
+            self.query_one("#bench", Button).disabled = False
+
+    def action_export(self) -> None:
+        """Writes the stored bench rows to HOME/exports as JSON and CSV."""
+        self.run_export()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export")
+    def run_export(self) -> None:
+        """Exports in this thread."""
+        from tfstudio.bench_export import export_bench
+
+        paths = export_bench(self.studio.bench_history(), self.studio.home / "exports")
+        self.post_message(DeviceAnswer("", "export", paths))
+
+    def on_device_answer(self, message: DeviceAnswer) -> None:
+        json_path, csv_path = message.answer
+        self.notify(f"{json_path}\n{csv_path}", title="exported", timeout=8)

@@ -1,0 +1,214 @@
+"""The home screen: readiness of each part, and live Jobs, Models and Devices panes.
+
+The selected row's details show in the side panel. With nothing set up, the
+Models pane offers the demo (`d`), and each missing part shows its fix.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tfstudio.formatting import human_bytes, ms, online, percent
+from tfstudio.operations import StageStarted, TargetFinished
+from tfstudio.tui.messages import DemoFinished, Progress, WorldRead
+from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets.tables import fill, selected_key
+
+if TYPE_CHECKING:
+    from tfstudio.catalog import ModelEntry
+    from tfstudio.overview import DeviceSummary, Readiness
+
+DEMO_STEPS = 6
+"""Training, then the five quantization modes."""
+
+
+class DashboardScreen(StudioScreen):
+    """Jobs, Models and Devices at a glance."""
+
+    BINDINGS = [
+        Binding("d", "demo", "Demo"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[Readiness] = []
+        self.device_rows: dict[str, DeviceSummary] = {}
+        self.model_rows: dict[str, ModelEntry] = {}
+        self.demo_done = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("checking what is installed...", id="readiness")
+        with Horizontal(id="dash-body"):
+            with Vertical(id="dash-panes"):
+                yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="devices", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="details")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        jobs = self.query_one("#jobs", DataTable)
+        jobs.border_title = "Jobs"
+        jobs.add_columns("engine", "state", "detail")
+        models = self.query_one("#models", DataTable)
+        models.border_title = "Models"
+        models.add_columns("model", "mode", "size", "min rt", "acc")
+        devices = self.query_one("#devices", DataTable)
+        devices.border_title = "Devices"
+        devices.add_columns("device", "online", "runtime", "p50", "p99", "active")
+
+    def refresh_view(self) -> None:
+        """Re-reads readiness, devices and models in a worker (also `r`)."""
+        self.read_world()
+
+    action_refresh = refresh_view
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="world", description="read")
+    def read_world(self) -> None:
+        """Reads the studio's state (pings the engine: never on the UI thread)."""
+        studio = self.studio
+        self.post_message(WorldRead(studio.readiness(), studio.device_summaries(), studio.models()))
+
+    def on_world_read(self, message: WorldRead) -> None:
+        self.parts = message.parts
+        self.device_rows = {d.name: d for d in message.devices}
+        self.model_rows = {str(m.path): m for m in message.models}
+        missing = [p for p in message.parts if not p.ok]
+        marks = [
+            f"[$success]✓[/] {p.part}" if p.ok else f"[$warning]✗[/] {p.part}"
+            for p in message.parts
+        ]
+        lines = ["  ".join(marks)]
+        lines += [f"[$warning]{p.line}[/]" for p in missing if p.fix][:2]
+        self.query_one("#readiness", Static).update("\n".join(lines))
+        jobs = [
+            (p.part, [p.part, p.state, p.detail])
+            for p in message.parts
+            if p.part in ("training", "docker engine")
+        ]
+        fill(self.query_one("#jobs", DataTable), jobs)
+        if message.models:
+            models = [
+                (
+                    key,
+                    [m.name, m.mode, human_bytes(m.size_bytes), m.min_runtime_version or "-",
+                     percent(m.score)],
+                )
+                for key, m in self.model_rows.items()
+            ]  # fmt: skip
+        else:
+            models = [("demo", ["none yet: press d for the demo", "", "", "", ""])]
+        fill(self.query_one("#models", DataTable), models)
+        devices = [
+            (
+                d.name,
+                [d.name, online(d.reachable), d.runtime or "-", ms(d.p50_ms), ms(d.p99_ms),
+                 d.active or "-"],
+            )
+            for d in message.devices
+        ]  # fmt: skip
+        fill(self.query_one("#devices", DataTable), devices)
+        self._show_details(self.focused if isinstance(self.focused, DataTable) else None)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_details(event.data_table)
+
+    def _show_details(self, table: DataTable[Any] | None) -> None:
+        panel = self.query_one("#details", Static)
+        key = selected_key(table) if table is not None else None
+        if table is None or key is None:
+            panel.update(_welcome(self.model_rows))
+            return
+        if table.id == "models" and key in self.model_rows:
+            panel.update(_model_details(self.model_rows[key]))
+        elif table.id == "devices" and key in self.device_rows:
+            panel.update(_device_details(self.device_rows[key]))
+        elif table.id == "jobs":
+            part = next((p for p in self.parts if p.part == key), None)
+            if part is not None:
+                fix = f"\n\nfix: {part.fix}" if part.fix else ""
+                panel.update(f"[b]{part.part}[/b]\n{part.state}\n{part.detail}{fix}")
+        else:
+            panel.update(_welcome(self.model_rows))
+
+    def action_demo(self) -> None:
+        """Trains the digits CNN and converts it in every mode, with progress."""
+        if self.busy and any(w.group == "demo" for w in self.workers if w.is_running):
+            self.notify("the demo is already running", timeout=3)
+            return
+        token = self.begin(self.action_demo)
+        self.demo_done = 0
+        self.query_one("#readiness", Static).update("demo: training the digits CNN...")
+        self.run_demo(token)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="demo", description="demo")
+    def run_demo(self, token: Any) -> None:
+        """Runs the core's demo, posting its events."""
+        result = self.studio.demo(on_event=lambda e: self.post_message(Progress(e)), cancel=token)
+        from tfstudio.catalog import read_entry
+
+        entries = [e for v in result.conversion.variants if (e := read_entry(v.path))]
+        self.post_message(DemoFinished(result, entries))
+
+    def on_progress(self, message: Progress) -> None:
+        event = message.event
+        if isinstance(event, TargetFinished):
+            self.demo_done += 1
+        if isinstance(event, (StageStarted, TargetFinished)):
+            text = event.message or (event.stage.value if isinstance(event, StageStarted) else "")
+            done = min(self.demo_done + 1, DEMO_STEPS)
+            self.query_one("#readiness", Static).update(
+                f"demo ({done}/{DEMO_STEPS}): {text}   [dim]esc cancels[/]"
+            )
+
+    def on_demo_finished(self, message: DemoFinished) -> None:
+        result = message.result
+        self.notify(
+            f"trained in {result.train_seconds:.1f} s, Keras accuracy "
+            f"{100 * result.keras_test_accuracy:.1f}%; {len(message.entries)} variants. "
+            "Next: 4 (deploy) int8 to local.",
+            title="demo done",
+            timeout=8,
+        )
+        self.studio_app.show_conversion(result.conversion, message.entries)
+        self.read_world()
+
+
+def _welcome(models: dict[str, ModelEntry]) -> str:
+    if models:
+        return "Select a row for details.\n\n3 convert  4 deploy\n5 bench    6 devices\n? help"
+    return (
+        "[b]Welcome to tfstudio[/b]\n\nNo models yet. Press [b]d[/b] to train a small "
+        "digits CNN and convert it in every mode (about a minute, no download).\n\n"
+        "Then deploy it to the built-in [b]local[/b] device with 4."
+    )
+
+
+def _model_details(m: ModelEntry) -> str:
+    metrics = m.metrics or {}
+    score = "\n".join(f"{k}: {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+    return (
+        f"[b]{m.label}[/b]\n{m.path}\n\nsize {human_bytes(m.size_bytes)}\n"
+        f"sha256 {m.sha256[:16]}\nmin runtime {m.min_runtime_version or '-'}\n"
+        f"source {m.source or '-'} ({m.source_kind or '?'})\ncreated {m.created_at or '-'}\n"
+        f"{score}"
+    )
+
+
+def _device_details(d: DeviceSummary) -> str:
+    return (
+        f"[b]{d.name}[/b] ({d.device.kind})\n{d.address}\n\n"
+        f"agent {'built in' if d.device.kind == 'local' else d.agent or '-'}\n"
+        f"runtime {d.runtime or '-'}\nactive {d.active or '-'}\n"
+        f"p50 {ms(d.p50_ms)} ms  p99 {ms(d.p99_ms)} ms\nlast seen {d.last_seen or 'never'}"
+    )

@@ -1,0 +1,208 @@
+"""The deploy view: a variant and devices; per-device progress; results with latency.
+
+Preflight runs per device before any byte moves (a refusal says why). With
+"bench after activation" the health gate measures the new model; a p99 budget
+rolls back automatically, and `r` offers a manual rollback of a device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    SelectionList,
+    Static,
+)
+
+from tfstudio.formatting import human_bytes, ms
+from tfstudio.tui.messages import (
+    Deployed,
+    DeployRequest,
+    DeployRequested,
+    DeviceAnswer,
+    Progress,
+    WorldRead,
+)
+from tfstudio.tui.modals.confirm import ConfirmModal
+from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets.choices import set_devices, set_models
+from tfstudio.tui.widgets.paths import PathSuggester
+from tfstudio.tui.widgets.progress import TargetProgress
+from tfstudio.tui.widgets.tables import fill, selected_key
+
+
+class DeployScreen(StudioScreen):
+    """Push a variant to devices: preflight, push, install, health gate."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "deploy", "Deploy"),
+        Binding("r", "rollback", "Rollback"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="deploy-body"):
+            with Vertical(id="deploy-form", classes="form"):
+                yield Label("Model")
+                yield Select[str]([], prompt="a converted model", id="variant")
+                yield Input(
+                    id="model-path", suggester=PathSuggester(), placeholder="or a .tflite path"
+                )
+                yield Label("Devices")
+                yield SelectionList[str](id="targets")
+                yield Checkbox("bench after activation", value=True, id="gate")
+                yield Input(id="max-p99", placeholder="roll back if p99 > ms")
+                yield Button(
+                    "Deploy (ctrl+r)", variant="primary", id="deploy", classes="run-button"
+                )
+            with Vertical(id="deploy-main"):
+                yield Static(
+                    "Choose a model and devices, then ctrl+r.",
+                    id="deploy-status",
+                    classes="op-status",
+                )
+                yield TargetProgress(id="deploy-progress")
+                yield DataTable(id="deploy-results", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#deploy-results", DataTable)
+        table.border_title = "Results"
+        table.add_columns("device", "result", "sent", "p50", "p99", "detail")
+
+    def refresh_view(self) -> None:
+        """Re-reads what the view shows."""
+        self.read_choices()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="read")
+    def read_choices(self) -> None:
+        """Reads the catalogue and the registry for the form."""
+        studio = self.studio
+        self.post_message(WorldRead([], studio.device_summaries(), studio.models()))
+
+    def on_world_read(self, message: WorldRead) -> None:
+        set_models(self.query_one("#variant", Select), message.models)
+        set_devices(self.query_one("#targets", SelectionList), message.devices)
+
+    def request(self) -> DeployRequest | None:
+        """Returns the form's request, or None (after saying what is missing)."""
+        path_text = self.query_one("#model-path", Input).value.strip()
+        select = self.query_one("#variant", Select)
+        model = path_text or (str(select.value) if select.value != Select.BLANK else "")
+        devices = list(self.query_one("#targets", SelectionList).selected)
+        budget_text = self.query_one("#max-p99", Input).value.strip()
+        if not model:
+            self.notify("choose a model (or convert one first: 3)", severity="warning")
+            return None
+        if not devices:
+            self.notify("choose at least one device", severity="warning")
+            return None
+        try:
+            budget = float(budget_text) if budget_text else None
+        except ValueError:
+            self.notify("the p99 budget must be a number of ms", severity="warning")
+            return None
+        gate = self.query_one("#gate", Checkbox).value
+        return DeployRequest(Path(model).expanduser(), devices, gate, budget)
+
+    @on(Button.Pressed, "#deploy")
+    def action_deploy(self) -> None:
+        """Posts DeployRequested for the form."""
+        request = self.request()
+        if request is not None:
+            self.post_message(DeployRequested(request))
+
+    def on_deploy_requested(self, message: DeployRequested) -> None:
+        request = message.request
+        token = self.start(
+            lambda: self.post_message(DeployRequested(request)),
+            f"deploying {request.model.name} to {', '.join(request.devices)}",
+            request.devices,
+        )
+        self.run_deploy(request, token)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deploy", description="deploy")
+    def run_deploy(self, request: DeployRequest, token: Any) -> None:
+        """Deploys in this thread (the core fans out), posting events and the result."""
+        studio = self.studio
+        result = studio.deploy(
+            request.model,
+            studio.resolve(request.devices),
+            bench=request.bench,
+            max_p99_ms=request.max_p99_ms,
+            on_event=lambda e: self.post_message(Progress(e)),
+            cancel=token,
+        )
+        self.post_message(Deployed(result))
+
+    def on_progress(self, message: Progress) -> None:
+        self.query_one(TargetProgress).apply(message.event)
+
+    def on_deployed(self, message: Deployed) -> None:
+        rows = []
+        for r in message.result:
+            bench = r.bench or {}
+            detail = r.message.removeprefix(f"{r.device}: ")
+            if r.hint and not r.ok:
+                detail += f" (fix: {r.hint})"
+            rows.append(
+                (
+                    r.device,
+                    [r.device, r.status.value, human_bytes(r.bytes_sent), ms(bench.get("p50_ms")),
+                     ms(bench.get("p99_ms")), detail],
+                )
+            )  # fmt: skip
+        fill(self.query_one("#deploy-results", DataTable), rows)
+        failed = message.result.failed
+        status = "all devices ok" if not failed else f"not ok on: {', '.join(failed)}"
+        if failed:
+            status += "  (r: roll back the selected device)"
+        self.query_one("#deploy-status", Static).update(status)
+
+    def operation_ended(self, worker: Any) -> None:
+        if worker.group == "deploy":
+            self.query_one("#deploy", Button).disabled = False
+
+    def action_rollback(self) -> None:
+        """Asks, then re-activates the selected device's previous model."""
+        name = selected_key(self.query_one("#deploy-results", DataTable))
+        if name is None:
+            name = next(iter(self.query_one("#targets", SelectionList).selected), None)
+        if name is None:
+            self.notify("select a device first", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._retry = lambda: self.run_rollback(name)
+                self.run_rollback(name)
+
+        self.app.push_screen(
+            ConfirmModal("Roll back", f"Re-activate the previous model on {name}?", "Roll back"),
+            answered,
+        )
+
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="rollback", description="rollback"
+    )
+    def run_rollback(self, name: str) -> None:
+        """Rolls `name` back in this thread."""
+        self.post_message(DeviceAnswer(name, "rollback", self.studio.rollback(name)))
+
+    def on_device_answer(self, message: DeviceAnswer) -> None:
+        active = str(message.answer.get("active", ""))[:12]
+        self.notify(f"{message.device}: rolled back; active {active}", title="rollback")

@@ -1,0 +1,258 @@
+"""The devices view: the registry with each device's last known state.
+
+`a` add, `x` remove, `t` trust a host key (scan, show the fingerprint,
+record on confirm), `i` install or upgrade the agent, `c` check, `m` list the
+models a device stores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tfstudio.formatting import ms, online
+from tfstudio.overview import DeviceSummary
+from tfstudio.tui.messages import (
+    Checked,
+    DeviceAnswer,
+    HostKeyScanned,
+    HostKeyTrusted,
+    WorldRead,
+)
+from tfstudio.tui.modals.confirm import ConfirmModal
+from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets.tables import fill, selected_key
+
+
+class DevicesScreen(StudioScreen):
+    """Add, remove, trust, install, check."""
+
+    BINDINGS = [
+        Binding("a", "add", "Add"),
+        Binding("x", "remove", "Remove"),
+        Binding("t", "trust", "Trust key"),
+        Binding("i", "install", "Install agent"),
+        Binding("c", "check", "Check"),
+        Binding("m", "models", "Models"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summaries: dict[str, DeviceSummary] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="devices-body"):
+            yield DataTable(id="device-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="device-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#device-table", DataTable)
+        table.border_title = "Devices"
+        table.add_columns("device", "address", "online", "agent", "runtime", "p50", "last seen")
+
+    @property
+    def selected(self) -> str | None:
+        """The name of the device under the cursor."""
+        return selected_key(self.query_one("#device-table", DataTable))
+
+    def refresh_view(self) -> None:
+        """Re-reads what the view shows."""
+        self.read_devices()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="read", description="read")
+    def read_devices(self) -> None:
+        """Reads the registry and history."""
+        self.post_message(WorldRead([], self.studio.device_summaries(), []))
+
+    def on_world_read(self, message: WorldRead) -> None:
+        self.summaries = {d.name: d for d in message.devices}
+        rows = [
+            (
+                d.name,
+                [d.name, d.address, online(d.reachable), d.agent or "-", d.runtime or "-",
+                 ms(d.p50_ms), (d.last_seen or "never")[:16]],
+            )
+            for d in message.devices
+        ]  # fmt: skip
+        fill(self.query_one("#device-table", DataTable), rows)
+        self._detail()
+
+    @on(DataTable.RowHighlighted)
+    def _detail(self) -> None:
+        d = self.summaries.get(self.selected or "")
+        if d is None:
+            return
+        self.query_one("#device-detail", Static).update(
+            f"[b]{d.name}[/b] ({d.device.kind})\n{d.address}\npython {d.device.python}\n"
+            f"agent home {d.device.agent_home}\n\nruntime {d.runtime or '-'}\n"
+            f"active {d.active or '-'}\np50 {ms(d.p50_ms)}  p99 {ms(d.p99_ms)} ms\n\n"
+            "a add  x remove  t trust\ni install  c check  m models"
+        )
+
+    def _need(self, ssh_only: bool = False) -> str | None:
+        name = self.selected
+        if name is None:
+            self.notify("select a device first", severity="warning")
+        elif ssh_only and name == "local":
+            self.notify("'local' is this machine: it has no host key", severity="warning")
+            return None
+        return name
+
+    # -- add / remove ------------------------------------------------------
+
+    def action_add(self) -> None:
+        """Opens the add-device form."""
+        from tfstudio.tui.modals.add_device import AddDeviceModal
+
+        def added(device: Any) -> None:
+            if device is not None:
+                self._retry = lambda: self.run_add(device)
+                self.run_add(device)
+
+        self.app.push_screen(AddDeviceModal(), added)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry", description="add")
+    def run_add(self, device: Any) -> None:
+        """Validates and stores the device."""
+        stored = self.studio.add_device(device)
+        self.post_message(DeviceAnswer(stored.name, "added", stored))
+
+    def action_remove(self) -> None:
+        """Asks, then forgets the selected device."""
+        name = self._need()
+        if name is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_remove(name)
+
+        self.app.push_screen(ConfirmModal("Remove", f"Forget device {name}?", "Remove"), answered)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="registry", description="remove")
+    def run_remove(self, name: str) -> None:
+        """Removes the device from the registry."""
+        self.post_message(DeviceAnswer(name, "removed", self.studio.remove_device(name)))
+
+    # -- trust: scan, ask, record ------------------------------------------
+
+    def action_trust(self) -> None:
+        """Scans the selected device's host key; a dialog asks before recording."""
+        name = self._need(ssh_only=True)
+        if name is not None:
+            self._retry = lambda: self.run_scan(name)
+            self.notify(f"{name}: reading its host key...", timeout=3)
+            self.run_scan(name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="scan")
+    def run_scan(self, name: str) -> None:
+        """Reads the key the device offers (records nothing)."""
+        self.post_message(HostKeyScanned(self.studio.scan_host_key(name)))
+
+    def on_host_key_scanned(self, message: HostKeyScanned) -> None:
+        from tfstudio.hostkey_offer import CHANGED, TRUSTED
+        from tfstudio.tui.modals.hostkey import HostKeyModal
+
+        offer = message.offer
+        if offer.status == TRUSTED:
+            self.notify(f"{offer.device}: {offer.fingerprint} is already trusted", title="trust")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_record(offer, offer.status == CHANGED)
+            else:
+                self.notify(f"{offer.device}: not trusted; nothing recorded", severity="warning")
+
+        self.app.push_screen(HostKeyModal(offer), answered)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="record")
+    def run_record(self, offer: Any, replace: bool) -> None:
+        """Records the key the user confirmed."""
+        self.post_message(
+            HostKeyTrusted(offer, self.studio.record_host_key(offer, replace=replace))
+        )
+
+    def on_host_key_trusted(self, message: HostKeyTrusted) -> None:
+        offer = message.offer
+        self.notify(f"{offer.device}: trusted {offer.key_type} {offer.fingerprint}", title="trust")
+        self.read_devices()
+
+    # -- agent, check, models ----------------------------------------------
+
+    def action_install(self) -> None:
+        """Installs (or upgrades) the agent on the selected device."""
+        name = self._need()
+        if name is not None:
+            self._retry = lambda: self.run_install(name)
+            self.notify(f"{name}: installing the agent...", timeout=3)
+            self.run_install(name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="agent", description="install")
+    def run_install(self, name: str) -> None:
+        """Pushes the agent and probes the device."""
+        self.post_message(DeviceAnswer(name, "installed", self.studio.install_agent(name)))
+
+    def action_check(self) -> None:
+        """Checks the selected device (reachability, round trip, agent, runtime)."""
+        name = self._need()
+        if name is not None:
+            self._retry = lambda: self.run_check([name])
+            self.run_check([name])
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="check", description="check")
+    def run_check(self, names: list[str]) -> None:
+        """Runs the checks and stores them."""
+        studio = self.studio
+        self.post_message(Checked(studio.check(studio.resolve(names))))
+
+    def on_checked(self, message: Checked) -> None:
+        for r in message.result:
+            if r.ok:
+                self.notify(f"{r.device}: ready, rtt {ms(r.rtt_ms)} ms", title="check")
+            else:
+                text = r.error or f"agent {r.agent}"
+                self.notify(text + (f" (fix: {r.hint})" if r.hint else ""), severity="error")
+        self.read_devices()
+
+    def action_models(self) -> None:
+        """Lists the models the selected device stores."""
+        name = self._need()
+        if name is not None:
+            self._retry = lambda: self.run_models(name)
+            self.run_models(name)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="agent", description="models")
+    def run_models(self, name: str) -> None:
+        """Asks the device's agent for its list."""
+        self.post_message(DeviceAnswer(name, "models", self.studio.models_on(name)))
+
+    def on_device_answer(self, message: DeviceAnswer) -> None:
+        if message.what == "models":
+            listing = message.answer
+            lines = [f"[b]{message.device}[/b] stores:"]
+            for m in listing.get("models", []):
+                mark = (
+                    "*"
+                    if m.get("active")
+                    else ("p" if m.get("sha256") == listing.get("previous") else " ")
+                )
+                lines.append(f"{mark} {str(m.get('sha256', ''))[:10]} {m.get('name')}")
+            self.query_one("#device-detail", Static).update("\n".join(lines))
+            return
+        if message.what == "installed":
+            r = message.answer
+            missing = f"; missing {', '.join(r.missing)}" if r.missing else ""
+            self.notify(f"{r.device}: agent {r.agent_version}{missing}", title="agent",
+                        severity="error" if r.missing else "information")  # fmt: skip
+        else:
+            self.notify(f"{message.what} {message.device}", title="devices")
+        self.read_devices()
