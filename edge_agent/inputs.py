@@ -113,7 +113,7 @@ def model_inputs(
             per = ", ".join(str(d) for d in want[1:])
             raise AgentError(
                 f"{what}: input {label!r} has shape {tuple(value.shape)}; the model takes "
-                f"(N, {per})",
+                f"{want} (or a stack of samples, (N, {per}))",
                 "bad_input",
             )
         if count is not None and value.shape[0] != count:
