@@ -13,10 +13,10 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 LATENCY_BUCKETS_S: Tuple[float, ...] = (
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0, 2.5, 5.0, 10.0,
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-"""Upper bounds of the latency histograms (seconds). Edge models span 20 µs (a small
+"""Upper bounds of the latency histograms (seconds). Edge models span 10 µs (a small
 MLP under XNNPACK) to seconds, so the low end is as fine as the high end is long."""
 
 PREFIX = "tfstudio_agent_"

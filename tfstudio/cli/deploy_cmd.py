@@ -170,8 +170,8 @@ def eval_gate(args: argparse.Namespace) -> Any:
         return None
     if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 1:
         raise UsageError("--min-accuracy is a fraction, from 0 to 1 (e.g. 0.95)")
+    from tfstudio.measure.evaldata import prepare_data
     from tfstudio.measure.evalgate import EvalGate
-    from tfstudio.measure.evaluate import prepare_data
 
     data = prepare_data(args.model, args.eval_data, reference_model=args.eval_reference)
     return EvalGate(data, args.min_accuracy)

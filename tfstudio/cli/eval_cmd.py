@@ -55,7 +55,8 @@ def _eval(args: argparse.Namespace) -> int:
     from tfstudio.cli.deploy_cmd import connector
     from tfstudio.errors import UsageError
     from tfstudio.fleet.registry import resolve_names
-    from tfstudio.measure.evaluate import eval_many, prepare_data
+    from tfstudio.measure.evaldata import prepare_data
+    from tfstudio.measure.evaluate import eval_many
     from tfstudio.modelinfo import inspect_model
 
     if not 0 <= args.tolerance < 1:

@@ -19,9 +19,9 @@ from typing import Any
 from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.transport import Transport
+from tfstudio.measure.evaldata import EvalData
 from tfstudio.measure.evaluate import (
     DEFAULT_TOLERANCE,
-    EvalData,
     EvalFigures,
     eval_entry,
     eval_on,
