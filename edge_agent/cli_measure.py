@@ -57,7 +57,7 @@ def cmd_eval(args: argparse.Namespace) -> Dict[str, Any]:
     from edge_agent.evaluate import run_eval
 
     return run_eval(
-        _store(args),
+        Path(os.path.expanduser(args.home)).absolute(),
         args.data,
         args.model,
         data_sha=args.sha256,

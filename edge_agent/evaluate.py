@@ -22,7 +22,6 @@ import numpy as np
 
 from edge_agent import fsutil, inputs
 from edge_agent.errors import AgentError
-from edge_agent.store import Store, utc_now
 
 REPORT_FILE = "eval.jsonl"
 TOO_OLD_MARK = "Didn't find op for builtin opcode"
@@ -136,8 +135,21 @@ def score(
     return out
 
 
+def resolve(home: Path, ref: Optional[str]) -> Dict[str, Any]:
+    """Returns {"sha256","name","path"} of a .tflite path, or of a stored sha/prefix or the
+    active model (the store is imported only then: a device's eval of a pushed file
+    starts faster). Raises AgentError: no_active, not_found, usage."""
+    if ref is not None and Path(ref).is_file():
+        return {"sha256": inputs.file_sha256(Path(ref)), "name": Path(ref).name.split(".")[0],
+                "path": ref}  # fmt: skip
+    from edge_agent.bench import resolve_model
+    from edge_agent.store import Store
+
+    return resolve_model(Store(home), ref)
+
+
 def run_eval(
-    store: Store,
+    home: Path,
     data_path: str,
     model_ref: Optional[str] = None,
     *,
@@ -147,7 +159,8 @@ def run_eval(
     with_top1: bool = False,
     outputs_to: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Evaluates a model (stored sha/prefix, .tflite path, or the active one) on a data file.
+    """Evaluates a model (stored sha/prefix, .tflite path, or the active one) on a data file,
+    for the agent home `home`.
 
     Returns the report (also appended to reports/eval.jsonl, without `top1`).
     `outputs_to` saves the dequantized outputs as .npy (the studio's float
@@ -155,11 +168,11 @@ def run_eval(
     runtime_too_old, invoke_failed, no_active, not_found, usage.
     """
     from edge_agent import runtime
-    from edge_agent.bench import resolve_model
 
     if threads is not None and threads < 1:
         raise AgentError("--threads must be >= 1", "usage")
-    model = resolve_model(store, model_ref)
+    begun = time.perf_counter()
+    model = resolve(home, model_ref)
     arrays = inputs.load_arrays(data_path, "eval data", data_sha)
     started = time.perf_counter()
     interpreter = load_interpreter(model["path"], threads)
@@ -182,6 +195,7 @@ def run_eval(
     top1 = scores.pop("top1")
     if outputs_to:
         _save(outputs_to, outputs)
+    total_ms = (time.perf_counter() - begun) * 1000
     info = runtime.detect_runtime()
     report: Dict[str, Any] = {
         "model": model,
@@ -198,15 +212,17 @@ def run_eval(
         "init_ms": round(init_ms, 3),
         "loop_ms": round(loop_ms, 3),
         "per_sample_ms": round(loop_ms / count, 6),
+        "total_ms": round(total_ms, 3),
         "runtime": {
             "name": info.name,
             "version": info.version,
             "compat_version": info.compat_version,
         },
-        "timestamp": utc_now(),
+        "timestamp": fsutil.utc_now(),
     }
-    store.reports.mkdir(parents=True, exist_ok=True)
-    fsutil.append_line(store.reports / REPORT_FILE, json.dumps(report, sort_keys=True))
+    reports = home / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    fsutil.append_line(reports / REPORT_FILE, json.dumps(report, sort_keys=True))
     if with_top1:
         report["top1"] = [int(v) for v in top1]
     return report
