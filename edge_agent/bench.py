@@ -258,7 +258,7 @@ def run_bench(
             "version": info.version,
             "compat_version": info.compat_version,
         },
-        "device": device_info(store.home, _active_ref(store)),
+        "device": device_info(store.home, active_ref(store)),
         "timestamp": utc_now(),
         "op_profile": _op_profile(info) if profile_ops else None,
         "method": {
@@ -334,7 +334,8 @@ def _op_profile(info: Any) -> Dict[str, Any]:
     }
 
 
-def _active_ref(store: Store) -> Optional[Dict[str, Any]]:
+def active_ref(store: Store) -> Optional[Dict[str, Any]]:
+    """Returns {"sha256", "name"} of the active model, or None."""
     sha = store.active_sha()
     if sha is None:
         return None

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edge_agent import fsutil, systemd
+from edge_agent.bench import active_ref
 from edge_agent.errors import AgentError
 from edge_agent.serverfile import server_status
 from edge_agent.store import Store, utc_now
@@ -160,7 +161,7 @@ def status(store: Store, with_token: bool = False) -> Dict[str, Any]:
             "last_exit_at": state.get("last_exit_at"),
             "last_error": state.get("last_error"),
             "log": str(home / "logs" / LOG_FILE),
-            "active": _active(store),
+            "active": active_ref(store),
             "hint": None,
         }
     )
@@ -182,16 +183,6 @@ def status(store: Store, with_token: bool = False) -> Dict[str, Any]:
     if with_token:
         out["token"] = read_token(home)
     return out
-
-
-def _active(store: Store) -> Optional[Dict[str, Any]]:
-    sha = store.active_sha()
-    if sha is None:
-        return None
-    try:
-        return {"sha256": sha, "name": store.manifest(sha).get("name")}
-    except AgentError:
-        return {"sha256": sha, "name": None}
 
 
 def enable(

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.helpers.tflite_modes import convert_modes
+
 
 @dataclass(frozen=True)
 class Digits:
@@ -31,7 +33,6 @@ def build_digits(out: Path) -> Digits:
     """Trains the MLP and converts it; writes everything under `out`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -56,21 +57,7 @@ def build_digits(out: Path) -> Digits:
         for i in range(100):
             yield [x_train[i : i + 1]]
 
-    models: dict[str, Path] = {}
-    for mode in ("float32", "dynamic", "float16", "int8"):
-        conv = tf.lite.TFLiteConverter.from_keras_model(model)
-        if mode != "float32":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        if mode == "float16":
-            conv.target_spec.supported_types = [tf.float16]
-        if mode == "int8":
-            conv.representative_dataset = rep
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
-        path = out / f"digits.{mode}.tflite"
-        path.write_bytes(conv.convert())
-        models[mode] = path
+    models = convert_modes(model, rep, out, "digits")
     eval_npz = out / "digits.eval.npz"
     np.savez(eval_npz, x=x_test, y=y_test)
     unlabelled = out / "digits.unlabelled.npz"

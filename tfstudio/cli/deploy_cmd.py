@@ -79,16 +79,10 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
 
 
 def thread_counts(text: str) -> tuple[int, ...]:
-    """Parses `--threads`: "4" or a sweep "1,2,4" (argparse type)."""
-    try:
-        counts = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid thread counts {text!r} (e.g. 4 or 1,2,4)"
-        ) from None
-    if not counts or any(c < 1 for c in counts):
-        raise argparse.ArgumentTypeError(f"thread counts must be at least 1: {text!r}")
-    return tuple(dict.fromkeys(counts))
+    """Parses `--threads`: "4" or a sweep "1,2,4" (argparse type; the agent's own parser)."""
+    from edge_agent.cli_measure import thread_counts as parse
+
+    return tuple(dict.fromkeys(parse(text)))
 
 
 def _ask_passphrase(path: str) -> str | None:
