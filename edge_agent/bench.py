@@ -17,7 +17,7 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from edge_agent import fsutil
 from edge_agent.errors import AgentError
@@ -76,39 +76,30 @@ def resolve_model(store: Store, ref: Optional[str]) -> Dict[str, Any]:
     }
 
 
-def _inputs(interpreter: Any, kind: str) -> List[Any]:
+def _input_sets(interpreter: Any, kind: str, data_sha: Optional[str]) -> List[List[Any]]:
+    """Returns the input sets a bench cycles through, each already in the inputs' dtypes.
+
+    One generated set for 'random'/'zeros'; for a file, one set per model batch
+    of its samples (a file of one sample gives one set, as benchmark_model's
+    input files do). Raises AgentError(bad_input, sha256_mismatch).
+    """
     import numpy as np
 
-    from edge_agent import runtime
+    from edge_agent import inputs, runtime
 
     details = interpreter.get_input_details()
     if kind in ("random", "zeros"):
         rng = np.random.default_rng(0)
-        return [runtime.generated_input(d, kind, rng) for d in details]
-    if len(details) != 1:
+        return [[runtime.generated_input(d, kind, rng) for d in details]]
+    what = f"--input {kind}"
+    xs = inputs.model_inputs(details, inputs.load_arrays(kind, what, data_sha), what)
+    batch = max(1, int(details[0]["shape"][0]))
+    sets = xs[0].shape[0] // batch
+    if sets == 0:
         raise AgentError(
-            f"--input FILE.npy needs a model with one input; this one has {len(details)}",
-            "bad_input",
+            f"{what}: {xs[0].shape[0]} samples do not fill one batch of {batch}", "bad_input"
         )
-    try:
-        value = np.load(kind, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise AgentError(f"--input {kind}: cannot read a .npy array ({exc})", "bad_input") from None
-    detail = details[0]
-    want = tuple(int(d) for d in detail["shape"])
-    if tuple(value.shape) != want:
-        raise AgentError(
-            f"--input {kind}: shape {tuple(value.shape)} does not match the model's {want}",
-            "bad_input",
-        )
-    dtype = np.dtype(detail["dtype"])
-    if np.issubdtype(value.dtype, np.floating) and np.issubdtype(dtype, np.integer):
-        return [runtime.quantize(value, detail)]
-    if not np.can_cast(value.dtype, dtype, casting="same_kind"):
-        raise AgentError(
-            f"--input {kind}: dtype {value.dtype} cannot feed a {dtype} input", "bad_input"
-        )
-    return [value.astype(dtype)]
+    return [[x[i * batch : (i + 1) * batch] for x in xs] for i in range(sets)]
 
 
 def _stats(samples_ns: List[int]) -> Dict[str, float]:
@@ -129,8 +120,19 @@ def _stats(samples_ns: List[int]) -> Dict[str, float]:
     return {k: round(v, 6) for k, v in out.items()}
 
 
-def timed_loop(invoke: Any, runs: int, min_s: float, max_s: float, capacity: int) -> List[int]:
-    """Calls `invoke` until >= runs and >= min_s (or max_s); returns per-call ns."""
+def timed_loop(
+    invoke: Any,
+    runs: int,
+    min_s: float,
+    max_s: float,
+    capacity: int,
+    before: Optional[Callable[[int], None]] = None,
+) -> List[int]:
+    """Calls `invoke` until >= runs and >= min_s (or max_s); returns per-call ns.
+
+    `before(i)`, when given, runs ahead of call i outside its timed span (the
+    next real input is set there).
+    """
     clock = time.perf_counter_ns
     samples = [0] * max(capacity, runs, 1)
     cap = len(samples)
@@ -139,6 +141,8 @@ def timed_loop(invoke: Any, runs: int, min_s: float, max_s: float, capacity: int
     i = 0
     start = clock()
     while True:
+        if before is not None:
+            before(i)
         t0 = clock()
         invoke()
         t1 = clock()
@@ -164,10 +168,15 @@ def run_bench(
     threads: Optional[int] = None,
     input_kind: str = "random",
     profile_ops: bool = False,
+    input_sha: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Benchmarks a model and appends the report to reports/bench.jsonl; returns the report.
 
-    Raises AgentError: no_runtime, no_active, not_found, bad_input, invoke_failed, usage.
+    `input_kind` is 'random', 'zeros' or a .npy/.npz file of real inputs (with
+    `input_sha`, it must hash to that); a file of several samples is cycled
+    through, each set outside the timed span. The report's `method` says how
+    it was measured. Raises AgentError: no_runtime, no_active, not_found,
+    bad_input, sha256_mismatch, invoke_failed, usage.
     """
     from edge_agent import runtime
     from edge_agent.device_info import device_info
@@ -182,6 +191,7 @@ def run_bench(
     except runtime.RuntimeMissingError as exc:
         raise AgentError(str(exc), "no_runtime") from None
 
+    _reset_peak_rss()
     t0 = time.perf_counter_ns()
     try:
         interpreter = runtime.make_interpreter(
@@ -192,9 +202,16 @@ def run_bench(
             f"{info.name} {info.version} could not load the model: {exc}", "invoke_failed"
         ) from None
     init_ms = (time.perf_counter_ns() - t0) / 1e6
-    inputs = _inputs(interpreter, input_kind)
-    for detail, value in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], value)
+    sets = _input_sets(interpreter, input_kind, input_sha)
+    indexes = [d["index"] for d in interpreter.get_input_details()]
+    set_tensor = interpreter.set_tensor
+
+    def feed(i: int) -> None:
+        for index, value in zip(indexes, sets[i % len(sets)]):
+            set_tensor(index, value)
+
+    feed(0)
+    before = feed if len(sets) > 1 else None
     invoke = interpreter.invoke
 
     gc_was_enabled = gc.isenabled()
@@ -208,22 +225,21 @@ def run_bench(
             raise AgentError(f"invoke failed: {exc}", "invoke_failed") from None
         first_ms = (time.perf_counter_ns() - t0) / 1e6
         warm = (
-            timed_loop(invoke, warmup, warmup_min_seconds, MAX_SECONDS, warmup)
+            timed_loop(invoke, warmup, warmup_min_seconds, MAX_SECONDS, warmup, before)
             if warmup or warmup_min_seconds
             else []
         )
         warm_mean_s = (sum(warm) / len(warm) / 1e9) if warm else first_ms / 1e3
         estimate = int(min_seconds / max(warm_mean_s, 1e-7) * 1.5) + 16
         samples = timed_loop(
-            invoke, runs, min_seconds, MAX_SECONDS, max(runs, min(estimate, 5_000_000))
+            invoke, runs, min_seconds, MAX_SECONDS, max(runs, min(estimate, 5_000_000)), before
         )
     finally:
         if gc_was_enabled:
             gc.enable()
 
     stats = _stats(samples)
-    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_mb = usage / (1024 * 1024) if sys.platform == "darwin" else usage / 1024
+    from_file = input_kind not in ("random", "zeros")
     report: Dict[str, Any] = {
         "init_ms": round(init_ms, 4),
         "first_invoke_ms": round(first_ms, 4),
@@ -233,24 +249,78 @@ def run_bench(
         "runs": len(samples),
         "warmup_runs": len(warm),
         "threads": threads,
-        "rss_peak_mb": round(rss_mb, 1),
-        "input_kind": input_kind if input_kind in ("random", "zeros") else "file",
-        "input_file": None if input_kind in ("random", "zeros") else input_kind,
+        "rss_peak_mb": _peak_rss_mb(),
+        "input_kind": "file" if from_file else input_kind,
+        "input_file": input_kind if from_file else None,
         "model": model,
         "runtime": {
             "name": info.name,
             "version": info.version,
             "compat_version": info.compat_version,
         },
-        "device": device_info(store.home, _active_ref(store)),
+        "device": device_info(store.home, active_ref(store)),
         "timestamp": utc_now(),
         "op_profile": _op_profile(info) if profile_ops else None,
+        "method": {
+            "timer": "perf_counter_ns around invoke() only; gc off",
+            "phases": "init (load + allocate), first invoke, warmup, steady state",
+            "runs": runs,
+            "warmup": warmup,
+            "min_seconds": min_seconds,
+            "warmup_min_seconds": warmup_min_seconds,
+            "max_seconds": MAX_SECONDS,
+            "threads": threads,
+            "inputs": "file" if from_file else input_kind,
+            "input_sets": len(sets),
+            "input_sha256": input_sha if from_file else None,
+            "inputs_rotated": len(sets) > 1,
+        },
     }
     import json
 
     store.reports.mkdir(parents=True, exist_ok=True)
     fsutil.append_line(store.reports / REPORT_FILE, json.dumps(report, sort_keys=True))
     return report
+
+
+def run_sweep(store: Store, thread_counts: Sequence[int], **options: Any) -> Dict[str, Any]:
+    """Benches once per thread count (same model, inputs and settings) in this process.
+
+    Returns {"sweep": [report...], "fastest_threads", "by": "p50_ms"}; each
+    report carries `fastest` (lowest p50, then p99). Raises like `run_bench`.
+    """
+    counts = list(dict.fromkeys(int(t) for t in thread_counts))
+    if not counts or any(t < 1 for t in counts):
+        raise AgentError("--threads takes counts >= 1, e.g. 1,2,4", "usage")
+    reports = []
+    for threads in counts:
+        reports.append(run_bench(store, threads=threads, **options))
+    best = min(range(len(reports)), key=lambda i: (reports[i]["p50_ms"], reports[i]["p99_ms"]))
+    for i, report in enumerate(reports):
+        report["fastest"] = i == best
+    return {"sweep": reports, "fastest_threads": counts[best], "by": "p50_ms"}
+
+
+def _reset_peak_rss() -> None:
+    """Resets the kernel's peak-RSS mark (Linux), so each bench of a sweep reports its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass  # not Linux, or not allowed: ru_maxrss (the process's peak) is used
+
+
+def _peak_rss_mb() -> float:
+    """Returns the peak resident memory (MiB) since the last reset (VmHWM), else the process's."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(usage / (1024 * 1024) if sys.platform == "darwin" else usage / 1024, 1)
 
 
 def _op_profile(info: Any) -> Dict[str, Any]:
@@ -264,7 +334,8 @@ def _op_profile(info: Any) -> Dict[str, Any]:
     }
 
 
-def _active_ref(store: Store) -> Optional[Dict[str, Any]]:
+def active_ref(store: Store) -> Optional[Dict[str, Any]]:
+    """Returns {"sha256", "name"} of the active model, or None."""
     sha = store.active_sha()
     if sha is None:
         return None

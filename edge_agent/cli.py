@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NoReturn, Optional
 
-from edge_agent import __version__
+from edge_agent import __version__, cli_measure
 from edge_agent.errors import AgentError
 
 DEFAULT_HOME = "~/.tfstudio-agent"
@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--min-seconds", type=float, default=1.0)
     p.add_argument("--warmup-min-seconds", type=float, default=0.5)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--input", default="random", help="random | zeros | FILE.npy")
+    p.add_argument("--threads", type=cli_measure.thread_counts, help="N, or a sweep: 1,2,4")
+    p.add_argument("--input", default="random", help="random | zeros | FILE.npy | FILE.npz")
+    p.add_argument("--input-sha256", help="refuse the --input file unless it hashes to this")
     p.add_argument("--profile-ops", action="store_true")
     command("status", "server, active model, last bench")
     p = command("serve", "serve the active model over HTTP (TF Serving shape)")
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests whose bodies are held at once (default 8)")  # fmt: skip
     p.add_argument("--inflight-wait", type=float, default=5.0,
                    help="seconds a request waits for a slot before 503 (default 5)")  # fmt: skip
+    cli_measure.add_commands(command)
     return parser
 
 
@@ -121,7 +123,7 @@ def _active_ref(store: Any) -> Optional[Dict[str, Any]]:
 
 
 def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
-    from edge_agent import space
+    from edge_agent import service, space
     from edge_agent.device_info import device_info
 
     store = _store(args)
@@ -129,6 +131,7 @@ def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
         **device_info(store.home, _active_ref(store)),
         "partials": space.partials(store.home),
         "models_stored": len(store.stored()),
+        "service": service.brief(store.home),
     }
 
 
@@ -216,19 +219,7 @@ def cmd_outcome(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_bench(args: argparse.Namespace) -> Dict[str, Any]:
-    from edge_agent.bench import run_bench
-
-    return run_bench(
-        _store(args),
-        model_ref=args.model,
-        runs=args.runs,
-        warmup=args.warmup,
-        min_seconds=args.min_seconds,
-        warmup_min_seconds=args.warmup_min_seconds,
-        threads=args.threads,
-        input_kind=args.input,
-        profile_ops=args.profile_ops,
-    )
+    return cli_measure.run_bench_command(_store(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> Dict[str, Any]:
@@ -275,10 +266,14 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], Optional[Dict[str, Any]]]] = 
     "bench": cmd_bench,
     "status": cmd_status,
     "serve": cmd_serve,
+    **cli_measure.COMMANDS,
 }
 
 
 def _human(command: str, result: Dict[str, Any]) -> str:
+    text = cli_measure.human(command, result)
+    if text is not None:
+        return text
     if command == "list":
         lines = []
         for m in result["models"]:

@@ -23,6 +23,7 @@ CODES = frozenset(
         "no_runtime",
         "bad_input",
         "disk_full",
+        "service_failed",
         "usage",
         "internal",
     }

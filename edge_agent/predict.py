@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -136,8 +137,13 @@ def _tensor(value: Any, detail: Dict[str, Any]) -> np.ndarray:
     return arr.astype(dtype)
 
 
-def run_predict(model: LoadedModel, body: Any) -> Dict[str, Any]:
-    """Runs a parsed JSON request; returns {"predictions": [...]}. Raises BadRequest."""
+def run_predict(
+    model: LoadedModel, body: Any, on_invoke: Optional[Callable[[float], None]] = None
+) -> Dict[str, Any]:
+    """Runs a parsed JSON request; returns {"predictions": [...]}. Raises BadRequest.
+
+    `on_invoke(seconds)` is told the time of each interpreter invoke (the server's
+    invoke latency histogram)."""
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     tensors = [_tensor(v, d) for v, d in zip(_columns(model, body), model.inputs)]
@@ -158,7 +164,10 @@ def run_predict(model: LoadedModel, body: Any) -> Dict[str, Any]:
         for chunk in chunks:
             for detail, value in zip(model.inputs, chunk):
                 interp.set_tensor(detail["index"], value)
+            started = time.perf_counter()
             interp.invoke()
+            if on_invoke is not None:
+                on_invoke(time.perf_counter() - started)
             for k, detail in enumerate(model.outputs):
                 per_output[k].append(interp.get_tensor(detail["index"]).copy())
     merged = [np.concatenate(parts, axis=0) for parts in per_output]

@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Optional, Tuple
 
-from edge_agent import fsutil
+from edge_agent import fsutil, serverfile
 from edge_agent.errors import AgentError
 from edge_agent.metrics import Metrics
 from edge_agent.predict import BadRequest, decode_request, run_predict, tensor_meta
 from edge_agent.store import Store, utc_now
 from edge_agent.watcher import ModelHolder, Reloader, load_model, log
 
-SERVER_FILE = "server.json"
 MODEL_PATH = "/v1/models/default"
 
 LINGER_S = 2.0
@@ -288,15 +287,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(503, {"error": "no model is active on this device"}, endpoint)
             return
         started = time.perf_counter()
+        metrics = self.server.app.metrics
         try:
-            answer = run_predict(model, decode_request(raw))
+            answer = run_predict(model, decode_request(raw), on_invoke=metrics.observe_invoke)
         except BadRequest as exc:
             self._send(400, {"error": str(exc)}, endpoint)
             return
         except Exception as exc:  # noqa: BLE001 - e.g. the runtime refusing a tensor
             self._send(500, {"error": f"invoke failed: {exc}"}, endpoint)
             return
-        self.server.app.metrics.observe_predict(time.perf_counter() - started)
+        metrics.observe_predict(time.perf_counter() - started, len(answer["predictions"]))
         self._send(200, answer, endpoint)
 
 
@@ -319,23 +319,8 @@ def _linger(conn: socket.socket) -> None:
 
 
 def server_status(store: Store) -> Dict[str, Any]:
-    """Returns {"running", "pid", "host", "port", ...} from server.json and a liveness check."""
-    info = fsutil.read_json(store.home / SERVER_FILE, default=None)
-    if not isinstance(info, dict):
-        return {"running": False, "pid": None, "host": None, "port": None}
-    pid = int(info.get("pid") or 0)
-    running = pid > 0 and _alive(pid)
-    return {**info, "running": running}
-
-
-def _alive(pid: int) -> bool:
-    if not fsutil.pid_alive(pid):
-        return False
-    try:  # a recycled pid is not our server
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"serve" in handle.read()
-    except OSError:
-        return True
+    """Returns {"running", "pid", "host", "port", ...} of the home's server (see serverfile)."""
+    return serverfile.server_status(store.home)
 
 
 def serve(
@@ -390,7 +375,7 @@ def serve(
         "max_body_bytes": limits.max_body_bytes,
         "max_inflight": limits.max_inflight,
     }
-    fsutil.write_json_atomic(store.home / SERVER_FILE, info)
+    fsutil.write_json_atomic(store.home / serverfile.SERVER_FILE, info)
 
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -410,6 +395,6 @@ def serve(
         reloader.stop()
         httpd.server_close()
         with contextlib.suppress(OSError):
-            current = fsutil.read_json(store.home / SERVER_FILE, default={}) or {}
+            current = fsutil.read_json(store.home / serverfile.SERVER_FILE, default={}) or {}
             if current.get("pid") == os.getpid():
-                os.unlink(store.home / SERVER_FILE)
+                os.unlink(store.home / serverfile.SERVER_FILE)

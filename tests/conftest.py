@@ -36,7 +36,6 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
-    import tensorflow as tf
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
@@ -52,23 +51,9 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for _ in range(16):
             yield [rng.random((1, 64), dtype=np.float32)]
 
-    out = tmp_path_factory.mktemp("tiny-models")
-    paths: dict[str, Path] = {}
-    for mode in ("float32", "dynamic", "float16", "int8"):
-        conv = tf.lite.TFLiteConverter.from_keras_model(model)
-        if mode != "float32":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        if mode == "float16":
-            conv.target_spec.supported_types = [tf.float16]
-        if mode == "int8":
-            conv.representative_dataset = rep
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
-        path = out / f"mlp.{mode}.tflite"
-        path.write_bytes(conv.convert())
-        paths[mode] = path
-    return paths
+    from tests.helpers.tflite_modes import convert_modes
+
+    return convert_modes(model, rep, tmp_path_factory.mktemp("tiny-models"), "mlp")
 
 
 @pytest.fixture(scope="session")

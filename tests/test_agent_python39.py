@@ -65,3 +65,27 @@ def test_agent_runs_on_python39_numpy1(
     assert rc == 0, report
     assert report["model"]["sha256"] == installed["sha256"]
     assert 0 < report["p50_ms"] <= report["p99_ms"]
+
+    import numpy as np
+
+    data = tmp_path / "eval.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x=rng.random((20, 64), dtype=np.float32), y=rng.integers(0, 10, 20))
+    rc, evaluated = _agent(py39, pyz, home, "eval", str(data))
+    assert rc == 0, evaluated
+    assert evaluated["data"]["samples"] == 20 and 0 <= evaluated["accuracy"] <= 1
+
+    rc, sweep = _agent(
+        py39, pyz, home, "bench", "--runs", "5", "--warmup", "1", "--min-seconds", "0",
+        "--warmup-min-seconds", "0", "--threads", "1,2",
+    )  # fmt: skip
+    assert rc == 0, sweep
+    assert [r["threads"] for r in sweep["sweep"]] == [1, 2]
+
+    rc, enabled = _agent(py39, pyz, home, "service", "enable", "--port", "0", "--mode", "process")
+    try:
+        assert rc == 0, enabled
+        assert enabled["running"] and enabled["active"]["name"] == "mlp"
+    finally:
+        rc, stopped = _agent(py39, pyz, home, "service", "disable")
+    assert rc == 0 and stopped["stopped"] is True

@@ -18,6 +18,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.helpers.digits import Digits, build_digits
 from tests.helpers.sshd import SSHD, SshdFactory, SshdServer
 from tfstudio.fleet import hostkeys, registry
 from tfstudio.fleet.agent_install import install_agent
@@ -150,3 +151,9 @@ def studio_config(studio_home: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Digits:
+    """A trained digits MLP in four TFLite modes, with its 450-sample eval data."""
+    return build_digits(tmp_path_factory.mktemp("digits"))

@@ -1,4 +1,4 @@
-"""`tfstudio agent install NAME`: put the edge agent on a device."""
+"""`tfstudio agent install|serve NAME`: put the edge agent on a device, run it as a service."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from tfstudio.cli.output import print_json
 
 
 def register(subparsers: Any) -> None:
-    """Adds `agent install`."""
-    parser = subparsers.add_parser("agent", help="install the edge agent on a device")
+    """Adds `agent install` and `agent serve`."""
+    parser = subparsers.add_parser("agent", help="install the edge agent, run it as a service")
     sub = parser.add_subparsers(dest="agent_command", metavar="SUBCOMMAND", required=True)
     install = sub.add_parser("install", help="push tfstudio-agent.pyz and check the device")
     install.add_argument("name")
@@ -22,6 +22,34 @@ def register(subparsers: Any) -> None:
     )
     install.add_argument("--json", action="store_true")
     install.set_defaults(handler=_install)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the agent's server on a device as a service (127.0.0.1 only)",
+        description="Keeps the agent's HTTP server running on the device, bound to its "
+        "127.0.0.1: a systemd user unit where `systemctl --user` works, else the agent's "
+        "own supervisor, which restarts it after a crash. The studio reaches it through "
+        "SSH (tfstudio metrics, tfstudio predict); no port is opened on the device.",
+    )
+    serve.add_argument("name")
+    action = serve.add_mutually_exclusive_group(required=True)
+    action.add_argument("--enable", action="store_true", help="start it and keep it running")
+    action.add_argument("--disable", action="store_true", help="stop it and remove it")
+    action.add_argument("--status", action="store_true", help="is it running, since when")
+    serve.add_argument(
+        "--port", type=int, default=8501, help="port on the device's loopback (default 8501)"
+    )
+    serve.add_argument(
+        "--mode",
+        choices=["auto", "systemd", "process"],
+        default="auto",
+        help="auto: systemd --user when it works, else a supervised process",
+    )
+    serve.add_argument(
+        "--no-token", action="store_true", help="no bearer token (any local user may call it)"
+    )
+    serve.add_argument("--json", action="store_true")
+    serve.set_defaults(handler=_serve)
 
 
 def _install(args: argparse.Namespace) -> int:
@@ -49,3 +77,41 @@ def _install(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tfstudio.cli.deploy_cmd import connector
+    from tfstudio.errors import UsageError
+    from tfstudio.fleet.registry import get_device
+    from tfstudio.fleet.service import control
+
+    if not 0 <= args.port < 65536:
+        raise UsageError(f"invalid --port {args.port}")
+    action = "enable" if args.enable else "disable" if args.disable else "status"
+    device = get_device(args.name)
+    with connector()(device) as transport:
+        state = control(
+            device, transport, action, port=args.port, mode=args.mode, token=not args.no_token
+        )
+    if args.json:
+        print_json(state.to_json())
+        return 0
+    if action == "disable":
+        done = "stopped and removed" if state.changed else "was not enabled"
+        print(f"{state.device}: service {done}")
+        return 0
+    model = (state.active or {}).get("name") or (state.active or {}).get("sha256", "")[:12]
+    line = f"{state.device}: service {state.summary()}"
+    if state.running:
+        line += f"; model {model or 'none yet'}"
+    print(line)
+    probe = state.systemd or {}
+    if (
+        action == "enable"
+        and state.mode == "process"
+        and probe.get("reason") not in (None, "not asked")
+    ):
+        print(f"{state.device}: note: no systemd --user ({probe['reason']})", file=sys.stderr)
+    if state.hint and (action == "enable" or not state.running):
+        print(f"{state.device}: note: {state.hint}", file=sys.stderr)
+    return 0 if state.running or action == "status" else 1

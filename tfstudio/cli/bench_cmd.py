@@ -2,7 +2,10 @@
 
 Prints a device × model table (p50, p90, p99, init, first inference, memory),
 or the list of agent reports with `--json`. A model the device does not store
-is pushed to its scratch area and never activated.
+is pushed to its scratch area and never activated. `--input FILE` benches on
+real inputs (sent once, kept by hash); `--threads 1,2,4` sweeps thread counts
+in one call and marks the fastest per device. `--profile-ops` says plainly
+that the Python runtimes expose no per-op timing, and what does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--active", action="store_true", help="bench the active model")
     parser.add_argument("--on", required=True, metavar="NAME[,NAME...]|all")
     add_bench_options(parser)
+    parser.add_argument(
+        "--input",
+        type=Path,
+        metavar="FILE.npy",
+        help="real inputs (.npy, or .npz with x): one example, or many, cycled through",
+    )
+    parser.add_argument(
+        "--profile-ops", action="store_true", help="per-op timing (says where it is available)"
+    )
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=_bench)
 
@@ -40,38 +52,73 @@ def _bench(args: argparse.Namespace) -> int:
         from tfstudio.modelinfo import inspect_model
 
         inspect_model(args.model)  # a bad file is one line here, not N device errors
+    if args.input is not None and not args.input.is_file():
+        raise UsageError(f"--input {args.input}: no such file")
     outcomes = bench_many(
-        resolve_names(args.on), args.model, bench_settings(args), connect=connector()
+        resolve_names(args.on),
+        args.model,
+        bench_settings(args),
+        inputs=args.input,
+        connect=connector(),
     )
     if args.json:
         print_json([o.to_json() for o in outcomes])
     else:
-        rows = []
-        for o in outcomes:
-            r = o.report or {}
-            model = (r.get("model") or {}).get("name") or (
-                args.model.name if args.model else "active"
-            )
+        print(render_table(HEADERS, table_rows(outcomes, args.model)))
+        _notes(outcomes, args.profile_ops)
+    bad = [o.device for o in outcomes if o.report is None]
+    if bad:
+        print(f"tfstudio: error: bench failed on: {', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+HEADERS = [
+    "device", "model", "threads", "p50_ms", "p90_ms", "p99_ms", "init_ms", "first_ms",
+    "rss_mb", "result",
+]  # fmt: skip
+
+
+def table_rows(outcomes: list[Any], model: Path | None) -> list[list[Any]]:
+    """Returns one row per bench run (a sweep: one per thread count, '*' on the fastest)."""
+    rows: list[list[Any]] = []
+    for o in outcomes:
+        if o.report is None:
+            rows.append([o.device, model.name if model else "active", *([None] * 7), "error"])
+            continue
+        sweep = len(o.runs) > 1
+        for r in o.runs:
+            name = model.name if model else (r.get("model") or {}).get("name") or "active"
+            threads = r.get("threads")
+            mark = "fastest" if sweep and r.get("fastest") else "ok"
             rows.append(
                 [
                     o.device,
-                    model,
+                    name,
+                    "default" if threads is None else threads,
                     r.get("p50_ms"),
                     r.get("p90_ms"),
                     r.get("p99_ms"),
                     r.get("init_ms"),
                     r.get("first_invoke_ms"),
                     r.get("rss_peak_mb"),
-                    "ok" if o.report else "error",
+                    mark,
                 ]
             )
-        headers = ["device", "model", "p50_ms", "p90_ms", "p99_ms", "init_ms", "first_ms"]
-        print(render_table([*headers, "rss_mb", "result"], rows))
-        for o in outcomes:
-            if o.error:
-                print(o.error + (f" ({o.hint})" if o.hint else ""), file=sys.stderr)
-    bad = [o.device for o in outcomes if o.report is None]
-    if bad:
-        print(f"tfstudio: error: bench failed on: {', '.join(bad)}", file=sys.stderr)
-        return 1
-    return 0
+    return rows
+
+
+def _notes(outcomes: list[Any], profile_ops: bool) -> None:
+    """Errors, the fastest thread count of each sweep, and the per-op profile's answer."""
+    for o in outcomes:
+        if o.error:
+            print(o.error + (f" ({o.hint})" if o.hint else ""), file=sys.stderr)
+        elif len(o.runs) > 1:
+            print(f"{o.device}: fastest with {o.report['fastest_threads']} threads (by p50)")
+    if not profile_ops:
+        return
+    for o in outcomes:
+        for r in o.runs[:1]:
+            profile = r.get("op_profile") or {}
+            if profile.get("available") is False:
+                print(f"{o.device}: per-op timing not available: {profile.get('reason')}")

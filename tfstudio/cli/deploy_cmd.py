@@ -40,6 +40,25 @@ def register(subparsers: Any) -> None:
         "(default: [deploy] keep, 5). To free space now: tfstudio prune NAME --keep N",
     )
     add_bench_options(parser)
+    parser.add_argument(
+        "--eval-data",
+        type=Path,
+        metavar="DATA.npz",
+        help="health gate: evaluate the new model on the device with this data "
+        "(x and labels y; without y, compared to the float model)",
+    )
+    parser.add_argument(
+        "--min-accuracy",
+        type=float,
+        metavar="X",
+        help="with --eval-data: roll back when the device's accuracy is below X",
+    )
+    parser.add_argument(
+        "--eval-reference",
+        type=Path,
+        metavar="FLOAT.tflite",
+        help="with --eval-data without labels: the float model to agree with",
+    )
     parser.add_argument("--workers", type=int, help="devices at once (default 8)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=_deploy)
@@ -49,9 +68,21 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     """Adds --runs/--warmup/--threads/--min-seconds (shared with `bench`)."""
     parser.add_argument("--runs", type=int, help="bench runs")
     parser.add_argument("--warmup", type=int, help="bench warm-up runs")
-    parser.add_argument("--threads", type=int, help="interpreter threads")
+    parser.add_argument(
+        "--threads",
+        type=thread_counts,
+        metavar="N[,N...]",
+        help="interpreter threads; several (1,2,4): one run each, fastest marked",
+    )
     parser.add_argument("--min-seconds", type=float, help="bench at least this long")
     parser.add_argument("--warmup-min-seconds", type=float, help="warm up at least this long")
+
+
+def thread_counts(text: str) -> tuple[int, ...]:
+    """Parses `--threads`: "4" or a sweep "1,2,4" (argparse type; the agent's own parser)."""
+    from edge_agent.cli_measure import thread_counts as parse
+
+    return tuple(dict.fromkeys(parse(text)))
 
 
 def _ask_passphrase(path: str) -> str | None:
@@ -102,18 +133,42 @@ def deploy_options(config: Config, args: argparse.Namespace | None = None) -> De
     }
     if args is None:
         return DeployOptions(**common)
-    if args.keep is not None and args.keep < 1:
-        from tfstudio.errors import UsageError
+    from tfstudio.errors import UsageError
 
+    if args.keep is not None and args.keep < 1:
         raise UsageError("--keep must be at least 1 (the active model is always kept)")
+    if args.threads and len(args.threads) > 1:
+        raise UsageError("deploy benches with one thread count; sweep with: tfstudio bench")
     common.update(
         bench=args.bench,
         max_p99_ms=args.max_p99_ms,
         keep=args.keep if args.keep is not None else config.deploy_keep,
         bench_settings=bench_settings(args),
         workers=args.workers or config.fanout,
+        eval_gate=eval_gate(args),
     )
     return DeployOptions(**common)
+
+
+def eval_gate(args: argparse.Namespace) -> Any:
+    """Returns the EvalGate of `--eval-data/--min-accuracy` (None without --eval-data).
+
+    The data is checked and prepared here, before any device is touched.
+    Raises UsageError, RepresentativeDataError.
+    """
+    from tfstudio.errors import UsageError
+
+    if args.eval_data is None:
+        if args.min_accuracy is not None or args.eval_reference is not None:
+            raise UsageError("--min-accuracy and --eval-reference need --eval-data")
+        return None
+    if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 1:
+        raise UsageError("--min-accuracy is a fraction, from 0 to 1 (e.g. 0.95)")
+    from tfstudio.measure.evaldata import prepare_data
+    from tfstudio.measure.evalgate import EvalGate
+
+    data = prepare_data(args.model, args.eval_data, reference_model=args.eval_reference)
+    return EvalGate(data, args.min_accuracy)
 
 
 class ProgressPrinter:
@@ -162,10 +217,13 @@ def bench_settings(args: argparse.Namespace) -> Any:
     """Returns the BenchSettings of the shared bench options."""
     from tfstudio.fleet.bench import BenchSettings
 
+    counts = tuple(args.threads or ())
     return BenchSettings(
         runs=args.runs,
         warmup=args.warmup,
-        threads=args.threads,
+        threads=counts[0] if len(counts) == 1 else None,
+        thread_counts=counts if len(counts) > 1 else (),
+        profile_ops=bool(getattr(args, "profile_ops", False)),
         min_seconds=args.min_seconds,
         warmup_min_seconds=args.warmup_min_seconds,
     )
@@ -197,11 +255,16 @@ def _deploy(args: argparse.Namespace) -> int:
                 r.status.value,
                 r.bytes_sent,
                 (r.bench or {}).get("p99_ms"),
+                _accuracy(r.eval),
                 r.message.removeprefix(f"{r.device}: "),
             ]
             for r in results
         ]
-        print(render_table(["device", "result", "bytes_sent", "p99_ms", "detail"], rows))
+        headers = ["device", "result", "bytes_sent", "p99_ms", "accuracy", "detail"]
+        print(render_table(headers, rows))
+        for r in results:
+            for reason in (r.eval or {}).get("drift_reasons") or ():
+                print(f"{r.device}: runtime drift: {reason}", file=sys.stderr)
         for r in results:
             if r.hint and not r.ok:
                 print(f"{r.device}: fix: {r.hint}", file=sys.stderr)
@@ -211,3 +274,12 @@ def _deploy(args: argparse.Namespace) -> int:
     if any(r.status is Status.CANCELLED for r in results):
         return 130
     return 1 if bad else 0
+
+
+def _accuracy(summary: dict[str, Any] | None) -> str | None:
+    """The eval step's score for the results table (accuracy, else agreement)."""
+    if not summary:
+        return None
+    score = summary.get("accuracy")
+    score = summary.get("top1_agreement") if score is None else score
+    return None if score is None else f"{score:.4f}"

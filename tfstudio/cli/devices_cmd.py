@@ -162,14 +162,12 @@ def _check(args: argparse.Namespace) -> int:
                 f"{r.runtime['name']} {r.runtime['version']}" if r.runtime else None,
                 r.arch,
                 (r.active or {}).get("name"),
+                r.service_text,
             ]
             for r in results
         ]
-        print(
-            render_table(
-                ["device", "reachable", "rtt_ms", "agent", "runtime", "arch", "active"], rows
-            )
-        )
+        headers = ["device", "reachable", "rtt_ms", "agent", "runtime", "arch", "active"]
+        print(render_table([*headers, "service"], rows))
         for r in results:
             if r.error:
                 print(f"{r.error}" + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)

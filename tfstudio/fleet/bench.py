@@ -2,7 +2,10 @@
 
 A model that the device does not store is pushed to `scratch/` first and
 benchmarked from there; it is never installed or activated. `--active`
-benchmarks whatever the device serves.
+benchmarks whatever the device serves. Real inputs (`inputs`) go to the
+device's `data/` like eval data, kept by hash. Several thread counts run as
+one sweep in one agent process, which marks the fastest. Every report is
+appended to the studio's bench log (`measure.log`), which `report` reads.
 """
 
 from __future__ import annotations
@@ -32,20 +35,28 @@ class BenchSettings:
     threads: int | None = None
     min_seconds: float | None = None
     warmup_min_seconds: float | None = None
+    thread_counts: tuple[int, ...] = ()
+    """Several counts: one sweep (overrides `threads`)."""
+    profile_ops: bool = False
 
 
 def bench_args(settings: BenchSettings) -> list[str]:
     """Returns the agent `bench` options for `settings`."""
     args: list[str] = []
+    threads: Any = settings.threads
+    if settings.thread_counts:
+        threads = ",".join(str(t) for t in settings.thread_counts)
     for flag, value in (
         ("--runs", settings.runs),
         ("--warmup", settings.warmup),
-        ("--threads", settings.threads),
+        ("--threads", threads),
         ("--min-seconds", settings.min_seconds),
         ("--warmup-min-seconds", settings.warmup_min_seconds),
     ):
         if value is not None:
             args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    if settings.profile_ops:
+        args.append("--profile-ops")
     return args
 
 
@@ -68,14 +79,43 @@ class BenchOutcome:
     hint: str | None = None
     pushed_bytes: int = 0
 
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """The bench reports: one, or one per thread count of a sweep."""
+        if self.report is None:
+            return []
+        return list(self.report["sweep"]) if "sweep" in self.report else [self.report]
+
     def to_json(self) -> dict[str, Any]:
         """Returns the agent's report plus `device_name`, or `{device_name, error, hint}`.
 
-        The report's own `device` key is the agent's `info` of the device.
+        The report's own `device` key is the agent's `info` of the device; a
+        sweep's report is `{sweep: [report...], fastest_threads, by}`.
         """
         if self.report is not None:
             return {"device_name": self.device, **self.report}
         return {"device_name": self.device, "error": self.error, "hint": self.hint}
+
+
+def model_on_device(
+    device: Device,
+    transport: Transport,
+    model: Path,
+    *,
+    progress: Callable[[TransferProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> str:
+    """Returns the agent's `--model` value for `model`: its sha when the device stores it,
+    else a copy pushed to `scratch/` (never installed). Raises TransportError."""
+    sha = file_sha256(model)
+    if is_stored(transport, device, sha):
+        return sha
+    scratch = device.remote("scratch")
+    target = f"{scratch}/{sha}.tflite"
+    if transport.stat_size(target) != model.stat().st_size:
+        pushed = push(transport, model, scratch, sha, progress=progress, cancel=cancel)
+        transport.rename(pushed.remote_path, target)
+    return target
 
 
 def bench_on(
@@ -84,27 +124,28 @@ def bench_on(
     model: Path | None,
     settings: BenchSettings,
     *,
+    inputs: Path | None = None,
     progress: Callable[[TransferProgress], None] | None = None,
     cancel: threading.Event | None = None,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Returns the agent's bench report for `model` (None: the active model) on `device`.
 
-    Raises AgentError / TransportError.
+    `inputs`: a .npy/.npz of real inputs, put on the device by hash first. With
+    several `settings.thread_counts` the report is a sweep. Raises AgentError /
+    TransportError.
     """
+    from tfstudio.measure.datafiles import ensure_data
+
     client = AgentClient(device, transport, timeout=timeout)
     args = bench_args(settings)
-    if model is None:
-        return client.call("bench", *args, cancel=cancel)
-    sha = file_sha256(model)
-    if is_stored(transport, device, sha):
-        return client.call("bench", f"--model={sha}", *args, cancel=cancel)
-    scratch = device.remote("scratch")
-    target = f"{scratch}/{sha}.tflite"
-    if transport.stat_size(target) != model.stat().st_size:
-        pushed = push(transport, model, scratch, sha, progress=progress, cancel=cancel)
-        transport.rename(pushed.remote_path, target)
-    return client.call("bench", f"--model={target}", *args, cancel=cancel)
+    if inputs is not None:
+        placed = ensure_data(transport, device, inputs, progress=progress, cancel=cancel)
+        args += [f"--input={placed.remote_path}", f"--input-sha256={placed.sha256}"]
+    if model is not None:
+        ref = model_on_device(device, transport, model, progress=progress, cancel=cancel)
+        args.append(f"--model={ref}")
+    return client.call("bench", *args, cancel=cancel)
 
 
 def bench_many(
@@ -112,13 +153,15 @@ def bench_many(
     model: Path | None,
     settings: BenchSettings,
     *,
+    inputs: Path | None = None,
     workers: int = 8,
     connect: Callable[[Device], Transport] | None = None,
     cancel: threading.Event | None = None,
 ) -> list[BenchOutcome]:
     """Benchmarks on every device (bounded pool); returns outcomes in device order.
 
-    `connect` opens a device's transport (default: `open_transport`).
+    `connect` opens a device's transport (default: `open_transport`). Each
+    report is appended to the studio's bench log.
     """
     opener = connect or open_transport
 
@@ -126,8 +169,10 @@ def bench_many(
         transport = None
         try:
             transport = opener(device)
-            report = bench_on(device, transport, model, settings, cancel=cancel)
-            return BenchOutcome(device.name, report, pushed_bytes=transport.bytes_sent)
+            report = bench_on(device, transport, model, settings, inputs=inputs, cancel=cancel)
+            outcome = BenchOutcome(device.name, report, pushed_bytes=transport.bytes_sent)
+            _log(outcome, model)
+            return outcome
         except TfStudioError as exc:
             message = (
                 exc.message
@@ -149,3 +194,18 @@ def bench_many(
         abandon=lambda i, d: BenchOutcome(d.name, None, f"{d.name}: cancelled"),
         name="bench",
     )
+
+
+def _log(outcome: BenchOutcome, model: Path | None) -> None:
+    """Appends each report of `outcome` to the bench log (a sweep's under one id)."""
+    import uuid
+
+    from tfstudio.measure import log
+
+    runs = outcome.runs
+    sweep = uuid.uuid4().hex[:12] if len(runs) > 1 else None
+    label = model.name if model is not None else None
+    size = model.stat().st_size if model is not None else None
+    for report in runs:
+        entry = log.bench_entry(outcome.device, report, label=label, sweep=sweep, size_bytes=size)
+        log.append(log.BENCH, entry)

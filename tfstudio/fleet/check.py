@@ -37,8 +37,26 @@ class CheckResult:
     arch: str | None = None
     python: str | None = None
     active: dict[str, Any] | None = None
+    service: dict[str, Any] | None = None
     error: str | None = None
     hint: str | None = None
+
+    @property
+    def service_text(self) -> str | None:
+        """The agent service in a few words: 'up 3m (process)', 'down', 'off' (None: unknown)."""
+        from tfstudio.fleet.service import format_duration
+
+        svc = self.service
+        if svc is None:
+            return None
+        if not svc.get("enabled"):
+            return "off"
+        if not svc.get("running"):
+            return f"DOWN ({svc.get('mode')})"
+        up = svc.get("uptime_s")
+        text = f"up {format_duration(up)}" if isinstance(up, (int, float)) else "up"
+        restarts = svc.get("restarts")
+        return text + f" ({svc.get('mode')}" + (f", {restarts} restarts)" if restarts else ")")
 
     @property
     def ok(self) -> bool:
@@ -105,6 +123,7 @@ def check_device(
         arch=info.get("arch"),
         python=info.get("python"),
         active=info.get("active"),
+        service=info.get("service"),
         error=f"{device.name}: agent {version} is older than {AGENT_VERSION}" if outdated else None,
         hint=install_hint(device) if outdated else None,
     )

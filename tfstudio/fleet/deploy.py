@@ -29,6 +29,7 @@ from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.session import SessionSettings
 from tfstudio.fleet.transport import Transport
+from tfstudio.measure.evalgate import EvalGate
 
 DEFAULT_WORKERS = 8
 
@@ -63,11 +64,18 @@ class DeployOptions:
     lock_wait: float = 60.0
     reconnect_timeout: float = 60.0
     workers: int = DEFAULT_WORKERS
+    eval_gate: EvalGate | None = None
+    """On-device evaluation after activation (`--eval-data`, `--min-accuracy`)."""
+
+    @property
+    def benches(self) -> bool:
+        """True when a bench runs after activation."""
+        return self.bench or self.max_p99_ms is not None
 
     @property
     def gate(self) -> bool:
-        """True when a bench runs after activation."""
-        return self.bench or self.max_p99_ms is not None
+        """True when a health gate (bench and/or eval) runs after activation."""
+        return self.benches or self.eval_gate is not None
 
     def session_settings(self) -> SessionSettings:
         """The deadlines of one device's session."""
@@ -107,6 +115,7 @@ class DeployResult:
     active: str | None = None
     previous: str | None = None
     bench: dict[str, Any] | None = None
+    eval: dict[str, Any] | None = None
     problems: tuple[dict[str, Any], ...] = ()
     pruned: tuple[str, ...] = ()
     reconnected: bool = False
@@ -205,6 +214,7 @@ def _log(run: DeployRun, result: DeployResult) -> None:
                 "result": result.status.value,
                 "active": result.active,
                 "bench": result.bench,
+                "eval": result.eval,
             },
         )
     deploylog.append(
@@ -219,6 +229,7 @@ def _log(run: DeployRun, result: DeployResult) -> None:
             "active": result.active,
             "previous": result.previous,
             "bench": result.bench,
+            "eval": result.eval,
             "pruned": list(result.pruned),
             "reconnected": result.reconnected,
             "provenance": deploylog.provenance(run.model),

@@ -171,29 +171,33 @@ class DeployRun:
         return self.result_of(Status.OK, f"{self._head()}{done}{notes}")
 
     def _health_gate(self) -> DeployResult | None:
-        """Benches the active model; returns the failed/rolled-back result, or None when ok."""
+        """Benches (and evaluates) the active model; returns the failed/rolled-back result,
+        or None when ok."""
         from tfstudio.fleet.deploy import Status
 
         name, budget = self.name, self.options.max_p99_ms
         head = self._head  # evaluated late: a reconnect may happen below
         self._check_cancel()
-        self.step("bench", "measuring latency on the device")
         failure = None
         try:
-            report = self.session.client.call(
-                "bench",
-                *bench_args(self.options.bench_settings),
-                timeout=self.options.install_timeout,
-                cancel=self.cancel,
-            )
-            self.fields["bench"] = deploylog.bench_summary(report)
-            p99 = float(report.get("p99_ms", float("inf")))
-            if budget is not None and p99 > budget:
-                failure = f"p99 {p99:.3f} ms is over the budget of {budget:g} ms"
+            if self.options.benches:
+                self.step("bench", "measuring latency on the device")
+                report = self.session.client.call(
+                    "bench",
+                    *bench_args(self.options.bench_settings),
+                    timeout=self.options.install_timeout,
+                    cancel=self.cancel,
+                )
+                self.fields["bench"] = deploylog.bench_summary(report)
+                p99 = float(report.get("p99_ms", float("inf")))
+                if budget is not None and p99 > budget:
+                    failure = f"p99 {p99:.3f} ms is over the budget of {budget:g} ms"
+            if failure is None and self.options.eval_gate is not None:
+                failure = self._eval_gate()
         except CancelledError:
             raise
         except (AgentRefusal, TransportError) as exc:
-            failure = f"the bench failed: {exc.message.removeprefix(name + ': ')}"
+            failure = f"the {self.stage} failed: {exc.message.removeprefix(name + ': ')}"
             if isinstance(exc, TransportError):
                 try:
                     self._reconnect_for("rollback", exc)
@@ -237,6 +241,23 @@ class DeployRun:
             Status.ROLLED_BACK,
             f"{head()}health gate failed: {failure}; rolled back to {_short(answer.get('active'))}",
         )
+
+    def _eval_gate(self) -> str | None:
+        """The gate's eval step (`measure.evalgate`); returns why it failed, or None."""
+        from tfstudio.measure.evalgate import gate_eval
+
+        assert self.options.eval_gate is not None
+        self.step("eval", "evaluating on the device")
+        summary, failure = gate_eval(
+            self.device,
+            self.session.transport,
+            self.model,
+            self.options.eval_gate,
+            progress=lambda tick: self.emit("eval", "", tick),
+            cancel=self.cancel,
+        )
+        self.fields["eval"] = summary
+        return failure
 
     def _reconnect_for(self, doing: str, cause: TransportError) -> None:
         """After the link dropped outside a write: connect again for what comes next."""

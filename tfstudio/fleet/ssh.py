@@ -28,7 +28,14 @@ from tfstudio.errors import CancelledError, TfStudioError, TransportError
 from tfstudio.fleet import hostkeys, sshfiles, sshlog
 from tfstudio.fleet.sshconfig import SSHTarget
 from tfstudio.fleet.sshguard import Watchdog
-from tfstudio.fleet.sshwire import PREFERRED_CIPHERS, dial, handshake, prefer, tunnel
+from tfstudio.fleet.sshwire import (
+    PREFERRED_CIPHERS,
+    dial,
+    direct_tcpip,
+    handshake,
+    prefer,
+    tunnel,
+)
 from tfstudio.fleet.transport import (
     CommandResult,
     ProgressCallback,
@@ -319,6 +326,26 @@ class SSHTransport(Transport):
             chan = self._transport.open_session(timeout=timeout)
             chan.exec_command(command_line(argv))
             return chan
+
+    def open_forward(
+        self, port: int, host: str = "127.0.0.1", timeout: float = 30
+    ) -> paramiko.Channel:
+        """Returns a `direct-tcpip` channel to `host:port` as seen from the device (its
+        loopback by default): a socket-like stream through this connection, so a
+        service bound to the device's 127.0.0.1 is reachable without opening a port.
+
+        The caller closes it; the watchdog guards only its opening. Raises
+        TransportError ("... refused" when nothing listens there).
+        """
+        what = f"opening a tunnel to {host}:{port} on the device"
+        with self._errors(what), self._guard(what, probe=True):
+            try:
+                return direct_tcpip(self._transport, host, port, timeout)
+            except paramiko.ChannelException as exc:
+                raise TransportError(
+                    f"{self.name}: nothing accepts connections on {host}:{port} of the device "
+                    f"({exc.text or 'refused'})"
+                ) from exc
 
     def spawn(self, argv: Sequence[str]) -> RemoteProcess:
         """Starts `argv` on the device and returns it running. Raises TransportError."""

@@ -55,18 +55,21 @@ def dial(hop: SSHTarget, name: str, *, role: str | None = None) -> socket.socket
         raise TransportError(f"{name}: cannot connect to {where}: {exc.strerror or exc}") from exc
 
 
+def direct_tcpip(via: paramiko.Transport, host: str, port: int, timeout: float) -> paramiko.Channel:
+    """Returns a `direct-tcpip` channel: a TCP connection that `via`'s server makes to
+    `host:port` on our behalf (a jump to the next hop, or the device's own loopback).
+
+    Raises paramiko.SSHException (e.g. "Connect failed": nothing listens there)."""
+    return via.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
+
+
 def tunnel(via: paramiko.Transport, hop: SSHTarget, name: str) -> paramiko.Channel:
     """Returns a `direct-tcpip` channel through the jump connection `via` to `hop`.
 
     Raises TransportError when the jump host cannot (or will not) reach it.
     """
     try:
-        return via.open_channel(
-            "direct-tcpip",
-            (hop.hostname, hop.port),
-            ("127.0.0.1", 0),
-            timeout=hop.connect_timeout,
-        )
+        return direct_tcpip(via, hop.hostname, hop.port, hop.connect_timeout)
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise TransportError(
             f"{name}: jump host {via.getpeername()[0]} could not reach "

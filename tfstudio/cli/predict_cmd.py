@@ -1,0 +1,81 @@
+"""`tfstudio predict NAME --input x.npy [--json]`: one real request to a device's model.
+
+It goes through the device's SSH connection to the agent's server on the
+device's loopback (started with `tfstudio agent serve NAME --enable`), and
+prints the top-1 class and values of each instance, the model that answered
+and the round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tfstudio.cli.output import print_json
+
+SHOWN_VALUES = 10
+"""Values of an instance printed before '...' (the JSON has them all)."""
+
+
+def register(subparsers: Any) -> None:
+    """Adds `predict`."""
+    parser = subparsers.add_parser("predict", help="send one real request to a device's model")
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        metavar="X.npy",
+        help="one example, or a batch (N, ...), as a .npy array",
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_predict)
+
+
+def load_input(path: Path) -> Any:
+    """Returns the array in a .npy file; raises RepresentativeDataError in one line."""
+    import numpy as np
+
+    from tfstudio.errors import RepresentativeDataError
+
+    try:
+        value = np.load(str(path), allow_pickle=False)
+    except FileNotFoundError:
+        raise RepresentativeDataError(f"--input {path} not found") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise RepresentativeDataError(f"--input {path} is not a .npy array ({exc})") from None
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+        raise RepresentativeDataError(f"--input {path} must hold one numeric array (.npy)")
+    return value
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from tfstudio.cli.deploy_cmd import connector
+    from tfstudio.fleet.registry import get_device
+    from tfstudio.tunnel.predict import predict_on
+
+    x = load_input(args.input)
+    device = get_device(args.name)
+    with connector()(device) as transport:
+        result = predict_on(device, transport, x)
+    if args.json:
+        print_json(result.to_json())
+        return 0
+    model = result.model_name or result.model_version[:12]
+    print(
+        f"{result.device}: {model} ({result.model_version[:12]}), {result.instances} "
+        f"instance{'s' if result.instances != 1 else ''}, round trip {result.round_trip_ms:.1f} ms"
+    )
+    values = result.values if result.values is not None else result.predictions
+    for i, row in enumerate(values):
+        flat = row if isinstance(row, list) else [row]
+        while flat and isinstance(flat[0], list):
+            flat = [v for part in flat for v in part]
+        shown = ", ".join(
+            f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat[:SHOWN_VALUES]
+        )
+        more = ", ..." if len(flat) > SHOWN_VALUES else ""
+        top = f"top-1 {result.top1[i]}: " if result.top1 else ""
+        print(f"  [{i}] {top}[{shown}{more}]")
+    return 0

@@ -1,0 +1,78 @@
+"""`tfstudio report [MODEL...] [--on NAMES] [--json|--csv|--markdown]`: one variant × device matrix.
+
+From the deploy, bench and eval logs: size, host and device accuracy, p50,
+p99, init, first inference, peak memory, threads, runtime and when measured.
+Models and devices named here join the matrix even if never measured, so
+their cells show as unmeasured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tfstudio.cli.output import print_json, render_table
+
+
+def register(subparsers: Any) -> None:
+    """Adds `report`."""
+    parser = subparsers.add_parser("report", help="variant × device matrix of what was measured")
+    parser.add_argument(
+        "models",
+        type=Path,
+        nargs="*",
+        metavar="MODEL.tflite",
+        help="also list these variants (a directory: its .tflite files)",
+    )
+    parser.add_argument("--on", metavar="NAME[,NAME...]|all", help="also list these devices")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    fmt.add_argument("--markdown", action="store_true")
+    parser.set_defaults(handler=_report)
+
+
+def _models(paths: list[Path]) -> list[Path]:
+    from tfstudio.errors import UsageError
+
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(path.glob("*.tflite")))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise UsageError(f"{path}: no such model file or directory")
+    return out
+
+
+def _report(args: argparse.Namespace) -> int:
+    from tfstudio.fleet.registry import resolve_names
+    from tfstudio.measure import reportfmt
+    from tfstudio.measure.report import build_report
+
+    devices = [d.name for d in resolve_names(args.on)] if args.on else []
+    report = build_report(_models(args.models), devices)
+    if args.json:
+        print_json(report.to_json())
+    elif args.csv:
+        sys.stdout.write(reportfmt.to_csv(report))
+    elif args.markdown:
+        sys.stdout.write(reportfmt.to_markdown(report))
+    else:
+        if not report.variants or not report.devices:
+            print(
+                "nothing measured yet: deploy, bench or eval a model first "
+                "(or name models and --on devices to see the empty matrix)"
+            )
+            return 0
+        headers, rows = reportfmt.table_rows(report)
+        print(render_table(headers, rows))
+        summary = report.to_json()
+        print(
+            f"{summary['measured_cells']} measured, {summary['unmeasured_cells']} not measured",
+            file=sys.stderr,
+        )
+    return 0
