@@ -155,3 +155,23 @@ def test_local_engine_commands_never_load_paramiko() -> None:
         """
     )
     assert found == {"paramiko": False, "docker": True}
+
+
+def test_every_core_module_is_under_the_import_contract() -> None:
+    """A new top-level core module must join import-linter's headless-core contract,
+    or the contract would silently stop covering it."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    core = next(c for c in contracts if "headless core" in c["name"])
+    listed = set(core["source_modules"])
+    present = {
+        f"tfstudio.{p.stem if p.suffix == '.py' else p.name}"
+        for p in (REPO / "tfstudio").iterdir()
+        if (p.suffix == ".py" and p.stem not in ("__init__", "__main__"))
+        or (p.is_dir() and (p / "__init__.py").exists())
+    }
+    front_ends = {"tfstudio.cli", "tfstudio.tui"}
+    assert present - front_ends - listed == set()
+    assert listed - present == set()
