@@ -327,4 +327,22 @@ def _stop_supervisor(home: Path) -> bool:
             os.kill(pid, signal.SIGKILL)  # its serve follows (PR_SET_PDEATHSIG)
         while supervisor_running(home):
             time.sleep(0.05)
+    # The lock goes when the supervisor closes it, a moment before the process has
+    # finished exiting: "stopped" must mean that no process of the service is left.
+    start = record.get("pid_start")
+    deadline = time.monotonic() + STOP_WAIT_S
+    while _still_running(pid, start) and time.monotonic() < deadline:
+        time.sleep(0.02)
     return True
+
+
+def _still_running(pid: int, start: Any) -> bool:
+    """True while `pid` is the recorded process and not yet a zombie."""
+    if not fsutil.same_process(pid, start):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        return stat[stat.rindex(b")") + 2 :].split()[0] != b"Z"
+    except (OSError, ValueError, IndexError):
+        return True  # no /proc: trust the signal probe
