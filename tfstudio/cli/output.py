@@ -7,10 +7,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from tfstudio.jsonsafe import json_safe
+
 
 def print_json(obj: Any) -> None:
-    """Prints `obj` as indented JSON on stdout."""
-    json.dump(obj, sys.stdout, indent=2, sort_keys=False, default=str)
+    """Prints `obj` as indented JSON on stdout; NaN and infinity become null."""
+    json.dump(json_safe(obj), sys.stdout, indent=2, sort_keys=False, default=str, allow_nan=False)
     sys.stdout.write("\n")
 
 
