@@ -28,12 +28,16 @@ MAIN_COMPUTE_OPS = frozenset(
 """Ops that carry a model's arithmetic: a float kernel among them means it is not integer."""
 
 
-def float_compute_ops(facts: ModelFacts) -> dict[str, int]:
-    """Returns main compute ops that write float32 tensors, with counts over all subgraphs."""
+_EDGE_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
+"""Ops that convert at the model's float edges: float output is their job."""
+
+
+def float_ops(facts: ModelFacts) -> dict[str, int]:
+    """Returns the ops (but quantize/dequantize) that write float32 tensors, over all subgraphs."""
     found: dict[str, int] = {}
     for graph in facts.subgraphs:
         for op, count in graph.float_ops.items():
-            if op in MAIN_COMPUTE_OPS:
+            if op not in _EDGE_OPS:
                 found[op] = found.get(op, 0) + count
     return found
 
@@ -48,17 +52,17 @@ def verify_mode(
 ) -> dict[str, int]:
     """Checks the converted model against its preset.
 
-    Returns the main compute ops left in float (allowed only with
-    `float_fallback` in full-integer modes, empty otherwise). Raises
-    ConversionError naming every mismatch found.
+    Returns the ops left in float by `float_fallback` in a full-integer mode
+    (empty otherwise). Raises ConversionError naming every mismatch found.
     """
     want_in, want_out = preset.io_dtypes
     problems = _io_problems("input", facts.inputs, {s.name: s.dtype for s in inputs}, want_in)
     problems += _io_problems("output", facts.outputs, {s.name: s.dtype for s in outputs}, want_out)
-    floats = float_compute_ops(facts) if preset.integer_compute else {}
+    floats = float_ops(facts) if preset.integer_compute else {}
+    compute = {op: n for op, n in floats.items() if op in MAIN_COMPUTE_OPS}
     allowed = bool(float_fallback and preset.float_fallback_ops)
-    if floats and not allowed:
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(floats.items()))
+    if compute and not allowed:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(compute.items()))
         problems.append(f"float kernels remain for {listed}")
     if problems:
         raise ConversionError(
@@ -66,7 +70,7 @@ def verify_mode(
             hint="the representative data may not exercise the model (constant or NaN "
             "values?); nothing was written for this mode",
         )
-    return floats
+    return floats if allowed else {}
 
 
 def _io_problems(
