@@ -122,7 +122,6 @@ def convert(
         on_stage=run.stage,
         cancel=cancel,
     ) as worker:
-        _emit(progress, StageStarted(Stage.LOADING))
         run.prepared = worker.prepare()
         for index, mode in enumerate(chosen, start=1):
             done = len(run.variants) + len(run.failures)

@@ -3,8 +3,8 @@
 They are small frozen values, so a TUI worker can post them as messages and a
 CLI can print them; the core itself never prints. Per mode the sequence is
 ModeStarted, StageStarted (converting, verifying, evaluating), then
-ModeFinished or ModeFailed; StageStarted(LOADING) with no mode comes first,
-and again before a mode when the worker is restarted after a crash.
+ModeFinished or ModeFailed. StageStarted(LOADING) with no mode comes first,
+and again, with the mode, when a worker is restarted after a crash.
 """
 
 from __future__ import annotations

@@ -105,6 +105,8 @@ class ConversionWorker:
         """
         if self._proc is None:
             self._start()
+        if self._on_stage is not None:
+            self._on_stage(Stage.LOADING)
         prepared = self._call(("prepare", self.job), Stage.LOADING)
         assert isinstance(prepared, Prepared)
         self.prepared = prepared
