@@ -205,6 +205,7 @@ def _notes(result: ConversionResult) -> list[str]:
                 f"{v.mode}: uses TensorFlow (Flex) ops {', '.join(v.facts.flex_ops)}: the "
                 "device runtime needs the Flex delegate"
             )
+        lines += [f"{v.mode}: {note}" for note in v.notes]
         if v.float_fallback_ops:
             ops = ", ".join(f"{op} x{n}" for op, n in sorted(v.float_fallback_ops.items()))
             lines.append(f"{v.mode}: float fallback for {ops}")

@@ -233,6 +233,7 @@ class _Run:
             outcome.seconds,
             outcome.metrics,
             outcome.float_fallback_ops,
+            outcome.notes,
         )
 
     def result(self) -> ConversionResult:

@@ -80,3 +80,4 @@ class ModeOutcome:
     seconds: float
     metrics: dict[str, Any] | None
     float_fallback_ops: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()

@@ -21,8 +21,8 @@ from tfstudio.modelinfo import ModelFacts, facts_to_json
 class VariantResult:
     """One converted model: its mode, files, facts, conversion time and eval metrics.
 
-    `float_fallback_ops` are main compute ops left in float under
-    --allow-float-fallback (always empty without it).
+    `float_fallback_ops` are the ops left in float under --allow-float-fallback
+    (always empty without it); `notes` say what could not be checked and why.
     """
 
     mode: str
@@ -32,6 +32,7 @@ class VariantResult:
     convert_seconds: float
     metrics: dict[str, Any] | None = None
     float_fallback_ops: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def size_bytes(self) -> int:
@@ -40,12 +41,14 @@ class VariantResult:
 
     def to_json(self) -> dict[str, Any]:
         """Returns mode, status "ok", path, the model's facts (see facts_to_json),
-        convert_seconds, float_fallback_ops, metrics (None without eval data) and manifest."""
+        convert_seconds, float_fallback_ops, metrics (None without eval data), notes and
+        manifest."""
         out: dict[str, Any] = {"mode": self.mode, "status": "ok"}
         out.update(facts_to_json(self.facts, self.path))
         out["convert_seconds"] = round(self.convert_seconds, 3)
         out["float_fallback_ops"] = dict(self.float_fallback_ops)
         out["metrics"] = self.metrics
+        out["notes"] = list(self.notes)
         out["manifest"] = str(self.manifest_path)
         return out
 

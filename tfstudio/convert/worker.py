@@ -129,7 +129,13 @@ class _Session:
             facts, preset, s["inputs"], s["outputs"], float_fallback=options.allow_float_fallback
         )
         metrics = None
-        if s["evals"] is not None:
+        notes: list[str] = []
+        if facts.flex_ops and not _flex_here():
+            notes.append(
+                "not loaded or scored here: no runtime on this machine has the Flex delegate "
+                "its TensorFlow ops need"
+            )
+        elif s["evals"] is not None:
             self.stage(Stage.EVALUATING.value)
             outputs = evaluate.run_tflite(model, s["evals"], name)
             metrics = evaluate.score(outputs, s["reference"], s["eval_output"].name, s["labels"])
@@ -137,10 +143,20 @@ class _Session:
             # A model the converter accepts may still fail to load (e.g. an int16x8
             # conv whose scales overflow); never ship one silently.
             evaluate.check_loads(model, name)
-        return ModeOutcome(model, seconds, metrics, fallback)
+        return ModeOutcome(model, seconds, metrics, fallback, tuple(notes))
 
     def close(self) -> None:
         self.stack.close()
+
+
+def _flex_here() -> bool:
+    from edge_agent.flex_probe import has_flex_delegate
+    from edge_agent.runtime import RuntimeMissingError
+
+    try:
+        return has_flex_delegate()
+    except RuntimeMissingError:
+        return False
 
 
 def _exit_with_parent() -> None:

@@ -126,10 +126,10 @@ def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -
             )
         )
     flex = facts.flex_ops
-    # Only full TensorFlow links the Flex delegate; agents that predate the
-    # `flex_delegate` fact are judged by their runtime's name.
-    has_flex = runtime.get("flex_delegate", runtime.get("name") == "tensorflow")
-    if flex and not has_flex:
+    # The agent probes its runtime with a real Flex model; without that fact
+    # (an older agent) the delegate is not assumed: none of the usual runtimes
+    # (ai-edge-litert, tflite-runtime, TensorFlow 2.21's tf.lite) has it.
+    if flex and runtime.get("flex_delegate") is not True:
         problems.append(
             Problem(
                 "needs_tf_ops",
