@@ -110,9 +110,9 @@ def score(
 def compare(out: np.ndarray, ref: np.ndarray, name: str) -> dict[str, Any]:
     """Returns {top1_agreement, max_abs_error, mean_abs_error, nonfinite_samples} of one output.
 
-    Samples where the converted model gives NaN or infinity count as disagreeing
-    and are left out of the errors; values that cannot be computed are None
-    with a reason under `null_reasons`.
+    Samples where either model gives NaN or infinity (`nonfinite_samples`) count
+    as disagreeing and are left out of the errors; values that cannot be
+    computed are None with a reason under `null_reasons`.
     """
     if out.shape != ref.shape:
         raise ConversionError(
@@ -126,20 +126,21 @@ def compare(out: np.ndarray, ref: np.ndarray, name: str) -> dict[str, Any]:
     bad = int(n - finite_rows.sum())
     result: dict[str, Any] = {"nonfinite_samples": bad}
     reasons: dict[str, str] = {}
-    if flat_out.shape[1] > 1:
-        agree = (flat_out.argmax(axis=1) == flat_ref.argmax(axis=1)) & finite_rows
-        result["top1_agreement"] = float(agree.mean())
+    if not finite_rows.any():
+        why = f"all {n} samples gave NaN or infinity"
+        for key in ("top1_agreement", "max_abs_error", "mean_abs_error"):
+            result[key] = None
+            reasons[key] = why
     else:
-        result["top1_agreement"] = None
-        reasons["top1_agreement"] = "the output has a single value per sample, no classes"
-    if finite_rows.any():
+        if flat_out.shape[1] > 1:
+            agree = (flat_out.argmax(axis=1) == flat_ref.argmax(axis=1)) & finite_rows
+            result["top1_agreement"] = float(agree.mean())
+        else:
+            result["top1_agreement"] = None
+            reasons["top1_agreement"] = "the output has a single value per sample, no classes"
         diff = np.abs(flat_out[finite_rows] - flat_ref[finite_rows])
         result["max_abs_error"] = float(diff.max())
         result["mean_abs_error"] = float(diff.mean())
-    else:
-        result["max_abs_error"] = result["mean_abs_error"] = None
-        why = f"all {n} samples gave NaN or infinity"
-        reasons["max_abs_error"] = reasons["mean_abs_error"] = why
     if reasons:
         result["null_reasons"] = reasons
     return result
