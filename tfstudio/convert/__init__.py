@@ -113,6 +113,8 @@ def convert(
     if fixed_batch is not None and info.kind is SourceKind.SAVED_MODEL:
         raise fixed_batch_needs_keras()
     out = _prepare_outdir(Path(outdir))
+    if cancel is not None and cancel.is_set():
+        raise CancelledError(f"conversion cancelled after 0 of {len(chosen)} modes")
     run = _Run(chosen, presets, info, out, options, progress)
     with ConversionWorker(
         info,
@@ -122,7 +124,12 @@ def convert(
         on_stage=run.stage,
         cancel=cancel,
     ) as worker:
-        run.prepared = worker.prepare()
+        try:
+            run.prepared = worker.prepare()
+        except CancelledError:
+            raise CancelledError(
+                f"conversion cancelled while loading the model (0 of {len(chosen)} modes)"
+            ) from None
         for index, mode in enumerate(chosen, start=1):
             done = len(run.variants) + len(run.failures)
             if cancel is not None and cancel.is_set():

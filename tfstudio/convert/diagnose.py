@@ -20,7 +20,7 @@ _TENSOR_LIST = ("TensorList", "tensor list")
 
 FLEX_HINT = (
     "--select-tf-ops converts them as TensorFlow (Flex) ops; the device runtime then needs "
-    "the Flex delegate (full tensorflow)"
+    "the Flex delegate"
 )
 RECURRENT_HINT = (
     "a recurrent layer (LSTM/GRU) with a dynamic batch size: convert the .keras/.h5 with "
