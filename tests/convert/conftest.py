@@ -7,7 +7,11 @@
   tests read this one result instead of converting again.
 - `mlp`: a small dense model saved as .h5 and as a SavedModel.
 - `mobilenet`: MobileNetV2 (weights=None, 96x96, alpha 0.35) as a SavedModel,
-  for a realistic graph.
+  for a realistic graph; `mobilenet_all`: it converted in every mode (once).
+- `heads` (one input, three outputs), `two_inputs` (two inputs, one output):
+  Keras models whose outputs and data must be matched by name.
+- `recurrent`: LSTM and GRU text classifiers (int32 tokens) with token data.
+- `mobilenet_v3`: MobileNetV3Small (weights=None), whose HARD_SWISH has no 16x8 kernel.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Started by `supervisor` as `python -m tfstudio.convert.worker FD` (a fresh
 interpreter, never a fork of one that imported TensorFlow), it talks over the
 socket FD with pickled tuples:
 
-    studio -> worker   ("prepare", Job) | ("convert", (Preset, Samples-free options)) | ("exit",)
-    worker -> studio   ("stage", "converting") ... then ("ok", value) | ("error", (type, msg, hint))
+    studio -> worker   ("prepare", Job) | ("convert", Preset) | ("exit",)
+    worker -> studio   ("stage", "converting")..., then ("ok", Prepared | ModeOutcome)
+                       or ("error", (error class name, message, hint))
 
 It loads the source once, checks the data, computes the float reference, then
 converts, verifies and scores one mode per request. The converter and LiteRT
