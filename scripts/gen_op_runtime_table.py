@@ -43,6 +43,8 @@ made it, or the runtime table never listed it. Custom ops (including Flex ops)
 have no entry: they depend on what the runtime registers, not on its version.
 """
 
+from __future__ import annotations
+
 from typing import Dict
 
 TABLE_TENSORFLOW_VERSION = "{tf_version}"

@@ -165,6 +165,15 @@ def heads(tmp_path_factory: pytest.TempPathFactory) -> HeadsFiles:
     return HeadsFiles(root / "heads.keras", root / "eval.npz", x)
 
 
+@pytest.fixture(scope="session")
+def heads_converted(heads: HeadsFiles, tmp_path_factory: pytest.TempPathFactory):
+    """The three-head model in float32, dynamic and float16, scored on its eval data."""
+    from tfstudio.convert import convert
+
+    out = tmp_path_factory.mktemp("heads-converted")
+    return convert(heads.model, out, "float32,dynamic,float16", eval_data=heads.eval)
+
+
 @dataclass(frozen=True)
 class TwoInputFiles:
     model: Path
@@ -218,6 +227,17 @@ def recurrent(tmp_path_factory: pytest.TempPathFactory) -> RecurrentFiles:
         y=rng.integers(0, 3, size=24),
     )
     return RecurrentFiles(root / "lstm.keras", root / "gru.keras", root / "tokens.npz")
+
+
+@pytest.fixture(scope="session")
+def lstm_fixed(recurrent: RecurrentFiles, tmp_path_factory: pytest.TempPathFactory):
+    """The LSTM with --fixed-batch 1 in float32, dynamic and float16, scored on its tokens."""
+    from tfstudio.convert import convert
+
+    out = tmp_path_factory.mktemp("lstm-fixed")
+    return convert(
+        recurrent.lstm, out, "float32,dynamic,float16", eval_data=recurrent.tokens, fixed_batch=1
+    )
 
 
 @pytest.fixture(scope="session")

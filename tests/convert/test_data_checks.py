@@ -56,17 +56,6 @@ def test_nan_in_eval_x_is_refused(digits, tmp_path):
     assert _files(tmp_path / "out") == []
 
 
-def test_labels_outside_the_models_classes_are_refused(digits, tmp_path):
-    data = np.load(digits.eval)
-    bad = tmp_path / "eval.npz"
-    np.savez(bad, x=data["x"], y=data["y"] + 1)  # 1..10 for a 10-class model
-    with pytest.raises(RepresentativeDataError) as exc:
-        convert(digits.model, tmp_path / "out", "float32", eval_data=bad)
-    assert "'y' has" in str(exc.value) and "label" in str(exc.value)
-    assert "above 9 (the largest is 10" in str(exc.value)
-    assert _files(tmp_path / "out") == []
-
-
 @pytest.mark.parametrize(
     ("y", "message"),
     [

@@ -17,7 +17,6 @@ import pytest
 from edge_agent.min_runtime import is_custom, op_runtime
 from edge_agent.tflite_schema import _Reader, read_model_facts
 from tests.conftest import REPO
-from tfstudio.convert import convert
 from tfstudio.fleet import preflight
 from tfstudio.modelinfo import inspect_model
 
@@ -62,14 +61,12 @@ def _builtin_ops(paths):
 
 
 def test_every_op_version_of_real_models_in_every_mode_is_in_the_table(
-    digits_all, mobilenet_all, recurrent, heads, tmp_path
+    digits_all, mobilenet_all, lstm_fixed, heads_converted
 ):
     result, _ = digits_all
     paths = [v.path for v in result.variants] + [v.path for v in mobilenet_all.variants]
     # A recurrent model brings WHILE and its body subgraph; several heads bring more.
-    lstm = convert(recurrent.lstm, tmp_path / "lstm", "float32,dynamic,float16", fixed_batch=1)
-    many = convert(heads.model, tmp_path / "heads", "float32,dynamic,float16")
-    paths += [v.path for v in lstm.variants] + [v.path for v in many.variants]
+    paths += [v.path for v in lstm_fixed.variants] + [v.path for v in heads_converted.variants]
     assert len(result.variants) == 5 and len(mobilenet_all.variants) == 4
     ops = _builtin_ops(paths)
     assert ("WHILE", 1) in ops and ("DEPTHWISE_CONV_2D", 1) in ops
@@ -81,9 +78,8 @@ def test_every_op_version_of_real_models_in_every_mode_is_in_the_table(
         assert facts.min_runtime_version is not None
 
 
-def test_ops_of_every_subgraph_count(recurrent, tmp_path):
-    result = convert(recurrent.gru, tmp_path / "out", "float32", fixed_batch=1)
-    facts = result.variant("float32").facts
+def test_ops_of_every_subgraph_count(lstm_fixed):
+    facts = lstm_fixed.variant("float32").facts
     assert len(facts.subgraphs) == 3  # main, while_cond, while_body
     counts = {op.name: op.count for op in facts.ops}
     body = facts.subgraphs[2].ops

@@ -30,11 +30,9 @@ def test_dynamic_batch_failure_keeps_the_converters_advice_and_offers_both_optio
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_fixed_batch_converts_to_builtins_and_evaluates(recurrent, tmp_path):
-    result = convert(
-        recurrent.lstm, tmp_path / "out", "float32,float16", eval_data=recurrent.tokens,
-        fixed_batch=1,
-    )  # fmt: skip
+def test_fixed_batch_converts_to_builtins_and_evaluates(lstm_fixed):
+    result = lstm_fixed
+    assert [v.mode for v in result.variants] == ["float32", "dynamic", "float16"]
     for variant in result.variants:
         facts = variant.facts
         assert facts.flex_ops == []

@@ -32,6 +32,7 @@ from tfstudio.convert.events import (
 from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
 from tfstudio.convert.manifest import build_manifest, write_manifest
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
+from tfstudio.convert.repdata import check_data_path
 from tfstudio.convert.result import (
     ConversionResult,
     FailedVariant,
@@ -109,6 +110,9 @@ def convert(
         )
     options = ConvertOptions(eval_output, fixed_batch, select_tf_ops, allow_float_fallback)
     options.check(eval_data is not None)
+    # A mistyped data path fails at once, before the worker and TensorFlow start.
+    rep_path = check_data_path(rep_data, "representative data") if rep_data is not None else None
+    eval_path = check_data_path(eval_data, "eval data") if eval_data is not None else None
     info = probe_source(source)
     if fixed_batch is not None and info.kind is SourceKind.SAVED_MODEL:
         raise fixed_batch_needs_keras()
@@ -118,8 +122,8 @@ def convert(
     run = _Run(chosen, presets, info, out, options, progress)
     with ConversionWorker(
         info,
-        _path(rep_data),
-        _path(eval_data),
+        rep_path,
+        eval_path,
         options,
         on_stage=run.stage,
         cancel=cancel,
@@ -253,10 +257,6 @@ class _Run:
             self.prepared.evaluation,
             tuple(self.failures),
         )
-
-
-def _path(value: str | Path | None) -> Path | None:
-    return None if value is None else Path(value).expanduser().absolute()
 
 
 def _prepare_outdir(outdir: Path) -> Path:

@@ -47,7 +47,7 @@ def converter_failure(text: str) -> tuple[str, str | None]:
             FALLBACK_HINT,
         )
     reasons = _reasons(text)
-    reason = "; ".join(reasons)[:MAX_REASON] if reasons else _first_line(text)
+    reason = "; ".join(reasons)[:MAX_REASON] if reasons else first_line(text)
     if any(marker in text for marker in _TENSOR_LIST):
         return reason, RECURRENT_HINT
     return reason, None
@@ -70,10 +70,11 @@ def _reasons(text: str) -> list[str]:
     return found
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str, default: str = "the converter gave no reason") -> str:
+    """Returns the first line that carries a reason (TF prefixes some with '<unknown>')."""
     for line in text.splitlines():
         line = line.strip()
         # TF's ConverterError starts with a file:line prefix; the reason follows it.
         if line and not line.startswith("<unknown>"):
             return line[:300]
-    return "the converter gave no reason"
+    return default

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tfstudio.convert.diagnose import converter_failure
+from tfstudio.convert.diagnose import converter_failure, first_line
 from tfstudio.convert.presets import Preset
 from tfstudio.convert.repdata import Samples
 from tfstudio.convert.source import SERVING_KEY
@@ -71,7 +71,9 @@ def convert_saved_model(
     try:
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
     except Exception as exc:  # noqa: BLE001 - TF raises OSError, ValueError, and its own
-        raise ConversionError(f"cannot load {saved_model_dir.name}: {_first_line(exc)}") from exc
+        raise ConversionError(
+            f"cannot load {saved_model_dir.name}: {first_line(str(exc), type(exc).__name__)}"
+        ) from exc
     apply_preset(converter, preset, tf, float_fallback=float_fallback, select_tf_ops=select_tf_ops)
     if preset.needs_rep_data and calibration:
         batches = list(calibration)
@@ -106,7 +108,7 @@ def float_reference(tf: Any, saved_model_dir: Path, samples: Samples) -> dict[st
         return run_batched(samples, batch or 64, call, pad=batch is not None)
     except Exception as exc:  # noqa: BLE001 - TF raises many kinds
         raise ConversionError(
-            f"cannot run the float source on eval data: {_first_line(exc)}"
+            f"cannot run the float source on eval data: {first_line(str(exc), type(exc).__name__)}"
         ) from exc
 
 
@@ -135,12 +137,3 @@ def run_batched(
         for name, value in call(rows).items():
             parts.setdefault(name, []).append(np.asarray(value)[:real])
     return {name: np.concatenate(chunks, axis=0) for name, chunks in parts.items()}
-
-
-def _first_line(exc: BaseException) -> str:
-    for line in str(exc).splitlines():
-        line = line.strip()
-        # TF's ConverterError starts with a file:line prefix; the reason follows it.
-        if line and not line.startswith("<unknown>"):
-            return line[:300]
-    return type(exc).__name__

@@ -68,9 +68,7 @@ def load_samples(
     Raises RepresentativeDataError.
     """
     specs = (specs,) if isinstance(specs, InputSpec) else tuple(specs)
-    src = Path(path).expanduser().resolve()
-    if not src.exists():
-        raise RepresentativeDataError(f"{purpose} {path} does not exist")
+    src = check_data_path(path, purpose)
     y: np.ndarray | None = None
     if src.is_dir():
         arrays = {
@@ -88,10 +86,8 @@ def load_samples(
         if labels and LABELS_KEY in archive:
             y = np.asarray(archive[LABELS_KEY])
         digest = file_sha256(src)
-    else:
-        raise RepresentativeDataError(
-            f"{purpose} {path} is not a .npy file, an .npz file or a directory of images"
-        )
+    else:  # pragma: no cover - check_data_path refused it
+        raise AssertionError(src)
     fitted = {
         spec.name: _fit(arrays[spec.name], spec, purpose, src, len(specs) > 1) for spec in specs
     }
@@ -106,6 +102,21 @@ def load_samples(
     if y is not None:
         y = _label_shape(y, len(next(iter(fitted.values()))), purpose, src)
     return Samples(src, fitted, y, digest)
+
+
+def check_data_path(path: str | Path, purpose: str) -> Path:
+    """Returns `path` resolved when it is a directory, a .npy or an .npz (cheap, no loading).
+
+    Raises RepresentativeDataError when it does not exist or is of another kind.
+    """
+    src = Path(path).expanduser().resolve()
+    if not src.exists():
+        raise RepresentativeDataError(f"{purpose} {path} does not exist")
+    if not src.is_dir() and src.suffix.lower() not in (".npy", ".npz"):
+        raise RepresentativeDataError(
+            f"{purpose} {path} is not a .npy file, an .npz file or a directory of images"
+        )
+    return src
 
 
 def _only(specs: tuple[InputSpec, ...], purpose: str, what: str) -> InputSpec:
