@@ -52,7 +52,7 @@ def test_a_segfault_in_the_converter_fails_that_mode_and_the_others_go_on(recurr
             fixed_batch=1, progress=events.append,
         )  # fmt: skip
     crashed = "the converter crashed (SIGSEGV)"
-    assert str(exc.value) == f"2 of 3 modes failed: int8: {crashed}; int16x8: {crashed}"
+    assert str(exc.value) == f"2 of 3 modes failed: int8, int16x8: {crashed}"
     result = exc.value.result
     assert [v.mode for v in result.variants] == ["float32"]
     assert [f.mode for f in result.failures] == ["int8", "int16x8"]

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 MODE_NAMES = ("float32", "dynamic", "float16", "int8", "int16x8")
 """For --help only; the presets file is the authority and parse_modes checks names."""
+INLINE_ERROR = 60
+"""A failed mode's error longer than this goes on its own line below the table."""
 
 
 def register(subparsers: Any) -> None:
@@ -138,7 +140,8 @@ def print_progress(event: Any) -> None:
             file=sys.stderr,
         )
     elif isinstance(event, ModeFailed):
-        print(f"failed {event.error}", file=sys.stderr)
+        # The error itself is in the table and the final error line.
+        print(f"failed {event.mode} ({event.index}/{event.total})", file=sys.stderr)
     sys.stderr.flush()
 
 
@@ -158,8 +161,9 @@ def render_result(result: ConversionResult) -> str:
     rows = []
     for v in result.rows():
         if isinstance(v, FailedVariant):
+            reason = v.error.message.removeprefix(f"{v.mode}: ")
             row: list[Any] = [v.mode] + ["-"] * (len(headers) - 2)
-            row.append("failed: " + v.error.message.removeprefix(f"{v.mode}: "))
+            row.append(f"failed: {reason}" if len(reason) <= INLINE_ERROR else "failed (below)")
             rows.append(row)
             continue
         ratio = result.size_ratio(v.mode)
@@ -188,6 +192,10 @@ def render_result(result: ConversionResult) -> str:
 
 def _notes(result: ConversionResult) -> list[str]:
     lines: list[str] = []
+    long = [f for f in result.failures if len(f.error.message) - len(f.mode) - 2 > INLINE_ERROR]
+    if long:
+        lines.append("")
+        lines += [f"{f.mode} failed: {f.error.message.removeprefix(f.mode + ': ')}" for f in long]
     ev = result.evaluation
     if ev is not None:
         labelled = ev.labelled

@@ -171,8 +171,12 @@ class ModesFailedError(ConversionError):
             message, hint = only.message, only.hint
         else:
             total = len(failures) + len(result.variants)
+            # Modes that failed for the same reason are named together, the reason once.
+            by_reason: dict[str, list[str]] = {}
+            for f in failures:
+                by_reason.setdefault(f.error.message.removeprefix(f"{f.mode}: "), []).append(f.mode)
             message = f"{len(failures)} of {total} modes failed: " + "; ".join(
-                f.error.message for f in failures
+                f"{', '.join(modes)}: {reason}" for reason, modes in by_reason.items()
             )
             hints = [f.error.hint for f in failures if f.error.hint]
             hint = "; ".join(dict.fromkeys(hints)) or None
