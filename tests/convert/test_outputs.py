@@ -95,11 +95,11 @@ def test_labels_are_checked_against_the_chosen_output(heads, tmp_path):
 
 def test_several_inputs_take_one_array_per_input_name(two_inputs, tmp_path):
     result = convert(
-        two_inputs.model, tmp_path / "out", "float32,int8,int16x8",
+        two_inputs.model, tmp_path / "out", "int8,int16x8",
         rep_data=two_inputs.data, eval_data=two_inputs.data,
     )  # fmt: skip
     assert result.evaluation.float_accuracy == 1.0
-    for mode in ("float32", "int8", "int16x8"):
+    for mode in ("int8", "int16x8"):
         variant = result.variant(mode)
         names = sorted(t.signature_name for t in variant.facts.inputs)
         assert names == ["alpha", "zeta"]

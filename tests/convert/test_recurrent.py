@@ -36,22 +36,14 @@ def test_fixed_batch_converts_to_builtins_and_evaluates(lstm_fixed):
     for variant in result.variants:
         facts = variant.facts
         assert facts.flex_ops == []
-        assert facts.inputs[0].shape_signature == [1, 12]  # static batch
+        assert facts.inputs[0].shape_signature == [5, 12]  # static batch
         assert "WHILE" in {op.name for op in facts.ops} and len(facts.subgraphs) == 3
+        # 24 rows in batches of 5: the last 4 were padded to 5, the extra row dropped.
         assert variant.metrics["samples"] == 24
     assert result.variant("float32").metrics["max_abs_error"] < 1e-5
+    assert result.variant("float32").metrics["top1_agreement"] == 1.0
     settings = result.variant("float32").manifest_path.read_text()
-    assert '"fixed_batch": 1' in settings
-
-
-def test_fixed_batch_of_five_pads_the_last_eval_batch(recurrent, tmp_path):
-    # 24 samples in batches of 5 would leave 4 over: they are padded, then dropped.
-    result = convert(recurrent.gru, tmp_path / "out", "float32", eval_data=recurrent.tokens,
-                     fixed_batch=5)  # fmt: skip
-    variant = result.variant("float32")
-    assert variant.facts.inputs[0].shape == [5, 12]
-    assert variant.metrics["samples"] == 24
-    assert variant.metrics["top1_agreement"] == 1.0
+    assert '"fixed_batch": 5' in settings
 
 
 def test_select_tf_ops_makes_a_flex_model_that_preflight_refuses_without_flex(recurrent, tmp_path):
