@@ -18,15 +18,26 @@ from typing import Any, Dict, Optional
 from edge_agent import __version__
 
 
-def runtime_facts() -> Optional[Dict[str, str]]:
-    """Returns {"name","version","compat_version"} of the runtime, or None when none imports."""
+def runtime_facts() -> Optional[Dict[str, Any]]:
+    """Returns {"name","version","compat_version","flex_delegate"} of the runtime, or None.
+
+    None when no runtime imports; `flex_delegate` says whether it can run
+    TensorFlow (Flex) ops (probed with a real Flex model).
+    """
     try:
         from edge_agent import runtime
+        from edge_agent.flex_probe import has_flex_delegate
 
         info = runtime.detect_runtime()
+        flex = has_flex_delegate()
     except Exception:  # noqa: BLE001 - no numpy or no runtime: both mean "no runtime"
         return None
-    return {"name": info.name, "version": info.version, "compat_version": info.compat_version}
+    return {
+        "name": info.name,
+        "version": info.version,
+        "compat_version": info.compat_version,
+        "flex_delegate": flex,
+    }
 
 
 def numpy_version() -> Optional[str]:

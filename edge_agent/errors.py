@@ -14,6 +14,7 @@ CODES = frozenset(
         "not_tflite",
         "truncated",
         "runtime_too_old",
+        "needs_tf_ops",
         "invoke_failed",
         "validation_timeout",
         "validation_crashed",

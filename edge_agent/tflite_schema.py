@@ -1,10 +1,13 @@
 """A minimal, dependency-free reader of the TFLite flatbuffer schema.
 
 This is the only module that parses a `.tflite` file. It reads just what the
-studio and the agent need (operator codes and versions, the main subgraph's
-inputs and outputs with quantization, metadata such as `min_runtime_version`)
-and checks every offset against the file size, so a truncated or foreign file
-raises `ModelFormatError` instead of reading garbage.
+studio and the agent need: operator codes and versions with their use counts
+over every subgraph, each subgraph's size and which ops write float32 tensors,
+the signatures, the main subgraph's inputs and outputs with quantization and
+shape signature, and metadata such as `min_runtime_version`. The runtime the
+model needs is computed from its ops by `min_runtime`. Every offset is checked
+against the file size, so a truncated or foreign file raises `ModelFormatError`
+instead of reading garbage.
 
 Field numbers follow tensorflow/compiler/mlir/lite/schema/schema.fbs.
 """
@@ -18,6 +21,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from edge_agent.builtin_ops import BUILTIN_OPERATORS
+from edge_agent.min_runtime import is_custom, is_flex, parse_version, runtime_need
+
+__all__ = [
+    "ModelFacts",
+    "ModelFormatError",
+    "OpInfo",
+    "SignatureInfo",
+    "SubgraphInfo",
+    "TensorInfo",
+    "parse_version",
+    "read_model_facts",
+]
 
 FILE_IDENTIFIER = b"TFL3"
 
@@ -28,17 +43,21 @@ TENSOR_TYPES = {
     16: "uint16", 17: "int4", 18: "bfloat16",
 }  # fmt: skip
 """TensorType enum values → numpy-style dtype names."""
+_FLOAT32 = 0
 
 # Table field indices (schema.fbs).
 _MODEL_VERSION, _MODEL_OPCODES, _MODEL_SUBGRAPHS, _MODEL_DESCRIPTION = 0, 1, 2, 3
 _MODEL_BUFFERS, _MODEL_METADATA, _MODEL_SIGNATURES = 4, 6, 7
 _OPCODE_DEPRECATED, _OPCODE_CUSTOM, _OPCODE_VERSION, _OPCODE_BUILTIN = 0, 1, 2, 3
 _SUBGRAPH_TENSORS, _SUBGRAPH_INPUTS, _SUBGRAPH_OUTPUTS, _SUBGRAPH_OPERATORS = 0, 1, 2, 3
+_SUBGRAPH_NAME = 4
 _TENSOR_SHAPE, _TENSOR_TYPE, _TENSOR_NAME, _TENSOR_QUANT, _TENSOR_SHAPE_SIG = 0, 1, 3, 4, 7
 _QUANT_SCALE, _QUANT_ZERO_POINT, _QUANT_DIM = 2, 3, 6
 _BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
 _METADATA_NAME, _METADATA_BUFFER = 0, 1
-_OPERATOR_OPCODE_INDEX = 0
+_OPERATOR_OPCODE_INDEX, _OPERATOR_OUTPUTS = 0, 2
+_SIGNATURE_INPUTS, _SIGNATURE_OUTPUTS, _SIGNATURE_KEY, _SIGNATURE_SUBGRAPH = 0, 1, 2, 4
+_TENSORMAP_NAME, _TENSORMAP_INDEX = 0, 1
 
 
 class ModelFormatError(Exception):
@@ -47,7 +66,7 @@ class ModelFormatError(Exception):
 
 @dataclass(frozen=True)
 class OpInfo:
-    """One operator code of the model: builtin name (or custom code) and version."""
+    """One operator code: builtin name (or 'CUSTOM:<code>'), version, uses in all subgraphs."""
 
     name: str
     version: int
@@ -56,18 +75,54 @@ class OpInfo:
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """An input or output tensor of the main subgraph."""
+    """An input or output tensor of the main subgraph.
+
+    `shape_signature` has -1 for dynamic dimensions (equal to `shape` when the
+    model has none); `signature_name` is the tensor's name in the main
+    subgraph's signature (the key a signature runner uses), if it has one.
+    """
 
     name: str
     shape: List[int]
     dtype: str
     quantization: Optional[Dict[str, Any]]
     shape_signature: Optional[List[int]] = None
+    signature_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SubgraphInfo:
+    """One subgraph: its size, ops by name, and ops that write a float32 tensor."""
+
+    index: int
+    name: str
+    tensors: int
+    operators: int
+    inputs: int
+    outputs: int
+    ops: Dict[str, int] = field(default_factory=dict)
+    float_ops: Dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    """A signature (e.g. 'serving_default'): its subgraph and input/output names in order."""
+
+    key: str
+    subgraph: int
+    inputs: List[str]
+    outputs: List[str]
 
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """What a .tflite file says about itself, read without any runtime."""
+    """What a .tflite file says about itself, read without any runtime.
+
+    `min_runtime_version` is computed: the maximum of the metadata's claim
+    (`metadata_min_runtime_version`) and of the runtime table over every op;
+    `min_runtime_set_by` says which ("FULLY_CONNECTED v12" or "metadata");
+    `unknown_ops` are builtin op versions the table lacks (need unknown).
+    """
 
     size_bytes: int
     sha256: str
@@ -78,7 +133,25 @@ class ModelFacts:
     outputs: List[TensorInfo]
     description: str = ""
     metadata: Dict[str, str] = field(default_factory=dict)
-    subgraphs: int = 1
+    subgraphs: List[SubgraphInfo] = field(default_factory=list)
+    signatures: List[SignatureInfo] = field(default_factory=list)
+    metadata_min_runtime_version: Optional[str] = None
+    min_runtime_set_by: Optional[str] = None
+    unknown_ops: List[OpInfo] = field(default_factory=list)
+
+    @property
+    def flex_ops(self) -> List[str]:
+        """Names of the TensorFlow (Flex) ops, e.g. 'FlexTensorListReserve'."""
+        return [op.name[len("CUSTOM:") :] for op in self.ops if is_flex(op.name)]
+
+    @property
+    def custom_ops(self) -> List[str]:
+        """Codes of the other custom ops (the runtime must register them)."""
+        return [
+            op.name[len("CUSTOM:") :]
+            for op in self.ops
+            if is_custom(op.name) and not is_flex(op.name)
+        ]
 
     def to_json(self) -> Dict[str, Any]:
         """Returns a JSON-able dict; ops are `{name, version, count}`."""
@@ -216,28 +289,19 @@ def _parse(r: _Reader) -> ModelFacts:
         if text.isprintable():
             metadata[name] = text
 
-    opcodes: List[Tuple[str, int]] = []
-    for code in r.tables(model, _MODEL_OPCODES):
-        deprecated = r.scalar(code, _OPCODE_DEPRECATED, "i8")
-        builtin = r.scalar(code, _OPCODE_BUILTIN, "i32")
-        builtin = max(builtin, deprecated)
-        version_ = r.scalar(code, _OPCODE_VERSION, "i32", default=1)
-        custom = r.string(code, _OPCODE_CUSTOM)
-        if custom:
-            name = f"CUSTOM:{custom}"
-        else:
-            name = BUILTIN_OPERATORS.get(builtin, f"BUILTIN_{builtin}")
-        opcodes.append((name, version_))
-
-    subgraphs = r.tables(model, _MODEL_SUBGRAPHS)
-    if not subgraphs:
+    opcodes = [_opcode(r, code) for code in r.tables(model, _MODEL_OPCODES)]
+    subgraph_tables = r.tables(model, _MODEL_SUBGRAPHS)
+    if not subgraph_tables:
         raise ModelFormatError("the model has no subgraph")
-    main = subgraphs[0]
     counts = [0] * len(opcodes)
-    for op in r.tables(main, _SUBGRAPH_OPERATORS):
-        index = r.scalar(op, _OPERATOR_OPCODE_INDEX, "u32")
-        if index < len(counts):
-            counts[index] += 1
+    subgraphs = [
+        _subgraph(r, index, table, opcodes, counts) for index, table in enumerate(subgraph_tables)
+    ]
+    parsed = [_signature(r, s) for s in r.tables(model, _MODEL_SIGNATURES)]
+    signatures = [info for info, _ in parsed]
+    # The main subgraph's first signature names its inputs and outputs.
+    names = next((found for info, found in parsed if info.subgraph == 0), {})
+    main = subgraph_tables[0]
     tensors = r.tables(main, _SUBGRAPH_TENSORS)
 
     def tensor(i: int) -> TensorInfo:
@@ -245,28 +309,96 @@ def _parse(r: _Reader) -> ModelFacts:
             raise ModelFormatError(f"the model refers to tensor {i}, which does not exist")
         t = tensors[i]
         dtype_code = r.scalar(t, _TENSOR_TYPE, "i8")
-        signature = r.ints(t, _TENSOR_SHAPE_SIG)
+        shape = r.ints(t, _TENSOR_SHAPE)
         return TensorInfo(
             name=r.string(t, _TENSOR_NAME) or f"tensor_{i}",
-            shape=r.ints(t, _TENSOR_SHAPE),
+            shape=shape,
             dtype=TENSOR_TYPES.get(dtype_code, f"type_{dtype_code}"),
             quantization=_quantization(r, t),
-            shape_signature=signature or None,
+            shape_signature=r.ints(t, _TENSOR_SHAPE_SIG) or list(shape),
+            signature_name=names.get(i),
         )
 
-    data_size = r.size
+    need = runtime_need(opcodes, metadata.get("min_runtime_version"))
     return ModelFacts(
-        size_bytes=data_size,
+        size_bytes=r.size,
         sha256=hashlib.sha256(r.data).hexdigest(),
         schema_version=version,
-        min_runtime_version=metadata.get("min_runtime_version"),
+        min_runtime_version=need.version,
         ops=[OpInfo(n, v, c) for (n, v), c in zip(opcodes, counts)],
         inputs=[tensor(i) for i in r.ints(main, _SUBGRAPH_INPUTS)],
         outputs=[tensor(i) for i in r.ints(main, _SUBGRAPH_OUTPUTS)],
         description=r.string(model, _MODEL_DESCRIPTION) or "",
         metadata=metadata,
-        subgraphs=len(subgraphs),
+        subgraphs=subgraphs,
+        signatures=signatures,
+        metadata_min_runtime_version=need.metadata_version,
+        min_runtime_set_by=need.set_by,
+        unknown_ops=[OpInfo(n, v) for n, v in need.unknown_ops],
     )
+
+
+def _opcode(r: _Reader, code: int) -> Tuple[str, int]:
+    deprecated = r.scalar(code, _OPCODE_DEPRECATED, "i8")
+    builtin = max(r.scalar(code, _OPCODE_BUILTIN, "i32"), deprecated)
+    version = r.scalar(code, _OPCODE_VERSION, "i32", default=1)
+    custom = r.string(code, _OPCODE_CUSTOM)
+    if custom:
+        return f"CUSTOM:{custom}", version
+    return BUILTIN_OPERATORS.get(builtin, f"BUILTIN_{builtin}"), version
+
+
+def _subgraph(
+    r: _Reader, index: int, table: int, opcodes: List[Tuple[str, int]], counts: List[int]
+) -> SubgraphInfo:
+    """Reads one subgraph; adds its operators to `counts` (per operator code)."""
+    tensors = r.tables(table, _SUBGRAPH_TENSORS)
+    operators = r.tables(table, _SUBGRAPH_OPERATORS)
+    ops: Dict[str, int] = {}
+    float_ops: Dict[str, int] = {}
+    for op in operators:
+        code = r.scalar(op, _OPERATOR_OPCODE_INDEX, "u32")
+        if code >= len(opcodes):
+            raise ModelFormatError(
+                f"an operator refers to operator code {code}, which does not exist"
+            )
+        counts[code] += 1
+        name = opcodes[code][0]
+        ops[name] = ops.get(name, 0) + 1
+        outputs = [i for i in r.ints(op, _OPERATOR_OUTPUTS) if 0 <= i < len(tensors)]
+        if any(r.scalar(tensors[i], _TENSOR_TYPE, "i8") == _FLOAT32 for i in outputs):
+            float_ops[name] = float_ops.get(name, 0) + 1
+    return SubgraphInfo(
+        index=index,
+        name=r.string(table, _SUBGRAPH_NAME) or "",
+        tensors=len(tensors),
+        operators=len(operators),
+        inputs=len(r.ints(table, _SUBGRAPH_INPUTS)),
+        outputs=len(r.ints(table, _SUBGRAPH_OUTPUTS)),
+        ops=ops,
+        float_ops=float_ops,
+    )
+
+
+def _signature(r: _Reader, table: int) -> Tuple[SignatureInfo, Dict[int, str]]:
+    """Reads a SignatureDef; also returns tensor index → signature name."""
+    names: Dict[int, str] = {}
+
+    def entries(index: int) -> List[str]:
+        found = []
+        for entry in r.tables(table, index):
+            name = r.string(entry, _TENSORMAP_NAME) or ""
+            names[r.scalar(entry, _TENSORMAP_INDEX, "u32")] = name
+            found.append(name)
+        return found
+
+    info = SignatureInfo(
+        key=r.string(table, _SIGNATURE_KEY) or "",
+        subgraph=r.scalar(table, _SIGNATURE_SUBGRAPH, "u32"),
+        inputs=entries(_SIGNATURE_INPUTS),
+        outputs=entries(_SIGNATURE_OUTPUTS),
+    )
+    return info, names
 
 
 def _buffer_bytes(r: _Reader, buffers: List[int], index: int) -> bytes:
@@ -298,20 +430,3 @@ def _quantization(r: _Reader, tensor: int) -> Optional[Dict[str, Any]]:
         "zero_point": [int(z) for z in zero_points],
         "quantized_dimension": r.scalar(q, _QUANT_DIM, "i32"),
     }
-
-
-def parse_version(text: Optional[str]) -> Tuple[int, ...]:
-    """Returns a version string such as '2.17.0' or '2.14.0rc1' as a comparable tuple."""
-    if not text:
-        return (0,)
-    parts: List[int] = []
-    for piece in text.strip().split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts) or (0,)

@@ -37,7 +37,7 @@ def package_root() -> str:
 def validate_model(path: Path, facts: ModelFacts, timeout_s: float) -> Dict[str, Any]:
     """Runs the child on `path`; returns its result dict ({"ok": true, "runtime", ...}).
 
-    Raises AgentError: no_runtime, runtime_too_old, invoke_failed,
+    Raises AgentError: no_runtime, runtime_too_old, needs_tf_ops, invoke_failed,
     validation_crashed, validation_timeout.
     """
     env = dict(os.environ)
@@ -116,6 +116,14 @@ def _refusal(result: Dict[str, Any], facts: ModelFacts) -> AgentError:
     rt = result.get("runtime") or {}
     rt_name = f"{rt.get('name', '?')} {rt.get('version', '?')}"
     if stage == "load":
+        if facts.flex_ops and ("Flex" in text or "Select TensorFlow op" in text):
+            return AgentError(
+                f"the model uses TensorFlow (Flex) ops {', '.join(facts.flex_ops)} and "
+                f"{rt_name} has no Flex delegate; the model was refused",
+                "needs_tf_ops",
+                hint="convert with builtin ops only (without --select-tf-ops; for LSTM/GRU "
+                "try --fixed-batch 1)",
+            )
         too_old = _too_old(text, facts, rt.get("compat_version"))
         if too_old is not None:
             return _runtime_too_old(too_old, text, rt_name, facts)
@@ -135,10 +143,10 @@ def _too_old(text: str, facts: ModelFacts, compat: Optional[str]) -> Optional[st
     match = _OP_TEXT.search(text)
     if match:
         return f"{match.group(1)} version {match.group(2)}"
+    # The need is computed from the model's ops (see edge_agent.min_runtime).
     needs = parse_version(facts.min_runtime_version)
-    if compat and needs and needs > parse_version(compat):
-        newest = max(facts.ops, key=lambda op: op.version, default=None)
-        return f"{newest.name} version {newest.version}" if newest else "a newer op"
+    if compat and needs > parse_version(compat):
+        return (facts.min_runtime_set_by or "a newer op").replace(" v", " version ")
     return None
 
 
@@ -148,7 +156,7 @@ def _runtime_too_old(op: str, text: str, rt_name: str, facts: ModelFacts) -> Age
         f"this device's runtime is too old for the model: it needs {op}, which {rt_name} "
         f"does not have (runtime says: {text})",
         "runtime_too_old",
-        hint=f"the model needs a runtime >= {needs} (its min_runtime_version); upgrade the "
+        hint=f"the model needs a runtime >= {needs} (computed from its ops); upgrade the "
         "device to ai-edge-litert (python3 -m pip install ai-edge-litert), or convert the "
         "model with an older converter",
     )

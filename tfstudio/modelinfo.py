@@ -11,10 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent import tflite_schema
+from edge_agent.min_runtime import TABLE_TENSORFLOW_VERSION, op_runtime
 from edge_agent.tflite_schema import ModelFacts, TensorInfo
 from tfstudio.errors import ModelFormatError
 
-__all__ = ["ModelFacts", "facts_to_json", "inspect_bytes", "inspect_model"]
+__all__ = [
+    "ModelFacts",
+    "describe_runtime",
+    "facts_to_json",
+    "inspect_bytes",
+    "inspect_model",
+    "runtime_json",
+]
 
 
 def inspect_model(path: str | Path) -> ModelFacts:
@@ -50,8 +58,12 @@ def inspect_bytes(data: bytes, name: str) -> ModelFacts:
 def facts_to_json(facts: ModelFacts, path: str | Path | None = None) -> dict[str, Any]:
     """Returns the per-model fields shared by `inspect --json` and `convert --json`.
 
-    Keys: path (when given), size_bytes, sha256, min_runtime_version,
-    ops [{name, version}], inputs and outputs [{name, shape, dtype, quantization}].
+    Keys: path (when given), size_bytes, sha256, min_runtime_version (computed
+    from the ops, see `runtime_json`), min_runtime, flex_ops, custom_ops,
+    ops [{name, version, count, min_runtime}] (counts over every subgraph),
+    inputs and outputs [{name, signature_name, shape, shape_signature, dtype,
+    quantization}], subgraphs [{index, name, operators, tensors, inputs,
+    outputs, ops}] and signatures [{key, subgraph, inputs, outputs}].
     """
     out: dict[str, Any] = {}
     if path is not None:
@@ -60,17 +72,66 @@ def facts_to_json(facts: ModelFacts, path: str | Path | None = None) -> dict[str
         size_bytes=facts.size_bytes,
         sha256=facts.sha256,
         min_runtime_version=facts.min_runtime_version,
-        ops=[{"name": op.name, "version": op.version} for op in facts.ops],
+        min_runtime=runtime_json(facts),
+        flex_ops=facts.flex_ops,
+        custom_ops=facts.custom_ops,
+        ops=[
+            {"name": op.name, "version": op.version, "count": op.count,
+             "min_runtime": op_runtime(op.name, op.version)}
+            for op in facts.ops
+        ],
         inputs=[_tensor_json(t) for t in facts.inputs],
         outputs=[_tensor_json(t) for t in facts.outputs],
-    )
+        subgraphs=[
+            {"index": g.index, "name": g.name, "operators": g.operators, "tensors": g.tensors,
+             "inputs": g.inputs, "outputs": g.outputs, "ops": dict(g.ops)}
+            for g in facts.subgraphs
+        ],
+        signatures=[
+            {"key": s.key, "subgraph": s.subgraph, "inputs": list(s.inputs),
+             "outputs": list(s.outputs)}
+            for s in facts.signatures
+        ],
+    )  # fmt: skip
     return out
+
+
+def runtime_json(facts: ModelFacts) -> dict[str, Any]:
+    """Returns {version, set_by, metadata_version, table, known, unknown_ops}.
+
+    `version` is the computed minimum runtime (max of the ops' table entries and
+    the metadata); `known` is False when some builtin op version is missing
+    from the table (`unknown_ops`), so the true need may be higher.
+    """
+    return {
+        "version": facts.min_runtime_version,
+        "set_by": facts.min_runtime_set_by,
+        "metadata_version": facts.metadata_min_runtime_version,
+        "table": f"TensorFlow {TABLE_TENSORFLOW_VERSION} runtime_version.cc",
+        "known": not facts.unknown_ops,
+        "unknown_ops": [{"name": op.name, "version": op.version} for op in facts.unknown_ops],
+    }
+
+
+def describe_runtime(facts: ModelFacts) -> str:
+    """Returns the min runtime for people: '2.17.0 (FULLY_CONNECTED v12)', with unknown ops."""
+    version = facts.min_runtime_version or "unknown"
+    if facts.unknown_ops:
+        unknown = ", ".join(f"{op.name} v{op.version}" for op in facts.unknown_ops)
+        return (
+            f">= {version}, unknown for {unknown} (not in the TF {TABLE_TENSORFLOW_VERSION} table)"
+        )
+    if facts.min_runtime_set_by:
+        return f"{version} ({facts.min_runtime_set_by})"
+    return version
 
 
 def _tensor_json(tensor: TensorInfo) -> dict[str, Any]:
     return {
         "name": tensor.name,
+        "signature_name": tensor.signature_name,
         "shape": list(tensor.shape),
+        "shape_signature": list(tensor.shape_signature or tensor.shape),
         "dtype": tensor.dtype,
         "quantization": tensor.quantization,
     }

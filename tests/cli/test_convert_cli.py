@@ -93,12 +93,19 @@ def test_json_output_has_the_documented_schema(models, tmp_path):
         assert v["path"] == str(out / f"mlp.{v['mode']}.tflite")
         assert Path(v["path"]).stat().st_size == v["size_bytes"]
         assert len(v["sha256"]) == 64
-        assert v["min_runtime_version"]
-        assert {"name": "FULLY_CONNECTED", "version": v["ops"][0]["version"]} in v["ops"]
-        assert all(set(op) == {"name", "version"} for op in v["ops"])
+        assert v["status"] == "ok"
+        assert v["min_runtime_version"] == v["min_runtime"]["version"]
+        assert v["min_runtime"]["set_by"] and v["min_runtime"]["known"] is True
+        fc = next(op for op in v["ops"] if op["name"] == "FULLY_CONNECTED")
+        assert fc["count"] == 2 and fc["min_runtime"]
+        assert all(set(op) == {"name", "version", "count", "min_runtime"} for op in v["ops"])
         for tensor in v["inputs"] + v["outputs"]:
-            assert set(tensor) == {"name", "shape", "dtype", "quantization"}
+            assert set(tensor) == {
+                "name", "signature_name", "shape", "shape_signature", "dtype", "quantization",
+            }  # fmt: skip
         assert v["inputs"][0]["shape"] == [1, 16]
+        assert v["inputs"][0]["shape_signature"] == [-1, 16]
+        assert v["inputs"][0]["signature_name"] == "features"
         assert v["convert_seconds"] > 0
         assert {"accuracy", "top1_agreement", "max_abs_error", "mean_abs_error"} <= set(
             v["metrics"]
@@ -120,13 +127,15 @@ def test_text_output_is_a_table(models, tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     header = next(line for line in lines if line.startswith("mode"))
-    assert header.split() == ["mode", "size", "ratio", "min", "runtime", "accuracy", "seconds"]
+    assert header.split() == [
+        "mode", "size", "ratio", "min", "runtime", "set", "by", "accuracy", "seconds",
+    ]  # fmt: skip
     rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] in (
         ["float32"], ["dynamic"], ["float16"], ["int8"], ["int16x8"])}  # fmt: skip
     assert list(rows) == ["float32", "dynamic", "float16", "int8", "int16x8"]
     assert rows["float32"][3] == "1.00x"
-    assert rows["dynamic"][4] == "2.17.0"
-    assert rows["int8"][5].endswith("%")
+    assert rows["dynamic"][4:7] == ["2.17.0", "FULLY_CONNECTED", "v12"]
+    assert rows["int8"][7].endswith("%")
     assert "float source accuracy" in proc.stdout
 
 
@@ -206,3 +215,116 @@ def test_demo_output_dir_not_writable(tmp_path):
     blocker.write_text("x")
     proc = tfstudio("demo", "-o", blocker / "demo")
     assert_one_error_line(proc, "cannot create demo directory")
+
+
+def test_help_documents_the_new_options():
+    proc = tfstudio("convert", "--help")
+    assert proc.returncode == 0
+    for option in ("--eval-output", "--fixed-batch", "--select-tf-ops", "--allow-float-fallback"):
+        assert option in proc.stdout, option
+
+
+@pytest.fixture(scope="module")
+def lstm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small LSTM text classifier (.keras) whose int8 and int16x8 calibration (with a
+    static batch) segfaults TensorFlow 2.21's converter, and its token data."""
+    import keras
+
+    keras.utils.set_random_seed(8)
+    inp = keras.Input((12,), name="tokens", dtype="int32")
+    h = keras.layers.LSTM(16)(keras.layers.Embedding(50, 8)(inp))
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
+    root = tmp_path_factory.mktemp("cli-lstm")
+    model.save(root / "lstm.keras")
+    rng = np.random.default_rng(8)
+    np.savez(root / "tokens.npz", x=rng.integers(0, 50, size=(16, 12)).astype(np.int32))
+    return {"model": root / "lstm.keras", "tokens": root / "tokens.npz"}
+
+
+def test_quant_all_goes_on_after_a_crash_and_prints_every_row(lstm, tmp_path):
+    out = tmp_path / "out"
+    proc = tfstudio("convert", lstm["model"], "-o", out, "--quant", "all",
+                    "--rep-data", lstm["tokens"], "--fixed-batch", "1")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    crashed = "the converter crashed (SIGSEGV)"
+    line = assert_one_error_line(proc, f"2 of 5 modes failed: int8, int16x8: {crashed}")
+    assert line.startswith("tfstudio: error: ")
+    rows = {r.split()[0]: r for r in proc.stdout.splitlines() if r.split()[:1] in (
+        ["float32"], ["dynamic"], ["float16"], ["int8"], ["int16x8"])}  # fmt: skip
+    assert list(rows) == ["float32", "dynamic", "float16", "int8", "int16x8"]
+    for mode in ("float32", "dynamic", "float16"):
+        assert rows[mode].rstrip().endswith(" ok"), rows[mode]
+        assert (out / f"lstm.{mode}.tflite").is_file()
+    for mode in ("int8", "int16x8"):
+        assert rows[mode].rstrip().endswith(f"failed: {crashed}"), rows[mode]
+        assert not (out / f"lstm.{mode}.tflite").exists()
+    assert "failed int8 (4/5)" in proc.stderr
+    assert "status" in next(r for r in proc.stdout.splitlines() if r.startswith("mode"))
+
+
+def test_json_on_a_failed_mode_is_one_document_with_each_variants_status(lstm, tmp_path):
+    proc = tfstudio("convert", lstm["model"], "-o", tmp_path / "out", "--quant", "float32,int8",
+                    "--rep-data", lstm["tokens"], "--fixed-batch", "1", "--json")  # fmt: skip
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)  # exactly one document on stdout
+    assert doc["ok"] is False
+    assert [(v["mode"], v["status"]) for v in doc["variants"]] == [
+        ("float32", "ok"), ("int8", "failed"),
+    ]  # fmt: skip
+    failed = doc["variants"][1]
+    assert failed["error"] == "int8: the converter crashed (SIGSEGV)"
+    assert failed["error_type"] == "ConversionError"
+    assert doc["error"] == "int8: the converter crashed (SIGSEGV)"
+    assert doc["type"] == "ModesFailedError"
+    assert doc["variants"][0]["path"].endswith("lstm.float32.tflite")
+
+
+def _strict_json(text: str) -> dict:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_never_contains_nan_it_says_why_a_value_is_missing(tmp_path):
+    import tensorflow as tf
+
+    class Log(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"log": tf.math.log(x)}
+
+    module = Log()
+    source = tmp_path / "log_sm"
+    tf.saved_model.save(module, str(source), signatures={"serving_default": module.__call__})
+    data = tmp_path / "eval.npz"
+    np.savez(data, x=-np.ones((5, 4), np.float32))  # finite input, NaN output
+    proc = tfstudio("convert", source, "-o", tmp_path / "out", "--eval-data", data, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = _strict_json(proc.stdout)
+    metrics = doc["variants"][0]["metrics"]
+    assert metrics["max_abs_error"] is None and metrics["top1_agreement"] is None
+    assert metrics["null_reasons"]["max_abs_error"] == "all 5 samples gave NaN or infinity"
+    assert metrics["outputs"]["log"]["nonfinite_samples"] == 5
+    manifest = _strict_json((tmp_path / "out" / "log_sm.float32.json").read_text())
+    assert manifest["metrics"]["max_abs_error"] is None
+
+
+def test_json_on_a_usage_error_is_one_document(models, tmp_path):
+    proc = tfstudio("convert", models["keras"], "-o", tmp_path / "out", "--eval-data",
+                    models["eval"], "--eval-output", "logits", "--json")  # fmt: skip
+    assert proc.returncode == 2
+    doc = _strict_json(proc.stdout)
+    assert doc["type"] == "UsageError"
+    assert doc["error"].startswith("--eval-output logits: the model has no such output")
+
+
+def test_a_long_converter_error_goes_below_the_table(lstm, tmp_path):
+    proc = tfstudio("convert", lstm["model"], "-o", tmp_path / "out")  # dynamic batch: fails
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    row = next(line for line in lines if line.startswith("float32"))
+    assert row.rstrip().endswith("failed (below)")
+    below = next(line for line in lines if line.startswith("float32 failed: the converter failed"))
+    assert "Please consider using Select TF ops" in below
+    assert_one_error_line(proc, "--fixed-batch 1")

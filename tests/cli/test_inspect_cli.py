@@ -32,13 +32,23 @@ def test_json_facts_of_an_int8_model(tiny_models):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert set(doc) == {
-        "path", "size_bytes", "sha256", "min_runtime_version", "ops", "inputs", "outputs",
+        "path", "size_bytes", "sha256", "min_runtime_version", "min_runtime", "flex_ops",
+        "custom_ops", "ops", "inputs", "outputs", "subgraphs", "signatures",
     }  # fmt: skip
     assert doc["size_bytes"] == os.path.getsize(tiny_models["int8"])
     assert doc["min_runtime_version"] == "1.14.0"
-    assert {"name": "FULLY_CONNECTED", "version": 4} in doc["ops"]
+    assert doc["min_runtime"]["version"] == "1.14.0"
+    assert doc["min_runtime"]["set_by"] in ("FULLY_CONNECTED v4", "SOFTMAX v2")
+    assert doc["min_runtime"]["table"] == "TensorFlow 2.21.0 runtime_version.cc"
+    assert {"name": "FULLY_CONNECTED", "version": 4, "count": 2, "min_runtime": "1.14.0"} in (
+        doc["ops"]
+    )
     (inp,) = doc["inputs"]
     assert inp["shape"] == [1, 64] and inp["dtype"] == "int8"
+    assert inp["shape_signature"] == [-1, 64]
+    assert doc["flex_ops"] == [] and doc["custom_ops"] == []
+    assert [g["name"] for g in doc["subgraphs"]] == ["main"]
+    assert doc["signatures"][0]["key"] == "serving_default"
     assert set(inp["quantization"]) == {"scale", "zero_point", "quantized_dimension"}
     assert doc["outputs"][0]["shape"] == [1, 10]
 
@@ -46,15 +56,18 @@ def test_json_facts_of_an_int8_model(tiny_models):
 def test_dynamic_model_needs_a_new_runtime(tiny_models):
     doc = json.loads(tfstudio("inspect", tiny_models["dynamic"], "--json").stdout)
     assert doc["min_runtime_version"] == "2.17.0"
-    assert {"name": "FULLY_CONNECTED", "version": 12} in doc["ops"]
+    assert doc["min_runtime"]["set_by"] == "FULLY_CONNECTED v12"
+    assert any(op["name"] == "FULLY_CONNECTED" and op["version"] == 12 for op in doc["ops"])
 
 
 def test_text_output(tiny_models):
     proc = tfstudio("inspect", tiny_models["float32"])
     assert proc.returncode == 0, proc.stderr
-    assert "min runtime:  1.5.0" in proc.stdout
+    assert "min runtime:  1.5.0 (FULLY_CONNECTED v1)" in proc.stdout
     assert "FULLY_CONNECTED" in proc.stdout and "SOFTMAX" in proc.stdout
-    assert "[1, 64]" in proc.stdout
+    # Concrete shape and shape signature (dynamic batch as ?), side by side.
+    row = next(line for line in proc.stdout.splitlines() if "[1, 64]" in line)
+    assert "[?, 64]" in row
 
 
 def test_inspect_never_imports_tensorflow(tiny_models):
@@ -101,3 +114,58 @@ def test_error_as_json(tmp_path):
     proc = tfstudio("inspect", path, "--json")
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["type"] == "ModelFormatError"
+
+
+@pytest.fixture(scope="module")
+def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A while-loop model (3 subgraphs: its ops live in the loop body) and a Flex model."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    class Loop(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def __call__(self, x):
+            _, y = tf.while_loop(lambda i, v: i < 3, lambda i, v: (i + 1, tf.tanh(v) * 2.0), [0, x])
+            return {"y": y}
+
+    class Inverse(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([4, 4], tf.float32, name="m")])
+        def __call__(self, m):
+            return {"inv": tf.linalg.inv(m)}
+
+    root = tmp_path_factory.mktemp("control-flow")
+    paths = {}
+    for name, module, ops in (
+        ("loop", Loop(), [tf.lite.OpsSet.TFLITE_BUILTINS]),
+        ("flex", Inverse(), [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]),
+    ):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [module.__call__.get_concrete_function()], module
+        )
+        converter.target_spec.supported_ops = ops
+        paths[name] = root / f"{name}.tflite"
+        paths[name].write_bytes(converter.convert())
+    return paths
+
+
+def test_ops_are_counted_over_every_subgraph_which_are_listed(control_flow):
+    doc = json.loads(tfstudio("inspect", control_flow["loop"], "--json").stdout)
+    assert len(doc["subgraphs"]) == 3
+    body = max(doc["subgraphs"], key=lambda g: g["ops"].get("TANH", 0))
+    assert body["ops"]["TANH"] == 1 and body["index"] != 0
+    counts = {op["name"]: op["count"] for op in doc["ops"]}
+    assert counts["TANH"] == 1 and counts["WHILE"] == 1  # TANH is only in the loop body
+    assert sum(counts.values()) == sum(g["operators"] for g in doc["subgraphs"])
+    text = tfstudio("inspect", control_flow["loop"]).stdout
+    assert "3 subgraphs" in text and "subgraphs:" in text
+    assert "[?, 4]" in text
+
+
+def test_flex_models_are_flagged(control_flow):
+    proc = tfstudio("inspect", control_flow["flex"])
+    assert proc.returncode == 0, proc.stderr
+    assert "flex ops:     FlexMatrixInverse: needs a runtime with the Flex delegate" in proc.stdout
+    doc = json.loads(tfstudio("inspect", control_flow["flex"], "--json").stdout)
+    assert doc["flex_ops"] == ["FlexMatrixInverse"]
+    flex = next(op for op in doc["ops"] if op["name"] == "CUSTOM:FlexMatrixInverse")
+    assert flex["min_runtime"] is None

@@ -7,7 +7,11 @@
   tests read this one result instead of converting again.
 - `mlp`: a small dense model saved as .h5 and as a SavedModel.
 - `mobilenet`: MobileNetV2 (weights=None, 96x96, alpha 0.35) as a SavedModel,
-  for a realistic graph.
+  for a realistic graph; `mobilenet_all`: it converted once (float32, int8, int16x8).
+- `heads` (one input, three outputs), `two_inputs` (two inputs, one output):
+  Keras models whose outputs and data must be matched by name.
+- `recurrent`: LSTM and GRU text classifiers (int32 tokens) with token data.
+- `mobilenet_v3`: MobileNetV3Small (weights=None), whose HARD_SWISH has no 16x8 kernel.
 """
 
 from __future__ import annotations
@@ -125,3 +129,149 @@ def image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         image.save(root / (f"img{i:02d}.png" if i % 2 else f"img{i:02d}.jpg"))
     (root / "notes.txt").write_text("not an image")
     return root
+
+
+@dataclass(frozen=True)
+class HeadsFiles:
+    """A one-input model with three heads; `y` are the float model's own 'score' classes."""
+
+    model: Path
+    eval: Path
+    x: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def heads(tmp_path_factory: pytest.TempPathFactory) -> HeadsFiles:
+    """Heads 'score' (4 classes), 'aux' (4 classes), 'box' (6 values), in that Keras order.
+
+    Keras names them output_0..2 in the signature, the flatbuffer orders them
+    otherwise: a positional match compares the wrong heads (same widths) or
+    heads of different widths.
+    """
+    import keras
+
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((12,), name="features")
+    h = keras.layers.Dense(24, activation="relu")(inp)
+    score = keras.layers.Dense(4, activation="softmax", name="score")(h)
+    aux = keras.layers.Dense(4, activation="softmax", name="aux")(h)
+    box = keras.layers.Dense(6, name="box")(h)
+    model = keras.Model(inp, [score, aux, box])
+    root = tmp_path_factory.mktemp("heads")
+    model.save(root / "heads.keras")
+    x = np.random.default_rng(6).normal(size=(60, 12)).astype(np.float32)
+    y = np.asarray(model(x)[0]).argmax(axis=1)
+    np.savez(root / "eval.npz", x=x, y=y)
+    return HeadsFiles(root / "heads.keras", root / "eval.npz", x)
+
+
+@pytest.fixture(scope="session")
+def heads_converted(heads: HeadsFiles, tmp_path_factory: pytest.TempPathFactory):
+    """The three-head model in float32, dynamic and float16, scored on its eval data."""
+    from tfstudio.convert import convert
+
+    out = tmp_path_factory.mktemp("heads-converted")
+    return convert(heads.model, out, "float32,dynamic,float16", eval_data=heads.eval)
+
+
+@dataclass(frozen=True)
+class TwoInputFiles:
+    model: Path
+    data: Path
+
+
+@pytest.fixture(scope="session")
+def two_inputs(tmp_path_factory: pytest.TempPathFactory) -> TwoInputFiles:
+    """A model with inputs 'zeta' (6) and 'alpha' (4) and one 3-class head; data as .npz
+    with one array per input name and labels `y`."""
+    import keras
+
+    keras.utils.set_random_seed(7)
+    zeta, alpha = keras.Input((6,), name="zeta"), keras.Input((4,), name="alpha")
+    h = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([zeta, alpha]))
+    model = keras.Model([zeta, alpha], keras.layers.Dense(3, activation="softmax")(h))
+    root = tmp_path_factory.mktemp("two-inputs")
+    model.save(root / "two.keras")
+    rng = np.random.default_rng(7)
+    z = rng.normal(size=(80, 6)).astype(np.float32)
+    a = rng.normal(size=(80, 4)).astype(np.float32)
+    y = np.asarray(model([z, a])).argmax(axis=1)
+    np.savez(root / "data.npz", zeta=z, alpha=a, y=y)
+    return TwoInputFiles(root / "two.keras", root / "data.npz")
+
+
+@dataclass(frozen=True)
+class RecurrentFiles:
+    lstm: Path
+    gru: Path
+    tokens: Path
+
+
+@pytest.fixture(scope="session")
+def recurrent(tmp_path_factory: pytest.TempPathFactory) -> RecurrentFiles:
+    """Small text classifiers (int32 tokens -> embedding -> LSTM or GRU -> 3 classes)
+    as .keras, and an .npz of tokens with labels."""
+    import keras
+
+    root = tmp_path_factory.mktemp("recurrent")
+    for seed, layer in enumerate((keras.layers.LSTM, keras.layers.GRU)):
+        keras.utils.set_random_seed(8 + seed)
+        inp = keras.Input((12,), name="tokens", dtype="int32")
+        h = layer(16)(keras.layers.Embedding(50, 8)(inp))
+        model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
+        model.save(root / f"{layer.__name__.lower()}.keras")
+    rng = np.random.default_rng(8)
+    np.savez(
+        root / "tokens.npz",
+        x=rng.integers(0, 50, size=(24, 12)).astype(np.int32),
+        y=rng.integers(0, 3, size=24),
+    )
+    return RecurrentFiles(root / "lstm.keras", root / "gru.keras", root / "tokens.npz")
+
+
+@pytest.fixture(scope="session")
+def lstm_fixed(recurrent: RecurrentFiles, tmp_path_factory: pytest.TempPathFactory):
+    """The LSTM with --fixed-batch 5 in float32, dynamic and float16, scored on its 24
+    token rows (so the last eval batch of 4 is padded to 5)."""
+    from tfstudio.convert import convert
+
+    out = tmp_path_factory.mktemp("lstm-fixed")
+    return convert(
+        recurrent.lstm, out, "float32,dynamic,float16", eval_data=recurrent.tokens, fixed_batch=5
+    )
+
+
+@pytest.fixture(scope="session")
+def mobilenet_all(mobilenet: Path, image_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The MobileNetV2 SavedModel in float32, int8 and int16x8 (image-directory rep data).
+
+    int16x8 fails, for real: this untrained model's depthwise scales overflow
+    int16x8, so LiteRT refuses to prepare that model. The result of the other
+    modes is returned (its `failures` holds int16x8). (The digits CNN covers
+    every mode; this adds a realistic op set.)
+    """
+    from tfstudio.convert import ModesFailedError, convert
+
+    out = tmp_path_factory.mktemp("mobilenet-all")
+    try:
+        return convert(mobilenet, out, "float32,int8,int16x8", rep_data=image_dir)
+    except ModesFailedError as exc:
+        assert [f.mode for f in exc.result.failures] == ["int16x8"], exc
+        return exc.result
+
+
+@pytest.fixture(scope="session")
+def mobilenet_v3(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """MobileNetV3Small (weights=None, 64x64, 10 classes) as a SavedModel: its HARD_SWISH
+    has no 16x8 kernel. Returns (model, representative .npy)."""
+    import keras
+
+    keras.utils.set_random_seed(9)
+    model = keras.applications.MobileNetV3Small(
+        weights=None, input_shape=(64, 64, 3), classes=10, include_preprocessing=False
+    )
+    root = tmp_path_factory.mktemp("mobilenet-v3")
+    model.export(str(root / "mobilenet_v3"), verbose=False)
+    rep = root / "rep.npy"
+    np.save(rep, np.random.default_rng(9).random((4, 64, 64, 3), dtype=np.float32))
+    return root / "mobilenet_v3", rep

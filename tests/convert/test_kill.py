@@ -8,13 +8,31 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 from tfstudio.atomic import TEMP_PREFIX
 from tfstudio.modelinfo import inspect_model
 
 
-def _kill_when(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]:
-    """Reads stderr until a line contains `marker`, then SIGKILLs; returns the lines seen."""
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _kill_when(proc: subprocess.Popen, marker: str, timeout: float, workers: list) -> list[str]:
+    """Reads stderr until a line contains `marker`, then SIGKILLs; returns the lines seen.
+
+    `workers` receives the killed process's children (its conversion worker)."""
     seen: list[str] = []
     found = threading.Event()
 
@@ -22,6 +40,7 @@ def _kill_when(proc: subprocess.Popen, marker: str, timeout: float) -> list[str]
         for line in proc.stderr:
             seen.append(line)
             if marker in line:
+                workers.extend(_children(proc.pid))
                 os.kill(proc.pid, signal.SIGKILL)
                 found.set()
                 return
@@ -44,8 +63,15 @@ def test_sigkill_during_int8_conversion_leaves_no_partial_file(digits, tmp_path)
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
-    _kill_when(proc, "converting int8 (4/5)", timeout=180)
+    workers: list[int] = []
+    _kill_when(proc, "converting int8 (4/5)", timeout=180, workers=workers)
     assert proc.returncode == -signal.SIGKILL
+    # The conversion worker notices its studio is gone and ends too, mid-conversion.
+    assert len(workers) == 1
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{workers[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{workers[0]}").exists()
 
     names = sorted(p.name for p in out.iterdir())
     finals = [n for n in names if not n.startswith(TEMP_PREFIX)]

@@ -11,7 +11,7 @@ import pytest
 from edge_agent import runtime
 from edge_agent.tflite_schema import parse_version
 from tfstudio.convert import Mode
-from tfstudio.convert.events import ModeFinished, ModeStarted
+from tfstudio.convert.events import ModeFinished, ModeStarted, StageStarted
 from tfstudio.modelinfo import inspect_model
 
 ALL = [m.value for m in Mode]
@@ -112,10 +112,15 @@ def test_manifest_records_provenance(digits_all, digits):
 
 def test_progress_events_bracket_each_mode(digits_all):
     _, events = digits_all
-    assert [type(e) for e in events] == [ModeStarted, ModeFinished] * len(ALL)
-    assert [e.mode for e in events[::2]] == ALL
-    assert all(e.total == len(ALL) for e in events)
-    assert events[-1].index == len(ALL)
+    modes = [e for e in events if isinstance(e, (ModeStarted, ModeFinished))]
+    assert [type(e) for e in modes] == [ModeStarted, ModeFinished] * len(ALL)
+    assert [e.mode for e in modes[::2]] == ALL
+    assert all(e.total == len(ALL) for e in modes)
+    assert modes[-1].index == len(ALL)
+    # Stages: loading first (no mode), then each mode converts, verifies, evaluates.
+    stages = [(e.stage.value, e.mode) for e in events if isinstance(e, StageStarted)]
+    assert stages[0] == ("loading", None)
+    assert stages[1:] == [(s, m) for m in ALL for s in ("converting", "verifying", "evaluating")]
 
 
 def test_result_json_has_the_documented_fields(digits_all):
@@ -124,12 +129,16 @@ def test_result_json_has_the_documented_fields(digits_all):
     assert set(doc["source"]) == {"path", "sha256", "kind"}
     for variant in doc["variants"]:
         assert {
-            "mode", "path", "size_bytes", "sha256", "min_runtime_version", "ops",
-            "inputs", "outputs", "convert_seconds", "metrics",
+            "mode", "status", "path", "size_bytes", "sha256", "min_runtime_version",
+            "min_runtime", "ops", "inputs", "outputs", "subgraphs", "convert_seconds",
+            "metrics", "float_fallback_ops", "notes", "manifest",
         } <= set(variant)  # fmt: skip
-        assert all(set(op) == {"name", "version"} for op in variant["ops"])
+        assert variant["status"] == "ok"
+        assert all(set(op) == {"name", "version", "count", "min_runtime"} for op in variant["ops"])
         for tensor in variant["inputs"] + variant["outputs"]:
-            assert set(tensor) == {"name", "shape", "dtype", "quantization"}
+            assert {"name", "signature_name", "shape", "shape_signature", "dtype"} <= set(tensor)
+        assert variant["metrics"]["eval_output"] == "output_0"
+        assert set(variant["metrics"]["outputs"]) == {"output_0"}
     assert doc["eval"]["float_accuracy"] == result.evaluation.float_accuracy
 
 
@@ -142,7 +151,7 @@ def test_demo_table_shows_every_mode_with_accuracy(demo):
     lines = table.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("mode"))
     assert lines[header].split() == [
-        "mode", "size", "ratio", "min", "runtime", "accuracy", "seconds",
+        "mode", "size", "ratio", "min", "runtime", "set", "by", "accuracy", "seconds",
     ]  # fmt: skip
     rows = [line.split() for line in lines[header + 2 : header + 7]]
     assert [r[0] for r in rows] == ALL

@@ -17,7 +17,8 @@ def test_npy_is_cast_to_the_input_dtype(tmp_path):
     path = tmp_path / "rep.npy"
     np.save(path, np.ones((5, 8, 8, 1), dtype=np.float64))
     samples = load_samples(path, DIGITS, "representative data", labels=False)
-    assert samples.x.dtype == np.float32 and len(samples) == 5 and samples.y is None
+    assert samples.inputs["image"].dtype == np.float32 and len(samples) == 5
+    assert samples.y is None
 
 
 def test_npz_with_labels_and_one_hot(tmp_path):
@@ -25,15 +26,17 @@ def test_npz_with_labels_and_one_hot(tmp_path):
     y = np.eye(10)[[1, 2, 3]]
     np.savez(path, x=np.zeros((3, 8, 8, 1), np.float32), y=y)
     samples = load_samples(path, DIGITS, "eval data", labels=True)
-    assert samples.y.tolist() == [1, 2, 3]
+    # One-hot rows are kept as given; they are checked against the eval output's width later.
+    assert samples.y.argmax(axis=1).tolist() == [1, 2, 3]
 
 
 def test_image_directory_is_resized_and_scaled(image_dir):
     samples = load_samples(image_dir, RGB, "representative data", labels=False)
-    assert samples.x.shape == (12, 32, 24, 3)
-    assert samples.x.dtype == np.float32
-    assert 0.0 <= samples.x.min() and samples.x.max() <= 1.0
-    assert samples.x.max() > 0.5  # scaled from 0..255, not left at 0..1/255
+    x = samples.inputs["input"]
+    assert x.shape == (12, 32, 24, 3)
+    assert x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.max() > 0.5  # scaled from 0..255, not left at 0..1/255
 
 
 @pytest.mark.parametrize(
@@ -55,7 +58,9 @@ def test_data_that_does_not_fit_names_expected_and_actual(tmp_path, array, messa
 def test_unreadable_or_unknown_data(tmp_path, image_dir):
     npz = tmp_path / "no_x.npz"
     np.savez(npz, images=np.zeros((1, 8, 8, 1)))
-    with pytest.raises(RepresentativeDataError, match="has no array 'x' \\(found images\\)"):
+    with pytest.raises(
+        RepresentativeDataError, match="has no array 'x' or 'image' \\(found images\\)"
+    ):
         load_samples(npz, DIGITS, "representative data", labels=False)
     junk = tmp_path / "junk.npy"
     junk.write_bytes(b"not numpy at all")
@@ -77,7 +82,7 @@ def test_unreadable_or_unknown_data(tmp_path, image_dir):
 def test_labels_must_match_the_samples(tmp_path):
     path = tmp_path / "eval.npz"
     np.savez(path, x=np.zeros((3, 8, 8, 1), np.float32), y=np.array([1, 2]))
-    with pytest.raises(RepresentativeDataError, match="'y' must hold 3 integer labels"):
+    with pytest.raises(RepresentativeDataError, match="'y' must hold 3 integer labels or one-hot"):
         load_samples(path, DIGITS, "eval data", labels=True)
 
 
@@ -89,3 +94,23 @@ def test_truncated_npz_is_a_clear_error(tmp_path):
     with pytest.raises(RepresentativeDataError, match="cannot read eval data") as exc:
         load_samples(cut, DIGITS, "eval data", labels=True)
     assert "\n" not in str(exc.value)
+
+
+def test_npz_may_name_the_single_input_instead_of_x(tmp_path):
+    path = tmp_path / "rep.npz"
+    np.savez(path, image=np.ones((4, 8, 8, 1), np.float32))
+    assert len(load_samples(path, DIGITS, "representative data", labels=False)) == 4
+
+
+def test_calibration_batches_are_keyed_by_input_name_and_fill_a_static_batch(tmp_path):
+    from tfstudio.convert.repdata import calibration_batches
+
+    path = tmp_path / "rep.npy"
+    np.save(path, np.arange(7 * 64, dtype=np.float32).reshape(7, 8, 8, 1))
+    samples = load_samples(path, DIGITS, "representative data", labels=False)
+    singles = calibration_batches(samples)
+    assert len(singles) == 7 and singles[0]["image"].shape == (1, 8, 8, 1)
+    threes = calibration_batches(samples, 3)
+    assert [b["image"].shape[0] for b in threes] == [3, 3, 3]
+    # The last batch is filled up from the first samples.
+    assert threes[-1]["image"][1, 0, 0, 0] == 0.0

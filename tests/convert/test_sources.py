@@ -50,14 +50,21 @@ def test_saved_model_int8_with_npz_rep_data(mlp, tmp_path):
 
 
 def test_source_digest_is_stable_and_content_based(mlp, tmp_path):
-    first = convert(mlp.saved_model, tmp_path / "a").source.sha256
-    second = convert(mlp.saved_model, tmp_path / "b").source.sha256
-    assert first == second and len(first) == 64
+    import shutil
+
+    from tfstudio.convert.source import probe_source
+
+    first = probe_source(mlp.saved_model).sha256
+    copy = tmp_path / "copy"
+    shutil.copytree(mlp.saved_model, copy)
+    assert probe_source(copy).sha256 == first and len(first) == 64
+    (copy / "assets").mkdir(exist_ok=True)
+    (copy / "assets" / "extra.txt").write_text("changed")
+    assert probe_source(copy).sha256 != first
 
 
-def test_mobilenet_saved_model_with_image_directory_rep_data(mobilenet, image_dir, tmp_path):
-    result = convert(mobilenet, tmp_path / "out", "int8", rep_data=image_dir)
-    int8 = result.variant("int8")
+def test_mobilenet_saved_model_with_image_directory_rep_data(mobilenet, image_dir, mobilenet_all):
+    int8 = mobilenet_all.variant("int8")
     assert int8.facts.inputs[0].shape == [1, 96, 96, 3]
     assert int8.facts.inputs[0].dtype == "int8"
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD"} <= {o.name for o in int8.facts.ops}

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 MODE_NAMES = ("float32", "dynamic", "float16", "int8", "int16x8")
 """For --help only; the presets file is the authority and parse_modes checks names."""
+INLINE_ERROR = 60
+"""A failed mode's error longer than this goes on its own line below the table."""
 
 
 def register(subparsers: Any) -> None:
@@ -50,24 +52,75 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--eval-data",
         metavar="PATH",
-        help="an .npz with 'x' (and optionally labels 'y') to score every variant against",
+        help=(
+            "an .npz with 'x' (or one array per input name) and optionally labels 'y', to "
+            "score every variant against the float model, output by output"
+        ),
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--eval-output",
+        metavar="NAME",
+        help=(
+            "the output accuracy is computed on: a signature name (output_0) or a Keras "
+            "output name (default: the first in the signature)"
+        ),
+    )
+    parser.add_argument(
+        "--fixed-batch",
+        type=int,
+        metavar="N",
+        help=(
+            "export a .keras/.h5 source with a static batch size N, so recurrent layers "
+            "(LSTM/GRU) convert to builtin ops"
+        ),
+    )
+    parser.add_argument(
+        "--select-tf-ops",
+        action="store_true",
+        help=(
+            "allow TensorFlow (Flex) ops for what builtins cannot express; the device "
+            "runtime then needs the Flex delegate"
+        ),
+    )
+    parser.add_argument(
+        "--allow-float-fallback",
+        action="store_true",
+        help="int8/int16x8: keep ops that have no integer kernel in float instead of failing",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document (also when a mode fails)"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Converts, prints the result, returns 0. TfStudioErrors propagate to main."""
-    from tfstudio.convert import convert
+    """Converts and prints the result; returns 0, or 1 when any mode failed.
 
-    result = convert(
-        args.source,
-        args.outdir,
-        args.quant,
-        rep_data=args.rep_data,
-        eval_data=args.eval_data,
-        progress=print_progress,
-    )
+    A failed mode does not stop the others: every row is printed (a failed one
+    with its error), then the error line. Other TfStudioErrors propagate to main.
+    """
+    from tfstudio.convert import ModesFailedError, convert
+
+    try:
+        result = convert(
+            args.source,
+            args.outdir,
+            args.quant,
+            rep_data=args.rep_data,
+            eval_data=args.eval_data,
+            progress=print_progress,
+            eval_output=args.eval_output,
+            fixed_batch=args.fixed_batch,
+            select_tf_ops=args.select_tf_ops,
+            allow_float_fallback=args.allow_float_fallback,
+        )
+    except ModesFailedError as exc:
+        if args.json:
+            print_json({**exc.result.to_json(), **exc.to_json()})
+        else:
+            print(render_result(exc.result))
+        print(f"tfstudio: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     if args.json:
         print_json(result.to_json())
     else:
@@ -77,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_progress(event: Any) -> None:
     """Prints a progress event as one line on stderr (stdout stays for the result)."""
-    from tfstudio.convert.events import ModeFinished, ModeStarted
+    from tfstudio.convert.events import ModeFailed, ModeFinished, ModeStarted
 
     if isinstance(event, ModeStarted):
         print(f"converting {event.mode} ({event.index}/{event.total})...", file=sys.stderr)
@@ -85,27 +138,41 @@ def print_progress(event: Any) -> None:
         print(
             f"wrote {event.path} ({human_bytes(event.size_bytes)}, {event.seconds:.1f} s)",
             file=sys.stderr,
-            flush=True,
         )
+    elif isinstance(event, ModeFailed):
+        # The error itself is in the table and the final error line.
+        print(f"failed {event.mode} ({event.index}/{event.total})", file=sys.stderr)
     sys.stderr.flush()
 
 
 def render_result(result: ConversionResult) -> str:
-    """Returns the human table: mode, size, ratio to float32, min runtime, score, seconds."""
+    """Returns the human table: mode, size, ratio to float32, min runtime and what sets it,
+    scores, seconds (and a status column when a mode failed)."""
+    from tfstudio.convert.result import FailedVariant
+
     labelled = result.evaluation is not None and result.evaluation.labelled
     scored = result.evaluation is not None
-    headers = ["mode", "size", "ratio", "min runtime"]
+    headers = ["mode", "size", "ratio", "min runtime", "set by"]
     if scored:
         headers += ["accuracy"] if labelled else ["agreement", "max abs err"]
     headers.append("seconds")
+    if not result.ok:
+        headers.append("status")
     rows = []
-    for v in result.variants:
+    for v in result.rows():
+        if isinstance(v, FailedVariant):
+            reason = v.error.message.removeprefix(f"{v.mode}: ")
+            row: list[Any] = [v.mode] + ["-"] * (len(headers) - 2)
+            row.append(f"failed: {reason}" if len(reason) <= INLINE_ERROR else "failed (below)")
+            rows.append(row)
+            continue
         ratio = result.size_ratio(v.mode)
-        row: list[Any] = [
+        row = [
             v.mode,
             human_bytes(v.size_bytes),
             "-" if ratio is None else f"{ratio:.2f}x",
-            v.facts.min_runtime_version or "-",
+            _runtime_cell(v.facts),
+            v.facts.min_runtime_set_by or "-",
         ]
         metrics = v.metrics or {}
         if labelled:
@@ -113,16 +180,52 @@ def render_result(result: ConversionResult) -> str:
         elif scored:
             row += [_percent(metrics.get("top1_agreement")), metrics.get("max_abs_error")]
         row.append(f"{v.convert_seconds:.1f}")
+        if not result.ok:
+            row.append("ok")
         rows.append(row)
     lines = [f"source: {result.source.path} ({result.source.kind.value})", ""]
     lines.append(render_table(headers, rows))
-    if result.evaluation is not None:
-        ev = result.evaluation
-        what = f"float source accuracy {_percent(ev.float_accuracy)}" if labelled else "agreement"
-        lines.append("")
-        lines.append(f"eval: {ev.samples} samples from {ev.path.name}; {what}")
+    lines += _notes(result)
     lines.append(f"outputs in {result.outdir}")
     return "\n".join(lines)
+
+
+def _notes(result: ConversionResult) -> list[str]:
+    lines: list[str] = []
+    long = [f for f in result.failures if len(f.error.message) - len(f.mode) - 2 > INLINE_ERROR]
+    if long:
+        lines.append("")
+        lines += [f"{f.mode} failed: {f.error.message.removeprefix(f.mode + ': ')}" for f in long]
+    ev = result.evaluation
+    if ev is not None:
+        labelled = ev.labelled
+        what = f"float source accuracy {_percent(ev.float_accuracy)}" if labelled else "agreement"
+        others = len(ev.outputs) - 1
+        scope = f"; {others} other output{'s' if others != 1 else ''} scored too" if others else ""
+        lines.append("")
+        lines.append(
+            f"eval: {ev.samples} samples from {ev.path.name}, output {ev.eval_output_label} "
+            f"({ev.chosen_by}{scope}); {what}"
+        )
+    for v in result.variants:
+        if v.facts.flex_ops:
+            lines.append(
+                f"{v.mode}: uses TensorFlow (Flex) ops {', '.join(v.facts.flex_ops)}: the "
+                "device runtime needs the Flex delegate"
+            )
+        lines += [f"{v.mode}: {note}" for note in v.notes]
+        if v.float_fallback_ops:
+            ops = ", ".join(f"{op} x{n}" for op, n in sorted(v.float_fallback_ops.items()))
+            lines.append(f"{v.mode}: float fallback for {ops}")
+        if v.facts.unknown_ops:
+            ops = ", ".join(f"{op.name} v{op.version}" for op in v.facts.unknown_ops)
+            lines.append(f"{v.mode}: op versions unknown to the runtime table: {ops}")
+    return lines
+
+
+def _runtime_cell(facts: Any) -> str:
+    version = facts.min_runtime_version or "-"
+    return f">={version}?" if facts.unknown_ops else version
 
 
 def _percent(value: Any) -> str:

@@ -15,8 +15,11 @@ def register(subparsers: Any) -> None:
     """Adds the `inspect` subcommand."""
     parser = subparsers.add_parser(
         "inspect",
-        help="show a .tflite model's size, digest, min runtime, ops and tensors",
-        description="Read a .tflite file without TensorFlow and print its facts.",
+        help="show a .tflite model's size, digest, min runtime, ops, tensors and subgraphs",
+        description=(
+            "Read a .tflite file without TensorFlow and print its facts. The min runtime is "
+            "computed from every op of every subgraph (and the model's own metadata)."
+        ),
     )
     parser.add_argument("model", metavar="MODEL.tflite", help="the .tflite file")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -25,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prints the model's facts; returns 0. ModelFormatError propagates to main."""
-    from tfstudio.modelinfo import facts_to_json, inspect_model
+    from tfstudio.modelinfo import describe_runtime, facts_to_json, inspect_model
 
     facts = inspect_model(args.model)
     info = facts_to_json(facts, args.model)
@@ -35,21 +38,73 @@ def run(args: argparse.Namespace) -> int:
     print(f"model:        {args.model}")
     print(f"size:         {human_bytes(facts.size_bytes)} ({facts.size_bytes} bytes)")
     print(f"sha256:       {facts.sha256}")
-    print(f"min runtime:  {facts.min_runtime_version or 'unknown'}")
-    print(f"schema:       v{facts.schema_version}, {facts.subgraphs} subgraph(s)")
+    print(f"min runtime:  {describe_runtime(facts)}")
+    claimed = facts.metadata_min_runtime_version
+    if claimed != facts.min_runtime_version:
+        print(f"              (its metadata claims {claimed or 'nothing'}; the ops need more)")
+    if facts.flex_ops:
+        print(
+            f"flex ops:     {', '.join(facts.flex_ops)}: needs a runtime with the Flex "
+            "delegate (full tensorflow); ai-edge-litert and tflite-runtime cannot run it"
+        )
+    if facts.custom_ops:
+        print(f"custom ops:   {', '.join(facts.custom_ops)}: the runtime must register them")
+    count = len(facts.subgraphs)
+    print(f"schema:       v{facts.schema_version}, {count} subgraph{'s' if count != 1 else ''}")
     for kind in ("inputs", "outputs"):
         print(f"\n{kind}:")
         print(
             render_table(
-                ["name", "shape", "dtype", "scale", "zero point"],
+                [
+                    "name",
+                    "signature name",
+                    "shape",
+                    "shape signature",
+                    "dtype",
+                    "scale",
+                    "zero point",
+                ],
                 [_tensor_row(t) for t in info[kind]],
             )
         )
-    print("\noperators:")
+    print("\nsubgraphs:")
     print(
-        render_table(["op", "version", "count"], [[o.name, o.version, o.count] for o in facts.ops])
+        render_table(
+            ["#", "name", "operators", "tensors", "inputs", "outputs"],
+            [[g.index, g.name or "-", g.operators, g.tensors, g.inputs, g.outputs]
+             for g in facts.subgraphs],
+        )
+    )  # fmt: skip
+    if facts.signatures:
+        print("\nsignatures:")
+    for sig in facts.signatures:
+        print(
+            f"{sig.key} (subgraph {sig.subgraph}): inputs {', '.join(sig.inputs)}; "
+            f"outputs {', '.join(sig.outputs)}"
+        )
+    print("\noperators (counted over every subgraph):")
+    print(
+        render_table(
+            ["op", "version", "count", "min runtime"],
+            [
+                [o["name"], o["version"], o["count"], o["min_runtime"] or "unknown"]
+                for o in info["ops"]
+            ],
+        )
     )
     return 0
+
+
+def _op_runtime(op: dict[str, Any]) -> str:
+    if op["min_runtime"]:
+        return str(op["min_runtime"])
+    if op["name"].startswith("CUSTOM:Flex"):
+        return "Flex delegate"
+    return "custom" if op["name"].startswith("CUSTOM:") else "unknown"
+
+
+def _dims(dims: list[int], dynamic: str = "?") -> str:
+    return "[" + ", ".join(dynamic if d < 0 else str(d) for d in dims) + "]"
 
 
 def _tensor_row(tensor: dict[str, Any]) -> list[Any]:
@@ -59,5 +114,12 @@ def _tensor_row(tensor: dict[str, Any]) -> list[Any]:
         scales, zeros = quant["scale"], quant["zero_point"]
         scale = f"{scales[0]:.6g}" if len(scales) == 1 else f"{len(scales)} per-channel"
         zero = str(zeros[0]) if len(zeros) == 1 else "per-channel"
-    shape = "[" + ", ".join(str(d) for d in tensor["shape"]) + "]"
-    return [tensor["name"], shape, tensor["dtype"], scale, zero]
+    return [
+        tensor["name"],
+        tensor["signature_name"] or "-",
+        _dims(tensor["shape"]),
+        _dims(tensor["shape_signature"]),
+        tensor["dtype"],
+        scale,
+        zero,
+    ]

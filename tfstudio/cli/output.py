@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfstudio.formatting import human_bytes
+from tfstudio.jsonsafe import json_safe
 
 __all__ = ["human_bytes", "print_json", "render_table"]
 
 
 def print_json(obj: Any) -> None:
-    """Prints `obj` as indented JSON on stdout."""
-    json.dump(obj, sys.stdout, indent=2, sort_keys=False, default=str)
+    """Prints `obj` as indented JSON on stdout; NaN and infinity become null."""
+    json.dump(json_safe(obj), sys.stdout, indent=2, sort_keys=False, default=str, allow_nan=False)
     sys.stdout.write("\n")
 
 

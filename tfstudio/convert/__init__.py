@@ -1,11 +1,15 @@
 """Headless conversion core: SavedModel/Keras → TFLite in every quantization mode.
 
-`convert()` is the one public entry point. It checks everything that can be
-checked before the first (slow) conversion — modes, representative data, the
-output directory, the source and the data shapes — then converts mode by mode,
-writing each model and its manifest atomically. It never prints: progress goes
-to an optional callback, and a `threading.Event`-like `cancel` is honoured
-between modes, so a TUI can run it in a worker thread.
+`convert()` is the one public entry point. It checks what can be checked
+without TensorFlow (modes, options, the source, the output directory), then
+hands the work to a conversion worker, a child process (see `supervisor`):
+it loads the source and checks the data before the first (slow) conversion,
+then converts, verifies and scores mode by mode. This process writes each
+model and its manifest atomically. A mode that fails (converter error, a model
+that is not what its mode says, a crash of the native converter) is recorded
+and the other modes go on. It never prints: progress goes to an optional
+callback, and a `threading.Event`-like `cancel` stops it, also mid-mode, so a
+TUI can run it in a worker thread and stay alive whatever the converter does.
 """
 
 from __future__ import annotations
@@ -13,41 +17,49 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
 
 from tfstudio.atomic import sweep_stale_temps, write_bytes_atomic
-from tfstudio.convert.events import ModeFinished, ModeStarted, ProgressEvent
+from tfstudio.convert.events import (
+    ModeFailed,
+    ModeFinished,
+    ModeStarted,
+    ProgressEvent,
+    Stage,
+    StageStarted,
+)
+from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
 from tfstudio.convert.manifest import build_manifest, write_manifest
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
-from tfstudio.convert.result import ConversionResult, EvalSummary, VariantResult
-from tfstudio.convert.source import InputSpec, SourceInfo, probe_source
-from tfstudio.errors import CancelledError, OutputError, RepresentativeDataError
-from tfstudio.modelinfo import inspect_bytes
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from tfstudio.convert.repdata import Samples
+from tfstudio.convert.repdata import check_data_path
+from tfstudio.convert.result import (
+    ConversionResult,
+    FailedVariant,
+    ModesFailedError,
+    VariantResult,
+)
+from tfstudio.convert.source import SourceInfo, SourceKind, fixed_batch_needs_keras, probe_source
+from tfstudio.convert.supervisor import CancelFlag, ConversionWorker
+from tfstudio.errors import CancelledError, OutputError, RepresentativeDataError, TfStudioError
+from tfstudio.modelinfo import inspect_bytes, runtime_json
 
 __all__ = [
+    "CancelFlag",
     "ConversionResult",
+    "ConvertOptions",
+    "FailedVariant",
     "Mode",
+    "ModeFailed",
     "ModeFinished",
     "ModeStarted",
+    "ModesFailedError",
+    "Stage",
+    "StageStarted",
     "VariantResult",
     "convert",
     "output_paths",
 ]
-
-
-class CancelFlag(Protocol):
-    """Anything with `is_set()`, such as `threading.Event`."""
-
-    def is_set(self) -> bool: ...
 
 
 def output_paths(outdir: Path, name: str, mode: str) -> tuple[Path, Path]:
@@ -63,15 +75,28 @@ def convert(
     eval_data: str | Path | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelFlag | None = None,
+    *,
+    eval_output: str | None = None,
+    fixed_batch: int | None = None,
+    select_tf_ops: bool = False,
+    allow_float_fallback: bool = False,
 ) -> ConversionResult:
     """Converts `source` into one .tflite (plus manifest) per mode in `outdir`.
 
     `modes` is "float32,int8", "all", a list of names/Modes, or None (float32).
-    Returns a ConversionResult. Raises UsageError (unknown mode),
-    RepresentativeDataError (missing or ill-fitting data), SourceModelError,
-    OutputError, MissingExtraError (no tensorflow), ConversionError, or
-    CancelledError (cancel was set between modes). Nothing is written at a
-    final path before every input check has passed.
+    `rep_data`/`eval_data`: .npy, .npz (`x` or one array per input name, and
+    `y` labels for eval) or a directory of images. `eval_output` picks the
+    output accuracy is computed on (default: the first in the signature);
+    `fixed_batch` exports a Keras source with that static batch size;
+    `select_tf_ops` allows TensorFlow (Flex) ops; `allow_float_fallback` lets
+    full-integer modes keep ops without an integer kernel in float.
+
+    Returns a ConversionResult when every mode was written. Raises
+    ModesFailedError (a ConversionError carrying the result) when any mode
+    failed after the others were tried; before any conversion: UsageError,
+    RepresentativeDataError, SourceModelError, OutputError, MissingExtraError;
+    CancelledError when `cancel` is set (models finished before stay). Nothing
+    is written at a final path before every input check has passed.
     """
     chosen = parse_modes(modes)
     presets = load_presets()
@@ -80,121 +105,158 @@ def convert(
         raise RepresentativeDataError(
             f"{', '.join(needy)} need{'s' if len(needy) == 1 else ''} representative data;"
             " nothing was converted",
-            hint="pass --rep-data with a .npy, an .npz with 'x', or a directory of images",
+            hint="pass --rep-data with a .npy, an .npz with 'x' (or one array per input name),"
+            " or a directory of images",
         )
+    options = ConvertOptions(eval_output, fixed_batch, select_tf_ops, allow_float_fallback)
+    options.check(eval_data is not None)
+    # A mistyped data path fails at once, before the worker and TensorFlow start.
+    rep_path = check_data_path(rep_data, "representative data") if rep_data is not None else None
+    eval_path = check_data_path(eval_data, "eval data") if eval_data is not None else None
     info = probe_source(source)
+    if fixed_batch is not None and info.kind is SourceKind.SAVED_MODEL:
+        raise fixed_batch_needs_keras()
     out = _prepare_outdir(Path(outdir))
-
-    from tfstudio.convert.engine import float_reference
-    from tfstudio.convert.repdata import calibration_batches, load_samples
-    from tfstudio.convert.source import load_source, saved_model_dir
-    from tfstudio.extras import tensorflow
-
-    tf = tensorflow()
-    opened = load_source(info, tf)
-    spec = _single_input(opened.inputs, rep_data, eval_data)
-    # Given data is checked even when no chosen mode needs it: a typo should not pass silently.
-    rep = load_samples(rep_data, spec, "representative data", False) if rep_data else None
-    evals = load_samples(eval_data, spec, "eval data", True) if eval_data else None
-    job = _Job(
-        tf=tf,
-        tf_version=str(tf.__version__),
-        info=info,
-        out=out,
-        rep=rep,
-        calibration=calibration_batches(rep) if rep is not None else None,
-        evals=evals,
-        reference=float_reference(tf, opened, evals.x) if evals is not None else None,
-    )
-
-    variants: list[VariantResult] = []
-    with saved_model_dir(opened) as graph:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError(f"conversion cancelled after 0 of {len(chosen)} modes")
+    run = _Run(chosen, presets, info, out, options, progress)
+    with ConversionWorker(
+        info,
+        rep_path,
+        eval_path,
+        options,
+        on_stage=run.stage,
+        cancel=cancel,
+    ) as worker:
+        try:
+            run.prepared = worker.prepare()
+        except CancelledError:
+            raise CancelledError(
+                f"conversion cancelled while loading the model (0 of {len(chosen)} modes)"
+            ) from None
         for index, mode in enumerate(chosen, start=1):
+            done = len(run.variants) + len(run.failures)
             if cancel is not None and cancel.is_set():
+                raise CancelledError(f"conversion cancelled after {done} of {len(chosen)} modes")
+            try:
+                run.mode(worker, index, mode)
+            except CancelledError:
                 raise CancelledError(
-                    f"conversion cancelled after {len(variants)} of {len(chosen)} modes"
-                )
-            _emit(progress, ModeStarted(mode.value, index, len(chosen)))
-            variant = _convert_mode(job, graph, presets[mode])
-            variants.append(variant)
-            _emit(
-                progress,
-                ModeFinished(
-                    variant.mode,
-                    index,
-                    len(chosen),
-                    str(variant.path),
-                    variant.size_bytes,
-                    variant.convert_seconds,
-                ),
-            )
-    return ConversionResult(info, out, job.tf_version, tuple(variants), _eval_summary(job))
+                    f"conversion cancelled during {mode.value} (after {done} of "
+                    f"{len(chosen)} modes; nothing was written for {mode.value})"
+                ) from None
+    result = run.result()
+    if not result.ok:
+        raise ModesFailedError(result)
+    return result
 
 
-@dataclass(frozen=True)
-class _Job:
-    """What every mode of one `convert` call shares, all checked before the first mode."""
+class _Run:
+    """The bookkeeping of one `convert` call: what was written, what failed, progress."""
 
-    tf: Any
-    tf_version: str
-    info: SourceInfo
-    out: Path
-    rep: Samples | None
-    calibration: list[np.ndarray] | None
-    evals: Samples | None
-    reference: np.ndarray | None
+    def __init__(
+        self,
+        chosen: tuple[Mode, ...],
+        presets: dict[Mode, Preset],
+        info: SourceInfo,
+        out: Path,
+        options: ConvertOptions,
+        progress: Callable[[ProgressEvent], None] | None,
+    ) -> None:
+        self.chosen = chosen
+        self.presets = presets
+        self.info = info
+        self.out = out
+        self.options = options
+        self.progress = progress
+        self.current: str | None = None
+        self.prepared: Prepared | None = None
+        self.variants: list[VariantResult] = []
+        self.failures: list[FailedVariant] = []
 
+    def stage(self, stage: Stage) -> None:
+        _emit(self.progress, StageStarted(stage, self.current))
 
-def _convert_mode(job: _Job, graph: Path, preset: Preset) -> VariantResult:
-    """Converts one mode, checks/scores the model, then writes model and manifest."""
-    from tfstudio.convert import engine, evaluate
+    def mode(self, worker: ConversionWorker, index: int, mode: Mode) -> None:
+        """Converts and writes one mode; records (and reports) a failure instead of raising."""
+        total = len(self.chosen)
+        self.current = mode.value
+        _emit(self.progress, ModeStarted(mode.value, index, total))
+        try:
+            outcome = worker.convert(self.presets[mode])
+            variant = self._write(self.presets[mode], outcome)
+        except CancelledError:
+            raise
+        except TfStudioError as exc:
+            error = type(exc)(f"{mode.value}: {exc.message}", hint=exc.hint)
+            self.failures.append(FailedVariant(mode.value, error))
+            _emit(self.progress, ModeFailed(mode.value, index, total, error.message))
+            return
+        finally:
+            self.current = None
+        self.variants.append(variant)
+        _emit(
+            self.progress,
+            ModeFinished(
+                mode.value,
+                index,
+                total,
+                str(variant.path),
+                variant.size_bytes,
+                variant.convert_seconds,
+            ),
+        )
 
-    mode = preset.mode.value
-    started = time.perf_counter()
-    calibration = job.calibration if preset.needs_rep_data else None
-    model = engine.convert_saved_model(job.tf, graph, preset, calibration)
-    seconds = time.perf_counter() - started
-    model_path, manifest_path = output_paths(job.out, job.info.name, mode)
-    facts = inspect_bytes(model, model_path.name)
-    metrics = None
-    if job.evals is not None and job.reference is not None:
-        outputs = evaluate.run_tflite(model, job.evals.x, model_path.name)
-        metrics = evaluate.score(outputs, job.reference, job.evals.y)
-    else:
-        # A model the converter accepts may still fail to load (e.g. an int16x8
-        # conv whose scales overflow); never ship one silently.
-        evaluate.check_loads(model, model_path.name)
-    write_bytes_atomic(model_path, model)
-    manifest = build_manifest(
-        model_path=model_path,
-        model_sha256=facts.sha256,
-        size_bytes=facts.size_bytes,
-        mode=mode,
-        source=job.info.to_json(),
-        tensorflow_version=job.tf_version,
-        settings=_settings(preset, calibration),
-        rep_data=job.rep.describe() if job.rep is not None and calibration else None,
-        convert_seconds=seconds,
-        metrics=metrics,
-    )
-    # The manifest goes last: a model with its manifest beside it is complete.
-    write_manifest(manifest_path, manifest)
-    return VariantResult(mode, model_path, manifest_path, facts, seconds, metrics)
+    def _write(self, preset: Preset, outcome: ModeOutcome) -> VariantResult:
+        assert self.prepared is not None
+        mode = preset.mode.value
+        model_path, manifest_path = output_paths(self.out, self.info.name, mode)
+        facts = inspect_bytes(outcome.model, model_path.name)
+        settings = preset.settings(
+            float_fallback=self.options.allow_float_fallback,
+            select_tf_ops=self.options.select_tf_ops,
+        )
+        settings["fixed_batch"] = self.options.fixed_batch
+        if preset.needs_rep_data:
+            settings["representative_samples"] = self.prepared.calibration_samples
+        write_bytes_atomic(model_path, outcome.model)
+        manifest = build_manifest(
+            model_path=model_path,
+            model_sha256=facts.sha256,
+            size_bytes=facts.size_bytes,
+            mode=mode,
+            source=self.info.to_json(),
+            tensorflow_version=self.prepared.tensorflow_version,
+            settings=settings,
+            rep_data=self.prepared.rep if preset.needs_rep_data else None,
+            convert_seconds=outcome.seconds,
+            metrics=outcome.metrics,
+            min_runtime=runtime_json(facts),
+            float_fallback_ops=outcome.float_fallback_ops,
+        )
+        # The manifest goes last: a model with its manifest beside it is complete.
+        write_manifest(manifest_path, manifest)
+        return VariantResult(
+            mode,
+            model_path,
+            manifest_path,
+            facts,
+            outcome.seconds,
+            outcome.metrics,
+            outcome.float_fallback_ops,
+            outcome.notes,
+        )
 
-
-def _eval_summary(job: _Job) -> EvalSummary | None:
-    if job.evals is None or job.reference is None:
-        return None
-    from tfstudio.convert.evaluate import accuracy
-
-    labels = job.evals.y
-    return EvalSummary(
-        path=job.evals.path,
-        sha256=job.evals.sha256,
-        samples=len(job.evals),
-        labelled=labels is not None,
-        float_accuracy=accuracy(job.reference, labels) if labels is not None else None,
-    )
+    def result(self) -> ConversionResult:
+        assert self.prepared is not None
+        return ConversionResult(
+            self.info,
+            self.out,
+            self.prepared.tensorflow_version,
+            tuple(self.variants),
+            self.prepared.evaluation,
+            tuple(self.failures),
+        )
 
 
 def _prepare_outdir(outdir: Path) -> Path:
@@ -217,23 +279,6 @@ def _prepare_outdir(outdir: Path) -> Path:
         os.unlink(probe)
     sweep_stale_temps(target)
     return target
-
-
-def _single_input(inputs: tuple[InputSpec, ...], rep_data: object, eval_data: object) -> InputSpec:
-    if len(inputs) != 1 and (rep_data is not None or eval_data is not None):
-        names = ", ".join(i.name for i in inputs)
-        raise RepresentativeDataError(
-            f"the model has {len(inputs)} inputs ({names}); --rep-data and --eval-data "
-            "support single-input models only"
-        )
-    return inputs[0]
-
-
-def _settings(preset: Preset, calibration: list[Any] | None) -> dict[str, Any]:
-    settings = preset.settings()
-    if preset.needs_rep_data:
-        settings["representative_samples"] = len(calibration or [])
-    return settings
 
 
 def _emit(progress: Callable[[ProgressEvent], None] | None, event: ProgressEvent) -> None:

@@ -1,9 +1,13 @@
-"""Scores converted models on eval data, next to the float source.
+"""Scores converted models on eval data, next to the float source, output by output.
 
 Each variant runs in a LiteRT interpreter from `edge_agent.runtime` (the one
-module that builds interpreters), one sample at a time: inputs are quantized
-and outputs dequantized with the tensors' own scale and zero point, so int8
-and int16 models are compared in real units. Scores use the first output.
+module that builds interpreters) through its signature runner, so outputs are
+matched to the float model's by NAME, never by position (Keras order, sorted
+signature keys and flatbuffer order all differ). Inputs are quantized and
+outputs dequantized with the tensors' own scale and zero point, so int8 and
+int16 models are compared in real units. Every output is scored; accuracy is
+computed on the one chosen as the eval output. No metric is ever NaN: a value
+that cannot be computed is None, with its reason in `null_reasons`.
 """
 
 from __future__ import annotations
@@ -13,28 +17,45 @@ from typing import Any
 import numpy as np
 
 from edge_agent import runtime
+from tfstudio.convert.engine import run_batched
+from tfstudio.convert.repdata import Samples
+from tfstudio.convert.source import SERVING_KEY
 from tfstudio.errors import ConversionError
 
 
-def run_tflite(model: bytes, x: np.ndarray, name: str) -> np.ndarray:
-    """Returns the first output of `model` for every sample of `x`, as float32.
+def run_tflite(model: bytes, samples: Samples, name: str) -> dict[str, np.ndarray]:
+    """Returns every signature output of `model` for every sample, by name, as float32.
 
-    Raises ConversionError when the runtime cannot load or run the model.
+    Raises ConversionError when the runtime cannot load or run the model, or
+    the model has no signature to map its inputs and outputs by name.
     """
     try:
         interpreter = runtime.make_interpreter(model_content=model, threads=1, quiet=True)
-        input_detail = interpreter.get_input_details()[0]
-        output_detail = interpreter.get_output_details()[0]
-        outputs = []
-        for i in range(x.shape[0]):
-            value = runtime.quantize(x[i : i + 1], input_detail)
-            result = runtime.run_once(interpreter, [value])[0]
-            outputs.append(runtime.dequantize(result, output_detail))
+        keys = list(interpreter.get_signature_list())
+        if not keys:
+            raise ConversionError(f"{name} has no signature: its outputs cannot be mapped by name")
+        runner = interpreter.get_signature_runner(SERVING_KEY if SERVING_KEY in keys else keys[0])
+        inputs = runner.get_input_details()
+        outputs = runner.get_output_details()
+        if set(inputs) != set(samples.inputs):
+            raise ConversionError(
+                f"{name} has inputs {', '.join(sorted(inputs))}, the source has "
+                f"{', '.join(sorted(samples.inputs))}"
+            )
+        first = next(iter(inputs.values()))
+        static = int(first["shape_signature"][0]) if len(first["shape_signature"]) else -1
+        batch = static if static > 0 else 1
+
+        def call(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            feed = {k: runtime.quantize(v, inputs[k]) for k, v in rows.items()}
+            result = runner(**feed)
+            return {k: runtime.dequantize(v, outputs[k]) for k, v in result.items()}
+
+        return run_batched(samples, batch, call, pad=static > 0)
     except runtime.RuntimeMissingError as exc:
         raise ConversionError(f"cannot evaluate {name}: {exc}") from exc
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, KeyError) as exc:
         raise ConversionError(f"{name} does not run in LiteRT: {_first_line(exc)}") from exc
-    return np.concatenate(outputs, axis=0)
 
 
 def check_loads(model: bytes, name: str) -> None:
@@ -51,31 +72,92 @@ def check_loads(model: bytes, name: str) -> None:
         raise ConversionError(f"{name} does not load in LiteRT: {_first_line(exc)}") from exc
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def score(
+    outputs: dict[str, np.ndarray],
+    reference: dict[str, np.ndarray],
+    eval_output: str,
+    labels: np.ndarray | None,
+) -> dict[str, Any]:
+    """Returns metrics of every output against the float `reference`, by name.
 
-
-def score(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
-    """Returns metrics of `outputs` against the float `reference` (and `labels` when given).
-
-    Keys: samples, top1_agreement, max_abs_error, mean_abs_error, and accuracy with labels.
+    Top level: samples, eval_output, and the eval output's top1_agreement,
+    max_abs_error, mean_abs_error (and accuracy with labels); `outputs` holds
+    each output's own metrics. Raises ConversionError when an output is
+    missing or has another shape.
     """
-    out = outputs.reshape(outputs.shape[0], -1)
-    ref = reference.reshape(reference.shape[0], -1).astype(np.float32)
-    diff = np.abs(out - ref)
+    per: dict[str, dict[str, Any]] = {}
+    for name, ref in reference.items():
+        if name not in outputs:
+            raise ConversionError(
+                f"the converted model has no output '{name}' (it has {', '.join(sorted(outputs))})"
+            )
+        per[name] = compare(outputs[name], ref, name)
+    chosen = dict(per[eval_output])
+    reasons = dict(chosen.pop("null_reasons", {}))
     metrics: dict[str, Any] = {
-        "samples": int(out.shape[0]),
-        "top1_agreement": float(np.mean(out.argmax(axis=1) == ref.argmax(axis=1))),
-        "max_abs_error": float(diff.max()),
-        "mean_abs_error": float(diff.mean()),
+        "samples": int(len(reference[eval_output])),
+        "eval_output": eval_output,
     }
+    metrics.update(chosen)
     if labels is not None:
-        metrics["accuracy"] = accuracy(out, labels)
+        metrics["accuracy"] = accuracy(outputs[eval_output], labels)
+    metrics["outputs"] = per
+    if reasons:
+        metrics["null_reasons"] = reasons
     return metrics
 
 
+def compare(out: np.ndarray, ref: np.ndarray, name: str) -> dict[str, Any]:
+    """Returns {top1_agreement, max_abs_error, mean_abs_error, nonfinite_samples} of one output.
+
+    Samples where either model gives NaN or infinity (`nonfinite_samples`) count
+    as disagreeing and are left out of the errors; values that cannot be
+    computed are None with a reason under `null_reasons`.
+    """
+    if out.shape != ref.shape:
+        raise ConversionError(
+            f"output '{name}' has shape {tuple(out.shape)} in the converted model but "
+            f"{tuple(ref.shape)} in the float source"
+        )
+    n = out.shape[0]
+    flat_out = out.reshape(n, -1).astype(np.float64)
+    flat_ref = ref.reshape(n, -1).astype(np.float64)
+    finite_rows = np.isfinite(flat_out).all(axis=1) & np.isfinite(flat_ref).all(axis=1)
+    bad = int(n - finite_rows.sum())
+    result: dict[str, Any] = {"nonfinite_samples": bad}
+    reasons: dict[str, str] = {}
+    if not finite_rows.any():
+        why = f"all {n} samples gave NaN or infinity"
+        for key in ("top1_agreement", "max_abs_error", "mean_abs_error"):
+            result[key] = None
+            reasons[key] = why
+    else:
+        if flat_out.shape[1] > 1:
+            agree = (flat_out.argmax(axis=1) == flat_ref.argmax(axis=1)) & finite_rows
+            result["top1_agreement"] = float(agree.mean())
+        else:
+            result["top1_agreement"] = None
+            reasons["top1_agreement"] = "the output has a single value per sample, no classes"
+        diff = np.abs(flat_out[finite_rows] - flat_ref[finite_rows])
+        result["max_abs_error"] = float(diff.max())
+        result["mean_abs_error"] = float(diff.mean())
+    if reasons:
+        result["null_reasons"] = reasons
+    return result
+
+
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """Returns top-1 accuracy (0..1) of the outputs' argmax against integer labels."""
-    flat = outputs.reshape(outputs.shape[0], -1)
-    return float(np.mean(flat.argmax(axis=1) == labels))
+    """Returns top-1 accuracy (0..1) against integer labels.
+
+    An (N, 1) output is a binary score, thresholded at 0.5; rows with NaN or
+    infinity count as wrong.
+    """
+    flat = outputs.reshape(outputs.shape[0], -1).astype(np.float64)
+    finite = np.isfinite(flat).all(axis=1)
+    predicted = (flat[:, 0] >= 0.5).astype(np.int64) if flat.shape[1] == 1 else flat.argmax(axis=1)
+    return float(np.mean((predicted == labels) & finite))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

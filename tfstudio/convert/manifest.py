@@ -1,10 +1,11 @@
 """The provenance manifest written beside each converted model (`<name>.<mode>.json`).
 
 It records where the model came from (source path and sha256), what made it
-(TensorFlow version, converter settings, data digests), when, and the model's
-own sha256. `chain` is an ordered list of provenance steps: `convert` writes
-the first; later stages (a training image digest, device activations) append
-their own entries to the same list.
+(TensorFlow version, converter settings, data digests), when, the model's own
+sha256 and the runtime it needs (computed from its ops, with what sets it).
+`chain` is an ordered list of provenance steps: `convert` writes the first;
+later stages (a training image digest, device activations) append their own
+entries to the same list.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from tfstudio import __version__
 from tfstudio.atomic import write_text_atomic
+from tfstudio.jsonsafe import json_safe
 
 MANIFEST_FORMAT = "tfstudio.manifest/1"
 """Version tag of the manifest layout, for readers written later."""
@@ -33,8 +35,14 @@ def build_manifest(
     rep_data: dict[str, Any] | None,
     convert_seconds: float,
     metrics: dict[str, Any] | None,
+    min_runtime: dict[str, Any] | None = None,
+    float_fallback_ops: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Returns the manifest of one converted model as a JSON-able dict."""
+    """Returns the manifest of one converted model as a JSON-able dict.
+
+    `min_runtime` is `modelinfo.runtime_json(facts)`; its version is also the
+    top-level `min_runtime_version`.
+    """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     step = {
         "step": "convert",
@@ -52,6 +60,9 @@ def build_manifest(
         "format": MANIFEST_FORMAT,
         "model": {"path": model_path.name, "sha256": model_sha256, "size_bytes": size_bytes},
         "mode": mode,
+        "min_runtime_version": (min_runtime or {}).get("version"),
+        "min_runtime": min_runtime,
+        "float_fallback_ops": dict(float_fallback_ops or {}),
         "source": source,
         "tensorflow_version": tensorflow_version,
         "converter_settings": settings,
@@ -62,5 +73,9 @@ def build_manifest(
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    """Writes `manifest` atomically as indented JSON. Raises OutputError."""
-    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    """Writes `manifest` atomically as indented JSON (NaN and infinity become null).
+
+    Raises OutputError.
+    """
+    text = json.dumps(json_safe(manifest), indent=2, sort_keys=False, allow_nan=False)
+    write_text_atomic(path, text + "\n")

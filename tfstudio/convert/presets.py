@@ -52,16 +52,37 @@ class Preset:
     needs_rep_data: bool
     inference_input_type: str | None = None
     inference_output_type: str | None = None
+    integer_compute: str | None = None
+    float_fallback_ops: tuple[str, ...] = ()
 
-    def settings(self) -> dict[str, Any]:
+    @property
+    def io_dtypes(self) -> tuple[str, str]:
+        """(input, output) dtype the converted model must have where the source's are float."""
+        return self.inference_input_type or "float32", self.inference_output_type or "float32"
+
+    def supported_ops_with(self, *, float_fallback: bool, select_tf_ops: bool) -> tuple[str, ...]:
+        """Returns the ops sets to allow: the preset's, plus its float fallback and/or Flex."""
+        ops = list(self.supported_ops)
+        extra = list(self.float_fallback_ops) if float_fallback else []
+        if select_tf_ops:
+            extra.append("SELECT_TF_OPS")
+        return tuple(dict.fromkeys(ops + extra))
+
+    def settings(
+        self, *, float_fallback: bool = False, select_tf_ops: bool = False
+    ) -> dict[str, Any]:
         """Returns the converter settings as a JSON-able dict (for manifests)."""
         return {
             "optimizations": list(self.optimizations),
-            "supported_ops": list(self.supported_ops),
+            "supported_ops": list(
+                self.supported_ops_with(float_fallback=float_fallback, select_tf_ops=select_tf_ops)
+            ),
             "supported_types": list(self.supported_types),
-            "inference_input_type": self.inference_input_type or "float32",
-            "inference_output_type": self.inference_output_type or "float32",
+            "inference_input_type": self.io_dtypes[0],
+            "inference_output_type": self.io_dtypes[1],
             "representative_dataset": self.needs_rep_data,
+            "float_fallback": bool(float_fallback and self.float_fallback_ops),
+            "select_tf_ops": select_tf_ops,
         }
 
 
@@ -72,7 +93,12 @@ _FIELDS = {
     "supported_types": list,
     "needs_rep_data": bool,
 }
-_OPTIONAL = {"inference_input_type": str, "inference_output_type": str}
+_OPTIONAL = {
+    "inference_input_type": str,
+    "inference_output_type": str,
+    "integer_compute": str,
+    "float_fallback_ops": list,
+}
 
 
 @lru_cache(maxsize=4)

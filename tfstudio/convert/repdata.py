@@ -1,9 +1,11 @@
-"""Representative and evaluation data: load it and check it fits the model's input.
+"""Representative and evaluation data: load it and check it fits the model's inputs.
 
-Accepted forms: a `.npy` array of inputs, a `.npz` with `x` (and, for
-evaluation, an optional `y` of labels), or a directory of PNG/JPEG images that
-are resized to the input's height and width and scaled to [0, 1].
-Every mismatch is a RepresentativeDataError naming the expected and actual shape or dtype.
+Accepted forms: a `.npy` array of inputs, a `.npz` with `x` (or, for a model
+with several inputs, one array per input name) and, for evaluation, an
+optional `y` of labels, or a directory of PNG/JPEG images that are resized to
+the input's height and width and scaled to [0, 1]. Every mismatch is a
+RepresentativeDataError naming what was expected and what was found; values
+are checked for NaN and infinity (`datacheck`) before any converter sees them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tfstudio.convert.datacheck import check_finite
 from tfstudio.convert.source import InputSpec
 from tfstudio.digest import file_sha256
 from tfstudio.errors import RepresentativeDataError
@@ -22,19 +25,28 @@ from tfstudio.errors import RepresentativeDataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_REP_SAMPLES = 300
 """Calibration needs a few hundred samples at most; more only slows int8 conversion."""
+LABELS_KEY = "y"
+SINGLE_KEY = "x"
 
 
 @dataclass(frozen=True)
 class Samples:
-    """Model inputs (and maybe labels) loaded from `path`; `x` has the model's dtype."""
+    """Model inputs by signature name (and maybe raw labels) loaded from `path`.
+
+    Each array has the input's dtype and the same number of samples.
+    """
 
     path: Path
-    x: np.ndarray
+    inputs: dict[str, np.ndarray]
     y: np.ndarray | None
     sha256: str
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return int(next(iter(self.inputs.values())).shape[0])
+
+    def rows(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Returns samples start..stop-1 of every input."""
+        return {name: arr[start:stop] for name, arr in self.inputs.items()}
 
     def describe(self) -> dict[str, Any]:
         """Returns {path, sha256, samples, labelled} for manifests and reports."""
@@ -46,36 +58,100 @@ class Samples:
         }
 
 
-def load_samples(path: str | Path, spec: InputSpec, purpose: str, labels: bool) -> Samples:
-    """Returns the samples at `path`, checked against `spec`.
+def load_samples(
+    path: str | Path, specs: InputSpec | tuple[InputSpec, ...], purpose: str, labels: bool
+) -> Samples:
+    """Returns the samples at `path`, checked against the model's input `specs`.
 
     `purpose` names the data in messages ("representative data", "eval data");
-    `labels` allows a `y` array in an .npz. Raises RepresentativeDataError.
+    `labels` allows a `y` array in an .npz. Float inputs must be finite.
+    Raises RepresentativeDataError.
+    """
+    specs = (specs,) if isinstance(specs, InputSpec) else tuple(specs)
+    src = check_data_path(path, purpose)
+    y: np.ndarray | None = None
+    if src.is_dir():
+        arrays = {
+            _only(specs, purpose, "a directory of images").name: _load_images(
+                src, specs[0], purpose
+            )
+        }
+        digest = _images_sha256(src)
+    elif src.suffix.lower() == ".npy":
+        arrays = {_only(specs, purpose, "an .npy file").name: _np_load(src, purpose)}
+        digest = file_sha256(src)
+    elif src.suffix.lower() == ".npz":
+        archive = _np_load(src, purpose)
+        arrays = _npz_inputs(archive, specs, purpose, src)
+        if labels and LABELS_KEY in archive:
+            y = np.asarray(archive[LABELS_KEY])
+        digest = file_sha256(src)
+    else:  # pragma: no cover - check_data_path refused it
+        raise AssertionError(src)
+    fitted = {
+        spec.name: _fit(arrays[spec.name], spec, purpose, src, len(specs) > 1) for spec in specs
+    }
+    counts = {name: arr.shape[0] for name, arr in fitted.items()}
+    if len(set(counts.values())) > 1:
+        found = ", ".join(f"'{n}' {c}" for n, c in counts.items())
+        raise RepresentativeDataError(
+            f"{purpose} {src.name}: the inputs hold different numbers of samples ({found})"
+        )
+    for name, arr in fitted.items():
+        check_finite(arr, f"{purpose} {src.name}" + (f" array '{name}'" if len(specs) > 1 else ""))
+    if y is not None:
+        y = _label_shape(y, len(next(iter(fitted.values()))), purpose, src)
+    return Samples(src, fitted, y, digest)
+
+
+def check_data_path(path: str | Path, purpose: str) -> Path:
+    """Returns `path` resolved when it is a directory, a .npy or an .npz (cheap, no loading).
+
+    Raises RepresentativeDataError when it does not exist or is of another kind.
     """
     src = Path(path).expanduser().resolve()
     if not src.exists():
         raise RepresentativeDataError(f"{purpose} {path} does not exist")
-    y: np.ndarray | None = None
-    if src.is_dir():
-        x = _load_images(src, spec, purpose)
-        digest = _images_sha256(src)
-    elif src.suffix.lower() == ".npy":
-        x = _np_load(src, purpose)
-        digest = file_sha256(src)
-    elif src.suffix.lower() == ".npz":
-        archive = _np_load(src, purpose)
-        if "x" not in archive:
-            found = ", ".join(sorted(archive)) or "nothing"
-            raise RepresentativeDataError(f"{purpose} {path} has no array 'x' (found {found})")
-        x = archive["x"]
-        if labels and "y" in archive:
-            y = _labels(archive["y"], len(x), purpose, src)
-        digest = file_sha256(src)
-    else:
+    if not src.is_dir() and src.suffix.lower() not in (".npy", ".npz"):
         raise RepresentativeDataError(
             f"{purpose} {path} is not a .npy file, an .npz file or a directory of images"
         )
-    return Samples(src, _fit(x, spec, purpose, src), y, digest)
+    return src
+
+
+def _only(specs: tuple[InputSpec, ...], purpose: str, what: str) -> InputSpec:
+    if len(specs) != 1:
+        raise RepresentativeDataError(
+            f"the model has {len(specs)} inputs ({_names(specs)}); {purpose} as {what} "
+            "fits single-input models only",
+            hint="give an .npz with one array per input name",
+        )
+    return specs[0]
+
+
+def _names(specs: tuple[InputSpec, ...]) -> str:
+    return ", ".join(s.name for s in specs)
+
+
+def _npz_inputs(
+    archive: dict[str, Any], specs: tuple[InputSpec, ...], purpose: str, path: Path
+) -> dict[str, Any]:
+    found = ", ".join(sorted(archive)) or "nothing"
+    if len(specs) == 1:
+        name = specs[0].name
+        key = name if name in archive else SINGLE_KEY
+        if key not in archive:
+            raise RepresentativeDataError(
+                f"{purpose} {path} has no array 'x' or '{name}' (found {found})"
+            )
+        return {name: archive[key]}
+    missing = [s.name for s in specs if s.name not in archive]
+    if missing:
+        raise RepresentativeDataError(
+            f"{purpose} {path} lacks arrays for the model's inputs {', '.join(missing)} "
+            f"(found {found}); give one array per input name ({_names(specs)})"
+        )
+    return {s.name: archive[s.name] for s in specs}
 
 
 def _np_load(path: Path, purpose: str) -> Any:
@@ -92,39 +168,37 @@ def _np_load(path: Path, purpose: str) -> Any:
         raise RepresentativeDataError(f"cannot read {purpose} {path}: {exc}") from exc
 
 
-def _fit(x: Any, spec: InputSpec, purpose: str, path: Path) -> np.ndarray:
+def _fit(x: Any, spec: InputSpec, purpose: str, path: Path, named: bool) -> np.ndarray:
     arr = np.asarray(x)
+    what = f"{purpose} {path.name}" + (f" array '{spec.name}'" if named else "")
     expected = spec.describe()
     actual = "(" + ", ".join(str(d) for d in arr.shape) + ("," if arr.ndim == 1 else "") + ")"
     if arr.ndim != len(spec.shape) or any(
         want is not None and want != got for want, got in zip(spec.shape[1:], arr.shape[1:])
     ):
         raise RepresentativeDataError(
-            f"{purpose} {path.name} has shape {actual}; the model's input "
-            f"'{spec.name}' expects {expected}"
+            f"{what} has shape {actual}; the model's input '{spec.name}' expects {expected}"
         )
     if arr.shape[0] == 0:
-        raise RepresentativeDataError(f"{purpose} {path.name} holds no samples")
+        raise RepresentativeDataError(f"{what} holds no samples")
     want = np.dtype(spec.dtype)
-    ok_kinds = "fiu" if want.kind == "f" else "iu"
+    ok_kinds = "fiu" if want.kind == "f" else "iub"
     if arr.dtype.kind not in ok_kinds:
         raise RepresentativeDataError(
-            f"{purpose} {path.name} has dtype {arr.dtype}; the model's input "
+            f"{what} has dtype {arr.dtype}; the model's input "
             f"'{spec.name}' expects {want} (or a numeric type that converts to it)"
         )
     return arr.astype(want, copy=False)
 
 
-def _labels(y: Any, count: int, purpose: str, path: Path) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim == 2:  # one-hot labels
-        arr = arr.argmax(axis=1)
-    if arr.ndim != 1 or arr.shape[0] != count or arr.dtype.kind not in "iub":
+def _label_shape(y: np.ndarray, count: int, purpose: str, path: Path) -> np.ndarray:
+    """Checks that `y` has one label (or one-hot row) per sample; values are checked later."""
+    if y.ndim not in (1, 2) or y.shape[0] != count or y.dtype.kind not in "iubf":
         raise RepresentativeDataError(
-            f"{purpose} {path.name}: 'y' must hold {count} integer labels "
-            f"(got shape {tuple(arr.shape)}, dtype {arr.dtype})"
+            f"{purpose} {path.name}: 'y' must hold {count} integer labels or one-hot rows "
+            f"(got shape {tuple(y.shape)}, dtype {y.dtype})"
         )
-    return arr.astype(np.int64)
+    return y
 
 
 def _load_images(directory: Path, spec: InputSpec, purpose: str) -> np.ndarray:
@@ -162,6 +236,16 @@ def _images_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def calibration_batches(samples: Samples) -> list[np.ndarray]:
-    """Returns up to MAX_REP_SAMPLES single-sample batches for the converter."""
-    return [samples.x[i : i + 1] for i in range(min(len(samples), MAX_REP_SAMPLES))]
+def calibration_batches(samples: Samples, batch: int | None = None) -> list[dict[str, np.ndarray]]:
+    """Returns up to MAX_REP_SAMPLES samples as converter batches keyed by input name.
+
+    Batches hold one sample each, or `batch` samples for a model with a static
+    batch size (the last one filled up from the first samples).
+    """
+    size = batch or 1
+    count = min(len(samples), MAX_REP_SAMPLES)
+    batches = []
+    for start in range(0, count, size):
+        index = [(start + i) % len(samples) for i in range(size)]
+        batches.append({name: arr[index] for name, arr in samples.inputs.items()})
+    return batches

@@ -1,14 +1,17 @@
-"""The model given to `convert`: what kind it is, its digest, its input signature.
+"""The model given to `convert`: what kind it is, its digest, its signature.
 
 Two steps, so that bad input fails before any conversion starts:
 `probe_source` is cheap and needs no tensorflow (exists? which kind? digest),
-`load_source` loads what the converter needs and reads the input signature.
-A Keras file is exported once to a temporary SavedModel so that every mode
-converts from the same traced graph instead of retracing the model per mode.
+`load_source` loads what the converter needs. A Keras file is exported once to
+a temporary SavedModel (with a static batch size under `--fixed-batch`) so that
+every mode converts from the same traced graph. Inputs and outputs are always
+read from that SavedModel's serving signature: its names are the ones the
+converted model's signature runner uses, so data and outputs map by name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import zipfile
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.digest import file_sha256
-from tfstudio.errors import SourceModelError
+from tfstudio.errors import SourceModelError, UsageError
 
 SAVED_MODEL_PB = "saved_model.pb"
 SERVING_KEY = "serving_default"
@@ -37,7 +40,7 @@ class SourceKind(str, Enum):
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One model input: its name, shape (None for a dynamic dim) and dtype name."""
+    """One signature input: its name, shape (None for a dynamic dim) and dtype name."""
 
     name: str
     shape: tuple[int | None, ...]
@@ -47,6 +50,22 @@ class InputSpec:
         """Returns the shape as text with N for dynamic dims, e.g. '(N, 8, 8, 1)'."""
         dims = ["N" if d is None else str(d) for d in self.shape]
         return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One signature output; `alias` is the Keras output name, when known."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+    alias: str | None = None
+
+    def label(self) -> str:
+        """Returns 'output_0 (score)' when an alias is known, else the name."""
+        return (
+            f"{self.name} ({self.alias})" if self.alias and self.alias != self.name else self.name
+        )
 
 
 @dataclass(frozen=True)
@@ -65,16 +84,14 @@ class SourceInfo:
 
 @dataclass(frozen=True)
 class OpenedSource:
-    """A loaded source: its path, its inputs and, for .keras/.h5, the Keras model.
+    """A loaded source: its path and, for .keras/.h5, the Keras model.
 
     `saved_model_dir` is the source itself for a SavedModel; for Keras files
-    use `saved_model_dir()` to get an exported one. `keras_model` also serves
-    as the float reference when evaluating.
+    use `saved_model_dir()` to get an exported one.
     """
 
     info: SourceInfo
     saved_model_dir: Path
-    inputs: tuple[InputSpec, ...]
     keras_model: Any = None
 
 
@@ -110,47 +127,107 @@ def probe_source(path: str | Path) -> SourceInfo:
     )
 
 
-def load_source(info: SourceInfo, tf: Any) -> OpenedSource:
-    """Returns the source loaded far enough to know its inputs (a Keras model is loaded).
+def load_source(info: SourceInfo) -> OpenedSource:
+    """Returns the source loaded far enough to convert it (a Keras file is loaded).
 
-    Raises SourceModelError when the model cannot be loaded or has no serving signature.
+    Raises SourceModelError when the model cannot be loaded.
     """
     if info.kind is SourceKind.SAVED_MODEL:
-        return OpenedSource(info, info.path, _saved_model_inputs(info.path, tf))
-    model = _load_keras(info)
-    inputs = tuple(
-        InputSpec(
-            name=str(getattr(t, "name", f"input_{i}")).split(":")[0],
-            shape=tuple(None if d is None else int(d) for d in t.shape),
-            dtype=str(getattr(t, "dtype", "float32")).replace("tf.", ""),
-        )
-        for i, t in enumerate(model.inputs)
-    )
-    return OpenedSource(info, info.path, inputs, keras_model=model)
+        return OpenedSource(info, info.path)
+    return OpenedSource(info, info.path, keras_model=_load_keras(info))
 
 
 @contextmanager
-def saved_model_dir(opened: OpenedSource) -> Iterator[Path]:
+def saved_model_dir(
+    opened: OpenedSource, fixed_batch: int | None = None, into: Path | None = None
+) -> Iterator[Path]:
     """Yields a SavedModel directory to convert from.
 
-    A Keras model is exported (traced once) to a temporary directory that lives
-    only inside the block. Raises SourceModelError when the export fails.
+    A Keras model is exported (traced once): under `into` when given (its
+    owner removes it), else to a temporary directory that lives only inside
+    the block. With `fixed_batch` every input gets that static batch size.
+    Raises SourceModelError when the export fails, and UsageError when
+    `fixed_batch` is asked of a SavedModel (its graph is already traced).
     """
     if opened.keras_model is None:
+        if fixed_batch is not None:
+            raise fixed_batch_needs_keras()
         yield opened.saved_model_dir
         return
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="tfstudio-export-") as tmp:
-        exported = Path(tmp) / opened.info.name
+    with contextlib.ExitStack() as stack:
+        if into is None:
+            into = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tfstudio-export-")))
+        exported = into / opened.info.name
         try:
+            signature = _fixed_signature(opened.keras_model, fixed_batch) if fixed_batch else None
             # verbose=False: Keras would otherwise print the signature on stdout.
-            opened.keras_model.export(str(exported), format="tf_saved_model", verbose=False)
+            opened.keras_model.export(
+                str(exported), format="tf_saved_model", verbose=False, input_signature=signature
+            )
         except Exception as exc:  # noqa: BLE001 - keras raises many kinds
             raise SourceModelError(
                 f"cannot trace {opened.info.path.name} for conversion: {_first_line(exc)}"
             ) from exc
         yield exported
+
+
+def fixed_batch_needs_keras() -> UsageError:
+    """The error for --fixed-batch on a SavedModel source."""
+    return UsageError(
+        "--fixed-batch needs a .keras or .h5 source: a SavedModel's graph is already "
+        "traced and cannot be retraced with a static batch size",
+        hint="convert the Keras file, or export the SavedModel with a static batch size",
+    )
+
+
+def _fixed_signature(model: Any, batch: int) -> Any:
+    """The model's export signature with the batch dimension of every input set to `batch`."""
+    import keras
+    from keras.src.export.export_utils import get_input_signature
+
+    def fix(spec: Any) -> Any:
+        shape = (batch, *tuple(spec.shape)[1:])
+        return keras.InputSpec(shape=shape, dtype=spec.dtype, name=getattr(spec, "name", None))
+
+    return keras.tree.map_structure(fix, get_input_signature(model))
+
+
+def signature_specs(
+    directory: Path, tf: Any, keras_model: Any = None
+) -> tuple[tuple[InputSpec, ...], tuple[OutputSpec, ...]]:
+    """Returns the serving signature's inputs and outputs, sorted by name as TFLite sorts them.
+
+    An exported Keras model names its outputs output_0, output_1...; the Keras
+    output names become their aliases. Raises SourceModelError when the
+    SavedModel is corrupt or has no usable serving signature.
+    """
+    signature = _serving_signature(directory)
+    inputs = tuple(
+        InputSpec(key, _shape(signature.inputs[key]), _dtype(tf, signature.inputs[key]))
+        for key in sorted(signature.inputs)
+    )
+    if not inputs:
+        raise SourceModelError(f"{directory} has a '{SERVING_KEY}' signature without inputs")
+    aliases = _keras_aliases(keras_model, set(signature.outputs))
+    outputs = tuple(
+        OutputSpec(
+            key,
+            _shape(signature.outputs[key]),
+            _dtype(tf, signature.outputs[key]),
+            aliases.get(key),
+        )
+        for key in sorted(signature.outputs)
+    )
+    return inputs, outputs
+
+
+def _keras_aliases(model: Any, keys: set[str]) -> dict[str, str]:
+    names = list(getattr(model, "output_names", None) or []) if model is not None else []
+    if not names or keys != {f"output_{i}" for i in range(len(names))}:
+        return {}
+    return {f"output_{i}": str(name) for i, name in enumerate(names)}
 
 
 def _load_keras(info: SourceInfo) -> Any:
@@ -165,7 +242,7 @@ def _load_keras(info: SourceInfo) -> Any:
         ) from exc
 
 
-def _saved_model_inputs(directory: Path, tf: Any) -> tuple[InputSpec, ...]:
+def _serving_signature(directory: Path) -> Any:
     # Parsing the proto reads the signature without loading (and tracing) the
     # whole model, so validation costs milliseconds, not seconds.
     from google.protobuf.message import DecodeError
@@ -183,17 +260,15 @@ def _saved_model_inputs(directory: Path, tf: Any) -> tuple[InputSpec, ...]:
         raise SourceModelError(
             f"{directory} is not a usable SavedModel (no '{SERVING_KEY}' signature)"
         )
-    inputs = signatures[0][SERVING_KEY].inputs
-    specs = []
-    for key in sorted(inputs):
-        tensor = inputs[key]
-        shape: tuple[int | None, ...] = tuple(
-            None if d.size < 0 else int(d.size) for d in tensor.tensor_shape.dim
-        )
-        specs.append(InputSpec(key, shape, tf.dtypes.as_dtype(tensor.dtype).name))
-    if not specs:
-        raise SourceModelError(f"{directory} has a '{SERVING_KEY}' signature without inputs")
-    return tuple(specs)
+    return signatures[0][SERVING_KEY]
+
+
+def _shape(tensor: Any) -> tuple[int | None, ...]:
+    return tuple(None if d.size < 0 else int(d.size) for d in tensor.tensor_shape.dim)
+
+
+def _dtype(tf: Any, tensor: Any) -> str:
+    return str(tf.dtypes.as_dtype(tensor.dtype).name)
 
 
 def _tree_sha256(root: Path) -> str:

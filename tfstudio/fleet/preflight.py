@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_agent.min_runtime import TABLE_TENSORFLOW_VERSION, op_runtime
 from edge_agent.tflite_schema import ModelFacts, parse_version
 from tfstudio.errors import PreflightError
 
@@ -120,17 +121,21 @@ def _disk_problem(facts: ModelFacts, info: dict[str, Any], device: str) -> Probl
 
 
 def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -> list[Problem]:
+    # The need is computed from every op of every subgraph (not the metadata's claim).
     need = facts.min_runtime_version
     have = str(runtime.get("compat_version") or runtime.get("version") or "")
     label = f"{runtime.get('name')} {runtime.get('version')}"
     problems: list[Problem] = []
     if need and have and parse_version(need) > parse_version(have):
-        newer = [f"{op.name} v{op.version}" for op in facts.ops if op.version > 1]
-        ops = f" (ops: {', '.join(newer)})" if newer else ""
+        newer = [
+            f"{op.name} v{op.version}"
+            for op in facts.ops
+            if parse_version(op_runtime(op.name, op.version)) > parse_version(have)
+        ] or [str(facts.min_runtime_set_by or "its metadata")]
         problems.append(
             Problem(
                 "runtime_too_old",
-                f"the model needs a LiteRT runtime >= {need}{ops}, "
+                f"the model needs a LiteRT runtime >= {need} (ops: {', '.join(newer)}), "
                 f"the device runs {label} (level {have})",
                 (
                     "upgrade the device to ai-edge-litert "
@@ -140,16 +145,37 @@ def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -
                 ),
             )
         )
-    # The flatbuffer reader names custom ops "CUSTOM:<code>"; TF (Flex) ops are
-    # custom ops whose code starts with "Flex".
-    flex = [name for name in (op.name.removeprefix("CUSTOM:") for op in facts.ops)
-            if name.startswith("Flex")]  # fmt: skip
-    if flex and runtime.get("name") != "tensorflow":
+    # An op version the table lacks is newer than the table, or never listed:
+    # unknown is refused, unless the device is newer than the table (its own
+    # validation then decides).
+    if facts.unknown_ops and parse_version(have) <= parse_version(TABLE_TENSORFLOW_VERSION):
+        unknown = ", ".join(f"{op.name} v{op.version}" for op in facts.unknown_ops)
+        problems.append(
+            Problem(
+                "unknown_op_version",
+                f"the model uses {unknown}, which the runtime table (TensorFlow "
+                f"{TABLE_TENSORFLOW_VERSION}) does not know: no {label} is known to run it",
+                (
+                    "convert with the TensorFlow this tfstudio supports",
+                    "upgrade tfstudio (its runtime table) and the device runtime",
+                ),
+            )
+        )
+    flex = facts.flex_ops
+    # The agent probes its runtime with a real Flex model; without that fact
+    # (an older agent) the delegate is not assumed: none of the usual runtimes
+    # (ai-edge-litert, tflite-runtime, TensorFlow 2.21's tf.lite) has it.
+    if flex and runtime.get("flex_delegate") is not True:
         problems.append(
             Problem(
                 "needs_tf_ops",
-                f"the model uses TensorFlow (Flex) ops {', '.join(flex)} that {label} cannot run",
-                ("convert with builtin ops only (no SELECT_TF_OPS)",),
+                f"the model uses TensorFlow (Flex) ops {', '.join(flex)} and {label} has no "
+                "Flex delegate",
+                (
+                    "convert with builtin ops only (without --select-tf-ops; for LSTM/GRU "
+                    "try --fixed-batch 1)",
+                    f"install full tensorflow on {device} (it carries the Flex delegate)",
+                ),
             )
         )
     return problems

@@ -1,0 +1,259 @@
+"""Runs the conversion worker in a child process and turns its death into one line.
+
+TensorFlow's converter and LiteRT are native code that can segfault or abort on
+inputs nobody foresaw. `ConversionWorker` keeps them out of the caller's
+process (a CLI, a long-lived TUI): it starts `python -m tfstudio.convert.worker`
+(a fresh interpreter, so nothing is forked after TensorFlow is imported),
+talks to it over a socket, forwards its stage events, honours the cancel flag
+while a mode runs (by killing the child), and maps a child that dies into a
+ConversionError naming the stage and the signal. After a crash the next
+request starts a new child, which loads the source again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Protocol
+
+import tfstudio
+from tfstudio import errors
+from tfstudio.convert.events import Stage
+from tfstudio.convert.job import ConvertOptions, Job, ModeOutcome, Prepared
+from tfstudio.convert.presets import Preset
+from tfstudio.convert.source import SourceInfo
+from tfstudio.errors import CancelledError, ConversionError, TfStudioError
+
+POLL_S = 0.1
+"""How often a waiting studio looks at the cancel flag."""
+EXIT_WAIT_S = 30.0
+"""How long a worker asked to exit may take before it is killed."""
+LOG_TAIL_BYTES = 64 * 1024
+"""How much of the worker's log is searched for the native error of a crash."""
+_NATIVE_MARKERS = ("Check failed", "terminate called", "what():", "LLVM ERROR", "Assertion")
+_WHO = {
+    Stage.LOADING: "the conversion worker crashed while loading the model",
+    Stage.CONVERTING: "the converter crashed",
+    Stage.VERIFYING: "the conversion worker crashed while reading the converted model",
+    Stage.EVALUATING: "LiteRT crashed while evaluating the converted model",
+}
+
+
+class CancelFlag(Protocol):
+    """Anything with `is_set()`, such as `threading.Event`."""
+
+    def is_set(self) -> bool: ...
+
+
+class ConversionWorker:
+    """One conversion child process for one `convert` call (restarted after a crash).
+
+    Use as a context manager: leaving it ends the child and removes the scratch
+    directory the child exported into.
+    """
+
+    def __init__(
+        self,
+        info: SourceInfo,
+        rep_data: Path | None,
+        eval_data: Path | None,
+        options: ConvertOptions,
+        *,
+        on_stage: Callable[[Stage], None] | None = None,
+        cancel: CancelFlag | None = None,
+    ) -> None:
+        self._workdir = Path(tempfile.mkdtemp(prefix="tfstudio-convert-"))
+        self.job = Job(info, rep_data, eval_data, options, self._workdir)
+        self._on_stage = on_stage
+        self._cancel = cancel
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._log: IO[bytes] | None = None
+        self._stage = Stage.LOADING
+        self.prepared: Prepared | None = None
+
+    def __enter__(self) -> ConversionWorker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's process id, or None when none runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    def prepare(self) -> Prepared:
+        """Starts the child; it loads the source and checks the data. Returns its answer.
+
+        Raises the data's or source's own TfStudioError, MissingExtraError,
+        ConversionError (child crashed) or CancelledError.
+        """
+        if self._proc is None:
+            self._start()
+        if self._on_stage is not None:
+            self._on_stage(Stage.LOADING)
+        prepared = self._call(("prepare", self.job), Stage.LOADING)
+        assert isinstance(prepared, Prepared)
+        self.prepared = prepared
+        return prepared
+
+    def convert(self, preset: Preset) -> ModeOutcome:
+        """Converts, verifies and scores one mode in the child (restarting it if needed).
+
+        Raises ConversionError (converter failure, mismatch, crash) or CancelledError.
+        """
+        if self._proc is None:
+            self.prepare()
+        outcome = self._call(("convert", preset), Stage.CONVERTING)
+        assert isinstance(outcome, ModeOutcome)
+        return outcome
+
+    def close(self) -> None:
+        """Asks the child to exit (killing it if it does not), removes the scratch directory."""
+        if self._proc is not None and self._conn is not None:
+            try:
+                self._conn.send(("exit",))
+                self._proc.wait(timeout=EXIT_WAIT_S)
+            except (OSError, subprocess.TimeoutExpired):
+                self._kill()
+        self._discard()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def _start(self) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        self._log = tempfile.TemporaryFile(prefix="tfstudio-convert-", suffix=".log")
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # The child must import this very tfstudio (a source checkout, a test run).
+        root = str(Path(tfstudio.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "tfstudio.convert.worker", str(child_sock.fileno())],
+                pass_fds=(child_sock.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=self._log,
+                env=env,
+                # Its own session: a terminal's Ctrl-C reaches the studio, which
+                # then ends the child; a kill reaches everything the child started.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            parent_sock.close()
+            raise ConversionError(f"cannot start the conversion worker: {exc}") from exc
+        finally:
+            child_sock.close()
+        self._conn = Connection(parent_sock.detach())
+
+    def _call(self, request: tuple[Any, ...], stage: Stage) -> object:
+        assert self._conn is not None and self._proc is not None
+        self._stage = stage
+        try:
+            self._conn.send(request)
+        except OSError:
+            raise self._crashed() from None
+        while True:
+            if self._cancel is not None and self._cancel.is_set():
+                self._kill()
+                raise CancelledError("conversion cancelled")
+            try:
+                ready = self._conn.poll(POLL_S)
+                message = self._conn.recv() if ready else None
+            except (EOFError, OSError):
+                raise self._crashed() from None
+            if message is None:
+                if self._proc.poll() is not None:
+                    raise self._crashed()
+                continue
+            kind, value = message
+            if kind == "stage":
+                self._stage = Stage(value)
+                if self._on_stage is not None:
+                    self._on_stage(self._stage)
+            elif kind == "ok":
+                return value
+            else:
+                raise _rebuild(value)
+
+    def _crashed(self) -> ConversionError:
+        """The error for a child that died; forgets it, so the next request starts anew."""
+        assert self._proc is not None
+        try:
+            code = self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            code = self._proc.returncode
+        detail = self._native_detail()
+        self._discard()
+        who = _WHO[self._stage]
+        if code is not None and code < 0:
+            how = f"({_signal_name(-code)})"
+        else:
+            how = f"(it exited with status {code})"
+            who = who.replace("crashed", "ended unexpectedly")
+        hint = None
+        if code == -signal.SIGKILL:
+            hint = "killed from outside, often by the kernel when memory runs out"
+        return ConversionError(f"{who} {how}" + (f": {detail}" if detail else ""), hint=hint)
+
+    def _native_detail(self) -> str:
+        """The native runtime's last words (e.g. 'Check failed: ...'), if the log has any."""
+        if self._log is None:
+            return ""
+        try:
+            self._log.seek(0, os.SEEK_END)
+            size = self._log.tell()
+            self._log.seek(max(0, size - LOG_TAIL_BYTES))
+            lines = self._log.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return ""
+        found = [line.strip() for line in lines if any(m in line for m in _NATIVE_MARKERS)]
+        return found[-1][:300] if found else ""
+
+    def _kill(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except OSError:
+            self._proc.kill()
+        self._proc.wait()
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._log is not None:
+            self._log.close()
+        self._proc = self._conn = self._log = None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _rebuild(error: tuple[str, str, str | None]) -> TfStudioError:
+    """The worker's error as the studio's own exception class."""
+    name, message, hint = error
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, TfStudioError)):
+        cls = ConversionError
+    return cls(message, hint=hint)

@@ -1,0 +1,219 @@
+"""The conversion worker: the child process that holds TensorFlow and LiteRT.
+
+Started by `supervisor` as `python -m tfstudio.convert.worker FD` (a fresh
+interpreter, never a fork of one that imported TensorFlow), it talks over the
+socket FD with pickled tuples:
+
+    studio -> worker   ("prepare", Job) | ("convert", Preset) | ("exit",)
+    worker -> studio   ("stage", "converting")..., then ("ok", Prepared | ModeOutcome)
+                       or ("error", (error class name, message, hint))
+
+It loads the source once, checks the data, computes the float reference, then
+converts, verifies and scores one mode per request. The converter and LiteRT
+are native code: if either crashes, only this process dies, and the studio
+reports the signal. Native log lines go to the studio's log file, never to the
+user's terminal. The worker exits by itself when the studio process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import os
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+PARENT_POLL_S = 0.5
+"""How often the worker checks that the studio process still exists."""
+
+
+class _Session:
+    """The worker's state between requests: the loaded source, data and float reference."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.stack = contextlib.ExitStack()
+        self.state: dict[str, Any] = {}
+
+    def stage(self, name: str) -> None:
+        self.conn.send(("stage", name))
+
+    def prepare(self, job: Any) -> Any:
+        from tfstudio.convert import engine
+        from tfstudio.convert.datacheck import check_labels
+        from tfstudio.convert.evaluate import accuracy
+        from tfstudio.convert.job import Prepared
+        from tfstudio.convert.outputs import choose_eval_output
+        from tfstudio.convert.repdata import calibration_batches, load_samples
+        from tfstudio.convert.result import EvalSummary
+        from tfstudio.convert.source import load_source, saved_model_dir, signature_specs
+        from tfstudio.extras import tensorflow
+
+        tf = tensorflow()
+        opened = load_source(job.info)
+        options = job.options
+        export_into = Path(job.workdir) / f"export-{os.getpid()}"
+        graph = self.stack.enter_context(saved_model_dir(opened, options.fixed_batch, export_into))
+        inputs, outputs = signature_specs(graph, tf, opened.keras_model)
+        # Given data is checked even when no chosen mode needs it: a typo should not pass silently.
+        rep = (
+            load_samples(job.rep_data, inputs, "representative data", False)
+            if job.rep_data
+            else None
+        )
+        evals = load_samples(job.eval_data, inputs, "eval data", True) if job.eval_data else None
+        summary = None
+        reference = labels = None
+        eval_output = None
+        if evals is not None:
+            eval_output, chosen_by = choose_eval_output(outputs, options.eval_output)
+            if evals.y is not None:
+                labels = check_labels(evals.y, eval_output, f"eval data {evals.path.name}")
+            reference = engine.float_reference(tf, graph, evals)
+            summary = EvalSummary(
+                path=evals.path,
+                sha256=evals.sha256,
+                samples=len(evals),
+                labelled=labels is not None,
+                float_accuracy=(
+                    accuracy(reference[eval_output.name], labels) if labels is not None else None
+                ),
+                eval_output=eval_output.name,
+                eval_output_label=eval_output.label(),
+                chosen_by=chosen_by,
+                outputs=tuple(o.name for o in outputs),
+            )
+        calibration = calibration_batches(rep, options.fixed_batch) if rep is not None else None
+        self.state = {
+            "tf": tf, "job": job, "graph": graph, "inputs": inputs, "outputs": outputs,
+            "calibration": calibration, "evals": evals, "labels": labels,
+            "reference": reference, "eval_output": eval_output,
+        }  # fmt: skip
+        return Prepared(
+            tensorflow_version=str(tf.__version__),
+            inputs=inputs,
+            outputs=outputs,
+            rep=rep.describe() if rep is not None else None,
+            calibration_samples=sum(len(next(iter(b.values()))) for b in calibration or []),
+            evaluation=summary,
+        )
+
+    def convert(self, preset: Any) -> Any:
+        from tfstudio.convert import engine, evaluate
+        from tfstudio.convert.events import Stage
+        from tfstudio.convert.job import ModeOutcome
+        from tfstudio.convert.verify import verify_mode
+        from tfstudio.modelinfo import inspect_bytes
+
+        s = self.state
+        options = s["job"].options
+        name = f"{s['job'].info.name}.{preset.mode.value}.tflite"
+        self.stage(Stage.CONVERTING.value)
+        started = time.perf_counter()
+        model = engine.convert_saved_model(
+            s["tf"],
+            s["graph"],
+            preset,
+            s["calibration"] if preset.needs_rep_data else None,
+            float_fallback=options.allow_float_fallback,
+            select_tf_ops=options.select_tf_ops,
+        )
+        seconds = time.perf_counter() - started
+        self.stage(Stage.VERIFYING.value)
+        facts = inspect_bytes(model, name)
+        fallback = verify_mode(
+            facts, preset, s["inputs"], s["outputs"], float_fallback=options.allow_float_fallback
+        )
+        metrics = None
+        notes: list[str] = []
+        if facts.flex_ops and not _flex_here():
+            notes.append(
+                "not loaded or scored here: no runtime on this machine has the Flex delegate "
+                "its TensorFlow ops need"
+            )
+        elif s["evals"] is not None:
+            self.stage(Stage.EVALUATING.value)
+            outputs = evaluate.run_tflite(model, s["evals"], name)
+            metrics = evaluate.score(outputs, s["reference"], s["eval_output"].name, s["labels"])
+        else:
+            # A model the converter accepts may still fail to load (e.g. an int16x8
+            # conv whose scales overflow); never ship one silently.
+            evaluate.check_loads(model, name)
+        return ModeOutcome(model, seconds, metrics, fallback, tuple(notes))
+
+    def close(self) -> None:
+        self.stack.close()
+
+
+def _flex_here() -> bool:
+    from edge_agent.flex_probe import has_flex_delegate
+    from edge_agent.runtime import RuntimeMissingError
+
+    try:
+        return has_flex_delegate()
+    except RuntimeMissingError:
+        return False
+
+
+def _exit_with_parent() -> None:
+    """Ends this process soon after the studio's process is gone (killed, crashed)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def serve(conn: Connection) -> None:
+    """Answers requests on `conn` until ("exit",) or the studio closes its end."""
+    from tfstudio.errors import TfStudioError
+
+    session = _Session(conn)
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):
+                return
+            if request[0] == "exit":
+                return
+            try:
+                handler = session.prepare if request[0] == "prepare" else session.convert
+                reply: tuple[str, Any] = ("ok", handler(request[1]))
+            except TfStudioError as exc:
+                reply = ("error", (type(exc).__name__, exc.message, exc.hint))
+            except Exception as exc:  # noqa: BLE001 - a bug here must still answer the studio
+                traceback.print_exc()
+                reply = ("error", ("ConversionError", f"{type(exc).__name__}: {exc}", None))
+            conn.send(reply)
+    finally:
+        session.close()
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: `python -m tfstudio.convert.worker FD`."""
+    if len(argv) != 2 or not argv[1].isdigit():
+        sys.stderr.write("usage: python -m tfstudio.convert.worker FD (started by tfstudio)\n")
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # A native crash then leaves a Python stack in the log, naming where it happened.
+    faulthandler.enable()
+    _exit_with_parent()
+    serve(Connection(int(argv[1])))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip TensorFlow's slow teardown: everything worth keeping is already sent.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
