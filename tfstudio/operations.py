@@ -36,6 +36,16 @@ class Stage(str, Enum):
     BENCH = "bench"
     ROLLBACK = "rollback"
     CHECK = "check"
+    # Training containers (the training core's stages, by the same values).
+    POLICY = "policy"
+    RESOLVE = "resolve"
+    PULL = "pull"
+    BUILD = "build"
+    CREATE = "create"
+    START = "start"
+    RUNNING = "running"
+    STOP = "stop"
+    FINALIZE = "finalize"
     DONE = "done"
 
 
