@@ -134,13 +134,10 @@ def training_readiness(config: Config | None = None) -> Readiness:
         )
     ping = ping_docker(engine.url)
     if not ping.ok:
-        fix: str | None = ping.fix
-        if engine.remote:
-            fix = (
-                f"start dockerd on {engine.host_label()}; see: tfstudio engines check {engine.name}"
-            )
+        remote = f"start dockerd on {engine.host_label()}; see: tfstudio engines check"
         where = f"engine {engine.name} at {engine.url}"
-        return Readiness("training", False, f"Docker Engine {ping.state}", fix, where)
+        fix_it = f"{remote} {engine.name}" if engine.remote else ping.fix
+        return Readiness("training", False, f"Docker Engine {ping.state}", fix_it, where)
     return Readiness("training", True, "ready", detail=f"engine {engine.name} at {engine.url}")
 
 
