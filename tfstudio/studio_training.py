@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from tfstudio.training.gpucheck import GpuCheckResult
     from tfstudio.training.images import ImageInfo
     from tfstudio.training.jobs import JobInfo
+    from tfstudio.training.jobspec import JobSpec
     from tfstudio.training.launch import LaunchResult
     from tfstudio.training.nvml import GpuReport
     from tfstudio.training.provenance import Provenance
@@ -199,25 +200,16 @@ class Training:
 
     # -- jobs ---------------------------------------------------------------
 
-    def train(
-        self,
-        request: TrainRequest,
-        *,
-        on_event: EventCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> LaunchResult:
-        """Starts a job: the tag policy, limits and workspace are checked before the engine
-        is asked; the image is pulled when missing; provenance is recorded at start.
+    def plan(self, request: TrainRequest) -> JobSpec:
+        """Returns the checked job: tag policy, GPUs, limits, env, workspace; nothing
+        is asked of the engine (a form can call it before it closes).
 
-        Events: CONNECT, RESOLVE (PULL ticks), CREATE, START, RUNNING, then
-        TargetFinished. Raises UsageError, TagPolicyError, WorkspaceError,
-        ImageError, GpuRequestError, JobError, EngineError, CancelledError.
+        Raises UsageError, TagPolicyError, WorkspaceError, EngineError (unknown engine).
         """
         from tfstudio.training.jobspec import build_spec
-        from tfstudio.training.launch import launch
 
         engine = self.engine(request.engine)
-        spec = build_spec(
+        return build_spec(
             engine,
             self.settings(),
             request.argv(),
@@ -234,6 +226,25 @@ class Training:
             allow_latest=request.allow_latest,
             pull=request.pull,
         )
+
+    def train(
+        self,
+        request: TrainRequest,
+        *,
+        on_event: EventCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> LaunchResult:
+        """Starts a job: the tag policy, limits and workspace are checked before the engine
+        is asked; the image is pulled when missing; provenance is recorded at start.
+
+        Events: CONNECT, RESOLVE (PULL ticks), CREATE, START, RUNNING, then
+        TargetFinished. Raises UsageError, TagPolicyError, WorkspaceError,
+        ImageError, GpuRequestError, JobError, EngineError, CancelledError.
+        """
+        from tfstudio.training.launch import launch
+
+        engine = self.engine(request.engine)
+        spec = self.plan(request)
         emit = Throttle(on_event)
         target = spec.image.text
         emit(StageStarted("train", target, Stage.CONNECT, f"connecting to engine {engine.name}"))
