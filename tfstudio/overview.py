@@ -135,9 +135,9 @@ def training_readiness(config: Config | None = None) -> Readiness:
     ping = ping_docker(engine.url)
     if not ping.ok:
         remote = f"start dockerd on {engine.host_label()}; see: tfstudio engines check"
-        where = f"engine {engine.name} at {engine.url}"
         fix_it = f"{remote} {engine.name}" if engine.remote else ping.fix
-        return Readiness("training", False, f"Docker Engine {ping.state}", fix_it, where)
+        what = "Docker Engine" if engine.name == "local" else f"engine {engine.name}"
+        return Readiness("training", False, f"{what} {ping.state}", fix_it, f"at {engine.url}")
     return Readiness("training", True, "ready", detail=f"engine {engine.name} at {engine.url}")
 
 

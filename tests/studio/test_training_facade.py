@@ -157,7 +157,7 @@ def test_a_down_engine_is_a_state_with_its_fix(monkeypatch: pytest.MonkeyPatch) 
     assert "start dockerd" in (board.hint or "") and board.gpus and board.gpus.startswith("no GPU")
     (part,) = [p for p in studio.readiness() if p.part == "training"]
     assert not part.ok and part.fix == "install docker.io and start dockerd"
-    assert f"Docker Engine not reachable (engine local at {NO_ENGINE})" in part.line
+    assert f"Docker Engine not reachable (at {NO_ENGINE})" in part.line
     with pytest.raises(EngineError, match="not reachable"):
         studio.training.jobs()
     (status,) = studio.training.check_engines(["local"]).statuses

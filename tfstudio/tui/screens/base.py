@@ -72,8 +72,8 @@ class StudioScreen(Screen[None]):
 
     @property
     def busy(self) -> bool:
-        """True while an operation of this screen runs."""
-        return any(w.is_running for w in self.workers)
+        """True while an operation of this screen runs (`self.workers` is the app's)."""
+        return any(w.node is self and w.is_running for w in self.workers)
 
     def action_cancel_operation(self) -> None:
         """Escape: asks the running operation to stop at its next safe point."""

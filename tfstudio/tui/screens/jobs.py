@@ -70,6 +70,7 @@ class JobsScreen(StudioScreen):
         self.image_refs: list[str] = []
         self.select_next: str | None = None
         self.checked: Any = None
+        self.records: dict[str, Any] = {}
         self.picking = False
 
     def compose(self) -> ComposeResult:
@@ -123,7 +124,7 @@ class JobsScreen(StudioScreen):
 
     def _tick(self) -> None:
         # Only while this view is the one shown (not under a dialog, not left).
-        reading = any(w.group == "board" and w.is_running for w in self.workers)
+        reading = any(w.node is self and w.group == "board" and w.is_running for w in self.workers)
         if self.app.screen is self and not reading:
             self.read_board()
 
@@ -182,41 +183,49 @@ class JobsScreen(StudioScreen):
             self.log_panel.stop(NO_JOB)  # the job went away (removed, or the engine is down)
         job = self.selected
         if job is None:
-            self.query_one("#job-detail-text", Static).update(self._empty_detail())
+            self._show_detail()
             return
         previous = old.get(job.job_id)
         if job.job_id != following or previous is None or previous.state != job.state:
             self._select(job)
         else:
-            self._show_detail(job)
+            self._show_detail()
 
     def _show_engine(self) -> None:
         self.query_one("#engine-state", Static).update(jobtext.engine_line(self.board, self.report))
 
     def _empty_detail(self) -> str:
-        if self.checked is not None:
-            return jobtext.gpu_check(self.checked)
-        if self.board is not None and not self.board.reachable:
-            return "No jobs can be read.\n\nThe engine's state and its fix are above."
+        board = self.board
+        if board is not None and not board.reachable:
+            fix = f"\n\n[b]fix:[/b] {board.hint}" if board.hint else ""
+            return f"No jobs can be read: engine {board.engine} is down.{fix}\n\ne  another engine"
         return "No jobs yet on this engine.\n\nn  new job\ng  GPU check\ne  engine"
 
     @on(DataTable.RowHighlighted, "#job-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         job = self.jobs.get(str(event.row_key.value))
         if job is not None and job.job_id != self.log_panel.following:
+            self.checked = None  # another job: the last GPU check gives way
             self._select(job)
 
     def _select(self, job: Any) -> None:
         """Shows the job's details, reads its provenance, follows its log."""
-        self._show_detail(job)
+        self._show_detail()
         self.read_provenance(job)
         self.log_panel.show(job)
 
-    def _show_detail(self, job: Any, record: Any = None) -> None:
-        text = jobtext.details(job)
-        if record is not None:
-            text += "\n" + jobtext.provenance(record)
-        self.query_one("#job-detail-text", Static).update(text)
+    def _show_detail(self) -> None:
+        """The side panel: the last GPU check, then the selected job and its provenance."""
+        parts = [jobtext.gpu_check(self.checked)] if self.checked is not None else []
+        job = self.selected
+        if job is not None:
+            parts.append(jobtext.details(job))
+            record = self.records.get(job.job_id)
+            if record is not None:
+                parts.append(jobtext.provenance(record))
+        elif not parts:
+            parts.append(self._empty_detail())
+        self.query_one("#job-detail-text", Static).update("\n\n".join(parts))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prov", description="provenance")
     def read_provenance(self, job: Any) -> None:
@@ -224,9 +233,8 @@ class JobsScreen(StudioScreen):
         self.post_message(ProvenanceRead(job.job_id, self.studio.training.provenance(job)))
 
     def on_provenance_read(self, message: ProvenanceRead) -> None:
-        job = self.selected
-        if job is not None and job.job_id == message.job_id:
-            self._show_detail(job, message.record)
+        self.records[message.job_id] = message.record
+        self._show_detail()
 
     # -- the log ------------------------------------------------------------
 
@@ -405,7 +413,7 @@ class JobsScreen(StudioScreen):
         self.checked = result
         self._status(f"GPU check: {result.verdict.value.replace('_', ' ')}")
         self.notify(f"{result.message}\nhint: {result.hint}", title="GPU check", timeout=10)
-        self.query_one("#job-detail-text", Static).update(jobtext.gpu_check(result))
+        self._show_detail()
 
     # -- engines ------------------------------------------------------------
 

@@ -89,7 +89,6 @@ def provenance(record: Provenance) -> str:
     if record.exit_code is not None:
         ended += f" (exit {record.exit_code})"
     lines = [
-        "",
         "[b]provenance[/b]" + (" (final)" if record.final else " (final when the job ends)"),
         f"[dim]digest[/] {digest[:19] + '…' if len(digest) > 19 else digest}"
         f" ({image.get('digest_kind') or '?'})",

@@ -9,6 +9,7 @@ job ends the panel says so and posts `LogPanel.Ended` to its screen.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 LOG_TAIL = 2000
 """Lines of an existing log shown when a job is selected; new lines follow."""
+ANNOUNCE_S = 5.0
+"""Longest a stream's first batch waits for the stream to be announced."""
 
 
 class LogPanel(Vertical):
@@ -78,8 +81,8 @@ class LogPanel(Vertical):
         if self.stream is not None:
             self.stream.stop()  # returns at once: the reader thread ends alone
             self.stream = None
-        for worker in self.workers:
-            if worker.is_running:
+        for worker in self.workers:  # the app's workers: only this panel's are ours
+            if worker.node is self and worker.is_running:
                 worker.cancel()
         self.following = None
         if placeholder is not None:
@@ -92,16 +95,26 @@ class LogPanel(Vertical):
     def follow(self, job: JobInfo) -> None:
         """Opens the job's log stream; its batches arrive as LogLines messages."""
         job_id = job.job_id
+        # The stream's own thread waits until LogStarted is posted, so the panel
+        # holds the stream before its first lines (or its end) arrive.
+        announced = threading.Event()
+
+        def lines(batch: list[str]) -> None:
+            announced.wait(ANNOUNCE_S)
+            self.post_message(LogLines(job_id, batch))
+
+        def ended(error: Exception | None) -> None:
+            announced.wait(ANNOUNCE_S)
+            self.post_message(LogEnded(job_id, error))
+
         stream = self.app.studio.training.follow(  # type: ignore[attr-defined]
-            job,
-            lambda lines: self.post_message(LogLines(job_id, lines)),
-            on_end=lambda error: self.post_message(LogEnded(job_id, error)),
-            tail=LOG_TAIL,
+            job, lines, on_end=ended, tail=LOG_TAIL
         )
         if get_current_worker().is_cancelled:
             stream.stop()  # another job was selected meanwhile, or the panel went away
-            return
-        self.post_message(LogStarted(stream))
+        else:
+            self.post_message(LogStarted(stream))
+        announced.set()
 
     def on_log_started(self, message: LogStarted) -> None:
         if message.stream.job_id != self.following or not self.is_mounted:
