@@ -146,7 +146,10 @@ class DashboardScreen(StudioScreen):
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_details(event.data_table)
+        # A pane refilled by a read moves its cursor too: only the focused pane's
+        # row is the one the user looks at.
+        if event.data_table.has_focus:
+            self._show_details(event.data_table)
 
     def _show_details(self, table: DataTable[Any] | None) -> None:
         panel = self.query_one("#details", Static)
