@@ -30,11 +30,13 @@ class Stage(str, Enum):
     LOAD = "load"
     CONVERT = "convert"
     CONNECT = "connect"
+    LOCK = "lock"
     PREFLIGHT = "preflight"
     PUSH = "push"
     INSTALL = "install"
     BENCH = "bench"
     ROLLBACK = "rollback"
+    PRUNE = "prune"
     CHECK = "check"
     # Training containers (the training core's stages, by the same values).
     POLICY = "policy"

@@ -420,11 +420,13 @@ def _convert_events(emit: EventCallback, operation: str) -> Any:
 
 _DEPLOY_STAGES = {
     "connect": Stage.CONNECT,
+    "lock": Stage.LOCK,
     "info": Stage.PREFLIGHT,
     "push": Stage.PUSH,
     "install": Stage.INSTALL,
     "bench": Stage.BENCH,
     "rollback": Stage.ROLLBACK,
+    "prune": Stage.PRUNE,
     "done": Stage.DONE,
 }
 

@@ -29,7 +29,7 @@ def test_deploy_events_speak_the_one_contract(tiny_models: dict[str, Path]) -> N
     )
     assert result.ok
     stages = [e.stage.value for e in events if isinstance(e, StageStarted)]
-    assert stages == ["connect", "preflight", "push", "install", "bench", "done"]
+    assert stages == ["connect", "lock", "preflight", "push", "install", "bench", "done"]
     ticks = [e for e in events if isinstance(e, TransferTick)]
     assert ticks[-1].done == ticks[-1].total == model.stat().st_size
     (done,) = [e for e in events if isinstance(e, TargetFinished)]
