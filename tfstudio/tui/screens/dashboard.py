@@ -71,7 +71,7 @@ class DashboardScreen(StudioScreen):
         devices = self.query_one("#devices", DataTable)
         devices.border_title = "Devices"
         devices.add_columns("device", "online", "runtime", "p50", "p99", "active")
-        self.set_interval(JOBS_REFRESH_S, self._tick)
+        self.poll(JOBS_REFRESH_S, "jobs", self.read_jobs)
 
     def refresh_view(self) -> None:
         """Re-reads readiness, devices, models and jobs in workers (also `r`)."""
@@ -79,12 +79,6 @@ class DashboardScreen(StudioScreen):
         self.read_jobs()
 
     action_refresh = refresh_view
-
-    def _tick(self) -> None:
-        # Only while the dashboard is the screen shown, one read at a time.
-        reading = any(w.node is self and w.group == "jobs" and w.is_running for w in self.workers)
-        if self.app.screen is self and not reading:
-            self.read_jobs()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="jobs", description="jobs")
     def read_jobs(self) -> None:

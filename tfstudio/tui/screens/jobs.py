@@ -90,7 +90,7 @@ class JobsScreen(StudioScreen):
         table = self.table
         table.border_title = "Jobs"
         table.add_columns(*jobtext.COLUMNS)
-        self.set_interval(REFRESH_S, self._tick)
+        self.poll(REFRESH_S, "board", self.read_board)
 
     # -- typed accessors ----------------------------------------------------
 
@@ -121,12 +121,6 @@ class JobsScreen(StudioScreen):
         self.read_engines(check=True)
 
     action_refresh = refresh_view
-
-    def _tick(self) -> None:
-        # Only while this view is the one shown (not under a dialog, not left).
-        reading = any(w.node is self and w.group == "board" and w.is_running for w in self.workers)
-        if self.app.screen is self and not reading:
-            self.read_board()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="board", description="jobs")
     def read_board(self) -> None:
