@@ -199,11 +199,12 @@ class JobsScreen(StudioScreen):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         job = self.jobs.get(str(event.row_key.value))
         if job is not None and job.job_id != self.log_panel.following:
-            self.checked = None  # another job: the last GPU check gives way
             self._select(job)
 
     def _select(self, job: Any) -> None:
         """Shows the job's details, reads its provenance, follows its log."""
+        if job.job_id != self.log_panel.following:
+            self.checked = None  # another job: the last GPU check gives way
         self._show_detail()
         self.read_provenance(job)
         self.log_panel.show(job)
