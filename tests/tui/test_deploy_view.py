@@ -50,7 +50,11 @@ async def test_deploy_to_local_shows_progress_and_latency(
         ]
         events = [m.event for m in recorder.of("Progress")]
         stages = [e.stage.value for e in events if isinstance(e, StageStarted)]
-        assert stages[:3] == ["connect", "lock", "preflight"] and "push" in stages and "bench" in stages
+        assert (
+            stages[:3] == ["connect", "lock", "preflight"]
+            and "push" in stages
+            and "bench" in stages
+        )
         ticks = [e for e in events if isinstance(e, TransferTick)]
         assert ticks and ticks[-1].done == ticks[-1].total == model.stat().st_size
         (finished,) = [e for e in events if isinstance(e, TargetFinished)]
