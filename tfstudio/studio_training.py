@@ -209,23 +209,7 @@ class Training:
         from tfstudio.training.jobspec import build_spec
 
         engine = self.engine(request.engine)
-        return build_spec(
-            engine,
-            self.settings(),
-            request.argv(),
-            image=request.image,
-            workspace=request.workspace,
-            gpus=request.gpus,
-            cpus=request.cpus,
-            memory=request.memory,
-            shm_size=request.shm_size,
-            env=request.env,
-            publish=request.publish,
-            mounts=request.mounts,
-            name=request.name,
-            allow_latest=request.allow_latest,
-            pull=request.pull,
-        )
+        return build_spec(engine, self.settings(), request.argv(), **request.spec_words())
 
     def train(
         self,
@@ -272,8 +256,10 @@ class Training:
     def board(self, engine: str | None = None, *, stats: bool = True) -> EngineJobs:
         """Returns the engine's jobs, or its state with the fix when it cannot be asked.
 
-        Never raises for the engine's faults (down, unknown host key, ...);
-        raises PassphraseRequired, a question for the user rather than a state.
+        Never raises for the engine's faults (down, unknown host key, ...). An
+        encrypted key without its passphrase is a state too, naming the key
+        (`needs_passphrase`): a front end asks, `connector.remember()`s the
+        answer, and reads the board again.
         """
         from tfstudio.connector import PassphraseRequired
 
@@ -284,8 +270,16 @@ class Training:
         gpus = None if chosen.remote else self.gpus().summary()
         try:
             found = self.jobs(chosen.name, stats=stats)
-        except PassphraseRequired:
-            raise
+        except PassphraseRequired as exc:
+            return EngineJobs(
+                chosen.name,
+                chosen.url,
+                False,
+                error=exc.message,
+                hint=exc.hint,
+                needs_passphrase=exc.key_path,
+                passphrase_wrong=exc.wrong,
+            )
         except TfStudioError as exc:
             return EngineJobs(
                 chosen.name, chosen.url, False, error=exc.message, hint=exc.hint, gpus=gpus

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Union
 
 from tfstudio.errors import UsageError
@@ -47,6 +47,12 @@ class TrainRequest:
     allow_latest: bool = False
     pull: bool | None = None
 
+    def spec_words(self) -> dict[str, Any]:
+        """Returns the fields `build_spec` takes by keyword (all but command and engine)."""
+        words = {f.name: getattr(self, f.name) for f in fields(self)}
+        del words["command"], words["engine"]
+        return words
+
     def argv(self) -> list[str]:
         """Returns the command's words. Raises UsageError for an unbalanced quote."""
         if not isinstance(self.command, str):
@@ -69,6 +75,9 @@ class EngineJobs:
     hint: str | None = None
     gpus: str | None = None
     """NVML's view of this machine for a local engine ("no GPU (why)"); None for a remote one."""
+    needs_passphrase: str | None = None
+    """The key file of an ssh:// engine that is encrypted and has no (right) passphrase yet."""
+    passphrase_wrong: bool = False
 
     @property
     def state(self) -> str:
@@ -88,6 +97,7 @@ class EngineJobs:
             "error": self.error,
             "hint": self.hint,
             "gpus": self.gpus,
+            "needs_passphrase": self.needs_passphrase,
             "jobs": [j.to_json() for j in self.jobs],
         }
 

@@ -231,3 +231,30 @@ def test_bad_words_are_one_line_errors(studio: Studio, workspace: Path) -> None:
     ]:
         with pytest.raises(TfStudioError, match=text):
             _run(studio, workspace, "true", **words)
+
+
+def test_an_encrypted_engine_key_is_a_state_asked_between_two_reads(
+    lab: Lab, tmp_path: Path
+) -> None:
+    import subprocess
+
+    server = lab.servers[0]
+    key = tmp_path / "engine_key"
+    key.write_bytes(Path(lab.sshd.client_key).read_bytes())
+    key.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", "s3cret", "-f", str(key)], check=True)
+    studio = Studio()  # no prompt: the UI's way
+    url = f"ssh://{lab.users[0]}@127.0.0.1:{server.port}"
+    studio.training.add_engine(Engine("locked", url, key=str(key)))
+    studio.training.record_engine_key(studio.training.scan_engine_key("locked"))
+
+    board = studio.training.board("locked")
+    assert not board.reachable and board.needs_passphrase == str(key)
+    assert not board.passphrase_wrong and "encrypted" in (board.error or "")
+    studio.connector.remember(str(key), "nope")
+    assert studio.training.board("locked").passphrase_wrong
+    studio.connector.remember(str(key), "s3cret")
+    board = studio.training.board("locked")
+    # The key opens now; whatever the host says next is no longer about the key.
+    assert board.needs_passphrase is None and "encrypted" not in (board.error or "")
+    studio.close()

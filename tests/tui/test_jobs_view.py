@@ -7,12 +7,14 @@ Jobs run in the busybox test image (scripts/docker-test-env.sh builds it).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.widgets import DataTable, Input, Static
 
+from tests.fleet.conftest import Lab
 from tests.training.conftest import BUSYBOX
-from tests.tui.conftest import NO_DOCKER, Recorder, table_rows, wait_for
+from tests.tui.conftest import NO_DOCKER, Recorder, add_locked_device, table_rows, wait_for
 from tfstudio.operations import StageStarted
 from tfstudio.studio_training_types import TrainRequest
 from tfstudio.tui.app import StudioApp
@@ -231,3 +233,40 @@ async def test_gpu_check_shows_its_verdict_and_hint(
         assert checked.result.verdict.value == "no_tensorflow"
         detail = _text(screen.query_one("#job-detail-text", Static))
         assert "no tensorflow" in detail and "hint:" in detail and checked.result.hint in detail
+
+
+async def test_an_engine_picked_with_an_encrypted_key_asks_its_passphrase(
+    app: StudioApp, recorder: Recorder, lab: Lab, tmp_path: Path
+) -> None:
+    from tfstudio.training.engines import Engine
+    from tfstudio.tui.modals.engine_pick import EnginePickModal
+    from tfstudio.tui.modals.passphrase import PassphraseModal
+
+    device = add_locked_device(lab, "lockedbox", tmp_path)  # an encrypted copy of the lab key
+    url = f"ssh://{device.user}@127.0.0.1:{device.port}"
+    training = app.studio.training
+    training.add_engine(Engine("gpubox", url, key=str(device.key)))
+    async with app.run_test(size=SIZE, message_hook=recorder) as pilot:
+        await _open_jobs(pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EnginePickModal), timeout=30)
+        await pilot.press("down", "enter")
+        modal = await wait_for(
+            pilot, lambda: isinstance(app.screen, PassphraseModal) and app.screen, timeout=30
+        )
+        assert modal.key_path == str(device.key)
+        await pilot.press(*"s3cret", "enter")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen)
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.board is not None
+                and screen.board.engine == "gpubox"
+                and screen.board.needs_passphrase is None
+            ),
+            timeout=30,
+        )
+        # The key opened; the host's next answer is the engine's state, with its fix.
+        state = _text(screen.query_one("#engine-state", Static))
+        assert "gpubox" in state and "docker" in state and "fix:" in state
+        assert not isinstance(app.screen, PassphraseModal)

@@ -87,7 +87,11 @@ class DashboardScreen(StudioScreen):
 
     def on_jobs_read(self, message: JobsRead) -> None:
         board = self.board = message.board
-        if not board.reachable:
+        if board.needs_passphrase:
+            # The jobs view asks for it (2); a periodic read here must not open dialogs.
+            self.studio.connector.missing_passphrases()
+            rows = [(ENGINE_ROW, [board.engine, "locked", "", "", "", "key passphrase: press 2"])]
+        elif not board.reachable:
             rows = [(ENGINE_ROW, [board.engine, "down", "", "", "", board.hint or ""])]
         elif not board.jobs:
             rows = [(ENGINE_ROW, ["none yet", "2 then n: a job", "", "", "", ""])]

@@ -3,8 +3,9 @@ its provenance, and the GPU check.
 
 `n` new job (pinned images only: the form says why `latest` is refused), `s`
 stop and `k` kill (each after a confirm), `x` remove, `/` filter the log, `g`
-GPU check, `e` pick the engine, `t` trust an ssh:// engine's host key, `r`
-refresh. The table refreshes itself every few seconds while the view is shown.
+GPU check, `r` refresh; `e` pick the engine and `t` trust an ssh:// engine's
+host key (`jobs_engines`). The table refreshes itself every few seconds while
+the view is shown.
 
 Every engine call runs in a thread worker that posts a message. The log of
 the selected job is a `LogStream` of the facade: its lines arrive as batched
@@ -21,13 +22,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
+from tfstudio.errors import TfStudioError
 from tfstudio.operations import Event, StageStarted, TargetFinished, TransferTick
 from tfstudio.tui.messages import (
     EnginesRead,
     GpuChecked,
-    HostKeyScanned,
-    HostKeyTrusted,
     ImagesRead,
     JobActed,
     JobsRead,
@@ -37,6 +38,7 @@ from tfstudio.tui.messages import (
 )
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.screens.jobs_engines import EngineActions
 from tfstudio.tui.widgets import jobtext
 from tfstudio.tui.widgets.logpanel import LogPanel
 from tfstudio.tui.widgets.tables import fill, selected_key
@@ -46,7 +48,7 @@ REFRESH_S = 3.0
 NO_JOB = ["No job selected.", "", "n  new job (pinned images)", "g  GPU check"]
 
 
-class JobsScreen(StudioScreen):
+class JobsScreen(EngineActions, StudioScreen):
     """Training jobs on one engine, with the selected job's log and provenance."""
 
     BINDINGS = [
@@ -72,6 +74,7 @@ class JobsScreen(StudioScreen):
         self.checked: Any = None
         self.records: dict[str, Any] = {}
         self.picking = False
+        self.asking = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -110,6 +113,15 @@ class JobsScreen(StudioScreen):
         key = selected_key(self.table)
         return self.jobs.get(key) if key else None
 
+    def use_engine(self, name: str) -> None:
+        """Shows engine `name` from now on (picked with `e`)."""
+        self.engine_name = name
+        self.log_panel.stop(NO_JOB)
+        self.board = None
+        self.report = None
+        fill(self.table, [])
+        self.refresh_view()
+
     def _status(self, text: str) -> None:
         self.query_one("#jobs-status", Static).update(text)
 
@@ -125,7 +137,9 @@ class JobsScreen(StudioScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="board", description="jobs")
     def read_board(self) -> None:
         """Reads the engine's jobs with one-shot stats, or its state and fix."""
-        self.post_message(JobsRead(self.studio.training.board(self.engine_name)))
+        board = self.studio.training.board(self.engine_name)
+        if not get_current_worker().is_cancelled:  # a newer read replaced this one
+            self.post_message(JobsRead(board))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engines", description="engines")
     def read_engines(self, check: bool = False, every: bool = False) -> None:
@@ -141,7 +155,11 @@ class JobsScreen(StudioScreen):
         """Lists the engine's pinned image references (the forms' suggestions)."""
         training = self.studio.training
         refs = []
-        for image in training.images(self.engine_name):
+        try:
+            images = training.images(self.engine_name)
+        except TfStudioError:
+            images = []  # suggestions only: the engine's state shows elsewhere
+        for image in images:
             ref = f"{image.repository}:{image.tag}"
             if image.repository != "<none>" and training.check_image(ref).pinned:
                 refs.append(ref)
@@ -160,6 +178,11 @@ class JobsScreen(StudioScreen):
 
     def on_jobs_read(self, message: JobsRead) -> None:
         board = message.board
+        if board.needs_passphrase:
+            # Asked here, once: not again by the screens' after-fan-out question.
+            self.studio.connector.missing_passphrases()
+            if not self.asking:
+                self._ask_passphrase(board.needs_passphrase, board.passphrase_wrong)
         first_reach = board.reachable and (self.board is None or not self.board.reachable)
         self.board = board
         old = self.jobs
@@ -259,7 +282,6 @@ class JobsScreen(StudioScreen):
 
     def action_new_job(self) -> None:
         """Opens the new-job form; a filled form starts the job in a worker."""
-        from tfstudio.errors import TfStudioError
         from tfstudio.tui.modals.new_job import NewJobModal
 
         training = self.studio.training
@@ -364,7 +386,6 @@ class JobsScreen(StudioScreen):
 
     def action_gpu_check(self) -> None:
         """Asks for an image and GPUs, then runs TensorFlow's GPU check in it."""
-        from tfstudio.errors import TfStudioError
         from tfstudio.tui.modals.gpu_check import GpuCheckModal
 
         training = self.studio.training
@@ -409,71 +430,6 @@ class JobsScreen(StudioScreen):
         self._status(f"GPU check: {result.verdict.value.replace('_', ' ')}")
         self.notify(f"{result.message}\nhint: {result.hint}", title="GPU check", timeout=10)
         self._show_detail()
-
-    # -- engines ------------------------------------------------------------
-
-    def action_engine(self) -> None:
-        """Checks every engine, then lists them with their state; the one picked is shown."""
-        self._status("checking the engines...")
-        self.picking = True
-        self.read_engines(check=True, every=True)
-
-    def _open_picker(self, engines: list[Any], report: Any) -> None:
-        from tfstudio.tui.modals.engine_pick import EnginePickModal
-
-        self.picking = False
-        self._status("")
-        current = self.board.engine if self.board is not None else "local"
-
-        def picked(name: str | None) -> None:
-            if name is not None and name != current:
-                self.engine_name = name
-                self.log_panel.stop(NO_JOB)
-                self.board = None
-                self.report = None
-                fill(self.table, [])
-                self.refresh_view()
-
-        self.app.push_screen(EnginePickModal(engines, report, current), picked)
-
-    def action_trust(self) -> None:
-        """Scans the shown ssh:// engine's host key; a dialog asks before recording it."""
-        name = self.board.engine if self.board is not None else self.engine_name or "local"
-        self._retry = lambda: self.scan_key(name)
-        self.scan_key(name)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="scan")
-    def scan_key(self, name: str) -> None:
-        """Reads the key the engine's host offers (records nothing)."""
-        self.post_message(HostKeyScanned(self.studio.training.scan_engine_key(name)))
-
-    def on_host_key_scanned(self, message: HostKeyScanned) -> None:
-        from tfstudio.hostkey_offer import CHANGED, TRUSTED
-        from tfstudio.tui.modals.hostkey import HostKeyModal
-
-        offer = message.offer
-        if offer.status == TRUSTED:
-            self.notify(f"engine {offer.device}: {offer.fingerprint} is already trusted")
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.record_key(offer, offer.status == CHANGED)
-            else:
-                self.notify(f"engine {offer.device}: not trusted; nothing recorded")
-
-        self.app.push_screen(HostKeyModal(offer), answered)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="record")
-    def record_key(self, offer: Any, replace: bool) -> None:
-        """Records the key the user confirmed."""
-        path = self.studio.training.record_engine_key(offer, replace=replace)
-        self.post_message(HostKeyTrusted(offer, path))
-
-    def on_host_key_trusted(self, message: HostKeyTrusted) -> None:
-        offer = message.offer
-        self.notify(f"engine {offer.device}: trusted {offer.key_type} {offer.fingerprint}")
-        self.refresh_view()
 
     def operation_ended(self, worker: Any) -> None:
         if worker.group in ("train", "gpu", "act") and worker.error is not None:
