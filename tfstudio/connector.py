@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from tfstudio.config import Config
 from tfstudio.errors import TransportError
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 AskPassphrase = Callable[[str], "str | None"]
 """Asked with a key file's path; returns its passphrase, or None to skip the key."""
+T = TypeVar("T")
 
 
 class PassphraseRequired(TransportError):
@@ -95,18 +96,30 @@ class Connector:
         """
         from tfstudio.fleet.connect import open_transport
 
-        self._local.unanswered = []
-        try:
-            return open_transport(
+        return self.open_with(
+            device.name,
+            lambda passphrase: open_transport(
                 device,
-                passphrase=self._passphrase,
+                passphrase=passphrase,
                 connect_timeout=connect_timeout or self.config.connect_timeout_s,
                 command_timeout=self.config.command_timeout_s,
-            )
+            ),
+        )
+
+    def open_with(self, name: str, opener: Callable[[AskPassphrase], T]) -> T:
+        """Returns `opener(passphrase)`, run under this connector's passphrase policy.
+
+        For anything that opens its own SSH connection with a key (a device's
+        transport, an ssh:// Docker Engine). Raises PassphraseRequired as a
+        device connection does, else what `opener` raises.
+        """
+        self._local.unanswered = []
+        try:
+            return opener(self._passphrase)
         except PassphraseRequired:
             raise
         except TransportError as exc:
-            raise self._explain(device.name, exc) from exc
+            raise self._explain(name, exc) from exc
 
     def _explain(self, name: str, exc: TransportError) -> TransportError:
         # The SSH layer names the key in its one-line message; turn the two

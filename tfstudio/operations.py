@@ -38,6 +38,16 @@ class Stage(str, Enum):
     ROLLBACK = "rollback"
     PRUNE = "prune"
     CHECK = "check"
+    # Training containers (the training core's stages, by the same values).
+    POLICY = "policy"
+    RESOLVE = "resolve"
+    PULL = "pull"
+    BUILD = "build"
+    CREATE = "create"
+    START = "start"
+    RUNNING = "running"
+    STOP = "stop"
+    FINALIZE = "finalize"
     DONE = "done"
 
 

@@ -1,10 +1,10 @@
 """What the studio can show at a glance, cheaply: readiness of each part, device summaries.
 
 `readiness()` says, for each part a user may need (the convert extra, a LiteRT
-runtime for the built-in `local` device, the Docker Engine, the training
-engine), whether it is there, and if not the one thing to do about it. It
-never imports tensorflow or docker: it asks importlib whether a package is
-installed and speaks HTTP to the engine's socket itself. `device_summaries()`
+runtime for the built-in `local` device, training: the docker SDK and the
+default training engine), whether it is there, and if not the one thing to do
+about it. It never imports tensorflow or docker: it asks importlib whether a
+package is installed and speaks HTTP to the engine's socket itself. `device_summaries()`
 joins the registry with the last check, deploy and bench of each device.
 """
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfstudio import history
+from tfstudio.config import Config
+from tfstudio.errors import TfStudioError
 from tfstudio.fleet import deploylog
 from tfstudio.fleet.registry import Device, list_devices
 
@@ -88,7 +90,7 @@ def ping_docker(address: str | None = None, timeout: float = PING_TIMEOUT_S) -> 
     return Readiness("docker engine", True, "running", detail=address)
 
 
-def readiness() -> list[Readiness]:
+def readiness(config: Config | None = None) -> list[Readiness]:
     """Returns the state of each part, the slow one (the engine ping) last."""
     parts = []
     if _installed("tensorflow"):
@@ -106,9 +108,37 @@ def readiness() -> list[Readiness]:
     else:
         fix = "pip install 'tfstudio[agent]'"
         parts.append(Readiness("local device", False, "missing", fix, "no LiteRT runtime"))
-    parts.append(Readiness("training", False, "not available yet", detail="training engine"))
-    parts.append(ping_docker())
+    parts.append(training_readiness(config))
     return parts
+
+
+def training_readiness(config: Config | None = None) -> Readiness:
+    """Returns whether jobs can start: the docker SDK is there and the default engine answers.
+
+    A local (unix://) or plain tcp:// engine is pinged; an ssh:// or TLS engine
+    is not (that needs a handshake): the Jobs view checks it for real.
+    """
+    from tfstudio.training.engines import get_engine
+    from tfstudio.training.settings import training_settings
+
+    if not _installed("docker"):
+        fix = "pip install 'tfstudio[train]'"
+        return Readiness("training", False, "missing", fix, "docker SDK not installed")
+    try:
+        engine = get_engine(training_settings(config).engine, config)
+    except TfStudioError as exc:
+        return Readiness("training", False, "misconfigured", exc.hint, exc.message)
+    if engine.scheme == "ssh" or engine.tls:
+        return Readiness(
+            "training", True, f"engine {engine.name}", detail=f"{engine.url}, checked in Jobs"
+        )
+    ping = ping_docker(engine.url)
+    if not ping.ok:
+        remote = f"start dockerd on {engine.host_label()}; see: tfstudio engines check"
+        fix_it = f"{remote} {engine.name}" if engine.remote else ping.fix
+        what = "Docker Engine" if engine.name == "local" else f"engine {engine.name}"
+        return Readiness("training", False, f"{what} {ping.state}", fix_it, f"at {engine.url}")
+    return Readiness("training", True, "ready", detail=f"engine {engine.name} at {engine.url}")
 
 
 @dataclass(frozen=True)

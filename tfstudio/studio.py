@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from tfstudio.modelinfo import ModelFacts
     from tfstudio.overview import DeviceSummary, Readiness
     from tfstudio.studio_bench import BenchRow
+    from tfstudio.studio_training import Training
 
 DEFAULT_WORKERS = 8
 
@@ -62,6 +63,22 @@ class Studio:
         self.home = studio_home()
         self.config: Config = load_config(self.home)
         self.connector = Connector(self.config, ask_passphrase)
+        self._training: Training | None = None
+
+    @property
+    def training(self) -> Training:
+        """Training containers: engines, images, jobs, logs, GPU check, provenance
+        (`tfstudio.studio_training`; loaded on first use)."""
+        if self._training is None:
+            from tfstudio.studio_training import Training
+
+            self._training = Training(self)
+        return self._training
+
+    def close(self) -> None:
+        """Closes the connections the studio keeps open (engines); it stays usable."""
+        if self._training is not None:
+            self._training.close()
 
     def reload_config(self) -> Config:
         """Re-reads tfstudio.toml (the connector keeps its passphrases). Raises ConfigError."""
@@ -78,7 +95,7 @@ class Studio:
         """Returns each part's state and fix (no heavy import; pings the engine)."""
         from tfstudio import overview
 
-        return overview.readiness()
+        return overview.readiness(self.config)
 
     def devices(self) -> list[Device]:
         """Returns `local` and every registered device."""

@@ -122,11 +122,12 @@ def test_encrypted_key_asks_between_calls(lab: Lab, tmp_path: Path) -> None:
 def test_readiness_names_the_fix_for_a_missing_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     parts = {p.part: p for p in Studio().readiness()}
-    engine = parts["docker engine"]
-    assert not engine.ok and engine.fix == "install docker.io and start dockerd"
-    assert "unix:///nonexistent/docker.sock" in engine.line
+    assert list(parts) == ["convert", "local device", "training"]
+    training = parts["training"]
+    assert not training.ok and training.fix == "install docker.io and start dockerd"
+    assert "Docker Engine not reachable" in training.line
+    assert "unix:///nonexistent/docker.sock" in training.line
     assert parts["convert"].ok and parts["local device"].ok
-    assert parts["training"].state == "not available yet"
 
 
 def test_conversion_lands_in_the_catalogue(mlp, tmp_path: Path) -> None:

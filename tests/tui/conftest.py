@@ -4,7 +4,8 @@ The device servers, users and `Lab` come from the fleet tests' conftest
 (imported, not copied), and the small Keras MLP from the convert tests'. Only
 `sshd` is defined again: a session fixture imported into two conftests is two
 fixtures, and the fleet tests' factory names its device users after the pid, so
-ours takes its own prefix (`lab_sshd`).
+ours takes its own prefix (`lab_sshd`). The Docker fixtures (the engine, the
+test images, the per-test clean-up of containers) come from the training tests.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ import pytest
 from tests.convert.conftest import mlp  # noqa: F401 - fixture
 from tests.fleet.conftest import lab, servers, users  # noqa: F401 - fixtures
 from tests.helpers.sshd import SSHD, SshdFactory
+from tests.training.conftest import (  # noqa: F401 - fixtures
+    _remove_this_studios_containers,
+    docker_api,
+    workspace,
+)
 from tfstudio.studio import Studio
 from tfstudio.tui.app import StudioApp, make_app
 
@@ -60,7 +66,7 @@ def add_locked_device(the_lab: Any, name: str, folder: Path, passphrase: str = "
     return add_device(replace(device, key=str(key)))
 
 
-NO_DOCKER = "unix:///nonexistent/tfstudio-test/docker.sock"
+NO_DOCKER = "unix:///nonexistent/docker.sock"
 """An engine address that cannot answer: screens read the same with or without dockerd."""
 
 
@@ -69,6 +75,19 @@ def app(studio_home: Path, monkeypatch: pytest.MonkeyPatch) -> StudioApp:
     """The app on a Studio over this test's TFSTUDIO_HOME."""
     monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
     return make_app(Studio())
+
+
+@pytest.fixture
+def docker_app(
+    studio_home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StudioApp]:
+    """The app on a Studio whose training engine is the real local dockerd; this
+    test's containers are removed after it (tests/training/conftest.py)."""
+    request.getfixturevalue("docker_api")  # the engine and the test images are there
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    app = make_app(Studio())
+    yield app
+    app.studio.close()
 
 
 class Recorder:

@@ -127,4 +127,6 @@ def build(models: dict[str, Path]) -> Path:
         "active": {"name": "mlp.int8.tflite"},
     }
     (SNAPSHOT_HOME / "checks.jsonl").write_text(json.dumps(check) + "\n")
+    # The new-job form shows the default workspace: a fixed path, not the test's cwd.
+    (SNAPSHOT_HOME / "tfstudio.toml").write_text('[training]\nworkspace = "/data/work"\n')
     return SNAPSHOT_HOME

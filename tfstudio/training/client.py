@@ -225,7 +225,8 @@ def unreachable(
         hint = f"is dockerd running on {host}? check: tfstudio engines check {engine.name}"
     else:
         hint = (
-            "start dockerd (systemctl start docker), or install docker.io; or pick another --engine"
+            "start dockerd (systemctl start docker), or install docker.io; or use another engine "
+            "(--engine NAME)"
         )
     return EngineUnreachableError(f"{where}: {reason}", hint=hint)
 

@@ -72,6 +72,10 @@ class StudioApp(App[int]):
         self.last_conversion: list[ModelEntry] | None = None
         self.current = "dashboard"
 
+    def on_unmount(self) -> None:
+        # Engine connections kept between calls close with the app.
+        self.studio.close()
+
     def get_default_screen(self) -> Screen[Any]:
         """The dashboard: the bottom of the stack, drawn in the first frame."""
         return DashboardScreen()
@@ -140,6 +144,13 @@ class StudioApp(App[int]):
             yield SystemCommand(f"Go to {title} ({key})", text, lambda m=mode: self.action_go(m))
         actions = [
             ("Run the demo", "train and convert the digits CNN", "dashboard", "demo"),
+            ("New training job", "a pinned image, command, GPUs, limits", "jobs", "new_job"),
+            ("Stop a job", "SIGTERM, then SIGKILL (asks first)", "jobs", "stop"),
+            ("Kill a job", "SIGKILL now (asks first)", "jobs", "kill"),
+            ("Remove a job", "its container; provenance stays", "jobs", "remove"),
+            ("GPU check", "TensorFlow's view of the GPUs in an image", "jobs", "gpu_check"),
+            ("Pick an engine", "local or remote Docker Engines", "jobs", "engine"),
+            ("Trust an engine's host key", "ssh:// engines: fingerprint, confirm", "jobs", "trust"),
             ("Convert", "convert the model in the form", "convert", "convert"),
             ("Deploy", "deploy the chosen model", "deploy", "deploy"),
             ("Roll back a device", "re-activate its previous model", "deploy", "rollback"),

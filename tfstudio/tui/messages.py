@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from tfstudio.hostkey_offer import HostKeyOffer
     from tfstudio.operations import Event, FleetResult
     from tfstudio.overview import DeviceSummary, Readiness
+    from tfstudio.studio_logs import LogStream
+    from tfstudio.studio_training_types import EngineJobs, EngineReport, JobOutcome, TrainRequest
+    from tfstudio.training.engines import Engine
+    from tfstudio.training.gpucheck import GpuCheckResult
+    from tfstudio.training.launch import LaunchResult
+    from tfstudio.training.provenance import Provenance
 
 
 class Progress(Message, bubble=False):
@@ -145,3 +151,98 @@ class DeviceAnswer(Message, bubble=False):
         self.device = device
         self.what = what
         self.answer = answer
+
+
+# -- training containers ------------------------------------------------------
+
+
+class JobsRead(Message, bubble=False):
+    """One engine's jobs now, or its state with the fix."""
+
+    def __init__(self, board: EngineJobs) -> None:
+        super().__init__()
+        self.board = board
+
+
+class EnginesRead(Message, bubble=False):
+    """The known engines and, when checked, their state."""
+
+    def __init__(self, engines: list[Engine], report: EngineReport | None) -> None:
+        super().__init__()
+        self.engines = engines
+        self.report = report
+
+
+class ImagesRead(Message, bubble=False):
+    """The pinned image references on the engine (for the forms' suggestions)."""
+
+    def __init__(self, refs: list[str]) -> None:
+        super().__init__()
+        self.refs = refs
+
+
+class TrainRequested(Message, bubble=False):
+    """The user asked for a new job."""
+
+    def __init__(self, request: TrainRequest) -> None:
+        super().__init__()
+        self.request = request
+
+
+class Launched(Message, bubble=False):
+    """A job started."""
+
+    def __init__(self, result: LaunchResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class LogStarted(Message, bubble=False):
+    """A job's log is being followed; the screen keeps (or stops) the stream."""
+
+    def __init__(self, stream: LogStream) -> None:
+        super().__init__()
+        self.stream = stream
+
+
+class LogLines(Message, bubble=False):
+    """A batch of a followed job's log lines."""
+
+    def __init__(self, job_id: str, lines: list[str]) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.lines = lines
+
+
+class LogEnded(Message, bubble=False):
+    """Following ended by itself: the job ended (`error` None) or the stream failed."""
+
+    def __init__(self, job_id: str, error: Exception | None) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.error = error
+
+
+class JobActed(Message, bubble=False):
+    """A stop, kill or remove finished."""
+
+    def __init__(self, outcome: JobOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+class ProvenanceRead(Message, bubble=False):
+    """A job's provenance record."""
+
+    def __init__(self, job_id: str, record: Provenance) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.record = record
+
+
+class GpuChecked(Message, bubble=False):
+    """A GPU check's verdict."""
+
+    def __init__(self, result: GpuCheckResult) -> None:
+        super().__init__()
+        self.result = result

@@ -41,6 +41,19 @@ class StudioScreen(Screen[None]):
             self.refresh_view()
         self._shown = True
 
+    def poll(self, seconds: float, group: str, read: Callable[[], object]) -> None:
+        """Calls `read` every `seconds` while this screen is the one shown (not left,
+        not under a dialog) and no worker of its `group` still runs."""
+
+        def tick() -> None:
+            reading = any(
+                w.node is self and w.group == group and w.is_running for w in self.workers
+            )
+            if self.app.screen is self and not reading:
+                read()
+
+        self.set_interval(seconds, tick)
+
     @property
     def studio_app(self) -> StudioApp:
         """The app, typed."""
@@ -72,8 +85,8 @@ class StudioScreen(Screen[None]):
 
     @property
     def busy(self) -> bool:
-        """True while an operation of this screen runs."""
-        return any(w.is_running for w in self.workers)
+        """True while an operation of this screen runs (`self.workers` is the app's)."""
+        return any(w.node is self and w.is_running for w in self.workers)
 
     def action_cancel_operation(self) -> None:
         """Escape: asks the running operation to stop at its next safe point."""

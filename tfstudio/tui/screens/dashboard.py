@@ -16,16 +16,21 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tfstudio.formatting import human_bytes, ms, online, percent
 from tfstudio.operations import StageStarted, TargetFinished
-from tfstudio.tui.messages import DemoFinished, Progress, WorldRead
+from tfstudio.tui.messages import DemoFinished, JobsRead, Progress, WorldRead
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets import jobtext
 from tfstudio.tui.widgets.tables import fill, selected_key
 
 if TYPE_CHECKING:
     from tfstudio.catalog import ModelEntry
     from tfstudio.overview import DeviceSummary, Readiness
+    from tfstudio.studio_training_types import EngineJobs
 
 DEMO_STEPS = 6
 """Training, then the five quantization modes."""
+JOBS_REFRESH_S = 5.0
+"""Seconds between two reads of the Jobs pane while the dashboard is shown."""
+ENGINE_ROW = "engine"
 
 
 class DashboardScreen(StudioScreen):
@@ -41,6 +46,7 @@ class DashboardScreen(StudioScreen):
         self.parts: list[Readiness] = []
         self.device_rows: dict[str, DeviceSummary] = {}
         self.model_rows: dict[str, ModelEntry] = {}
+        self.board: EngineJobs | None = None
         self.demo_done = 0
 
     def compose(self) -> ComposeResult:
@@ -58,19 +64,42 @@ class DashboardScreen(StudioScreen):
         super().on_mount()
         jobs = self.query_one("#jobs", DataTable)
         jobs.border_title = "Jobs"
-        jobs.add_columns("engine", "state", "detail")
+        jobs.add_columns("job", "state", "time", "cpu", "mem", "image")
         models = self.query_one("#models", DataTable)
         models.border_title = "Models"
         models.add_columns("model", "mode", "size", "min rt", "acc")
         devices = self.query_one("#devices", DataTable)
         devices.border_title = "Devices"
         devices.add_columns("device", "online", "runtime", "p50", "p99", "active")
+        self.poll(JOBS_REFRESH_S, "jobs", self.read_jobs)
 
     def refresh_view(self) -> None:
-        """Re-reads readiness, devices and models in a worker (also `r`)."""
+        """Re-reads readiness, devices, models and jobs in workers (also `r`)."""
         self.read_world()
+        self.read_jobs()
 
     action_refresh = refresh_view
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="jobs", description="jobs")
+    def read_jobs(self) -> None:
+        """Reads the default engine's jobs, or its state and fix (never on the UI thread)."""
+        self.post_message(JobsRead(self.studio.training.board()))
+
+    def on_jobs_read(self, message: JobsRead) -> None:
+        board = self.board = message.board
+        if board.needs_passphrase:
+            # The jobs view asks for it (2); a periodic read here must not open dialogs.
+            self.studio.connector.missing_passphrases()
+            rows = [(ENGINE_ROW, [board.engine, "locked", "", "", "", "key passphrase: press 2"])]
+        elif not board.reachable:
+            rows = [(ENGINE_ROW, [board.engine, "down", "", "", "", board.hint or ""])]
+        elif not board.jobs:
+            rows = [(ENGINE_ROW, ["none yet", "2 then n: a job", "", "", "", ""])]
+        else:
+            rows = [(j.job_id, jobtext.row(j)[:5] + [j.image_ref]) for j in board.jobs]
+        fill(self.query_one("#jobs", DataTable), rows)
+        if self.focused is self.query_one("#jobs", DataTable):
+            self._show_details(self.query_one("#jobs", DataTable))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="world", description="read")
     def read_world(self) -> None:
@@ -90,12 +119,6 @@ class DashboardScreen(StudioScreen):
         lines = ["  ".join(marks)]
         lines += [f"[$warning]{p.line}[/]" for p in missing if p.fix][:2]
         self.query_one("#readiness", Static).update("\n".join(lines))
-        jobs = [
-            (p.part, [p.part, p.state, p.detail])
-            for p in message.parts
-            if p.part in ("training", "docker engine")
-        ]
-        fill(self.query_one("#jobs", DataTable), jobs)
         if message.models:
             models = [
                 (
@@ -121,7 +144,10 @@ class DashboardScreen(StudioScreen):
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_details(event.data_table)
+        # A pane refilled by a read moves its cursor too: only the focused pane's
+        # row is the one the user looks at.
+        if event.data_table.has_focus:
+            self._show_details(event.data_table)
 
     def _show_details(self, table: DataTable[Any] | None) -> None:
         panel = self.query_one("#details", Static)
@@ -133,11 +159,9 @@ class DashboardScreen(StudioScreen):
             panel.update(_model_details(self.model_rows[key]))
         elif table.id == "devices" and key in self.device_rows:
             panel.update(_device_details(self.device_rows[key]))
-        elif table.id == "jobs":
-            part = next((p for p in self.parts if p.part == key), None)
-            if part is not None:
-                fix = f"\n\nfix: {part.fix}" if part.fix else ""
-                panel.update(f"[b]{part.part}[/b]\n{part.state}\n{part.detail}{fix}")
+        elif table.id == "jobs" and self.board is not None:
+            job = next((j for j in self.board.jobs if j.job_id == key), None)
+            panel.update(jobtext.details(job) if job else jobtext.engine_line(self.board))
         else:
             panel.update(_welcome(self.model_rows))
 

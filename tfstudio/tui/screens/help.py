@@ -17,6 +17,9 @@ HELP = """\
   esc  cancel the running operation    q  quit
 
 [b]Dashboard[/b]   d  run the demo     r  refresh
+[b]Jobs[/b]        n  new job (pinned images only)   s  stop   k  kill   x  remove
+            /  filter the log (esc clears)    g  GPU check
+            e  pick the engine   t  trust an ssh:// engine's key   r  refresh
 [b]Convert[/b]     ctrl+r  convert     a results row shows its ops and tensors
 [b]Deploy[/b]      ctrl+r  deploy      r  roll back the selected device
 [b]Bench[/b]       ctrl+r  bench       e  export JSON and CSV
