@@ -1,8 +1,10 @@
 """What this device is and can do: the facts behind `info` (and inside each bench report).
 
 Read from /proc and /sys where Linux shows them, and `vcgencmd` on a Raspberry
-Pi. Every fact is optional: a missing file gives null, never an error. It must
-work without numpy or any runtime, so the studio can name what is missing.
+Pi. Every fact is optional: a missing file gives null, never an error. It
+imports neither numpy nor a runtime (their versions come from package
+metadata, `runtime_meta`): `info` is the agent's cheapest answer, and it must
+work without them, so the studio can name what is missing.
 """
 
 from __future__ import annotations
@@ -15,27 +17,20 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from edge_agent import __version__
+from edge_agent import __version__, runtime_meta
 
 
 def runtime_facts() -> Optional[Dict[str, str]]:
-    """Returns {"name","version","compat_version"} of the runtime, or None when none imports."""
-    try:
-        from edge_agent import runtime
+    """Returns {"name","version","compat_version"} of the runtime installed, or None.
 
-        info = runtime.detect_runtime()
-    except Exception:  # noqa: BLE001 - no numpy or no runtime: both mean "no runtime"
-        return None
-    return {"name": info.name, "version": info.version, "compat_version": info.compat_version}
+    Read from package metadata: neither numpy nor the runtime is imported.
+    """
+    return runtime_meta.installed_runtime()
 
 
 def numpy_version() -> Optional[str]:
-    """Returns numpy's version, or None when numpy cannot be imported."""
-    try:
-        import numpy
-    except Exception:  # noqa: BLE001
-        return None
-    return str(numpy.__version__)
+    """Returns the installed numpy's version (from its metadata), or None without numpy."""
+    return runtime_meta.installed_version("numpy")
 
 
 def _read(path: str) -> Optional[str]:
