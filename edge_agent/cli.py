@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default="random", help="random | zeros | FILE.npy")
     p.add_argument("--profile-ops", action="store_true")
     command("status", "server, active model, last bench")
+    command("session", "one deploy's agent: JSON-line requests on stdin, answers on stdout")
     p = command("serve", "serve the active model over HTTP (TF Serving shape)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
@@ -120,16 +121,22 @@ def _active_ref(store: Any) -> Optional[Dict[str, Any]]:
     return {"sha256": sha, "name": name}
 
 
-def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
+def info_of(store: Any) -> Dict[str, Any]:
+    """Returns the `info` answer: device facts, uploads waiting, the stored models."""
     from edge_agent import space
     from edge_agent.device_info import device_info
 
-    store = _store(args)
+    stored = store.stored()
     return {
         **device_info(store.home, _active_ref(store)),
         "partials": space.partials(store.home),
-        "models_stored": len(store.stored()),
+        "models_stored": len(stored),
+        "stored_models": stored,
     }
+
+
+def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
+    return info_of(_store(args))
 
 
 def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:
@@ -137,13 +144,18 @@ def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _recorded(args: argparse.Namespace, op: str, write: Callable[[], Dict[str, Any]]) -> Any:
-    """Runs `write`, recording its outcome under `--id` (when given) for `outcome`."""
+    return recorded(_store(args), args.id, op, write)
+
+
+def recorded(
+    store: Any, op_id: Optional[str], op: str, write: Callable[[], Dict[str, Any]]
+) -> Dict[str, Any]:
+    """Runs `write`, recording its outcome under `op_id` (when given) for `outcome`."""
     from edge_agent import ops
 
-    op_id = ops.known(args.id)
+    op_id = ops.known(op_id)
     if op_id is None:
         return write()
-    store = _store(args)
     store.ensure()
     ops.start(store.home, op_id, op)
     try:
@@ -206,10 +218,14 @@ def cmd_lock(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
 
 
 def cmd_outcome(args: argparse.Namespace) -> Dict[str, Any]:
+    return outcome_of(_store(args), args.op_id, args.wait)
+
+
+def outcome_of(store: Any, op_id: str, wait: float) -> Dict[str, Any]:
+    """Returns the `outcome` answer: the write's record and what the device runs now."""
     from edge_agent import ops
 
-    store = _store(args)
-    record = ops.outcome(store.home, ops.check_id(args.op_id), args.wait)
+    record = ops.outcome(store.home, ops.check_id(op_id), wait)
     state = store.state()
     history = state["history"]
     return {**record, "active": state["active"], "previous": history[-1] if history else None}
@@ -232,15 +248,26 @@ def cmd_bench(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> Dict[str, Any]:
+    return status_of(_store(args))
+
+
+def status_of(store: Any) -> Dict[str, Any]:
+    """Returns the `status` answer: the server, the active model, the last bench."""
     from edge_agent.bench import last_report
     from edge_agent.server import server_status
 
-    store = _store(args)
     return {
         "server": server_status(store),
         "active": _active_ref(store),
         "last_bench": last_report(store),
     }
+
+
+def cmd_session(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    from edge_agent.session import run_session
+
+    run_session(_store(args))
+    return None
 
 
 def cmd_serve(args: argparse.Namespace) -> Dict[str, Any]:
@@ -275,6 +302,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], Optional[Dict[str, Any]]]] = 
     "bench": cmd_bench,
     "status": cmd_status,
     "serve": cmd_serve,
+    "session": cmd_session,
 }
 
 
@@ -334,7 +362,7 @@ def _run(argv: List[str]) -> int:
         _emit_error(AgentError(f"internal error: {type(exc).__name__}: {exc}", "internal"), as_json)
         return 1
     if result is None:
-        pass  # the command wrote its own answer (lock)
+        pass  # the command wrote its own answers (lock, session)
     elif as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     elif command == "version":

@@ -26,7 +26,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from edge_agent import fsutil
 from edge_agent.errors import AgentError
@@ -242,7 +242,7 @@ class WriteBehind:
 
 
 def receive(
-    source: BinaryIO,
+    source: Any,
     upload: Path,
     *,
     offset: int,
@@ -251,7 +251,8 @@ def receive(
     digest: Any,
     progress: Optional[Callable[[int], None]] = None,
 ) -> Dict[str, Any]:
-    """Writes `length` bytes read from `source` into `upload` at `offset`, hashing them.
+    """Writes `length` bytes read from `source` (`readinto`) into `upload` at `offset`,
+    hashing them.
 
     `digest` already holds the hash of the first `offset` bytes. The file is
     cut at `offset` first. When the file then holds `total` bytes, it is
@@ -284,7 +285,7 @@ def receive(
 
 
 def _pump(
-    source: BinaryIO,
+    source: Any,
     fd: int,
     length: int,
     digest: Any,
@@ -296,7 +297,7 @@ def _pump(
     remaining = length
     since_sync = 0
     while remaining > 0:
-        n = source.readinto(view[: min(CHUNK, remaining)])  # type: ignore[attr-defined]
+        n = source.readinto(view[: min(CHUNK, remaining)])
         if not n:
             raise EOFError(f"the stream ended {remaining} bytes short")
         chunk = view[:n]

@@ -16,7 +16,7 @@ from typing import Any
 from tfstudio.digest import file_sha256
 from tfstudio.errors import TfStudioError
 from tfstudio.fleet import fanout
-from tfstudio.fleet.agentcall import AgentClient
+from tfstudio.fleet.agentcall import AgentClient, oneshot_args
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.push import TransferProgress, push
 from tfstudio.fleet.registry import Device
@@ -35,18 +35,20 @@ class BenchSettings:
 
 
 def bench_args(settings: BenchSettings) -> list[str]:
-    """Returns the agent `bench` options for `settings`."""
-    args: list[str] = []
-    for flag, value in (
-        ("--runs", settings.runs),
-        ("--warmup", settings.warmup),
-        ("--threads", settings.threads),
-        ("--min-seconds", settings.min_seconds),
-        ("--warmup-min-seconds", settings.warmup_min_seconds),
-    ):
-        if value is not None:
-            args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    return args
+    """Returns the agent `bench` options for `settings` (one-shot command words)."""
+    return oneshot_args("bench", bench_kwargs(settings))
+
+
+def bench_kwargs(settings: BenchSettings) -> dict[str, Any]:
+    """Returns the agent `bench` arguments for `settings` (a session request's args)."""
+    values = {
+        "runs": settings.runs,
+        "warmup": settings.warmup,
+        "threads": settings.threads,
+        "min_seconds": settings.min_seconds,
+        "warmup_min_seconds": settings.warmup_min_seconds,
+    }
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def is_stored(transport: Transport, device: Device, sha256: str) -> bool:
