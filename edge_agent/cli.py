@@ -4,32 +4,82 @@ Exit codes: 0 ok, 1 error, 2 usage. With `--json` (before or after the
 command) results and errors are one JSON object on stdout; without it, results
 are human text and an error is one line on stderr. The command set and output
 shapes are the contract with the studio, which runs this over SSH.
+
+`info`, `version` and `session` in their plain forms (`[--home H] [--json]
+COMMAND [--json]`) skip argparse and every import they do not need: `info`
+is the agent's cold start (a person's first command, the studio's first
+question) and `session` starts every deploy, on devices where each import
+costs real time.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from pathlib import Path
-from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 from edge_agent import __version__
 from edge_agent.errors import AgentError
 
+TYPE_CHECKING = False  # typing and argparse load only when needed (see the docstring)
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+    from typing import Any, Callable, Dict, List, NoReturn, Optional
+
 DEFAULT_HOME = "~/.tfstudio-agent"
 
+QUICK = ("info", "version", "session")
+"""Commands run without argparse when given in their plain form (see the docstring)."""
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors become AgentError(usage) instead of exiting."""
 
-    def error(self, message: str) -> NoReturn:
-        raise AgentError(f"{self.prog}: {message}", "usage", hint=f"see: {self.prog} --help")
+class QuickArgs:
+    """What argparse would have made of a plain `info`, `version` or `session`."""
+
+    def __init__(self, command: str, home: str, as_json: bool) -> None:
+        self.command = command
+        self.home = home
+        self.json = as_json
+        self.version = False
+
+
+def quick_args(argv: List[str]) -> Optional[QuickArgs]:
+    """Returns the arguments of a plain QUICK command line, or None for argparse to parse."""
+    home = os.environ.get("TFSTUDIO_AGENT_HOME", DEFAULT_HOME)
+    as_json = False
+    command = None
+    words = list(argv)
+    while words:
+        word = words.pop(0)
+        if word == "--json":
+            as_json = True
+        elif command is None and word.startswith("--home="):
+            home = word[len("--home=") :]
+        elif command is None and word == "--home" and words:
+            home = words.pop(0)
+        elif command is None and word in QUICK:
+            command = word
+        else:
+            return None
+    return QuickArgs(command, home, as_json) if command is not None else None
+
+
+def _parser_class() -> Any:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        """An ArgumentParser whose errors become AgentError(usage) instead of exiting."""
+
+        def error(self, message: str) -> NoReturn:
+            raise AgentError(f"{self.prog}: {message}", "usage", hint=f"see: {self.prog} --help")
+
+    return _Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Returns the parser of every command."""
+    import argparse
+
+    _Parser = _parser_class()
     parser = _Parser(prog="tfstudio-agent", description="The tfstudio edge agent.")
     parser.add_argument("--home", default=os.environ.get("TFSTUDIO_AGENT_HOME", DEFAULT_HOME))
     parser.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -100,8 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def home_dir(home: str) -> str:
+    """Returns the agent home `home` (`~` expanded) as an absolute path."""
+    path = os.path.expanduser(home)
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+
+
 def _home(args: argparse.Namespace) -> Path:
-    return Path(os.path.expanduser(args.home)).absolute()
+    from pathlib import Path
+
+    return Path(home_dir(args.home))
+
+
+def _path(text: str) -> Path:
+    from pathlib import Path
+
+    return Path(text)
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -121,22 +185,10 @@ def _active_ref(store: Any) -> Optional[Dict[str, Any]]:
     return {"sha256": sha, "name": name}
 
 
-def info_of(store: Any) -> Dict[str, Any]:
-    """Returns the `info` answer: device facts, uploads waiting, the stored models."""
-    from edge_agent import space
-    from edge_agent.device_info import device_info
-
-    stored = store.stored()
-    return {
-        **device_info(store.home, _active_ref(store)),
-        "partials": space.partials(store.home),
-        "models_stored": len(stored),
-        "stored_models": stored,
-    }
-
-
 def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
-    return info_of(_store(args))
+    from edge_agent.device_info import home_info
+
+    return home_info(home_dir(args.home))
 
 
 def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:
@@ -175,7 +227,7 @@ def cmd_install(args: argparse.Namespace) -> Dict[str, Any]:
         args,
         "install",
         lambda: _store(args).install(
-            Path(args.path),
+            _path(args.path),
             name=args.name,
             expected_sha=args.sha256,
             activate=not args.no_activate,
@@ -307,6 +359,8 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], Optional[Dict[str, Any]]]] = 
 
 
 def _human(command: str, result: Dict[str, Any]) -> str:
+    import json
+
     if command == "list":
         lines = []
         for m in result["models"]:
@@ -330,6 +384,8 @@ def _human(command: str, result: Dict[str, Any]) -> str:
 
 
 def _emit_error(exc: AgentError, as_json: bool) -> None:
+    import json
+
     if as_json:
         sys.stdout.write(json.dumps(exc.to_json()) + "\n")
     else:
@@ -340,7 +396,7 @@ def _emit_error(exc: AgentError, as_json: bool) -> None:
 def _run(argv: List[str]) -> int:
     as_json = "--json" in argv
     try:
-        args = build_parser().parse_args(argv)
+        args: Any = quick_args(argv) or build_parser().parse_args(argv)
         as_json = bool(getattr(args, "json", False))
         result: Optional[Dict[str, Any]]
         if args.version and args.command is None:
@@ -361,6 +417,8 @@ def _run(argv: List[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback
         _emit_error(AgentError(f"internal error: {type(exc).__name__}: {exc}", "internal"), as_json)
         return 1
+    import json
+
     if result is None:
         pass  # the command wrote its own answers (lock, session)
     elif as_json:

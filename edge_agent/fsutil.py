@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from edge_agent import layout
 from edge_agent.errors import AgentError
 
 TEMP_PREFIX = ".tmp-"
@@ -111,11 +112,7 @@ def write_json_atomic(final: Path, obj: Any) -> None:
 
 def read_json(path: Path, default: Any = None) -> Any:
     """Returns the JSON in `path`, or `default` when it does not exist."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return default
+    return layout.read_json(str(path), default)
 
 
 def append_line(path: Path, line: str) -> None:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False  # typing is not imported at run time: `info` is the cold-start path
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 RUNTIME_ORDER: Tuple[Tuple[str, str], ...] = (
     ("ai-edge-litert", "ai_edge_litert.interpreter"),

@@ -143,9 +143,9 @@ class Session:
 
 
 def op_info(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
-    from edge_agent.cli import info_of
+    from edge_agent.device_info import home_info
 
-    return info_of(s.store)
+    return home_info(str(s.store.home))
 
 
 def op_list(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:

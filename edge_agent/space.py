@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from edge_agent import layout
+
 STALE_S = 24 * 3600.0
 """A leftover upload of another model older than this is removed."""
 
@@ -49,10 +51,7 @@ def _entries(directory: Path, pattern: re.Pattern[str]) -> List[Dict[str, Any]]:
 
 def partials(home: Path) -> List[Dict[str, Any]]:
     """Returns the uploads waiting in inbox/: [{"sha256", "bytes", "age_s"}] (for `info`)."""
-    return [
-        {k: v for k, v in entry.items() if k != "path"}
-        for entry in _entries(home / "inbox", _PARTIAL)
-    ]
+    return layout.partials(str(home))
 
 
 def free_bytes(home: Path) -> int:

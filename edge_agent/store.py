@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
-from edge_agent import devicelock, fsutil
+from edge_agent import devicelock, fsutil, layout
 from edge_agent.errors import AgentError
 from edge_agent.fsutil import TEMP_PREFIX, pause_point, utc_now
 
@@ -44,9 +44,9 @@ DEFAULT_KEEP = 5
 """How many stored models an inbox pickup keeps (the active one and the rollback
 target are never pruned). A CLI `install` prunes only when given --keep."""
 
-MODEL_FILE = "model.tflite"
-MANIFEST_FILE = "manifest.json"
-STATE_FILE = "active.json"
+MODEL_FILE = layout.MODEL_FILE
+MANIFEST_FILE = layout.MANIFEST_FILE
+STATE_FILE = layout.STATE_FILE
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 PREFIX_RE = re.compile(r"^[0-9a-f]{8,64}$")
 
@@ -106,13 +106,7 @@ class Store:
 
     def stored(self) -> List[str]:
         """Returns the sha256 of every complete stored model."""
-        if not self.models_dir.is_dir():
-            return []
-        return sorted(
-            p.name
-            for p in self.models_dir.iterdir()
-            if SHA_RE.match(p.name) and (p / MANIFEST_FILE).is_file()
-        )
+        return layout.stored_models(str(self.home))
 
     def listing(self) -> Dict[str, Any]:
         """Returns the `list` object of the contract."""

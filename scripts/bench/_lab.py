@@ -48,3 +48,42 @@ def make_mlp(path: Path, hidden: int) -> Path:
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its export summary
         path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     return path
+
+
+BIG_CACHE = Path(os.environ.get("TFSTUDIO_BENCH_CACHE", "/tmp/tfstudio-bench-models"))
+
+
+def make_big_mlp(mb: int) -> Path:
+    """Returns a float32 MLP of about `mb` MB (64 -> h -> h -> 10), converted once and cached.
+
+    Two h x h-ish layers hold the weights, so the model is what a 200 MB model
+    is to the runtime: one big flatbuffer whose load the runtime memory-maps.
+    """
+    import math
+
+    path = BIG_CACHE / f"mlp_{mb}mb.tflite"
+    if path.exists():
+        return path
+    BIG_CACHE.mkdir(parents=True, exist_ok=True)
+    hidden = int(math.sqrt(mb * (1 << 20) / 4))
+    tmp = make_mlp_layers(path.with_suffix(".part"), [hidden, hidden])
+    os.replace(tmp, path)
+    return path
+
+
+def make_mlp_layers(path: Path, widths: list[int]) -> Path:
+    """Converts a Keras MLP (64 -> widths... -> 10, relu) to .tflite at `path`, quietly."""
+    import contextlib
+    import io
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((64,))]
+    layers += [keras.layers.Dense(w, activation="relu") for w in widths]
+    model = keras.Sequential([*layers, keras.layers.Dense(10)])
+    with contextlib.redirect_stdout(io.StringIO()):
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path
