@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,6 +90,8 @@ def fsync_dir(directory: Path) -> None:
 def write_bytes_atomic(final: Path, data: bytes) -> None:
     """Writes `data` to `final` via temp file + fsync + rename. Raises AgentError(disk_full)."""
     with disk_errors(final.parent):
+        import tempfile  # here: the agent's cold start does not pay for it
+
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=str(final.parent))
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -40,11 +40,14 @@ import json
 import os
 import signal
 import sys
-from typing import Any, BinaryIO, Callable, Dict, Optional, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Optional, TextIO
 
 from edge_agent import __version__, inbox
 from edge_agent.errors import AgentError
 from edge_agent.store import SHA_RE, Store
+
+if TYPE_CHECKING:
+    from edge_agent.validate import RuntimeChild
 
 PROTOCOL = 1
 PIPE_SIZE = 1 << 20
@@ -102,11 +105,9 @@ class Session:
     """One session's state: the store, the device lock it holds, its runtime child."""
 
     def __init__(self, store: Store, stdin: BinaryIO) -> None:
-        from edge_agent.validate import RuntimeChild
-
         self.store = store
         self.stdin = stdin
-        self.runtime = RuntimeChild(store.home)
+        self._runtime: Any = None  # the runtime child, started by the first job that needs it
         self.holding: Any = None  # devicelock.Holding while the session holds the lock
         self.lock_id: Optional[str] = None
         self.busy = False  # a write is running: a SIGTERM waits for it
@@ -114,9 +115,19 @@ class Session:
         self.upload_body: Optional[_Limited] = None
         self._prefix: Optional[Dict[str, Any]] = None  # the hash state `partial` computed
 
+    @property
+    def runtime(self) -> RuntimeChild:
+        """The session's runtime child (its process starts with its first job)."""
+        if self._runtime is None:
+            from edge_agent.validate import RuntimeChild
+
+            self._runtime = RuntimeChild(self.store.home)
+        return self._runtime
+
     def close(self) -> None:
         """Ends the runtime child and lets go of the lock."""
-        self.runtime.close()
+        if self._runtime is not None:
+            self._runtime.close()
         if self.holding is not None:
             self.holding.release()
             self.holding = None
@@ -124,7 +135,8 @@ class Session:
     def on_signal(self, signum: int, frame: Any) -> None:
         """SIGTERM/SIGHUP: leave now when idle, else after the running write."""
         if not self.busy:
-            self.runtime.close()
+            if self._runtime is not None:
+                self._runtime.close()
             os._exit(0)  # the kernel drops the flock with the process
         self.leaving = True
 

@@ -20,7 +20,6 @@ import os
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
 from _lab import SshdFactory, make_big_mlp, trust
 
