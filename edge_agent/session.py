@@ -231,9 +231,9 @@ def op_upload(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
     total = _arg(args, "total", int, required=True)
     body = s.upload_body
     assert body is not None
-    if not 0 <= offset <= total or offset + body.remaining != total:
+    if not 0 <= offset or offset + body.remaining > total:
         raise AgentError(
-            f"upload: offset {offset} + length {body.remaining} != total {total}", "usage"
+            f"upload: offset {offset} + length {body.remaining} is over the total {total}", "usage"
         )
     upload = s.store.inbox / f"{sha}.partial"
     digest = _prefix_digest(s, sha, upload, offset)
