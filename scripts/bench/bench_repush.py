@@ -2,15 +2,18 @@
 
 Deploys a model to a loopback sshd device, then deploys it again, and prints,
 for each, the model bytes sent and the round trips: every remote command, file
-transfer and metadata request the Transport made (counted by a wrapper that
-forwards to the real SSH transport), plus the handshake.
+transfer and metadata request the Transport made, and every request sent to
+the agent's session (counted by wrappers that forward to the real SSH
+transport and session channel), plus the handshake.
 
     .venv/bin/python scripts/bench/bench_repush.py
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +36,38 @@ def _label(argv: Sequence[str]) -> str:
     words = list(argv)
     homes = [i for i, w in enumerate(words) if w.startswith("--home=")]
     return f"agent {words[homes[0] + 2]}" if homes else words[0]
+
+
+class CountingProcess(RemoteProcess):
+    """Forwards to a real remote process and counts the session requests written to it."""
+
+    def __init__(self, inner: RemoteProcess, calls: Counter[str]) -> None:
+        self.inner = inner
+        self.calls = calls
+
+    def read_line(
+        self, timeout: float, cancel: threading.Event | None = None, label: str | None = None
+    ) -> str:
+        return self.inner.read_line(timeout, cancel, label)
+
+    def stderr_text(self) -> str:
+        return self.inner.stderr_text()
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.calls[f"session {json.loads(data)['op']}"] += 1
+        except (ValueError, KeyError):
+            pass
+        self.inner.write(data)
+
+    def send_file(self, local: Path, offset: int, length: int, progress: Any = None) -> None:
+        self.inner.send_file(local, offset, length, progress)
+
+    def exit_code(self, wait: float = 0.0) -> int | None:
+        return self.inner.exit_code(wait)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class Counting(Transport):
@@ -64,7 +99,7 @@ class Counting(Transport):
 
     def spawn(self, argv: Sequence[str]) -> RemoteProcess:
         self.calls[_label(argv)] += 1
-        return self.inner.spawn(argv)
+        return CountingProcess(self.inner.spawn(argv), self.calls)
 
     def put(self, local: Path, remote: str, *, offset: int = 0, progress: Any = None) -> int:
         return self._count("put", self.inner.put(local, remote, offset=offset, progress=progress))
@@ -125,7 +160,8 @@ def main() -> None:
             detail = ", ".join(f"{k} x{v}" for k, v in sorted(calls.items()))
             print(
                 f"{label}: {result.status.value}, {result.bytes_sent} model bytes sent, "
-                f"{trips} round trips after the handshake ({detail}), {result.duration_s:.2f} s"
+                f"{trips} requests after the handshake ({detail}; a session's lock and info "
+                f"share one round trip), {result.duration_s:.2f} s"
             )
     finally:
         factory.close()

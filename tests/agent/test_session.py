@@ -249,7 +249,9 @@ def test_sigterm_lets_a_busy_session_finish_and_record_its_write(sessions, agent
     data = tiny_models["int8"].read_bytes()
     session = sessions(env={"TFSTUDIO_AGENT_FAULT": "validate-slow"})
     upload = _uploaded(session, data)
-    session.send("install", {"path": str(upload), "sha256": _sha(data), "op_id": "install-abcd1234"})
+    session.send(
+        "install", {"path": str(upload), "sha256": _sha(data), "op_id": "install-abcd1234"}
+    )
     _wait_for_child(session.pid)
     session.proc.send_signal(signal.SIGTERM)
     assert session.proc.wait(timeout=60) == 0

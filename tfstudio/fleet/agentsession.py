@@ -138,6 +138,28 @@ class AgentSession:
             rid = self._send(op, args or {})
             return self._receive(rid, op, timeout, cancel)
 
+    def call_many(
+        self,
+        requests: list[tuple[str, dict[str, Any]]],
+        *,
+        timeout: float,
+        cancel: threading.Event | None = None,
+    ) -> list[dict[str, Any] | AgentRefusal]:
+        """Sends every request at once, then reads their answers: one round trip for all.
+
+        Returns each result, or the AgentRefusal that answered it. Raises
+        TransportError, CancelledError.
+        """
+        with self._lock:
+            ids = [self._send(op, args) for op, args in requests]
+            answers: list[dict[str, Any] | AgentRefusal] = []
+            for rid, (op, _) in zip(ids, requests):
+                try:
+                    answers.append(self._receive(rid, op, timeout, cancel))
+                except AgentRefusal as refusal:
+                    answers.append(refusal)
+            return answers
+
     def upload(
         self,
         local: Path,

@@ -102,7 +102,7 @@ class DeployRun:
             raise
         self._check_cancel()
         self.step("info", "asking the agent")
-        info = session.call("info")
+        info = session.info()
         active = (info.get("active") or {}).get("sha256")
         self.fields["active"] = active  # until this deploy changes it
         listed = info.get("stored_models")  # agents with the session mode list them

@@ -106,6 +106,7 @@ class DeviceSession:
         self._holder: RemoteProcess | None = None
         self._client: AgentClient | None = None
         self._agent: AgentSession | None = None
+        self._info: dict[str, Any] | None = None
         self.oneshot = False  # the device's agent has no session mode
 
     # -- connection and lock --------------------------------------------------
@@ -146,17 +147,27 @@ class DeviceSession:
         """Takes the device lock for this deploy; returns the agent's answer.
 
         The agent first sweeps leftover uploads (with `need_bytes`, other models'
-        partials until that much is free). Raises AgentRefusal(locked) naming the
-        deploy that kept the device past the wait.
+        partials until that much is free). Through a session, the agent's `info`
+        is asked in the same round trip (see `info`). Raises AgentRefusal(locked)
+        naming the deploy that kept the device past the wait.
         """
         wait = self.settings.lock_wait if wait is None else wait
         args: dict[str, Any] = {"id": self.lock_id, "owner": lock_owner(), "wait": wait}
         if sha256 is not None:
             args.update({"for": sha256, "need": need_bytes})
         if self._agent is not None:
-            return self._agent.call(
-                "lock", args, timeout=wait + COMMAND_MARGIN_S, cancel=self.cancel
+            if sha256 is None:
+                return self._agent.call(
+                    "lock", args, timeout=wait + COMMAND_MARGIN_S, cancel=self.cancel
+                )
+            # The deploy's first questions go together: one round trip for both.
+            locked, info = self._agent.call_many(
+                [("lock", args), ("info", {})], timeout=wait + COMMAND_MARGIN_S, cancel=self.cancel
             )
+            if isinstance(locked, AgentRefusal):
+                raise locked
+            self._info = info if isinstance(info, dict) else None
+            return locked
         holder = self.client.start("lock", *oneshot_args("lock", args))
         try:
             answer = self.client.first_answer("lock", holder, wait + COMMAND_MARGIN_S, self.cancel)
@@ -165,6 +176,14 @@ class DeviceSession:
             raise
         self._holder = holder
         return answer
+
+    def info(self) -> dict[str, Any]:
+        """Returns the agent's `info` (asked together with the lock, when it could be).
+
+        Raises AgentRefusal, TransportError, CancelledError.
+        """
+        answer, self._info = self._info, None
+        return answer if answer is not None else self.call("info")
 
     def call(
         self, command: str, args: dict[str, Any] | None = None, *, timeout: float | None = None
