@@ -48,9 +48,15 @@ def package_root() -> str:
     return str(Path(edge_agent.__file__).resolve().parent.parent)
 
 
-def _argv_path(path: Path) -> str:
-    text = str(path)
-    return f"./{text}" if text.startswith("-") else text
+def _child_dir() -> str:
+    """The directory the child runs in: where `edge_agent` itself comes from.
+
+    `python -m` puts the working directory first on sys.path, so a child
+    started in a directory that happens to hold another `edge_agent` (a
+    checkout, an old copy) would run that code instead of this agent's.
+    """
+    root = package_root()
+    return root if os.path.isdir(root) else os.path.dirname(root)
 
 
 class ChildGone(Exception):
@@ -88,9 +94,9 @@ class RuntimeChild:
         env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
         cmd = [sys.executable, "-m", "edge_agent.validate_child"]
         if first_model is not None:
-            cmd.append(_argv_path(first_model))
+            cmd.append(os.path.abspath(first_model))
         if self.serve:
-            cmd += ["--serve", "--home", str(self.home)]
+            cmd += ["--serve", "--home", os.path.abspath(self.home)]
         self._buffer.clear()
         self._stderr.clear()
         self._proc = subprocess.Popen(
@@ -99,6 +105,7 @@ class RuntimeChild:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
+            cwd=_child_dir(),
             start_new_session=True,  # so a timeout can kill anything the runtime started
         )
         assert self._proc.stderr is not None
@@ -257,7 +264,8 @@ def validate_model(
     """
     runner = child or RuntimeChild(Path("."), serve=False)
     try:
-        result = runner.job({"op": "validate", "path": str(path)}, timeout_s, model=path)
+        job = {"op": "validate", "path": os.path.abspath(path)}
+        result = runner.job(job, timeout_s, model=path)
     except ChildGone as gone:
         if gone.returncode is None:
             raise AgentError(

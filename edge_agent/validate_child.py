@@ -1,7 +1,7 @@
 """The runtime child: the only agent process that imports numpy and a LiteRT runtime.
 
-Run as `python -m edge_agent.validate_child [MODEL_PATH] [--serve --home HOME]` (a
-relative MODEL_PATH that starts with `-` is given as `./-...`).
+Run as `python -m edge_agent.validate_child [MODEL_PATH] [--serve --home HOME]`, with
+absolute paths, in the directory `edge_agent` comes from (see `validate.RuntimeChild`).
 
 - With MODEL_PATH it validates that model first: the runtime loads it from
   the path (its own load, which memory-maps the file), allocates, and invokes
