@@ -26,16 +26,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
-import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from edge_agent import fsutil, inbox, space
 from edge_agent.errors import AgentError
-from edge_agent.fsutil import TEMP_PREFIX, pause_point
+from edge_agent.fsutil import pause_point
 from edge_agent.manifest import clean_name, default_name, file_facts, new_manifest
 from edge_agent.store import MANIFEST_FILE, MODEL_FILE, Store
 
@@ -79,7 +76,7 @@ def candidate(store: Store, source: Path) -> Candidate:
     if source.is_dir():
         raise AgentError(f"{source} is a directory, not a model file", "usage")
     store.ensure()
-    copy = store.inbox / f"{TEMP_PREFIX}install-{uuid.uuid4().hex[:12]}.tflite"
+    copy = fsutil.temp_name(store.inbox, "install-")
     try:
         sha, st = inbox.copy_hashing(source, copy)
     except BaseException:
@@ -195,7 +192,7 @@ def _store(store: Store, cand: Candidate, manifest: Dict[str, Any]) -> None:
     sha = cand.sha256
     models = store.models_dir
     with fsutil.disk_errors(models):
-        tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{sha[:12]}-", dir=models))
+        tmp = fsutil.make_temp_dir(models, f"{sha[:12]}-")
         try:
             target = tmp / MODEL_FILE
             how = _place(cand, target)
@@ -213,6 +210,8 @@ def _store(store: Store, cand: Candidate, manifest: Dict[str, Any]) -> None:
             pause_point("install-staged")
             os.rename(tmp, models / sha)
         except BaseException:
+            import shutil
+
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fsutil.fsync_dir(models)

@@ -10,8 +10,8 @@ go too.
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -56,7 +56,8 @@ def partials(home: Path) -> List[Dict[str, Any]]:
 
 def free_bytes(home: Path) -> int:
     """Returns the free bytes of the filesystem holding `home`."""
-    return int(shutil.disk_usage(str(home)).free)
+    st = os.statvfs(str(home))
+    return int(st.f_bavail * st.f_frsize)  # shutil.disk_usage's "free"
 
 
 def sweep(home: Path, keep_sha: Optional[str] = None, need_bytes: int = 0) -> Dict[str, Any]:

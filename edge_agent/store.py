@@ -28,8 +28,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
@@ -279,7 +277,7 @@ class Store:
 
     def _write_state(self, state: Dict[str, Any]) -> None:
         with fsutil.disk_errors(self.home):
-            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + "state-", dir=str(self.home))
+            fd, tmp = fsutil.make_temp_file(self.home, "state-")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     json.dump(state, handle, indent=2, sort_keys=True)
@@ -324,7 +322,7 @@ class Store:
             os.rename(self.models_dir / sha, trash)
             fsutil.fsync_dir(self.models_dir)
             pause_point("prune-renamed")
-            shutil.rmtree(trash, ignore_errors=True)
+            _rmtree(trash)
         return doomed
 
     def cleanup(self, keep: Optional[Path] = None) -> None:
@@ -337,10 +335,16 @@ class Store:
                 if not entry.name.startswith(TEMP_PREFIX) or entry == keep:
                     continue
                 if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
+                    _rmtree(entry)
                 else:
                     with contextlib.suppress(OSError):
                         entry.unlink()
+
+
+def _rmtree(path: Path) -> None:
+    import shutil  # only when there is a tree to remove: most commands never need it
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _previous(state: Dict[str, Any]) -> Optional[str]:
