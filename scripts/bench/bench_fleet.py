@@ -10,8 +10,9 @@ beyond the core count; the script prints how busy the machine's CPUs were
 CPU time, and the device side's CPU per deploy (goal <= 0.2 CPU-s):
 - agent: every agent process and its children (the runtime child), measured
   by running the device's Python through `/usr/bin/time` (a wrapper script);
-- with sshd: that plus the sshd processes serving the connections (their
-  reaped children's CPU, from each sshd listener's /proc stat).
+- with sshd: that plus the sshd processes serving the connections (the sshd
+  listeners are moved into a cpuacct cgroup of their own, which counts every
+  process they start; n/a where cgroup v1's cpuacct is not mounted).
 The sizes run in rounds (--rounds); medians are printed.
 
     .venv/bin/python scripts/bench/bench_fleet.py [--sizes 1,4,16] [--rounds 3]
@@ -45,14 +46,36 @@ def cpu_busy_s() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def reaped_cpu_s(pids: list[int]) -> float:
-    """Returns the CPU seconds of the reaped children of processes `pids` (cutime + cstime)."""
-    total = 0
-    for pid in pids:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return total / os.sysconf("SC_CLK_TCK")
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+class DeviceCpu:
+    """A cpuacct cgroup holding the sshd listeners: the CPU of every process they start."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.group: Path | None = CPUACCT / f"tfstudio-bench-{os.getpid()}"
+        try:
+            self.group.mkdir()
+            for pid in pids:
+                (self.group / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            self.group = None
+
+    def seconds(self) -> float:
+        """CPU seconds used so far (nan without the cgroup)."""
+        if self.group is None:
+            return float("nan")
+        return int((self.group / "cpuacct.usage").read_text()) / 1e9
+
+    def close(self) -> None:
+        """Removes the cgroup once its processes are gone."""
+        if self.group is not None:
+            for _ in range(50):
+                try:
+                    self.group.rmdir()
+                    return
+                except OSError:
+                    time.sleep(0.1)
 
 
 def timed_python(directory: Path) -> tuple[Path, Path]:
@@ -92,7 +115,7 @@ def main() -> None:
         servers = [factory.start(f"d{i}") for i in range(max(sizes))]
         for server in servers:
             trust(server)
-        listeners = [s.proc.pid for s in servers if s.proc is not None]
+        device_cpu_meter = DeviceCpu([s.proc.pid for s in servers if s.proc is not None])
         python, log = timed_python(scratch)
         model = make_mlp(factory.root / "mlp.tflite", hidden=32)
         facts = inspect_model(model)
@@ -121,7 +144,7 @@ def main() -> None:
                         install_agent(device, transport)
                     devices.append(device)
                 time.sleep(1.0)  # the agent installs' sshd sessions are reaped
-                agent_before, sshd_before = logged_cpu_s(log), reaped_cpu_s(listeners)
+                agent_before, sshd_before = logged_cpu_s(log), device_cpu_meter.seconds()
                 started, cpu_started = time.perf_counter(), time.process_time()
                 busy_started = cpu_busy_s()
                 results = deploy_many(model, facts, devices, options)
@@ -130,7 +153,7 @@ def main() -> None:
                 util = (cpu_busy_s() - busy_started) / (wall * (os.cpu_count() or 1))
                 time.sleep(1.0)  # the deploys' sshd sessions end and are reaped
                 agent_cpu = (logged_cpu_s(log) - agent_before) / size
-                device_cpu = (reaped_cpu_s(listeners) - sshd_before) / size
+                device_cpu = (device_cpu_meter.seconds() - sshd_before) / size
                 ok = sum(r.ok for r in results)
                 slowest = max(r.duration_s for r in results)
                 p99 = max((r.bench or {}).get("p99_ms", 0) for r in results)
@@ -160,6 +183,8 @@ def main() -> None:
               "(goal <= 0.2)")  # fmt: skip
     finally:
         factory.close()
+        if "device_cpu_meter" in locals():
+            device_cpu_meter.close()
         for leftover in scratch.iterdir():
             leftover.unlink()
         scratch.rmdir()
