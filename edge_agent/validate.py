@@ -206,6 +206,12 @@ class RuntimeChild:
                 raise ChildGone(code, self.stderr_text())
             self._buffer += chunk
 
+    def warm(self) -> None:
+        """Starts the child now, so that it imports the runtime while the caller does other
+        work (an upload), instead of after it."""
+        if not self.running:
+            self._start(None)
+
     def job(
         self, job: Dict[str, Any], timeout_s: float, model: Optional[Path] = None
     ) -> Dict[str, Any]:

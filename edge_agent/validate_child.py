@@ -155,6 +155,17 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _preload() -> None:
+    """Imports numpy and the runtime before the first job (a serving child is started
+    early, so this overlaps the agent's other work). A failure shows in that job."""
+    try:
+        from edge_agent import runtime
+
+        runtime.detect_runtime()
+    except Exception:  # noqa: BLE001, S110 - the job that needs the runtime reports it
+        pass
+
+
 def _answer(obj: Dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -192,6 +203,7 @@ def main() -> int:
     if args["path"] is not None:
         _answer(validate(args["path"]))
     if args["serve"]:
+        _preload()
         for line in sys.stdin:
             if not line.strip():
                 continue

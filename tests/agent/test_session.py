@@ -337,3 +337,24 @@ def test_a_crashing_runtime_child_leaves_the_session_standing(sessions, agent, t
     assert "SIGSEGV" in crashed["error"]["error"]
     assert session.ok("list")["active"] == _sha(base.read_bytes())
     assert upload.exists(), "the upload stays for another try"
+
+
+def test_a_big_upload_starts_the_runtime_child_as_it_begins(sessions, large_model):
+    """The runtime's import overlaps the transfer of a big model instead of following it."""
+    data = large_model.read_bytes()
+    session = sessions()
+    session.ok("lock", LOCK)
+    half = len(data) // 2
+    args = {"sha256": _sha(data), "offset": 0, "length": len(data), "total": len(data)}
+    session.send("upload", args, data[:half])  # the rest is still on its way
+    child = _wait_for_child(session.pid)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not modules_mapped(child, "numpy"):
+        time.sleep(0.05)
+    assert modules_mapped(child, "numpy"), "the child imports the runtime during the upload"
+    session.proc.stdin.write(data[half:])
+    session.proc.stdin.flush()
+    assert session.answer()["result"]["sha256"] == _sha(data)
+    upload = session.home / "inbox" / f"{_sha(data)}.partial"
+    installed = session.ok("install", {"path": str(upload), "sha256": _sha(data)})
+    assert installed["validation"]["ok"] and children_of(session.pid) == [child]
