@@ -47,10 +47,12 @@ agent reports every runtime in that numbering as `compat_version`."""
 UNKNOWN = "unknown"
 
 
-def parse(text: str) -> Tuple[int, ...]:
-    """Returns the leading numeric components of a version ("2.14.0rc1" → (2, 14, 0))."""
-    out: List[int] = []
-    for piece in text.split("."):
+def parse_version(text: Optional[str]) -> Tuple[int, ...]:
+    """Returns a version string such as '2.17.0' or '2.14.0rc1' as a comparable tuple."""
+    if not text:
+        return (0,)
+    parts: List[int] = []
+    for piece in text.strip().split("."):
         digits = ""
         for ch in piece:
             if not ch.isdigit():
@@ -58,17 +60,15 @@ def parse(text: str) -> Tuple[int, ...]:
             digits += ch
         if not digits:
             break
-        out.append(int(digits))
-        if len(digits) != len(piece):
-            break
-    return tuple(out)
+        parts.append(int(digits))
+    return tuple(parts) or (0,)
 
 
 def compat_version(name: str, version: str) -> str:
     """Returns a runtime's version in TensorFlow's numbering (ai-edge-litert is renumbered)."""
     if name != "ai-edge-litert":
         return version
-    parsed = parse(version)
+    parsed = parse_version(version)
     for floor, compat in LITERT_COMPAT:
         if parsed >= floor:
             return compat

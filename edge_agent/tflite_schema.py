@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from edge_agent.builtin_ops import BUILTIN_OPERATORS
+from edge_agent.runtime_meta import parse_version  # noqa: F401 - part of this module's API
 
 FILE_IDENTIFIER = b"TFL3"
 
@@ -305,20 +306,3 @@ def _quantization(r: _Reader, tensor: int) -> Optional[Dict[str, Any]]:
         "zero_point": [int(z) for z in zero_points],
         "quantized_dimension": r.scalar(q, _QUANT_DIM, "i32"),
     }
-
-
-def parse_version(text: Optional[str]) -> Tuple[int, ...]:
-    """Returns a version string such as '2.17.0' or '2.14.0rc1' as a comparable tuple."""
-    if not text:
-        return (0,)
-    parts: List[int] = []
-    for piece in text.strip().split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts) or (0,)

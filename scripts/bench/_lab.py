@@ -34,20 +34,9 @@ __all__ = ["REPO", "SshdFactory", "SshdServer", "trust"]
 
 def make_mlp(path: Path, hidden: int) -> Path:
     """Converts a Keras MLP (64 -> hidden -> 10) to .tflite at `path`, quietly."""
-    import contextlib
-    import io
+    from tests.helpers.models import float_mlp
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(hidden, activation="relu"), keras.layers.Dense(10)]
-    )
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its export summary
-        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
+    return float_mlp(path, [hidden])
 
 
 BIG_CACHE = Path(os.environ.get("TFSTUDIO_BENCH_CACHE", "/tmp/tfstudio-bench-models"))
@@ -65,25 +54,9 @@ def make_big_mlp(mb: int) -> Path:
     if path.exists():
         return path
     BIG_CACHE.mkdir(parents=True, exist_ok=True)
+    from tests.helpers.models import float_mlp
+
     hidden = int(math.sqrt(mb * (1 << 20) / 4))
-    tmp = make_mlp_layers(path.with_suffix(".part"), [hidden, hidden])
+    tmp = float_mlp(path.with_suffix(".part"), [hidden, hidden])
     os.replace(tmp, path)
-    return path
-
-
-def make_mlp_layers(path: Path, widths: list[int]) -> Path:
-    """Converts a Keras MLP (64 -> widths... -> 10, relu) to .tflite at `path`, quietly."""
-    import contextlib
-    import io
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(0)
-    layers = [keras.Input((64,))]
-    layers += [keras.layers.Dense(w, activation="relu") for w in widths]
-    model = keras.Sequential([*layers, keras.layers.Dense(10)])
-    with contextlib.redirect_stdout(io.StringIO()):
-        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     return path

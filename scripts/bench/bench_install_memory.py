@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
-import zipapp
 from pathlib import Path
 
-from _lab import REPO, make_big_mlp
+from _lab import make_big_mlp
+
+from tests.helpers.agents import HistoryMissing, previous_agent_pyz
 
 DEVICE_PY = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
-PREVIOUS_AGENT = "ce96866963f436b36cf2ac6a6d1127d1828cc7f1"
 
 OWN_LOAD = """import resource, sys
 import numpy as np
@@ -84,20 +82,11 @@ def session_install(pyz: Path, home: Path, model: Path, sha: str) -> tuple[int, 
 
 
 def previous_agent(tmp: Path) -> Path | None:
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", PREVIOUS_AGENT, "edge_agent"], capture_output=True
-    )
-    if archive.returncode != 0:
+    """Agent 0.2.0's zipapp, or None when the checkout lacks its commit."""
+    try:
+        return previous_agent_pyz(tmp)
+    except HistoryMissing:
         return None
-    staging = tmp / "agent-0.2.0"
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(staging, filter="data")
-    (staging / "__main__.py").write_text(
-        "import sys\nfrom edge_agent.cli import main\nsys.exit(main())\n"
-    )
-    target = tmp / "agent-0.2.0.pyz"
-    zipapp.create_archive(staging, target, interpreter="/usr/bin/env python3")
-    return target
 
 
 def main() -> None:

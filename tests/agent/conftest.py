@@ -95,23 +95,6 @@ def agent_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def large_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ~17 MB float32 MLP: big enough that one read of it, or a copy in memory, shows."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import contextlib
-    import io
+    from tests.helpers.models import float_mlp
 
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(2)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(2048, activation="relu"),
-            keras.layers.Dense(2048, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-    path = tmp_path_factory.mktemp("large-model") / "mlp.large.tflite"
-    with contextlib.redirect_stdout(io.StringIO()):
-        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
+    return float_mlp(tmp_path_factory.mktemp("large-model") / "mlp.large.tflite", [2048, 2048], 2)
