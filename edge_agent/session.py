@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from edge_agent.validate import RuntimeChild
 
 PROTOCOL = 1
+"""The session protocol's version, in the hello (a studio checks it before it talks)."""
+
 PIPE_SIZE = 1 << 20
 """Asked of the kernel for stdin's pipe, so an upload arrives in fewer, larger reads."""
 
@@ -113,7 +115,7 @@ class Session:
         self.busy = False  # a write is running: a SIGTERM waits for it
         self.leaving = False
         self.upload_body: Optional[_Limited] = None
-        self._prefix: Optional[Dict[str, Any]] = None  # the hash state `partial` computed
+        self.prefix_state: Optional[Dict[str, Any]] = None  # the hash state `partial` computed
 
     @property
     def runtime(self) -> RuntimeChild:
@@ -219,7 +221,7 @@ def op_partial(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
     if recorded is not None:  # complete, and its digest known: nothing to read
         return {"size": st.st_size, "prefix_sha256": recorded, "complete": recorded == sha}
     digest = inbox.prefix_digest(upload, st.st_size)
-    s._prefix = {"sha256": sha, "identity": inbox.identity(st), "digest": digest.copy()}
+    s.prefix_state = {"sha256": sha, "identity": inbox.identity(st), "digest": digest.copy()}
     return {"size": st.st_size, "prefix_sha256": digest.hexdigest(), "complete": False}
 
 
@@ -258,7 +260,7 @@ def _prefix_digest(s: Session, sha: str, upload: Any, offset: int) -> Any:
 
     if offset == 0:
         return hashlib.sha256()
-    kept, s._prefix = s._prefix, None
+    kept, s.prefix_state = s.prefix_state, None
     try:
         st = upload.stat()
     except FileNotFoundError:

@@ -27,6 +27,9 @@ from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.transport import RemoteProcess, Transport
 
+PROTOCOL = 1
+"""The session protocol this studio speaks (the agent's hello names its own)."""
+
 HELLO_TIMEOUT_S = 60.0
 """How long the agent may take to start and say hello (a cold Python on a small board)."""
 
@@ -66,6 +69,8 @@ class AgentSession:
             line = process.read_line(timeout, cancel)
             hello = _parse(line)
             if hello is not None and "session" in hello:
+                if hello["session"] != PROTOCOL:  # a newer agent speaking another protocol
+                    raise SessionUnsupported(f"session protocol {hello['session']}")
                 return cls(device, process, hello)
             code = process.exit_code(wait=5.0)
             try:
