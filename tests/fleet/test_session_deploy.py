@@ -1,0 +1,89 @@
+"""A deploy is one agent process on the device (its session), and still works with the agent
+of the previous release, which has no session mode (one-shot commands, as before).
+
+The requests a deploy makes are counted by a Transport wrapper around the real
+SSH connection: every remote command it starts, every file operation, and every
+request written to the agent's session.
+"""
+
+from __future__ import annotations
+
+import pwd
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fleet.conftest import Lab, listing
+from tests.helpers.agents import HistoryMissing, previous_agent_pyz
+from tests.helpers.counting import Counting
+from tfstudio.fleet.agentcall import AgentClient
+from tfstudio.fleet.bench import BenchSettings
+from tfstudio.fleet.connect import open_transport
+from tfstudio.fleet.deploy import DeployOptions, Status, deploy_one
+from tfstudio.fleet.registry import Device
+from tfstudio.fleet.transport import Transport
+from tfstudio.modelinfo import inspect_model
+
+QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
+
+
+def _counted(opened: list[Counting]) -> Any:
+    def connect(device: Device) -> Transport:
+        opened.append(Counting(open_transport(device)))
+        return opened[-1]
+
+    return connect
+
+
+def test_a_deploy_with_its_gate_is_one_agent_process(lab: Lab, big_model: Path) -> None:
+    device = lab.add("onesession", server=0)
+    facts = inspect_model(big_model)
+    opened: list[Counting] = []
+    options = DeployOptions(bench=True, bench_settings=QUICK, keep=1)
+    result = deploy_one(big_model, facts, device, options, connect=_counted(opened))
+    assert result.status is Status.OK, result.message
+    assert result.bytes_sent == facts.size_bytes and result.bench is not None
+    (transport,) = opened
+    commands = {k: v for k, v in transport.calls.items() if not k.startswith("session ")}
+    assert commands == {"agent session": 1}, transport.calls
+    # Lock and info, the upload (its bytes on the same channel), install, bench: one process.
+    requests = Counter({k: v for k, v in transport.calls.items() if k.startswith("session ")})
+    assert requests == Counter(
+        {f"session {op}": 1 for op in ("lock", "info", "upload", "install", "bench")}
+    ), requests
+    assert listing(device)["active"] == facts.sha256
+    home = Path(pwd.getpwnam(device.user or "").pw_dir) / device.agent_home
+    stored = home / "models" / facts.sha256 / "model.tflite"
+    assert stored.stat().st_nlink == 1 and not list((home / "inbox").iterdir())
+
+
+def _previous_agent_pyz(tmp: Path) -> Path:
+    """The agent zipapp as released before the session mode, built from its commit."""
+    try:
+        return previous_agent_pyz(tmp)
+    except HistoryMissing as exc:
+        pytest.fail(str(exc))
+
+
+def test_an_agent_without_session_mode_still_deploys_with_one_shot_commands(
+    lab: Lab, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    device = lab.add("oldrelease", server=1)
+    home = Path(pwd.getpwnam(device.user or "").pw_dir) / device.agent_home
+    (home / "tfstudio-agent.pyz").write_bytes(_previous_agent_pyz(tmp_path).read_bytes())
+    good, slow = tiny_models["float32"], tiny_models["int8"]
+    opened: list[Counting] = []
+    first = deploy_one(good, inspect_model(good), device, DeployOptions(), connect=_counted(opened))
+    assert first.status is Status.OK, first.message
+    calls = opened[0].calls
+    assert calls["agent session"] == 1, "the session mode was tried"
+    assert calls["agent lock"] == 1 and calls["agent install"] == 1 and calls["put"] == 1
+    # A failing gate still rolls back, through the old agent's commands.
+    gated = DeployOptions(max_p99_ms=0.000001, bench_settings=QUICK)
+    second = deploy_one(slow, inspect_model(slow), device, gated)
+    assert second.status is Status.ROLLED_BACK, second.message
+    assert listing(device)["active"] == inspect_model(good).sha256
+    with open_transport(device) as transport:
+        assert AgentClient(device, transport).call("version")["agent_version"] == "0.2.0"
