@@ -20,23 +20,19 @@ if TYPE_CHECKING:
 
 
 def runtime_facts() -> Optional[Dict[str, Any]]:
-    """Returns {"name","version","compat_version","flex_delegate"} of the runtime installed,
-    or None.
+    """Returns {"name","version","compat_version","flex_delegate"} of the runtime, or None.
 
-    Name and versions are read from package metadata; `flex_delegate` says
-    whether the runtime can run TensorFlow (Flex) ops (probed with a real Flex
-    model, which imports the runtime).
+    The runtime and its version are read from package metadata: neither numpy
+    nor the runtime is imported here. `flex_delegate` (can it run TensorFlow
+    ops?) needs the runtime itself: it is asked once of a runtime child and
+    cached (see `flex_probe`); None when that child did not answer.
     """
+    from edge_agent.flex_probe import flex_delegate
+
     found = runtime_meta.installed_runtime()
     if found is None:
         return None
-    try:
-        from edge_agent.flex_probe import has_flex_delegate
-
-        flex = has_flex_delegate()
-    except Exception:  # noqa: BLE001 - no numpy or no runtime: no Flex ops either
-        flex = False
-    return {**found, "flex_delegate": flex}
+    return {**found, "flex_delegate": flex_delegate(found, numpy_version())}
 
 
 def numpy_version() -> Optional[str]:
@@ -179,9 +175,7 @@ def device_info(home: Any, active: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 def home_info(home: str) -> Dict[str, Any]:
     """Returns the `info` answer for the agent home `home`: the device's facts, the active
     model, the uploads waiting in the inbox, the stored models and the agent service."""
-    from pathlib import Path
-
-    from edge_agent.service import brief
+    from edge_agent.servicestate import brief
 
     stored = layout.stored_models(home)
     return {
@@ -189,5 +183,5 @@ def home_info(home: str) -> Dict[str, Any]:
         "partials": layout.partials(home),
         "models_stored": len(stored),
         "stored_models": stored,
-        "service": brief(Path(home)),
+        "service": brief(home),
     }

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
-from edge_agent import fsutil
+from edge_agent import fsutil, liveness
 from edge_agent.errors import AgentError
 
 if TYPE_CHECKING:
@@ -54,14 +54,7 @@ def read_holder(home: Path) -> Optional[Dict[str, Any]]:
 
 def is_held(home: Path) -> bool:
     """True when some live process holds the device lock right now."""
-    try:
-        fd = os.open(str(lock_path(home)), os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        return not fsutil.try_flock(fd)
-    finally:
-        os.close(fd)
+    return liveness.flock_held(str(lock_path(home)))
 
 
 def busy_error(holder: Optional[Dict[str, Any]]) -> AgentError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import sys
@@ -21,6 +20,7 @@ from typing import Any, Iterator, Optional, Tuple
 
 from edge_agent import layout
 from edge_agent.errors import AgentError
+from edge_agent.liveness import pid_alive, try_flock  # noqa: F401 - part of this module's API
 
 TEMP_PREFIX = ".tmp-"
 """Temp files and directories start with this; `Store.cleanup` removes leftovers."""
@@ -79,17 +79,6 @@ def make_temp_dir(directory: Path, stem: str = "") -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temp name in {directory}")
-
-
-def pid_alive(pid: int) -> bool:
-    """Returns True when a process with this pid exists (ours or another user's)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
 
 
 def pid_start(pid: int) -> Optional[int]:
@@ -182,17 +171,6 @@ def lock_wait_s(wait_s: Optional[float] = None) -> float:
     if wait_s is not None:
         return wait_s
     return float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_S))
-
-
-def try_flock(fd: int) -> bool:
-    """Takes the exclusive flock on `fd` without waiting; returns False when another holds it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError as exc:
-        if exc.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
-        return False
 
 
 def flock_within(fd: int, wait_s: float) -> bool:

@@ -97,8 +97,18 @@ def _bench(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     return run_bench(Store(Path(home)), **kwargs)
 
 
+def _flex_probe(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        from edge_agent.flex_probe import has_flex_delegate
+
+        return {"flex_delegate": has_flex_delegate()}
+    except Exception as exc:  # noqa: BLE001 - no numpy or no runtime: no Flex ops either
+        return {"flex_delegate": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
 JOBS: Dict[str, Callable[[str, Dict[str, Any]], Dict[str, Any]]] = {
     "bench": _bench,
+    "flex_probe": _flex_probe,
 }
 """Jobs a serving child runs besides `validate`: op → fn(agent home, kwargs) → result.
 Whatever needs the runtime goes here (one line each), so it runs isolated from the agent."""

@@ -89,11 +89,20 @@ def test_one_process_answers_each_request_in_turn(sessions, tiny_models):
     assert session.close() == 0
 
 
-def test_info_loads_neither_numpy_nor_the_runtime(sessions, agent_home, device_venvs):
+def test_info_loads_neither_numpy_nor_the_runtime(sessions, agent_home, device_venvs, tmp_path):
     python = str(device_venvs["device"])
-    session = sessions(python=python)
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # the Flex probe has not run yet
+    session = sessions(python=python, env=cache)
     info = session.ok("info")
     assert modules_mapped(session.pid, "numpy", "ai_edge_litert") == []
+    # Issue 7's and 13's facts are there: the Flex probe ran in a runtime child (and is
+    # cached), the service state was read from its files.
+    assert info["runtime"]["flex_delegate"] is False
+    assert (tmp_path / "cache" / "tfstudio-agent" / "flex-probe.json").is_file()
+    assert info["service"] == {
+        "enabled": False, "mode": None, "running": False, "port": None, "pid": None,
+        "uptime_s": None, "restarts": None,
+    }  # fmt: skip
     installed = subprocess.run(
         [python, "-c", "import numpy, ai_edge_litert; print(numpy.__version__)"],
         capture_output=True, text=True, check=True,
@@ -108,11 +117,30 @@ def test_info_loads_neither_numpy_nor_the_runtime(sessions, agent_home, device_v
         "if m in sys.modules))"
     )
     proc = subprocess.run(
-        [python, "-c", probe], capture_output=True, text=True, env=agent_env(), cwd="/"
+        [python, "-c", probe], capture_output=True, text=True, env=agent_env(cache), cwd="/"
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["numpy"] == installed
+    assert json.loads(proc.stdout)["runtime"]["flex_delegate"] is False
     assert proc.stderr == "", f"info imported: {proc.stderr}"
+
+
+def test_the_flex_probe_runs_once_per_python_environment(agent, tmp_path, device_venvs):
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    record = tmp_path / "cache" / "tfstudio-agent" / "flex-probe.json"
+    for venv, runtime in (("device", "ai-edge-litert"), ("old-device", "tflite-runtime")):
+        info = agent("info", "--json", python=device_venvs[venv], env=env).json
+        assert info["runtime"]["name"] == runtime and info["runtime"]["flex_delegate"] is False
+    answers = json.loads(record.read_text())
+    assert sorted(answers.values()) == [False, False], answers  # one entry per environment
+    # From then on `info` reports the recorded answer and probes nothing (a planted answer
+    # shows through); a record for another environment is not taken for this one.
+    record.write_text(json.dumps({key: True for key in answers}))
+    info = agent("info", "--json", python=device_venvs["device"], env=env).json
+    assert info["runtime"]["flex_delegate"] is True
+    record.write_text(json.dumps({"another python": True}))
+    info = agent("info", "--json", python=device_venvs["device"], env=env).json
+    assert info["runtime"]["flex_delegate"] is False
 
 
 def test_an_upload_is_hashed_as_it_arrives_and_install_does_not_read_it(
