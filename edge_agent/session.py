@@ -25,8 +25,11 @@ Operations (`OPS`, name → handler; adding one is one line):
   hashing them as they arrive (`inbox.receive`); needs the lock;
 - install, activate, rollback, prune: the store's writes, each recorded
   under its `op_id` when given (see `ops`);
-- bench: in the runtime child (any job of `validate_child.JOBS` can be
-  exposed the same way, with `runtime_op`).
+- bench (one run, or a sweep with `threads` "1,2,4"; `input_kind` a file of
+  real inputs, `profile_ops`) and eval (`data_path`, `model_ref`,
+  `data_sha`, `with_top1`...): in the runtime child, with the keyword
+  arguments of `bench.bench_or_sweep` and `evaluate.run_eval` (any job of
+  `validate_child.JOBS` can be exposed the same way, with `runtime_op`).
 
 The session ends when stdin closes, letting go of the lock and its runtime
 child. SIGTERM or SIGHUP (sent by a session of the same deploy taking the lock
@@ -319,13 +322,37 @@ RUNTIME_TIMEOUT_S = 600.0
 """Default limit of a job in the runtime child (a request may give its own `timeout`)."""
 
 
+PATH_ARGS = ("data_path", "input_kind", "model_ref", "outputs_to")
+"""Job arguments that may name a file: made absolute in the session (see `_absolute`)."""
+
+NOT_PATHS = frozenset({"random", "zeros"})
+"""`input_kind` values that are not files (bench's generated inputs)."""
+
+
+def _absolute(key: str, value: Any) -> Any:
+    """Returns a path argument as the one-shot command would read it, absolute.
+
+    The runtime child runs in the agent's own directory, not in the session's
+    (see `validate._child_dir`), so a relative path, resolved there, would
+    name another file. `model_ref` may be a stored sha (prefix): it is a path
+    only where such a file exists, as `bench.resolve_model` decides.
+    """
+    if not isinstance(value, str) or not value or os.path.isabs(value) or value in NOT_PATHS:
+        return value
+    if key == "model_ref" and not os.path.isfile(value):
+        return value
+    return os.path.abspath(value)
+
+
 def runtime_op(job: str) -> Callable[[Session, Dict[str, Any]], Dict[str, Any]]:
     """Returns the handler that runs `job` of `validate_child.JOBS` in the session's runtime
     child, its args as keyword arguments (all but `timeout`, the job's limit in seconds)."""
 
     def handler(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
         timeout = _arg(args, "timeout", float, RUNTIME_TIMEOUT_S)
-        kwargs = {k: v for k, v in args.items() if k != "timeout"}
+        kwargs = {
+            k: _absolute(k, v) if k in PATH_ARGS else v for k, v in args.items() if k != "timeout"
+        }
         return s.runtime.call(job, kwargs, timeout)
 
     return handler
@@ -344,6 +371,7 @@ OPS: Dict[str, Callable[[Session, Dict[str, Any]], Dict[str, Any]]] = {
     "rollback": op_rollback,
     "prune": op_prune,
     "bench": runtime_op("bench"),
+    "eval": runtime_op("eval"),
 }
 """Every operation of the session: name → handler(session, args) → result."""
 

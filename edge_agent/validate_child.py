@@ -91,10 +91,18 @@ def validate(model_path: str) -> Dict[str, Any]:
 def _bench(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
     from pathlib import Path
 
-    from edge_agent.bench import run_bench
+    from edge_agent.bench import bench_or_sweep
     from edge_agent.store import Store
 
-    return run_bench(Store(Path(home)), **kwargs)
+    return bench_or_sweep(Store(Path(home)), **kwargs)
+
+
+def _eval(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    from pathlib import Path
+
+    from edge_agent.evaluate import run_eval
+
+    return run_eval(Path(home), **kwargs)
 
 
 def _flex_probe(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -108,6 +116,7 @@ def _flex_probe(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
 
 JOBS: Dict[str, Callable[[str, Dict[str, Any]], Dict[str, Any]]] = {
     "bench": _bench,
+    "eval": _eval,
     "flex_probe": _flex_probe,
 }
 """Jobs a serving child runs besides `validate`: op → fn(agent home, kwargs) → result.

@@ -18,14 +18,16 @@ from tests.agent.conftest import REPO, agent_cmd, agent_env
 class SessionClient:
     """One running `tfstudio-agent session`."""
 
-    def __init__(self, home: Path, env: dict | None = None, python: Any = None) -> None:
+    def __init__(
+        self, home: Path, env: dict | None = None, python: Any = None, cwd: Path | None = None
+    ) -> None:
         self.proc = subprocess.Popen(
             agent_cmd(home, "session", python=python),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=agent_env(env),
-            cwd=str(REPO),
+            cwd=str(cwd or REPO),
         )
         self.home = home
         self.hello = json.loads(self._line())

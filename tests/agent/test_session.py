@@ -40,8 +40,8 @@ def sessions(agent_home):
     """Starts sessions on the test's agent home; kills any left running at the end."""
     started: list[SessionClient] = []
 
-    def start(env: dict | None = None, python=None) -> SessionClient:
-        started.append(SessionClient(agent_home, env=env, python=python))
+    def start(env: dict | None = None, python=None, cwd: Path | None = None) -> SessionClient:
+        started.append(SessionClient(agent_home, env=env, python=python, cwd=cwd))
         return started[-1]
 
     yield start
@@ -386,3 +386,50 @@ def test_a_big_upload_starts_the_runtime_child_as_it_begins(sessions, large_mode
     upload = session.home / "inbox" / f"{_sha(data)}.partial"
     installed = session.ok("install", {"path": str(upload), "sha256": _sha(data)})
     assert installed["validation"]["ok"] and children_of(session.pid) == [child]
+
+
+def test_eval_and_a_sweep_on_real_inputs_run_in_the_sessions_runtime_child(
+    sessions, agent, tiny_models, tmp_path
+):
+    """Issue 13's eval and bench options through the session: relative paths are the
+    session's (as for the one-shot commands), and one runtime child serves them all."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    x = rng.random((20, 64), dtype=np.float32)
+    np.savez(tmp_path / "eval.npz", x=x, y=rng.integers(0, 10, 20))
+    np.save(tmp_path / "inputs.npy", x[:6])
+    data_sha = _sha((tmp_path / "eval.npz").read_bytes())
+    inputs_sha = _sha((tmp_path / "inputs.npy").read_bytes())
+    data = tiny_models["int8"].read_bytes()
+    session = sessions(cwd=tmp_path)
+    upload = _uploaded(session, data)
+    session.ok("install", {"path": str(upload), "sha256": _sha(data)})
+    (child,) = children_of(session.pid)
+
+    evaluated = session.ok(
+        "eval", {"data_path": "eval.npz", "data_sha": data_sha, "with_top1": True}
+    )
+    oneshot = agent("eval", str(tmp_path / "eval.npz"), "--sha256", data_sha, "--json").json
+    assert evaluated["accuracy"] == oneshot["accuracy"] and len(evaluated["top1"]) == 20
+    assert evaluated["data"]["path"] == str(tmp_path / "eval.npz")
+
+    quick = {"runs": 5, "warmup": 1, "min_seconds": 0, "warmup_min_seconds": 0}
+    sweep = session.ok(
+        "bench",
+        {**quick, "threads": "1,2", "input_kind": "inputs.npy", "input_sha": inputs_sha,
+         "profile_ops": True},
+    )  # fmt: skip
+    assert [r["threads"] for r in sweep["sweep"]] == [1, 2] and sweep["fastest_threads"] in (1, 2)
+    for report in sweep["sweep"]:
+        assert report["method"]["inputs"] == "file" and report["method"]["input_sets"] == 6
+        assert report["method"]["input_sha256"] == inputs_sha
+        assert report["op_profile"] is not None
+    assert children_of(session.pid) == [child], "validation, eval and bench: one runtime child"
+    assert modules_mapped(session.pid, "numpy", "ai_edge_litert") == []
+
+    bad = session.call("bench", {**quick, "threads": "1,x"})
+    assert bad["error"]["code"] == "usage" and "thread" in bad["error"]["error"]
+    wrong = session.call("eval", {"data_path": "eval.npz", "data_sha": "f" * 64})
+    assert wrong["error"]["code"] == "sha256_mismatch"
+    assert session.close() == 0

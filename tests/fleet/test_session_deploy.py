@@ -1,5 +1,6 @@
-"""A deploy is one agent process on the device (its session), and still works with the agent
-of the previous release, which has no session mode (one-shot commands, as before).
+"""A deploy is one agent process on the device (its session), its health gate's bench and
+eval included, and still works with the agent of the previous release, which has no
+session mode (one-shot commands, as before).
 
 The requests a deploy makes are counted by a Transport wrapper around the real
 SSH connection: every remote command it starts, every file operation, and every
@@ -18,12 +19,15 @@ import pytest
 from tests.fleet.conftest import Lab, listing
 from tests.helpers.agents import HistoryMissing, previous_agent_pyz
 from tests.helpers.counting import Counting
+from tests.helpers.digits import Digits
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.bench import BenchSettings
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.deploy import DeployOptions, Status, deploy_one
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.transport import Transport
+from tfstudio.measure.evaldata import prepare_data
+from tfstudio.measure.evalgate import EvalGate
 from tfstudio.modelinfo import inspect_model
 
 QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
@@ -57,6 +61,32 @@ def test_a_deploy_with_its_gate_is_one_agent_process(lab: Lab, big_model: Path) 
     home = Path(pwd.getpwnam(device.user or "").pw_dir) / device.agent_home
     stored = home / "models" / facts.sha256 / "model.tflite"
     assert stored.stat().st_nlink == 1 and not list((home / "inbox").iterdir())
+
+
+def _agents(calls: Counter[str]) -> Counter[str]:
+    """The agent processes started (session requests and file operations left out)."""
+    return Counter({k: v for k, v in calls.items() if k.startswith("agent ")})
+
+
+def test_the_gates_eval_and_bench_run_in_the_session(lab: Lab, digits: Digits) -> None:
+    device = lab.add("evalsession", server=0)
+    model = digits.models["int8"]
+    facts = inspect_model(model)
+    gate = EvalGate(prepare_data(model, digits.eval_npz), min_accuracy=0.5)
+    opened: list[Counting] = []
+    options = DeployOptions(bench=True, bench_settings=QUICK, eval_gate=gate)
+    result = deploy_one(model, facts, device, options, connect=_counted(opened))
+    assert result.status is Status.OK, result.message
+    assert result.bench is not None and result.eval is not None
+    assert result.eval["accuracy"] > 0.85 and result.eval["samples"] == 450
+    (transport,) = opened
+    # The eval data goes over SFTP (kept by hash); the eval itself is a session request,
+    # run by the runtime child that validated the model: no `agent eval` process.
+    assert _agents(transport.calls) == Counter({"agent session": 1}), transport.calls
+    requests = Counter({k: v for k, v in transport.calls.items() if k.startswith("session ")})
+    assert requests == Counter(
+        {f"session {op}": 1 for op in ("lock", "info", "upload", "install", "bench", "eval")}
+    ), requests
 
 
 def _previous_agent_pyz(tmp: Path) -> Path:

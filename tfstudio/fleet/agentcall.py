@@ -138,10 +138,17 @@ class AgentClient:
         )
 
 
-POSITIONAL = {"install": "path", "activate": "sha", "outcome": "op_id"}
+POSITIONAL = {"install": "path", "activate": "sha", "outcome": "op_id", "eval": "data_path"}
 """The argument each one-shot command takes as its positional (after `--`)."""
 
-OPTION_NAMES = {"op_id": "id", "model_ref": "model", "input_kind": "input"}
+OPTION_NAMES = {
+    "op_id": "id",
+    "model_ref": "model",
+    "input_kind": "input",
+    "input_sha": "input_sha256",
+    "data_sha": "sha256",
+    "with_top1": "top1",
+}
 """Session argument names whose one-shot option is spelled otherwise."""
 
 

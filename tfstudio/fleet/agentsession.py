@@ -87,6 +87,10 @@ class AgentSession:
             process.close()
             raise
 
+    def has(self, op: str) -> bool:
+        """True when the agent's hello lists `op` among its session operations."""
+        return op in (self.hello.get("ops") or ())
+
     @property
     def agent_version(self) -> str:
         """The version the agent announced."""

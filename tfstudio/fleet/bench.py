@@ -143,14 +143,14 @@ def bench_on(
     from tfstudio.measure.datafiles import ensure_data
 
     client = AgentClient(device, transport, timeout=timeout)
-    args = bench_args(settings)
+    args = bench_kwargs(settings)
     if inputs is not None:
         placed = ensure_data(transport, device, inputs, progress=progress, cancel=cancel)
-        args += [f"--input={placed.remote_path}", f"--input-sha256={placed.sha256}"]
+        args.update(input_kind=placed.remote_path, input_sha=placed.sha256)
     if model is not None:
         ref = model_on_device(device, transport, model, progress=progress, cancel=cancel)
-        args.append(f"--model={ref}")
-    return client.call("bench", *args, cancel=cancel)
+        args["model_ref"] = ref
+    return client.call("bench", *oneshot_args("bench", args), cancel=cancel)
 
 
 def bench_many(

@@ -6,9 +6,10 @@ counted for what the install needs, minus a resumable partial) → skip the
 upload when the device already stores the sha256 → resumable upload into
 `inbox/`, hashed by the agent as it arrives → `install` (the agent verifies
 the digest it recorded, validates, stores by link, activates) → health gate
-(bench and/or eval; roll back when one fails, p99 is over budget or accuracy
-is under the minimum) → prune to `--keep`, only now that the new model passed
-→ close the session (the lock goes with it).
+(bench and/or eval, in the runtime child the validation started; roll back
+when one fails, p99 is over budget or accuracy is under the minimum) → prune
+to `--keep`, only now that the new model passed → close the session (the lock
+goes with it).
 
 All of it is one agent process on the device (`DeviceSession`; one-shot
 commands with an agent older than the session mode). Writes run through
@@ -261,6 +262,8 @@ class DeployRun:
             self.options.eval_gate,
             progress=lambda tick: self.emit("eval", "", tick),
             cancel=self.cancel,
+            call=lambda command, args, timeout: self.session.call(command, args, timeout=timeout),
+            model_ref=self.facts.sha256,
         )
         self.fields["eval"] = summary
         return failure

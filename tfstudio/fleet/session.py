@@ -188,12 +188,14 @@ class DeviceSession:
     def call(
         self, command: str, args: dict[str, Any] | None = None, *, timeout: float | None = None
     ) -> dict[str, Any]:
-        """Runs a command that changes nothing (info, bench, outcome) and returns its answer.
+        """Runs a command that changes nothing (info, bench, eval, outcome) and returns its
+        answer: in the agent's session, or as a one-shot command where the agent has no
+        session or its session lacks the operation.
 
         Raises AgentRefusal, TransportError, CancelledError.
         """
         limit = timeout or self.settings.command_timeout
-        if self._agent is not None:
+        if self._agent is not None and self._agent.has(command):
             return self._agent.call(command, args, timeout=limit, cancel=self.cancel)
         words = oneshot_args(command, args or {})
         return self.client.call(command, *words, timeout=limit, cancel=self.cancel)
