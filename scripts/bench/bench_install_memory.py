@@ -7,9 +7,9 @@ On the device venv's Python, in a fresh agent home each round:
   arrives), then installed; the peak RSS (VmHWM) of the session process and
   of its runtime child (which validates), read from /proc while both live.
   Their sum is the install's peak on the device;
-- for reference, the agent of the previous release (0.2.0, built from its git
-  commit when the checkout has it): peak RSS of its `install` process, which
-  read the model into memory (the validation child's is not counted).
+- for reference, the agent of release 0.2.0 (tests/assets): peak RSS of its
+  `install` process, which read the model into memory (the validation child's
+  is not counted).
 
     .venv/bin/python scripts/bench/bench_install_memory.py [--mb 200] [--rounds 3]
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from _lab import make_big_mlp
 
-from tests.helpers.agents import HistoryMissing, previous_agent_pyz
+from tests.helpers.agents import previous_agent_pyz
 
 DEVICE_PY = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
 
@@ -81,14 +81,6 @@ def session_install(pyz: Path, home: Path, model: Path, sha: str) -> tuple[int, 
     return peaks
 
 
-def previous_agent(tmp: Path) -> Path | None:
-    """Agent 0.2.0's zipapp, or None when the checkout lacks its commit."""
-    try:
-        return previous_agent_pyz(tmp)
-    except HistoryMissing:
-        return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=200)
@@ -101,7 +93,7 @@ def main() -> None:
     own, agent, child, old = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="install-mem-") as tmp:
         pyz = build_agent_pyz(Path(tmp))
-        old_pyz = previous_agent(Path(tmp))
+        old_pyz = previous_agent_pyz(Path(tmp))
         for i in range(args.rounds):
             out = subprocess.run([DEVICE_PY, "-c", OWN_LOAD, str(model)],
                                  capture_output=True, text=True, check=True)  # fmt: skip
@@ -109,24 +101,22 @@ def main() -> None:
             a, c = session_install(pyz, Path(tmp) / f"home{i}", model, sha)
             agent.append(a)
             child.append(c)
-            if old_pyz is not None:
-                timed = subprocess.run(
-                    ["/usr/bin/time", "-f", "%M", DEVICE_PY, str(old_pyz), "--home",
-                     str(Path(tmp) / f"old{i}"), "install", str(model), "--json"],
-                    capture_output=True, text=True, cwd=tmp,
-                )  # fmt: skip
-                if timed.returncode != 0:
-                    raise SystemExit(f"agent 0.2.0 install failed: {timed.stdout}{timed.stderr}")
-                old.append(int(timed.stderr.split()[-1]))
+            timed = subprocess.run(
+                ["/usr/bin/time", "-f", "%M", DEVICE_PY, str(old_pyz), "--home",
+                 str(Path(tmp) / f"old{i}"), "install", str(model), "--json"],
+                capture_output=True, text=True, cwd=tmp,
+            )  # fmt: skip
+            if timed.returncode != 0:
+                raise SystemExit(f"agent 0.2.0 install failed: {timed.stdout}{timed.stderr}")
+            old.append(int(timed.stderr.split()[-1]))
     mb = 1024.0
     own_m, agent_m, child_m = (statistics.median(v) / mb for v in (own, agent, child))
     print(f"model: {model.stat().st_size / 1e6:.0f} MB ({args.rounds} rounds, medians)")
     print(f"runtime's own load (Interpreter(model_path) + allocate + invoke): {own_m:.0f} MB")
     print(f"install via the session: agent {agent_m:.0f} MB + runtime child {child_m:.0f} MB "
           f"= {agent_m + child_m:.0f} MB peak")  # fmt: skip
-    if old:
-        print(f"agent 0.2.0 install process alone (before this change): "
-              f"{statistics.median(old) / mb:.0f} MB")  # fmt: skip
+    print(f"agent 0.2.0 install process alone (before this change): "
+          f"{statistics.median(old) / mb:.0f} MB")  # fmt: skip
     extra = agent_m + child_m - own_m
     print(f"install peak - own load: {extra:+.0f} MB (goal <= +64 MB): "
           f"{'met' if extra <= 64 else 'NOT met'}")  # fmt: skip

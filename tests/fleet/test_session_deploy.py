@@ -14,10 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fleet.conftest import Lab, listing
-from tests.helpers.agents import HistoryMissing, previous_agent_pyz
+from tests.helpers.agents import previous_agent_pyz
 from tests.helpers.counting import Counting
 from tests.helpers.digits import Digits
 from tfstudio.fleet.agentcall import AgentClient
@@ -89,20 +87,12 @@ def test_the_gates_eval_and_bench_run_in_the_session(lab: Lab, digits: Digits) -
     ), requests
 
 
-def _previous_agent_pyz(tmp: Path) -> Path:
-    """The agent zipapp as released before the session mode, built from its commit."""
-    try:
-        return previous_agent_pyz(tmp)
-    except HistoryMissing as exc:
-        pytest.fail(str(exc))
-
-
 def test_an_agent_without_session_mode_still_deploys_with_one_shot_commands(
     lab: Lab, tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
     device = lab.add("oldrelease", server=1)
     home = Path(pwd.getpwnam(device.user or "").pw_dir) / device.agent_home
-    (home / "tfstudio-agent.pyz").write_bytes(_previous_agent_pyz(tmp_path).read_bytes())
+    (home / "tfstudio-agent.pyz").write_bytes(previous_agent_pyz(tmp_path).read_bytes())
     good, slow = tiny_models["float32"], tiny_models["int8"]
     opened: list[Counting] = []
     first = deploy_one(good, inspect_model(good), device, DeployOptions(), connect=_counted(opened))
