@@ -1,6 +1,6 @@
 """A deploy is one agent process on the device (its session), its health gate's bench and
-eval included, and still works with the agent of the previous release, which has no
-session mode (one-shot commands, as before).
+eval included, and still works with the agents of earlier releases, which have no session
+mode (one-shot commands, as before; `devices check` names them outdated).
 
 The requests a deploy makes are counted by a Transport wrapper around the real
 SSH connection: every remote command it starts, every file operation, and every
@@ -14,12 +14,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edge_agent import __version__ as AGENT_VERSION
 from tests.fleet.conftest import Lab, listing
-from tests.helpers.agents import previous_agent_pyz
+from tests.helpers.agents import AGENT_0_3_0, old_agent_pyz, previous_agent_pyz
 from tests.helpers.counting import Counting
 from tests.helpers.digits import Digits
+from tfstudio.fleet import preflight
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.bench import BenchSettings
+from tfstudio.fleet.check import check_device
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.deploy import DeployOptions, Status, deploy_one
 from tfstudio.fleet.registry import Device
@@ -107,3 +110,30 @@ def test_an_agent_without_session_mode_still_deploys_with_one_shot_commands(
     assert listing(device)["active"] == inspect_model(good).sha256
     with open_transport(device) as transport:
         assert AgentClient(device, transport).call("version")["agent_version"] == "0.2.0"
+
+
+def test_agent_0_3_0_is_outdated_and_deploys_without_a_session(
+    lab: Lab, digits: Digits, tmp_path: Path
+) -> None:
+    """Main's agent 0.3.0 (service and eval, no session mode, copies on install): the
+    studio's version check and its session check agree that it is older than this one."""
+    device = lab.add("agent030", server=1)
+    home = Path(pwd.getpwnam(device.user or "").pw_dir) / device.agent_home
+    (home / "tfstudio-agent.pyz").write_bytes(old_agent_pyz(AGENT_0_3_0, tmp_path).read_bytes())
+    checked = check_device(device)
+    assert checked.agent == "outdated" and checked.agent_version == AGENT_0_3_0, checked
+    assert f"older than {AGENT_VERSION}" in (checked.error or "")
+    with open_transport(device) as transport:
+        info = AgentClient(device, transport).call("info")
+    assert not preflight.stores_by_link(info)  # it copies: preflight asks for two models
+    model = digits.models["int8"]
+    gate = EvalGate(prepare_data(model, digits.eval_npz), min_accuracy=0.5)
+    opened: list[Counting] = []
+    options = DeployOptions(eval_gate=gate)
+    result = deploy_one(model, inspect_model(model), device, options, connect=_counted(opened))
+    assert result.status is Status.OK, result.message
+    assert result.eval is not None and result.eval["accuracy"] > 0.85
+    agents = _agents(opened[0].calls)
+    assert agents["agent session"] == 1, "the session mode was tried once"
+    assert agents["agent install"] == 1 and agents["agent eval"] == 1, agents
+    assert listing(device)["active"] == inspect_model(model).sha256

@@ -18,8 +18,9 @@ DISK_MARGIN_BYTES = 1 << 20
 """Room kept free beyond the model's two copies (manifest, records, the state file)."""
 
 
-LINKING_AGENT = (0, 3, 0)
-"""The first agent version that stores an upload by linking it instead of copying it."""
+LINKING_AGENT = (0, 4, 0)
+"""The first agent version that stores an upload by linking it instead of copying it
+(the session mode came with it; agent 0.3.0 had the service and on-device eval only)."""
 
 
 def install_needs(facts: ModelFacts, *, links: bool) -> int:
