@@ -301,6 +301,43 @@ def run_sweep(store: Store, thread_counts: Sequence[int], **options: Any) -> Dic
     return {"sweep": reports, "fastest_threads": counts[best], "by": "p50_ms"}
 
 
+def parse_threads(value: Any) -> List[int]:
+    """Returns the thread counts in `value`: None, a count, a list of counts, or "1,2,4".
+
+    Raises AgentError(usage) for anything else or a count below 1.
+    """
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        parts: List[Any] = [value]
+    elif isinstance(value, int):
+        parts = [value]
+    elif isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        parts = [value]
+    try:
+        if any(isinstance(p, (bool, float)) for p in parts):
+            raise ValueError
+        counts = [int(p) for p in parts]
+    except (TypeError, ValueError):
+        raise AgentError(f"invalid thread count(s) {value!r}; e.g. 4 or 1,2,4", "usage") from None
+    if not counts or any(c < 1 for c in counts):
+        raise AgentError(f"thread counts must be >= 1: {value!r}", "usage")
+    return counts
+
+
+def bench_or_sweep(store: Store, threads: Any = None, **options: Any) -> Dict[str, Any]:
+    """Runs `bench` as the command line and the session ask for it: one run, or a sweep
+    when `threads` names several counts ("1,2,4" or a list). Raises like `run_bench`."""
+    counts = parse_threads(threads)
+    if len(counts) > 1:
+        return run_sweep(store, counts, **options)
+    return run_bench(store, threads=counts[0] if counts else None, **options)
+
+
 def _reset_peak_rss() -> None:
     """Resets the kernel's peak-RSS mark (Linux), so each bench of a sweep reports its own."""
     try:

@@ -4,32 +4,84 @@ Exit codes: 0 ok, 1 error, 2 usage. With `--json` (before or after the
 command) results and errors are one JSON object on stdout; without it, results
 are human text and an error is one line on stderr. The command set and output
 shapes are the contract with the studio, which runs this over SSH.
+
+`info`, `version` and `session` in their plain forms (`[--home H] [--json]
+COMMAND [--json]`) skip argparse and every import they do not need: `info`
+is the agent's cold start (a person's first command, the studio's first
+question) and `session` starts every deploy, on devices where each import
+costs real time.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from pathlib import Path
-from typing import Any, Callable, Dict, List, NoReturn, Optional
 
-from edge_agent import __version__, cli_measure
+from edge_agent import __version__
 from edge_agent.errors import AgentError
+
+TYPE_CHECKING = False  # typing and argparse load only when needed (see the docstring)
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+    from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 DEFAULT_HOME = "~/.tfstudio-agent"
 
+QUICK = ("info", "version", "session")
+"""Commands run without argparse when given in their plain form (see the docstring)."""
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors become AgentError(usage) instead of exiting."""
 
-    def error(self, message: str) -> NoReturn:
-        raise AgentError(f"{self.prog}: {message}", "usage", hint=f"see: {self.prog} --help")
+class QuickArgs:
+    """What argparse would have made of a plain `info`, `version` or `session`."""
+
+    def __init__(self, command: str, home: str, as_json: bool) -> None:
+        self.command = command
+        self.home = home
+        self.json = as_json
+        self.version = False
+
+
+def quick_args(argv: List[str]) -> Optional[QuickArgs]:
+    """Returns the arguments of a plain QUICK command line, or None for argparse to parse."""
+    home = os.environ.get("TFSTUDIO_AGENT_HOME", DEFAULT_HOME)
+    as_json = False
+    command = None
+    words = list(argv)
+    while words:
+        word = words.pop(0)
+        if word == "--json":
+            as_json = True
+        elif command is None and word.startswith("--home="):
+            home = word[len("--home=") :]
+        elif command is None and word == "--home" and words:
+            home = words.pop(0)
+        elif command is None and word in QUICK:
+            command = word
+        else:
+            return None
+    return QuickArgs(command, home, as_json) if command is not None else None
+
+
+def _parser_class() -> Any:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        """An ArgumentParser whose errors become AgentError(usage) instead of exiting."""
+
+        def error(self, message: str) -> NoReturn:
+            raise AgentError(f"{self.prog}: {message}", "usage", hint=f"see: {self.prog} --help")
+
+    return _Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Returns the parser of every command."""
+    import argparse
+
+    from edge_agent import cli_measure
+
+    _Parser = _parser_class()
     parser = _Parser(prog="tfstudio-agent", description="The tfstudio edge agent.")
     parser.add_argument("--home", default=os.environ.get("TFSTUDIO_AGENT_HOME", DEFAULT_HOME))
     parser.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -87,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-sha256", help="refuse the --input file unless it hashes to this")
     p.add_argument("--profile-ops", action="store_true")
     command("status", "server, active model, last bench")
+    command("session", "one deploy's agent: JSON-line requests on stdin, answers on stdout")
     p = command("serve", "serve the active model over HTTP (TF Serving shape)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
@@ -101,8 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def home_dir(home: str) -> str:
+    """Returns the agent home `home` (`~` expanded) as an absolute path."""
+    path = os.path.expanduser(home)
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+
+
 def _home(args: argparse.Namespace) -> Path:
-    return Path(os.path.expanduser(args.home)).absolute()
+    from pathlib import Path
+
+    return Path(home_dir(args.home))
+
+
+def _path(text: str) -> Path:
+    from pathlib import Path
+
+    return Path(text)
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -123,16 +190,9 @@ def _active_ref(store: Any) -> Optional[Dict[str, Any]]:
 
 
 def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
-    from edge_agent import service, space
-    from edge_agent.device_info import device_info
+    from edge_agent.device_info import home_info
 
-    store = _store(args)
-    return {
-        **device_info(store.home, _active_ref(store)),
-        "partials": space.partials(store.home),
-        "models_stored": len(store.stored()),
-        "service": service.brief(store.home),
-    }
+    return home_info(home_dir(args.home))
 
 
 def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:
@@ -140,13 +200,18 @@ def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _recorded(args: argparse.Namespace, op: str, write: Callable[[], Dict[str, Any]]) -> Any:
-    """Runs `write`, recording its outcome under `--id` (when given) for `outcome`."""
+    return recorded(_store(args), args.id, op, write)
+
+
+def recorded(
+    store: Any, op_id: Optional[str], op: str, write: Callable[[], Dict[str, Any]]
+) -> Dict[str, Any]:
+    """Runs `write`, recording its outcome under `op_id` (when given) for `outcome`."""
     from edge_agent import ops
 
-    op_id = ops.known(args.id)
+    op_id = ops.known(op_id)
     if op_id is None:
         return write()
-    store = _store(args)
     store.ensure()
     ops.start(store.home, op_id, op)
     try:
@@ -166,7 +231,7 @@ def cmd_install(args: argparse.Namespace) -> Dict[str, Any]:
         args,
         "install",
         lambda: _store(args).install(
-            Path(args.path),
+            _path(args.path),
             name=args.name,
             expected_sha=args.sha256,
             activate=not args.no_activate,
@@ -209,29 +274,46 @@ def cmd_lock(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
 
 
 def cmd_outcome(args: argparse.Namespace) -> Dict[str, Any]:
+    return outcome_of(_store(args), args.op_id, args.wait)
+
+
+def outcome_of(store: Any, op_id: str, wait: float) -> Dict[str, Any]:
+    """Returns the `outcome` answer: the write's record and what the device runs now."""
     from edge_agent import ops
 
-    store = _store(args)
-    record = ops.outcome(store.home, ops.check_id(args.op_id), args.wait)
+    record = ops.outcome(store.home, ops.check_id(op_id), wait)
     state = store.state()
     history = state["history"]
     return {**record, "active": state["active"], "previous": history[-1] if history else None}
 
 
 def cmd_bench(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent import cli_measure
+
     return cli_measure.run_bench_command(_store(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> Dict[str, Any]:
+    return status_of(_store(args))
+
+
+def status_of(store: Any) -> Dict[str, Any]:
+    """Returns the `status` answer: the server, the active model, the last bench."""
     from edge_agent.bench import last_report
     from edge_agent.server import server_status
 
-    store = _store(args)
     return {
         "server": server_status(store),
         "active": _active_ref(store),
         "last_bench": last_report(store),
     }
+
+
+def cmd_session(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    from edge_agent.session import run_session
+
+    run_session(_store(args))
+    return None
 
 
 def cmd_serve(args: argparse.Namespace) -> Dict[str, Any]:
@@ -253,6 +335,19 @@ def cmd_serve(args: argparse.Namespace) -> Dict[str, Any]:
     return {"stopped": True}
 
 
+MEASURE_COMMANDS = ("eval", "service")
+"""Commands of `cli_measure`, imported only when one of them runs."""
+
+
+def _measure_command(name: str) -> Callable[[argparse.Namespace], Optional[Dict[str, Any]]]:
+    def run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+        from edge_agent import cli_measure
+
+        return cli_measure.COMMANDS[name](args)
+
+    return run
+
+
 COMMANDS: Dict[str, Callable[[argparse.Namespace], Optional[Dict[str, Any]]]] = {
     "info": cmd_info,
     "version": cmd_version,
@@ -266,11 +361,16 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace], Optional[Dict[str, Any]]]] = 
     "bench": cmd_bench,
     "status": cmd_status,
     "serve": cmd_serve,
-    **cli_measure.COMMANDS,
+    "session": cmd_session,
+    **{name: _measure_command(name) for name in MEASURE_COMMANDS},
 }
 
 
 def _human(command: str, result: Dict[str, Any]) -> str:
+    import json
+
+    from edge_agent import cli_measure
+
     text = cli_measure.human(command, result)
     if text is not None:
         return text
@@ -297,6 +397,8 @@ def _human(command: str, result: Dict[str, Any]) -> str:
 
 
 def _emit_error(exc: AgentError, as_json: bool) -> None:
+    import json
+
     if as_json:
         sys.stdout.write(json.dumps(exc.to_json()) + "\n")
     else:
@@ -307,7 +409,7 @@ def _emit_error(exc: AgentError, as_json: bool) -> None:
 def _run(argv: List[str]) -> int:
     as_json = "--json" in argv
     try:
-        args = build_parser().parse_args(argv)
+        args: Any = quick_args(argv) or build_parser().parse_args(argv)
         as_json = bool(getattr(args, "json", False))
         result: Optional[Dict[str, Any]]
         if args.version and args.command is None:
@@ -328,8 +430,10 @@ def _run(argv: List[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback
         _emit_error(AgentError(f"internal error: {type(exc).__name__}: {exc}", "internal"), as_json)
         return 1
+    import json
+
     if result is None:
-        pass  # the command wrote its own answer (lock)
+        pass  # the command wrote its own answers (lock, session)
     elif as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     elif command == "version":

@@ -15,15 +15,13 @@ from typing import Any, Callable, Dict, List, Optional
 
 def thread_counts(text: str) -> List[int]:
     """Parses `--threads`: one count ("4") or a sweep ("1,2,4")."""
+    from edge_agent.bench import parse_threads
+    from edge_agent.errors import AgentError
+
     try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid thread count(s) {text!r}; e.g. 4 or 1,2,4"
-        ) from None
-    if not counts or any(c < 1 for c in counts):
-        raise argparse.ArgumentTypeError(f"thread counts must be >= 1: {text!r}")
-    return counts
+        return parse_threads(text)
+    except AgentError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -89,22 +87,20 @@ def cmd_service(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
 
 def run_bench_command(store: Any, args: argparse.Namespace) -> Dict[str, Any]:
     """`bench`: one run, or a sweep when `--threads` lists several counts."""
-    from edge_agent.bench import run_bench, run_sweep
+    from edge_agent.bench import bench_or_sweep
 
-    options = {
-        "model_ref": args.model,
-        "runs": args.runs,
-        "warmup": args.warmup,
-        "min_seconds": args.min_seconds,
-        "warmup_min_seconds": args.warmup_min_seconds,
-        "input_kind": args.input,
-        "profile_ops": args.profile_ops,
-        "input_sha": args.input_sha256,
-    }
-    counts = args.threads or []
-    if len(counts) > 1:
-        return run_sweep(store, counts, **options)
-    return run_bench(store, threads=counts[0] if counts else None, **options)
+    return bench_or_sweep(
+        store,
+        threads=args.threads,
+        model_ref=args.model,
+        runs=args.runs,
+        warmup=args.warmup,
+        min_seconds=args.min_seconds,
+        warmup_min_seconds=args.warmup_min_seconds,
+        input_kind=args.input,
+        profile_ops=args.profile_ops,
+        input_sha=args.input_sha256,
+    )
 
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace], Optional[Dict[str, Any]]]] = {

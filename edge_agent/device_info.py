@@ -1,52 +1,43 @@
 """What this device is and can do: the facts behind `info` (and inside each bench report).
 
 Read from /proc and /sys where Linux shows them, and `vcgencmd` on a Raspberry
-Pi. Every fact is optional: a missing file gives null, never an error. It must
-work without numpy or any runtime, so the studio can name what is missing.
+Pi. Every fact is optional: a missing file gives null, never an error. It
+imports neither numpy nor a runtime (their versions come from package
+metadata, `runtime_meta`): `info` is the agent's cheapest answer, and it must
+work without them, so the studio can name what is missing.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import platform
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any, Dict, Optional
+import sys
 
-from edge_agent import __version__
+from edge_agent import __version__, layout, runtime_meta
+
+TYPE_CHECKING = False  # typing is not imported at run time: `info` is the cold-start path
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 
 def runtime_facts() -> Optional[Dict[str, Any]]:
     """Returns {"name","version","compat_version","flex_delegate"} of the runtime, or None.
 
-    None when no runtime imports; `flex_delegate` says whether it can run
-    TensorFlow (Flex) ops (probed with a real Flex model).
+    The runtime and its version are read from package metadata: neither numpy
+    nor the runtime is imported here. `flex_delegate` (can it run TensorFlow
+    ops?) needs the runtime itself: it is asked once of a runtime child and
+    cached (see `flex_probe`); None when that child did not answer.
     """
-    try:
-        from edge_agent import runtime
-        from edge_agent.flex_probe import has_flex_delegate
+    from edge_agent.flex_probe import flex_delegate
 
-        info = runtime.detect_runtime()
-        flex = has_flex_delegate()
-    except Exception:  # noqa: BLE001 - no numpy or no runtime: both mean "no runtime"
+    found = runtime_meta.installed_runtime()
+    if found is None:
         return None
-    return {
-        "name": info.name,
-        "version": info.version,
-        "compat_version": info.compat_version,
-        "flex_delegate": flex,
-    }
+    return {**found, "flex_delegate": flex_delegate(found, numpy_version())}
 
 
 def numpy_version() -> Optional[str]:
-    """Returns numpy's version, or None when numpy cannot be imported."""
-    try:
-        import numpy
-    except Exception:  # noqa: BLE001
-        return None
-    return str(numpy.__version__)
+    """Returns the installed numpy's version (from its metadata), or None without numpy."""
+    return runtime_meta.installed_version("numpy")
 
 
 def _read(path: str) -> Optional[str]:
@@ -69,6 +60,8 @@ def cpu_model() -> Optional[str]:
     for key in ("model name", "model", "hardware", "cpu model"):
         if key in found:
             return found[key]
+    import platform  # only where /proc/cpuinfo names no model
+
     return platform.processor() or None
 
 
@@ -94,8 +87,12 @@ def cpu_freq_mhz() -> Optional[float]:
 def thermal_c() -> Optional[float]:
     """Returns the hottest thermal zone in degrees C, or None where none is exposed."""
     temps = []
-    for path in glob.glob("/sys/class/thermal/thermal_zone*/temp"):
-        raw = _read(path)
+    try:
+        zones = [z for z in os.listdir("/sys/class/thermal") if z.startswith("thermal_zone")]
+    except OSError:
+        zones = []
+    for zone in zones:
+        raw = _read(f"/sys/class/thermal/{zone}/temp")
         if raw and raw.lstrip("-").isdigit():
             temps.append(int(raw) / 1000.0)
     return round(max(temps), 1) if temps else None
@@ -108,8 +105,10 @@ def throttling() -> Optional[Dict[str, Any]]:
     bit 2: throttled now); elsewhere a cpufreq max below the hardware max shows
     a capped CPU.
     """
-    vcgencmd = shutil.which("vcgencmd")
+    vcgencmd = _which("vcgencmd")
     if vcgencmd:
+        import subprocess  # only on a Raspberry Pi
+
         try:
             out = subprocess.run(
                 [vcgencmd, "get_throttled"], capture_output=True, text=True, timeout=3
@@ -131,26 +130,36 @@ def throttling() -> Optional[Dict[str, Any]]:
     return None
 
 
-def disk_free_bytes(home: Path) -> Optional[int]:
+def _which(program: str) -> Optional[str]:
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def disk_free_bytes(home: Any) -> Optional[int]:
     """Returns free bytes on the filesystem of `home` (or its nearest existing parent)."""
-    probe = home
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = str(home)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
     try:
-        return int(shutil.disk_usage(str(probe)).free)
+        st = os.statvfs(probe)
     except OSError:
         return None
+    return int(st.f_bavail * st.f_frsize)  # what shutil.disk_usage calls "free"
 
 
-def device_info(home: Path, active: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """Returns the contract's `info` object (every fact may be null)."""
+def device_info(home: Any, active: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Returns the contract's `info` object (every fact may be null); `home` is a str or Path."""
+    uname = os.uname()
     return {
         "agent_version": __version__,
         "runtime": runtime_facts(),
-        "python": platform.python_version(),
+        "python": ".".join(str(n) for n in sys.version_info[:3]),
         "numpy": numpy_version(),
-        "arch": platform.machine(),
-        "system": platform.system(),
+        "arch": uname.machine,
+        "system": uname.sysname,
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
         "cpu_governor": cpu_governor(),
@@ -160,4 +169,19 @@ def device_info(home: Path, active: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         "home": str(home),
         "disk_free_bytes": disk_free_bytes(home),
         "active": active,
+    }
+
+
+def home_info(home: str) -> Dict[str, Any]:
+    """Returns the `info` answer for the agent home `home`: the device's facts, the active
+    model, the uploads waiting in the inbox, the stored models and the agent service."""
+    from edge_agent.servicestate import brief
+
+    stored = layout.stored_models(home)
+    return {
+        **device_info(home, layout.active_ref(home)),
+        "partials": layout.partials(home),
+        "models_stored": len(stored),
+        "stored_models": stored,
+        "service": brief(home),
     }

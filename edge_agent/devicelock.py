@@ -1,11 +1,14 @@
 """The device lock: one deploy (or one manual install/activate/rollback/prune) at a time.
 
 `deploy.lock` in the agent home is held with `flock`, so the kernel drops it
-when its holder dies. Two kinds of holder:
+when its holder dies. Three kinds of holder:
 
-- the `lock` command, for a whole studio deploy: it holds the lock until its
-  stdin closes (the studio's SSH channel), and the deploy's writers name it
-  with `--lock-id ID`;
+- an agent session (`session`), for a whole studio deploy: it takes the lock
+  with its `lock` request and holds it until its stdin closes, and runs the
+  deploy's writes itself;
+- the `lock` command, for a deploy by a studio that drives the agent with
+  one-shot commands: it holds the lock until its stdin closes (the studio's
+  SSH channel), and the deploy's writers name it with `--lock-id ID`;
 - a manual writer (a person's `install`, `rollback`, the server's inbox
   pickup), for the length of one command.
 
@@ -25,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
-from edge_agent import fsutil
+from edge_agent import fsutil, liveness
 from edge_agent.errors import AgentError
 
 if TYPE_CHECKING:
@@ -51,14 +54,7 @@ def read_holder(home: Path) -> Optional[Dict[str, Any]]:
 
 def is_held(home: Path) -> bool:
     """True when some live process holds the device lock right now."""
-    try:
-        fd = os.open(str(lock_path(home)), os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        return not fsutil.try_flock(fd)
-    finally:
-        os.close(fd)
+    return liveness.flock_held(str(lock_path(home)))
 
 
 def busy_error(holder: Optional[Dict[str, Any]]) -> AgentError:
@@ -82,39 +78,68 @@ def busy_error(holder: Optional[Dict[str, Any]]) -> AgentError:
     )
 
 
-@contextlib.contextmanager
-def hold(
-    home: Path, wait_s: Optional[float], *, owner: str, lock_id: Optional[str] = None
-) -> Iterator[Dict[str, Any]]:
-    """Holds the device lock (waiting up to `wait_s`) and records the holder in its file.
+class Holding:
+    """The device lock, held by this process until `release()` (or its death)."""
 
-    Yields the holder record. Raises AgentError(locked) naming the holder that
-    kept it past the wait.
+    def __init__(self, fd: int, record: Dict[str, Any]) -> None:
+        self._fd: Optional[int] = fd
+        self.record = record
+
+    @property
+    def held(self) -> bool:
+        """True until released."""
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Lets go of the lock (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def acquire(
+    home: Path, wait_s: Optional[float], *, owner: str, lock_id: Optional[str] = None
+) -> Holding:
+    """Takes the device lock (waiting up to `wait_s`) and records the holder in its file.
+
+    Raises AgentError(locked) naming the holder that kept it past the wait.
     """
     home.mkdir(parents=True, exist_ok=True)
     fd = os.open(str(lock_path(home)), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if not fsutil.flock_within(fd, fsutil.lock_wait_s(wait_s)):
             raise busy_error(read_holder(home))
-        me = {
-            "id": lock_id,
-            "pid": os.getpid(),
-            "pid_start": fsutil.pid_start(os.getpid()),
-            "owner": owner,
-            "started_at": fsutil.utc_now(),
-        }
-        # Who holds it, for a refused writer's message; best effort (a full disk
-        # must not stop the lock, which is the flock alone).
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(me).encode(), 0)
-        try:
-            yield me
-        finally:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    me = {
+        "id": lock_id,
+        "pid": os.getpid(),
+        "pid_start": fsutil.pid_start(os.getpid()),
+        "owner": owner,
+        "started_at": fsutil.utc_now(),
+    }
+    # Who holds it, for a refused writer's message; best effort (a full disk
+    # must not stop the lock, which is the flock alone).
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+    return Holding(fd, me)
+
+
+@contextlib.contextmanager
+def hold(
+    home: Path, wait_s: Optional[float], *, owner: str, lock_id: Optional[str] = None
+) -> Iterator[Dict[str, Any]]:
+    """Holds the device lock for the block (see `acquire`); yields the holder record."""
+    holding = acquire(home, wait_s, owner=owner, lock_id=lock_id)
+    try:
+        yield holding.record
     finally:
-        os.close(fd)  # closing the descriptor releases the flock
+        holding.release()
 
 
 def check_held(home: Path, lock_id: str) -> None:
@@ -157,14 +182,15 @@ def serve_lock(
 
     Once held, leftover uploads are swept (stale ones; with `need_bytes`, other
     models' partials until that much is free) and one line announces it. A
-    holder left behind by the same deploy (its link froze) is ended first.
+    holder left behind by the same deploy (its link froze) is asked to end
+    first (`end_own_stale_holder`).
     Raises AgentError(locked) when another deploy keeps the lock past `wait_s`.
     """
     from edge_agent import ops, space
 
     ops.check_id(lock_id)
     store.ensure()
-    _end_own_stale_holder(store.home, lock_id)
+    end_own_stale_holder(store.home, lock_id)
     with hold(store.home, wait_s, owner=owner, lock_id=lock_id) as me:
         swept = space.sweep(store.home, keep_sha=for_sha, need_bytes=need_bytes)
         answer = {"locked": True, **me, "swept": swept}
@@ -176,14 +202,32 @@ def serve_lock(
         sys.stdin.buffer.read()  # until the deploy closes its channel (or it drops)
 
 
-def _end_own_stale_holder(home: Path, lock_id: str) -> None:
-    """Ends a holder of the same deploy id whose connection froze (SIGKILL: it holds
-    nothing but the lock, which `hold` then takes)."""
+def end_own_stale_holder(home: Path, lock_id: str) -> None:
+    """Asks a holder of the same deploy id whose connection dropped or froze to let go.
+
+    SIGTERM: a `lock` process ends at once; an agent session ends at once when
+    idle, or once the write it is running has finished and been recorded
+    (then the caller's wait for the lock covers it). A stopped holder cannot
+    act on it, so it gets SIGKILL (the kernel drops its flock; a write it was
+    running is then recorded as interrupted, and the store is crash-safe).
+    A holder of another id is never touched.
+    """
     holder = read_holder(home)
     if not holder or holder.get("id") != lock_id or not is_held(home):
         return
     pid = int(holder.get("pid") or 0)
     if pid == os.getpid() or not fsutil.same_process(pid, holder.get("pid_start")):
         return
+    sig = signal.SIGKILL if _stopped(pid) else signal.SIGTERM
     with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGKILL)  # (even a stopped one) its flock goes with it
+        os.kill(pid, sig)
+
+
+def _stopped(pid: int) -> bool:
+    """True when process `pid` is stopped (SIGSTOP, or traced), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] in (b"T", b"t")
+    except (OSError, ValueError):
+        return False

@@ -6,7 +6,9 @@ The codes are part of the contract with the studio (it reads them from the
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+TYPE_CHECKING = False  # typing is not imported at run time: the agent's cold start is short
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 CODES = frozenset(
     {
@@ -25,6 +27,8 @@ CODES = frozenset(
         "bad_input",
         "disk_full",
         "service_failed",
+        "runtime_crashed",
+        "timeout",
         "usage",
         "internal",
     }

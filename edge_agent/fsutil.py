@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import sys
-import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Tuple
 
+from edge_agent import layout
 from edge_agent.errors import AgentError
+from edge_agent.liveness import pid_alive, try_flock  # noqa: F401 - part of this module's API
 
 TEMP_PREFIX = ".tmp-"
 """Temp files and directories start with this; `Store.cleanup` removes leftovers."""
@@ -43,18 +42,43 @@ DISK_FULL_HINT = (
 
 def utc_now() -> str:
     """Returns the current time as ISO-8601 UTC with milliseconds (sorts as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = time.time()
+    whole = int(now)
+    millis = min(999, int((now - whole) * 1000))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
-def pid_alive(pid: int) -> bool:
-    """Returns True when a process with this pid exists (ours or another user's)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
+def temp_name(directory: Path, stem: str = "") -> Path:
+    """Returns a fresh name in `directory` for a temp file or directory (TEMP_PREFIX + random).
+
+    What `tempfile` would give, without its import (random, hashlib...) on the
+    agent's short-lived commands. Create it with O_EXCL / mkdir: a clash raises.
+    """
+    return directory / f"{TEMP_PREFIX}{stem}{os.urandom(6).hex()}"
+
+
+def make_temp_file(directory: Path, stem: str = "") -> Tuple[int, str]:
+    """Creates a new temp file (mode 0600, as `tempfile.mkstemp`) in `directory`; returns
+    (a descriptor open for writing, its path)."""
+    for _ in range(100):
+        path = temp_name(directory, stem)
+        try:
+            return os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), str(path)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp name in {directory}")
+
+
+def make_temp_dir(directory: Path, stem: str = "") -> Path:
+    """Creates a new temp directory (mode 0700, as `tempfile.mkdtemp`) in `directory`."""
+    for _ in range(100):
+        path = temp_name(directory, stem)
+        try:
+            path.mkdir(mode=0o700)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp name in {directory}")
 
 
 def pid_start(pid: int) -> Optional[int]:
@@ -90,7 +114,7 @@ def fsync_dir(directory: Path) -> None:
 def write_bytes_atomic(final: Path, data: bytes) -> None:
     """Writes `data` to `final` via temp file + fsync + rename. Raises AgentError(disk_full)."""
     with disk_errors(final.parent):
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=str(final.parent))
+        fd, tmp = make_temp_file(final.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -111,11 +135,7 @@ def write_json_atomic(final: Path, obj: Any) -> None:
 
 def read_json(path: Path, default: Any = None) -> Any:
     """Returns the JSON in `path`, or `default` when it does not exist."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return default
+    return layout.read_json(str(path), default)
 
 
 def append_line(path: Path, line: str) -> None:
@@ -151,17 +171,6 @@ def lock_wait_s(wait_s: Optional[float] = None) -> float:
     if wait_s is not None:
         return wait_s
     return float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_S))
-
-
-def try_flock(fd: int) -> bool:
-    """Takes the exclusive flock on `fd` without waiting; returns False when another holds it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError as exc:
-        if exc.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
-        return False
 
 
 def flock_within(fd: int, wait_s: float) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -11,12 +13,28 @@ from edge_agent.fsutil import utc_now
 from edge_agent.tflite_schema import ModelFacts, ModelFormatError, read_model_facts
 
 
-def model_facts(data: bytes, source: Path) -> ModelFacts:
-    """Returns the flatbuffer facts of `data`. Raises AgentError (truncated, not_tflite)."""
-    if not data:
+def file_facts(path: Path, sha256: str) -> ModelFacts:
+    """Returns the flatbuffer facts of the model file at `path`, whose digest is `sha256`.
+
+    The file is memory-mapped: only the pages the parser visits (the tables,
+    never the weights) are read. Raises AgentError (truncated, not_tflite).
+    """
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return model_facts(b"", path, sha256)
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return model_facts(mapped, path, sha256)
+
+
+def model_facts(data: Any, source: Path, sha256: Optional[str] = None) -> ModelFacts:
+    """Returns the flatbuffer facts of `data` (bytes or a buffer).
+
+    Raises AgentError (truncated, not_tflite).
+    """
+    if len(data) == 0:
         raise AgentError(f"{source.name} is empty", "truncated", hint="push the file again")
     try:
-        return read_model_facts(data)
+        return read_model_facts(data, sha256)
     except ModelFormatError as exc:
         if "TFL3" in str(exc):
             raise AgentError(

@@ -6,7 +6,7 @@ op versions it does not know. Here the need is the maximum of the metadata and
 of `op_runtime_table` over every operator code of every subgraph, and an
 (op, version) missing from the table is reported as unknown instead of being
 treated as old. Runtime versions are in TensorFlow's numbering (see
-`runtime.LITERT_COMPAT` for ai-edge-litert releases).
+`runtime_meta.LITERT_COMPAT` for ai-edge-litert releases).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Tuple
 
 from edge_agent.op_runtime_table import OP_RUNTIME_VERSIONS, TABLE_TENSORFLOW_VERSION
+from edge_agent.runtime_meta import parse_version
 
 __all__ = [
     "TABLE_TENSORFLOW_VERSION",
@@ -49,23 +50,6 @@ class RuntimeNeed:
     def known(self) -> bool:
         """True when every builtin op version is in the table."""
         return not self.unknown_ops
-
-
-def parse_version(text: Optional[str]) -> Tuple[int, ...]:
-    """Returns a version string such as '2.17.0' or '2.14.0rc1' as a comparable tuple."""
-    if not text:
-        return (0,)
-    parts: List[int] = []
-    for piece in text.strip().split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts) or (0,)
 
 
 def is_custom(name: str) -> bool:

@@ -17,22 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-RUNTIME_ORDER: Tuple[Tuple[str, str], ...] = (
-    ("ai-edge-litert", "ai_edge_litert.interpreter"),
-    ("tflite-runtime", "tflite_runtime.interpreter"),
-    ("tensorflow", "tensorflow.lite"),
-)
-"""(runtime name, module holding `Interpreter`), in order of preference."""
-
-LITERT_COMPAT: Tuple[Tuple[Tuple[int, ...], str], ...] = (
-    ((2, 0), "2.21.0"),
-    ((1, 3), "2.20.0"),
-    ((1, 1), "2.19.0"),
-    ((1, 0), "2.18.0"),
-)
-"""ai-edge-litert release → the TensorFlow Lite runtime level whose kernels it
-carries. A model's `min_runtime_version` is in TensorFlow's numbering, so the
-agent reports every runtime in that numbering as `compat_version`."""
+from edge_agent.runtime_meta import RUNTIME_ORDER, compat_version
 
 
 class RuntimeMissingError(Exception):
@@ -81,7 +66,7 @@ def _load(prefer: Optional[str]) -> Tuple[RuntimeInfo, Any]:
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         version = _version_of(name)
-        info = RuntimeInfo(name, version, _compat_version(name, version), module_name)
+        info = RuntimeInfo(name, version, compat_version(name, version), module_name)
         _cached[prefer] = (info, cls)
         return info, cls
     raise RuntimeMissingError(
@@ -110,26 +95,6 @@ def _version_of(name: str) -> str:
     except Exception:  # noqa: BLE001 - version is informative only
         module = importlib.import_module(name.replace("-", "_"))
         return str(getattr(module, "__version__", "unknown"))
-
-
-def _compat_version(name: str, version: str) -> str:
-    if name != "ai-edge-litert":
-        return version
-    parsed = _parse(version)
-    for floor, compat in LITERT_COMPAT:
-        if parsed >= floor:
-            return compat
-    return "2.18.0"
-
-
-def _parse(text: str) -> Tuple[int, ...]:
-    out: List[int] = []
-    for piece in text.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        out.append(int(digits))
-    return tuple(out)
 
 
 @contextlib.contextmanager

@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -33,11 +32,15 @@ from edge_agent import fsutil, systemd
 from edge_agent.bench import active_ref
 from edge_agent.errors import AgentError
 from edge_agent.serverfile import server_status
+from edge_agent.servicestate import (  # noqa: F401 - brief and supervisor_running: this API
+    LOCK_FILE,
+    SERVICE_FILE,
+    STATE_FILE,
+    brief,
+    supervisor_running,
+)
 from edge_agent.store import Store, utc_now
 
-SERVICE_FILE = "service.json"
-STATE_FILE = "service-state.json"
-LOCK_FILE = "service.lock"
 PID_FILE = "service.pid"
 ENV_FILE = "service.env"
 LOG_FILE = "serve.log"
@@ -87,53 +90,6 @@ def _write_token(home: Path, token: Optional[str]) -> None:
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(f"{TOKEN_ENV}={token}\n")
-
-
-def supervisor_running(home: Path) -> bool:
-    """True while a supervisor holds service.lock (the kernel drops it when it dies)."""
-    try:
-        fd = os.open(str(home / LOCK_FILE), os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        return not fsutil.try_flock(fd)
-    finally:
-        os.close(fd)
-
-
-def _age_s(stamp: Optional[str]) -> Optional[float]:
-    if not stamp:
-        return None
-    try:
-        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    now = datetime.fromisoformat(utc_now().replace("Z", "+00:00"))
-    return round(max(0.0, (now - then).total_seconds()), 1)
-
-
-def brief(home: Path) -> Dict[str, Any]:
-    """Returns the service's state from its files alone (no systemctl): for `info`.
-
-    {"enabled", "mode", "running", "port", "pid", "uptime_s", "restarts"}.
-    """
-    config = fsutil.read_json(home / SERVICE_FILE, default=None) or {}
-    state = fsutil.read_json(home / STATE_FILE, default=None) or {}
-    server = server_status(home)
-    enabled = bool(config.get("enabled"))
-    mode = config.get("mode")
-    running = bool(server["running"]) and enabled
-    if mode == "process":
-        running = running and supervisor_running(home)
-    return {
-        "enabled": enabled,
-        "mode": mode,
-        "running": running,
-        "port": server.get("port") if running else None,
-        "pid": server.get("pid") if running else None,
-        "uptime_s": _age_s(server.get("started_at")) if running else None,
-        "restarts": state.get("restarts", 0) if mode == "process" else None,
-    }
 
 
 def status(store: Store, with_token: bool = False) -> Dict[str, Any]:

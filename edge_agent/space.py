@@ -4,17 +4,19 @@ An interrupted push leaves `inbox/<sha256>.partial`; the next deploy of the
 same model resumes it, so it is worth its bytes. Partials of *other* models
 are not: they are removed when older than a day, and at once when a deploy
 needs the space (only while that deploy holds the device lock, so no push of
-another deploy is in flight). Benchmark copies in `scratch/` older than a day
-go too.
+another deploy is in flight). An upload's digest record goes with it.
+Benchmark copies in `scratch/` older than a day go too.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from edge_agent import layout
 
 STALE_S = 24 * 3600.0
 """A leftover upload of another model older than this is removed."""
@@ -49,15 +51,13 @@ def _entries(directory: Path, pattern: re.Pattern[str]) -> List[Dict[str, Any]]:
 
 def partials(home: Path) -> List[Dict[str, Any]]:
     """Returns the uploads waiting in inbox/: [{"sha256", "bytes", "age_s"}] (for `info`)."""
-    return [
-        {k: v for k, v in entry.items() if k != "path"}
-        for entry in _entries(home / "inbox", _PARTIAL)
-    ]
+    return layout.partials(str(home))
 
 
 def free_bytes(home: Path) -> int:
     """Returns the free bytes of the filesystem holding `home`."""
-    return int(shutil.disk_usage(str(home)).free)
+    st = os.statvfs(str(home))
+    return int(st.f_bavail * st.f_frsize)  # shutil.disk_usage's "free"
 
 
 def sweep(home: Path, keep_sha: Optional[str] = None, need_bytes: int = 0) -> Dict[str, Any]:
@@ -78,6 +78,7 @@ def sweep(home: Path, keep_sha: Optional[str] = None, need_bytes: int = 0) -> Di
         if not need_bytes or free_bytes(home) >= need_bytes:
             break
         freed += _remove(entry, removed)
+    _forget_orphan_records(home / "inbox")
     return {"removed": removed, "freed_bytes": freed, "disk_free_bytes": free_bytes(home)}
 
 
@@ -89,3 +90,14 @@ def _remove(entry: Dict[str, Any], removed: List[str]) -> int:
         return 0
     removed.append(f"{path.parent.name}/{path.name}")
     return int(entry["bytes"])
+
+
+def _forget_orphan_records(inbox: Path) -> None:
+    """Removes digest records whose upload is gone (removed here, or by a person)."""
+    from edge_agent.inbox import RECORD_SUFFIX
+
+    if not inbox.is_dir():
+        return
+    for record in inbox.glob(f"*{RECORD_SUFFIX}"):
+        if not record.with_name(record.name[: -len(RECORD_SUFFIX)]).exists():
+            record.unlink(missing_ok=True)

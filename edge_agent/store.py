@@ -4,7 +4,9 @@ Layout (the contract with the studio):
     models/<sha256>/model.tflite, models/<sha256>/manifest.json
     active.json      the active pointer: {"active", "history", "activated_at"},
                      replaced by rename (a crash leaves the old or the new one)
-    inbox/           the studio uploads `<sha256>.partial` there, renames to .tflite
+    inbox/           uploads: `<sha256>.partial`, with `<sha256>.partial.digest` (the
+                     digest its writer computed as the bytes arrived, see `inbox`);
+                     `install` links the verified file into models/ (`install`)
     scratch/         models pushed only for a bench
     reports/         bench.jsonl
     ops/             records of writes started with an id (see `ops`)
@@ -26,23 +28,23 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
-from edge_agent import devicelock, fsutil, space
+from edge_agent import devicelock, fsutil, layout
 from edge_agent.errors import AgentError
 from edge_agent.fsutil import TEMP_PREFIX, pause_point, utc_now
-from edge_agent.manifest import clean_name, default_name, model_facts, new_manifest
+
+if TYPE_CHECKING:
+    from edge_agent.validate import RuntimeChild
 
 DEFAULT_KEEP = 5
 """How many stored models an inbox pickup keeps (the active one and the rollback
 target are never pruned). A CLI `install` prunes only when given --keep."""
 
-MODEL_FILE = "model.tflite"
-MANIFEST_FILE = "manifest.json"
-STATE_FILE = "active.json"
+MODEL_FILE = layout.MODEL_FILE
+MANIFEST_FILE = layout.MANIFEST_FILE
+STATE_FILE = layout.STATE_FILE
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 PREFIX_RE = re.compile(r"^[0-9a-f]{8,64}$")
 
@@ -102,13 +104,7 @@ class Store:
 
     def stored(self) -> List[str]:
         """Returns the sha256 of every complete stored model."""
-        if not self.models_dir.is_dir():
-            return []
-        return sorted(
-            p.name
-            for p in self.models_dir.iterdir()
-            if SHA_RE.match(p.name) and (p / MANIFEST_FILE).is_file()
-        )
+        return layout.stored_models(str(self.home))
 
     def listing(self) -> Dict[str, Any]:
         """Returns the `list` object of the contract."""
@@ -159,101 +155,43 @@ class Store:
         timeout_s: float = 60.0,
         lock_id: Optional[str] = None,
         lock_wait_s: Optional[float] = None,
+        runtime: Optional[RuntimeChild] = None,
     ) -> Dict[str, Any]:
-        """Verifies, validates (child process), stores and optionally activates a model.
+        """Verifies, validates (runtime child), stores and optionally activates a model.
 
-        With `keep`, prunes afterwards (see `prune`). `lock_id` names the deploy
-        holding the device lock; without it the install takes that lock itself.
+        See `edge_agent.install` for how (one pass over the bytes, store by
+        link). With `keep`, prunes afterwards (see `prune`). `lock_id` names
+        the deploy holding the device lock; without it the install takes that
+        lock itself. `runtime` is an agent session's runtime child.
         Returns the contract's install object. Raises AgentError (sha256_mismatch,
         not_tflite, truncated, runtime_too_old, invoke_failed, validation_*,
         locked, disk_full, not_found, usage); the active model is then unchanged.
         """
+        from edge_agent.install import install
+
         if keep is not None and keep < 1:
             raise AgentError("--keep must be at least 1", "usage")
         if expected_sha is not None and not SHA_RE.match(expected_sha.lower()):
             raise AgentError(f"--sha256 {expected_sha!r} is not 64 hex digits", "usage")
         self.ensure()
         with devicelock.writer(self.home, lock_id, lock_wait_s, owner="install"):
-            return self._install(source, name, expected_sha, activate, keep, timeout_s)
-
-    def _install(
-        self,
-        source: Path,
-        name: Optional[str],
-        expected_sha: Optional[str],
-        activate: bool,
-        keep: Optional[int],
-        timeout_s: float,
-    ) -> Dict[str, Any]:
-        from edge_agent.validate import validate_model
-
-        from_inbox = _is_inside(source, self.inbox)
-        try:
-            data = source.read_bytes()
-        except FileNotFoundError:
-            raise AgentError(f"no such file: {source}", "not_found") from None
-        except IsADirectoryError:
-            raise AgentError(f"{source} is a directory, not a model file", "usage") from None
-        sha = hashlib.sha256(data).hexdigest()
-        try:
-            if expected_sha is not None and sha != expected_sha.lower():
-                raise AgentError(
-                    f"sha256 mismatch for {source.name}: expected {expected_sha.lower()}, "
-                    f"the file has {sha}",
-                    "sha256_mismatch",
-                    hint="the upload was corrupted or incomplete; push it again",
-                )
-            facts = model_facts(data, source)
-        except AgentError:
-            if from_inbox:
-                with contextlib.suppress(OSError):
-                    source.unlink()
-            raise
-        given_name = clean_name(name)
-        name = given_name or default_name(source, sha)
-        present = (self.models_dir / sha / MANIFEST_FILE).is_file()
-        validation: Optional[Dict[str, Any]] = None
-        if not present:
-            # Validation runs before the lock: it is the slow step, and it writes nothing.
-            validation = validate_model(source, facts, timeout_s)
-        with fsutil.store_lock(self.lock_path):
-            self._cleanup()
-            space.sweep(self.home, keep_sha=sha)  # only what is stale: no space is needed here
-            pause_point("install-locked")
-            present = (self.models_dir / sha / MANIFEST_FILE).is_file()
-            if not present:
-                self._store(sha, data, new_manifest(sha, name, facts, validation, source))
-            elif given_name and self.manifest(sha).get("name") != given_name:
-                man = self.manifest(sha)
-                man["name"] = given_name
-                fsutil.write_json_atomic(self.models_dir / sha / MANIFEST_FILE, man)
-            if activate:
-                self._activate(sha)
-            if keep is not None:
-                self._prune(keep, also_keep=sha)
-            state = self.state()
-            stored_name = self.manifest(sha).get("name")
-        if from_inbox:
-            with contextlib.suppress(OSError):
-                source.unlink()
-        return {
-            "sha256": sha,
-            "name": stored_name,
-            "size_bytes": len(data),
-            "min_runtime_version": facts.min_runtime_version,
-            "activated": activate,
-            "active": state["active"],
-            "previous": _previous(state),
-            "already_present": present,
-            "validation": validation,
-        }
+            return install(
+                self,
+                source,
+                name=name,
+                expected_sha=expected_sha,
+                activate=activate,
+                keep=keep,
+                timeout_s=timeout_s,
+                runtime=runtime,
+            )
 
     def activate(self, ref: str, lock_id: Optional[str] = None) -> Dict[str, Any]:
         """Makes a stored model (sha or prefix) active. Returns {"active", "previous"}."""
         self.ensure()
         with self._writing(lock_id, "activate"):
             sha = self.resolve(ref)
-            self._activate(sha)
+            self.activate_locked(sha)
             state = self.state()
         return {"active": state["active"], "previous": _previous(state)}
 
@@ -290,7 +228,7 @@ class Store:
         self.ensure()
         with self._writing(lock_id, "prune"):
             sizes = {m["sha256"]: m["size_bytes"] or 0 for m in self.listing()["models"]}
-            removed = self._prune(keep, also_keep=None)
+            removed = self.prune_locked(keep, also_keep=None)
         return {
             "removed": removed,
             "kept": self.stored(),
@@ -302,31 +240,12 @@ class Store:
         """The device lock (or the deploy's), then the store lock, then leftovers cleaned."""
         with devicelock.writer(self.home, lock_id, owner=what):
             with fsutil.store_lock(self.lock_path):
-                self._cleanup()
+                self.cleanup()
                 yield
 
-    def _store(self, sha: str, data: bytes, manifest: Dict[str, Any]) -> None:
-        final = self.models_dir / sha
-        with fsutil.disk_errors(self.models_dir):
-            tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{sha[:12]}-", dir=self.models_dir))
-            try:
-                with open(tmp / MODEL_FILE, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    pause_point("install-model-partial")
-                    os.fsync(handle.fileno())
-                pause_point("install-model-written")
-                fsutil.write_json_atomic(tmp / MANIFEST_FILE, manifest)
-                fsutil.fsync_dir(tmp)
-                pause_point("install-staged")
-                os.rename(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            fsutil.fsync_dir(self.models_dir)
-        pause_point("install-stored")
-
     def verify(self, sha: str) -> None:
+        """Re-reads a stored model; raises AgentError (not_found, sha256_mismatch) unless it
+        still hashes to its name."""
         path = self.model_path(sha)
         if not path.is_file():
             raise AgentError(f"no stored model {sha}", "not_found", hint="see: list")
@@ -338,8 +257,13 @@ class Store:
                 hint="install it again",
             )
 
-    def _activate(self, sha: str) -> None:
-        self.verify(sha)
+    def activate_locked(self, sha: str, verified: bool = False) -> None:
+        """Makes stored model `sha` active (the caller holds the store lock).
+
+        A model is re-hashed first unless `verified` (just stored by this install).
+        """
+        if not verified:
+            self.verify(sha)
         state = self.state()
         if state["active"] != sha:
             history = [s for s in state["history"] if s != sha]
@@ -353,7 +277,7 @@ class Store:
 
     def _write_state(self, state: Dict[str, Any]) -> None:
         with fsutil.disk_errors(self.home):
-            fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + "state-", dir=str(self.home))
+            fd, tmp = fsutil.make_temp_file(self.home, "state-")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     json.dump(state, handle, indent=2, sort_keys=True)
@@ -367,10 +291,10 @@ class Store:
                 raise
             fsutil.fsync_dir(self.home)
 
-    def _prune(self, keep: int, also_keep: Optional[str]) -> List[str]:
+    def prune_locked(self, keep: int, also_keep: Optional[str]) -> List[str]:
         """Deletes all but the `keep` most recent models; never the active one, the
         rollback target, nor `also_keep` (the model just installed, even with
-        --no-activate). Returns the removed sha256s."""
+        --no-activate). The caller holds the store lock. Returns the removed sha256s."""
         state = self.state()
         listing = self.listing()["models"]  # newest first
         stored = {m["sha256"] for m in listing}
@@ -398,21 +322,29 @@ class Store:
             os.rename(self.models_dir / sha, trash)
             fsutil.fsync_dir(self.models_dir)
             pause_point("prune-renamed")
-            shutil.rmtree(trash, ignore_errors=True)
+            _rmtree(trash)
         return doomed
 
-    def _cleanup(self) -> None:
-        """Removes leftovers of killed writers (temp dirs and files). Caller holds the lock."""
-        for directory in (self.models_dir, self.home):
+    def cleanup(self, keep: Optional[Path] = None) -> None:
+        """Removes leftovers of killed writers: temp dirs and files in the home, in models/
+        and in inbox/ (but not `keep`, the file of the install running). Caller holds the lock."""
+        for directory in (self.models_dir, self.home, self.inbox):
             if not directory.is_dir():
                 continue
             for entry in directory.iterdir():
-                if entry.name.startswith(TEMP_PREFIX):
-                    if entry.is_dir():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        with contextlib.suppress(OSError):
-                            entry.unlink()
+                if not entry.name.startswith(TEMP_PREFIX) or entry == keep:
+                    continue
+                if entry.is_dir():
+                    _rmtree(entry)
+                else:
+                    with contextlib.suppress(OSError):
+                        entry.unlink()
+
+
+def _rmtree(path: Path) -> None:
+    import shutil  # only when there is a tree to remove: most commands never need it
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _previous(state: Dict[str, Any]) -> Optional[str]:
@@ -422,11 +354,3 @@ def _previous(state: Dict[str, Any]) -> Optional[str]:
 
 def _recency(installed: Optional[str], activated: Optional[str]) -> str:
     return max(installed or "", activated or "")
-
-
-def _is_inside(path: Path, directory: Path) -> bool:
-    try:
-        path.resolve().relative_to(directory.resolve())
-        return True
-    except ValueError:
-        return False

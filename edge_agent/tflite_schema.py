@@ -161,7 +161,7 @@ class ModelFacts:
 class _Reader:
     """Bounds-checked flatbuffer primitives over an in-memory buffer."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: Any) -> None:
         self.data = data
         self.size = len(data)
 
@@ -256,24 +256,31 @@ class _Reader:
         return self.data[start : start + length]
 
 
-def read_model_facts(source: Union[str, Path, bytes]) -> ModelFacts:
-    """Parses a .tflite file (path or bytes) and returns its `ModelFacts`.
+def read_model_facts(
+    source: Union[str, Path, bytes, Any], sha256: Optional[str] = None
+) -> ModelFacts:
+    """Parses a .tflite file (a path, bytes, or any buffer such as an mmap) into `ModelFacts`.
 
+    `sha256`, when the caller already knows the data's digest, is used as is
+    (a memory-mapped file is then parsed without reading the pages it skips).
     Raises ModelFormatError when the data is not a TFLite flatbuffer or is
     truncated, and OSError when the path cannot be read.
     """
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+    if isinstance(source, (str, Path)):
+        data = Path(source).read_bytes()
+    else:
+        data = bytes(source) if isinstance(source, memoryview) else source
     if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
         raise ModelFormatError("not a TFLite model (no 'TFL3' file identifier)")
     try:
-        return _parse(_Reader(data))
+        return _parse(_Reader(data), sha256)
     except ModelFormatError:
         raise
     except (struct.error, IndexError, ValueError, KeyError, RecursionError) as exc:
         raise ModelFormatError(f"the file is truncated or corrupt ({exc})") from exc
 
 
-def _parse(r: _Reader) -> ModelFacts:
+def _parse(r: _Reader, sha256: Optional[str] = None) -> ModelFacts:
     model = r.deref(0)
     version = r.scalar(model, _MODEL_VERSION, "u32")
     buffers = r.tables(model, _MODEL_BUFFERS)
@@ -322,7 +329,7 @@ def _parse(r: _Reader) -> ModelFacts:
     need = runtime_need(opcodes, metadata.get("min_runtime_version"))
     return ModelFacts(
         size_bytes=r.size,
-        sha256=hashlib.sha256(r.data).hexdigest(),
+        sha256=sha256 or hashlib.sha256(r.data).hexdigest(),
         schema_version=version,
         min_runtime_version=need.version,
         ops=[OpInfo(n, v, c) for (n, v), c in zip(opcodes, counts)],

@@ -1,22 +1,33 @@
-"""Validation of a model on this device's runtime, isolated in a child process.
+"""Validation of a model on this device's runtime, and every other runtime job, in a child process.
 
-The child (`edge_agent.validate_child`) loads, allocates and invokes once. A
-runtime that segfaults, aborts or hangs only takes the child down: the parent
-maps that to `validation_crashed` / `validation_timeout`, and maps the
-runtime's own refusal to `runtime_too_old` (naming op, version and runtime,
-from the model's flatbuffer facts and the runtime's text) or `invoke_failed`.
+The child (`edge_agent.validate_child`) is the only agent process that imports
+numpy and the runtime. A runtime that segfaults, aborts or hangs only takes
+the child down: `RuntimeChild` maps that to `validation_crashed` /
+`validation_timeout` (or `runtime_crashed` / `timeout` for other jobs), and
+`validate_model` maps the runtime's own refusal to `runtime_too_old` (naming
+op, version and runtime, from the model's flatbuffer facts and the runtime's
+text) or `invoke_failed`.
+
+A one-shot `install` starts a child for its validation alone; an agent
+session keeps one child (`RuntimeChild`) for its life, so the runtime is
+imported once per deploy for both validation and the health-gate bench.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import IO, Any, Deque, Dict, Optional
 
 import edge_agent
 from edge_agent.errors import AgentError, one_line
@@ -28,60 +39,260 @@ DEFAULT_TIMEOUT_S = 60.0
 _OP_TEXT = re.compile(r"builtin opcode '([A-Z0-9_]+)' version '(\d+)'")
 """The runtime's text for an op (version) its kernels lack."""
 
+STDERR_TAIL = 4096
+"""Bytes of the child's stderr kept for a crash message."""
+
 
 def package_root() -> str:
     """Returns the sys.path entry holding `edge_agent` (a directory, or the .pyz itself)."""
     return str(Path(edge_agent.__file__).resolve().parent.parent)
 
 
-def validate_model(path: Path, facts: ModelFacts, timeout_s: float) -> Dict[str, Any]:
-    """Runs the child on `path`; returns its result dict ({"ok": true, "runtime", ...}).
+def _child_dir() -> str:
+    """The directory the child runs in: where `edge_agent` itself comes from.
 
-    Raises AgentError: no_runtime, runtime_too_old, needs_tf_ops, invoke_failed,
-    validation_crashed, validation_timeout.
+    `python -m` puts the working directory first on sys.path, so a child
+    started in a directory that happens to hold another `edge_agent` (a
+    checkout, an old copy) would run that code instead of this agent's.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root(), env.get("PYTHONPATH", "")) if p)
-    env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
-    cmd = [sys.executable, "-m", "edge_agent.validate_child", str(path), facts.sha256]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,  # so a timeout can kill anything the runtime started
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
+    root = package_root()
+    return root if os.path.isdir(root) else os.path.dirname(root)
+
+
+class ChildGone(Exception):
+    """The child died (returncode) or hung (returncode None) before it answered."""
+
+    def __init__(self, returncode: Optional[int], stderr: str) -> None:
+        super().__init__(f"runtime child ended ({returncode})")
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class RuntimeChild:
+    """One runtime child process: validates models and runs runtime jobs, one at a time.
+
+    Started lazily by the first job, with that job's model path on its command
+    line when it is a validation. A job that crashes or hangs the child kills
+    it; the next job starts a fresh one.
+    """
+
+    def __init__(self, home: Path, *, serve: bool = True) -> None:
+        self.home = home
+        self.serve = serve
+        self._proc: Optional[subprocess.Popen] = None
+        self._buffer = bytearray()
+        self._stderr: Deque[bytes] = collections.deque()
+        self._stderr_thread: Optional[threading.Thread] = None
+
+    # -- process ---------------------------------------------------------------
+
+    def _start(self, first_model: Optional[Path]) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root(), env.get("PYTHONPATH", "")) if p
+        )
+        env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
+        cmd = [sys.executable, "-m", "edge_agent.validate_child"]
+        if first_model is not None:
+            cmd.append(os.path.abspath(first_model))
+        if self.serve:
+            cmd += ["--serve", "--home", os.path.abspath(self.home)]
+        self._buffer.clear()
+        self._stderr.clear()
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if self.serve else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=_child_dir(),
+            start_new_session=True,  # so a timeout can kill anything the runtime started
+        )
+        assert self._proc.stderr is not None
+        self._stderr_thread = threading.Thread(
+            target=self._drain, args=(self._proc.stderr,), name="child-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        # A runtime that logs a lot must never block on a full stderr pipe.
+        kept = 0
+        for chunk in iter(lambda: stream.read1(1 << 14), b""):  # type: ignore[attr-defined]
+            self._stderr.append(chunk)
+            kept += len(chunk)
+            while kept > STDERR_TAIL and len(self._stderr) > 1:
+                kept -= len(self._stderr.popleft())
+
+    def stderr_text(self) -> str:
+        """Returns the tail of the child's stderr (after it ended: all that was kept)."""
+        if self._stderr_thread is not None and self._proc is not None:
+            if self._proc.poll() is not None:
+                self._stderr_thread.join(timeout=2)
+        return b"".join(self._stderr).decode("utf-8", "replace")
+
+    @property
+    def running(self) -> bool:
+        """True while a child process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        proc.wait()
+
+    def _reap(self) -> None:
+        """Lets go of an ended child's pipes."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=2)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+
+    def close(self) -> None:
+        """Ends the child: stdin closed (it exits), killed if it does not (never raises)."""
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._kill()
+        self._reap()
+
+    # -- one answer ------------------------------------------------------------
+
+    def _read_answer(self, timeout_s: float) -> Dict[str, Any]:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                try:
+                    answer = json.loads(line.decode("utf-8", "replace"))
+                except ValueError:
+                    continue  # a stray line on stdout (a noisy native library)
+                if isinstance(answer, dict):
+                    return answer
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._kill()
+                self._reap()
+                raise ChildGone(None, self.stderr_text())
+            ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                code = proc.wait()
+                self._reap()
+                raise ChildGone(code, self.stderr_text())
+            self._buffer += chunk
+
+    def warm(self) -> None:
+        """Starts the child now, so that it imports the runtime while the caller does other
+        work (an upload), instead of after it."""
+        if not self.running:
+            self._start(None)
+
+    def job(
+        self, job: Dict[str, Any], timeout_s: float, model: Optional[Path] = None
+    ) -> Dict[str, Any]:
+        """Sends `job` (starting the child, with `model` on its command line, if need be)
+        and returns the child's answer. Raises ChildGone."""
+        if not self.running:
+            self._start(model if job.get("op") == "validate" else None)
+            if model is not None and job.get("op") == "validate":
+                answer = self._read_answer(timeout_s)  # the command line's validation
+                if not self.serve:
+                    self.close()
+                return answer
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write((json.dumps(job) + "\n").encode())
+            self._proc.stdin.flush()
+        except OSError:
+            pass  # it died: the read below reports how
+        return self._read_answer(timeout_s)
+
+    def call(self, op: str, kwargs: Dict[str, Any], timeout_s: float) -> Dict[str, Any]:
+        """Runs runtime job `op` with `kwargs` in the child; returns its result.
+
+        Raises AgentError: the job's own refusal, runtime_crashed, timeout.
+        """
+        try:
+            answer = self.job({"op": op, "kwargs": kwargs}, timeout_s)
+        except ChildGone as gone:
+            if gone.returncode is None:
+                raise AgentError(
+                    f"{op} did not finish within {timeout_s:g} s; the runtime was stopped",
+                    "timeout",
+                    hint="the runtime hangs on this model, or the device is too slow",
+                ) from None
+            raise _crash_error(gone.returncode, gone.stderr, op, "runtime_crashed") from None
+        if answer.get("ok"):
+            result = answer.get("result")
+            return result if isinstance(result, dict) else {}
+        error = answer.get("error") or {}
         raise AgentError(
-            f"validation did not finish within {timeout_s:g} s (load + one invoke); "
-            "the model was refused",
-            "validation_timeout",
-            hint="the runtime hangs on this model, or the device is too slow: "
-            "retry with a larger --timeout",
-        ) from None
-    if proc.returncode != 0:
-        raise _crash_error(proc.returncode, err.decode("utf-8", "replace"))
+            str(error.get("error") or f"{op} failed"),
+            str(error.get("code") or "internal"),
+            hint=error.get("hint"),
+        )
+
+
+def validate_model(
+    path: Path, facts: ModelFacts, timeout_s: float, child: Optional[RuntimeChild] = None
+) -> Dict[str, Any]:
+    """Validates the model at `path` in a runtime child (`child`, or a fresh one-shot child).
+
+    Returns the child's result dict ({"ok": true, "runtime", ...}). The child
+    loads the file by path and never hashes it: the caller checks afterwards
+    that the file was not changed meanwhile. Raises AgentError: no_runtime,
+    runtime_too_old, needs_tf_ops, invoke_failed, validation_crashed, validation_timeout.
+    """
+    runner = child or RuntimeChild(Path("."), serve=False)
     try:
-        result: Dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise _crash_error(proc.returncode, err.decode("utf-8", "replace")) from None
+        job = {"op": "validate", "path": os.path.abspath(path)}
+        result = runner.job(job, timeout_s, model=path)
+    except ChildGone as gone:
+        if gone.returncode is None:
+            raise AgentError(
+                f"validation did not finish within {timeout_s:g} s (load + one invoke); "
+                "the model was refused",
+                "validation_timeout",
+                hint="the runtime hangs on this model, or the device is too slow: "
+                "retry with a larger --timeout",
+            ) from None
+        raise _crash_error(gone.returncode, gone.stderr, "validating the model") from None
+    finally:
+        if child is None:
+            runner.close()
     if not result.get("ok"):
         raise _refusal(result, facts)
     return result
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        proc.kill()
-
-
-def _crash_error(returncode: int, stderr: str) -> AgentError:
+def _crash_error(
+    returncode: int, stderr: str, doing: str, code: str = "validation_crashed"
+) -> AgentError:
     if returncode < 0:
         try:
             how = f"signal {signal.Signals(-returncode).name}"
@@ -90,23 +301,18 @@ def _crash_error(returncode: int, stderr: str) -> AgentError:
     else:
         how = f"exit status {returncode}"
     tail = one_line(stderr)[-300:]
+    refused = "the model is refused; " if code == "validation_crashed" else ""
     return AgentError(
-        f"the runtime crashed while validating the model ({how})" + (f": {tail}" if tail else ""),
-        "validation_crashed",
-        hint="the model is refused; the agent itself is unaffected. Try another runtime "
-        "version or re-convert the model",
+        f"the runtime crashed while {doing} ({how})" + (f": {tail}" if tail else ""),
+        code,
+        hint=f"{refused}the agent itself is unaffected. Try another runtime version or "
+        "re-convert the model",
     )
 
 
 def _refusal(result: Dict[str, Any], facts: ModelFacts) -> AgentError:
     stage = result.get("stage")
     text = one_line(str(result.get("error", "")))
-    if stage == "changed":
-        return AgentError(
-            "the model file changed while it was being installed; nothing was installed",
-            "sha256_mismatch",
-            hint="finish the upload before installing (upload as .partial, then rename)",
-        )
     if stage == "runtime":
         return AgentError(
             f"no LiteRT runtime can be imported on this device ({text})",

@@ -1,39 +1,52 @@
-"""The child process of validation: load, allocate, one invoke on generated input.
+"""The runtime child: the only agent process that imports numpy and a LiteRT runtime.
 
-Run as `python -m edge_agent.validate_child MODEL_PATH SHA256`. It prints one
-JSON object on stdout: {"ok": true, "runtime": {...}, "load_ms", "invoke_ms"}
-or {"ok": false, "stage": "changed"|"runtime"|"load"|"invoke", "error": "..."}
-("changed": the file no longer has the sha256 the parent verified).
-A segfault or a hang here only kills this process; the parent maps it.
-The child dies with its parent (the agent): a killed install leaves no
+Run as `python -m edge_agent.validate_child [MODEL_PATH] [--serve --home HOME]`, with
+absolute paths, in the directory `edge_agent` comes from (see `validate.RuntimeChild`).
+
+- With MODEL_PATH it validates that model first: the runtime loads it from
+  the path (its own load, which memory-maps the file), allocates, and invokes
+  once on generated input. It never reads or hashes the file itself: the
+  parent hashed it once, and checks after this child is done that the file
+  still has the identity it had when hashed (see `edge_agent.install`).
+  It prints one JSON object: {"ok": true, "runtime", "load_ms", "invoke_ms",
+  "outputs"} or {"ok": false, "stage": "runtime"|"load"|"invoke", "error"}.
+- With --serve it then reads jobs, one JSON line each, from stdin and answers
+  each with one JSON line, until stdin closes: {"op": "validate", "path"}
+  answers as above; any other op of `JOBS` answers {"ok": true, "result"} or
+  {"ok": false, "error": {...}} (the agent's error object). An agent session
+  keeps one such child for its life, so a deploy imports the runtime once for
+  its validation and its health-gate bench.
+
+A segfault or a hang here only kills this process; the parent maps it. The
+child dies with its parent (the agent): a killed install leaves no
 validation running on, holding the model's memory.
 """
 
 from __future__ import annotations
 
-import hashlib
+import gc
 import json
 import os
 import signal
 import sys
 import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 PARENT_ENV = "TFSTUDIO_AGENT_PARENT"
-"""The pid of the agent that started this child (set by `validate.validate_model`)."""
+"""The pid of the agent that started this child (set by `validate.RuntimeChild`)."""
 
 FAULT_ENV = "TFSTUDIO_AGENT_FAULT"
 """Test hook: `validate-crash` (SIGSEGV itself) or `validate-hang` (sleep) after the load,
-so tests can drive the parent's isolation of a runtime that crashes or hangs."""
+or `validate-slow` (sleep 3 s before the load), so tests can drive the parent's isolation
+of a runtime that crashes or hangs, and change the file while it is being validated."""
 
 
-def validate(model_path: str, sha256: str) -> Dict[str, Any]:
-    """Returns the result object described in the module docstring."""
-    with open(model_path, "rb") as handle:
-        content = handle.read()
-    if hashlib.sha256(content).hexdigest() != sha256:
-        return {"ok": False, "stage": "changed", "error": "the file changed during install"}
+def validate(model_path: str) -> Dict[str, Any]:
+    """Returns the validation result object described in the module docstring."""
+    fault = os.environ.get(FAULT_ENV, "")
+    if fault == "validate-slow":
+        time.sleep(3)
     try:
         import numpy as np
 
@@ -45,11 +58,10 @@ def validate(model_path: str, sha256: str) -> Dict[str, Any]:
     rt = {"name": info.name, "version": info.version, "compat_version": info.compat_version}
     t0 = time.perf_counter()
     try:
-        interpreter = runtime.make_interpreter(model_content=content)
+        interpreter = runtime.make_interpreter(model_path=model_path)
     except Exception as exc:  # noqa: BLE001 - the runtime's own text is the message
         return {"ok": False, "stage": "load", "error": str(exc), "runtime": rt}
     load_ms = (time.perf_counter() - t0) * 1e3
-    fault = os.environ.get(FAULT_ENV, "")
     if fault == "validate-crash":
         os.kill(os.getpid(), signal.SIGSEGV)
     if fault == "validate-hang":
@@ -64,6 +76,9 @@ def validate(model_path: str, sha256: str) -> Dict[str, Any]:
         invoke_ms = (time.perf_counter() - t1) * 1e3
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "stage": "invoke", "error": str(exc), "runtime": rt}
+    finally:
+        del interpreter  # the model's memory goes before the next job, not with this child
+        gc.collect()
     return {
         "ok": True,
         "runtime": rt,
@@ -71,6 +86,65 @@ def validate(model_path: str, sha256: str) -> Dict[str, Any]:
         "invoke_ms": round(invoke_ms, 3),
         "outputs": [list(o.shape) for o in outputs],
     }
+
+
+def _bench(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    from pathlib import Path
+
+    from edge_agent.bench import bench_or_sweep
+    from edge_agent.store import Store
+
+    return bench_or_sweep(Store(Path(home)), **kwargs)
+
+
+def _eval(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    from pathlib import Path
+
+    from edge_agent.evaluate import run_eval
+
+    return run_eval(Path(home), **kwargs)
+
+
+def _flex_probe(home: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        from edge_agent.flex_probe import has_flex_delegate
+
+        return {"flex_delegate": has_flex_delegate()}
+    except Exception as exc:  # noqa: BLE001 - no numpy or no runtime: no Flex ops either
+        return {"flex_delegate": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+JOBS: Dict[str, Callable[[str, Dict[str, Any]], Dict[str, Any]]] = {
+    "bench": _bench,
+    "eval": _eval,
+    "flex_probe": _flex_probe,
+}
+"""Jobs a serving child runs besides `validate`: op → fn(agent home, kwargs) → result.
+Whatever needs the runtime goes here (one line each), so it runs isolated from the agent."""
+
+
+def run_job(home: str, job: Dict[str, Any]) -> Dict[str, Any]:
+    """Runs one job of the serving loop and returns its answer object (never raises)."""
+    from edge_agent.errors import AgentError
+
+    op = job.get("op")
+    if op == "validate":
+        return validate(str(job.get("path")))
+    handler = JOBS.get(str(op))
+    if handler is None:
+        error = AgentError(f"the runtime child has no job {op!r}", "internal")
+        return {"ok": False, "error": error.to_json()}
+    kwargs = job.get("kwargs") or {}
+    try:
+        result = handler(home, dict(kwargs))
+    except AgentError as exc:
+        return {"ok": False, "error": exc.to_json()}
+    except TypeError as exc:  # unknown or missing keyword: the request's fault
+        return {"ok": False, "error": AgentError(f"{op}: {exc}", "usage").to_json()}
+    except Exception as exc:  # noqa: BLE001 - a bug must still be one answer
+        text = f"internal error in {op}: {type(exc).__name__}: {exc}"
+        return {"ok": False, "error": AgentError(text, "internal").to_json()}
+    return {"ok": True, "result": result}
 
 
 PR_SET_PDEATHSIG = 1
@@ -100,18 +174,67 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _preload() -> None:
+    """Imports numpy and the runtime before the first job (a serving child is started
+    early, so this overlaps the agent's other work). A failure shows in that job."""
+    try:
+        from edge_agent import runtime
+
+        runtime.detect_runtime()
+    except Exception:  # noqa: BLE001, S110 - the job that needs the runtime reports it
+        pass
+
+
+def _answer(obj: Dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _parse_argv(argv: List[str]) -> Optional[Dict[str, Any]]:
+    parsed: Dict[str, Any] = {"path": None, "serve": False, "home": "."}
+    words = list(argv)
+    while words:
+        word = words.pop(0)
+        if word == "--serve":
+            parsed["serve"] = True
+        elif word == "--home" and words:
+            parsed["home"] = words.pop(0)
+        elif not word.startswith("-") and parsed["path"] is None:
+            parsed["path"] = word
+        else:
+            return None
+    if parsed["path"] is None and not parsed["serve"]:
+        return None
+    return parsed
+
+
 def main() -> int:
-    """Entry point of the child; always exits 0 when it could report a result."""
+    """Entry point of the child; exits 0 when it could report its results."""
     parent = os.environ.get(PARENT_ENV)
     if parent and parent.isdigit():
         die_with_parent(int(parent))
-    if len(sys.argv) != 3:
-        sys.stderr.write("usage: python -m edge_agent.validate_child MODEL_PATH SHA256\n")
+    args = _parse_argv(sys.argv[1:])
+    if args is None:
+        sys.stderr.write(
+            "usage: python -m edge_agent.validate_child [MODEL_PATH] [--serve --home HOME]\n"
+        )
         return 2
-    result = validate(sys.argv[1], sys.argv[2])
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
-    return 0
+    if args["path"] is not None:
+        _answer(validate(args["path"]))
+    if args["serve"]:
+        _preload()
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                job = json.loads(line)
+            except ValueError:
+                job = {"op": None}
+            _answer(run_job(args["home"], job if isinstance(job, dict) else {"op": None}))
+    # Everything is answered and flushed: skip the interpreter's teardown of numpy and
+    # the runtime (tens of ms of CPU on a small device).
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

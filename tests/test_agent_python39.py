@@ -89,3 +89,56 @@ def test_agent_runs_on_python39_numpy1(
     finally:
         rc, stopped = _agent(py39, pyz, home, "service", "disable")
     assert rc == 0 and stopped["stopped"] is True
+
+
+def test_a_deploy_session_runs_on_python39_numpy1(
+    py39: Path, tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    """The session mode (what every deploy uses) on the oldest Python the agent supports."""
+    import hashlib
+
+    pyz = build_agent_pyz(tmp_path)
+    home = tmp_path / "home"
+    data = tiny_models["int8"].read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    import numpy as np
+
+    eval_data = tmp_path / "eval.npz"
+    rng = np.random.default_rng(0)
+    np.savez(eval_data, x=rng.random((20, 64), dtype=np.float32), y=rng.integers(0, 10, 20))
+    proc = subprocess.Popen(
+        [str(py39), str(pyz), "--home", str(home), "session"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home.parent)},
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def call(op: str, args: dict, body: bytes = b"") -> dict:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write((json.dumps({"id": 1, "op": op, "args": args}) + "\n").encode() + body)
+        proc.stdin.flush()
+        answer = json.loads(proc.stdout.readline())
+        assert answer["ok"], answer
+        return dict(answer["result"])
+
+    try:
+        hello = json.loads(proc.stdout.readline())
+        assert hello["session"] == 1
+        call("lock", {"id": "deploy-py39test"})
+        info = call("info", {})
+        assert info["runtime"]["name"] == "tflite-runtime"
+        assert info["runtime"]["flex_delegate"] is False and info["service"]["enabled"] is False
+        uploaded = call("upload", {"sha256": sha, "total": len(data), "length": len(data)}, data)
+        assert uploaded["sha256"] == sha
+        installed = call("install", {"path": str(home / "inbox" / f"{sha}.partial"), "sha256": sha})
+        assert installed["active"] == sha and installed["validation"]["ok"]
+        quick = {"runs": 5, "warmup": 1, "min_seconds": 0, "warmup_min_seconds": 0}
+        report = call("bench", quick)
+        assert report["runtime"]["name"] == "tflite-runtime" and report["p50_ms"] > 0
+        sweep = call("bench", {**quick, "threads": "1,2"})
+        assert [r["threads"] for r in sweep["sweep"]] == [1, 2]
+        evaluated = call("eval", {"data_path": str(eval_data), "with_top1": True})
+        assert evaluated["data"]["samples"] == 20 and len(evaluated["top1"]) == 20
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""

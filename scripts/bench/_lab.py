@@ -34,17 +34,29 @@ __all__ = ["REPO", "SshdFactory", "SshdServer", "trust"]
 
 def make_mlp(path: Path, hidden: int) -> Path:
     """Converts a Keras MLP (64 -> hidden -> 10) to .tflite at `path`, quietly."""
-    import contextlib
-    import io
+    from tests.helpers.models import float_mlp
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+    return float_mlp(path, [hidden])
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(hidden, activation="relu"), keras.layers.Dense(10)]
-    )
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its export summary
-        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+BIG_CACHE = Path(os.environ.get("TFSTUDIO_BENCH_CACHE", "/tmp/tfstudio-bench-models"))
+
+
+def make_big_mlp(mb: int) -> Path:
+    """Returns a float32 MLP of about `mb` MB (64 -> h -> h -> 10), converted once and cached.
+
+    Two h x h-ish layers hold the weights, so the model is what a 200 MB model
+    is to the runtime: one big flatbuffer whose load the runtime memory-maps.
+    """
+    import math
+
+    path = BIG_CACHE / f"mlp_{mb}mb.tflite"
+    if path.exists():
+        return path
+    BIG_CACHE.mkdir(parents=True, exist_ok=True)
+    from tests.helpers.models import float_mlp
+
+    hidden = int(math.sqrt(mb * (1 << 20) / 4))
+    tmp = float_mlp(path.with_suffix(".part"), [hidden, hidden])
+    os.replace(tmp, path)
     return path

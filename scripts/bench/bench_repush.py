@@ -2,8 +2,9 @@
 
 Deploys a model to a loopback sshd device, then deploys it again, and prints,
 for each, the model bytes sent and the round trips: every remote command, file
-transfer and metadata request the Transport made (counted by a wrapper that
-forwards to the real SSH transport), plus the handshake.
+transfer and metadata request the Transport made, and every request sent to
+the agent's session (counted by wrappers that forward to the real SSH
+transport and session channel), plus the handshake.
 
     .venv/bin/python scripts/bench/bench_repush.py
 """
@@ -11,84 +12,18 @@ forwards to the real SSH transport), plus the handshake.
 from __future__ import annotations
 
 import os
-from collections import Counter
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from _lab import SshdFactory, make_mlp, trust
 
+from tests.helpers.counting import Counting
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.deploy import DeployOptions, deploy_one
-from tfstudio.fleet.transport import CommandResult, RemoteProcess, Transport
+from tfstudio.fleet.transport import Transport
 from tfstudio.modelinfo import inspect_model
 
 VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
-
-
-def _label(argv: Sequence[str]) -> str:
-    """`agent COMMAND` for an agent call (`... --home=H --json COMMAND ...`), else argv[0]."""
-    words = list(argv)
-    homes = [i for i, w in enumerate(words) if w.startswith("--home=")]
-    return f"agent {words[homes[0] + 2]}" if homes else words[0]
-
-
-class Counting(Transport):
-    """Forwards to a real transport and counts each kind of request."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.calls: Counter[str] = Counter()
-
-    @property  # type: ignore[override]
-    def bytes_sent(self) -> int:
-        return self.inner.bytes_sent
-
-    def _count(self, what: str, value: Any) -> Any:
-        self.calls[what] += 1
-        return value
-
-    def run(
-        self,
-        argv: Sequence[str],
-        timeout: float | None = None,
-        stdin: bytes | None = None,
-        cancel: Any = None,
-        label: str | None = None,
-    ) -> CommandResult:
-        self.calls[_label(argv)] += 1
-        return self.inner.run(argv, timeout, stdin, cancel=cancel, label=label)
-
-    def spawn(self, argv: Sequence[str]) -> RemoteProcess:
-        self.calls[_label(argv)] += 1
-        return self.inner.spawn(argv)
-
-    def put(self, local: Path, remote: str, *, offset: int = 0, progress: Any = None) -> int:
-        return self._count("put", self.inner.put(local, remote, offset=offset, progress=progress))
-
-    def get(self, remote: str, local: Path) -> None:
-        self._count("get", self.inner.get(remote, local))
-
-    def stat_size(self, remote: str) -> int | None:
-        return self._count("stat", self.inner.stat_size(remote))  # type: ignore[no-any-return]
-
-    def sha256_prefix(self, remote: str, length: int) -> str:
-        return self._count("hash", self.inner.sha256_prefix(remote, length))  # type: ignore[no-any-return]
-
-    def makedirs(self, remote: str) -> None:
-        self._count("mkdir", self.inner.makedirs(remote))
-
-    def rename(self, src: str, dst: str) -> None:
-        self._count("rename", self.inner.rename(src, dst))
-
-    def remove(self, remote: str) -> None:
-        self._count("remove", self.inner.remove(remote))
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def main() -> None:
@@ -125,7 +60,8 @@ def main() -> None:
             detail = ", ".join(f"{k} x{v}" for k, v in sorted(calls.items()))
             print(
                 f"{label}: {result.status.value}, {result.bytes_sent} model bytes sent, "
-                f"{trips} round trips after the handshake ({detail}), {result.duration_s:.2f} s"
+                f"{trips} requests after the handshake ({detail}; a session's lock and info "
+                f"share one round trip), {result.duration_s:.2f} s"
             )
     finally:
         factory.close()

@@ -90,3 +90,11 @@ def agent_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("pyz")
     return build_agent_pyz(out)
+
+
+@pytest.fixture(scope="session")
+def large_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~17 MB float32 MLP: big enough that one read of it, or a copy in memory, shows."""
+    from tests.helpers.models import float_mlp
+
+    return float_mlp(tmp_path_factory.mktemp("large-model") / "mlp.large.tflite", [2048, 2048], 2)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.conftest import REPO, agent_cmd, agent_env
+from tests.agent.session_client import SessionClient
 
 INSTALL_STEPS = [
     "install-locked",
@@ -29,6 +30,17 @@ INSTALL_STEPS = [
     "pointer-staged",
     "activate-done",
 ]
+
+UPLOAD_STEPS = [
+    "install-locked",
+    "install-linked",
+    "install-model-written",
+    "install-staged",
+    "install-stored",
+    "pointer-staged",
+    "activate-done",
+]
+"""The steps of installing an upload from inbox/: it is linked into the store, not copied."""
 
 
 def spawn(home: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
@@ -88,6 +100,34 @@ def test_kill_during_install(agent, tmp_path, two_models, step):
     assert run.rc == 0, run.stdout
     assert check_store(agent, home, {sha_b}) == sha_b
     assert not [p.name for p in (home / "models").iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize("step", UPLOAD_STEPS)
+def test_kill_during_install_of_an_upload(agent, tmp_path, two_models, step):
+    a, b, sha_a, sha_b = two_models
+    home = tmp_path / "home"
+    assert agent("install", str(a), "--json", home=home).rc == 0
+    session = SessionClient(home)
+    session.ok("lock", {"id": "deploy-crash0001"})
+    data = b.read_bytes()
+    assert session.upload(data, sha_b)["ok"]
+    assert session.close() == 0
+    upload = home / "inbox" / f"{sha_b}.partial"
+    proc = spawn(home, "install", str(upload), "--sha256", sha_b, "--json",
+                 env={"TFSTUDIO_AGENT_PAUSE_AT": step})  # fmt: skip
+    kill_when_paused(proc, step)
+    check_store(agent, home, {sha_a, sha_b})
+    stored = (home / "models" / sha_b / "manifest.json").is_file()
+    # Never lost: still uploaded (complete), or stored; the deploy ends without a resend.
+    assert stored or hashlib.sha256(upload.read_bytes()).hexdigest() == sha_b
+    if upload.exists():
+        again = agent("install", str(upload), "--sha256", sha_b, "--json", home=home)
+    else:
+        again = agent("activate", sha_b, "--json", home=home)
+    assert again.rc == 0, again.stdout
+    assert check_store(agent, home, {sha_b}) == sha_b
+    for directory in (home / "models", home / "inbox"):
+        assert not [p.name for p in directory.iterdir() if p.name.startswith(".tmp-")]
 
 
 @pytest.mark.parametrize(

@@ -212,3 +212,27 @@ def test_keep_one_never_prunes_the_model_just_installed(agent, with_active, tiny
     assert out.rc == 0, out.stdout
     listing = assert_active(agent, with_active)
     assert {m["sha256"] for m in listing["models"]} == {with_active, out.json["sha256"]}
+
+
+def test_validation_runs_this_agents_code_whatever_the_working_directory(
+    agent_pyz, agent_home, tiny_models, tmp_path
+):
+    """`python -m` puts the working directory first on sys.path: a stray `edge_agent`
+    there (a checkout, an older copy) must not stand in for the agent's own child."""
+    import subprocess
+    import sys
+
+    stray = tmp_path / "work"
+    (stray / "edge_agent").mkdir(parents=True)
+    (stray / "edge_agent" / "__init__.py").write_text("")
+    marker = tmp_path / "stray-ran"
+    (stray / "edge_agent" / "validate_child.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise SystemExit(3)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(agent_pyz), "--home", str(agent_home), "install",
+         str(tiny_models["int8"]), "--json"],
+        capture_output=True, text=True, cwd=stray, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not marker.exists()

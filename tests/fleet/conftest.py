@@ -113,22 +113,9 @@ def lab(
 @pytest.fixture(scope="session")
 def big_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ~4 MB float32 MLP, big enough for a push to span several 1 MiB blocks."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+    from tests.helpers.models import float_mlp
 
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(1024, activation="relu"),
-            keras.layers.Dense(1024, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
-    path = tmp_path_factory.mktemp("big-model") / "mlp.big.tflite"
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
+    return float_mlp(tmp_path_factory.mktemp("big-model") / "mlp.big.tflite", [1024, 1024], 1)
 
 
 FAST_BENCH = ["--runs", "5", "--warmup", "1", "--min-seconds", "0", "--warmup-min-seconds", "0"]

@@ -163,7 +163,8 @@ def test_interrupted_push_keeps_old_model_and_resumes(
         if how == "close":
             opened[-1].close()
             return
-        pid = sshd_session_serving(f"{facts.sha256}.partial")
+        # The sshd process serving this device's agent (its session reads the upload).
+        pid = sshd_session_serving(f"--home={device.agent_home} ")
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
 

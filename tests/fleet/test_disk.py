@@ -43,15 +43,21 @@ def test_preflight_asks_for_what_install_needs(
     lab: Lab, big_model: Path, device_tmpfs: Callable[[int, int], Path]
 ) -> None:
     facts = inspect_model(big_model)
-    # Room for the upload, not for the upload plus its stored copy.
-    home = device_tmpfs(int(facts.size_bytes * 1.6), 0)
+    # Not even room for the upload.
+    home = device_tmpfs(int(facts.size_bytes * 0.8), 0)
     device = lab.add("tight", server=0, agent_home=str(home / "agent"))
     result = deploy_one(big_model, facts, device, DeployOptions())
     assert result.status is Status.REFUSED, result.message
     assert result.bytes_sent == 0
-    assert f"needs {2 * facts.size_bytes + (1 << 20)} bytes" in result.message
+    assert f"needs {facts.size_bytes + (1 << 20)} bytes" in result.message
     assert "tfstudio prune tight --keep 1" in (result.hint or "")
     assert "--keep" not in (result.hint or "").replace("prune tight --keep 1", "")
+    # Room for the upload, not for a second copy: the upload is stored in place.
+    roomy = device_tmpfs(int(facts.size_bytes * 1.6), 0)
+    device = lab.add("snug", server=0, agent_home=str(roomy / "agent"))
+    result = deploy_one(big_model, facts, device, DeployOptions())
+    assert result.status is Status.OK, result.message
+    assert listing(device)["active"] == facts.sha256
 
 
 def test_a_resumable_partial_counts_and_stale_leftovers_are_removed(

@@ -9,6 +9,7 @@ activates it, exactly as on a real device whose Wi-Fi dropped.
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import threading
 import time
@@ -30,7 +31,8 @@ class LinkCutter:
     def __init__(self, device: Device, sha: str, before_kill=None) -> None:
         self.before_kill = before_kill
         self.marker = "validate_child"
-        self.path = f"{device.agent_home}/inbox/{sha}.partial"
+        home = Path(pwd.getpwnam(device.user or "").pw_dir) / device.agent_home
+        self.path = f"{home}/inbox/{sha}.partial"  # the child gets absolute paths
         self.killed = threading.Event()
         self._thread: threading.Thread | None = None
 

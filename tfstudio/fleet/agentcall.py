@@ -67,7 +67,7 @@ class AgentClient:
             cancel=cancel,
             label=f"agent {command}",
         )
-        return self._answer(command, result.stdout, result.stderr, result.exit_code)
+        return self.answer(command, result.stdout, result.stderr, result.exit_code)
 
     def start(self, command: str, *args: str) -> RemoteProcess:
         """Starts agent `command args` and leaves it running (stdin open)."""
@@ -87,9 +87,10 @@ class AgentClient:
             return answer
         process.close()
         code = 1 if answer is not None else 2
-        return self._answer(command, line, process.stderr_text(), code)
+        return self.answer(command, line, process.stderr_text(), code)
 
-    def _answer(self, command: str, stdout: str, stderr: str, exit_code: int) -> dict[str, Any]:
+    def answer(self, command: str, stdout: str, stderr: str, exit_code: int) -> dict[str, Any]:
+        """Returns the JSON answer of a finished agent command; raises AgentRefusal as `call`."""
         answer = _parse(stdout)
         name = self.device.name
         if exit_code == 0 and answer is not None and "error" not in answer:
@@ -135,6 +136,47 @@ class AgentClient:
             code="bad_output",
             hint=install_hint(self.device) + " (if the agent is outdated)",
         )
+
+
+POSITIONAL = {"install": "path", "activate": "sha", "outcome": "op_id", "eval": "data_path"}
+"""The argument each one-shot command takes as its positional (after `--`)."""
+
+OPTION_NAMES = {
+    "op_id": "id",
+    "model_ref": "model",
+    "input_kind": "input",
+    "input_sha": "input_sha256",
+    "data_sha": "sha256",
+    "with_top1": "top1",
+}
+"""Session argument names whose one-shot option is spelled otherwise."""
+
+
+def oneshot_args(command: str, args: dict[str, Any]) -> list[str]:
+    """Returns the one-shot command-line words for a session request's `args`.
+
+    `{"op_id": X, "keep": 2, "activate": False}` → `--id=X --keep=2 --no-activate`
+    (a true flag is `--flag`, a false one is left out); the command's positional
+    (see POSITIONAL) goes last, after `--`.
+    """
+    words: list[str] = []
+    positional = POSITIONAL.get(command)
+    for key, value in args.items():
+        if key == positional or value is None:
+            continue
+        flag = "--" + OPTION_NAMES.get(key, key).replace("_", "-")
+        if isinstance(value, bool):
+            if key == "activate":  # the agent activates unless told not to
+                words += [] if value else ["--no-activate"]
+            elif value:
+                words.append(flag)
+        elif isinstance(value, float):
+            words.append(f"{flag}={value:g}")
+        else:
+            words.append(f"{flag}={value}")
+    if positional is not None and args.get(positional) is not None:
+        words += ["--", str(args[positional])]
+    return words
 
 
 def _parse(stdout: str) -> dict[str, Any] | None:

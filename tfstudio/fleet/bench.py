@@ -19,7 +19,7 @@ from typing import Any
 from tfstudio.digest import file_sha256
 from tfstudio.errors import TfStudioError
 from tfstudio.fleet import fanout
-from tfstudio.fleet.agentcall import AgentClient
+from tfstudio.fleet.agentcall import AgentClient, oneshot_args
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.push import TransferProgress, push
 from tfstudio.fleet.registry import Device
@@ -41,23 +41,28 @@ class BenchSettings:
 
 
 def bench_args(settings: BenchSettings) -> list[str]:
-    """Returns the agent `bench` options for `settings`."""
-    args: list[str] = []
-    threads: Any = settings.threads
+    """Returns the agent `bench` options for `settings` (one-shot command words)."""
+    return oneshot_args("bench", bench_kwargs(settings))
+
+
+def bench_kwargs(settings: BenchSettings) -> dict[str, Any]:
+    """Returns the agent `bench` arguments for `settings` (a session request's args).
+
+    Several `thread_counts` are one sweep: `threads` is then "1,2,4", which the
+    agent's command line and its session both take.
+    """
+    threads: int | str | None = settings.threads
     if settings.thread_counts:
         threads = ",".join(str(t) for t in settings.thread_counts)
-    for flag, value in (
-        ("--runs", settings.runs),
-        ("--warmup", settings.warmup),
-        ("--threads", threads),
-        ("--min-seconds", settings.min_seconds),
-        ("--warmup-min-seconds", settings.warmup_min_seconds),
-    ):
-        if value is not None:
-            args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    if settings.profile_ops:
-        args.append("--profile-ops")
-    return args
+    values: dict[str, Any] = {
+        "runs": settings.runs,
+        "warmup": settings.warmup,
+        "threads": threads,
+        "min_seconds": settings.min_seconds,
+        "warmup_min_seconds": settings.warmup_min_seconds,
+        "profile_ops": settings.profile_ops or None,
+    }
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def is_stored(transport: Transport, device: Device, sha256: str) -> bool:
@@ -138,14 +143,14 @@ def bench_on(
     from tfstudio.measure.datafiles import ensure_data
 
     client = AgentClient(device, transport, timeout=timeout)
-    args = bench_args(settings)
+    args = bench_kwargs(settings)
     if inputs is not None:
         placed = ensure_data(transport, device, inputs, progress=progress, cancel=cancel)
-        args += [f"--input={placed.remote_path}", f"--input-sha256={placed.sha256}"]
+        args.update(input_kind=placed.remote_path, input_sha=placed.sha256)
     if model is not None:
         ref = model_on_device(device, transport, model, progress=progress, cancel=cancel)
-        args.append(f"--model={ref}")
-    return client.call("bench", *args, cancel=cancel)
+        args["model_ref"] = ref
+    return client.call("bench", *oneshot_args("bench", args), cancel=cancel)
 
 
 def bench_many(

@@ -1,16 +1,21 @@
 """The steps of one device's deploy, in order, and the result that describes the device after.
 
-connect → take the device lock (the agent sweeps stale uploads first) → agent
-`info` → preflight (nothing sent yet; disk counted for the upload *and* the
-stored copy, minus a resumable partial) → skip the upload when the device
-already stores the sha256 → resumable push into `inbox/` → `install` (the
-agent verifies, validates, stores, activates) → health gate (bench; roll back
-when it fails or p99 is over budget) → prune to `--keep`, only now that the
-new model passed → let go of the lock.
+connect and start the agent session → take the device lock (the agent sweeps
+stale uploads first) → agent `info` → preflight (nothing sent yet; disk
+counted for what the install needs, minus a resumable partial) → skip the
+upload when the device already stores the sha256 → resumable upload into
+`inbox/`, hashed by the agent as it arrives → `install` (the agent verifies
+the digest it recorded, validates, stores by link, activates) → health gate
+(bench and/or eval, in the runtime child the validation started; roll back
+when one fails, p99 is over budget or accuracy is under the minimum) → prune
+to `--keep`, only now that the new model passed → close the session (the lock
+goes with it).
 
-Writes run through `DeviceSession.write`: after a dropped link the deploy
-reconnects and continues from what the device really did. Every result says
-what the device runs at the end, or that it cannot be known.
+All of it is one agent process on the device (`DeviceSession`; one-shot
+commands with an agent older than the session mode). Writes run through
+`DeviceSession.write`: after a dropped link the deploy reconnects and
+continues from what the device really did. Every result says what the device
+runs at the end, or that it cannot be known.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from edge_agent.tflite_schema import ModelFacts
 from tfstudio.errors import CancelledError, PreflightError, TfStudioError, TransportError
 from tfstudio.fleet import deploylog, preflight
 from tfstudio.fleet.agentcall import AgentRefusal
-from tfstudio.fleet.bench import bench_args, is_stored
-from tfstudio.fleet.push import TransferProgress, push
+from tfstudio.fleet.bench import bench_kwargs, is_stored
+from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.session import DeviceSession, StateUnknownError, WriteInterrupted
 from tfstudio.fleet.transport import Transport
@@ -89,7 +94,7 @@ class DeployRun:
         self._check_cancel()
         self.step("lock")
         try:
-            session.lock(sha, preflight.install_needs(self.facts))
+            session.lock(sha, preflight.install_needs(self.facts, links=not session.oneshot))
         except AgentRefusal as exc:
             if exc.code == "disk_full":
                 raise PreflightError(
@@ -99,10 +104,14 @@ class DeployRun:
             raise
         self._check_cancel()
         self.step("info", "asking the agent")
-        info = session.client.call("info", cancel=self.cancel)
+        info = session.info()
         active = (info.get("active") or {}).get("sha256")
         self.fields["active"] = active  # until this deploy changes it
-        stored = active == sha or is_stored(session.transport, self.device, sha)
+        listed = info.get("stored_models")  # agents with the session mode list them
+        if isinstance(listed, list):
+            stored = active == sha or sha in listed
+        else:
+            stored = active == sha or is_stored(session.transport, self.device, sha)
         count = info.get("models_stored")
         self.models_after = count + (not stored) if isinstance(count, int) else None
         verdict = preflight.check(self.facts, info, name, stored=stored)
@@ -115,30 +124,29 @@ class DeployRun:
         if stored:
             self.step("install", "already stored; activating")
             self.fields["already_present"] = True
-            answer = self._write_model("activate", "--", sha)
+            answer = self._write_model("activate", {"sha": sha})
         else:
             self.step("push", f"sending {self.facts.size_bytes} bytes")
-            pushed = push(
-                session.transport,
+            pushed = session.upload(
                 self.model,
                 self.device.remote("inbox"),
                 sha,
+                info,
                 progress=lambda tick: self.emit("push", "", tick),
-                cancel=self.cancel,
             )
             self.fields["resumed_from"] = pushed.resumed_from
             self._check_cancel()
             self.step("install", "verifying and validating on the device")
-            args = [f"--sha256={sha}", f"--name={self.model.name}", "--", pushed.remote_path]
-            answer = self._write_model("install", *args)
+            args = {"sha256": sha, "name": self.model.name, "path": pushed.remote_path}
+            answer = self._write_model("install", args)
         self.changed = bool(answer.get("activated", True))
         self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
         return self._gate_and_prune()
 
-    def _write_model(self, command: str, *args: str) -> dict[str, Any]:
+    def _write_model(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
         """Installs or activates; after a dropped link, reads what the device did."""
         try:
-            return self.session.write(command, *args, timeout=self.options.install_timeout)
+            return self.session.write(command, args, timeout=self.options.install_timeout)
         except StateUnknownError as exc:
             self.fields["active"] = None  # unknown
             raise StateUnknownError(
@@ -182,11 +190,10 @@ class DeployRun:
         try:
             if self.options.benches:
                 self.step("bench", "measuring latency on the device")
-                report = self.session.client.call(
+                report = self.session.call(
                     "bench",
-                    *bench_args(self.options.bench_settings),
+                    bench_kwargs(self.options.bench_settings),
                     timeout=self.options.install_timeout,
-                    cancel=self.cancel,
                 )
                 self.fields["bench"] = deploylog.bench_summary(report)
                 p99 = float(report.get("p99_ms", float("inf")))
@@ -218,7 +225,7 @@ class DeployRun:
             )
         self.step("rollback", failure)
         try:
-            answer = self.session.write("rollback", timeout=self.options.install_timeout)
+            answer = self.session.write("rollback", {}, timeout=self.options.install_timeout)
         except WriteInterrupted as exc:
             answer = {"active": exc.recovered.active, "previous": exc.recovered.previous}
         except TfStudioError as exc:
@@ -255,6 +262,8 @@ class DeployRun:
             self.options.eval_gate,
             progress=lambda tick: self.emit("eval", "", tick),
             cancel=self.cancel,
+            call=lambda command, args, timeout: self.session.call(command, args, timeout=timeout),
+            model_ref=self.facts.sha256,
         )
         self.fields["eval"] = summary
         return failure
@@ -275,7 +284,7 @@ class DeployRun:
         self.step("prune", f"keeping {keep} stored models (and the rollback target)")
         try:
             answer = self.session.write(
-                "prune", f"--keep={keep}", timeout=self.options.install_timeout
+                "prune", {"keep": keep}, timeout=self.options.install_timeout
             )
         except TfStudioError as exc:
             return f"; pruning failed: {exc.message.removeprefix(self.name + ': ')}"

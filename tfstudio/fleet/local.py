@@ -111,7 +111,7 @@ class LocalTransport(Transport):
             )
         except OSError as exc:
             raise TransportError(f"{self.name}: cannot start {argv[0]}: {exc.strerror}") from exc
-        return _LocalProcess(self.name, proc)
+        return _LocalProcess(self, proc)
 
     def put(
         self,
@@ -185,8 +185,9 @@ class LocalTransport(Transport):
 class _LocalProcess(RemoteProcess):
     """A process of the local device left running with its stdin open."""
 
-    def __init__(self, name: str, proc: subprocess.Popen[bytes]) -> None:
-        self._name = name
+    def __init__(self, transport: LocalTransport, proc: subprocess.Popen[bytes]) -> None:
+        self._transport = transport
+        self._name = transport.name
         self._proc = proc
         self._buffer = bytearray()
 
@@ -197,9 +198,12 @@ class _LocalProcess(RemoteProcess):
             return None
         return os.read(self._proc.stdout.fileno(), 1 << 16)
 
-    def read_line(self, timeout: float, cancel: threading.Event | None = None) -> str:
+    def read_line(
+        self, timeout: float, cancel: threading.Event | None = None, label: str | None = None
+    ) -> str:
         """Returns its next stdout line ("" once it ended)."""
-        return read_line(self._buffer, self._chunk, timeout, cancel, self._name)
+        what = f"{self._name}: {label}" if label else self._name
+        return read_line(self._buffer, self._chunk, timeout, cancel, what)
 
     def stderr_text(self) -> str:
         """Returns its stderr once it has exited ("" while it runs)."""
@@ -208,6 +212,41 @@ class _LocalProcess(RemoteProcess):
         with contextlib.suppress(OSError, ValueError):
             return self._proc.stderr.read().decode("utf-8", "replace")
         return ""
+
+    def write(self, data: bytes) -> None:
+        """Writes `data` to its stdin. Raises TransportError."""
+        try:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(data)
+            self._proc.stdin.flush()
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"{self._name}: the agent process is gone ({exc})") from exc
+
+    def send_file(
+        self, local: Path, offset: int, length: int, progress: ProgressCallback | None = None
+    ) -> None:
+        """Streams `length` bytes of `local` from `offset` into its stdin (see Transport)."""
+        total, sent = offset + length, 0
+        with open(local, "rb") as handle:
+            handle.seek(offset)
+            while sent < length:
+                block = handle.read(min(PUT_CHUNK, length - sent))
+                if not block:
+                    raise TransportError(f"{self._name}: {local} shrank while it was being sent")
+                if self._transport._closed:
+                    raise TransportError(f"{self._name}: transport closed during transfer")
+                self.write(block)
+                sent += len(block)
+                self._transport.bytes_sent += len(block)
+                if progress:
+                    progress(offset + sent, total)
+
+    def exit_code(self, wait: float = 0.0) -> int | None:
+        """Returns its exit status once it has exited (waiting up to `wait`), else None."""
+        try:
+            return self._proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return None
 
     def close(self) -> None:
         """Closes its stdin (it ends), then reaps it."""

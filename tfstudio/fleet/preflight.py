@@ -18,13 +18,24 @@ DISK_MARGIN_BYTES = 1 << 20
 """Room kept free beyond the model's two copies (manifest, records, the state file)."""
 
 
-def install_needs(facts: ModelFacts) -> int:
+LINKING_AGENT = (0, 4, 0)
+"""The first agent version that stores an upload by linking it instead of copying it
+(the session mode came with it; agent 0.3.0 had the service and on-device eval only)."""
+
+
+def install_needs(facts: ModelFacts, *, links: bool) -> int:
     """Returns the bytes an upload + install of the model needs free on the device.
 
-    The upload (`inbox/<sha256>.partial`) and the stored copy
-    (`models/<sha256>/model.tflite`) exist side by side until the install ends.
+    An agent that `links` stores the upload itself (`inbox/<sha256>.partial`
+    becomes `models/<sha256>/model.tflite`): the model once. An older agent
+    copies it, and the two exist side by side until the install ends.
     """
-    return 2 * facts.size_bytes + DISK_MARGIN_BYTES
+    return (1 if links else 2) * facts.size_bytes + DISK_MARGIN_BYTES
+
+
+def stores_by_link(info: dict[str, Any]) -> bool:
+    """True when the agent that answered `info` stores uploads by linking them."""
+    return parse_version(str(info.get("agent_version") or "")) >= LINKING_AGENT
 
 
 def space_hint(device: str) -> str:
@@ -103,7 +114,8 @@ def _disk_problem(facts: ModelFacts, info: dict[str, Any], device: str) -> Probl
     free = info.get("disk_free_bytes")
     if not isinstance(free, int):
         return None
-    need = install_needs(facts)
+    linked = stores_by_link(info)
+    need = install_needs(facts, links=linked)
     uploaded = sum(
         min(int(p.get("bytes") or 0), facts.size_bytes)
         for p in info.get("partials") or []
@@ -112,10 +124,11 @@ def _disk_problem(facts: ModelFacts, info: dict[str, Any], device: str) -> Probl
     if free + uploaded >= need:
         return None
     held = f", {uploaded} of them already uploaded" if uploaded else ""
+    what = "its upload, stored in place" if linked else "its upload and its stored copy"
     return Problem(
         "disk_full",
-        f"the model needs {need} bytes free on the device (its upload and its stored copy"
-        f"{held}) but the agent home has only {free} bytes free",
+        f"the model needs {need} bytes free on the device ({what}{held}) but the agent "
+        f"home has only {free} bytes free",
         (space_hint(device),),
     )
 

@@ -1,8 +1,13 @@
 """One deploy's hold on one device: its connection, the device lock, and the truth after a drop.
 
-A `DeviceSession` opens the connection, takes the agent's device lock for the
-whole deploy (a `lock` process that holds it until its stdin closes), and runs
-the deploy's writes (install, activate, rollback, prune) with an id the agent
+A `DeviceSession` opens the connection and starts one agent session on it
+(`agentsession`): a single agent process that takes the device lock for the
+whole deploy and answers every step (info, upload, install, bench, rollback,
+prune) on the same channel, the model's bytes included. With an agent older
+than the session mode it falls back to one-shot commands: a `lock` process
+that holds the lock until its stdin closes, and one agent process per step.
+
+The deploy's writes (install, activate, rollback, prune) carry an id the agent
 records. When the link drops or stalls during a write, `write` reconnects
 (bounded, with backoff), takes the lock again and asks the agent what became
 of that write (`outcome`), so the deploy continues from what the device really
@@ -20,10 +25,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from tfstudio.digest import file_sha256
 from tfstudio.errors import CancelledError, TfStudioError, TransportError
-from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
+from tfstudio.fleet.agentcall import AgentClient, AgentRefusal, oneshot_args
+from tfstudio.fleet.agentsession import AgentSession, SessionUnsupported
+from tfstudio.fleet.push import Meter, PushResult, TransferProgress, push
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.transport import RemoteProcess, Transport
 
@@ -96,6 +105,9 @@ class DeviceSession:
         self._transport: Transport | None = None
         self._holder: RemoteProcess | None = None
         self._client: AgentClient | None = None
+        self._agent: AgentSession | None = None
+        self._info: dict[str, Any] | None = None
+        self.oneshot = False  # the device's agent has no session mode
 
     # -- connection and lock --------------------------------------------------
 
@@ -114,32 +126,146 @@ class DeviceSession:
         return self._client
 
     def open(self) -> None:
-        """Connects. Raises TransportError / HostKeyError."""
+        """Connects and starts the agent's session (or notes that the agent has none).
+
+        Raises TransportError / HostKeyError, AgentRefusal (no agent there).
+        """
         self._transport = self._connect(self.device)
         self._client = AgentClient(self.device, self._transport, self.settings.command_timeout)
+        if self.oneshot:
+            return
+        try:
+            self._agent = AgentSession.start(
+                self.device, self._transport, timeout=self.settings.command_timeout
+            )
+        except SessionUnsupported:
+            self.oneshot = True
 
-    def lock(self, sha256: str, need_bytes: int) -> dict[str, Any]:
+    def lock(
+        self, sha256: str | None, need_bytes: int, wait: float | None = None
+    ) -> dict[str, Any]:
         """Takes the device lock for this deploy; returns the agent's answer.
 
         The agent first sweeps leftover uploads (with `need_bytes`, other models'
-        partials until that much is free). Raises AgentRefusal(locked) naming the
-        deploy that kept the device past the wait.
+        partials until that much is free). Through a session, the agent's `info`
+        is asked in the same round trip (see `info`). Raises AgentRefusal(locked)
+        naming the deploy that kept the device past the wait.
         """
-        args = [f"--id={self.lock_id}", f"--owner={lock_owner()}"]
-        args += [f"--wait={self.settings.lock_wait:g}", f"--for={sha256}", f"--need={need_bytes}"]
-        holder = self.client.start("lock", *args)
-        try:
-            answer = self.client.first_answer(
-                "lock", holder, self.settings.lock_wait + COMMAND_MARGIN_S, self.cancel
+        wait = self.settings.lock_wait if wait is None else wait
+        args: dict[str, Any] = {"id": self.lock_id, "owner": lock_owner(), "wait": wait}
+        if sha256 is not None:
+            args.update({"for": sha256, "need": need_bytes})
+        if self._agent is not None:
+            if sha256 is None:
+                return self._agent.call(
+                    "lock", args, timeout=wait + COMMAND_MARGIN_S, cancel=self.cancel
+                )
+            # The deploy's first questions go together: one round trip for both.
+            locked, info = self._agent.call_many(
+                [("lock", args), ("info", {})], timeout=wait + COMMAND_MARGIN_S, cancel=self.cancel
             )
+            if isinstance(locked, AgentRefusal):
+                raise locked
+            self._info = info if isinstance(info, dict) else None
+            return locked
+        holder = self.client.start("lock", *oneshot_args("lock", args))
+        try:
+            answer = self.client.first_answer("lock", holder, wait + COMMAND_MARGIN_S, self.cancel)
         except BaseException:
             holder.close()
             raise
         self._holder = holder
         return answer
 
+    def info(self) -> dict[str, Any]:
+        """Returns the agent's `info` (asked together with the lock, when it could be).
+
+        Raises AgentRefusal, TransportError, CancelledError.
+        """
+        answer, self._info = self._info, None
+        return answer if answer is not None else self.call("info")
+
+    def call(
+        self, command: str, args: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Runs a command that changes nothing (info, bench, eval, outcome) and returns its
+        answer: in the agent's session, or as a one-shot command where the agent has no
+        session or its session lacks the operation.
+
+        Raises AgentRefusal, TransportError, CancelledError.
+        """
+        limit = timeout or self.settings.command_timeout
+        if self._agent is not None and self._agent.has(command):
+            return self._agent.call(command, args, timeout=limit, cancel=self.cancel)
+        words = oneshot_args(command, args or {})
+        return self.client.call(command, *words, timeout=limit, cancel=self.cancel)
+
+    def upload(
+        self,
+        local: Path,
+        remote_dir: str,
+        sha256: str,
+        info: dict[str, Any],
+        progress: Callable[[TransferProgress], None] | None = None,
+    ) -> PushResult:
+        """Sends the model into the device's inbox, resuming what an earlier upload left.
+
+        `info` is the agent's `info` answer (its `partials`). Through a session,
+        the agent hashes the bytes as they arrive; without one, `push` streams
+        them to a small writer. Raises TransportError, CancelledError (the
+        partial file stays for a later resume).
+        """
+        if self._agent is None:
+            return push(
+                self.transport, local, remote_dir, sha256, progress=progress, cancel=self.cancel
+            )
+        total = local.stat().st_size
+        partial = f"{remote_dir}/{sha256}.partial"
+        offset = 0
+        held = [p for p in info.get("partials") or [] if p.get("sha256") == sha256]
+        if held and 0 < int(held[0].get("bytes") or 0) <= total:
+            have = self._agent.call(
+                "partial",
+                {"sha256": sha256},
+                timeout=self.settings.command_timeout,
+                cancel=self.cancel,
+            )
+            size = int(have.get("size") or 0)
+            if have.get("complete") and size == total:
+                offset = total
+            elif 0 < size <= total and have.get("prefix_sha256") == file_sha256(local, size):
+                offset = size  # the prefix on the device is byte-for-byte ours
+        if offset == total:
+            return PushResult(partial, total, 0, offset)
+        meter = Meter(offset)
+
+        def on_progress(done: int, size: int) -> None:
+            if self.cancel.is_set():
+                raise CancelledError(f"{self.device.name}: upload cancelled at {done} bytes")
+            if progress is not None:
+                progress(meter.tick(done, size))
+
+        try:
+            self._agent.upload(
+                local,
+                {"sha256": sha256, "total": total},
+                offset,
+                total - offset,
+                timeout=self.settings.command_timeout,
+                progress=on_progress,
+                cancel=self.cancel,
+            )
+        except TransportError as exc:
+            raise TransportError(
+                exc.message, hint=exc.hint or "the next deploy resumes from what arrived"
+            ) from None
+        return PushResult(partial, total, total - offset, offset)
+
     def close(self) -> None:
         """Lets go of the device lock and the connection (never raises)."""
+        if self._agent is not None:
+            self._agent.close()
+            self._agent = None
         if self._holder is not None:
             self._holder.close()
             self._holder = None
@@ -151,7 +277,7 @@ class DeviceSession:
 
     # -- writes that survive a dropped link -------------------------------------
 
-    def write(self, command: str, *args: str, timeout: float) -> dict[str, Any]:
+    def write(self, command: str, args: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         """Runs agent write `command` inside this deploy's lock and returns its answer.
 
         When the link drops or stalls meanwhile, reconnects and returns the
@@ -161,8 +287,10 @@ class DeviceSession:
         """
         for attempt in (1, 2):
             op_id = f"{command}-{uuid.uuid4().hex}"
-            words = [f"--id={op_id}", f"--lock-id={self.lock_id}", *args]
             try:
+                if self._agent is not None:
+                    return self._agent.call(command, {**args, "op_id": op_id}, timeout=timeout)
+                words = [f"--id={op_id}", f"--lock-id={self.lock_id}", *oneshot_args(command, args)]
                 return self.client.call(command, *words, timeout=timeout)
             except AgentRefusal:
                 raise
@@ -194,8 +322,8 @@ class DeviceSession:
         self.reconnected = True
         wait = self.settings.install_timeout
         try:
-            answer = self.client.call(
-                "outcome", op_id, f"--wait={wait:g}", timeout=wait + COMMAND_MARGIN_S
+            answer = self.call(
+                "outcome", {"op_id": op_id, "wait": wait}, timeout=wait + COMMAND_MARGIN_S
             )
         except TransportError as again:
             raise self._unknown(cause, again, doing) from None
@@ -245,18 +373,9 @@ class DeviceSession:
         )
 
     def _relock(self) -> None:
-        holder = self.client.start(
-            "lock", f"--id={self.lock_id}", f"--owner={lock_owner()}",
-            f"--wait={self.settings.lock_wait:g}",
-        )  # fmt: skip
-        try:
-            self.client.first_answer(
-                "lock", holder, self.settings.lock_wait + COMMAND_MARGIN_S, self.cancel
-            )
-        except BaseException:
-            holder.close()
-            raise
-        self._holder = holder
+        # The dropped connection's agent may still be finishing the write: it lets go
+        # of the lock once that is recorded, which may take up to an install's time.
+        self.lock(None, 0, wait=max(self.settings.lock_wait, self.settings.install_timeout))
 
 
 class WriteInterrupted(TfStudioError):

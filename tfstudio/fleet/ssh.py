@@ -414,6 +414,7 @@ class _SSHProcess(RemoteProcess):
         self._chan = chan
         self._buffer = bytearray()
         self._err: list[bytes] = []
+        self._label = "waiting for the device"
 
     def _chunk(self, wait: float) -> bytes | None:
         chan = self._chan
@@ -424,16 +425,18 @@ class _SSHProcess(RemoteProcess):
         if chan.exit_status_ready() or chan.closed:
             return b""
         if not self._conn._alive():
-            raise self._conn._lost("waiting for the device")
+            raise self._conn._lost(self._label)
         select.select([chan], [], [], wait)
         return None
 
-    def read_line(self, timeout: float, cancel: threading.Event | None = None) -> str:
+    def read_line(
+        self, timeout: float, cancel: threading.Event | None = None, label: str | None = None
+    ) -> str:
         """Returns its next stdout line ("" once it ended). Raises TransportError."""
-        what = f"{self._conn.name}: waiting for the device"
-        with self._conn._errors("waiting for the device"):
-            with self._conn._guard("waiting for the device", probe=True):
-                return read_line(self._buffer, self._chunk, timeout, cancel, what)
+        self._label = label or "waiting for the device"
+        what = f"{self._conn.name}: {self._label}"
+        with self._conn._errors(self._label), self._conn._guard(self._label, probe=True):
+            return read_line(self._buffer, self._chunk, timeout, cancel, what)
 
     def stderr_text(self) -> str:
         """Returns its stderr so far."""
@@ -441,6 +444,27 @@ class _SSHProcess(RemoteProcess):
             while self._chan.recv_stderr_ready():
                 self._err.append(self._chan.recv_stderr(1 << 16))
         return b"".join(self._err).decode("utf-8", "replace")
+
+    def write(self, data: bytes) -> None:
+        """Writes `data` to its stdin. Raises TransportError."""
+        with self._conn._errors("talking to the agent"):
+            with self._conn._guard("talking to the agent", probe=False):
+                for piece in sshfiles._packets(self._chan, data):
+                    self._chan.sendall(piece)
+
+    def send_file(
+        self, local: Path, offset: int, length: int, progress: ProgressCallback | None = None
+    ) -> None:
+        """Streams `length` bytes of `local` from `offset` into its stdin (see Transport)."""
+        what = f"sending {local.name}"
+        with self._conn._errors(what), self._conn._guard(what, probe=False):
+            sshfiles.stream_exact(self._conn, self._chan, local, offset, length, progress)
+
+    def exit_code(self, wait: float = 0.0) -> int | None:
+        """Returns its exit status once the device sent it (-1: none came), else None."""
+        if not self._chan.status_event.wait(wait):
+            return None
+        return int(self._chan.exit_status)
 
     def close(self) -> None:
         """Closes its stdin (EOF on the device) and the channel."""

@@ -125,13 +125,32 @@ def _stream(
     total: int,
     progress: ProgressCallback | None,
 ) -> int:
+    stream_exact(conn, chan, local, offset, total - offset, progress)
+    return total - offset
+
+
+def stream_exact(
+    conn: SSHTransport,
+    chan: paramiko.Channel,
+    local: Path,
+    offset: int,
+    length: int,
+    progress: ProgressCallback | None,
+) -> None:
+    """Sends exactly `length` bytes of `local` from `offset` on `chan`, in packet-sized
+    pieces (each one progress for the watchdog). Raises TransportError when `local`
+    ends sooner (the receiver, expecting `length`, would be out of step)."""
+    total = offset + length
     sent = 0
     with open(local, "rb") as handle:
         handle.seek(offset)
-        while True:
-            block = handle.read(PUT_CHUNK)
+        while sent < length:
+            block = handle.read(min(PUT_CHUNK, length - sent))
             if not block:
-                return sent
+                raise TransportError(
+                    f"{conn.name}: {local} shrank while it was being sent "
+                    f"({offset + sent} of {total} bytes)"
+                )
             for piece in _packets(chan, block):
                 chan.sendall(piece)
                 if conn._watchdog is not None:

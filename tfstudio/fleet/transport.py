@@ -103,8 +103,13 @@ class RemoteProcess(ABC):
     """
 
     @abstractmethod
-    def read_line(self, timeout: float, cancel: threading.Event | None = None) -> str:
+    def read_line(
+        self, timeout: float, cancel: threading.Event | None = None, label: str | None = None
+    ) -> str:
         """Returns the next line of its stdout ("" once it exited without one).
+
+        `label` says what the caller waits for, in errors ("waiting for the
+        device" by default).
 
         Raises TransportError when `timeout` passes or the connection fails,
         CancelledError when `cancel` is set.
@@ -113,6 +118,29 @@ class RemoteProcess(ABC):
     @abstractmethod
     def stderr_text(self) -> str:
         """Returns what it wrote on stderr so far (after it exited: all of it)."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None:
+        """Writes `data` to its stdin. Raises TransportError."""
+
+    @abstractmethod
+    def send_file(
+        self,
+        local: Path,
+        offset: int,
+        length: int,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Streams exactly `length` bytes of `local` from `offset` into its stdin.
+
+        `progress(done, total)` counts from the start of the file; it may raise
+        (CancelledError) to stop. Raises TransportError (also when `local`
+        holds fewer bytes than that: the process's input is then out of step).
+        """
+
+    @abstractmethod
+    def exit_code(self, wait: float = 0.0) -> int | None:
+        """Returns its exit status once it has exited (waiting up to `wait`), else None."""
 
     @abstractmethod
     def close(self) -> None:

@@ -22,6 +22,7 @@ from tfstudio.fleet.transport import Transport
 from tfstudio.measure.evaldata import EvalData
 from tfstudio.measure.evaluate import (
     DEFAULT_TOLERANCE,
+    AgentCall,
     EvalFigures,
     eval_entry,
     eval_on,
@@ -60,11 +61,15 @@ def gate_eval(
     *,
     progress: Callable[[TransferProgress], None] | None = None,
     cancel: threading.Event | None = None,
+    call: AgentCall | None = None,
+    model_ref: str | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """Evaluates `model` (now stored and active) on `device`; returns (summary, failure).
 
-    `failure` is the gate's reason to roll back, or None. Raises AgentRefusal,
-    TransportError, CancelledError (the gate treats them as a failed eval).
+    `call` and `model_ref` as for `measure.evaluate.eval_on` (a deploy passes
+    its session's call and the model's sha). `failure` is the gate's reason to
+    roll back, or None. Raises AgentRefusal, TransportError, CancelledError
+    (the gate treats them as a failed eval).
     """
     from tfstudio.measure import log
 
@@ -78,6 +83,8 @@ def gate_eval(
         tolerance=gate.tolerance,
         progress=progress,
         cancel=cancel,
+        call=call,
+        model_ref=model_ref,
     )
     entry = eval_entry(outcome, gate.data, via="deploy", size_bytes=model.stat().st_size)
     log.append(log.EVALS, entry)

@@ -178,6 +178,12 @@ def compare(
     return bool(reasons), tuple(reasons), agreement
 
 
+AgentCall = Callable[[str, dict[str, Any], float], dict[str, Any]]
+"""Runs an agent command that changes nothing: (command, session-style args, timeout) → answer."""
+
+EVAL_TIMEOUT_S = 600.0
+
+
 def eval_on(
     device: Device,
     transport: Transport,
@@ -188,26 +194,40 @@ def eval_on(
     tolerance: float = DEFAULT_TOLERANCE,
     progress: Callable[[TransferProgress], None] | None = None,
     cancel: threading.Event | None = None,
+    call: AgentCall | None = None,
+    model_ref: str | None = None,
 ) -> EvalOutcome:
     """Evaluates `model` (None: the active one) on `device`; returns the outcome.
 
+    `call` runs the agent's `eval` (a deploy passes its session's, so the eval
+    runs in the runtime child its validation started); by default a one-shot
+    agent command on `transport`. `model_ref`: the agent's reference of
+    `model` when the caller knows the device stores it (no check, no push).
     Raises AgentRefusal (runtime_too_old, bad_input...), TransportError,
     CancelledError.
     """
+    from tfstudio.fleet.agentcall import oneshot_args
     from tfstudio.fleet.bench import model_on_device
     from tfstudio.measure.datafiles import ensure_data, forget
 
-    client = AgentClient(device, transport, timeout=600)
-    args = ["--top1", f"--sha256={data.sha256}"]
+    if call is None:
+        client = AgentClient(device, transport, timeout=EVAL_TIMEOUT_S)
+
+        def call(command: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+            words = oneshot_args(command, args)
+            return client.call(command, *words, timeout=timeout, cancel=cancel)
+
+    args: dict[str, Any] = {"with_top1": True, "data_sha": data.sha256}
     if model is not None:
-        ref = model_on_device(device, transport, model, progress=progress, cancel=cancel)
-        args.append(f"--model={ref}")
+        args["model_ref"] = model_ref or model_on_device(
+            device, transport, model, progress=progress, cancel=cancel
+        )
     for attempt in range(2):
         placed = ensure_data(
             transport, device, data.path, data.sha256, progress=progress, cancel=cancel
         )
         try:
-            report = client.call("eval", *args, "--", placed.remote_path, cancel=cancel)
+            report = call("eval", {**args, "data_path": placed.remote_path}, EVAL_TIMEOUT_S)
             break
         except AgentRefusal as exc:
             if exc.code != "sha256_mismatch" or attempt:
