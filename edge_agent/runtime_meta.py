@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 RUNTIME_ORDER: Tuple[Tuple[str, str], ...] = (
     ("ai-edge-litert", "ai_edge_litert.interpreter"),
     ("tflite-runtime", "tflite_runtime.interpreter"),
-    ("tensorflow", "tensorflow.lite"),
+    # `tensorflow.lite` itself is a lazy API module without `Interpreter` when
+    # imported by name (TF 2.21); the class lives in its python package.
+    ("tensorflow", "tensorflow.lite.python.interpreter"),
 )
 """(runtime name, module holding `Interpreter`), in order of preference."""
 
