@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.conftest import Lab, listing
+from tfstudio.agent_bundle import build_agent_bytes
 from tfstudio.fleet.deploy import DeployOptions, Status, deploy_one
 from tfstudio.modelinfo import inspect_model
 
@@ -91,7 +92,8 @@ def test_a_full_device_names_what_frees_space(
 ) -> None:
     from tfstudio.fleet.connect import open_transport
 
-    home = device_tmpfs(300 * 1024, 0)
+    # Room for the agent (its bundle carries compiled modules) and little else.
+    home = device_tmpfs(len(build_agent_bytes()) + 128 * 1024, 0)
     device = lab.add("fullish", server=2, agent_home=str(home / "agent"))
     model = tiny_models["float32"]
     with open_transport(device) as transport:
