@@ -12,6 +12,7 @@ export, the conversion as a whole) ends the demo, as its one-line error.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,11 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfstudio.atomic import write_text_atomic
 from tfstudio.demo.digits import load_digits_split, write_files
 from tfstudio.demo.report import STAGES, DemoReport, DemoRow, StageTime, Training
 from tfstudio.demo.train_digits import EPOCHS
 from tfstudio.demo.training import InContainer, InProcess, TrainIn, choose, next_export
 from tfstudio.errors import OutputError, TfStudioError
+from tfstudio.jsonsafe import json_safe
 from tfstudio.operations import (
     CancelToken,
     EventCallback,
@@ -42,6 +45,8 @@ OPERATION = "demo"
 """The `operation` of the demo's own stage events (inner operations keep theirs)."""
 STEP = "demo-step"
 """The `operation` of one mode's deploy or bench outcome (target: the mode)."""
+REPORT_NAME = "demo.json"
+"""The report's file in the demo's folder: what `tfstudio demo --json` prints."""
 BENCH_RUNS = 200
 """Timed runs per variant: enough for a p99 of a sub-millisecond model in a second."""
 _STAGE_KIND = {
@@ -117,12 +122,12 @@ def run_demo(
     except OSError as exc:
         raise OutputError(f"cannot create demo directory {outdir}: {exc.strerror}") from exc
     device = studio.device(options.device)
+    # Where to train is decided first: a missing engine or image is a quick error.
+    choice = choose(studio, options.train_in, options.image)
     data = load_digits_split()
     files = write_files(data, outdir)
     workspace = outdir / "workspace"
     export_dir = next_export(workspace)
-
-    choice = choose(studio, options.train_in, options.image)
     trainer: InProcess | InContainer
     if choice.where is TrainIn.CONTAINER:
         trainer = InContainer(studio, choice, files, workspace, export_dir, options.epochs)
@@ -144,7 +149,7 @@ def run_demo(
     rows = _rows(conversion)
     rows = deliver(studio, rows, device, options.bench_runs, clock, emit, cancel)
     evaluation = conversion.evaluation
-    return DemoReport(
+    report = DemoReport(
         outdir,
         device.name,
         training,
@@ -153,6 +158,9 @@ def run_demo(
         evaluation.float_accuracy if evaluation else None,
         conversion.tensorflow_version,
     )
+    # The same document as `--json`, kept beside the variants it describes.
+    write_text_atomic(outdir / REPORT_NAME, json.dumps(json_safe(report.to_json()), indent=2))
+    return report
 
 
 def deliver(
