@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfstudio.atomic import write_text_atomic
+from tfstudio.convert.supervisor import discard_prestarted, prestart
 from tfstudio.demo.digits import load_digits_split, write_files
 from tfstudio.demo.report import STAGES, DemoReport, DemoRow, StageTime, Training
 from tfstudio.demo.train_digits import EPOCHS
@@ -67,6 +68,8 @@ class DemoOptions:
     device: str = "local"
     epochs: int = EPOCHS
     bench_runs: int = BENCH_RUNS
+    prestart_converter: bool = True
+    """Start the conversion's child (and its TensorFlow import) before training."""
 
 
 class _Clock:
@@ -135,17 +138,22 @@ def run_demo(
     else:
         trainer = InProcess(choice.why, data, export_dir, options.epochs)
         message = f"training the digits CNN in this process ({choice.why})"
-    with clock.stage("train", message) as note:
-        note.append(trainer.train(emit, cancel))
-    cancel.raise_if_cancelled("the demo")
-    with clock.stage("export", f"exporting the SavedModel to {export_dir}") as note:
-        training = trainer.export(cancel)
-        note.append(f"{training.saved_model} (sha256 {training.saved_model_sha256[:12]})")
-    cancel.raise_if_cancelled("the demo")
-
-    with clock.stage("convert", "converting to every mode with rep and eval data") as note:
-        conversion = _convert(studio, training, files, outdir, emit, cancel)
-        note.append(f"{len(conversion.variants)} of {len(conversion.rows())} modes")
+    # The conversion's child imports TensorFlow (seconds) while the model trains.
+    if options.prestart_converter:
+        prestart()
+    try:
+        with clock.stage("train", message) as note:
+            note.append(trainer.train(emit, cancel))
+        cancel.raise_if_cancelled("the demo")
+        with clock.stage("export", f"exporting the SavedModel to {export_dir}") as note:
+            training = trainer.export(cancel)
+            note.append(f"{training.saved_model} (sha256 {training.saved_model_sha256[:12]})")
+        cancel.raise_if_cancelled("the demo")
+        with clock.stage("convert", "converting to every mode with rep and eval data") as note:
+            conversion = _convert(studio, training, files, outdir, emit, cancel)
+            note.append(f"{len(conversion.variants)} of {len(conversion.rows())} modes")
+    finally:
+        discard_prestarted()
     rows = _rows(conversion)
     rows = deliver(studio, rows, device, options.bench_runs, clock, emit, cancel)
     evaluation = conversion.evaluation
