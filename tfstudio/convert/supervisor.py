@@ -93,13 +93,10 @@ def _adopt() -> tuple[subprocess.Popen[bytes], Connection, IO[bytes]] | None:
 
 
 def _end(proc: subprocess.Popen[bytes], conn: Connection, log: IO[bytes]) -> None:
-    try:
-        conn.send(("exit",))
-        proc.wait(timeout=EXIT_WAIT_S)
-    except (OSError, subprocess.TimeoutExpired):
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    # A spare holds nothing but a TensorFlow import in progress: no need to ask.
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     conn.close()
     log.close()
 
@@ -232,7 +229,11 @@ class ConversionWorker:
         if self._warming:
             # An adopted child answers its `warm` (TensorFlow imported) first.
             self._warming = False
-            self._receive()
+            try:
+                self._receive()
+            except ConversionError:
+                # It died before doing any of this conversion's work: start afresh.
+                self._start()
         try:
             self._conn.send(request)
         except OSError:
