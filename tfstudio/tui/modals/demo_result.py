@@ -23,8 +23,8 @@ class DemoResultModal(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,enter", "close", "Close")]
     DEFAULT_CSS = """
-    #demo-result { width: auto; min-width: 72; }
-    #demo-table { height: auto; margin-bottom: 1; }
+    #demo-result { width: 100; max-width: 100%; }
+    #demo-table { margin-bottom: 1; }
     """
 
     def __init__(self, report: DemoReport) -> None:
@@ -60,6 +60,8 @@ class DemoResultModal(ModalScreen[None]):
         table.add_columns(*COLUMNS)
         for row in self.report.rows:
             table.add_row(*row.cells(), key=row.mode)
+        # Every row in view, no scrolling: the header, the rows and the border.
+        table.styles.height = table.row_count + 3
         self.query_one(Button).focus()
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:

@@ -150,6 +150,9 @@ class DashboardScreen(StudioScreen):
             self._show_details(event.data_table)
 
     def _show_details(self, table: DataTable[Any] | None) -> None:
+        if any(w.group == "demo" and w.is_running for w in self.workers):
+            self._show_demo_stages()  # the demo's progress keeps the panel while it runs
+            return
         panel = self.query_one("#details", Static)
         key = selected_key(table) if table is not None else None
         if table is None or key is None:
