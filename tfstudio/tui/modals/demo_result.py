@@ -22,11 +22,6 @@ class DemoResultModal(ModalScreen[None]):
     """The demo's table; closed with Enter or Escape."""
 
     BINDINGS = [Binding("escape,enter", "close", "Close")]
-    DEFAULT_CSS = """
-    #demo-result { width: 100; max-width: 100%; }
-    #demo-table { margin-bottom: 1; }
-    """
-
     def __init__(self, report: DemoReport) -> None:
         super().__init__()
         self.report = report
@@ -60,8 +55,11 @@ class DemoResultModal(ModalScreen[None]):
         table.add_columns(*COLUMNS)
         for row in self.report.rows:
             table.add_row(*row.cells(), key=row.mode)
-        # Every row in view, no scrolling: the header, the rows and the border.
-        table.styles.height = table.row_count + 3
+        # Wider than a form dialog, and every row in view: the header, the rows, the
+        # border, and a horizontal scrollbar when a failed row's message is long.
+        self.query_one("#demo-result").styles.width = 100
+        table.styles.height = table.row_count + (3 if self.report.ok else 4)
+        table.styles.margin = (0, 0, 1, 0)
         self.query_one(Button).focus()
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:
