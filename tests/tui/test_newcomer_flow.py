@@ -28,6 +28,9 @@ async def test_demo_deploy_bench_export_on_the_local_device(
         rows = table_rows(app, "#demo-table")
         assert [r[0] for r in rows] == ["float32", "dynamic", "float16", "int8", "int16x8"]
         assert all(r[-1] == "ok" and float(r[3]) > 0 and float(r[4]) > 0 for r in rows), rows
+        # No engine here (DOCKER_HOST points nowhere): it trained in this process, and says why.
+        training = str(app.screen.query_one("#demo-training").render())
+        assert "trained in this process (no container: Docker Engine 'local'" in training
         stages = str(app.screen.query_one("#demo-stages").render())
         for stage in ("train", "export", "convert", "deploy", "bench", "total"):
             assert f"{stage} " in stages

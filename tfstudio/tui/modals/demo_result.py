@@ -22,6 +22,7 @@ class DemoResultModal(ModalScreen[None]):
     """The demo's table; closed with Enter or Escape."""
 
     BINDINGS = [Binding("escape,enter", "close", "Close")]
+
     def __init__(self, report: DemoReport) -> None:
         super().__init__()
         self.report = report
