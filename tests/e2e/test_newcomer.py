@@ -134,7 +134,7 @@ def test_json_is_the_same_document_as_the_table(
         assert doc["ok"] is True and doc["device"] == "local"
         assert set(doc) == {
             "ok", "outdir", "device", "training", "float_accuracy", "tensorflow_version",
-            "rows", "stages", "total_seconds", "notes",
+            "rows", "stages", "total_seconds",
         }  # fmt: skip
         assert [r["mode"] for r in doc["rows"]] == MODES
         assert all(set(r) == ROW_KEYS for r in doc["rows"])
@@ -191,3 +191,29 @@ def test_a_variant_the_device_cannot_run_fails_in_its_row(
     assert dynamic.p50_ms is None
     for row in done.values():
         assert row.ok and row.deployed and (row.p50_ms or 0) > 0, row
+
+
+def test_a_cancel_during_training_stops_the_demo_at_once(tmp_path: Path) -> None:
+    from tfstudio.convert import supervisor
+    from tfstudio.demo.pipeline import DemoOptions
+    from tfstudio.demo.training import TrainIn
+    from tfstudio.errors import CancelledError
+    from tfstudio.operations import CancelToken, StageStarted
+    from tfstudio.studio import Studio
+
+    token = CancelToken()
+    seen: list[str] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, StageStarted) and event.operation == "demo":
+            seen.append(event.target)
+            if event.target == "train":
+                token.cancel()  # as Esc in the UI does, from another thread
+
+    with pytest.raises(CancelledError, match="training cancelled"):
+        Studio().demo(
+            tmp_path / "demo", DemoOptions(TrainIn.PROCESS), on_event=on_event, cancel=token
+        )
+    assert seen == ["train"]  # nothing after it: no export, conversion, deploy
+    assert not (tmp_path / "demo" / "demo.json").exists()
+    assert supervisor._SPARE == []  # the prestarted conversion child is gone too

@@ -108,7 +108,8 @@ def run_demo(
     on_event: EventCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> DemoReport:
-    """Runs the demo into `outdir` and returns its report (rows may carry failures).
+    """Runs the demo into `outdir` and returns its report (rows may carry failures);
+    the report is also written to `outdir/demo.json`.
 
     Raises OutputError (outdir), DeviceError (unknown device), MissingExtraError,
     the training's errors (engine, image, job; only with `train_in=container`

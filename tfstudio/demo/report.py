@@ -9,7 +9,7 @@ the cells every front end draws (the CLI with rich, the UI in a DataTable), and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,6 @@ class DemoReport:
     stages: tuple[StageTime, ...]
     float_accuracy: float | None = None
     tensorflow_version: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
@@ -181,7 +180,7 @@ class DemoReport:
 
     def to_json(self) -> dict[str, Any]:
         """Returns the demo as one document: {ok, outdir, device, training, float_accuracy,
-        tensorflow_version, columns, rows, stages, total_seconds, notes}."""
+        tensorflow_version, rows, stages, total_seconds}."""
         return {
             "ok": self.ok,
             "outdir": str(self.outdir),
@@ -192,5 +191,4 @@ class DemoReport:
             "rows": [r.to_json() for r in self.rows],
             "stages": [s.to_json() for s in self.stages],
             "total_seconds": round(self.total_seconds, 2),
-            "notes": list(self.notes),
         }

@@ -36,8 +36,9 @@ def build_model() -> Any:
     )
 
 
-def train(x: Any, y: Any, *, epochs: int = EPOCHS, seed: int = SEED) -> Any:
-    """Returns the CNN trained on images `x` (N, 8, 8, 1) in [0, 1] and labels `y`."""
+def train(x: Any, y: Any, *, epochs: int = EPOCHS, seed: int = SEED, callbacks: Any = None) -> Any:
+    """Returns the CNN trained on images `x` (N, 8, 8, 1) in [0, 1] and labels `y`
+    (`callbacks`: Keras callbacks, e.g. one that stops the training early)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -50,7 +51,7 @@ def train(x: Any, y: Any, *, epochs: int = EPOCHS, seed: int = SEED) -> Any:
         # overhead, which dominates this tiny model's training time (~2x faster).
         steps_per_execution=32,
     )
-    model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0)
+    model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=callbacks)
     return model
 
 

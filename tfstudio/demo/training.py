@@ -126,7 +126,10 @@ class InProcess:
         from tfstudio.extras import tensorflow
 
         tensorflow()
-        self.model = train_digits.train(self.data.x_train, self.data.y_train, epochs=self.epochs)
+        self.model = train_digits.train(
+            self.data.x_train, self.data.y_train, epochs=self.epochs, callbacks=[_stopper(cancel)]
+        )
+        cancel.raise_if_cancelled("the demo's training")
         probs = np.asarray(self.model(self.data.x_test, training=False))
         self.accuracy = float(np.mean(probs.argmax(axis=1) == self.data.y_test))
         return f"{self.epochs} epochs in this process, test accuracy {100 * self.accuracy:.1f}%"
@@ -240,6 +243,18 @@ class InContainer:
             job=record.job_id,
             record=record.path,
         )
+
+
+def _stopper(cancel: CancelToken) -> Any:
+    """A Keras callback that ends the training at the next step once `cancel` is set."""
+    import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if cancel.is_set():
+                self.model.stop_training = True
+
+    return Stop()
 
 
 def _quietly(action: Any) -> None:
