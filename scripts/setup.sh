@@ -12,9 +12,28 @@ if [ -z "$PY" ]; then
 fi
 [ -n "$PY" ] || { echo "setup: no python3 found; install Python 3.10+ first" >&2; exit 1; }
 
+# A venv without pip (Debian's python3 lacks ensurepip until python3-venv is
+# installed) is a failed one: it is made again.
+if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PY --version)"
-  "$PY" -m venv .venv
+  if ! "$PY" -m venv .venv >/dev/null 2>&1; then
+    rm -rf .venv
+    ver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: $PY cannot create a venv yet; apt-get install python$ver-venv"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq "python$ver-venv" >/dev/null \
+        || { echo "setup: apt-get install python$ver-venv failed" >&2; exit 1; }
+      "$PY" -m venv .venv
+    else
+      echo "setup: $PY cannot create a venv (no ensurepip); install it first:" \
+        "sudo apt-get install python$ver-venv" >&2
+      exit 1
+    fi
+  fi
 fi
 stamp=.venv/.tfstudio-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
@@ -26,4 +45,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     || { echo "setup: installation failed" >&2; exit 1; }
   touch "$stamp"
 fi
-echo "setup: ready (.venv/bin/tfstudio)"
+echo "setup: ready; next: .venv/bin/tfstudio (the UI; d runs the demo) or .venv/bin/tfstudio demo"

@@ -33,7 +33,8 @@ from tfstudio.operations import (
 if TYPE_CHECKING:
     from tfstudio.catalog import ModelEntry
     from tfstudio.convert.result import ConversionResult
-    from tfstudio.demo import DemoResult
+    from tfstudio.demo.pipeline import DemoOptions
+    from tfstudio.demo.report import DemoReport
     from tfstudio.fleet.agent_install import AgentInstallResult
     from tfstudio.fleet.bench import BenchSettings
     from tfstudio.fleet.check import CheckResult
@@ -215,29 +216,22 @@ class Studio:
     def demo(
         self,
         outdir: str | Path | None = None,
+        options: DemoOptions | None = None,
         *,
         on_event: EventCallback | None = None,
         cancel: CancelToken | None = None,
-    ) -> DemoResult:
-        """Trains the digits CNN and converts it in every mode (default `HOME/demo`).
+    ) -> DemoReport:
+        """Runs the demo end to end (default `HOME/demo`): train (container or this
+        process), export, convert every mode, deploy each to a device, bench each.
 
-        Returns the DemoResult; raises MissingExtraError, OutputError,
-        ConversionError, CancelledError.
+        Events: a `demo` StageStarted/TargetFinished per stage, and each inner
+        operation's own. Returns the DemoReport (a mode's failure is in its row);
+        raises what `tfstudio.demo.pipeline.run_demo` raises.
         """
-        from tfstudio.demo import EPOCHS, run_demo
+        from tfstudio.demo.pipeline import run_demo
 
         out = Path(outdir) if outdir else self.home / "demo"
-        emit = Throttle(on_event)
-        emit(
-            StageStarted(
-                "demo", "digits", Stage.TRAIN, f"training the digits CNN ({EPOCHS} epochs)"
-            )
-        )
-        result = run_demo(out, progress=_convert_events(emit, "demo"), cancel=cancel)
-        from tfstudio import catalog
-
-        catalog.remember_dir(result.conversion.outdir)
-        return result
+        return run_demo(self, out, options, on_event=on_event, cancel=cancel)
 
     # -- devices ----------------------------------------------------------
 

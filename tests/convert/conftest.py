@@ -1,6 +1,6 @@
 """Session fixtures for the conversion tests: real models, trained or built once.
 
-- `demo`: `tfstudio.demo.run_demo` itself: the digits CNN trained, saved as
+- `demo`: the demo's digits CNN (`tfstudio.demo.train_digits`) trained, saved as
   .keras with representative data (training split) and labelled eval data
   (held-out split), and converted in every mode.
 - `digits` (those files) and `digits_all` (that conversion): most mode-level
@@ -43,20 +43,41 @@ class MlpFiles:
     eval_npz: Path
 
 
+@dataclass(frozen=True)
+class DigitsDemo:
+    """The demo's CNN trained here, saved as .keras, and its conversion in every mode."""
+
+    conversion: object
+    model_path: Path
+    keras_test_accuracy: float
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory):
-    """The demo's own run (train, save, convert in every mode with rep and eval data)
-    and the progress events it emitted."""
-    from tfstudio.demo import run_demo
+    """The demo's network and data (train, save as .keras, convert in every mode with rep
+    and eval data), and the progress events the conversion emitted."""
+    from tfstudio.convert import convert
+    from tfstudio.demo.digits import load_digits_split, write_files
+    from tfstudio.demo.train_digits import train
 
+    root = tmp_path_factory.mktemp("demo")
+    data = load_digits_split()
+    model = train(data.x_train, data.y_train)
+    probs = np.asarray(model(data.x_test, training=False))
+    accuracy = float(np.mean(probs.argmax(axis=1) == data.y_test))
+    model.save(root / "digits.keras")
+    files = write_files(data, root)
     events: list = []
-    result = run_demo(tmp_path_factory.mktemp("demo"), progress=events.append)
-    return result, events
+    conversion = convert(
+        root / "digits.keras", root, "all", rep_data=files.rep, eval_data=files.eval,
+        progress=events.append,
+    )  # fmt: skip
+    return DigitsDemo(conversion, root / "digits.keras", accuracy), events
 
 
 @pytest.fixture(scope="session")
 def digits(demo) -> DigitsFiles:
-    from tfstudio.demo import load_digits_split
+    from tfstudio.demo.digits import load_digits_split
 
     result, _ = demo
     root = result.model_path.parent

@@ -1,4 +1,12 @@
-"""`tfstudio demo`: train the digits CNN, convert it in every mode, print the table."""
+"""`tfstudio demo`: the whole studio end to end on the digits CNN, in one table.
+
+Train (in a container when the local engine has the TensorFlow image, else in
+this process), export the SavedModel, convert to every mode, deploy each
+variant to a device (the built-in `local` one by default), bench each there,
+and print mode, size, accuracy, p50, p99 and min runtime, with each stage's
+time. Progress goes to stderr; the table (or `--json`'s document) to stdout.
+Exit code 1 when any mode failed a step (its row says which and why).
+"""
 
 from __future__ import annotations
 
@@ -13,39 +21,97 @@ def register(subparsers: Any) -> None:
     """Adds the `demo` subcommand."""
     parser = subparsers.add_parser(
         "demo",
-        help="train a small digits CNN and convert it in every quantization mode",
+        help="train, convert, deploy and bench a digits CNN end to end (no download)",
         description=(
-            "Train a CNN on scikit-learn's digits (no download), convert it to TFLite in "
-            "every mode, score each variant on held-out digits and print the table."
+            "Train a CNN on scikit-learn's digits (no download) in a container of the "
+            "TensorFlow image when the local Docker Engine has it, else in this process; "
+            "export the SavedModel; convert it to TFLite in every mode; deploy each variant "
+            "to a device (the built-in `local` by default) and bench it there; print one "
+            "table: mode, size, accuracy, p50, p99, min runtime."
         ),
     )
     parser.add_argument(
-        "-o", "--outdir", help="where to write the model and variants (default: TFSTUDIO_HOME/demo)"
+        "-o", "--outdir", help="where to write the data, model and variants (default: HOME/demo)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--train-in",
+        choices=("auto", "container", "process"),
+        default="auto",
+        help="where to train: a container of the TensorFlow image, this process, or auto "
+        "(the container when the local engine has the image; default)",
+    )
+    parser.add_argument(
+        "--image",
+        help="the pinned TensorFlow image to train in (default: [training] image, else "
+        "tfstudio-local/tensorflow:2.21.0-cpu)",
+    )
+    parser.add_argument(
+        "--device", default="local", help="the device to deploy to and bench on (default: local)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs the demo and prints its table (or JSON); returns 0."""
-    from pathlib import Path
+    """Runs the demo and prints its table (or JSON); returns 0, or 1 when a row failed."""
+    from tfstudio.demo.pipeline import DemoOptions
+    from tfstudio.demo.training import TrainIn
+    from tfstudio.studio import Studio
 
-    from tfstudio.cli.convert_cmd import print_progress, render_result
-    from tfstudio.config import studio_home
-    from tfstudio.demo import EPOCHS, run_demo
-
-    outdir = Path(args.outdir) if args.outdir else studio_home() / "demo"
-    print(f"training the digits CNN ({EPOCHS} epochs)...", file=sys.stderr, flush=True)
-    demo = run_demo(outdir, progress=print_progress)
+    studio = Studio()
+    options = DemoOptions(TrainIn(args.train_in), args.image, args.device)
+    try:
+        report = studio.demo(args.outdir, options, on_event=_progress)
+    finally:
+        studio.close()
     if args.json:
-        print_json(demo.to_json())
-        return 0
-    print(
-        f"trained {demo.model_path.name} in {demo.train_seconds:.1f} s: "
-        f"Keras test accuracy {100 * demo.keras_test_accuracy:.1f}%\n"
+        print_json(report.to_json())
+    else:
+        print(render_report(report))
+    return 0 if report.ok else 1
+
+
+def render_report(report: Any) -> str:
+    """Returns the demo's text: where it trained, the table, the stage times, what next."""
+    from tfstudio.cli.output import render_table
+    from tfstudio.demo.report import COLUMNS
+    from tfstudio.formatting import percent
+
+    training = report.training
+    lines = [
+        training.line(),
+        f"SavedModel {training.saved_model} (sha256 {training.saved_model_sha256[:16]})",
+        f"float accuracy {percent(report.float_accuracy)} on the held-out digits; "
+        f"deployed to and benched on {report.device}",
+        "",
+        render_table(COLUMNS, report.table()),
+        "",
+        f"stages: {report.stage_line()}",
+        f"outputs in {report.outdir}",
+    ]
+    hints = [f"  {r.mode}: {r.hint}" for r in report.rows if not r.ok and r.hint]
+    if hints:
+        lines += ["fixes:", *hints]
+    lines.append(
+        "next: add your own device (README: Add a real device over SSH), then "
+        "tfstudio demo --device NAME"
     )
-    print(render_result(demo.conversion))
-    int8 = demo.conversion.outdir / f"{demo.model_path.stem}.int8.tflite"
-    # A newcomer's next step: the built-in `local` device needs no hardware.
-    print(f"\nnext: tfstudio deploy {int8} --to local --bench")
-    return 0
+    return "\n".join(lines)
+
+
+def _progress(event: Any) -> None:
+    """Prints the demo's stages and the conversion's modes, one line each, on stderr."""
+    from tfstudio.operations import StageStarted, TargetFinished
+
+    if event.operation == "demo":
+        if isinstance(event, StageStarted):
+            print(f"[{event.index}/{event.total}] {event.message}...", file=sys.stderr)
+        elif isinstance(event, TargetFinished):
+            seconds = event.data.get("seconds", 0.0)
+            state = "done" if event.ok else "FAILED"
+            print(
+                f"      {event.target} {state} in {seconds:.1f} s: {event.message}", file=sys.stderr
+            )
+    elif isinstance(event, TargetFinished) and event.operation in ("convert", "demo-step"):
+        print(f"      {event.target}: {event.message}", file=sys.stderr)
+    sys.stderr.flush()

@@ -110,7 +110,10 @@ def probe_source(path: str | Path) -> SourceInfo:
                 f"{path} is a directory but not a SavedModel (no {SAVED_MODEL_PB})",
                 hint="give a SavedModel directory, a .keras file or an .h5 file",
             )
-        return SourceInfo(src, SourceKind.SAVED_MODEL, _tree_sha256(src), src.name)
+        # A version folder (`exports/digits/3`, TF Serving's layout) is named
+        # after its model: its variants are digits.int8.tflite, not 3.int8.tflite.
+        name = src.parent.name if src.name.isdigit() and src.parent.name else src.name
+        return SourceInfo(src, SourceKind.SAVED_MODEL, _tree_sha256(src), name)
     suffix = src.suffix.lower()
     if suffix == ".keras":
         if not zipfile.is_zipfile(src):

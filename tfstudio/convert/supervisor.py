@@ -8,10 +8,15 @@ talks to it over a socket, forwards its stage events, honours the cancel flag
 while a mode runs (by killing the child), and maps a child that dies into a
 ConversionError naming the stage and the signal. After a crash the next
 request starts a new child, which loads the source again.
+
+`prestart()` starts one child ahead of time and has it import TensorFlow
+(seconds) while the caller does something else, such as training the model it
+will convert; the next `ConversionWorker` adopts it instead of starting its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -46,6 +52,83 @@ _WHO = {
     Stage.VERIFYING: "the conversion worker crashed while reading the converted model",
     Stage.EVALUATING: "LiteRT crashed while evaluating the converted model",
 }
+
+
+_SPARE: list[tuple[subprocess.Popen[bytes], Connection, IO[bytes]]] = []
+"""At most one prestarted child (process, connection, log) with a `warm` request pending."""
+_SPARE_LOCK = threading.Lock()
+
+
+def prestart() -> None:
+    """Starts a conversion child now and has it import TensorFlow; the next conversion
+    adopts it (a previous unadopted one is ended). Raises ConversionError."""
+    proc, conn, log = _spawn()
+    try:
+        conn.send(("warm",))
+    except OSError:
+        pass  # a child that died at once is found dead, and replaced, when adopted
+    with _SPARE_LOCK:
+        old = _SPARE[:]
+        _SPARE[:] = [(proc, conn, log)]
+    for spare in old:
+        _end(*spare)
+
+
+def discard_prestarted() -> None:
+    """Ends the prestarted child, if no conversion adopted it."""
+    with _SPARE_LOCK:
+        old = _SPARE[:]
+        _SPARE.clear()
+    for spare in old:
+        _end(*spare)
+
+
+def _adopt() -> tuple[subprocess.Popen[bytes], Connection, IO[bytes]] | None:
+    with _SPARE_LOCK:
+        spare = _SPARE.pop() if _SPARE else None
+    if spare is not None and spare[0].poll() is not None:
+        _end(*spare)
+        return None
+    return spare
+
+
+def _end(proc: subprocess.Popen[bytes], conn: Connection, log: IO[bytes]) -> None:
+    # A spare holds nothing but a TensorFlow import in progress: no need to ask.
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    conn.close()
+    log.close()
+
+
+def _spawn() -> tuple[subprocess.Popen[bytes], Connection, IO[bytes]]:
+    """Starts `python -m tfstudio.convert.worker` on one end of a socket pair."""
+    parent_sock, child_sock = socket.socketpair()
+    log = tempfile.TemporaryFile(prefix="tfstudio-convert-", suffix=".log")
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The child must import this very tfstudio (a source checkout, a test run).
+    root = str(Path(tfstudio.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tfstudio.convert.worker", str(child_sock.fileno())],
+            pass_fds=(child_sock.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            # Its own session: a terminal's Ctrl-C reaches the studio, which
+            # then ends the child; a kill reaches everything the child started.
+            start_new_session=True,
+        )
+    except OSError as exc:
+        parent_sock.close()
+        log.close()
+        raise ConversionError(f"cannot start the conversion worker: {exc}") from exc
+    finally:
+        child_sock.close()
+    return proc, Connection(parent_sock.detach()), log
 
 
 class CancelFlag(Protocol):
@@ -78,6 +161,7 @@ class ConversionWorker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._log: IO[bytes] | None = None
+        self._warming = False
         self._stage = Stage.LOADING
         self.prepared: Prepared | None = None
 
@@ -135,39 +219,29 @@ class ConversionWorker:
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _start(self) -> None:
-        parent_sock, child_sock = socket.socketpair()
-        self._log = tempfile.TemporaryFile(prefix="tfstudio-convert-", suffix=".log")
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        # The child must import this very tfstudio (a source checkout, a test run).
-        root = str(Path(tfstudio.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "tfstudio.convert.worker", str(child_sock.fileno())],
-                pass_fds=(child_sock.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=self._log,
-                env=env,
-                # Its own session: a terminal's Ctrl-C reaches the studio, which
-                # then ends the child; a kill reaches everything the child started.
-                start_new_session=True,
-            )
-        except OSError as exc:
-            parent_sock.close()
-            raise ConversionError(f"cannot start the conversion worker: {exc}") from exc
-        finally:
-            child_sock.close()
-        self._conn = Connection(parent_sock.detach())
+        adopted = _adopt()
+        self._proc, self._conn, self._log = adopted or _spawn()
+        self._warming = adopted is not None
 
     def _call(self, request: tuple[Any, ...], stage: Stage) -> object:
         assert self._conn is not None and self._proc is not None
         self._stage = stage
+        if self._warming:
+            # An adopted child answers its `warm` (TensorFlow imported) first.
+            self._warming = False
+            try:
+                self._receive()
+            except ConversionError:
+                # It died before doing any of this conversion's work: start afresh.
+                self._start()
         try:
             self._conn.send(request)
         except OSError:
             raise self._crashed() from None
+        return self._receive()
+
+    def _receive(self) -> object:
+        assert self._conn is not None and self._proc is not None
         while True:
             if self._cancel is not None and self._cancel.is_set():
                 self._kill()

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,12 @@ class _Session:
 
     def stage(self, name: str) -> None:
         self.conn.send(("stage", name))
+
+    def warm(self, _arg: Any = None) -> None:
+        """Imports TensorFlow now, while the studio does something else (`prestart`)."""
+        from tfstudio.extras import tensorflow
+
+        tensorflow()
 
     def prepare(self, job: Any) -> Any:
         from tfstudio.convert import engine
@@ -187,8 +194,12 @@ def serve(conn: Connection) -> None:
             if request[0] == "exit":
                 return
             try:
-                handler = session.prepare if request[0] == "prepare" else session.convert
-                reply: tuple[str, Any] = ("ok", handler(request[1]))
+                handlers: dict[str, Callable[[Any], Any]] = {
+                    "warm": session.warm,
+                    "prepare": session.prepare,
+                }
+                handler = handlers.get(request[0], session.convert)
+                reply: tuple[str, Any] = ("ok", handler(request[1] if request[1:] else None))
             except TfStudioError as exc:
                 reply = ("error", (type(exc).__name__, exc.message, exc.hint))
             except Exception as exc:  # noqa: BLE001 - a bug here must still answer the studio

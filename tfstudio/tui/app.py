@@ -143,7 +143,7 @@ class StudioApp(App[int]):
         for mode, (key, title, text) in VIEWS.items():
             yield SystemCommand(f"Go to {title} ({key})", text, lambda m=mode: self.action_go(m))
         actions = [
-            ("Run the demo", "train and convert the digits CNN", "dashboard", "demo"),
+            ("Run the demo", "the digits CNN from training to latency", "dashboard", "demo"),
             ("New training job", "a pinned image, command, GPUs, limits", "jobs", "new_job"),
             ("Stop a job", "SIGTERM, then SIGKILL (asks first)", "jobs", "stop"),
             ("Kill a job", "SIGKILL now (asks first)", "jobs", "kill"),

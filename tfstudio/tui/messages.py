@@ -76,11 +76,11 @@ class WorldRead(Message, bubble=False):
 
 
 class DemoFinished(Message, bubble=False):
-    """The demo trained and converted its model."""
+    """The demo ran end to end; `report` is its DemoReport, `entries` its variants."""
 
-    def __init__(self, result: Any, entries: list[ModelEntry]) -> None:
+    def __init__(self, report: Any, entries: list[ModelEntry]) -> None:
         super().__init__()
-        self.result = result
+        self.report = report
         self.entries = entries
 
 

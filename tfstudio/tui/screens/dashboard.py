@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tfstudio.demo.report import STAGES as DEMO_STAGES
 from tfstudio.formatting import human_bytes, ms, online, percent
 from tfstudio.operations import StageStarted, TargetFinished
 from tfstudio.tui.messages import DemoFinished, JobsRead, Progress, WorldRead
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
     from tfstudio.overview import DeviceSummary, Readiness
     from tfstudio.studio_training_types import EngineJobs
 
-DEMO_STEPS = 6
-"""Training, then the five quantization modes."""
 JOBS_REFRESH_S = 5.0
 """Seconds between two reads of the Jobs pane while the dashboard is shown."""
 ENGINE_ROW = "engine"
@@ -47,7 +46,8 @@ class DashboardScreen(StudioScreen):
         self.device_rows: dict[str, DeviceSummary] = {}
         self.model_rows: dict[str, ModelEntry] = {}
         self.board: EngineJobs | None = None
-        self.demo_done = 0
+        self.demo_stages: dict[str, str] = {}
+        """Each demo stage's line in the side panel while the demo runs."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -150,6 +150,9 @@ class DashboardScreen(StudioScreen):
             self._show_details(event.data_table)
 
     def _show_details(self, table: DataTable[Any] | None) -> None:
+        if any(w.group == "demo" and w.is_running for w in self.workers):
+            self._show_demo_stages()  # the demo's progress keeps the panel while it runs
+            return
         panel = self.query_one("#details", Static)
         key = selected_key(table) if table is not None else None
         if table is None or key is None:
@@ -166,45 +169,60 @@ class DashboardScreen(StudioScreen):
             panel.update(_welcome(self.model_rows))
 
     def action_demo(self) -> None:
-        """Trains the digits CNN and converts it in every mode, with progress."""
+        """Runs the demo end to end (train, export, convert, deploy, bench), with progress."""
         if self.busy and any(w.group == "demo" for w in self.workers if w.is_running):
             self.notify("the demo is already running", timeout=3)
             return
         token = self.begin(self.action_demo)
-        self.demo_done = 0
-        self.query_one("#readiness", Static).update("demo: training the digits CNN...")
+        self.demo_stages = {name: f"  {name}" for name in DEMO_STAGES}
+        self.query_one("#readiness", Static).update("demo: starting...")
+        self._show_demo_stages()
         self.run_demo(token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="demo", description="demo")
     def run_demo(self, token: Any) -> None:
-        """Runs the core's demo, posting its events."""
-        result = self.studio.demo(on_event=lambda e: self.post_message(Progress(e)), cancel=token)
+        """Runs the core's demo, posting its events, then its report."""
+        report = self.studio.demo(on_event=lambda e: self.post_message(Progress(e)), cancel=token)
         from tfstudio.catalog import read_entry
 
-        entries = [e for v in result.conversion.variants if (e := read_entry(v.path))]
-        self.post_message(DemoFinished(result, entries))
+        entries = [e for r in report.rows if r.path and (e := read_entry(r.path))]
+        self.post_message(DemoFinished(report, entries))
 
     def on_progress(self, message: Progress) -> None:
         event = message.event
-        if isinstance(event, TargetFinished):
-            self.demo_done += 1
-        if isinstance(event, (StageStarted, TargetFinished)):
-            text = event.message or (event.stage.value if isinstance(event, StageStarted) else "")
-            done = min(self.demo_done + 1, DEMO_STEPS)
-            self.query_one("#readiness", Static).update(
-                f"demo ({done}/{DEMO_STEPS}): {text}   [dim]esc cancels[/]"
+        readiness = self.query_one("#readiness", Static)
+        if event.operation == "demo" and isinstance(event, StageStarted):
+            self.demo_stages[event.target] = f"[b]… {event.target}[/b]  {event.message}"
+            readiness.update(
+                f"demo [{event.index}/{event.total}] {event.message}   [dim]esc cancels[/]"
             )
+            self._show_demo_stages()
+        elif event.operation == "demo" and isinstance(event, TargetFinished):
+            mark = "[$success]✓[/]" if event.ok else "[$error]✗[/]"
+            seconds = float(event.data.get("seconds", 0.0))
+            self.demo_stages[event.target] = (
+                f"{mark} {event.target} {seconds:5.1f} s  {event.message}"
+            )
+            self._show_demo_stages()
+        elif isinstance(event, TargetFinished) and event.operation in ("convert", "demo-step"):
+            readiness.update(f"demo: {event.target}: {event.message}   [dim]esc cancels[/]")
+
+    def _show_demo_stages(self) -> None:
+        lines = "\n".join(self.demo_stages.values())
+        self.query_one("#details", Static).update(f"[b]Demo[/b]\n\n{lines}")
 
     def on_demo_finished(self, message: DemoFinished) -> None:
-        result = message.result
+        from tfstudio.tui.modals.demo_result import DemoResultModal
+
+        report = message.report
         self.notify(
-            f"trained in {result.train_seconds:.1f} s, Keras accuracy "
-            f"{100 * result.keras_test_accuracy:.1f}%; {len(message.entries)} variants. "
-            "Next: 4 (deploy) int8 to local.",
+            f"{sum(r.ok for r in report.rows)} of {len(report.rows)} variants deployed and "
+            f"benched on {report.device} in {report.total_seconds:.0f} s",
             title="demo done",
             timeout=8,
         )
-        self.studio_app.show_conversion(result.conversion, message.entries)
+        self.studio_app.show_conversion(report, message.entries)
+        self.app.push_screen(DemoResultModal(report))
         self.read_world()
 
 
@@ -212,9 +230,9 @@ def _welcome(models: dict[str, ModelEntry]) -> str:
     if models:
         return "Select a row for details.\n\n3 convert  4 deploy\n5 bench    6 devices\n? help"
     return (
-        "[b]Welcome to tfstudio[/b]\n\nNo models yet. Press [b]d[/b] to train a small "
-        "digits CNN and convert it in every mode (about a minute, no download).\n\n"
-        "Then deploy it to the built-in [b]local[/b] device with 4."
+        "[b]Welcome to tfstudio[/b]\n\nNo models yet. Press [b]d[/b] for the demo: train a "
+        "small digits CNN, convert it in every mode, deploy each variant to the built-in "
+        "[b]local[/b] device and measure its latency there (under a minute, no download)."
     )
 
 
