@@ -35,6 +35,7 @@ class Stage(str, Enum):
     PUSH = "push"
     INSTALL = "install"
     BENCH = "bench"
+    EVAL = "eval"
     ROLLBACK = "rollback"
     PRUNE = "prune"
     CHECK = "check"

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from tfstudio.cli.engine_opts import confirm
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import human_bytes, print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -93,7 +93,7 @@ def _list(args: argparse.Namespace) -> int:
         [e.name + (" *" if e.name == default else ""), e.url, e.origin, e.workspace]
         for e in engines
     ]
-    print(render_table(["engine", "url", "from", "workspace"], rows))
+    print_table(["engine", "url", "from", "workspace"], rows)
     return 0
 
 
@@ -132,7 +132,7 @@ def _check(args: argparse.Namespace) -> int:
             "memory",
             "rtt_ms",
         ]
-        print(render_table(headers, rows))
+        print_table(headers, rows)
         for r in results:
             if r.error:
                 print(r.error + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)

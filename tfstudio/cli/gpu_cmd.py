@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, event_printer, open_engine
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import human_bytes, print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -85,5 +85,5 @@ def _gpus(args: argparse.Namespace) -> int:
         ]
         for g in report.gpus
     ]
-    print(render_table(["gpu", "name", "util", "memory", "processes"], rows))
+    print_table(["gpu", "name", "util", "memory", "processes"], rows)
     return 0

@@ -17,7 +17,7 @@ from tfstudio.cli.engine_opts import (
     note,
     open_engine,
 )
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import human_bytes, print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -124,7 +124,7 @@ def _list(args: argparse.Namespace) -> int:
         "memory",
         "gpu",
     ]
-    print(render_table(headers, rows))
+    print_table(headers, rows)
     return 0
 
 
