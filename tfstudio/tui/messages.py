@@ -44,6 +44,7 @@ class ConvertRequest:
     modes: list[str]
     rep_data: str | None
     eval_data: str | None
+    fixed_batch: int | None = None
 
 
 class ConvertRequested(Message, bubble=False):
