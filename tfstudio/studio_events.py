@@ -77,13 +77,8 @@ def deploy_events(emit: EventCallback, operation: str = "deploy") -> Any:
     """Returns a deploy `on_event=` callback that speaks the one contract."""
 
     def on_event(event: Any) -> None:
-        tick = event.transfer
-        if tick is not None:
-            emit(
-                TransferTick(
-                    operation, event.device, tick.done, tick.total, tick.rate_bps, tick.eta_s
-                )
-            )
+        if event.transfer is not None:
+            emit(TransferTick.of(operation, event.device, event.transfer))
             return
         stage = DEPLOY_STAGES.get(event.stage, Stage.DONE)
         emit(StageStarted(operation, event.device, stage, event.message))

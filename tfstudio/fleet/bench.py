@@ -21,10 +21,16 @@ from tfstudio.errors import CancelledError, TfStudioError
 from tfstudio.fleet import fanout
 from tfstudio.fleet.agentcall import AgentClient, oneshot_args
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.push import TransferProgress, push
+from tfstudio.fleet.push import push
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.transport import Transport
-from tfstudio.operations import EventCallback, Stage, StageStarted, TransferTick
+from tfstudio.operations import (
+    EventCallback,
+    Stage,
+    StageStarted,
+    TransferProgress,
+    TransferTick,
+)
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,7 @@ def bench_many(
         transport = None
 
         def tick(t: TransferProgress) -> None:
-            emit(TransferTick("bench", device.name, t.done, t.total, t.rate_bps, t.eta_s))
+            emit(TransferTick.of("bench", device.name, t))
 
         try:
             if cancel is not None and cancel.is_set():
