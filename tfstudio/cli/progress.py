@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Collection
 from types import TracebackType
 from typing import IO, Any
 
@@ -29,13 +30,20 @@ class EventPrinter:
 
     Thread-safe: a fan-out's workers call it at once. `enabled=False` (e.g.
     under --json) prints nothing; `plain=False` prints nothing when `stream` is
-    not a terminal (commands whose logs never carried progress lines).
+    not a terminal (commands whose logs never carried progress lines);
+    `stages` limits the stage lines to those stages (transfers always show).
     """
 
     def __init__(
-        self, stream: IO[str] | None = None, *, enabled: bool = True, plain: bool = True
+        self,
+        stream: IO[str] | None = None,
+        *,
+        enabled: bool = True,
+        plain: bool = True,
+        stages: Collection[Stage] | None = None,
     ) -> None:
         self.stream = stream or sys.stderr
+        self.stages = stages
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.enabled = enabled and (plain or self.tty)
         self._lock = threading.Lock()
@@ -85,7 +93,8 @@ class EventPrinter:
             if isinstance(event, TransferTick):
                 self._tick(event)
             elif isinstance(event, StageStarted):
-                if event.stage is not Stage.DONE and event.message:
+                shown = self.stages is None or event.stage in self.stages
+                if shown and event.stage is not Stage.DONE and event.message:
                     self._line(f"{event.target or 'tfstudio'}: {event.message}")
             elif isinstance(event, TargetFinished) and self._progress is not None:
                 task = self._tasks.pop(event.target, None)

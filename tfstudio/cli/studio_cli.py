@@ -8,11 +8,14 @@ one-line error names it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tfstudio.studio import Studio
+    from tfstudio.studio_training import Training
 
 
 def ask_passphrase(path: str) -> str | None:
@@ -29,3 +32,13 @@ def cli_studio() -> Studio:
     from tfstudio.studio import Studio
 
     return Studio(ask_passphrase=ask_passphrase)
+
+
+@contextlib.contextmanager
+def cli_training() -> Iterator[Training]:
+    """Yields this command's `Studio.training`; its engine connections close at the end."""
+    studio = cli_studio()
+    try:
+        yield studio.training
+    finally:
+        studio.close()
