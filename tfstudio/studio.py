@@ -42,10 +42,12 @@ if TYPE_CHECKING:
     from tfstudio.fleet.deploy import DeployOptions, DeployResult
     from tfstudio.fleet.registry import Device
     from tfstudio.hostkey_offer import HostKeyOffer
+    from tfstudio.measure.report import Report
     from tfstudio.modelinfo import ModelFacts
     from tfstudio.overview import DeviceSummary, Readiness
     from tfstudio.studio_bench import BenchRow
     from tfstudio.studio_training import Training
+    from tfstudio.tunnel.telemetry import MetricsSession
 
 DEFAULT_WORKERS = 8
 
@@ -127,6 +129,27 @@ class Studio:
         """Returns where a conversion of `source` goes by default: `HOME/models/<stem>`."""
         stem = Path(str(source).rstrip("/")).name.split(".")[0] or "model"
         return self.home / "models" / stem
+
+    def bench_report(
+        self, models: Sequence[str | Path] = (), devices: Sequence[str] = ()
+    ) -> Report:
+        """Returns the variants x devices matrix of every logged bench, deploy and eval,
+        plus `models` and `devices` (what was never measured shows as unmeasured).
+
+        Raises OutputError when a log cannot be read.
+        """
+        from tfstudio.measure.report import build_report
+
+        return build_report([Path(m) for m in models], list(devices))
+
+    def metrics(self, name: str) -> MetricsSession:
+        """Returns a live-metrics session for device `name` (the agent's service, through
+        an SSH tunnel kept between polls); its `poll()` never raises for the device's
+        faults, and `close()` ends it. Raises DeviceError for an unknown name.
+        """
+        from tfstudio.tunnel.telemetry import MetricsSession
+
+        return MetricsSession(self.device(name), self.connector)
 
     # -- registry ---------------------------------------------------------
 

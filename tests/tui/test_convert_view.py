@@ -6,7 +6,6 @@ from typing import Any
 
 from textual.widgets import Input, Static
 
-from tests.convert.conftest import recurrent  # noqa: F401 - fixture
 from tests.tui.conftest import Recorder, table_rows, wait_for
 from tfstudio.operations import StageStarted, TargetFinished
 from tfstudio.tui.app import StudioApp
