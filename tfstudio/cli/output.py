@@ -53,10 +53,16 @@ def print_table(
     numeric = _numeric_columns(len(headers), rows)
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if numeric[i] else "left", overflow="fold")
+        table.add_column(header, justify="right" if numeric[i] else "left", no_wrap=True)
     for row in rows:
         table.add_row(*(Text(_cell(v)) for v in row))  # values are never markup
-    Console(file=out, highlight=False).print(table)
+    console = Console(file=out, highlight=False)
+    natural = console.measure(table, options=console.options.update_width(1 << 16)).maximum
+    if natural > console.width:
+        # Wider than the terminal: let the terminal wrap whole lines rather than
+        # cut names and hashes inside their cells.
+        console = Console(file=out, highlight=False, width=natural)
+    console.print(table)
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

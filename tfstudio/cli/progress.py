@@ -54,22 +54,15 @@ class EventPrinter:
     def __enter__(self) -> EventPrinter:
         if self.enabled and self.tty:
             from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"),
                 DownloadColumn(binary_units=True),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
+                TextColumn("{task.fields[rate]}"),  # the core's rate: rich's own needs
+                TextColumn("ETA {task.fields[eta]}"),  # several samples a fast push lacks
                 console=Console(file=self.stream, highlight=False),
                 transient=True,
             )
@@ -103,12 +96,20 @@ class EventPrinter:
 
     def _tick(self, tick: TransferTick) -> None:
         if self._progress is not None:
+            fields = {"rate": f"{human_bytes(tick.rate_bps)}/s", "eta": _eta(tick)}
             task = self._tasks.get(tick.target)
             if task is None:
                 task = self._tasks[tick.target] = self._progress.add_task(
-                    tick.target, total=tick.total or 1
+                    tick.target, total=tick.total or 1, **fields
                 )
-            self._progress.update(task, completed=tick.done, total=tick.total or 1)
+            self._progress.update(task, completed=tick.done, total=tick.total or 1, **fields)
+            if tick.done >= tick.total:
+                # Done moving bytes: the bar gives way to one line; the stages go on.
+                self._progress.remove_task(self._tasks.pop(tick.target))
+                self._line(
+                    f"{tick.target}: sent {human_bytes(tick.total)} at "
+                    f"{human_bytes(tick.rate_bps)}/s"
+                )
             return
         now = time.monotonic()
         finished = tick.done >= tick.total
@@ -130,9 +131,13 @@ class EventPrinter:
 def transfer_line(tick: TransferTick) -> str:
     """Returns one transfer tick as a line: bar, percent, bytes, rate and ETA."""
     filled = int(BAR_WIDTH * tick.fraction)
-    eta = f"{tick.eta_s:.0f}s" if tick.eta_s is not None else "?"
+    eta = _eta(tick)
     return (
         f"{tick.target}: [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] "
         f"{tick.fraction * 100:3.0f}% {human_bytes(tick.done)}/{human_bytes(tick.total)} "
         f"{human_bytes(tick.rate_bps)}/s ETA {eta}"
     )
+
+
+def _eta(tick: TransferTick) -> str:
+    return f"{tick.eta_s:.0f}s" if tick.eta_s is not None else "?"
