@@ -103,6 +103,7 @@ class Connector:
                 passphrase=passphrase,
                 connect_timeout=connect_timeout or self.config.connect_timeout_s,
                 command_timeout=self.config.command_timeout_s,
+                stall_timeout=self.config.stall_timeout_s,
             ),
         )
 

@@ -51,11 +51,18 @@ def append_jsonl(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Returns the JSON objects of `path`, oldest first (a line cut by a crash is skipped)."""
-    if not path.exists():
+    """Returns the JSON objects of `path`, oldest first (a line cut by a crash is skipped).
+
+    Raises OutputError when the file exists but cannot be read.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise OutputError(f"cannot read {path}: {exc.strerror}") from exc
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
             entry = json.loads(line)
         except ValueError:

@@ -49,7 +49,8 @@ def scan(device: Device, *, connect_timeout: float | None = None) -> HostKeyOffe
     """Returns the host key `device` offers, compared with the recorded ones.
 
     Raises UsageError for `local`, TransportError when the device cannot be
-    reached, HostKeyError when a known_hosts file is unreadable.
+    reached, HostKeyRevokedError when the offered key is marked @revoked,
+    HostKeyError when a known_hosts file is unreadable.
     """
     from tfstudio.fleet import hostkeys, sshconfig
     from tfstudio.fleet.ssh import scan_host_key
@@ -66,6 +67,9 @@ def scan(device: Device, *, connect_timeout: float | None = None) -> HostKeyOffe
     )
     key = scan_host_key(target, device.name)
     known = hostkeys.load_known(target.hostname, target.port)
+    if key.asbytes() in known.revoked:
+        # A revoked key is never offered for trust: verify raises HostKeyRevokedError.
+        hostkeys.verify(target.hostname, target.port, key, device.name)
     recorded = known.keys.get(key.get_name())
     status, old_fp = UNKNOWN, None
     if recorded is not None and recorded[0].asbytes() == key.asbytes():

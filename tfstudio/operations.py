@@ -35,6 +35,7 @@ class Stage(str, Enum):
     PUSH = "push"
     INSTALL = "install"
     BENCH = "bench"
+    EVAL = "eval"
     ROLLBACK = "rollback"
     PRUNE = "prune"
     CHECK = "check"
@@ -64,6 +65,25 @@ class StageStarted:
 
 
 @dataclass(frozen=True)
+class TransferProgress:
+    """Bytes moved by one transfer: `done` of `total`, at `rate_bps`, `eta_s` left.
+
+    What a transfer (fleet.push, an image pull) reports; a `TransferTick` is one
+    of these for a named target of an operation.
+    """
+
+    done: int
+    total: int
+    rate_bps: float
+    eta_s: float | None
+
+    @property
+    def fraction(self) -> float:
+        """Done over total (1.0 for an empty file)."""
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
 class TransferTick:
     """Bytes moved for `target`: `done` of `total`, at `rate_bps`, `eta_s` left."""
 
@@ -74,10 +94,21 @@ class TransferTick:
     rate_bps: float
     eta_s: float | None
 
+    @classmethod
+    def of(cls, operation: str, target: str, progress: TransferProgress) -> TransferTick:
+        """Returns `progress` as the tick of `target` in `operation`."""
+        return cls(operation, target, progress.done, progress.total, progress.rate_bps,
+                   progress.eta_s)  # fmt: skip
+
+    @property
+    def progress(self) -> TransferProgress:
+        """The transfer's numbers without the operation and target."""
+        return TransferProgress(self.done, self.total, self.rate_bps, self.eta_s)
+
     @property
     def fraction(self) -> float:
         """Done over total (1.0 for an empty file)."""
-        return self.done / self.total if self.total else 1.0
+        return self.progress.fraction
 
 
 @dataclass(frozen=True)

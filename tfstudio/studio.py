@@ -29,6 +29,8 @@ from tfstudio.operations import (
     Throttle,
     fleet_result,
 )
+from tfstudio.studio_events import convert_events as _convert_events
+from tfstudio.studio_events import deploy_events as _deploy_events
 
 if TYPE_CHECKING:
     from tfstudio.catalog import ModelEntry
@@ -38,13 +40,15 @@ if TYPE_CHECKING:
     from tfstudio.fleet.agent_install import AgentInstallResult
     from tfstudio.fleet.bench import BenchSettings
     from tfstudio.fleet.check import CheckResult
-    from tfstudio.fleet.deploy import DeployResult
+    from tfstudio.fleet.deploy import DeployOptions, DeployResult
     from tfstudio.fleet.registry import Device
     from tfstudio.hostkey_offer import HostKeyOffer
+    from tfstudio.measure.report import Report
     from tfstudio.modelinfo import ModelFacts
     from tfstudio.overview import DeviceSummary, Readiness
     from tfstudio.studio_bench import BenchRow
     from tfstudio.studio_training import Training
+    from tfstudio.tunnel.telemetry import MetricsSession
 
 DEFAULT_WORKERS = 8
 
@@ -127,6 +131,27 @@ class Studio:
         stem = Path(str(source).rstrip("/")).name.split(".")[0] or "model"
         return self.home / "models" / stem
 
+    def bench_report(
+        self, models: Sequence[str | Path] = (), devices: Sequence[str] = ()
+    ) -> Report:
+        """Returns the variants x devices matrix of every logged bench, deploy and eval,
+        plus `models` and `devices` (what was never measured shows as unmeasured).
+
+        Raises OutputError when a log cannot be read.
+        """
+        from tfstudio.measure.report import build_report
+
+        return build_report([Path(m) for m in models], list(devices))
+
+    def metrics(self, name: str) -> MetricsSession:
+        """Returns a live-metrics session for device `name` (the agent's service, through
+        an SSH tunnel kept between polls); its `poll()` never raises for the device's
+        faults, and `close()` ends it. Raises DeviceError for an unknown name.
+        """
+        from tfstudio.tunnel.telemetry import MetricsSession
+
+        return MetricsSession(self.device(name), self.connector)
+
     # -- registry ---------------------------------------------------------
 
     def device(self, name: str) -> Device:
@@ -188,28 +213,38 @@ class Studio:
         eval_data: str | Path | None = None,
         on_event: EventCallback | None = None,
         cancel: CancelToken | None = None,
+        **options: Any,
     ) -> ConversionResult:
         """Converts `source` in `modes` into `outdir` (default `HOME/models/<stem>`).
 
-        Events: LOAD, then per mode CONVERT and TargetFinished. Returns the
-        ConversionResult; raises what `tfstudio.convert.convert` raises.
+        `options`: the convert core's other choices (fixed_batch, eval_output,
+        select_tf_ops, allow_float_fallback). Events: LOAD, then per mode
+        CONVERT and TargetFinished (ok=False with the mode's one-line error
+        when it failed; the other modes go on). Returns the ConversionResult;
+        raises what `tfstudio.convert.convert` raises: ModesFailedError (its
+        `result` holds the modes written, in the catalogue too, and the failures).
         """
-        from tfstudio.convert import convert
+        from tfstudio import catalog
+        from tfstudio.convert import ModesFailedError, convert
 
         out = Path(outdir) if outdir else self.default_outdir(source)
         emit = Throttle(on_event)
         emit(StageStarted("convert", "convert", Stage.LOAD, "loading the model and TensorFlow"))
-        result = convert(
-            source,
-            out,
-            modes,
-            rep_data=rep_data,
-            eval_data=eval_data,
-            progress=_convert_events(emit, "convert"),
-            cancel=cancel,
-        )
-        from tfstudio import catalog
-
+        try:
+            result = convert(
+                source,
+                out,
+                modes,
+                rep_data=rep_data,
+                eval_data=eval_data,
+                progress=_convert_events(emit, "convert"),
+                cancel=cancel,
+                **options,
+            )
+        except ModesFailedError as exc:
+            if exc.result.variants:
+                catalog.remember_dir(exc.result.outdir)
+            raise
         catalog.remember_dir(result.outdir)
         return result
 
@@ -235,11 +270,33 @@ class Studio:
 
     # -- devices ----------------------------------------------------------
 
+    def deploy_options(self, **choices: Any) -> DeployOptions:
+        """Returns DeployOptions with the config's deadlines, pool size and `keep`,
+        overridden by `choices` (bench, max_p99_ms, keep, bench_settings, eval_gate, ...).
+
+        Raises TypeError for an unknown choice (a programming error).
+        """
+        from tfstudio.fleet.deploy import DeployOptions
+
+        values: dict[str, Any] = {
+            "connect_timeout": self.config.connect_timeout_s,
+            "command_timeout": self.config.command_timeout_s,
+            "stall_timeout": self.config.stall_timeout_s,
+            "install_timeout": self.config.install_timeout_s,
+            "lock_wait": self.config.lock_wait_s,
+            "reconnect_timeout": self.config.reconnect_timeout_s,
+            "workers": self.config.fanout,
+            "keep": self.config.deploy_keep,
+        }
+        values.update({k: v for k, v in choices.items() if v is not None})
+        return DeployOptions(**values)
+
     def deploy(
         self,
         model: str | Path,
         devices: Sequence[Device],
         *,
+        options: DeployOptions | None = None,
         bench: bool = False,
         max_p99_ms: float | None = None,
         keep: int | None = None,
@@ -250,21 +307,22 @@ class Studio:
     ) -> FleetResult[DeployResult]:
         """Deploys `model` to `devices` (preflight, push, install, optional health gate).
 
+        `options` (from `deploy_options`) wins over the keyword shortcuts.
         Returns one DeployResult per device (never raises for a device's
         failure). Raises ModelFormatError for a bad model file.
         """
-        from tfstudio.fleet.bench import BenchSettings
-        from tfstudio.fleet.deploy import DeployOptions, deploy_many
+        from tfstudio.fleet.deploy import deploy_many
 
         path = Path(model)
         facts = self.inspect(path)
-        options = DeployOptions(
-            bench=bench,
-            max_p99_ms=max_p99_ms,
-            keep=keep if keep is not None else self.config.deploy_keep,
-            bench_settings=bench_settings or BenchSettings(),
-            workers=workers or self.config.fanout,
-        )
+        if options is None:
+            options = self.deploy_options(
+                bench=bench,
+                max_p99_ms=max_p99_ms,
+                keep=keep,
+                bench_settings=bench_settings,
+                workers=workers,
+            )
         emit = Throttle(on_event)
         results = deploy_many(
             path,
@@ -285,43 +343,49 @@ class Studio:
         model: str | Path | None = None,
         settings: BenchSettings | None = None,
         *,
+        inputs: str | Path | None = None,
         on_event: EventCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> FleetResult[BenchRow]:
         """Benchmarks `model` (None: each device's active model) on `devices`.
 
-        Each row is also stored in HOME/bench.jsonl. Returns one BenchRow per
-        device (never raises for a device's failure); raises ModelFormatError
-        for a bad model file.
+        `inputs`: real inputs (.npy/.npz). Each report is also stored in
+        HOME/bench.jsonl (a thread sweep's under one id). Returns one BenchRow
+        per device (never raises for a device's failure); raises
+        ModelFormatError for a bad model file.
         """
-        from tfstudio import history
-        from tfstudio.fleet.bench import BenchSettings
-        from tfstudio.studio_bench import bench_device
+        from tfstudio.fleet.bench import BenchSettings, bench_many
+        from tfstudio.studio_bench import BenchRow
 
         path = Path(model) if model is not None else None
         if path is not None:
             self.inspect(path)  # a bad file is one error, not one per device
         emit = Throttle(on_event)
-        token = cancel or CancelToken()
-        chosen = settings or BenchSettings()
-
-        def one(device: Device) -> BenchRow:
-            row = bench_device(device, path, chosen, self.connector, emit, token)
-            emit(TargetFinished("bench", device.name, row.ok, row.message, row.to_json()))
-            return row
-
-        rows = self._fan_out(one, devices)
+        outcomes = bench_many(
+            list(devices),
+            path,
+            settings or BenchSettings(),
+            inputs=Path(inputs) if inputs is not None else None,
+            workers=max(1, self.config.fanout or DEFAULT_WORKERS),
+            connect=self.connector,
+            cancel=cancel,
+            on_event=emit,
+        )
+        rows = [BenchRow.of(o, path) for o in outcomes]
         for row in rows:
-            if row.ok:
-                history.append(history.BENCH, row.history_entry())
+            emit(TargetFinished("bench", row.device, row.ok, row.message, row.to_json()))
         return fleet_result("bench", rows)
 
     def check(
         self, devices: Sequence[Device], *, on_event: EventCallback | None = None
     ) -> FleetResult[CheckResult]:
-        """Checks reachability, round trip, agent and runtime of `devices`; stores each."""
+        """Checks reachability, round trip, agent and runtime of `devices`; stores each.
+
+        Ctrl-C answers the devices not done yet as cancelled, at once.
+        """
         from tfstudio import history
-        from tfstudio.fleet.check import check_device
+        from tfstudio.fleet import fanout
+        from tfstudio.fleet.check import CheckResult, check_device
 
         emit = Throttle(on_event)
 
@@ -332,7 +396,17 @@ class Studio:
             emit(TargetFinished("check", device.name, result.ok, message, result.to_json()))
             return result
 
-        results = self._fan_out(one, devices)
+        results = fanout.run_all(
+            list(devices),
+            lambda i, d: one(d),
+            workers=max(1, min(self.config.fanout or DEFAULT_WORKERS, len(devices) or 1)),
+            cancel=CancelToken(),
+            abandon=lambda i, d: CheckResult(
+                d.name, False, "unknown", error=f"{d.name}: cancelled"
+            ),
+            grace_s=0.0,
+            name="check",
+        )
         for r in results:
             history.append(history.CHECKS, {"device": r.device, **r.to_json()})
         return fleet_result("check", results)
@@ -345,13 +419,29 @@ class Studio:
         with self.connector(device) as transport:
             return install_agent(device, transport, runtime=runtime)
 
-    def models_on(self, name: str) -> dict[str, Any]:
-        """Returns the agent's `list` answer for `name`: its models, active and previous."""
+    def agent_call(self, name: str, command: str, *args: str) -> dict[str, Any]:
+        """Runs one agent command on `name` and returns its JSON answer.
+
+        Raises DeviceError, AgentError, TransportError, HostKeyError.
+        """
         from tfstudio.fleet.agentcall import AgentClient
 
         device = self.device(name)
         with self.connector(device) as transport:
-            return AgentClient(device, transport).call("list")
+            return AgentClient(device, transport).call(command, *args)
+
+    def models_on(self, name: str) -> dict[str, Any]:
+        """Returns the agent's `list` answer for `name`: its models, active and previous."""
+        return self.agent_call(name, "list")
+
+    def prune(self, name: str, keep: int) -> dict[str, Any]:
+        """Removes all but the `keep` newest models of `name` (never the active one or its
+        rollback target); returns the agent's answer. Raises UsageError for keep < 1."""
+        from tfstudio.errors import UsageError
+
+        if keep < 1:
+            raise UsageError("--keep must be at least 1 (the active model is always kept)")
+        return self.agent_call(name, "prune", f"--keep={keep}")
 
     def rollback(self, name: str) -> dict[str, Any]:
         """Re-activates `name`'s previous model and logs it; returns the agent's answer.
@@ -359,86 +449,14 @@ class Studio:
         Raises AgentError (e.g. no previous model), TransportError.
         """
         from tfstudio.fleet import deploylog
-        from tfstudio.fleet.agentcall import AgentClient
 
-        device = self.device(name)
-        with self.connector(device) as transport:
-            answer = AgentClient(device, transport).call("rollback")
+        answer = self.agent_call(name, "rollback")
         deploylog.append(
             {
-                "device": device.name,
+                "device": name,
                 "result": "manual_rollback",
                 **answer,
                 "sha256": answer["active"],
             }
         )
         return answer
-
-    def _fan_out(self, one: Any, devices: Sequence[Device]) -> list[Any]:
-        from concurrent.futures import ThreadPoolExecutor
-
-        workers = max(1, min(self.config.fanout or DEFAULT_WORKERS, len(devices)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="studio") as pool:
-            return list(pool.map(one, devices))
-
-
-def _convert_events(emit: EventCallback, operation: str) -> Any:
-    """Returns a convert `progress=` callback that speaks the one contract."""
-    from tfstudio.convert.events import ModeFinished, ModeStarted
-
-    def progress(event: object) -> None:
-        if isinstance(event, ModeStarted):
-            emit(
-                StageStarted(
-                    operation,
-                    event.mode,
-                    Stage.CONVERT,
-                    f"converting {event.mode}",
-                    event.index,
-                    event.total,
-                )
-            )
-        elif isinstance(event, ModeFinished):
-            emit(
-                TargetFinished(
-                    operation,
-                    event.mode,
-                    True,
-                    f"wrote {Path(event.path).name}",
-                    {"path": event.path, "size_bytes": event.size_bytes, "seconds": event.seconds},
-                )
-            )
-
-    return progress
-
-
-_DEPLOY_STAGES = {
-    "connect": Stage.CONNECT,
-    "lock": Stage.LOCK,
-    "info": Stage.PREFLIGHT,
-    "push": Stage.PUSH,
-    "install": Stage.INSTALL,
-    "bench": Stage.BENCH,
-    "rollback": Stage.ROLLBACK,
-    "prune": Stage.PRUNE,
-    "done": Stage.DONE,
-}
-
-
-def _deploy_events(emit: EventCallback) -> Any:
-    """Returns a deploy `on_event=` callback that speaks the one contract."""
-    from tfstudio.operations import TransferTick
-
-    def on_event(event: Any) -> None:
-        tick = event.transfer
-        if tick is not None:
-            emit(
-                TransferTick(
-                    "deploy", event.device, tick.done, tick.total, tick.rate_bps, tick.eta_s
-                )
-            )
-            return
-        stage = _DEPLOY_STAGES.get(event.stage, Stage.DONE)
-        emit(StageStarted("deploy", event.device, stage, event.message))
-
-    return on_event

@@ -190,3 +190,14 @@ def test_cert_authority_and_revoked_lines_are_understood(
     assert "Traceback" not in captured.err
     results = {r["device"]: r for r in json.loads(captured.out)}
     assert "REVOKED" in results["kh-revoked"]["error"]
+    # Trust (the UI's scan, then the CLI's trust) never offers a revoked key,
+    # even with its fingerprint given.
+    from tfstudio.errors import HostKeyRevokedError
+    from tfstudio.studio import Studio
+
+    with pytest.raises(HostKeyRevokedError):
+        Studio().scan_host_key("kh-revoked")
+    argv = ["devices", "trust", "kh-revoked", "--fingerprint", revoked.host_fingerprint]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "REVOKED" in err and "Traceback" not in err

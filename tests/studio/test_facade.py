@@ -48,6 +48,27 @@ def test_bench_is_stored_and_a_new_studio_shows_it(tiny_models: dict[str, Path])
     assert local.p50_ms == row.report["p50_ms"] and local.last_seen == stored["time"]
 
 
+def test_bench_speaks_the_one_contract_and_logs_each_report_once(
+    lab: Lab, tiny_models: dict[str, Path]
+) -> None:
+    """Studio.bench delegates to the fleet's bench_many: its stages and the model's push to
+    the device's scratch area arrive as events; the report is logged once."""
+    lab.add("benchev")
+    studio = Studio()
+    events: list[Event] = []
+    model = tiny_models["float16"]
+    (row,) = studio.bench(studio.resolve("benchev"), model, FAST, on_event=events.append)
+    assert row.ok and row.model == model.name and row.pushed_bytes >= model.stat().st_size
+    stages = [e.stage.value for e in events if isinstance(e, StageStarted)]
+    assert stages == ["connect", "bench"]
+    ticks = [e for e in events if isinstance(e, TransferTick)]
+    assert ticks and ticks[-1].done == ticks[-1].total == model.stat().st_size
+    (done,) = [e for e in events if isinstance(e, TargetFinished)]
+    assert done.ok and done.target == "benchev" and done.data["p50_ms"] == row.value("p50_ms")
+    (stored,) = studio.bench_history("benchev")
+    assert stored["model"] == model.name and stored["p50_ms"] == row.value("p50_ms")
+
+
 def test_rollback_reactivates_the_previous_model_and_logs_it(tiny_models: dict[str, Path]) -> None:
     studio = Studio()
     local = studio.resolve("local")

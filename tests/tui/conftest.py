@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.convert.conftest import mlp  # noqa: F401 - fixture
+from tests.convert.conftest import mlp, recurrent  # noqa: F401 - fixtures
 from tests.fleet.conftest import lab, servers, users  # noqa: F401 - fixtures
 from tests.helpers.sshd import SSHD, SshdFactory
 from tests.training.conftest import (  # noqa: F401 - fixtures

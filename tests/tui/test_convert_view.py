@@ -9,6 +9,7 @@ from textual.widgets import Input, Static
 from tests.tui.conftest import Recorder, table_rows, wait_for
 from tfstudio.operations import StageStarted, TargetFinished
 from tfstudio.tui.app import StudioApp
+from tfstudio.tui.messages import ConvertRequest, ConvertRequested
 
 MODES = ("float32", "dynamic", "float16", "int8", "int16x8")
 
@@ -98,3 +99,41 @@ async def test_bad_source_is_one_line_notification(app: StudioApp, tmp_path) -> 
         notes = [n.message for n in app._notifications]
         assert any("missing.keras" in n for n in notes)
         assert all("Traceback" not in n for n in notes)
+
+
+async def test_a_mode_that_crashes_is_a_failed_row_beside_the_written_ones(
+    app: StudioApp, recorder: Recorder, recurrent, tmp_path
+) -> None:
+    """TensorFlow's calibrator really segfaults on this LSTM in int8 (tests/convert's
+    isolation test): float32 is written and shown, int8 is a failed row with its error."""
+    out = tmp_path / "o"
+    request = ConvertRequest(
+        str(recurrent.lstm), str(out), ["float32", "int8"], str(recurrent.tokens), None,
+        fixed_batch=1,
+    )  # fmt: skip
+    async with app.run_test(size=(160, 48), message_hook=recorder) as pilot:
+        await pilot.press("3")
+        app.screen.post_message(ConvertRequested(request))
+        await wait_for(pilot, lambda: recorder.of("Converted"), timeout=300)
+        await pilot.pause(0.2)
+
+        events = [m.event for m in recorder.of("Progress")]
+        finished = {e.target: e for e in events if isinstance(e, TargetFinished)}
+        assert {mode: e.ok for mode, e in finished.items()} == {"float32": True, "int8": False}
+        assert "the converter crashed (SIGSEGV)" in finished["int8"].message
+        assert finished["int8"].data["status"] == "failed"
+
+        rows = table_rows(app, "#results")
+        assert [r[:2] for r in rows] == [["float32", rows[0][1]], ["int8", "failed"]]
+        assert rows[0][1].endswith("KiB")
+        status = str(app.screen.query_one("#convert-status", Static).render())
+        assert "1 variants in" in status and "1 failed: int8" in status
+        assert any("1 of 2 modes failed" in n.message for n in app._notifications)
+        # The mode that was written is in the catalogue; the failed one is not.
+        assert [m.mode for m in app.studio.models() if m.path.parent == out] == ["float32"]
+
+        await pilot.click("#results")
+        await pilot.press("down")  # the failed row shows its error
+        await pilot.pause(0.2)
+        inspect = str(app.screen.query_one("#inspect", Static).render())
+        assert "int8" in inspect and "SIGSEGV" in inspect

@@ -83,3 +83,65 @@ async def test_encrypted_key_asks_for_its_passphrase_then_retries(
         await wait_for(pilot, lambda: len(recorder.of("Checked")) == 2, timeout=60)
         first, second = (m.result.outcome("lockedcam") for m in recorder.of("Checked"))
         assert not first.reachable and second.reachable
+
+
+async def test_live_metrics_of_a_served_device_and_the_fix_for_one_without(
+    app: StudioApp, recorder: Recorder, lab: Lab, tiny_models, tmp_path, capsys
+) -> None:
+    """`l` follows the selected device's agent service through the SSH tunnel (issue 13's
+    MetricsSession): predicts sent meanwhile show up; a device without the service shows
+    its fix and is not polled again."""
+    import os
+    import signal
+
+    import numpy as np
+
+    from tests.helpers.sshd import processes_with
+    from tfstudio.cli import main
+    from tfstudio.studio import Studio
+
+    device = lab.add("livecam")
+    lab.add("quietcam")
+    assert main(["deploy", str(tiny_models["float32"]), "--to", "livecam", "--json"]) == 0
+    assert main(["agent", "serve", "livecam", "--enable", "--port", "0", "--json"]) == 0
+    capsys.readouterr()
+    try:
+        async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
+            await pilot.press("6")
+            await _select_device(pilot, "livecam")
+            await pilot.press("l")
+            await wait_for(pilot, lambda: recorder.of("MetricsRead"), timeout=60)
+            first = recorder.of("MetricsRead")[0].metrics
+            assert first.ok and first.device == "livecam", first.error
+            panel = app.screen.query_one("#device-metrics", Static)
+            text = str(panel.render())
+            assert "livecam" in text and "requests" in text and "mlp.float32.tflite" in text
+
+            # Traffic meanwhile (a predict through the CLI) shows in a later scrape.
+            x = tmp_path / "x.npy"
+            np.save(x, np.zeros((1, 64), np.float32))
+            assert main(["predict", "livecam", "--input", str(x), "--json"]) == 0
+            await wait_for(
+                pilot,
+                lambda: any(m.metrics.predicts == 1 for m in recorder.of("MetricsRead")),
+                timeout=30,
+            )
+            await pilot.pause(0.2)
+            assert "predicts 1" in str(panel.render())
+
+            # Another device stops the first; without a service, its fix shows.
+            await _select_device(pilot, "quietcam")
+            assert app.screen.live is None
+            await pilot.press("l")
+            await wait_for(
+                pilot, lambda: any(not m.metrics.ok for m in recorder.of("MetricsRead")), 60
+            )
+            text = str(panel.render())
+            assert "the agent's server is not running" in text
+            assert "tfstudio agent serve quietcam --enable" in text
+            assert app.screen.live is None  # not polled again until asked
+    finally:
+        main(["agent", "serve", "livecam", "--disable"])
+        for pid in processes_with(device.agent_home):
+            os.kill(pid, signal.SIGKILL)
+    assert Studio().device("livecam").name == "livecam"

@@ -53,13 +53,9 @@ def register(subparsers: Any) -> None:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from tfstudio.cli.deploy_cmd import connector
-    from tfstudio.fleet.agent_install import install_agent
-    from tfstudio.fleet.registry import get_device
+    from tfstudio.cli.studio_cli import cli_studio
 
-    device = get_device(args.name)
-    with connector()(device) as transport:
-        result = install_agent(device, transport, runtime=args.runtime)
+    result = cli_studio().install_agent(args.name, runtime=args.runtime)
     if args.json:
         print_json(result.to_json())
     else:

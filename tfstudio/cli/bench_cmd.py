@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tfstudio.cli.output import print_json, render_table
+from tfstudio.cli.output import print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -41,30 +41,33 @@ def register(subparsers: Any) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from tfstudio.cli.deploy_cmd import bench_settings, connector
+    from tfstudio.cli.deploy_cmd import bench_settings
+    from tfstudio.cli.progress import EventPrinter
+    from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.errors import UsageError
-    from tfstudio.fleet.bench import bench_many
-    from tfstudio.fleet.registry import resolve_names
 
     if (args.model is None) == (not args.active):
         raise UsageError("give either MODEL.tflite or --active")
+    studio = cli_studio()
     if args.model is not None:
-        from tfstudio.modelinfo import inspect_model
-
-        inspect_model(args.model)  # a bad file is one line here, not N device errors
+        studio.inspect(args.model)  # a bad file is one line here, not N device errors
     if args.input is not None and not args.input.is_file():
         raise UsageError(f"--input {args.input}: no such file")
-    outcomes = bench_many(
-        resolve_names(args.on),
-        args.model,
-        bench_settings(args),
-        inputs=args.input,
-        connect=connector(),
-    )
+    devices = studio.resolve(args.on)
+    with EventPrinter(enabled=not args.json, plain=False) as progress:
+        outcomes = list(
+            studio.bench(
+                devices,
+                args.model,
+                bench_settings(args),
+                inputs=args.input,
+                on_event=progress,
+            )
+        )
     if args.json:
         print_json([o.to_json() for o in outcomes])
     else:
-        print(render_table(HEADERS, table_rows(outcomes, args.model)))
+        print_table(HEADERS, table_rows(outcomes, args.model))
         _notes(outcomes, args.profile_ops)
     bad = [o.device for o in outcomes if o.report is None]
     if bad:

@@ -1,25 +1,26 @@
 """`tfstudio deploy MODEL --to NAME[,NAME...|all]`: preflight, push, install, health gate.
 
-Progress (bytes, rate, ETA) goes to stderr; the per-device results go to
-stdout as a table, or as JSON with `--json`. Exits 1 when any device did not
-end with the new model active, naming them, and 130 after Ctrl-C.
+It runs `Studio.deploy` (the core the UI uses too). Progress (bytes, rate,
+ETA) goes to stderr: rich bars on a terminal, plain lines otherwise; the
+per-device results go to stdout as a table, or as JSON with `--json`. Exits 1
+when any device did not end with the new model active, naming them, and 130
+after Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import print_json, print_table
+from tfstudio.cli.studio_cli import cli_studio
 
 if TYPE_CHECKING:
     from tfstudio.config import Config
-    from tfstudio.fleet.deploy import DeployEvent, DeployOptions
+    from tfstudio.fleet.deploy import DeployOptions
     from tfstudio.fleet.registry import Device
     from tfstudio.fleet.transport import Transport
 
@@ -85,69 +86,39 @@ def thread_counts(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(parse(text)))
 
 
-def _ask_passphrase(path: str) -> str | None:
-    if not sys.stdin.isatty():
-        return None
-    import getpass
-
-    return getpass.getpass(f"passphrase for {path}: ")
-
-
 def connector(connect_timeout: float | None = None) -> Callable[[Device], Transport]:
-    """Returns a function that opens a device's transport (deadlines from the config),
-    asking for key passphrases on a terminal."""
-    from tfstudio.config import load_config
-    from tfstudio.fleet.connect import open_transport
-
-    config = load_config()
-    lock = threading.Lock()
-
-    def ask(path: str) -> str | None:
-        with lock:  # one prompt at a time, even during a fan-out
-            return _ask_passphrase(path)
-
-    def connect(device: Device) -> Transport:
-        return open_transport(
-            device,
-            passphrase=ask,
-            connect_timeout=connect_timeout or config.connect_timeout_s,
-            command_timeout=config.command_timeout_s,
-            stall_timeout=config.stall_timeout_s,
-        )
-
-    return connect
+    """Returns the CLI studio's connector (deadlines from the config, key passphrases
+    asked on a terminal); `connect_timeout` overrides the config's."""
+    connect = cli_studio().connector
+    if connect_timeout is None:
+        return connect
+    return lambda device: connect(device, connect_timeout=connect_timeout)
 
 
-def deploy_options(config: Config, args: argparse.Namespace | None = None) -> DeployOptions:
-    """Returns the DeployOptions of the config's deadlines and the command line's choices."""
-    from tfstudio.fleet.deploy import DeployOptions
-
-    common: dict[str, Any] = {
-        "connect_timeout": config.connect_timeout_s,
-        "command_timeout": config.command_timeout_s,
-        "stall_timeout": config.stall_timeout_s,
-        "install_timeout": config.install_timeout_s,
-        "lock_wait": config.lock_wait_s,
-        "reconnect_timeout": config.reconnect_timeout_s,
-        "workers": config.fanout,
-    }
+def deploy_options(
+    config: Config | None = None, args: argparse.Namespace | None = None
+) -> DeployOptions:
+    """Returns the DeployOptions of the config's deadlines (`config`, default the
+    studio's) and the command line's choices. Raises UsageError."""
+    studio = cli_studio()
+    if config is not None:
+        studio.config = config
     if args is None:
-        return DeployOptions(**common)
+        return studio.deploy_options()
     from tfstudio.errors import UsageError
 
     if args.keep is not None and args.keep < 1:
         raise UsageError("--keep must be at least 1 (the active model is always kept)")
     if args.threads and len(args.threads) > 1:
         raise UsageError("deploy benches with one thread count; sweep with: tfstudio bench")
-    common.update(
+    return studio.deploy_options(
         bench=args.bench,
         max_p99_ms=args.max_p99_ms,
-        keep=args.keep if args.keep is not None else config.deploy_keep,
+        keep=args.keep,
         bench_settings=bench_settings(args),
-        workers=args.workers or config.fanout,
+        workers=args.workers,
         eval_gate=eval_gate(args),
     )
-    return DeployOptions(**common)
 
 
 def eval_gate(args: argparse.Namespace) -> Any:
@@ -171,48 +142,6 @@ def eval_gate(args: argparse.Namespace) -> Any:
     return EvalGate(data, args.min_accuracy)
 
 
-class ProgressPrinter:
-    """Prints deploy events to stderr: a redrawn bar on a terminal, sparse lines otherwise."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.lock = threading.Lock()
-        self.last: dict[str, float] = {}
-
-    def __call__(self, event: DeployEvent) -> None:
-        with self.lock:
-            if event.transfer is None:
-                if event.stage not in ("done",) and event.message:
-                    prefix = f"{event.device}: " if event.device else "tfstudio: "
-                    self._line(prefix + event.message)
-                return
-            tick = event.transfer
-            now = time.monotonic()
-            finished = tick.done >= tick.total
-            if not finished and now - self.last.get(event.device, 0.0) < (0.1 if self.tty else 2):
-                return
-            self.last[event.device] = now
-            width = 24
-            filled = int(width * tick.fraction)
-            eta = f"{tick.eta_s:.0f}s" if tick.eta_s is not None else "?"
-            text = (
-                f"{event.device}: [{'#' * filled}{'.' * (width - filled)}] "
-                f"{tick.fraction * 100:3.0f}% {human_bytes(tick.done)}/{human_bytes(tick.total)} "
-                f"{human_bytes(tick.rate_bps)}/s ETA {eta}"
-            )
-            if self.tty and not finished:
-                self.stream.write("\r" + text + "\x1b[K")
-                self.stream.flush()
-            else:
-                self._line(text)
-
-    def _line(self, text: str) -> None:
-        prefix = "\r\x1b[K" if self.tty else ""
-        self.stream.write(prefix + text + "\n")
-        self.stream.flush()
-
-
 def bench_settings(args: argparse.Namespace) -> Any:
     """Returns the BenchSettings of the shared bench options."""
     from tfstudio.fleet.bench import BenchSettings
@@ -230,24 +159,17 @@ def bench_settings(args: argparse.Namespace) -> Any:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from tfstudio.config import load_config
-    from tfstudio.fleet.deploy import Status, deploy_many
-    from tfstudio.fleet.registry import resolve_names
-    from tfstudio.modelinfo import inspect_model
+    from tfstudio.cli.progress import EventPrinter
+    from tfstudio.fleet.deploy import Status
 
-    facts = inspect_model(args.model)
-    devices = resolve_names(args.to)
-    options = deploy_options(load_config(), args)
-    results = deploy_many(
-        args.model,
-        facts,
-        devices,
-        options,
-        connect=connector(),
-        on_event=None if args.json else ProgressPrinter(),
-    )
+    studio = cli_studio()
+    studio.inspect(args.model)  # a bad file is one line, before any device is resolved
+    devices = studio.resolve(args.to)
+    options = deploy_options(studio.config, args)
+    with EventPrinter(enabled=not args.json) as progress:
+        results = studio.deploy(args.model, devices, options=options, on_event=progress)
     if args.json:
-        print_json([r.to_json() for r in results])
+        print_json(results.to_json())
     else:
         rows = [
             [
@@ -261,7 +183,7 @@ def _deploy(args: argparse.Namespace) -> int:
             for r in results
         ]
         headers = ["device", "result", "bytes_sent", "p99_ms", "accuracy", "detail"]
-        print(render_table(headers, rows))
+        print_table(headers, rows)
         for r in results:
             for reason in (r.eval or {}).get("drift_reasons") or ():
                 print(f"{r.device}: runtime drift: {reason}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""`tfstudio devices add|list|remove|show|trust|check`: the device registry from the CLI."""
+"""`tfstudio devices add|list|remove|show|trust|check`: the device registry from the CLI,
+through the `Studio` facade the UI uses (trust: scan, then a prompt, then record)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import sys
 from typing import Any
 
-from tfstudio.cli.output import print_json, render_table
+from tfstudio.cli.output import print_json, print_table
+from tfstudio.cli.studio_cli import cli_studio
 
 
 def register(subparsers: Any) -> None:
@@ -53,9 +55,9 @@ def register(subparsers: Any) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from tfstudio.fleet.registry import Device, add_device
+    from tfstudio.fleet.registry import Device
 
-    device = add_device(
+    device = cli_studio().add_device(
         Device(
             name=args.name,
             host=args.host,
@@ -75,9 +77,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from tfstudio.fleet.registry import list_devices
-
-    devices = list_devices()
+    devices = cli_studio().devices()
     if args.json:
         print_json([d.to_json() for d in devices])
         return 0
@@ -91,14 +91,12 @@ def _list(args: argparse.Namespace) -> int:
         ]
         for d in devices
     ]
-    print(render_table(["name", "kind", "host", "port", "agent"], rows))
+    print_table(["name", "kind", "host", "port", "agent"], rows)
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from tfstudio.fleet.registry import remove_device
-
-    device = remove_device(args.name)
+    device = cli_studio().remove_device(args.name)
     if args.json:
         print_json({"removed": device.name})
     else:
@@ -107,9 +105,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from tfstudio.fleet.registry import get_device
-
-    device = get_device(args.name)
+    device = cli_studio().device(args.name)
     if args.json:
         print_json(device.to_json())
     else:
@@ -126,11 +122,12 @@ def _confirm(text: str) -> bool:
 
 
 def _trust(args: argparse.Namespace) -> int:
-    from tfstudio.fleet.registry import get_device
-    from tfstudio.fleet.trust import trust_device
+    """Trust in the UI's two calls: scan (shows the fingerprint), ask, record."""
+    from tfstudio.fleet.trust import trust_offer
 
-    result = trust_device(
-        get_device(args.name),
+    offer = cli_studio().scan_host_key(args.name)
+    result = trust_offer(
+        offer,
         fingerprint=args.fingerprint,
         confirm=None if args.json else _confirm,
         replace=args.replace,
@@ -145,13 +142,10 @@ def _trust(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from tfstudio.cli.deploy_cmd import connector
-    from tfstudio.fleet.check import check_many
-    from tfstudio.fleet.registry import resolve_names
-
-    results = check_many(resolve_names(args.names), connect=connector())
+    studio = cli_studio()
+    results = studio.check(studio.resolve(args.names))
     if args.json:
-        print_json([r.to_json() for r in results])
+        print_json(results.to_json())
     else:
         rows = [
             [
@@ -167,7 +161,7 @@ def _check(args: argparse.Namespace) -> int:
             for r in results
         ]
         headers = ["device", "reachable", "rtt_ms", "agent", "runtime", "arch", "active"]
-        print(render_table([*headers, "service"], rows))
+        print_table([*headers, "service"], rows)
         for r in results:
             if r.error:
                 print(f"{r.error}" + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)

@@ -43,9 +43,9 @@ def open_engine(engine: Engine) -> EngineClient:
 
 
 def _ask_passphrase(path: str) -> str | None:
-    from tfstudio.cli.deploy_cmd import _ask_passphrase as ask
+    from tfstudio.cli.studio_cli import ask_passphrase
 
-    return ask(path)
+    return ask_passphrase(path)
 
 
 def note(text: str) -> None:

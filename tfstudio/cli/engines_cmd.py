@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from tfstudio.cli.engine_opts import confirm
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.studio_cli import cli_training
 
 
 def register(subparsers: Any) -> None:
@@ -56,21 +57,22 @@ def register(subparsers: Any) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from tfstudio.training.engines import Engine, add_engine
+    from tfstudio.training.engines import Engine
 
-    engine = add_engine(
-        Engine(
-            name=args.name,
-            url=args.url,
-            key=args.key,
-            ssh_config=args.ssh_config,
-            tls_ca=args.tls_ca,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-            workspace=args.workspace,
-            timeout_s=args.timeout,
+    with cli_training() as training:
+        engine = training.add_engine(
+            Engine(
+                name=args.name,
+                url=args.url,
+                key=args.key,
+                ssh_config=args.ssh_config,
+                tls_ca=args.tls_ca,
+                tls_cert=args.tls_cert,
+                tls_key=args.tls_key,
+                workspace=args.workspace,
+                timeout_s=args.timeout,
+            )
         )
-    )
     if args.json:
         print_json(engine.to_json())
     elif engine.scheme == "ssh":
@@ -81,11 +83,9 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from tfstudio.training.engines import list_engines
-    from tfstudio.training.settings import training_settings
-
-    engines = list_engines()
-    default = training_settings().engine
+    with cli_training() as training:
+        engines = training.engines()
+        default = training.settings().engine
     if args.json:
         print_json([e.to_json() | {"default": e.name == default} for e in engines])
         return 0
@@ -93,17 +93,13 @@ def _list(args: argparse.Namespace) -> int:
         [e.name + (" *" if e.name == default else ""), e.url, e.origin, e.workspace]
         for e in engines
     ]
-    print(render_table(["engine", "url", "from", "workspace"], rows))
+    print_table(["engine", "url", "from", "workspace"], rows)
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from tfstudio.config import load_config
-    from tfstudio.training.enginecheck import check_engines
-    from tfstudio.training.engines import get_engine, list_engines
-
-    engines = [get_engine(args.name)] if args.name else list_engines()
-    results = check_engines(engines, connect_timeout=load_config().connect_timeout_s)
+    with cli_training() as training:
+        results = training.check_engines([args.name] if args.name else None).statuses
     if args.json:
         print_json([r.to_json() for r in results])
     else:
@@ -132,7 +128,7 @@ def _check(args: argparse.Namespace) -> int:
             "memory",
             "rtt_ms",
         ]
-        print(render_table(headers, rows))
+        print_table(headers, rows)
         for r in results:
             if r.error:
                 print(r.error + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)
@@ -144,15 +140,23 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _trust(args: argparse.Namespace) -> int:
-    from tfstudio.training.engines import get_engine
-    from tfstudio.training.enginetrust import trust_engine
+    """Trust in the UI's two calls: scan (shows the fingerprint), ask, record."""
+    from tfstudio.errors import HostKeyError
+    from tfstudio.fleet.trust import trust_offer
+    from tfstudio.training.enginetrust import engine_host_key_error
 
-    result = trust_engine(
-        get_engine(args.name),
-        fingerprint=args.fingerprint,
-        confirm=None if args.json else (lambda text: confirm(f"host key {text}\ntrust it?")),
-        replace=args.replace,
-    )
+    with cli_training() as training:
+        try:
+            result = trust_offer(
+                training.scan_engine_key(args.name),
+                fingerprint=args.fingerprint,
+                confirm=None
+                if args.json
+                else (lambda text: confirm(f"host key {text}\ntrust it?")),
+                replace=args.replace,
+            )
+        except HostKeyError as exc:
+            raise engine_host_key_error(exc, args.name) from exc
     if args.json:
         print_json(result.to_json())
     elif result.status == "already_trusted":
@@ -163,9 +167,8 @@ def _trust(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from tfstudio.training.engines import remove_engine
-
-    engine = remove_engine(args.name)
+    with cli_training() as training:
+        engine = training.remove_engine(args.name)
     if args.json:
         print_json({"removed": engine.name})
     else:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tfstudio.cli.output import print_json, render_table
+from tfstudio.cli.output import print_json, print_table
 
 EXIT_DRIFT = 3
 
@@ -88,7 +88,7 @@ def _eval(args: argparse.Namespace) -> int:
                     ("DRIFT" if o.drift else "ok") if o.ok else (o.code or "error"),
                 ]
             )
-        print(render_table(["device", kind, "same_top1", "runtime", "ms/sample", "result"], rows))
+        print_table(["device", kind, "same_top1", "runtime", "ms/sample", "result"], rows)
         for o in run.outcomes:
             for reason in o.drift_reasons:
                 print(f"{o.device}: runtime drift: {reason}", file=sys.stderr)

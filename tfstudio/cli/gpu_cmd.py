@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, event_printer, open_engine
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.engine_opts import add_engine_option
+from tfstudio.cli.output import human_bytes, print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -31,27 +31,25 @@ def register(subparsers: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from tfstudio.cli.progress import EventPrinter
+    from tfstudio.cli.studio_cli import cli_training
     from tfstudio.errors import UsageError
-    from tfstudio.training.gpucheck import Verdict, run_gpu_check
-    from tfstudio.training.limits import parse_gpus
-    from tfstudio.training.settings import training_settings
-    from tfstudio.training.tagpolicy import check_ref
+    from tfstudio.operations import Stage
+    from tfstudio.training.gpucheck import Verdict
 
-    settings = training_settings()
-    image = args.image or settings.image
-    if not image:
-        raise UsageError("no image given", hint="pass --image REPO:TAG or set [training] image")
-    ref = check_ref(image, allow_latest=args.allow_latest, what="the GPU check")
-    gpus = parse_gpus(args.gpus) if args.gpus is not None else settings.gpus
-    with open_engine(chosen_engine(args)) as client:
-        result = run_gpu_check(
-            client,
-            ref,
-            gpus,
-            pull=settings.pull,
-            timeout_s=args.timeout,
-            on_event=event_printer(quiet=args.json),
-        )
+    show = {Stage.PULL, Stage.BUILD}  # what the check's log always said; pulls show bytes
+    with cli_training() as training:
+        if not (args.image or training.settings().image):
+            raise UsageError("no image given", hint="pass --image REPO:TAG or set [training] image")
+        with EventPrinter(enabled=not args.json, stages=show) as progress:
+            result = training.gpu_check(
+                args.image,
+                args.gpus,
+                engine=args.engine,
+                allow_latest=args.allow_latest,
+                timeout_s=args.timeout,
+                on_event=progress,
+            )
     if args.json:
         print_json(result.to_json())
     else:
@@ -66,9 +64,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _gpus(args: argparse.Namespace) -> int:
-    from tfstudio.training.nvml import read_gpus
+    from tfstudio.cli.studio_cli import cli_studio
 
-    report = read_gpus()
+    report = cli_studio().training.gpus()
     if args.json:
         print_json(report.to_json())
         return 0
@@ -85,5 +83,5 @@ def _gpus(args: argparse.Namespace) -> int:
         ]
         for g in report.gpus
     ]
-    print(render_table(["gpu", "name", "util", "memory", "processes"], rows))
+    print_table(["gpu", "name", "util", "memory", "processes"], rows)
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, note, open_engine
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import human_bytes, print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -73,9 +73,7 @@ def _list(args: argparse.Namespace) -> int:
         ]
         for i in images
     ]
-    print(
-        render_table(["repository", "tag", "id", "digest", "size", "created", "tensorflow"], rows)
-    )
+    print_table(["repository", "tag", "id", "digest", "size", "created", "tensorflow"], rows)
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import human_bytes, print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -53,27 +53,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"schema:       v{facts.schema_version}, {count} subgraph{'s' if count != 1 else ''}")
     for kind in ("inputs", "outputs"):
         print(f"\n{kind}:")
-        print(
-            render_table(
-                [
-                    "name",
-                    "signature name",
-                    "shape",
-                    "shape signature",
-                    "dtype",
-                    "scale",
-                    "zero point",
-                ],
-                [_tensor_row(t) for t in info[kind]],
-            )
-        )
+        headers = ["name", "signature name", "shape", "shape signature", "dtype", "scale",
+                   "zero point"]  # fmt: skip
+        print_table(headers, [_tensor_row(t) for t in info[kind]])
     print("\nsubgraphs:")
-    print(
-        render_table(
-            ["#", "name", "operators", "tensors", "inputs", "outputs"],
-            [[g.index, g.name or "-", g.operators, g.tensors, g.inputs, g.outputs]
-             for g in facts.subgraphs],
-        )
+    print_table(
+        ["#", "name", "operators", "tensors", "inputs", "outputs"],
+        [[g.index, g.name or "-", g.operators, g.tensors, g.inputs, g.outputs]
+         for g in facts.subgraphs],
     )  # fmt: skip
     if facts.signatures:
         print("\nsignatures:")
@@ -83,14 +70,9 @@ def run(args: argparse.Namespace) -> int:
             f"outputs {', '.join(sig.outputs)}"
         )
     print("\noperators (counted over every subgraph):")
-    print(
-        render_table(
-            ["op", "version", "count", "min runtime"],
-            [
-                [o["name"], o["version"], o["count"], o["min_runtime"] or "unknown"]
-                for o in info["ops"]
-            ],
-        )
+    print_table(
+        ["op", "version", "count", "min runtime"],
+        [[o["name"], o["version"], o["count"], o["min_runtime"] or "unknown"] for o in info["ops"]],
     )
     return 0
 

@@ -17,7 +17,8 @@ from tfstudio.cli.engine_opts import (
     note,
     open_engine,
 )
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.studio_cli import cli_training
 
 
 def register(subparsers: Any) -> None:
@@ -85,15 +86,10 @@ def _common(parser: argparse.ArgumentParser, *, job: bool = False) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from tfstudio.training.jobs import list_jobs
-    from tfstudio.training.provenance import finalize
     from tfstudio.training.timefmt import ago
 
-    with open_engine(chosen_engine(args)) as client:
-        jobs = list_jobs(client, stats=not args.no_stats)
-        for job in jobs:
-            if not job.running:
-                finalize(client, job)  # a detached job that ended is recorded now
+    with cli_training() as training:
+        jobs = training.jobs(args.engine, stats=not args.no_stats)  # ended ones get finalised
     if args.json:
         print_json([j.to_json() for j in jobs])
         return 0
@@ -124,7 +120,7 @@ def _list(args: argparse.Namespace) -> int:
         "memory",
         "gpu",
     ]
-    print(render_table(headers, rows))
+    print_table(headers, rows)
     return 0
 
 
@@ -138,12 +134,9 @@ def _memory(job: Any) -> str | None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from tfstudio.training.jobs import find_job
-    from tfstudio.training.provenance import finalize
-
-    with open_engine(chosen_engine(args)) as client:
-        job = find_job(client, args.job)
-        record = finalize(client, job)
+    with cli_training() as training:
+        job = training.job(args.job, args.engine)
+        record = training.provenance(job, engine=args.engine)
     if args.json:
         print_json({"job": job.to_json(), "provenance": record.to_json()})
         return 0
@@ -200,15 +193,17 @@ def _which(args: argparse.Namespace) -> int:
 
 def _logs(args: argparse.Namespace) -> int:
     from tfstudio.training.jobs import find_job
-    from tfstudio.training.logs import LogFollower, read_logs
+    from tfstudio.training.logs import LogFollower
     from tfstudio.training.provenance import finalize
 
+    if not args.follow:
+        with cli_training() as training:
+            lines = training.logs(args.job, engine=args.engine, tail=args.tail)
+        for line in lines:
+            print(line)
+        return 0
     with open_engine(chosen_engine(args)) as client:
         job = find_job(client, args.job)
-        if not args.follow:
-            for line in read_logs(client, job, tail=args.tail):
-                print(line)
-            return 0
         follower = LogFollower(
             client, job, lambda line: print(line.text, flush=True), tail=args.tail
         )
@@ -224,29 +219,19 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from tfstudio.training.jobs import find_job, kill_job, stop_job
-    from tfstudio.training.provenance import finalize
-    from tfstudio.training.settings import training_settings
-
-    timeout = args.timeout if args.timeout is not None else training_settings().stop_timeout_s
-    with open_engine(chosen_engine(args)) as client:
-        job = find_job(client, args.job)
+    with cli_training() as training:
+        job = training.job(args.job, args.engine)
         if args.kill and job.running:
-            job = kill_job(client, job)
+            outcome = training.kill(job, engine=args.engine)
         else:
-            job = stop_job(client, job, timeout)
-        record = finalize(client, job)
-    return _ended(args, job, record)
+            outcome = training.stop(job, engine=args.engine, timeout_s=args.timeout)
+    return _ended(args, outcome.job, outcome.provenance)
 
 
 def _kill(args: argparse.Namespace) -> int:
-    from tfstudio.training.jobs import find_job, kill_job
-    from tfstudio.training.provenance import finalize
-
-    with open_engine(chosen_engine(args)) as client:
-        job = kill_job(client, find_job(client, args.job))
-        record = finalize(client, job)
-    return _ended(args, job, record)
+    with cli_training() as training:
+        outcome = training.kill(args.job, engine=args.engine)
+    return _ended(args, outcome.job, outcome.provenance)
 
 
 def _ended(args: argparse.Namespace, job: Any, record: Any) -> int:
@@ -258,16 +243,9 @@ def _ended(args: argparse.Namespace, job: Any, record: Any) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    from tfstudio.training.jobs import find_job, kill_job, remove_job
-    from tfstudio.training.provenance import finalize
-
-    with open_engine(chosen_engine(args)) as client:
-        job = find_job(client, args.job)
-        if job.running and args.force:
-            job = kill_job(client, job)
-        if not job.running:
-            finalize(client, job)  # the exports are read from the container: before it goes
-        remove_job(client, job)
+    with cli_training() as training:
+        # A running job needs --force (killed first); the provenance is final before it goes.
+        job = training.remove(args.job, engine=args.engine, force=args.force).job
     if args.json:
         print_json({"removed": job.job_id, "name": job.name})
     else:
@@ -276,14 +254,11 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _wait(args: argparse.Namespace) -> int:
-    from tfstudio.training.jobs import find_job, wait_job
-    from tfstudio.training.provenance import finalize
-
-    with open_engine(chosen_engine(args)) as client:
-        job = wait_job(client, find_job(client, args.job), timeout_s=args.timeout)
-        record = finalize(client, job)
+    with cli_training() as training:
+        outcome = training.wait(args.job, engine=args.engine, timeout_s=args.timeout)
+    job, record = outcome.job, outcome.provenance
     if args.json:
-        print_json({"job": job.to_json(), "provenance": record.to_json()})
+        print_json({"job": job.to_json(), "provenance": record.to_json() if record else None})
     else:
         note(f"{job.job_id}: {job.exit_reason()}")
     code = job.exit_code or 0

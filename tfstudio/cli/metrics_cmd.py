@@ -16,7 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import print_json, render_table
+from tfstudio.cli.output import print_json, print_table
 
 if TYPE_CHECKING:
     from tfstudio.tunnel.telemetry import DeviceMetrics
@@ -77,7 +77,7 @@ def _print(results: list[DeviceMetrics], as_json: bool, clear: bool) -> None:
         return
     if clear:
         sys.stdout.write("\x1b[H\x1b[2J")
-    print(render_table(HEADERS, rows(results)))
+    print_table(HEADERS, rows(results))
     for m in results:
         if m.error:
             print(m.error + (f" ({m.hint})" if m.hint else ""), file=sys.stderr)

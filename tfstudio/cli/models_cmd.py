@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.studio_cli import cli_studio
 
 
 def register(subparsers: Any) -> None:
@@ -35,29 +36,8 @@ def register(subparsers: Any) -> None:
     prune.set_defaults(handler=_prune)
 
 
-def _call(name: str, command: str, *args: str) -> dict[str, Any]:
-    from tfstudio.cli.deploy_cmd import connector
-    from tfstudio.fleet import deploylog
-    from tfstudio.fleet.agentcall import AgentClient
-    from tfstudio.fleet.registry import get_device
-
-    device = get_device(name)
-    with connector()(device) as transport:
-        answer = AgentClient(device, transport).call(command, *args)
-    if command == "rollback":
-        deploylog.append(
-            {
-                "device": device.name,
-                "result": "manual_rollback",
-                **answer,
-                "sha256": answer["active"],
-            }
-        )
-    return answer
-
-
 def _models(args: argparse.Namespace) -> int:
-    listing = _call(args.on, "list")
+    listing = cli_studio().models_on(args.on)
     if args.json:
         print_json(listing)
         return 0
@@ -74,12 +54,12 @@ def _models(args: argparse.Namespace) -> int:
         ]
         for m in listing.get("models", [])
     ]
-    print(render_table(["", "sha256", "name", "size", "min_runtime", "installed"], rows))
+    print_table(["", "sha256", "name", "size", "min_runtime", "installed"], rows)
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    answer = _call(args.name, "rollback")
+    answer = cli_studio().rollback(args.name)
     if args.json:
         print_json(answer)
     else:
@@ -88,11 +68,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from tfstudio.errors import UsageError
-
-    if args.keep < 1:
-        raise UsageError("--keep must be at least 1 (the active model is always kept)")
-    answer = _call(args.name, "prune", f"--keep={args.keep}")
+    answer = cli_studio().prune(args.name, args.keep)
     if args.json:
         print_json(answer)
     elif not answer.get("removed"):

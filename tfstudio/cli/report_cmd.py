@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tfstudio.cli.output import print_json, render_table
+from tfstudio.cli.output import print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -69,7 +69,7 @@ def _report(args: argparse.Namespace) -> int:
             )
             return 0
         headers, rows = reportfmt.table_rows(report)
-        print(render_table(headers, rows))
+        print_table(headers, rows)
         summary = report.to_json()
         print(
             f"{summary['measured_cells']} measured, {summary['unmeasured_cells']} not measured",

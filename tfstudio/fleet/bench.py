@@ -17,13 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.digest import file_sha256
-from tfstudio.errors import TfStudioError
+from tfstudio.errors import CancelledError, TfStudioError
 from tfstudio.fleet import fanout
 from tfstudio.fleet.agentcall import AgentClient, oneshot_args
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.push import TransferProgress, push
+from tfstudio.fleet.push import push
 from tfstudio.fleet.registry import Device
 from tfstudio.fleet.transport import Transport
+from tfstudio.operations import (
+    EventCallback,
+    Stage,
+    StageStarted,
+    TransferProgress,
+    TransferTick,
+)
 
 
 @dataclass(frozen=True)
@@ -162,19 +169,33 @@ def bench_many(
     workers: int = 8,
     connect: Callable[[Device], Transport] | None = None,
     cancel: threading.Event | None = None,
+    on_event: EventCallback | None = None,
 ) -> list[BenchOutcome]:
     """Benchmarks on every device (bounded pool); returns outcomes in device order.
 
-    `connect` opens a device's transport (default: `open_transport`). Each
-    report is appended to the studio's bench log.
+    `connect` opens a device's transport (default: `open_transport`).
+    `on_event` hears each device's stages (connect, bench) and transfer ticks
+    (a model or inputs pushed first), in the `tfstudio.operations` contract.
+    Each report is appended to the studio's bench log.
     """
     opener = connect or open_transport
+    emit = on_event or (lambda event: None)
 
     def one(device: Device) -> BenchOutcome:
         transport = None
+
+        def tick(t: TransferProgress) -> None:
+            emit(TransferTick.of("bench", device.name, t))
+
         try:
+            if cancel is not None and cancel.is_set():
+                raise CancelledError(f"{device.name}: cancelled")
+            emit(StageStarted("bench", device.name, Stage.CONNECT, "connecting"))
             transport = opener(device)
-            report = bench_on(device, transport, model, settings, inputs=inputs, cancel=cancel)
+            emit(StageStarted("bench", device.name, Stage.BENCH, "measuring latency"))
+            report = bench_on(
+                device, transport, model, settings, inputs=inputs, progress=tick, cancel=cancel
+            )
             outcome = BenchOutcome(device.name, report, pushed_bytes=transport.bytes_sent)
             _log(outcome, model)
             return outcome

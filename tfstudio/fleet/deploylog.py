@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 
 from tfstudio.atomic import write_text_atomic
 from tfstudio.config import studio_home
-from tfstudio.errors import OutputError
 
 LOG_NAME = "deploys.jsonl"
 
@@ -109,31 +107,14 @@ def append(entry: dict[str, Any]) -> None:
 
     Raises OutputError when the log cannot be written.
     """
-    record = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **entry}
-    line = json.dumps(record, sort_keys=True, default=str) + "\n"
-    path = log_path()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.write(line)
-            handle.flush()
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    except OSError as exc:
-        raise OutputError(f"cannot write the deploy log {path}: {exc.strerror}") from exc
+    from tfstudio.history import append_jsonl
+
+    append_jsonl(log_path(), entry)
 
 
 def read(device: str | None = None) -> list[dict[str, Any]]:
-    """Returns the log's entries (only `device`'s when given), oldest first."""
-    path = log_path()
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a crash is skipped, not fatal
-        if device is None or entry.get("device") == device:
-            entries.append(entry)
-    return entries
+    """Returns the log's entries (only `device`'s when given), oldest first; a line cut
+    by a crash is skipped, not fatal."""
+    from tfstudio.history import read_jsonl
+
+    return [e for e in read_jsonl(log_path()) if device is None or e.get("device") == device]

@@ -18,21 +18,7 @@ from typing import Any
 from tfstudio.digest import file_sha256
 from tfstudio.errors import CancelledError
 from tfstudio.fleet.transport import Transport
-
-
-@dataclass(frozen=True)
-class TransferProgress:
-    """One progress tick: bytes done of total, rate and ETA."""
-
-    done: int
-    total: int
-    rate_bps: float
-    eta_s: float | None
-
-    @property
-    def fraction(self) -> float:
-        """Done / total (1.0 for an empty file)."""
-        return self.done / self.total if self.total else 1.0
+from tfstudio.operations import TransferProgress
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,23 @@
-"""`devices trust`: fetch a device's host key, show it, record it only when confirmed.
+"""`devices trust`: decide whether a device's offered host key gets recorded.
 
-A key is recorded in tfstudio's known_hosts when `--fingerprint` matches it or
-when the `confirm` callback (a terminal prompt in the CLI) says yes. A key that
-differs from a recorded one is refused unless `replace` is given together with
-a matching fingerprint.
+The key comes from `tfstudio.hostkey_offer.scan` (the same two calls the UI
+uses: scan, then record). It is recorded in tfstudio's known_hosts when
+`--fingerprint` matches it or when the `confirm` callback (a terminal prompt
+in the CLI) says yes. A key that differs from a recorded one is refused unless
+`replace` is given together with a matching fingerprint; a revoked key never
+gets this far (scan refuses it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from tfstudio.errors import HostKeyChangedError, HostKeyError, HostKeyRevokedError, UsageError
-from tfstudio.fleet import hostkeys, sshconfig
-from tfstudio.fleet.registry import LOCAL, Device
+from tfstudio.errors import HostKeyChangedError, HostKeyError
+from tfstudio.fleet import hostkeys
+from tfstudio.fleet.registry import Device
+from tfstudio.hostkey_offer import CHANGED, TRUSTED, HostKeyOffer
 
 
 @dataclass(frozen=True)
@@ -39,50 +41,60 @@ def trust_device(
     fingerprint: str | None = None,
     confirm: Callable[[str], bool] | None = None,
     replace: bool = False,
+    connect_timeout: float | None = None,
 ) -> TrustResult:
     """Fetches and (when confirmed) records the host key of `device`.
 
-    Raises HostKeyError when the fingerprint does not match, when nobody
-    confirmed, or when the key changed and `replace` was not given.
+    Raises UsageError for `local`, TransportError when the device cannot be
+    reached, and what `trust_offer` raises.
     """
-    from tfstudio.fleet.ssh import scan_host_key
+    from tfstudio import hostkey_offer
 
-    if device.kind == LOCAL:
-        raise UsageError("'local' is not reached over SSH; there is no host key to trust")
-    assert device.host is not None
-    target = sshconfig.resolve(
-        device.host,
-        port=device.port,
-        user=device.user,
-        config_path=Path(device.ssh_config) if device.ssh_config else None,
-    )
-    key = scan_host_key(target, device.name)
-    fp = hostkeys.fingerprint(key)
-    entry = hostkeys.host_entry(target.hostname, target.port)
-    result = TrustResult(device.name, entry, key.get_name(), fp, "trusted")
-    changed = False
-    try:
-        hostkeys.verify(target.hostname, target.port, key, device.name)
-        return TrustResult(device.name, entry, key.get_name(), fp, "already_trusted")
-    except HostKeyRevokedError:
-        raise  # a revoked key is never trusted, --replace or not
-    except HostKeyChangedError:
-        changed = True
-        if not replace:
-            raise
-    except HostKeyError:
-        pass  # unknown: trusted below when confirmed
+    offer = hostkey_offer.scan(device, connect_timeout=connect_timeout)
+    return trust_offer(offer, fingerprint=fingerprint, confirm=confirm, replace=replace)
+
+
+def trust_offer(
+    offer: HostKeyOffer,
+    *,
+    fingerprint: str | None = None,
+    confirm: Callable[[str], bool] | None = None,
+    replace: bool = False,
+) -> TrustResult:
+    """Records `offer` when `fingerprint` matches it or `confirm(offer.text)` says yes.
+
+    Raises HostKeyError when the fingerprint does not match or nobody
+    confirmed, HostKeyChangedError when the key changed and `replace` was not
+    given (with `replace`, only a matching fingerprint replaces it).
+    """
+    from tfstudio import hostkey_offer
+
+    result = TrustResult(offer.device, offer.entry, offer.key_type, offer.fingerprint, "trusted")
+    if offer.status == TRUSTED:
+        return TrustResult(**{**result.to_json(), "status": "already_trusted"})
+    changed = offer.status == CHANGED
+    if changed and not replace:
+        raise HostKeyChangedError(
+            f"HOST KEY FOR {offer.entry} HAS CHANGED: POSSIBLE MAN-IN-THE-MIDDLE ATTACK; "
+            f"nothing recorded (offered {offer.key_type} {offer.fingerprint}, "
+            f"recorded {offer.recorded_fingerprint})",
+            hint="if the device was really re-installed, verify the new fingerprint out "
+            f"of band, then run: {hostkeys.trust_command(offer.device, offer.fingerprint)} "
+            "--replace",
+        )
     if fingerprint is not None:
-        if fingerprint.strip() != fp:
+        if fingerprint.strip() != offer.fingerprint:
             raise HostKeyError(
-                f"{device.name}: the host key of {entry} is {key.get_name()} {fp}, "
-                f"not {fingerprint.strip()}; nothing recorded",
+                f"{offer.device}: the host key of {offer.entry} is {offer.key_type} "
+                f"{offer.fingerprint}, not {fingerprint.strip()}; nothing recorded",
                 hint="check you are reaching the right device; it may be a man-in-the-middle",
             )
-    elif changed or confirm is None or not confirm(f"{entry} {key.get_name()} {fp}"):
+    elif changed or confirm is None or not confirm(offer.text):
         raise HostKeyError(
-            f"{device.name}: not trusted: host key of {entry} is {key.get_name()} {fp}",
-            hint=f"verify it out of band, then run: {hostkeys.trust_command(device.name, fp)}",
+            f"{offer.device}: not trusted: host key of {offer.entry} is "
+            f"{offer.key_type} {offer.fingerprint}",
+            hint="verify it out of band, then run: "
+            f"{hostkeys.trust_command(offer.device, offer.fingerprint)}",
         )
-    hostkeys.record(target.hostname, target.port, key, replace=replace)
+    hostkey_offer.record(offer, replace=replace)
     return result

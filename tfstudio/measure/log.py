@@ -9,15 +9,10 @@ sweep's id and whether it was the fastest.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tfstudio.config import studio_home
-from tfstudio.errors import OutputError
+from tfstudio import history
 
 BENCH = "bench"
 EVALS = "evals"
@@ -27,12 +22,12 @@ LATENCY_KEYS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "init_ms", "first_invok
 
 def log_path(kind: str) -> Path:
     """Returns the file that holds entries of `kind` (BENCH or EVALS)."""
-    return studio_home() / f"{kind}.jsonl"
+    return history.log_path(kind)
 
 
 def now_iso() -> str:
     """Returns the current UTC time, ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return history.now_iso()
 
 
 def append(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -40,38 +35,12 @@ def append(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
 
     Raises OutputError when the log cannot be written.
     """
-    record = {"time": now_iso(), **entry}
-    line = json.dumps(record, sort_keys=True, default=str) + "\n"
-    path = log_path(kind)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.write(line)
-            handle.flush()
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from exc
-    return record
+    return history.append_jsonl(log_path(kind), entry)
 
 
 def read(kind: str) -> list[dict[str, Any]]:
-    """Returns the entries of `kind`, oldest first."""
-    path = log_path(kind)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise OutputError(f"cannot read {path}: {exc.strerror}") from exc
-    out = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
+    """Returns the entries of `kind`, oldest first. Raises OutputError when unreadable."""
+    return history.read_jsonl(log_path(kind))
 
 
 def runtime_text(report: dict[str, Any]) -> str | None:

@@ -44,6 +44,7 @@ class ConvertRequest:
     modes: list[str]
     rep_data: str | None
     eval_data: str | None
+    fixed_batch: int | None = None
 
 
 class ConvertRequested(Message, bubble=False):
@@ -151,6 +152,22 @@ class DeviceAnswer(Message, bubble=False):
         self.device = device
         self.what = what
         self.answer = answer
+
+
+class ReportRead(Message, bubble=False):
+    """The variants x devices matrix (`tfstudio.measure.report.Report`) was built."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__()
+        self.report = report
+
+
+class MetricsRead(Message, bubble=False):
+    """One scrape of a device's live metrics (`tfstudio.tunnel.telemetry.DeviceMetrics`)."""
+
+    def __init__(self, metrics: Any) -> None:
+        super().__init__()
+        self.metrics = metrics
 
 
 # -- training containers ------------------------------------------------------

@@ -1,6 +1,10 @@
 """The bench view: device × model latency (p50, p90, p99, init, first, memory),
 a p50 history line for the selected row, and export to JSON and CSV.
 
+`x` switches the table to the variants × devices matrix (`tfstudio report`'s:
+every logged variant on every device, with size, host and device accuracy,
+runtime; a pair never measured is a row marked "not measured") and back.
+
 Rows come from the studio's stored bench history, so a restart shows them.
 """
 
@@ -27,12 +31,13 @@ from textual.widgets import (
 )
 
 from tfstudio.formatting import ms
-from tfstudio.tui.messages import Benched, DeviceAnswer, Progress, WorldRead
+from tfstudio.tui.messages import Benched, DeviceAnswer, Progress, ReportRead, WorldRead
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets.choices import set_devices, set_models
 from tfstudio.tui.widgets.progress import TargetProgress
 from tfstudio.tui.widgets.tables import fill, selected_key
 
+LATEST_COLUMNS = ("device", "model", "p50", "p90", "p99", "init", "first", "MB", "when")
 ACTIVE = "__active__"
 """The Select value meaning "each device's active model"."""
 
@@ -43,11 +48,14 @@ class BenchScreen(StudioScreen):
     BINDINGS = [
         Binding("ctrl+r", "bench", "Bench"),
         Binding("e", "export", "Export"),
+        Binding("x", "matrix", "Matrix", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.history: list[dict[str, Any]] = []
+        self.matrix = False
+        """True while the table shows the variants × devices matrix."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,7 +79,7 @@ class BenchScreen(StudioScreen):
         super().on_mount()
         table = self.query_one("#bench-table", DataTable)
         table.border_title = "Latency (ms)"
-        table.add_columns("device", "model", "p50", "p90", "p99", "init", "first", "MB", "when")
+        table.add_columns(*LATEST_COLUMNS)
 
     def refresh_view(self) -> None:
         """Re-reads what the view shows."""
@@ -92,6 +100,9 @@ class BenchScreen(StudioScreen):
 
     def show_history(self) -> None:
         """Fills the table with the newest row per (device, model)."""
+        if self.matrix:
+            self.read_matrix()
+            return
         latest: dict[str, dict[str, Any]] = {}
         for entry in self.history:
             latest[f"{entry.get('device')}|{entry.get('model')}"] = entry
@@ -112,6 +123,46 @@ class BenchScreen(StudioScreen):
             else "no bench yet: ctrl+r"
         )
         self._spark()
+
+    def action_matrix(self) -> None:
+        """Switches between the newest runs and the variants × devices matrix."""
+        self.matrix = not self.matrix
+        table = self.query_one("#bench-table", DataTable)
+        if self.matrix:
+            self.read_matrix()
+            return
+        table.clear(columns=True)
+        table.add_columns(*LATEST_COLUMNS)
+        table.border_title = "Latency (ms)"
+        self.show_history()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="matrix", description="matrix")
+    def read_matrix(self) -> None:
+        """Builds the matrix from the bench, deploy and eval logs (every registered device
+        is a column, measured or not)."""
+        studio = self.studio
+        names = [d.name for d in studio.devices()]
+        self.post_message(ReportRead(studio.bench_report(devices=names)))
+
+    def on_report_read(self, message: ReportRead) -> None:
+        from tfstudio.measure.reportfmt import table_rows
+
+        if not self.matrix:
+            return
+        headers, rows = table_rows(message.report)
+        table = self.query_one("#bench-table", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*headers)
+        for i, row in enumerate(rows):
+            table.add_row(
+                *("-" if v is None else str(v) for v in row), key=f"{row[0]}|{row[1]}|{i}"
+            )
+        table.border_title = "Variants × devices"
+        summary = message.report.to_json()
+        self.query_one("#bench-status", Static).update(
+            f"matrix: {summary['measured_cells']} measured, "
+            f"{summary['unmeasured_cells']} not measured  [dim]x: newest runs[/]"
+        )
 
     @on(DataTable.RowHighlighted, "#bench-table")
     def _spark(self) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Static
 
 from tfstudio.catalog import ModelEntry
@@ -39,6 +41,7 @@ class ConvertScreen(StudioScreen):
     def __init__(self) -> None:
         super().__init__()
         self.entries: dict[str, ModelEntry] = {}
+        self.failures: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -129,16 +132,23 @@ class ConvertScreen(StudioScreen):
     def run_convert(self, request: ConvertRequest, token: Any) -> None:
         """Runs the conversion in this thread, posting its events and result."""
         from tfstudio.catalog import read_entry
+        from tfstudio.convert import ModesFailedError
 
-        result = self.studio.convert(
-            request.source,
-            request.outdir,
-            request.modes,
-            rep_data=request.rep_data,
-            eval_data=request.eval_data,
-            on_event=lambda e: self.post_message(Progress(e)),
-            cancel=token,
-        )
+        options = {"fixed_batch": request.fixed_batch} if request.fixed_batch else {}
+        try:
+            result = self.studio.convert(
+                request.source,
+                request.outdir,
+                request.modes,
+                rep_data=request.rep_data,
+                eval_data=request.eval_data,
+                on_event=lambda e: self.post_message(Progress(e)),
+                cancel=token,
+                **options,
+            )
+        except ModesFailedError as exc:
+            # Some modes were written: they are results too, shown beside the failures.
+            result = exc.result
         entries = [e for v in result.variants if (e := read_entry(v.path))]
         self.post_message(Converted(result, entries))
 
@@ -146,14 +156,25 @@ class ConvertScreen(StudioScreen):
         self.query_one(TargetProgress).apply(message.event)
 
     def on_converted(self, message: Converted) -> None:
-        self.show_results(message.entries, str(message.result.outdir))
+        failures = {f.mode: f.error.message for f in message.result.failures}
+        self.show_results(message.entries, str(message.result.outdir), failures)
+        if failures:
+            self.notify(
+                f"{len(failures)} of {len(failures) + len(message.entries)} modes failed; "
+                "select a failed row for its error",
+                severity="error",
+            )
 
-    def show_results(self, entries: list[ModelEntry], where: str) -> None:
-        """Fills the results table with `entries` (one conversion's variants)."""
-        entries = sorted(entries, key=lambda e: MODES.index(e.mode) if e.mode in MODES else 99)
+    def show_results(
+        self, entries: list[ModelEntry], where: str, failures: dict[str, str] | None = None
+    ) -> None:
+        """Fills the results table with `entries` (one conversion's variants) and a
+        `failed` row per mode in `failures` (mode: its one-line error)."""
+        self.failures = dict(failures or {})
+        entries = sorted(entries, key=lambda e: _order(e.mode))
         self.entries = {e.mode: e for e in entries}
         base = self.entries.get("float32")
-        rows = [
+        rows: list[tuple[str, list[Any]]] = [
             (
                 e.mode,
                 [e.mode, human_bytes(e.size_bytes),
@@ -163,8 +184,14 @@ class ConvertScreen(StudioScreen):
             )
             for e in entries
         ]  # fmt: skip
+        failed = Text("failed", style="bold red")  # a cell is a rich renderable, not content
+        rows += [(mode, [mode, failed, "-", "-", "-", "-"]) for mode in self.failures]
+        rows.sort(key=lambda row: _order(row[0]))
         fill(self.query_one("#results", DataTable), rows)
-        self.query_one("#convert-status", Static).update(f"{len(entries)} variants in {where}")
+        status = f"{len(entries)} variants in {where}"
+        if self.failures:
+            status += f"; [$error]{len(self.failures)} failed:[/] {', '.join(self.failures)}"
+        self.query_one("#convert-status", Static).update(status)
 
     def operation_ended(self, worker: Any) -> None:
         if worker.group == "convert":
@@ -181,6 +208,13 @@ class ConvertScreen(StudioScreen):
         entry = self.entries.get(key or "")
         if entry is not None:
             self.query_one("#inspect", Static).update(_inspection(entry.path))
+        elif key in self.failures:
+            error = escape(self.failures[key])
+            self.query_one("#inspect", Static).update(f"[b]{key}[/b] [$error]failed[/]\n{error}")
+
+
+def _order(mode: str) -> int:
+    return MODES.index(mode) if mode in MODES else 99
 
 
 def _inspection(path: Path) -> str:

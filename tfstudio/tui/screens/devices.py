@@ -2,7 +2,9 @@
 
 `a` add, `x` remove, `t` trust a host key (scan, show the fingerprint,
 record on confirm), `i` install or upgrade the agent, `c` check, `m` list the
-models a device stores.
+models a device stores, `l` live metrics of the selected device (the agent's
+service, scraped every 2 s through an SSH tunnel kept open; it stops on
+another device, on leaving the view, or on a failed scrape, which shows its fix).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tfstudio.formatting import ms, online
@@ -22,11 +25,39 @@ from tfstudio.tui.messages import (
     DeviceAnswer,
     HostKeyScanned,
     HostKeyTrusted,
+    MetricsRead,
     WorldRead,
 )
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets.tables import fill, selected_key
+
+METRICS_EVERY_S = 2.0
+"""How often the followed device is scraped."""
+
+
+def live_text(m: Any) -> str:
+    """The side panel's lines for one successful scrape (DeviceMetrics)."""
+    window = "since start" if m.since_start else f"last {m.window_s or 0:.0f} s"
+    rate = f" ({m.request_rate:.2f}/s)" if m.request_rate is not None else ""
+    lat = m.request_latency
+    invoke = m.invoke_latency
+    active = (m.active or {}).get("name") or (m.active or {}).get("sha256", "")[:12] or "-"
+    lines = [
+        f"[b]{m.device}[/b] live ({window})",
+        f"requests {m.requests}{rate}  errors {m.errors}",
+        f"predicts {m.predicts}  instances {m.instances}",
+    ]
+    if lat is not None and lat.count:
+        lines.append(f"request p50 {ms(lat.p50_ms)}  p99 {ms(lat.p99_ms)} ms")
+    if invoke is not None and invoke.count:
+        lines.append(f"invoke  p50 {ms(invoke.p50_ms)}  p99 {ms(invoke.p99_ms)} ms")
+    lines.append(f"active {active}")
+    if m.uptime_s is not None:
+        lines.append(
+            f"up {m.uptime_s:.0f} s  scraped {m.scraped_at[11:19] if m.scraped_at else ''}"
+        )
+    return "\n".join(lines)
 
 
 class DevicesScreen(StudioScreen):
@@ -39,17 +70,23 @@ class DevicesScreen(StudioScreen):
         Binding("i", "install", "Install agent"),
         Binding("c", "check", "Check"),
         Binding("m", "models", "Models"),
+        Binding("l", "live", "Live metrics"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.summaries: dict[str, DeviceSummary] = {}
+        self.live: str | None = None
+        """The device whose metrics are followed (None: none)."""
+        self._sessions: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="devices-body"):
             yield DataTable(id="device-table", cursor_type="row", zebra_stripes=True)
-            yield Static("", id="device-detail")
+            with Vertical(id="device-side"):
+                yield Static("", id="device-detail")
+                yield Static("l: live metrics of the selected device", id="device-metrics")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -57,6 +94,7 @@ class DevicesScreen(StudioScreen):
         table = self.query_one("#device-table", DataTable)
         table.border_title = "Devices"
         table.add_columns("device", "address", "online", "agent", "runtime", "p50", "last seen")
+        self.poll(METRICS_EVERY_S, "metrics", self._scrape_live)
 
     @property
     def selected(self) -> str | None:
@@ -90,12 +128,74 @@ class DevicesScreen(StudioScreen):
         d = self.summaries.get(self.selected or "")
         if d is None:
             return
+        if self.live is not None and self.live != d.name:
+            self._stop_live(f"live metrics of {self.live} stopped (another device selected)")
         self.query_one("#device-detail", Static).update(
             f"[b]{d.name}[/b] ({d.device.kind})\n{d.address}\npython {d.device.python}\n"
             f"agent home {d.device.agent_home}\n\nruntime {d.runtime or '-'}\n"
             f"active {d.active or '-'}\np50 {ms(d.p50_ms)}  p99 {ms(d.p99_ms)} ms\n\n"
-            "a add  x remove  t trust\ni install  c check  m models"
+            "a add  x remove  t trust\ni install  c check  m models\nl live metrics"
         )
+
+    # -- live metrics ------------------------------------------------------
+
+    def action_live(self) -> None:
+        """Starts (or stops) following the selected device's live metrics."""
+        name = self._need()
+        if name is None:
+            return
+        if self.live == name:
+            self._stop_live(f"live metrics of {name} stopped")
+            return
+        self.live = name
+        self.query_one("#device-metrics", Static).update(f"[b]{name}[/b] live: connecting...")
+        self.scrape(name)
+
+    def _scrape_live(self) -> None:
+        if self.live is not None:
+            self.scrape(self.live)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="metrics", description="metrics")
+    def scrape(self, name: str) -> None:
+        """Scrapes the device's metrics once (the session's tunnel stays open between)."""
+        session = self._sessions.get(name)
+        if session is None:
+            session = self._sessions[name] = self.studio.metrics(name)
+        self.post_message(MetricsRead(session.poll()))
+
+    def on_metrics_read(self, message: MetricsRead) -> None:
+        m = message.metrics
+        if m.device != self.live:
+            return  # a scrape that ended after the user moved on
+        panel = self.query_one("#device-metrics", Static)
+        if not m.ok:
+            fix = f"\nfix: {escape(m.hint)}" if m.hint else ""
+            panel.update(f"[b]{m.device}[/b] live: [$error]{escape(m.error or '')}[/]{fix}")
+            self._stop_live(None)
+            return
+        panel.update(live_text(m))
+
+    def _stop_live(self, text: str | None) -> None:
+        self.live = None
+        sessions, self._sessions = list(self._sessions.values()), {}
+        if sessions:
+            self.close_sessions(sessions)
+        if text is not None:
+            self.query_one("#device-metrics", Static).update(text)
+
+    @work(thread=True, exit_on_error=False, group="metrics-close", description="close")
+    def close_sessions(self, sessions: list[Any]) -> None:
+        """Closes metrics sessions (their connections) off the UI thread."""
+        for session in sessions:
+            session.close()
+
+    def on_screen_suspend(self) -> None:
+        if self.live is not None:
+            self._stop_live(f"live metrics of {self.live} stopped (view left); l to resume")
+
+    def on_unmount(self) -> None:
+        for session in self._sessions.values():
+            session.close()
 
     def _need(self, ssh_only: bool = False) -> str | None:
         name = self.selected
