@@ -110,7 +110,9 @@ def probe_source(path: str | Path) -> SourceInfo:
                 f"{path} is a directory but not a SavedModel (no {SAVED_MODEL_PB})",
                 hint="give a SavedModel directory, a .keras file or an .h5 file",
             )
-        return SourceInfo(src, SourceKind.SAVED_MODEL, _tree_sha256(src), src.name)
+        # A TF Serving layout (`digits/3`) names its outputs `digits-3`, not `3`.
+        name = f"{src.parent.name}-{src.name}" if src.name.isdigit() else src.name
+        return SourceInfo(src, SourceKind.SAVED_MODEL, _tree_sha256(src), name)
     suffix = src.suffix.lower()
     if suffix == ".keras":
         if not zipfile.is_zipfile(src):
