@@ -95,5 +95,18 @@ def _row(event: PipelineEvent, mode: str, device: str, variant: dict[str, Any]) 
 
 
 def errors(events: list[PipelineEvent] | None = None) -> list[PipelineEvent]:
-    """Returns the failed steps of the log, oldest first."""
-    return [e for e in (journal.read() if events is None else events) if e.failed]
+    """Returns the failures still standing, oldest first: each step whose last outcome
+    failed (a step redone since is not one), and exports that failed outside a step."""
+    events = journal.read() if events is None else events
+    last_step: dict[tuple[str, str], PipelineEvent] = {}
+    last_export: dict[str, PipelineEvent] = {}
+    for event in events:
+        key = journal.step_key(event)
+        if key is not None:
+            last_step[(event.export, key)] = event
+        elif event.step == "export":
+            last_export[event.export or event.path] = event
+    steps = [e for e in last_step.values() if e.failed]
+    with_step = {e.export for e in steps}
+    exports = [e for e in last_export.values() if e.failed and e.export not in with_step]
+    return sorted(steps + exports, key=lambda e: e.time)
