@@ -116,3 +116,24 @@ def test_a_watcher_killed_mid_deploy_resumes_there_and_a_done_export_is_skipped(
     [skipped] = _of(events, "export")
     assert skipped["status"] == "skipped" and "already done" in skipped["message"]
     assert _of(events, "deploy") == [] and _of(events, "convert") == []
+
+
+def test_ctrl_c_stops_the_watcher_cleanly(workspace: Path, studio_home: Path) -> None:
+    watcher = subprocess.Popen(
+        tfstudio_cmd("watch", str(workspace), "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert watcher.stdout is not None
+    first = json.loads(watcher.stdout.readline())
+    assert (first["step"], first["status"]) == ("watch", "started")
+    watcher.send_signal(signal.SIGINT)
+    out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 130
+    [last] = _events(out)
+    assert (last["step"], last["status"]) == ("watch", "stopped")
+    assert "Traceback" not in err and err.strip().startswith("stopping:")
+    logged = [json.loads(x) for x in (studio_home / "pipeline" / "events.jsonl").open()]
+    assert [x["status"] for x in logged] == ["started", "stopped"]

@@ -1,8 +1,9 @@
 """`tfstudio watch DIR` (the hands-free pipeline) and `tfstudio pipeline log` (its chains).
 
 `watch` prints one line per pipeline event (`--json`: one JSON object per
-line) until Ctrl-C, or with `--once` until the exports present have been
-handled. `pipeline log` reads the log back: for each export, variant and
+line) until Ctrl-C or SIGTERM (the step in progress is cancelled; exit 130 or
+143), or with `--once` until the exports present have been handled (exit 1
+when a step failed). `pipeline log` reads the log back: for each export, variant and
 device, the chain image digest → SavedModel hash → variant sha256 →
 activation. The work is `tfstudio.pipeline`, imported inside the handlers.
 """
@@ -127,22 +128,29 @@ def _watch(args: argparse.Namespace) -> int:
     thread = threading.Thread(
         target=lambda: failed.append(watcher.run(once=args.once)), name="watch", daemon=True
     )
-    previous = signal.signal(signal.SIGTERM, lambda *_: watcher.stop())
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        # A handler, not KeyboardInterrupt: an exception inside Thread.join can leave
+        # the thread looking finished, and the watcher's last event would be lost.
+        if not stopped_by:
+            stopped_by.append(signum)
+            print("stopping: the step in progress is cancelled (resumed next time)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            watcher.stop()
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # twice: at once
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     thread.start()
-    interrupted = False
     try:
         while thread.is_alive():
             thread.join(0.2)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("stopping: the step in progress is cancelled (resumed next time)", file=sys.stderr)
-        watcher.stop()
-        thread.join()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         studio.close()
-    if interrupted or (watcher.stopping and not args.once):
-        return 130
+    if stopped_by:
+        return 128 + stopped_by[0]  # 130 after Ctrl-C, 143 after SIGTERM, as a shell says
     return 1 if failed and failed[0] else 0
 
 
