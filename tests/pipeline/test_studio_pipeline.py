@@ -63,6 +63,10 @@ async def test_the_pipeline_view_switches_it_on_and_shows_events_live(
     app = make_app(Studio())
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("7")
+        await pilot.press("ctrl+r")  # no folder yet: one message, nothing starts
+        await pilot.pause(0.2)
+        assert "name the folder to watch" in [n.message for n in app._notifications]
+        assert not app.studio.pipeline.running
         await pilot.click("#pipe-dir")
         await pilot.press(*str(workspace))
         await pilot.click("#pipe-settle")

@@ -105,6 +105,7 @@ def settings_of(args: argparse.Namespace) -> Any:
 
 def _watch(args: argparse.Namespace) -> int:
     from tfstudio.cli.deploy_cmd import _ask_passphrase
+    from tfstudio.errors import TfStudioError
     from tfstudio.pipeline.watcher import Watcher
     from tfstudio.studio import Studio
 
@@ -125,9 +126,15 @@ def _watch(args: argparse.Namespace) -> int:
 
     watcher = Watcher(studio, settings, devices, on_event=show)
     failed: list[int] = []
-    thread = threading.Thread(
-        target=lambda: failed.append(watcher.run(once=args.once)), name="watch", daemon=True
-    )
+    broken: list[TfStudioError] = []
+
+    def watch() -> None:
+        try:
+            failed.append(watcher.run(once=args.once))
+        except TfStudioError as exc:  # the log cannot be written (disk full): one line
+            broken.append(exc)
+
+    thread = threading.Thread(target=watch, name="watch", daemon=True)
     stopped_by: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -149,6 +156,8 @@ def _watch(args: argparse.Namespace) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         studio.close()
+    if broken:
+        raise broken[0]
     if stopped_by:
         return 128 + stopped_by[0]  # 130 after Ctrl-C, 143 after SIGTERM, as a shell says
     return 1 if failed and failed[0] else 0

@@ -153,7 +153,7 @@ class PipelineScreen(StudioScreen):
             self.query_one("#pipe-status", Static).update("stopping...")
             self.stop_pipeline()
         else:
-            self.start_pipeline(self.settings())
+            self._catch(lambda: self.start_pipeline(self.settings()))
 
     def settings(self) -> Any:
         """Returns the form as PipelineSettings. Raises UsageError for a bad field."""
@@ -193,13 +193,10 @@ class PipelineScreen(StudioScreen):
             self.studio_app.report_failure(exc, None)
 
     def start_pipeline(self, settings: Any) -> None:
-        """Starts the watcher (quick: it runs in the core's own thread)."""
-
-        def start() -> None:
-            self.studio.pipeline.start(settings, on_event=self._posted)
-            self.show_running(True)
-
-        self._catch(start)
+        """Starts the watcher (quick: it runs in the core's own thread). Raises
+        UsageError, DeviceError."""
+        self.studio.pipeline.start(settings, on_event=self._posted)
+        self.show_running(True)
 
     def _posted(self, event: PipelineEvent) -> None:
         self.post_message(PipelineEventPosted(event))  # thread-safe: from the watcher's thread
