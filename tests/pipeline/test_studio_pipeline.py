@@ -7,7 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import SelectionList
 
+from tests.helpers.sshd import free_port
 from tests.pipeline.conftest import SmallModel, half_written, place
 from tests.tui.conftest import NO_DOCKER, table_rows, wait_for
 from tfstudio.errors import DeviceError, UsageError
@@ -57,8 +59,11 @@ def test_the_pipeline_starts_and_stops_in_the_background_with_its_events(
 async def test_the_pipeline_view_switches_it_on_and_shows_events_live(
     workspace: Path, small_model: SmallModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tfstudio.fleet.registry import Device, add_device
     from tfstudio.tui.app import make_app
 
+    # A device nobody answers for: its deploy fails in one line, the others go on.
+    add_device(Device(name="gone", host="127.0.0.1", port=free_port(), user="nobody"))
     monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
     app = make_app(Studio())
     async with app.run_test(size=(160, 48)) as pilot:
@@ -71,32 +76,32 @@ async def test_the_pipeline_view_switches_it_on_and_shows_events_live(
         await pilot.press(*str(workspace))
         await pilot.click("#pipe-settle")
         await pilot.press(*"0.2")
+        await wait_for(pilot, lambda: table_rows_of(app, "#pipe-devices") == 2, timeout=10)
+        devices = app.screen.query_one("#pipe-devices", SelectionList)
+        devices.select_all()
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.studio.pipeline.running, timeout=10)
         status = app.screen.query_one("#pipe-status").render()
         assert f"watching {workspace}" in str(status)
 
         place(small_model.saved_model, workspace, "digits", "1")
-        broken = place(small_model.saved_model, workspace, "zbroken", "1")
-        (broken / "saved_model.pb").write_bytes(b"garbage")
 
-        def outcome(name: str) -> list[str] | None:
+        def outcome() -> list[str] | None:
             rows = table_rows(app, "#pipe-events")
-            return next((r for r in rows if r[1] == name and r[2] == "export"
-                         and r[4] != "started"), None)  # fmt: skip
+            return next((r for r in rows if r[2] == "export" and r[4] != "started"), None)
 
-        await wait_for(pilot, lambda: outcome("zbroken/1"), timeout=240)
+        await wait_for(pilot, outcome, timeout=240)
         rows = table_rows(app, "#pipe-events")
         steps = [(r[1], r[2], r[3], r[4]) for r in rows]
         assert ("digits/1", "convert", "float32", "ok") in steps
-        [failed] = [r for r in rows if r[1] == "zbroken/1" and r[2] == "convert"
-                    and r[4] != "started"]  # fmt: skip
-        assert "failed" in failed[4] and failed[5]  # red, with its one-line error
+        assert ("digits/1", "deploy", "local", "ok") in steps
+        [failed] = [r for r in rows if r[2:4] == ["deploy", "gone"] and r[4] != "started"]
+        assert "failed" in failed[4] and failed[5].startswith("gone:")  # red, one line
         await wait_for(pilot, lambda: len(table_rows(app, "#pipe-chains")) == 2, timeout=10)
         chains = table_rows(app, "#pipe-chains")
-        assert [(r[0], r[3], r[6]) for r in chains] == [
-            ("digits/1", "float32", "ok"),
-            ("zbroken/1", "float32", "failed"),
+        assert sorted((r[0], r[3], r[5], r[6]) for r in chains) == [
+            ("digits/1", "float32", "gone", "failed"),
+            ("digits/1", "float32", "local", "ok"),
         ]
 
         await pilot.press("ctrl+r")  # off again
@@ -105,3 +110,8 @@ async def test_the_pipeline_view_switches_it_on_and_shows_events_live(
             pilot, lambda: "pipeline off" in str(app.screen.query_one("#pipe-status").render())
         )
         assert table_rows(app, "#pipe-events")[-1][2:5] == ["watch", "", "stopped"]
+
+
+def table_rows_of(app: object, selector: str) -> int:
+    """How many options a SelectionList on the current screen offers."""
+    return app.screen.query_one(selector, SelectionList).option_count  # type: ignore[attr-defined]
