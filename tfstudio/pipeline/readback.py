@@ -61,12 +61,11 @@ def chains(events: list[PipelineEvent] | None = None) -> list[ChainRow]:
         variant = event.chain.get("variant") or {}
         mode = str(variant.get("mode") or event.target)
         device = event.target if event.step == "deploy" else ""
-        if event.step == "convert" and any(k[:2] == (event.export, mode) for k in rows):
-            continue  # a re-conversion does not hide the devices' rows
-        row = _row(event, mode, device, variant)
+        if not device and any(k[:2] == (event.export, mode) and k[2] for k in rows):
+            continue  # already deployed: the devices' rows carry the variant
         if device:
             rows.pop((event.export, mode, ""), None)  # deployed: the variant row is in it
-        rows[(event.export, mode, device)] = row
+        rows[(event.export, mode, device)] = _row(event, mode, device, variant)
     return list(rows.values())
 
 
