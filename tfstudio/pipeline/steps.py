@@ -115,7 +115,13 @@ class ExportRun:
             )
             return True
         cut = self.state.cut_short()
-        message = f"resuming ({', '.join(cut)} cut short)" if cut else "new export"
+        left = [k for k in self.required() if not self.state.final(k)]
+        if cut:
+            message = f"resuming ({', '.join(cut)} cut short)"
+        elif self.state.outcomes:
+            message = f"retrying ({', '.join(left)} not done)"
+        else:
+            message = "new export"
         self.emit("export", STARTED, message, data={"name": self.name})
         self.chain = C.base_chain(
             C.training_link(self.studio, self.model, self.sha256),
