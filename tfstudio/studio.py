@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from tfstudio.modelinfo import ModelFacts
     from tfstudio.overview import DeviceSummary, Readiness
     from tfstudio.studio_bench import BenchRow
+    from tfstudio.studio_pipeline import Pipeline
     from tfstudio.studio_training import Training
     from tfstudio.tunnel.telemetry import MetricsSession
 
@@ -69,6 +70,7 @@ class Studio:
         self.config: Config = load_config(self.home)
         self.connector = Connector(self.config, ask_passphrase)
         self._training: Training | None = None
+        self._pipeline: Pipeline | None = None
 
     @property
     def training(self) -> Training:
@@ -80,8 +82,21 @@ class Studio:
             self._training = Training(self)
         return self._training
 
+    @property
+    def pipeline(self) -> Pipeline:
+        """The watch pipeline: start/stop a watcher in the background, its events and log
+        (`tfstudio.studio_pipeline`; loaded on first use)."""
+        if self._pipeline is None:
+            from tfstudio.studio_pipeline import Pipeline
+
+            self._pipeline = Pipeline(self)
+        return self._pipeline
+
     def close(self) -> None:
-        """Closes the connections the studio keeps open (engines); it stays usable."""
+        """Stops the pipeline and closes the connections the studio keeps open (engines);
+        it stays usable."""
+        if self._pipeline is not None:
+            self._pipeline.stop()
         if self._training is not None:
             self._training.close()
 

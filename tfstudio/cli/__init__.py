@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "tfstudio.cli.images_cmd",
     "tfstudio.cli.engines_cmd",
     "tfstudio.cli.gpu_cmd",
+    "tfstudio.cli.watch_cmd",
     "tfstudio.cli.ui_cmd",
 )
 """Subcommand modules, in the order `--help` lists them. Missing ones are skipped

@@ -19,6 +19,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from tfstudio.atomic import sweep_stale_temps, write_bytes_atomic
 from tfstudio.convert.events import (
@@ -30,7 +31,7 @@ from tfstudio.convert.events import (
     StageStarted,
 )
 from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
-from tfstudio.convert.manifest import build_manifest, write_manifest
+from tfstudio.convert.manifest import build_manifest, training_steps, write_manifest
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
 from tfstudio.convert.repdata import check_data_path
 from tfstudio.convert.result import (
@@ -120,6 +121,7 @@ def convert(
     if cancel is not None and cancel.is_set():
         raise CancelledError(f"conversion cancelled after 0 of {len(chosen)} modes")
     run = _Run(chosen, presets, info, out, options, progress)
+    run.training = training_steps(info.sha256)
     with ConversionWorker(
         info,
         rep_path,
@@ -173,6 +175,7 @@ class _Run:
         self.prepared: Prepared | None = None
         self.variants: list[VariantResult] = []
         self.failures: list[FailedVariant] = []
+        self.training: list[dict[str, Any]] = []
 
     def stage(self, stage: Stage) -> None:
         _emit(self.progress, StageStarted(stage, self.current))
@@ -233,6 +236,7 @@ class _Run:
             metrics=outcome.metrics,
             min_runtime=runtime_json(facts),
             float_fallback_ops=outcome.float_fallback_ops,
+            training=self.training,
         )
         # The manifest goes last: a model with its manifest beside it is complete.
         write_manifest(manifest_path, manifest)

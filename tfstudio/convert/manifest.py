@@ -4,8 +4,11 @@ It records where the model came from (source path and sha256), what made it
 (TensorFlow version, converter settings, data digests), when, the model's own
 sha256 and the runtime it needs (computed from its ops, with what sets it).
 `chain` is an ordered list of provenance steps: `convert` writes the first;
-later stages (a training image digest, device activations) append their own
-entries to the same list.
+later stages (device activations) append their own entries to the same list.
+When the source is the export of a tfstudio training job (its content hash is
+in a job's provenance record), that job's `train` step (image digest, job)
+comes first, and `training` names the job: image digest → SavedModel →
+variant → device reads from one file.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ def build_manifest(
     metrics: dict[str, Any] | None,
     min_runtime: dict[str, Any] | None = None,
     float_fallback_ops: dict[str, int] | None = None,
+    training: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Returns the manifest of one converted model as a JSON-able dict.
 
     `min_runtime` is `modelinfo.runtime_json(facts)`; its version is also the
-    top-level `min_runtime_version`.
+    top-level `min_runtime_version`. `training` is `training_steps(source sha256)`.
     """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     step = {
@@ -68,8 +72,34 @@ def build_manifest(
         "converter_settings": settings,
         "created_at": now,
         "metrics": metrics,
-        "chain": [step],
+        "training": _training_summary(training[0]) if training else None,
+        "chain": [*(training or []), step],
     }
+
+
+def training_steps(source_sha256: str) -> list[dict[str, Any]]:
+    """Returns the `train` step of the newest tfstudio job that exported this source, or [].
+
+    The join is the content hash: a job's provenance records each export with
+    convert's own hash. An unreadable job store is no provenance, not an error.
+    """
+    from tfstudio.errors import TfStudioError
+    from tfstudio.training.provenance import list_records
+
+    try:
+        records = list_records()
+    except (OSError, TfStudioError):
+        return []
+    for record in records:  # newest first
+        for step in record.chain:
+            if step.get("step") == "train" and step.get("output_sha256") == source_sha256:
+                return [dict(step)]
+    return []
+
+
+def _training_summary(step: dict[str, Any]) -> dict[str, Any]:
+    keys = ("job", "engine", "image_ref", "image_digest", "digest_kind", "output_path")
+    return {k: step.get(k) for k in keys}
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:

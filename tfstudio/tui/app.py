@@ -37,6 +37,7 @@ VIEWS = {
     "deploy": ("4", "Deploy", "push a model to devices, with a health gate"),
     "bench": ("5", "Bench", "latency on devices, history and export"),
     "devices": ("6", "Devices", "add, trust, install the agent, check"),
+    "pipeline": ("7", "Pipeline", "watch a folder: new SavedModels to devices, hands-free"),
 }
 """Mode name: (key, title, what it is for)."""
 
@@ -56,6 +57,7 @@ class StudioApp(App[int]):
         "deploy": _lazy("deploy", "DeployScreen"),
         "bench": _lazy("bench", "BenchScreen"),
         "devices": _lazy("devices", "DevicesScreen"),
+        "pipeline": _lazy("pipeline", "PipelineScreen"),
     }
     BINDINGS = [
         *(
@@ -162,6 +164,7 @@ class StudioApp(App[int]):
             ("Install the agent", "push or upgrade the edge agent", "devices", "install"),
             ("Check a device", "reachability, agent, runtime", "devices", "check"),
             ("Models on a device", "what the device stores", "devices", "models"),
+            ("Start/stop the pipeline", "watch a folder, convert, deploy", "pipeline", "switch"),
             ("Cancel", "stop the running operation", "", "cancel_operation"),
         ]
         for title, text, mode, action in actions:

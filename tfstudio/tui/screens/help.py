@@ -12,7 +12,7 @@ HELP = """\
 [b]tfstudio keys[/b]
 
 [b]Anywhere[/b]
-  1 dashboard   2 jobs   3 convert   4 deploy   5 bench   6 devices
+  1 dashboard   2 jobs   3 convert   4 deploy   5 bench   6 devices   7 pipeline
   ?  this help         ctrl+p  every action by name
   esc  cancel the running operation    q  quit
 
@@ -25,6 +25,7 @@ HELP = """\
 [b]Bench[/b]       ctrl+r  bench       e  export JSON and CSV
 [b]Devices[/b]     a add  x remove  t trust host key  i install agent
             c check  m models on the device
+[b]Pipeline[/b]    ctrl+r  start/stop watching a folder   r  refresh
 
 Tab moves between fields; Enter submits a form."""
 
