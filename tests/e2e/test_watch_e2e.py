@@ -28,26 +28,10 @@ from tests.conftest import REPO, VENVS
 from tests.fleet.conftest import Lab
 from tests.helpers.sshd import SSHD, SshdFactory, SshdServer, sshd_sessions_of
 from tests.training.conftest import TF_IMAGE, docker_api  # noqa: F401 - fixture
+from tests.training.tfjob import prepare_workspace
 from tfstudio.fleet.bench import BenchSettings
 from tfstudio.pipeline.events import PipelineEvent
 from tfstudio.pipeline.settings import PipelineSettings
-
-TRAIN_PY = """\
-import numpy as np
-import keras
-
-data = np.load("data/digits.npz")
-keras.utils.set_random_seed(0)
-model = keras.Sequential([
-    keras.Input((64,)),
-    keras.layers.Dense(32, activation="relu"),
-    keras.layers.Dense(10, activation="softmax"),
-])
-model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(data["x"], data["y"], epochs=3, batch_size=64, verbose=2)
-model.export("exports/digits/1", verbose=False)
-print("exported exports/digits/1", flush=True)
-"""
 
 DEVICES = ("local", "pi", "old", "flaky")
 CONFIG = """\
@@ -98,14 +82,9 @@ class DownAtPush:
 
 
 def _workspace(root: Path) -> tuple[Path, Path, Path]:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x, y = (digits.data / 16.0).astype(np.float32), digits.target
-    workspace = root / "workspace"
-    (workspace / "data").mkdir(parents=True)
-    np.savez(workspace / "data" / "digits.npz", x=x, y=y)
-    (workspace / "train.py").write_text(TRAIN_PY)
+    workspace = prepare_workspace(root / "workspace", export="exports/digits/1", epochs=3)
+    data = np.load(workspace / "data" / "digits.npz")
+    x, y = data["x"].astype(np.float32), data["y"]
     np.save(root / "rep.npy", x[:100])
     np.savez(root / "eval.npz", x=x[-300:], y=y[-300:])
     return workspace, root / "rep.npy", root / "eval.npz"

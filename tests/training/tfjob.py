@@ -24,19 +24,20 @@ model = keras.Sequential([
     keras.layers.Dense(10, activation="softmax"),
 ])
 model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-history = model.fit(x, y, epochs=4, batch_size=64, verbose=2)
+history = model.fit(x, y, epochs=EPOCHS, batch_size=64, verbose=2)
 print("final accuracy", round(float(history.history["accuracy"][-1]), 3), flush=True)
-model.export("exports/digits", verbose=False)
-print("exported exports/digits", flush=True)
+model.export("EXPORT", verbose=False)
+print("exported EXPORT", flush=True)
 """
 
 
-def prepare_workspace(workspace: Path) -> Path:
-    """Writes data/digits.npz and train.py into `workspace`; returns it."""
+def prepare_workspace(workspace: Path, export: str = "exports/digits", epochs: int = 4) -> Path:
+    """Writes data/digits.npz and train.py (exporting to `export`) into `workspace`."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     (workspace / "data").mkdir(parents=True, exist_ok=True)
     np.savez(workspace / "data" / "digits.npz", x=digits.data / 16.0, y=digits.target)
-    (workspace / "train.py").write_text(TRAIN_PY)
+    script = TRAIN_PY.replace("EPOCHS", str(epochs)).replace("EXPORT", export)
+    (workspace / "train.py").write_text(script)
     return workspace

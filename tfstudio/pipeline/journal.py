@@ -9,9 +9,6 @@ which were started and never finished, or failed (redone).
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +16,7 @@ from typing import Any
 
 from tfstudio.config import studio_home
 from tfstudio.errors import OutputError
+from tfstudio.history import append_jsonl, read_jsonl
 from tfstudio.pipeline.events import FINAL, OK, STARTED, PipelineEvent
 
 DIR_NAME = "pipeline"
@@ -38,37 +36,19 @@ def log_path() -> Path:
 def append(event: PipelineEvent) -> None:
     """Appends `event` as one JSON line. Raises OutputError when the log cannot be written."""
     path = log_path()
-    line = json.dumps(event.to_json(), sort_keys=True, default=str) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.write(line)
-            handle.flush()
-            fcntl.flock(handle, fcntl.LOCK_UN)
     except OSError as exc:
         raise OutputError(f"cannot write the pipeline log {path}: {exc.strerror}") from exc
+    append_jsonl(path, event.to_json())
 
 
 def read() -> list[PipelineEvent]:
-    """Returns every event in the log, oldest first (an unreadable line is skipped)."""
-    path = log_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise OutputError(f"cannot read the pipeline log {path}: {exc.strerror}") from exc
-    events = []
-    for line in text.splitlines():
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(data, dict):
-            events.append(PipelineEvent.from_json(data))
-    return events
+    """Returns every event in the log, oldest first (an unreadable line is skipped).
+
+    Raises OutputError when the log exists but cannot be read.
+    """
+    return [PipelineEvent.from_json(data) for data in read_jsonl(log_path())]
 
 
 @dataclass
