@@ -107,6 +107,7 @@ def _watch(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.errors import TfStudioError
     from tfstudio.pipeline.watcher import Watcher
+
     settings = settings_of(args)
     studio = cli_studio()
     devices = studio.resolve(",".join(settings.deploy_to)) if settings.deploy_to else []
