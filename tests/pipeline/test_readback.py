@@ -17,7 +17,7 @@ def _event(step: str, status: str, target: str, **extra) -> PipelineEvent:
 
 
 def test_a_step_redone_after_a_failure_reads_back_as_its_new_outcome() -> None:
-    variant = {"mode": "int8", "sha256": "b" * 64, "path": "/m/digits-1.int8.tflite"}
+    variant = {"mode": "int8", "sha256": "b" * 64, "path": "/m/digits.int8.tflite"}
     chain = CHAIN | {"variant": variant}
     for event in [
         _event("convert", "failed", "int8", chain=CHAIN),  # the first watcher's try

@@ -48,7 +48,7 @@ def test_a_failing_export_is_logged_the_watcher_goes_on_and_a_half_written_one_w
     assert failed["chain"]["saved_model"]["sha256"] == failed["export"]
     [converted] = _of(events, "convert", "ok")
     assert converted["path"] == str(good)
-    assert Path(converted["data"]["path"]).name == "good-1.float32.tflite"
+    assert Path(converted["data"]["path"]).name == "good.float32.tflite"
     assert converted["chain"]["variant"]["sha256"] == converted["data"]["sha256"]
     assert all(e["path"] != str(half) for e in events if e["export"])  # never touched
     [stopped] = _of(events, "watch", "stopped")

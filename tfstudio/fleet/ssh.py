@@ -238,10 +238,24 @@ class SSHTransport(Transport):
         except TfStudioError:
             raise
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            if not self._alive():
+            if not self._alive() or self._dies_soon():
                 raise self._lost(what) from exc
             detail = str(exc) or type(exc).__name__
             raise TransportError(f"{self.name}: {what} failed: {detail}") from exc
+
+    def _dies_soon(self, within: float = 0.5) -> bool:
+        """True when the connection goes down within `within` seconds.
+
+        A killed sshd closes the channel first: the EOF reaches the writer a few
+        ms before paramiko's reader thread marks the transport inactive, and
+        that error is a lost connection, not a failed command.
+        """
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not self._alive():
+                return True
+            time.sleep(0.02)
+        return not self._alive()
 
     def run(
         self,
