@@ -1,17 +1,23 @@
 """Adapters from the cores' older progress contracts to the one of `tfstudio.operations`.
 
 The convert core reports `progress=` events (ModeStarted, ModeFinished,
-ModeFailed) and the fleet's deploy reports `on_event=` with string stages and
-transfer ticks; the facade hands both to front ends as `StageStarted`,
+ModeFailed), the fleet's deploy reports `on_event=` with string stages and
+transfer ticks, and the training core `TrainingEvent`s (a stage, or a pull's
+bytes); the facade hands all three to front ends as `StageStarted`,
 `TransferTick` and `TargetFinished`. Nothing heavy is imported at module level.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfstudio.operations import EventCallback, Stage, StageStarted, TargetFinished, TransferTick
+
+if TYPE_CHECKING:
+    from tfstudio.training.events import TrainingEvent
 
 
 def convert_events(emit: EventCallback, operation: str) -> Any:
@@ -82,5 +88,29 @@ def deploy_events(emit: EventCallback, operation: str = "deploy") -> Any:
             return
         stage = DEPLOY_STAGES.get(event.stage, Stage.DONE)
         emit(StageStarted(operation, event.device, stage, event.message))
+
+    return on_event
+
+
+def training_events(
+    emit: EventCallback, operation: str, target: str
+) -> Callable[[TrainingEvent], None]:
+    """Returns a training core `on_event` that speaks the one contract (pull bytes as ticks)."""
+    first: list[float] = []
+
+    def on_event(event: TrainingEvent) -> None:
+        if event.total:
+            now = time.monotonic()
+            first[:1] = first[:1] or [now]
+            done = event.current or 0
+            rate = done / (now - first[0]) if now > first[0] else 0.0
+            eta = (event.total - done) / rate if rate else None
+            emit(TransferTick(operation, target, done, event.total, rate, eta))
+            return
+        try:
+            stage = Stage(event.stage.value)
+        except ValueError:
+            stage = Stage.DONE
+        emit(StageStarted(operation, target, stage, event.message))
 
     return on_event

@@ -8,6 +8,9 @@ gets `on_end` once when following ends by itself (the job ended: None; a
 failure: the TfStudioError). `stop()` returns at once from any thread, the
 UI's included: it closes the stream under the reader, and nothing is called
 back after it. Several streams run side by side, one pair of threads each.
+
+`follow_to_end` is the other way, for a command line: every line in order,
+in the caller's thread's time, until the log ends or a cancel token is set.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tfstudio.errors import TfStudioError
+    from tfstudio.operations import CancelToken
     from tfstudio.training.jobs import JobInfo
     from tfstudio.training.logs import LogFollower, LogLine
 
@@ -30,6 +34,8 @@ FLUSH_INTERVAL_S = 0.1
 MAX_PENDING = 10_000
 """Lines kept between two batches; older ones are counted and dropped, so a
 runaway job cannot grow the studio's memory while a front end is slow."""
+CANCEL_POLL_S = 0.1
+"""How often a blocking follow looks at its cancel token."""
 
 
 class LogStream:
@@ -132,3 +138,27 @@ class LogStream:
             )
         if not self._stopped.is_set():
             self._on_lines(lines)
+
+
+def follow_to_end(follower: LogFollower, cancel: CancelToken | None = None) -> bool:
+    """Starts `follower` and waits in the caller's thread until the log ends or `cancel`.
+
+    Every line reaches the follower's `on_line` in order, none batched or
+    dropped (a command line prints them as they come). The wait wakes every
+    `CANCEL_POLL_S`, so a token set from a signal handler (Ctrl-C) ends it at
+    once; nothing blocks in a lock a KeyboardInterrupt could break. Returns
+    True when the log ended, False when `cancel` stopped following. Raises
+    EngineError when the stream cannot be opened or breaks.
+    """
+    try:
+        follower.start()
+        while not follower.wait(CANCEL_POLL_S):
+            if cancel is not None and cancel.is_set():
+                follower.stop()
+                return False
+    except BaseException:
+        follower.stop(timeout=0)
+        raise
+    if follower.error is not None:
+        raise follower.error
+    return True

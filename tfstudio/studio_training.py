@@ -15,7 +15,6 @@ Nothing here prints or imports docker, paramiko or tensorflow at import time.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +27,11 @@ from tfstudio.operations import (
     StageStarted,
     TargetFinished,
     Throttle,
-    TransferTick,
 )
 from tfstudio.studio_engines import EnginePool
-from tfstudio.studio_logs import EndCallback, LinesCallback, LogStream
+from tfstudio.studio_events import training_events
+from tfstudio.studio_images import TrainingImages
+from tfstudio.studio_logs import EndCallback, LinesCallback, LogStream, follow_to_end
 from tfstudio.studio_training_types import (
     EngineJobs,
     EngineReport,
@@ -42,17 +42,14 @@ from tfstudio.studio_training_types import (
 from tfstudio.training.engines import Engine, get_engine, list_engines
 from tfstudio.training.errors import EngineError
 from tfstudio.training.settings import TrainingSettings, training_settings
-from tfstudio.training.tagpolicy import ImageRef, check_ref
+from tfstudio.training.tagpolicy import check_ref
 
 if TYPE_CHECKING:
     from tfstudio.connector import Connector
     from tfstudio.hostkey_offer import HostKeyOffer
     from tfstudio.studio import Studio
-    from tfstudio.training.build import BuildResult
     from tfstudio.training.client import EngineClient
-    from tfstudio.training.events import TrainingEvent
     from tfstudio.training.gpucheck import GpuCheckResult
-    from tfstudio.training.images import ImageInfo
     from tfstudio.training.jobs import JobInfo
     from tfstudio.training.jobspec import JobSpec
     from tfstudio.training.launch import LaunchResult
@@ -60,8 +57,11 @@ if TYPE_CHECKING:
     from tfstudio.training.provenance import Provenance
 
 
-class Training:
-    """Training containers for any front end; one per Studio (`studio.training`)."""
+class Training(TrainingImages):
+    """Training containers for any front end; one per Studio (`studio.training`).
+
+    Images (check, list, probe, build) come from `TrainingImages`.
+    """
 
     def __init__(self, studio: Studio) -> None:
         self._studio = studio
@@ -148,56 +148,6 @@ class Training:
             self._gpus = read_gpus()  # no GPU stays no GPU; a GPU's use changes
         return self._gpus
 
-    # -- images -------------------------------------------------------------
-
-    def check_image(self, ref: str, *, allow_latest: bool = False) -> ImageRef:
-        """Returns the parsed reference if the tag policy allows it (no engine is asked).
-
-        Raises TagPolicyError with why (`latest`, untagged, floating) and how to pin.
-        """
-        return check_ref(ref, allow_latest=allow_latest)
-
-    def images(self, engine: str | None = None) -> list[ImageInfo]:
-        """Returns the engine's images, one row per tag, newest first. Raises EngineError."""
-        from tfstudio.training.images import list_images
-
-        with self._client(engine) as client:
-            return list_images(client)
-
-    def build_image(
-        self,
-        context: str | Path,
-        tag: str,
-        *,
-        engine: str | None = None,
-        dockerfile: str = "Dockerfile",
-        build_args: dict[str, str] | None = None,
-        allow_latest: bool = False,
-        on_event: EventCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> BuildResult:
-        """Builds `context/dockerfile` as `tag` under the tag policy; records its bases.
-
-        Raises TagPolicyError, UsageError, ImageError, EngineError, CancelledError.
-        """
-        from tfstudio.training.build import build_image
-
-        emit = Throttle(on_event)
-        with self._client(engine) as client:
-            result = build_image(
-                client,
-                Path(context),
-                tag,
-                dockerfile=dockerfile,
-                build_args=build_args,
-                allow_latest=allow_latest,
-                pull=self.settings().pull,
-                on_event=_events(emit, "build", tag),
-                cancel=cancel,
-            )
-        emit(TargetFinished("build", tag, True, f"built {result.image_id[:19]}", result.to_json()))
-        return result
-
     # -- jobs ---------------------------------------------------------------
 
     def plan(self, request: TrainRequest) -> JobSpec:
@@ -217,9 +167,15 @@ class Training:
         *,
         on_event: EventCallback | None = None,
         cancel: CancelToken | None = None,
+        attach: bool = False,
     ) -> LaunchResult:
         """Starts a job: the tag policy, limits and workspace are checked before the engine
         is asked; the image is pulled when missing; provenance is recorded at start.
+
+        With `attach`, the job's output is opened before it starts (as `docker
+        run` does) and returned as `output`: pass it to `follow_to_end` so the
+        first line is neither lost nor late, or close it
+        (`tfstudio.training.logs.close_stream`).
 
         Events: CONNECT, RESOLVE (PULL ticks), CREATE, START, RUNNING, then
         TargetFinished. Raises UsageError, TagPolicyError, WorkspaceError,
@@ -233,7 +189,13 @@ class Training:
         target = spec.image.text
         emit(StageStarted("train", target, Stage.CONNECT, f"connecting to engine {engine.name}"))
         with self._client(engine.name) as client:
-            result = launch(client, spec, on_event=_events(emit, "train", target), cancel=cancel)
+            result = launch(
+                client,
+                spec,
+                on_event=training_events(emit, "train", target),
+                cancel=cancel,
+                attach=attach,
+            )
         job = result.job
         emit(TargetFinished("train", target, True, f"job {job.job_id} started", result.to_json()))
         return result
@@ -322,6 +284,35 @@ class Training:
             return stream.start(
                 LogFollower(client, found, stream.line, tail=tail, on_end=stream.ended)
             )
+
+    def follow_to_end(
+        self,
+        job: JobRef,
+        on_line: Callable[[str], object],
+        *,
+        engine: str | None = None,
+        tail: int | None = None,
+        output: Any = None,
+        cancel: CancelToken | None = None,
+    ) -> bool:
+        """Follows the job's log in the caller's thread, line by line, until it ends or
+        `cancel` is set (from a signal handler or another thread).
+
+        Unlike `follow`, nothing is batched or dropped: `on_line` gets every
+        line in order (on the reader's thread). `output` is `train(attach=True)`'s
+        stream; without it the log is opened from its last `tail` lines.
+        Returns True when the log ended (the job did), False when cancelled.
+        Raises JobError, EngineError.
+        """
+        from tfstudio.training.logs import LogFollower, LogLine
+
+        def each(line: LogLine) -> None:
+            on_line(line.text)
+
+        with self._client(_engine_of(job, engine)) as client:
+            found = job if output is not None and not isinstance(job, str) else _find(client, job)
+            follower = LogFollower(client, found, each, tail=tail, stream=output)
+            return follow_to_end(follower, cancel)
 
     def stop(
         self, job: JobRef, *, engine: str | None = None, timeout_s: float | None = None
@@ -435,7 +426,7 @@ class Training:
                 request,
                 pull=settings.pull,
                 timeout_s=timeout_s,
-                on_event=_events(emit, "gpu-check", ref.text),
+                on_event=training_events(emit, "gpu-check", ref.text),
                 cancel=cancel,
             )
         emit(TargetFinished("gpu-check", ref.text, True, result.message, result.to_json()))
@@ -476,25 +467,3 @@ def _find(client: EngineClient, job: JobRef) -> JobInfo:
 
     # A JobInfo from a table row may be stale: read it again before acting on it.
     return find_job(client, job) if isinstance(job, str) else refresh(client, job)
-
-
-def _events(emit: EventCallback, operation: str, target: str) -> Callable[[TrainingEvent], None]:
-    """Returns a training core `on_event` that speaks the one contract."""
-    first: list[float] = []
-
-    def on_event(event: TrainingEvent) -> None:
-        if event.total:
-            now = time.monotonic()
-            first[:1] = first[:1] or [now]
-            done = event.current or 0
-            rate = done / (now - first[0]) if now > first[0] else 0.0
-            eta = (event.total - done) / rate if rate else None
-            emit(TransferTick(operation, target, done, event.total, rate, eta))
-            return
-        try:
-            stage = Stage(event.stage.value)
-        except ValueError:
-            stage = Stage.DONE
-        emit(StageStarted(operation, target, stage, event.message))
-
-    return on_event

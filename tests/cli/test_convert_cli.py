@@ -74,6 +74,13 @@ def no_outputs(directory: Path) -> bool:
     return not [p for p in directory.iterdir() if p.suffix in (".tflite", ".json")]
 
 
+def catalogued(outdir: Path) -> list[str]:
+    """The modes the studio's model catalogue (the UI's Models pane) lists in `outdir`."""
+    from tfstudio.studio import Studio
+
+    return sorted(m.mode for m in Studio().models() if m.path.parent == outdir.resolve())
+
+
 def test_json_output_has_the_documented_schema(models, tmp_path):
     out = tmp_path / "out"
     proc = tfstudio(
@@ -137,6 +144,8 @@ def test_text_output_is_a_table(models, tmp_path):
     assert rows["dynamic"][4:7] == ["2.17.0", "FULLY_CONNECTED", "v12"]
     assert rows["int8"][7].endswith("%")
     assert "float source accuracy" in proc.stdout
+    # The same core as the UI's convert view: the variants join the studio's catalogue.
+    assert catalogued(tmp_path / "out") == ["dynamic", "float16", "float32", "int16x8", "int8"]
 
 
 def test_missing_rep_data(models, tmp_path):
@@ -259,6 +268,7 @@ def test_quant_all_goes_on_after_a_crash_and_prints_every_row(lstm, tmp_path):
         assert rows[mode].rstrip().endswith(f"failed: {crashed}"), rows[mode]
         assert not (out / f"lstm.{mode}.tflite").exists()
     assert "failed int8 (4/5)" in proc.stderr
+    assert catalogued(out) == ["dynamic", "float16", "float32"]  # what was written, no more
     assert "status" in next(r for r in proc.stdout.splitlines() if r.startswith("mode"))
 
 

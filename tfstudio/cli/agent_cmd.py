@@ -76,16 +76,16 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tfstudio.cli.deploy_cmd import connector
+    from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.errors import UsageError
-    from tfstudio.fleet.registry import get_device
     from tfstudio.fleet.service import control
 
     if not 0 <= args.port < 65536:
         raise UsageError(f"invalid --port {args.port}")
     action = "enable" if args.enable else "disable" if args.disable else "status"
-    device = get_device(args.name)
-    with connector()(device) as transport:
+    studio = cli_studio()
+    device = studio.device(args.name)
+    with studio.connector(device) as transport:
         state = control(
             device, transport, action, port=args.port, mode=args.mode, token=not args.no_token
         )

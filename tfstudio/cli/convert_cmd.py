@@ -1,7 +1,8 @@
 """`tfstudio convert`: SavedModel/Keras → TFLite variants, as a table or JSON.
 
-Argument parsing and printing only; the work is `tfstudio.convert.convert`,
-imported inside the handler so that `tfstudio --help` never loads tensorflow.
+Argument parsing and printing only; the work is `Studio.convert` (the UI's
+convert view calls it too), whose convert core is imported inside the handler
+so that `tfstudio --help` never loads tensorflow.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.operations import Event, Stage, StageStarted, TargetFinished
 
 if TYPE_CHECKING:
     from tfstudio.convert.result import ConversionResult
@@ -94,21 +96,24 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Converts and prints the result; returns 0, or 1 when any mode failed.
+    """Converts through `Studio.convert` and prints the result; returns 0, or 1 when any
+    mode failed.
 
     A failed mode does not stop the others: every row is printed (a failed one
     with its error), then the error line. Other TfStudioErrors propagate to main.
+    The output folder joins the studio's model catalogue, as the UI's conversions do.
     """
-    from tfstudio.convert import ModesFailedError, convert
+    from tfstudio.cli.studio_cli import cli_studio
+    from tfstudio.convert import ModesFailedError
 
     try:
-        result = convert(
+        result = cli_studio().convert(
             args.source,
             args.outdir,
             args.quant,
             rep_data=args.rep_data,
             eval_data=args.eval_data,
-            progress=print_progress,
+            on_event=ProgressLines(),
             eval_output=args.eval_output,
             fixed_batch=args.fixed_batch,
             select_tf_ops=args.select_tf_ops,
@@ -128,21 +133,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_progress(event: Any) -> None:
-    """Prints a progress event as one line on stderr (stdout stays for the result)."""
-    from tfstudio.convert.events import ModeFailed, ModeFinished, ModeStarted
+class ProgressLines:
+    """Prints `Studio.convert`'s events as one line each on stderr (stdout stays for the
+    result): `converting int8 (2/5)...`, `wrote PATH (SIZE, S s)`, `failed int8 (2/5)`."""
 
-    if isinstance(event, ModeStarted):
-        print(f"converting {event.mode} ({event.index}/{event.total})...", file=sys.stderr)
-    elif isinstance(event, ModeFinished):
-        print(
-            f"wrote {event.path} ({human_bytes(event.size_bytes)}, {event.seconds:.1f} s)",
-            file=sys.stderr,
-        )
-    elif isinstance(event, ModeFailed):
-        # The error itself is in the table and the final error line.
-        print(f"failed {event.mode} ({event.index}/{event.total})", file=sys.stderr)
-    sys.stderr.flush()
+    def __init__(self) -> None:
+        self._counts: dict[str, str] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StageStarted) and event.stage is Stage.CONVERT:
+            self._counts[event.target] = f"({event.index}/{event.total})"
+            line = f"converting {event.target} {self._counts[event.target]}..."
+        elif isinstance(event, TargetFinished) and event.ok:
+            size, seconds = human_bytes(event.data["size_bytes"]), event.data["seconds"]
+            line = f"wrote {event.data['path']} ({size}, {seconds:.1f} s)"
+        elif isinstance(event, TargetFinished):
+            # The error itself is in the table and the final error line.
+            line = f"failed {event.target} {self._counts.get(event.target, '')}".rstrip()
+        else:
+            return  # loading the model: the first `converting` line follows
+        print(line, file=sys.stderr, flush=True)
 
 
 def render_result(result: ConversionResult) -> str:

@@ -1,18 +1,19 @@
-"""What the training commands share: the `--engine` option and opening the engine.
+"""What the training commands share: the `--engine` option, notes and questions on
+the terminal, and Ctrl-C as a cancel token.
 
-Imports nothing heavy at module level; `docker` and `paramiko` load inside
-`open_engine`, on first use.
+Imports nothing heavy: the commands reach engines through `Studio.training`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tfstudio.training.client import EngineClient
-    from tfstudio.training.engines import Engine
+    from tfstudio.operations import CancelToken
 
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
@@ -20,32 +21,6 @@ def add_engine_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", metavar="NAME", help="engine to use (default: [training] engine, or local)"
     )
-
-
-def chosen_engine(args: argparse.Namespace) -> Engine:
-    """Returns the engine named by --engine or the config. Raises EngineError, ConfigError."""
-    from tfstudio.training.engines import get_engine
-    from tfstudio.training.settings import training_settings
-
-    return get_engine(getattr(args, "engine", None) or training_settings().engine)
-
-
-def open_engine(engine: Engine) -> EngineClient:
-    """Connects to `engine` with the config's SSH timeout, asking for key passphrases on a tty."""
-    from tfstudio.config import load_config
-    from tfstudio.training.client import connect
-
-    return connect(
-        engine,
-        connect_timeout=load_config().connect_timeout_s,
-        passphrase=_ask_passphrase,
-    )
-
-
-def _ask_passphrase(path: str) -> str | None:
-    from tfstudio.cli.studio_cli import ask_passphrase
-
-    return ask_passphrase(path)
 
 
 def note(text: str) -> None:
@@ -65,45 +40,20 @@ def confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def event_printer(quiet: bool = False) -> Any:
-    """Returns an `on_event` callback that prints stages on stderr (pull progress throttled)."""
-    last: dict[str, float] = {}
+@contextlib.contextmanager
+def cancel_on_ctrl_c() -> Iterator[CancelToken]:
+    """Yields a cancel token that Ctrl-C sets, for a wait that ends on it.
 
-    def show(event: Any) -> None:
-        if quiet:
-            return
-        if event.total:
-            import time
-
-            now = time.monotonic()
-            if now - last.get("pull", 0.0) < 0.5 and event.current != event.total:
-                return
-            last["pull"] = now
-            note(f"{event.message}: {event.current * 100 // max(1, event.total)}%")
-        elif event.stage.value in ("pull", "build"):
-            note(event.message)
-
-    return show
-
-
-def follow_until_end(follower: Any) -> bool:
-    """Starts a LogFollower and waits for its end; returns True when Ctrl-C ended the wait.
-
-    Ctrl-C only sets a flag here: a KeyboardInterrupt raised at an arbitrary
-    point (inside threading's own locks) can leave them broken.
+    Ctrl-C only sets the token here: a KeyboardInterrupt raised at an
+    arbitrary point (inside threading's own locks) can leave them broken.
     """
     import signal
-    import threading
 
-    interrupted = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda _sig, _frame: interrupted.set())
+    from tfstudio.operations import CancelToken
+
+    token = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda _sig, _frame: token.cancel())
     try:
-        follower.start()
-        while not follower.wait(0.1) and not interrupted.is_set():
-            pass
+        yield token
     finally:
         signal.signal(signal.SIGINT, previous)
-    if interrupted.is_set():
-        follower.stop()
-        return True
-    return False

@@ -52,19 +52,18 @@ def _fmt(value: float | None) -> str | None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from tfstudio.cli.deploy_cmd import connector
+    from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.errors import UsageError
-    from tfstudio.fleet.registry import resolve_names
     from tfstudio.measure.evaldata import prepare_data
     from tfstudio.measure.evaluate import eval_many
-    from tfstudio.modelinfo import inspect_model
 
     if not 0 <= args.tolerance < 1:
         raise UsageError("--tolerance must be in [0, 1)")
-    inspect_model(args.model)  # a bad file is one line here, not N device errors
-    devices = resolve_names(args.on)
+    studio = cli_studio()
+    studio.inspect(args.model)  # a bad file is one line here, not N device errors
+    devices = studio.resolve(args.on)
     data = prepare_data(args.model, args.eval_data, reference_model=args.reference)
-    run = eval_many(args.model, data, devices, connect=connector(), tolerance=args.tolerance)
+    run = eval_many(args.model, data, devices, connect=studio.connector, tolerance=args.tolerance)
     if args.json:
         print_json(run.to_json())
     else:

@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, note, open_engine
+from tfstudio.cli.engine_opts import add_engine_option, note
 from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.studio_cli import cli_training
 
 
 def register(subparsers: Any) -> None:
@@ -50,14 +51,8 @@ def _list_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from tfstudio.training.images import list_images
-
-    with open_engine(chosen_engine(args)) as client:
-        images = list_images(client)
-        if args.probe:
-            from tfstudio.training.imageprobe import probe_versions
-
-            images = probe_versions(client, images)
+    with cli_training() as training:
+        images = training.images(args.engine, probe=args.probe)
     if args.json:
         print_json([i.to_json() for i in images])
         return 0
@@ -78,9 +73,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from tfstudio.cli.engine_opts import event_printer
+    from tfstudio.cli.progress import EventPrinter
     from tfstudio.errors import UsageError
-    from tfstudio.training.build import build_image
+    from tfstudio.operations import Stage
 
     context = Path(args.context)
     if not context.is_dir():
@@ -91,24 +86,20 @@ def _build(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise UsageError(f"--build-arg {item!r} is not K=V")
         build_args[key] = value
-    printer = event_printer()
-
-    def show(event: Any) -> None:
-        if event.stage.value == "build" and not args.json:
-            note(event.message)
-        else:
-            printer(event)
-
-    with open_engine(chosen_engine(args)) as client:
-        result = build_image(
-            client,
+    # The engine's build output as `docker build` prints it; pulls as progress.
+    with (
+        cli_training() as training,
+        EventPrinter(stages={Stage.PULL}, bare={Stage.PULL, Stage.BUILD}) as printer,
+    ):
+        result = training.build_image(
             context,
             args.tag,
+            engine=args.engine,
             dockerfile=args.file,
             build_args=build_args,
             allow_latest=args.allow_latest,
             pull=not args.no_pull,
-            on_event=show,
+            on_event=printer,
         )
     if args.json:
         print_json(result.to_json())

@@ -10,13 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from tfstudio.cli.engine_opts import (
-    add_engine_option,
-    chosen_engine,
-    follow_until_end,
-    note,
-    open_engine,
-)
+from tfstudio.cli.engine_opts import add_engine_option, cancel_on_ctrl_c, note
 from tfstudio.cli.output import human_bytes, print_json, print_table
 from tfstudio.cli.studio_cli import cli_training
 
@@ -192,29 +186,19 @@ def _which(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from tfstudio.training.jobs import find_job
-    from tfstudio.training.logs import LogFollower
-    from tfstudio.training.provenance import finalize
-
-    if not args.follow:
-        with cli_training() as training:
-            lines = training.logs(args.job, engine=args.engine, tail=args.tail)
-        for line in lines:
-            print(line)
-        return 0
-    with open_engine(chosen_engine(args)) as client:
-        job = find_job(client, args.job)
-        follower = LogFollower(
-            client, job, lambda line: print(line.text, flush=True), tail=args.tail
-        )
-        if follow_until_end(follower):
+    with cli_training() as training:
+        if not args.follow:
+            for line in training.logs(args.job, engine=args.engine, tail=args.tail):
+                print(line)
+            return 0
+        job = training.job(args.job, args.engine)
+        with cancel_on_ctrl_c() as cancel:
+            ended = training.follow_to_end(
+                job, lambda text: print(text, flush=True), tail=args.tail, cancel=cancel
+            )
+        if not ended:
             return 130
-        if follower.error is not None:
-            raise follower.error
-        from tfstudio.training.jobs import wait_job
-
-        job = wait_job(client, job, timeout_s=30)
-        finalize(client, job)
+        training.wait(job, timeout_s=30)  # the log ends a moment before the job; finalises it
     return 0
 
 

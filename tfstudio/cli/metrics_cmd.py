@@ -85,15 +85,14 @@ def _print(results: list[DeviceMetrics], as_json: bool, clear: bool) -> None:
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from tfstudio.cli.deploy_cmd import connector
+    from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.errors import UsageError
-    from tfstudio.fleet.registry import resolve_names
-    from tfstudio.tunnel.telemetry import MetricsSession, scrape_many
+    from tfstudio.tunnel.telemetry import scrape_many
 
     if args.interval <= 0:
         raise UsageError("--interval must be above 0")
-    connect = connector()
-    sessions = [MetricsSession(d, connect) for d in resolve_names(args.names)]
+    studio = cli_studio()
+    sessions = [studio.metrics(d.name) for d in studio.resolve(args.names)]
     cancel = threading.Event()
     try:
         if not args.watch:

@@ -51,13 +51,13 @@ def load_input(path: Path) -> Any:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from tfstudio.cli.deploy_cmd import connector
-    from tfstudio.fleet.registry import get_device
+    from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.tunnel.predict import predict_on
 
     x = load_input(args.input)
-    device = get_device(args.name)
-    with connector()(device) as transport:
+    studio = cli_studio()
+    device = studio.device(args.name)
+    with studio.connector(device) as transport:
         result = predict_on(device, transport, x)
     if args.json:
         print_json(result.to_json())

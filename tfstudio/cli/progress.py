@@ -31,7 +31,8 @@ class EventPrinter:
     Thread-safe: a fan-out's workers call it at once. `enabled=False` (e.g.
     under --json) prints nothing; `plain=False` prints nothing when `stream` is
     not a terminal (commands whose logs never carried progress lines);
-    `stages` limits the stage lines to those stages (transfers always show).
+    `stages` limits the stage lines to those stages (transfers always show);
+    a stage in `bare` prints its message alone (a build's own output).
     """
 
     def __init__(
@@ -41,9 +42,11 @@ class EventPrinter:
         enabled: bool = True,
         plain: bool = True,
         stages: Collection[Stage] | None = None,
+        bare: Collection[Stage] = (),
     ) -> None:
         self.stream = stream or sys.stderr
         self.stages = stages
+        self.bare = bare
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.enabled = enabled and (plain or self.tty)
         self._lock = threading.Lock()
@@ -87,7 +90,9 @@ class EventPrinter:
                 self._tick(event)
             elif isinstance(event, StageStarted):
                 shown = self.stages is None or event.stage in self.stages
-                if shown and event.stage is not Stage.DONE and event.message:
+                if event.stage in self.bare:
+                    self._line(event.message)
+                elif shown and event.stage is not Stage.DONE and event.message:
                     self._line(f"{event.target or 'tfstudio'}: {event.message}")
             elif isinstance(event, TargetFinished) and self._progress is not None:
                 task = self._tasks.pop(event.target, None)

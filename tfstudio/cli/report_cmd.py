@@ -49,12 +49,12 @@ def _models(paths: list[Path]) -> list[Path]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from tfstudio.fleet.registry import resolve_names
+    from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.measure import reportfmt
-    from tfstudio.measure.report import build_report
 
-    devices = [d.name for d in resolve_names(args.on)] if args.on else []
-    report = build_report(_models(args.models), devices)
+    studio = cli_studio()
+    devices = [d.name for d in studio.resolve(args.on)] if args.on else []
+    report = studio.bench_report(_models(args.models), devices)
     if args.json:
         print_json(report.to_json())
     elif args.csv:

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.engine_opts import add_engine_option, chosen_engine, note, open_engine
+from tfstudio.cli.engine_opts import add_engine_option, cancel_on_ctrl_c, note
 from tfstudio.cli.output import print_json
+from tfstudio.cli.studio_cli import cli_training
+
+if TYPE_CHECKING:
+    from tfstudio.studio_training import Training
+    from tfstudio.training.launch import LaunchResult
 
 
 def register(subparsers: Any) -> None:
@@ -67,35 +72,31 @@ def register(subparsers: Any) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tfstudio.training.jobspec import build_spec
-    from tfstudio.training.launch import launch
-    from tfstudio.training.settings import training_settings
+    from tfstudio.cli.progress import EventPrinter
+    from tfstudio.operations import Stage
+    from tfstudio.studio_training_types import TrainRequest
 
-    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    engine = chosen_engine(args)
-    spec = build_spec(
-        engine,
-        training_settings(),
-        command,
+    request = TrainRequest(
+        args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd,
         image=args.image,
-        workspace=args.workspace,
+        engine=args.engine,
         gpus=args.gpus,
+        workspace=args.workspace,
         cpus=args.cpus,
         memory=args.memory,
         shm_size=args.shm_size,
-        env=args.env,
-        publish=args.publish,
-        mounts=args.mount,
+        env=tuple(args.env),
+        publish=tuple(args.publish),
+        mounts=tuple(args.mount),
         name=args.name,
         allow_latest=args.allow_latest,
         pull=False if args.no_pull else None,
     )
-    from tfstudio.cli.engine_opts import event_printer
-
-    with open_engine(engine) as client:
-        started = launch(
-            client, spec, on_event=event_printer(quiet=args.json), attach=not args.detach
-        )
+    with cli_training() as training:
+        # Pulls show their bytes; the other stages are quick and the job's log follows.
+        shown = {Stage.PULL}
+        with EventPrinter(enabled=not args.json, stages=shown, bare=shown) as progress:
+            started = training.train(request, on_event=progress, attach=not args.detach)
         job = started.job
         for text in started.notes:
             note(f"note: {text}")
@@ -103,40 +104,39 @@ def _train(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(started.to_json())
             else:
-                note(f"job {job.job_id} started ({job.name}) on {engine.name}")
+                note(f"job {job.job_id} started ({job.name}) on {job.engine}")
                 print(job.job_id)
                 note(f"follow: tfstudio logs -f {job.job_id}")
             return 0
-        note(f"job {job.job_id} started ({job.name}) on {engine.name}; Ctrl-C to stop")
-        return _follow_to_end(client, job, args.json, started.output)
+        note(f"job {job.job_id} started ({job.name}) on {job.engine}; Ctrl-C to stop")
+        return _follow_to_end(training, started, args.json)
 
 
-def _follow_to_end(client: Any, job: Any, want_json: bool, output: Any) -> int:
-    from tfstudio.cli.engine_opts import follow_until_end
-    from tfstudio.training.jobs import stop_job, wait_job
-    from tfstudio.training.logs import LogFollower
-    from tfstudio.training.provenance import finalize
-    from tfstudio.training.settings import training_settings
-
+def _follow_to_end(training: Training, started: LaunchResult, want_json: bool) -> int:
     out = sys.stderr if want_json else sys.stdout
-    follower = LogFollower(
-        client, job, lambda line: print(line.text, file=out, flush=True), stream=output
-    )
-    if follow_until_end(follower):
+    job = started.job
+    with cancel_on_ctrl_c() as cancel:
+        ended = training.follow_to_end(
+            job,
+            lambda text: print(text, file=out, flush=True),
+            output=started.output,
+            cancel=cancel,
+        )
+    if not ended:
         if not _ask_stop(job):
             note(f"job {job.job_id} keeps running; follow: tfstudio logs -f {job.job_id}")
             return 130
         note(f"stopping job {job.job_id} ...")
-        job = stop_job(client, job, training_settings().stop_timeout_s)
-    job = wait_job(client, job)
-    record = finalize(client, job)
+        training.stop(job)
+    outcome = training.wait(job)
+    job, record = outcome.job, outcome.provenance
     if want_json:
-        print_json(record.to_json())
+        print_json(record.to_json() if record else None)
     else:
         note(f"job {job.job_id} ended: {job.exit_reason()}")
-        for export in record.exports:
+        for export in record.exports if record else ():
             note(f"  {export['path']}  {export['kind']}  sha256 {export['sha256'][:16]}")
-        note(f"provenance: {record.path}")
+        note(f"provenance: {record.path if record else '-'}")
     code = job.exit_code or 0
     return code if 0 <= code < 256 else 1
 
