@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,20 +182,25 @@ class SshdFactory:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def sshd_session_serving(marker: str) -> int | None:
-    """Returns the pid of the sshd process serving the session whose command line
-    contains `marker` (walking up from that command to its sshd parent), or None."""
-    proc = Path("/proc")
-    for entry in proc.iterdir():
+def _cmdlines() -> Iterator[tuple[int, str]]:
+    """Yields (pid, command line) of every process that can be read."""
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
+        yield int(entry.name), cmdline
+
+
+def sshd_session_serving(marker: str) -> int | None:
+    """Returns the pid of the sshd process serving the session whose command line
+    contains `marker` (walking up from that command to its sshd parent), or None."""
+    proc = Path("/proc")
+    for pid, cmdline in _cmdlines():
         if marker not in cmdline or "sshd" in cmdline.split(" ")[0]:
             continue
-        pid = int(entry.name)
         for _ in range(8):
             try:
                 stat = (proc / str(pid) / "stat").read_text()
@@ -209,29 +215,13 @@ def sshd_session_serving(marker: str) -> int | None:
 
 def processes_with(marker: str) -> list[int]:
     """Returns the pids (other than sshd's) whose command line contains `marker`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in cmdline and "sshd" not in cmdline.split(" ")[0]:
-            found.append(int(entry.name))
-    return found
+    return [
+        pid
+        for pid, cmdline in _cmdlines()
+        if marker in cmdline and "sshd" not in cmdline.split(" ")[0]
+    ]
 
 
 def sshd_sessions_of(user: str) -> list[int]:
     """Returns the pids of the sshd processes serving `user`'s connections (`sshd: USER@...`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if cmdline.startswith(f"sshd: {user}@"):
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, cmdline in _cmdlines() if cmdline.startswith(f"sshd: {user}@")]
