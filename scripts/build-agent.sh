@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 DEST=${1:-dist/tfstudio-agent.pyz}
 mkdir -p "$(dirname "$DEST")"
 PY=${PYTHON:-.venv/bin/python}
-"$PY" -c 'import sys; from pathlib import Path; from tfstudio.agent_bundle import build_agent_pyz, agent_bundle_sha256; p = build_agent_pyz(Path(sys.argv[1])); print(p, agent_bundle_sha256())' "$DEST"
+"$PY" -c 'import sys; from pathlib import Path; from tfstudio.fleet.agent_bundle import build_agent_pyz, agent_bundle_sha256; p = build_agent_pyz(Path(sys.argv[1])); print(p, agent_bundle_sha256())' "$DEST"

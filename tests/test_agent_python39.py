@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import VENVS
-from tfstudio.agent_bundle import build_agent_pyz
+from tfstudio.fleet.agent_bundle import build_agent_pyz
 
 
 @pytest.fixture(scope="module")

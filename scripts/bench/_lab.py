@@ -19,7 +19,7 @@ os.environ.setdefault("TFSTUDIO_HOME", tempfile.mkdtemp(prefix="tfstudio-bench-"
 import paramiko  # noqa: E402
 
 from tests.helpers.sshd import SshdFactory, SshdServer  # noqa: E402
-from tfstudio.fleet import hostkeys  # noqa: E402
+from tfstudio.transport import hostkeys  # noqa: E402
 
 
 def trust(server: SshdServer) -> None:

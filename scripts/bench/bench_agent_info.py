@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tfstudio.agent_bundle import build_agent_pyz  # noqa: E402
+from tfstudio.fleet.agent_bundle import build_agent_pyz  # noqa: E402
 
 DEVICE_PY = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
 

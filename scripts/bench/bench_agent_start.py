@@ -64,7 +64,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    from tfstudio.agent_bundle import build_agent_pyz
+    from tfstudio.fleet.agent_bundle import build_agent_pyz
 
     models = mobilenet_models()
     with tempfile.TemporaryDirectory(prefix="agent-start-") as tmp:

@@ -29,8 +29,8 @@ STAGES = ("train", "export", "convert", "deploy", "bench")
 
 RUNNER = """\
 import json, sys
-from tfstudio.demo.pipeline import DemoOptions
-from tfstudio.demo.training import TrainIn
+from tfstudio.workflows.demo.pipeline import DemoOptions
+from tfstudio.workflows.demo.training import TrainIn
 from tfstudio.studio import Studio
 
 where, prestart = sys.argv[1], sys.argv[2] == "1"
@@ -65,8 +65,8 @@ def run_once(where: str, prestart: bool) -> dict[str, float]:
 def container_available() -> bool:
     """True when the local engine has the demo's TensorFlow image."""
     sys.path.insert(0, str(REPO))
-    from tfstudio.demo.training import DEFAULT_IMAGE, _image_on_local_engine
     from tfstudio.errors import TfStudioError
+    from tfstudio.workflows.demo.training import DEFAULT_IMAGE, _image_on_local_engine
 
     try:
         _image_on_local_engine(DEFAULT_IMAGE)

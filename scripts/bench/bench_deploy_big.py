@@ -23,11 +23,11 @@ import time
 
 from _lab import SshdFactory, make_big_mlp, trust
 
+from tfstudio.deploy.run import DeployEvent, DeployOptions, deploy_one
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.deploy import DeployEvent, DeployOptions, deploy_one
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
 
 VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
 

@@ -34,7 +34,7 @@ from _lab import REPO
 
 from tests.conftest import VENVS
 from tests.helpers.digits import build_digits
-from tfstudio.agent_bundle import build_agent_pyz
+from tfstudio.fleet.agent_bundle import build_agent_pyz
 
 BARE = """
 import sys, time

@@ -29,12 +29,12 @@ from pathlib import Path
 
 from _lab import SshdFactory, make_mlp, trust
 
+from tfstudio.deploy.run import DeployOptions, deploy_many
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
-from tfstudio.fleet.bench import BenchSettings
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.deploy import DeployOptions, deploy_many
-from tfstudio.modelinfo import inspect_model
+from tfstudio.measure.bench import BenchSettings
+from tfstudio.models.facts import inspect_model
 
 VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
 

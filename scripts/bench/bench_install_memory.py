@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from tfstudio.agent_bundle import build_agent_pyz
+    from tfstudio.fleet.agent_bundle import build_agent_pyz
 
     model = make_big_mlp(args.mb)
     sha = hashlib.sha256(model.read_bytes()).hexdigest()

@@ -16,12 +16,12 @@ import os
 from _lab import SshdFactory, make_mlp, trust
 
 from tests.helpers.counting import Counting
+from tfstudio.deploy.run import DeployOptions, deploy_one
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.deploy import DeployOptions, deploy_one
-from tfstudio.fleet.transport import Transport
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
+from tfstudio.transport.base import Transport
 
 VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
 

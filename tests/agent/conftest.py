@@ -86,7 +86,7 @@ def agent(agent_home: Path) -> Callable[..., Run]:
 @pytest.fixture(scope="session")
 def agent_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The zipapp built by the studio's own builder, world-readable."""
-    from tfstudio.agent_bundle import build_agent_pyz
+    from tfstudio.fleet.agent_bundle import build_agent_pyz
 
     out = tmp_path_factory.mktemp("pyz")
     return build_agent_pyz(out)

@@ -80,7 +80,7 @@ def test_pyz_runs_on_clean_device_venv(agent, agent_pyz, device_venvs, tiny_mode
 
 
 def test_pyz_build_is_deterministic(agent_pyz, tmp_path):
-    from tfstudio.agent_bundle import agent_bundle_sha256, build_agent_pyz
+    from tfstudio.fleet.agent_bundle import agent_bundle_sha256, build_agent_pyz
 
     again = build_agent_pyz(tmp_path / "again.pyz")
     digest = hashlib.sha256(agent_pyz.read_bytes()).hexdigest()

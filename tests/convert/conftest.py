@@ -1,6 +1,6 @@
 """Session fixtures for the conversion tests: real models, trained or built once.
 
-- `demo`: the demo's digits CNN (`tfstudio.demo.train_digits`) trained, saved as
+- `demo`: the demo's digits CNN (`tfstudio.workflows.demo.train_digits`) trained, saved as
   .keras with representative data (training split) and labelled eval data
   (held-out split), and converted in every mode.
 - `digits` (those files) and `digits_all` (that conversion): most mode-level
@@ -57,8 +57,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     """The demo's network and data (train, save as .keras, convert in every mode with rep
     and eval data), and the progress events the conversion emitted."""
     from tfstudio.convert import convert
-    from tfstudio.demo.digits import load_digits_split, write_files
-    from tfstudio.demo.train_digits import train
+    from tfstudio.workflows.demo.digits import load_digits_split, write_files
+    from tfstudio.workflows.demo.train_digits import train
 
     root = tmp_path_factory.mktemp("demo")
     data = load_digits_split()
@@ -77,7 +77,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def digits(demo) -> DigitsFiles:
-    from tfstudio.demo.digits import load_digits_split
+    from tfstudio.workflows.demo.digits import load_digits_split
 
     result, _ = demo
     root = result.model_path.parent

@@ -8,8 +8,8 @@ import pytest
 
 from tfstudio.convert import convert
 from tfstudio.convert.datacheck import check_finite, check_labels
-from tfstudio.convert.source import OutputSpec
 from tfstudio.errors import ConversionError, RepresentativeDataError
+from tfstudio.models.source import OutputSpec
 
 TEN = OutputSpec("output_0", (None, 10), "float32")
 
@@ -92,8 +92,8 @@ def test_a_nan_calibrated_model_is_recognised_as_not_int8(tmp_path):
 
     from edge_agent.tflite_schema import read_model_facts
     from tfstudio.convert.presets import Mode, load_presets
-    from tfstudio.convert.source import InputSpec
     from tfstudio.convert.verify import verify_mode
+    from tfstudio.models.source import InputSpec
 
     keras.utils.set_random_seed(3)
     model = keras.Sequential(

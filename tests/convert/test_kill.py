@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tfstudio.atomic import TEMP_PREFIX
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
 
 
 def _children(pid: int) -> list[int]:

@@ -17,8 +17,8 @@ import pytest
 from edge_agent.min_runtime import is_custom, op_runtime
 from edge_agent.tflite_schema import _Reader, read_model_facts
 from tests.conftest import REPO
-from tfstudio.fleet import preflight
-from tfstudio.modelinfo import inspect_model
+from tfstudio.deploy import preflight
+from tfstudio.models.facts import inspect_model
 
 DEVICE_2_21 = {
     "runtime": {"name": "ai-edge-litert", "version": "2.3.0", "compat_version": "2.21.0"},
@@ -140,7 +140,7 @@ def test_computed_need_matches_the_converters_own_claim_where_it_is_fresh(digits
 
 
 def test_table_module_is_stdlib_only_and_ships_in_the_agent():
-    from tfstudio.agent_bundle import build_agent_bytes
+    from tfstudio.fleet.agent_bundle import build_agent_bytes
 
     text = (REPO / "edge_agent" / "op_runtime_table.py").read_text()
     assert "import numpy" not in text and "tensorflow" not in text.split('"""')[2]

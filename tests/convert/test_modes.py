@@ -12,7 +12,7 @@ from edge_agent import runtime
 from edge_agent.tflite_schema import parse_version
 from tfstudio.convert import Mode
 from tfstudio.convert.events import ModeFinished, ModeStarted, StageStarted
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
 
 ALL = [m.value for m in Mode]
 

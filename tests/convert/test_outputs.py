@@ -14,8 +14,8 @@ import pytest
 
 from tfstudio.convert import convert
 from tfstudio.convert.repdata import load_samples
-from tfstudio.convert.source import InputSpec
 from tfstudio.errors import RepresentativeDataError, UsageError
+from tfstudio.models.source import InputSpec
 
 
 @pytest.fixture(scope="module")

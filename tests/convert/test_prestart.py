@@ -9,7 +9,7 @@ import time
 
 from tfstudio.convert import convert, supervisor
 from tfstudio.convert.job import ConvertOptions
-from tfstudio.convert.source import probe_source
+from tfstudio.models.source import probe_source
 
 
 def _spare_pid() -> int:

@@ -13,8 +13,8 @@ import pytest
 
 from edge_agent.device_info import runtime_facts
 from tfstudio.convert import convert
+from tfstudio.deploy import preflight
 from tfstudio.errors import ConversionError, UsageError
-from tfstudio.fleet import preflight
 
 
 def test_dynamic_batch_failure_keeps_the_converters_advice_and_offers_both_options(

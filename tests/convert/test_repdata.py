@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tfstudio.convert.repdata import load_samples
-from tfstudio.convert.source import InputSpec
 from tfstudio.errors import RepresentativeDataError
+from tfstudio.models.source import InputSpec
 
 DIGITS = InputSpec("image", (None, 8, 8, 1), "float32")
 RGB = InputSpec("input", (None, 32, 24, 3), "float32")

@@ -52,7 +52,7 @@ def test_saved_model_int8_with_npz_rep_data(mlp, tmp_path):
 def test_source_digest_is_stable_and_content_based(mlp, tmp_path):
     import shutil
 
-    from tfstudio.convert.source import probe_source
+    from tfstudio.models.source import probe_source
 
     first = probe_source(mlp.saved_model).sha256
     copy = tmp_path / "copy"

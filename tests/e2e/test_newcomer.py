@@ -170,9 +170,9 @@ def sshd() -> Iterator[SshdFactory]:
 def test_a_variant_the_device_cannot_run_fails_in_its_row(
     process_run: tuple[Path, Any], sshd: SshdFactory, device_venvs: dict[str, Path]
 ) -> None:
-    from tfstudio.demo.pipeline import deliver
-    from tfstudio.demo.report import DemoRow
     from tfstudio.studio import Studio
+    from tfstudio.workflows.demo.pipeline import deliver
+    from tfstudio.workflows.demo.report import DemoRow
 
     home, _ = process_run
     lab = Lab(sshd, [sshd.start("old")], [sshd.make_user("o")], dict(device_venvs))
@@ -195,11 +195,11 @@ def test_a_variant_the_device_cannot_run_fails_in_its_row(
 
 def test_a_cancel_during_training_stops_the_demo_at_once(tmp_path: Path) -> None:
     from tfstudio.convert import supervisor
-    from tfstudio.demo.pipeline import DemoOptions
-    from tfstudio.demo.training import TrainIn
     from tfstudio.errors import CancelledError
     from tfstudio.operations import CancelToken, StageStarted
     from tfstudio.studio import Studio
+    from tfstudio.workflows.demo.pipeline import DemoOptions
+    from tfstudio.workflows.demo.training import TrainIn
 
     token = CancelToken()
     seen: list[str] = []

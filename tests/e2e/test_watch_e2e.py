@@ -29,9 +29,9 @@ from tests.fleet.conftest import Lab
 from tests.helpers.sshd import SSHD, SshdFactory, SshdServer, sshd_sessions_of
 from tests.training.conftest import TF_IMAGE, docker_api  # noqa: F401 - fixture
 from tests.training.tfjob import prepare_workspace
-from tfstudio.fleet.bench import BenchSettings
-from tfstudio.pipeline.events import PipelineEvent
-from tfstudio.pipeline.settings import PipelineSettings
+from tfstudio.measure.bench import BenchSettings
+from tfstudio.workflows.pipeline.events import PipelineEvent
+from tfstudio.workflows.pipeline.settings import PipelineSettings
 
 DEVICES = ("local", "pi", "old", "flaky")
 CONFIG = """\
@@ -193,7 +193,7 @@ def studio_home(run: Run, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_the_export_is_converted_evaluated_and_benched_on_every_device_that_can_run_it(
     run: Run,
 ) -> None:
-    from tfstudio.convert.source import probe_source
+    from tfstudio.models.source import probe_source
 
     sha = probe_source(run.export).sha256
     assert {e.target for e in run.of("convert") if e.status == "ok"} == {"dynamic", "int8"}
@@ -240,7 +240,7 @@ def test_a_half_written_export_is_never_converted(run: Run) -> None:
 
 
 def test_the_provenance_chain_reads_back_complete_for_each_device(run: Run) -> None:
-    from tfstudio.convert.source import probe_source
+    from tfstudio.models.source import probe_source
 
     sha = probe_source(run.export).sha256
     rows = {(r["mode"], r["device"]): r for r in run.chains}

@@ -20,11 +20,12 @@ import pytest
 
 from tests.helpers.digits import Digits, build_digits
 from tests.helpers.sshd import SSHD, SshdFactory, SshdServer
-from tfstudio.fleet import hostkeys, registry
+from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import Device
+from tfstudio.transport import hostkeys
 
 SERVERS = 7
 """Enough for the fan-out test: 7 live devices plus one closed port."""

@@ -18,7 +18,7 @@ import pytest
 from tests.fleet.conftest import Lab, listing
 from tests.helpers.sshd import SshdFactory, sshd_sessions_of
 from tfstudio.fleet.registry import get_device
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
 
 
 def _thaw(pids: list[int]) -> None:
@@ -51,7 +51,7 @@ def test_a_frozen_device_fails_with_no_progress_and_the_others_finish(
 
     from tfstudio.cli.deploy_cmd import connector, deploy_options
     from tfstudio.config import load_config
-    from tfstudio.fleet.deploy import DeployEvent, deploy_many
+    from tfstudio.deploy.run import DeployEvent, deploy_many
     from tfstudio.fleet.registry import resolve_names
 
     def on_event(event: DeployEvent) -> None:

@@ -12,14 +12,14 @@ import pytest
 from tests.fleet.conftest import FAST_BENCH, Lab
 from tests.helpers.sshd import sshd_session_serving
 from tfstudio.cli import main
+from tfstudio.deploy.run import DeployEvent, DeployOptions, Status, deploy_one
 from tfstudio.fleet import deploylog
 from tfstudio.fleet.agentcall import AgentClient
-from tfstudio.fleet.bench import BenchSettings
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.deploy import DeployEvent, DeployOptions, Status, deploy_one
 from tfstudio.fleet.registry import Device, get_device
-from tfstudio.fleet.transport import Transport
-from tfstudio.modelinfo import inspect_model
+from tfstudio.measure.bench import BenchSettings
+from tfstudio.models.facts import inspect_model
+from tfstudio.transport.base import Transport
 
 QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
 

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from tests.fleet.conftest import Lab, listing
-from tfstudio.fleet.deploy import DeployOptions, Status, deploy_one
+from tfstudio.deploy.run import DeployOptions, Status, deploy_one
 from tfstudio.fleet.registry import get_device
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
 
 SLOW_BENCH = ["--bench", "--runs", "5", "--warmup", "1", "--warmup-min-seconds", "0"]
 

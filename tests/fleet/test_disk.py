@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.conftest import Lab, listing
-from tfstudio.agent_bundle import build_agent_bytes
-from tfstudio.fleet.deploy import DeployOptions, Status, deploy_one
-from tfstudio.modelinfo import inspect_model
+from tfstudio.deploy.run import DeployOptions, Status, deploy_one
+from tfstudio.fleet.agent_bundle import build_agent_bytes
+from tfstudio.models.facts import inspect_model
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from tests.fleet.conftest import Lab, listing
 from tests.helpers.sshd import SshdFactory, sshd_session_serving
-from tfstudio.fleet.bench import BenchSettings
-from tfstudio.fleet.deploy import DeployEvent, DeployOptions, Status, deploy_one
+from tfstudio.deploy.run import DeployEvent, DeployOptions, Status, deploy_one
 from tfstudio.fleet.registry import Device
-from tfstudio.modelinfo import inspect_model
+from tfstudio.measure.bench import BenchSettings
+from tfstudio.models.facts import inspect_model
 
 QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
 

@@ -49,8 +49,8 @@ def test_hung_device_times_out_without_stopping_the_others(
 ) -> None:
     import socket
 
-    from tfstudio.fleet.deploy import DeployOptions, Status, deploy_many
-    from tfstudio.modelinfo import inspect_model
+    from tfstudio.deploy.run import DeployOptions, Status, deploy_many
+    from tfstudio.models.facts import inspect_model
 
     # A port that accepts TCP connections but never says a word of SSH.
     silent = socket.socket()

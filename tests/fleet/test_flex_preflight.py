@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tfstudio.fleet import preflight
-from tfstudio.modelinfo import inspect_model
+from tfstudio.deploy import preflight
+from tfstudio.models.facts import inspect_model
 
 
 @pytest.fixture(scope="module")

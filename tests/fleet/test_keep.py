@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.fleet.conftest import FAST_BENCH, Lab, listing
 from tfstudio.cli import main
 from tfstudio.fleet.registry import get_device
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
 
 
 def _sha(path: Path) -> str:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tfstudio.cli import main
+from tfstudio.deploy.run import DeployOptions, Status, deploy_many
 from tfstudio.errors import DeviceError
 from tfstudio.fleet import deploylog
-from tfstudio.fleet.deploy import DeployOptions, Status, deploy_many
 from tfstudio.fleet.registry import list_devices, local_device, remove_device
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
 
 
 def test_local_always_exists_and_cannot_be_removed(capsys) -> None:

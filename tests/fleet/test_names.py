@@ -8,12 +8,12 @@ import pytest
 
 from tests.fleet.conftest import Lab
 from tfstudio.cli import main
+from tfstudio.deploy.run import DeployOptions, deploy_one
 from tfstudio.errors import DeviceError
 from tfstudio.fleet import registry
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.deploy import DeployOptions, deploy_one
-from tfstudio.fleet.transport import command_line
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
+from tfstudio.transport.base import command_line
 
 
 @pytest.mark.parametrize(

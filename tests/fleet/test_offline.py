@@ -10,9 +10,10 @@ import paramiko
 import pytest
 
 from edge_agent.tflite_schema import OpInfo
+from tfstudio.deploy import preflight
 from tfstudio.errors import HostKeyError, PreflightError
-from tfstudio.fleet import hostkeys, preflight, sshconfig
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
+from tfstudio.transport import hostkeys, sshconfig
 
 DATA = Path(__file__).parent / "data"
 

@@ -19,8 +19,9 @@ from tests.fleet.conftest import Lab, server_key
 from tests.helpers.sshd import free_port
 from tfstudio.cli import main
 from tfstudio.errors import HostKeyError, TransportError
-from tfstudio.fleet import hostkeys, registry
+from tfstudio.fleet import registry
 from tfstudio.fleet.connect import open_transport
+from tfstudio.transport import hostkeys
 
 
 def _cli(studio_home: Path, *argv: str, stdout: int | None = subprocess.PIPE):

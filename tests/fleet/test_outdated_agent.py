@@ -10,8 +10,8 @@ import zipapp
 from pathlib import Path
 
 from tests.fleet.conftest import Lab
-from tfstudio.agent_bundle import _stage
 from tfstudio.cli import main
+from tfstudio.fleet.agent_bundle import _stage
 
 
 def _old_agent_pyz(tmp: Path, version: str) -> Path:

@@ -19,17 +19,17 @@ from tests.fleet.conftest import Lab, listing
 from tests.helpers.agents import AGENT_0_3_0, old_agent_pyz, previous_agent_pyz
 from tests.helpers.counting import Counting
 from tests.helpers.digits import Digits
-from tfstudio.fleet import preflight
+from tfstudio.deploy import preflight
+from tfstudio.deploy.evalgate import EvalGate
+from tfstudio.deploy.run import DeployOptions, Status, deploy_one
 from tfstudio.fleet.agentcall import AgentClient
-from tfstudio.fleet.bench import BenchSettings
 from tfstudio.fleet.check import check_device
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.deploy import DeployOptions, Status, deploy_one
 from tfstudio.fleet.registry import Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.measure.bench import BenchSettings
 from tfstudio.measure.evaldata import prepare_data
-from tfstudio.measure.evalgate import EvalGate
-from tfstudio.modelinfo import inspect_model
+from tfstudio.models.facts import inspect_model
+from tfstudio.transport.base import Transport
 
 QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
 

@@ -10,8 +10,9 @@ from tests.fleet.conftest import Lab, server_key
 from tests.helpers.sshd import SshdFactory
 from tfstudio.cli import main
 from tfstudio.errors import TransportError
-from tfstudio.fleet import hostkeys, registry, sshconfig
+from tfstudio.fleet import registry
 from tfstudio.fleet.connect import open_transport
+from tfstudio.transport import hostkeys, sshconfig
 
 
 def _config(tmp_path: Path, text: str) -> Path:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tfstudio.fleet.transport import CommandResult, RemoteProcess, Transport
+from tfstudio.transport.base import CommandResult, RemoteProcess, Transport
 
 
 def command_label(argv: Sequence[str]) -> str:

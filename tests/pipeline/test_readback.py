@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tfstudio.pipeline import journal, readback
-from tfstudio.pipeline.events import PipelineEvent
+from tfstudio.workflows.pipeline import journal, readback
+from tfstudio.workflows.pipeline.events import PipelineEvent
 
 SM = "a" * 64
 CHAIN = {

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.pipeline.conftest import SmallModel, half_written, place
-from tfstudio.pipeline.settle import SettleTracker, find_saved_models, snapshot
+from tfstudio.workflows.pipeline.settle import SettleTracker, find_saved_models, snapshot
 
 
 def test_every_saved_model_under_the_folder_is_found_hidden_ones_skipped(

@@ -13,9 +13,9 @@ from tests.helpers.sshd import free_port
 from tests.pipeline.conftest import SmallModel, half_written, place
 from tests.tui.conftest import NO_DOCKER, table_rows, wait_for
 from tfstudio.errors import DeviceError, UsageError
-from tfstudio.pipeline.events import PipelineEvent
-from tfstudio.pipeline.settings import PipelineSettings
 from tfstudio.studio import Studio
+from tfstudio.workflows.pipeline.events import PipelineEvent
+from tfstudio.workflows.pipeline.settings import PipelineSettings
 
 
 def _wait(condition, timeout: float = 30.0) -> None:

@@ -9,11 +9,11 @@ import pytest
 from tests.fleet.conftest import Lab
 from tests.tui.conftest import add_locked_device
 from tfstudio import history
-from tfstudio.connector import PassphraseRequired
 from tfstudio.errors import HostKeyError
 from tfstudio.fleet import deploylog
-from tfstudio.fleet.bench import BenchSettings
-from tfstudio.hostkey_offer import CHANGED, TRUSTED, UNKNOWN
+from tfstudio.fleet.connector import PassphraseRequired
+from tfstudio.fleet.hostkey_offer import CHANGED, TRUSTED, UNKNOWN
+from tfstudio.measure.bench import BenchSettings
 from tfstudio.operations import Event, StageStarted, TargetFinished, TransferTick
 from tfstudio.studio import Studio
 

@@ -18,7 +18,7 @@ import pytest
 from tests.training.conftest import BUSYBOX
 from tfstudio.operations import CancelToken, Event, StageStarted, TargetFinished
 from tfstudio.studio import Studio
-from tfstudio.studio_training_types import TrainRequest
+from tfstudio.studio.training_types import TrainRequest
 from tfstudio.training.errors import ImageError
 
 LINES = 3000

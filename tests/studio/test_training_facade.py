@@ -18,10 +18,10 @@ import pytest
 from tests.fleet.conftest import Lab
 from tests.training.conftest import BUSYBOX
 from tfstudio.errors import TfStudioError
-from tfstudio.hostkey_offer import TRUSTED, UNKNOWN
+from tfstudio.fleet.hostkey_offer import TRUSTED, UNKNOWN
 from tfstudio.operations import Event, StageStarted, TargetFinished
 from tfstudio.studio import Studio
-from tfstudio.studio_training_types import TrainRequest
+from tfstudio.studio.training_types import TrainRequest
 from tfstudio.training.engines import Engine
 from tfstudio.training.errors import (
     EngineError,

@@ -21,8 +21,8 @@ from tests.helpers.sshd import SSHD, SshdFactory, SshdServer
 from tests.training.conftest import BUSYBOX, TF_IMAGE, tfstudio
 from tests.training.tfjob import prepare_workspace
 from tfstudio.cli import main
-from tfstudio.convert.source import probe_source
 from tfstudio.errors import HostKeyError
+from tfstudio.models.source import probe_source
 from tfstudio.training.client import connect
 from tfstudio.training.engines import Engine, add_engine, get_engine
 from tfstudio.training.enginetrust import scan_engine_key, trust_engine

@@ -10,7 +10,7 @@ import pytest
 from tests.training.conftest import BUSYBOX, TF_IMAGE, tfstudio
 from tests.training.tfjob import prepare_workspace
 from tfstudio.cli import main
-from tfstudio.convert.source import probe_source
+from tfstudio.models.source import probe_source
 
 
 @pytest.mark.slow

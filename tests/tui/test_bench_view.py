@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.fleet.conftest import Lab
 from tests.tui.conftest import Recorder, table_rows, wait_for
-from tfstudio.fleet.bench import BenchSettings
+from tfstudio.measure.bench import BenchSettings
 from tfstudio.studio import Studio
 from tfstudio.tui.app import StudioApp
 

@@ -16,7 +16,7 @@ from tests.fleet.conftest import Lab
 from tests.training.conftest import BUSYBOX
 from tests.tui.conftest import NO_DOCKER, Recorder, add_locked_device, table_rows, wait_for
 from tfstudio.operations import StageStarted
-from tfstudio.studio_training_types import TrainRequest
+from tfstudio.studio.training_types import TrainRequest
 from tfstudio.tui.app import StudioApp
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.modals.new_job import NewJobModal

@@ -54,9 +54,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the demo and prints its table (or JSON); returns 0, or 1 when a row failed."""
-    from tfstudio.demo.pipeline import DemoOptions
-    from tfstudio.demo.training import TrainIn
     from tfstudio.studio import Studio
+    from tfstudio.workflows.demo.pipeline import DemoOptions
+    from tfstudio.workflows.demo.training import TrainIn
 
     studio = Studio()
     options = DemoOptions(TrainIn(args.train_in), args.image, args.device)
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
 def render_report(report: Any) -> str:
     """Returns the demo's text: where it trained, the table, the stage times, what next."""
     from tfstudio.cli.output import render_table
-    from tfstudio.demo.report import COLUMNS
     from tfstudio.formatting import percent
+    from tfstudio.workflows.demo.report import COLUMNS
 
     training = report.training
     lines = [

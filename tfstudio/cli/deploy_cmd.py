@@ -20,9 +20,9 @@ from tfstudio.cli.studio_cli import cli_studio
 
 if TYPE_CHECKING:
     from tfstudio.config import Config
-    from tfstudio.fleet.deploy import DeployOptions
+    from tfstudio.deploy.run import DeployOptions
     from tfstudio.fleet.registry import Device
-    from tfstudio.fleet.transport import Transport
+    from tfstudio.transport.base import Transport
 
 
 def register(subparsers: Any) -> None:
@@ -135,8 +135,8 @@ def eval_gate(args: argparse.Namespace) -> Any:
         return None
     if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 1:
         raise UsageError("--min-accuracy is a fraction, from 0 to 1 (e.g. 0.95)")
+    from tfstudio.deploy.evalgate import EvalGate
     from tfstudio.measure.evaldata import prepare_data
-    from tfstudio.measure.evalgate import EvalGate
 
     data = prepare_data(args.model, args.eval_data, reference_model=args.eval_reference)
     return EvalGate(data, args.min_accuracy)
@@ -144,7 +144,7 @@ def eval_gate(args: argparse.Namespace) -> Any:
 
 def bench_settings(args: argparse.Namespace) -> Any:
     """Returns the BenchSettings of the shared bench options."""
-    from tfstudio.fleet.bench import BenchSettings
+    from tfstudio.measure.bench import BenchSettings
 
     counts = tuple(args.threads or ())
     return BenchSettings(
@@ -160,7 +160,7 @@ def bench_settings(args: argparse.Namespace) -> Any:
 
 def _deploy(args: argparse.Namespace) -> int:
     from tfstudio.cli.progress import EventPrinter
-    from tfstudio.fleet.deploy import Status
+    from tfstudio.deploy.run import Status
 
     studio = cli_studio()
     studio.inspect(args.model)  # a bad file is one line, before any device is resolved

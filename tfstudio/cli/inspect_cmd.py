@@ -1,6 +1,6 @@
 """`tfstudio inspect MODEL.tflite`: what a .tflite file says about itself.
 
-Reads the flatbuffer with `tfstudio.modelinfo` (no tensorflow, no runtime).
+Reads the flatbuffer with `tfstudio.models.facts` (no tensorflow, no runtime).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prints the model's facts; returns 0. ModelFormatError propagates to main."""
-    from tfstudio.modelinfo import describe_runtime, facts_to_json, inspect_model
+    from tfstudio.models.facts import describe_runtime, facts_to_json, inspect_model
 
     facts = inspect_model(args.model)
     info = facts_to_json(facts, args.model)

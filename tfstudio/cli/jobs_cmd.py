@@ -153,8 +153,8 @@ def _which(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from tfstudio.convert.source import probe_source
     from tfstudio.errors import UsageError
+    from tfstudio.models.source import probe_source
     from tfstudio.training.provenance import find_exports
 
     path = Path(args.model)

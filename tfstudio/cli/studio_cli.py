@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tfstudio.studio import Studio
-    from tfstudio.studio_training import Training
+    from tfstudio.studio.training import Training
 
 
 def ask_passphrase(path: str) -> str | None:

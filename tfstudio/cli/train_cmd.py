@@ -17,7 +17,7 @@ from tfstudio.cli.output import print_json
 from tfstudio.cli.studio_cli import cli_training
 
 if TYPE_CHECKING:
-    from tfstudio.studio_training import Training
+    from tfstudio.studio.training import Training
     from tfstudio.training.launch import LaunchResult
 
 
@@ -74,7 +74,7 @@ def register(subparsers: Any) -> None:
 def _train(args: argparse.Namespace) -> int:
     from tfstudio.cli.progress import EventPrinter
     from tfstudio.operations import Stage
-    from tfstudio.studio_training_types import TrainRequest
+    from tfstudio.studio.training_types import TrainRequest
 
     request = TrainRequest(
         args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd,

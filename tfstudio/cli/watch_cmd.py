@@ -5,7 +5,7 @@ line) until Ctrl-C or SIGTERM (the step in progress is cancelled; exit 130 or
 143), or with `--once` until the exports present have been handled (exit 1
 when a step failed). `pipeline log` reads the log back: for each export, variant and
 device, the chain image digest → SavedModel hash → variant sha256 →
-activation. The work is `tfstudio.pipeline`, imported inside the handlers.
+activation. The work is `tfstudio.workflows.pipeline`, imported inside the handlers.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def settings_of(args: argparse.Namespace) -> Any:
     """Returns the PipelineSettings of the command line. Raises UsageError."""
     from tfstudio.convert.presets import parse_modes
     from tfstudio.errors import UsageError
-    from tfstudio.pipeline.settings import DEFAULT_SETTLE_S, PipelineSettings
+    from tfstudio.workflows.pipeline.settings import DEFAULT_SETTLE_S, PipelineSettings
 
     if args.threads and len(args.threads) > 1:
         raise UsageError("watch benches with one thread count; sweep with: tfstudio bench")
@@ -106,7 +106,7 @@ def settings_of(args: argparse.Namespace) -> Any:
 def _watch(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.errors import TfStudioError
-    from tfstudio.pipeline.watcher import Watcher
+    from tfstudio.workflows.pipeline.watcher import Watcher
 
     settings = settings_of(args)
     studio = cli_studio()
@@ -163,7 +163,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    from tfstudio.pipeline import journal, readback
+    from tfstudio.workflows.pipeline import journal, readback
 
     events = journal.read()
     if args.events:

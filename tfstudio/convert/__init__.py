@@ -40,10 +40,10 @@ from tfstudio.convert.result import (
     ModesFailedError,
     VariantResult,
 )
-from tfstudio.convert.source import SourceInfo, SourceKind, fixed_batch_needs_keras, probe_source
 from tfstudio.convert.supervisor import CancelFlag, ConversionWorker
 from tfstudio.errors import CancelledError, OutputError, RepresentativeDataError, TfStudioError
-from tfstudio.modelinfo import inspect_bytes, runtime_json
+from tfstudio.models.facts import inspect_bytes, runtime_json
+from tfstudio.models.source import SourceInfo, SourceKind, fixed_batch_needs_keras, probe_source
 
 __all__ = [
     "CancelFlag",

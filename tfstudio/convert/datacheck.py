@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfstudio.convert.source import OutputSpec
 from tfstudio.errors import RepresentativeDataError
+from tfstudio.models.source import OutputSpec
 
 
 def check_finite(values: np.ndarray, what: str) -> None:

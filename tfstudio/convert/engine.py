@@ -17,8 +17,8 @@ import numpy as np
 from tfstudio.convert.diagnose import converter_failure, first_line
 from tfstudio.convert.presets import Preset
 from tfstudio.convert.repdata import Samples
-from tfstudio.convert.source import SERVING_KEY
 from tfstudio.errors import ConfigError, ConversionError
+from tfstudio.models.source import SERVING_KEY
 
 Batch = dict[str, np.ndarray]
 

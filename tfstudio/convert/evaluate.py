@@ -19,8 +19,8 @@ import numpy as np
 from edge_agent import runtime
 from tfstudio.convert.engine import run_batched
 from tfstudio.convert.repdata import Samples
-from tfstudio.convert.source import SERVING_KEY
 from tfstudio.errors import ConversionError
+from tfstudio.models.source import SERVING_KEY
 
 
 def run_tflite(model: bytes, samples: Samples, name: str) -> dict[str, np.ndarray]:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.convert.result import EvalSummary
-from tfstudio.convert.source import InputSpec, OutputSpec, SourceInfo
 from tfstudio.errors import UsageError
+from tfstudio.models.source import InputSpec, OutputSpec, SourceInfo
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tfstudio.convert.source import OutputSpec
 from tfstudio.errors import UsageError
+from tfstudio.models.source import OutputSpec
 
 FIRST = "first in the signature"
 CHOSEN = "chosen with --eval-output"

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from tfstudio.convert.datacheck import check_finite
-from tfstudio.convert.source import InputSpec
 from tfstudio.digest import file_sha256
 from tfstudio.errors import RepresentativeDataError
+from tfstudio.models.source import InputSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_REP_SAMPLES = 300

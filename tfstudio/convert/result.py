@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.convert.presets import Mode
-from tfstudio.convert.source import SourceInfo
 from tfstudio.errors import ConversionError, TfStudioError
-from tfstudio.modelinfo import ModelFacts, facts_to_json
+from tfstudio.models.facts import ModelFacts, facts_to_json
+from tfstudio.models.source import SourceInfo
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from tfstudio import errors
 from tfstudio.convert.events import Stage
 from tfstudio.convert.job import ConvertOptions, Job, ModeOutcome, Prepared
 from tfstudio.convert.presets import Preset
-from tfstudio.convert.source import SourceInfo
 from tfstudio.errors import CancelledError, ConversionError, TfStudioError
+from tfstudio.models.source import SourceInfo
 
 POLL_S = 0.1
 """How often a waiting studio looks at the cancel flag."""

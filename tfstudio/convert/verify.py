@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from edge_agent.tflite_schema import ModelFacts, TensorInfo
 from tfstudio.convert.presets import Preset
-from tfstudio.convert.source import InputSpec, OutputSpec
 from tfstudio.errors import ConversionError
+from tfstudio.models.source import InputSpec, OutputSpec
 
 MAIN_COMPUTE_OPS = frozenset(
     {

@@ -58,8 +58,8 @@ class _Session:
         from tfstudio.convert.outputs import choose_eval_output
         from tfstudio.convert.repdata import calibration_batches, load_samples
         from tfstudio.convert.result import EvalSummary
-        from tfstudio.convert.source import load_source, saved_model_dir, signature_specs
         from tfstudio.extras import tensorflow
+        from tfstudio.models.source import load_source, saved_model_dir, signature_specs
 
         tf = tensorflow()
         opened = load_source(job.info)
@@ -115,7 +115,7 @@ class _Session:
         from tfstudio.convert.events import Stage
         from tfstudio.convert.job import ModeOutcome
         from tfstudio.convert.verify import verify_mode
-        from tfstudio.modelinfo import inspect_bytes
+        from tfstudio.models.facts import inspect_bytes
 
         s = self.state
         options = s["job"].options

@@ -1,6 +1,6 @@
 """Put the edge agent on a device and check what it needs there.
 
-Pushes `tfstudio-agent.pyz` (built by `tfstudio.agent_bundle`) into the
+Pushes `tfstudio-agent.pyz` (built by `tfstudio.fleet.agent_bundle`) into the
 device's agent home, checks Python >= 3.9, numpy and a LiteRT runtime, and
 names whatever is missing. When asked (`runtime=`), it creates a user-level
 venv in the agent home and pip-installs the runtime there, then points the
@@ -20,7 +20,7 @@ from tfstudio.errors import AgentError, UsageError
 from tfstudio.fleet import registry
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.registry import LOCAL, Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 
 MIN_PYTHON = (3, 9)
 RUNTIME_PACKAGES = {
@@ -110,7 +110,7 @@ def probe(device: Device, transport: Transport) -> dict[str, Any]:
 
 
 def _push_agent(device: Device, transport: Transport) -> None:
-    from tfstudio.agent_bundle import build_agent_pyz
+    from tfstudio.fleet.agent_bundle import build_agent_pyz
 
     with tempfile.TemporaryDirectory(prefix="tfstudio-agent-") as tmp:
         pyz = build_agent_pyz(Path(tmp) / registry.AGENT_PYZ)

@@ -18,7 +18,7 @@ from typing import Any
 
 from tfstudio.errors import AgentError
 from tfstudio.fleet.registry import LOCAL, Device
-from tfstudio.fleet.transport import RemoteProcess, Transport
+from tfstudio.transport.base import RemoteProcess, Transport
 
 MISSING_AGENT_EXIT = (2, 126, 127)
 """Exit codes of a Python that cannot open the zipapp, or of a missing python."""

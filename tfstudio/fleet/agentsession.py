@@ -25,7 +25,7 @@ from typing import Any
 from tfstudio.errors import TransportError
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
 from tfstudio.fleet.registry import Device
-from tfstudio.fleet.transport import RemoteProcess, Transport
+from tfstudio.transport.base import RemoteProcess, Transport
 
 PROTOCOL = 1
 """The session protocol this studio speaks (the agent's hello names its own)."""

@@ -19,7 +19,7 @@ from tfstudio.fleet import fanout
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal, install_hint
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 
 RTT_SAMPLES = 3
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tfstudio.fleet.registry import LOCAL, Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 
 
 def open_transport(
@@ -28,11 +28,11 @@ def open_transport(
 
     device = check_device(device)
     if device.kind == LOCAL:
-        from tfstudio.fleet.local import LocalTransport
+        from tfstudio.transport.local import LocalTransport
 
         return LocalTransport(Path(device.agent_home), command_timeout=command_timeout)
-    from tfstudio.fleet import sshconfig
-    from tfstudio.fleet.ssh import SSHTransport
+    from tfstudio.transport import sshconfig
+    from tfstudio.transport.ssh import SSHTransport
 
     assert device.host is not None  # add_device guarantees it
     target = sshconfig.resolve(

@@ -17,8 +17,8 @@ from typing import Any
 
 from tfstudio.digest import file_sha256
 from tfstudio.errors import CancelledError
-from tfstudio.fleet.transport import Transport
 from tfstudio.operations import TransferProgress
+from tfstudio.transport.base import Transport
 
 
 @dataclass(frozen=True)

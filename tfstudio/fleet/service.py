@@ -16,7 +16,7 @@ from typing import Any
 from tfstudio.errors import DeviceError
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.registry import Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 
 DEFAULT_PORT = 8501
 """TF Serving's REST port, on the device's loopback."""

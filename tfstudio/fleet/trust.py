@@ -1,6 +1,6 @@
 """`devices trust`: decide whether a device's offered host key gets recorded.
 
-The key comes from `tfstudio.hostkey_offer.scan` (the same two calls the UI
+The key comes from `tfstudio.fleet.hostkey_offer.scan` (the same two calls the UI
 uses: scan, then record). It is recorded in tfstudio's known_hosts when
 `--fingerprint` matches it or when the `confirm` callback (a terminal prompt
 in the CLI) says yes. A key that differs from a recorded one is refused unless
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfstudio.errors import HostKeyChangedError, HostKeyError
-from tfstudio.fleet import hostkeys
+from tfstudio.fleet.hostkey_offer import CHANGED, TRUSTED, HostKeyOffer
 from tfstudio.fleet.registry import Device
-from tfstudio.hostkey_offer import CHANGED, TRUSTED, HostKeyOffer
+from tfstudio.transport import hostkeys
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def trust_device(
     Raises UsageError for `local`, TransportError when the device cannot be
     reached, and what `trust_offer` raises.
     """
-    from tfstudio import hostkey_offer
+    from tfstudio.fleet import hostkey_offer
 
     offer = hostkey_offer.scan(device, connect_timeout=connect_timeout)
     return trust_offer(offer, fingerprint=fingerprint, confirm=confirm, replace=replace)
@@ -67,7 +67,7 @@ def trust_offer(
     confirmed, HostKeyChangedError when the key changed and `replace` was not
     given (with `replace`, only a matching fingerprint replaces it).
     """
-    from tfstudio import hostkey_offer
+    from tfstudio.fleet import hostkey_offer
 
     result = TrustResult(offer.device, offer.entry, offer.key_type, offer.fingerprint, "trusted")
     if offer.status == TRUSTED:

@@ -17,7 +17,7 @@ from pathlib import Path
 from tfstudio.digest import file_sha256
 from tfstudio.fleet.push import TransferProgress, push
 from tfstudio.fleet.registry import Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 
 DATA_DIR = "data"
 """The agent home's folder for data files (the agent's `inputs.DATA_DIR`)."""

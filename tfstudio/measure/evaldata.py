@@ -22,7 +22,7 @@ from tfstudio.digest import file_sha256
 from tfstudio.errors import RepresentativeDataError
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.registry import LOCAL, Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class EvalData:
 
 def _host_device() -> tuple[Device, Transport]:
     """The host as an agent 'device': this Python, a scratch agent home of the studio."""
-    from tfstudio.fleet.local import LocalTransport
+    from tfstudio.transport.local import LocalTransport
 
     home = studio_home() / "cache" / "host-agent"
     device = Device(name="host", kind=LOCAL, python=sys.executable, agent_home=str(home))
@@ -140,7 +140,7 @@ def prepare_data(model: Path, data: Path, *, reference_model: Path | None = None
 def _check_fits(model: Path, arrays: dict[str, Any], data: Path) -> int:
     """Returns the sample count after checking `x` and `y` against the model's one input
     (the agent checks again, with the runtime's own view). Raises RepresentativeDataError."""
-    from tfstudio.modelinfo import inspect_model
+    from tfstudio.models.facts import inspect_model
 
     facts = inspect_model(model)
     if len(facts.inputs) != 1 or "x" not in arrays:

@@ -26,8 +26,8 @@ from tfstudio.fleet import fanout
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
 from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
-from tfstudio.fleet.transport import Transport
 from tfstudio.measure.evaldata import EvalData, run_host
+from tfstudio.transport.base import Transport
 
 DEFAULT_TOLERANCE = 0.01
 """Accuracy points (0.01 = 1 %) and share of samples by which host and device may differ."""
@@ -207,7 +207,7 @@ def eval_on(
     CancelledError.
     """
     from tfstudio.fleet.agentcall import oneshot_args
-    from tfstudio.fleet.bench import model_on_device
+    from tfstudio.measure.bench import model_on_device
     from tfstudio.measure.datafiles import ensure_data, forget
 
     if call is None:

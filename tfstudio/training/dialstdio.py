@@ -2,7 +2,7 @@
 
 The Docker SDK's built-in ssh:// support trusts only `~/.ssh/known_hosts` and
 keys from `~/.ssh/config`. Instead, the studio opens its own host-key-checked
-paramiko connection (`tfstudio.fleet.ssh.SSHTransport`: the same trust store,
+paramiko connection (`tfstudio.transport.ssh.SSHTransport`: the same trust store,
 ssh config resolution, ProxyJump and passphrase handling as devices) and runs
 `docker system dial-stdio` on a channel of it for every HTTP connection the SDK
 wants. The channel is the socket: the remote docker CLI pipes it into the
@@ -32,8 +32,8 @@ from tfstudio.training.errors import EngineUnreachableError
 if TYPE_CHECKING:
     import paramiko
 
-    from tfstudio.fleet.ssh import SSHTransport
     from tfstudio.training.engines import Engine
+    from tfstudio.transport.ssh import SSHTransport
 
 DIAL_STDIO = ("docker", "system", "dial-stdio")
 MAX_CHANNELS = 8
@@ -52,7 +52,7 @@ def open_ssh_transport(
     Raises HostKeyError (unknown or changed key, with the `engines trust`
     command), TransportError (unreachable, authentication) or ConfigError.
     """
-    from tfstudio.fleet.ssh import SSHTransport
+    from tfstudio.transport.ssh import SSHTransport
 
     target = resolve_target(engine, connect_timeout=connect_timeout)
     try:
@@ -63,7 +63,7 @@ def open_ssh_transport(
 
 def resolve_target(engine: Engine, *, connect_timeout: float | None = None) -> Any:
     """Returns the engine's SSHTarget after `~/.ssh/config` (or its own ssh config)."""
-    from tfstudio.fleet import sshconfig
+    from tfstudio.transport import sshconfig
 
     user, host, port = engine.ssh_parts()
     return sshconfig.resolve(

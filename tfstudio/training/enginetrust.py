@@ -3,7 +3,7 @@
 Two calls, so that a confirm dialog can sit between them: `scan_engine_key`
 returns what the host offers (its fingerprint) without recording anything;
 `trust_engine` records it when the fingerprint matches. Both reuse the fleet's
-trust code (`tfstudio.fleet.trust`, `tfstudio.fleet.hostkeys`): there is one
+trust code (`tfstudio.fleet.trust`, `tfstudio.transport.hostkeys`): there is one
 known_hosts for devices and engines.
 """
 
@@ -41,8 +41,8 @@ def scan_engine_key(engine: Engine) -> HostKeyOffer:
     Raises EngineError (not ssh://), TransportError, HostKeyError (a changed
     key), ConfigError.
     """
-    from tfstudio.fleet import hostkeys
-    from tfstudio.fleet.ssh import scan_host_key
+    from tfstudio.transport import hostkeys
+    from tfstudio.transport.ssh import scan_host_key
 
     _require_ssh(engine)
     target = resolve_target(engine)

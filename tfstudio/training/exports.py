@@ -5,7 +5,7 @@ moment the engine started the container (the engine's clock is the one that
 stamps files in a bind mount, so no clock skew enters). Models are SavedModel
 directories (with `saved_model.pb`) and `.keras`/`.h5` files, the sources
 `tfstudio convert` accepts. Their hash is `convert`'s own
-(`tfstudio.convert.source.probe_source`), so a job's export joins the convert
+(`tfstudio.models.source.probe_source`), so a job's export joins the convert
 manifest's `source.sha256`.
 
 For an engine on this machine the workspace is read in place. For a remote
@@ -32,7 +32,7 @@ EXPORTS = "exports"
 CONTAINER_EXPORTS = "/workspace/exports"
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 SAVED_MODEL_PB = "saved_model.pb"
-"""The file that makes a folder a SavedModel (as `tfstudio.convert.source` defines it)."""
+"""The file that makes a folder a SavedModel (as `tfstudio.models.source` defines it)."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def _newest_ns(path: Path) -> int:
 
 def _describe(model: Path, base: Path) -> ExportedModel:
     # convert's own hash, so the export joins the convert manifest's source.sha256.
-    from tfstudio.convert.source import probe_source
+    from tfstudio.models.source import probe_source
 
     try:
         info = probe_source(model)

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from tfstudio.tui.screens.dashboard import DashboardScreen
 
 if TYPE_CHECKING:
-    from tfstudio.catalog import ModelEntry
+    from tfstudio.models.catalog import ModelEntry
     from tfstudio.studio import Studio
 
 
@@ -115,8 +115,8 @@ class StudioApp(App[int]):
         a user-facing error is one notification with its fix; anything else
         (a bug) opens the error dialog with its type.
         """
-        from tfstudio.connector import PassphraseRequired
         from tfstudio.errors import CancelledError, TfStudioError
+        from tfstudio.fleet.connector import PassphraseRequired
 
         if isinstance(error, CancelledError):
             self.notify(error.message, title="cancelled", severity="warning")

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from tfstudio.catalog import ModelEntry
     from tfstudio.convert.result import ConversionResult
-    from tfstudio.hostkey_offer import HostKeyOffer
+    from tfstudio.fleet.hostkey_offer import HostKeyOffer
+    from tfstudio.models.catalog import ModelEntry
     from tfstudio.operations import Event, FleetResult
-    from tfstudio.overview import DeviceSummary, Readiness
-    from tfstudio.studio_logs import LogStream
-    from tfstudio.studio_training_types import EngineJobs, EngineReport, JobOutcome, TrainRequest
+    from tfstudio.studio.logs import LogStream
+    from tfstudio.studio.overview import DeviceSummary, Readiness
+    from tfstudio.studio.training_types import EngineJobs, EngineReport, JobOutcome, TrainRequest
     from tfstudio.training.engines import Engine
     from tfstudio.training.gpucheck import GpuCheckResult
     from tfstudio.training.launch import LaunchResult

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfstudio.errors import TfStudioError, TransportError
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -28,7 +28,7 @@ def open_stream(transport: Transport, port: int, timeout: float = DEFAULT_TIMEOU
     Raises TransportError when nothing listens there or the connection cannot
     carry a tunnel.
     """
-    from tfstudio.fleet.local import LocalTransport
+    from tfstudio.transport.local import LocalTransport
 
     if isinstance(transport, LocalTransport):
         try:

@@ -19,7 +19,7 @@ import numpy as np
 
 from tfstudio.errors import RepresentativeDataError
 from tfstudio.fleet.registry import Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 from tfstudio.tunnel.channel import LoopbackHTTP, refusal
 
 MODEL_PATH = "/v1/models/default"

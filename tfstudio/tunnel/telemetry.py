@@ -20,7 +20,7 @@ from typing import Any
 from tfstudio.errors import TfStudioError
 from tfstudio.fleet import fanout
 from tfstudio.fleet.registry import Device
-from tfstudio.fleet.transport import Transport
+from tfstudio.transport.base import Transport
 from tfstudio.tunnel import prometheus
 from tfstudio.tunnel.channel import LoopbackHTTP, refusal
 

@@ -11,11 +11,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
-from tfstudio.demo.report import COLUMNS
 from tfstudio.formatting import percent
+from tfstudio.workflows.demo.report import COLUMNS
 
 if TYPE_CHECKING:
-    from tfstudio.demo.report import DemoReport
+    from tfstudio.workflows.demo.report import DemoReport
 
 
 class DemoResultModal(ModalScreen[None]):

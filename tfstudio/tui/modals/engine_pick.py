@@ -12,7 +12,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
-    from tfstudio.studio_training_types import EngineReport
+    from tfstudio.studio.training_types import EngineReport
     from tfstudio.training.engines import Engine
 
 

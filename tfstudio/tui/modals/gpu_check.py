@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 from tfstudio.tui.widgets.image_field import ImageField
 
 if TYPE_CHECKING:
-    from tfstudio.studio_training import Training
+    from tfstudio.studio.training import Training
 
 
 class GpuCheckModal(ModalScreen["tuple[str, str] | None"]):

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from tfstudio.hostkey_offer import CHANGED, HostKeyOffer
+from tfstudio.fleet.hostkey_offer import CHANGED, HostKeyOffer
 
 
 class HostKeyModal(ModalScreen[bool]):

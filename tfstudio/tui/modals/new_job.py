@@ -20,11 +20,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tfstudio.errors import TfStudioError
-from tfstudio.studio_training_types import TrainRequest
+from tfstudio.studio.training_types import TrainRequest
 from tfstudio.tui.widgets.image_field import ImageField
 
 if TYPE_CHECKING:
-    from tfstudio.studio_training import Training
+    from tfstudio.studio.training import Training
 
 FIELDS = (
     ("command", "command", "python train.py (runs in /workspace)"),

@@ -110,6 +110,6 @@ class StudioScreen(Screen[None]):
         """After a fan-out: asks for any key passphrase a device needed, then retries."""
         missing = self.studio.connector.missing_passphrases()
         if missing:
-            from tfstudio.connector import PassphraseRequired
+            from tfstudio.fleet.connector import PassphraseRequired
 
             self.studio_app.report_failure(PassphraseRequired("a device", missing[0]), self._retry)

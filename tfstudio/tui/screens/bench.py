@@ -196,7 +196,7 @@ class BenchScreen(StudioScreen):
         self, devices: list[str], model: Path | None, runs: int | None, token: Any
     ) -> None:
         """Benchmarks in this thread, posting events and the result."""
-        from tfstudio.fleet.bench import BenchSettings
+        from tfstudio.measure.bench import BenchSettings
 
         studio = self.studio
         result = studio.bench(
@@ -231,7 +231,7 @@ class BenchScreen(StudioScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export")
     def run_export(self) -> None:
         """Exports in this thread."""
-        from tfstudio.bench_export import export_bench
+        from tfstudio.measure.export import export_bench
 
         paths = export_bench(self.studio.bench_history(), self.studio.home / "exports")
         self.post_message(DeviceAnswer("", "export", paths))

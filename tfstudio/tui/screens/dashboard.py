@@ -14,18 +14,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tfstudio.demo.report import STAGES as DEMO_STAGES
 from tfstudio.formatting import human_bytes, ms, online, percent
 from tfstudio.operations import StageStarted, TargetFinished
 from tfstudio.tui.messages import DemoFinished, JobsRead, Progress, WorldRead
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets import jobtext
 from tfstudio.tui.widgets.tables import fill, selected_key
+from tfstudio.workflows.demo.report import STAGES as DEMO_STAGES
 
 if TYPE_CHECKING:
-    from tfstudio.catalog import ModelEntry
-    from tfstudio.overview import DeviceSummary, Readiness
-    from tfstudio.studio_training_types import EngineJobs
+    from tfstudio.models.catalog import ModelEntry
+    from tfstudio.studio.overview import DeviceSummary, Readiness
+    from tfstudio.studio.training_types import EngineJobs
 
 JOBS_REFRESH_S = 5.0
 """Seconds between two reads of the Jobs pane while the dashboard is shown."""
@@ -183,7 +183,7 @@ class DashboardScreen(StudioScreen):
     def run_demo(self, token: Any) -> None:
         """Runs the core's demo, posting its events, then its report."""
         report = self.studio.demo(on_event=lambda e: self.post_message(Progress(e)), cancel=token)
-        from tfstudio.catalog import read_entry
+        from tfstudio.models.catalog import read_entry
 
         entries = [e for r in report.rows if r.path and (e := read_entry(r.path))]
         self.post_message(DemoFinished(report, entries))

@@ -19,7 +19,7 @@ from textual.markup import escape
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tfstudio.formatting import ms, online
-from tfstudio.overview import DeviceSummary
+from tfstudio.studio.overview import DeviceSummary
 from tfstudio.tui.messages import (
     Checked,
     DeviceAnswer,
@@ -258,7 +258,7 @@ class DevicesScreen(StudioScreen):
         self.post_message(HostKeyScanned(self.studio.scan_host_key(name)))
 
     def on_host_key_scanned(self, message: HostKeyScanned) -> None:
-        from tfstudio.hostkey_offer import CHANGED, TRUSTED
+        from tfstudio.fleet.hostkey_offer import CHANGED, TRUSTED
         from tfstudio.tui.modals.hostkey import HostKeyModal
 
         offer = message.offer

@@ -35,8 +35,8 @@ from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets.tables import fill
 
 if TYPE_CHECKING:
-    from tfstudio.pipeline.events import PipelineEvent
-    from tfstudio.pipeline.readback import ChainRow
+    from tfstudio.workflows.pipeline.events import PipelineEvent
+    from tfstudio.workflows.pipeline.readback import ChainRow
 
 MAX_ROWS = 300
 """Event rows kept on screen (the log keeps them all)."""
@@ -159,7 +159,7 @@ class PipelineScreen(StudioScreen):
         """Returns the form as PipelineSettings. Raises UsageError for a bad field."""
         from tfstudio.convert.presets import parse_modes
         from tfstudio.errors import UsageError
-        from tfstudio.pipeline.settings import DEFAULT_SETTLE_S, PipelineSettings
+        from tfstudio.workflows.pipeline.settings import DEFAULT_SETTLE_S, PipelineSettings
 
         def text(widget_id: str) -> str:
             return self.query_one(f"#{widget_id}", Input).value.strip()

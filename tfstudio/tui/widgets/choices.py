@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from textual.widgets import Select, SelectionList
 
 if TYPE_CHECKING:
-    from tfstudio.catalog import ModelEntry
-    from tfstudio.overview import DeviceSummary
+    from tfstudio.models.catalog import ModelEntry
+    from tfstudio.studio.overview import DeviceSummary
 
 
 def set_models(

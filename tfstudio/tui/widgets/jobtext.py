@@ -12,7 +12,7 @@ from tfstudio.formatting import human_bytes
 from tfstudio.training.timefmt import ago
 
 if TYPE_CHECKING:
-    from tfstudio.studio_training_types import EngineJobs, EngineReport
+    from tfstudio.studio.training_types import EngineJobs, EngineReport
     from tfstudio.training.gpucheck import GpuCheckResult
     from tfstudio.training.jobs import JobInfo
     from tfstudio.training.provenance import Provenance

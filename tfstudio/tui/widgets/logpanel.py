@@ -23,7 +23,7 @@ from tfstudio.tui.messages import LogEnded, LogLines, LogStarted
 from tfstudio.tui.widgets.joblog import JobLog
 
 if TYPE_CHECKING:
-    from tfstudio.studio_logs import LogStream
+    from tfstudio.studio.logs import LogStream
     from tfstudio.training.jobs import JobInfo
 
 LOG_TAIL = 2000

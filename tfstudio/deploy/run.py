@@ -1,0 +1,302 @@
+"""The deploy pipeline's public face: options, events, results, one device and the fan-out.
+
+The steps of one device's deploy live in `deploy_steps` (connect, device lock,
+preflight, push, install, health gate, prune) and the connection's recovery
+after a dropped link in `session`. `deploy_many` runs the devices on a bounded
+pool (`fanout`): one device's failure, frozen link or timeout never stops the
+others, and a cancel (Ctrl-C) ends the command at once without leaving a
+device in a state its result does not describe. Nothing here prints: progress
+goes to callbacks, cancellation comes from a threading.Event.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from edge_agent.tflite_schema import ModelFacts
+from tfstudio.deploy.evalgate import EvalGate
+from tfstudio.deploy.session import SessionSettings
+from tfstudio.deploy.steps import WRITE_STAGES, DeployRun
+from tfstudio.errors import CancelledError, PreflightError, TfStudioError
+from tfstudio.fleet import deploylog, fanout
+from tfstudio.fleet.connect import open_transport
+from tfstudio.fleet.push import TransferProgress
+from tfstudio.fleet.registry import Device
+from tfstudio.measure.bench import BenchSettings
+from tfstudio.transport.base import Transport
+
+DEFAULT_WORKERS = 8
+
+
+class Status(str, Enum):
+    """How a deploy to one device ended."""
+
+    OK = "ok"
+    REFUSED = "refused"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What a deploy does beyond the push: keep, health gate, deadlines, pool size.
+
+    `keep` prunes the device's store after a deploy that succeeded (never the
+    active model nor its rollback target). Deadlines are in seconds; see
+    `tfstudio.config.Config` for what each bounds.
+    """
+
+    bench: bool = False
+    max_p99_ms: float | None = None
+    keep: int | None = None
+    bench_settings: BenchSettings = field(default_factory=BenchSettings)
+    install_timeout: float = 300.0
+    connect_timeout: float | None = None
+    command_timeout: float = 120.0
+    stall_timeout: float = 30.0
+    lock_wait: float = 60.0
+    reconnect_timeout: float = 60.0
+    workers: int = DEFAULT_WORKERS
+    eval_gate: EvalGate | None = None
+    """On-device evaluation after activation (`--eval-data`, `--min-accuracy`)."""
+
+    @property
+    def benches(self) -> bool:
+        """True when a bench runs after activation."""
+        return self.bench or self.max_p99_ms is not None
+
+    @property
+    def gate(self) -> bool:
+        """True when a health gate (bench and/or eval) runs after activation."""
+        return self.benches or self.eval_gate is not None
+
+    def session_settings(self) -> SessionSettings:
+        """The deadlines of one device's session."""
+        return SessionSettings(
+            command_timeout=self.command_timeout,
+            install_timeout=self.install_timeout,
+            lock_wait=self.lock_wait,
+            reconnect_timeout=self.reconnect_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class DeployEvent:
+    """A progress event for one device: a stage change or a transfer tick.
+
+    `device` is "" for an event about the whole deploy (a cancel in progress).
+    """
+
+    device: str
+    stage: str
+    message: str = ""
+    transfer: TransferProgress | None = None
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """The outcome for one device; `active` is what the device runs at the end (None: unknown)."""
+
+    device: str
+    status: Status
+    message: str
+    sha256: str
+    hint: str | None = None
+    bytes_sent: int = 0
+    resumed_from: int = 0
+    already_present: bool = False
+    active: str | None = None
+    previous: str | None = None
+    bench: dict[str, Any] | None = None
+    eval: dict[str, Any] | None = None
+    problems: tuple[dict[str, Any], ...] = ()
+    pruned: tuple[str, ...] = ()
+    reconnected: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True for a deploy that left the new model active."""
+        return self.status is Status.OK
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the result as a JSON-able dict (status as its string)."""
+        out = asdict(self)
+        out["status"] = self.status.value
+        out["problems"] = list(self.problems)
+        out["pruned"] = list(self.pruned)
+        return out
+
+
+EventCallback = Callable[[DeployEvent], None]
+Connector = Callable[[Device], Transport]
+
+
+def _connector(options: DeployOptions) -> Connector:
+    def connect(device: Device) -> Transport:
+        return open_transport(
+            device,
+            connect_timeout=options.connect_timeout,
+            command_timeout=options.command_timeout,
+            stall_timeout=options.stall_timeout,
+        )
+
+    return connect
+
+
+def _new_run(
+    model: Path,
+    facts: ModelFacts,
+    device: Device,
+    options: DeployOptions,
+    connect: Connector | None,
+    on_event: EventCallback | None,
+    cancel: threading.Event,
+) -> DeployRun:
+    def emit(stage: str, message: str = "", tick: TransferProgress | None = None) -> None:
+        if on_event is not None:
+            on_event(DeployEvent(device.name, stage, message, tick))
+
+    return DeployRun(model, facts, device, options, connect or _connector(options), emit, cancel)
+
+
+def _run(run: DeployRun) -> DeployResult:
+    """Executes `run`, maps errors to a result, logs it (unless it was abandoned)."""
+    started = time.monotonic()
+    try:
+        result = run.execute()
+    except PreflightError as exc:
+        result = run.result_of(Status.REFUSED, exc.message, exc.hint)
+    except CancelledError:
+        result = run.cancelled_result()
+    except TfStudioError as exc:
+        result = run.result_of(Status.FAILED, _prefixed(run.name, exc.message), exc.hint)
+    except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the fleet
+        result = run.result_of(Status.FAILED, f"{run.name}: {type(exc).__name__}: {exc}")
+    finally:
+        run.session.close()
+    result = replace(
+        result, bytes_sent=run.session.bytes_sent, duration_s=round(time.monotonic() - started, 3)
+    )
+    with run.lock:
+        run.finished = True
+        if run.abandoned:
+            return result  # the fan-out already answered (and logged) for this device
+    run.emit("done", result.message)
+    _log(run, result)
+    return result
+
+
+def _abandon(run: DeployRun) -> DeployResult:
+    """Answers for a run left behind after a cancel (it may still be stuck on its device)."""
+    with run.lock:
+        run.abandoned = True
+    result = run.cancelled_result()
+    run.emit("done", result.message)
+    _log(run, result)
+    return result
+
+
+def _log(run: DeployRun, result: DeployResult) -> None:
+    if result.status in (Status.OK, Status.ROLLED_BACK):
+        deploylog.append_manifest_step(
+            run.model,
+            run.facts.sha256,
+            {
+                "device": run.name,
+                "result": result.status.value,
+                "active": result.active,
+                "bench": result.bench,
+                "eval": result.eval,
+            },
+        )
+    deploylog.append(
+        {
+            "device": run.name,
+            "model": str(run.model.resolve()),
+            "sha256": run.facts.sha256,
+            "size_bytes": run.facts.size_bytes,
+            "result": result.status.value,
+            "message": result.message,
+            "bytes_sent": result.bytes_sent,
+            "active": result.active,
+            "previous": result.previous,
+            "bench": result.bench,
+            "eval": result.eval,
+            "pruned": list(result.pruned),
+            "reconnected": result.reconnected,
+            "provenance": deploylog.provenance(run.model),
+        }
+    )
+
+
+def _prefixed(name: str, message: str) -> str:
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
+
+
+def deploy_one(
+    model: Path,
+    facts: ModelFacts,
+    device: Device,
+    options: DeployOptions,
+    *,
+    connect: Connector | None = None,
+    on_event: EventCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> DeployResult:
+    """Deploys `model` to one device and returns its result (never raises TfStudioError).
+
+    The result is also appended to the deploy log.
+    """
+    cancel = cancel or threading.Event()
+    return _run(_new_run(model, facts, device, options, connect, on_event, cancel))
+
+
+def deploy_many(
+    model: Path,
+    facts: ModelFacts,
+    devices: Sequence[Device],
+    options: DeployOptions,
+    *,
+    connect: Connector | None = None,
+    on_event: EventCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> list[DeployResult]:
+    """Deploys to every device on a pool of `options.workers`; returns results in order.
+
+    Ctrl-C (or `cancel`) stops every device at its next step; a device stuck in
+    a step that changes nothing is answered "cancelled" at once, one in the
+    middle of an install or rollback is waited for, unless Ctrl-C comes twice.
+    """
+    cancel = cancel or threading.Event()
+    runs = [_new_run(model, facts, d, options, connect, on_event, cancel) for d in devices]
+
+    def interrupted(count: int) -> None:
+        if on_event is None:
+            return
+        if count == 1:
+            text = (
+                "cancelling: devices stop at their next step; an install in progress is "
+                "waited for (Ctrl-C again to stop waiting)"
+            )
+        else:
+            text = "cancelling now: installs in progress are left to finish on their devices"
+        on_event(DeployEvent("", "cancel", text))
+
+    return fanout.run_all(
+        runs,
+        lambda i, run: _run(run),
+        workers=options.workers,
+        cancel=cancel,
+        abandon=lambda i, run: _abandon(run),
+        may_abandon=lambda i: runs[i].stage not in WRITE_STAGES,
+        on_interrupt=interrupted,
+        name="deploy",
+    )
