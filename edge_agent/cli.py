@@ -178,17 +178,6 @@ def _store(args: argparse.Namespace) -> Any:
     return Store(_home(args))
 
 
-def _active_ref(store: Any) -> Optional[Dict[str, Any]]:
-    sha = store.active_sha()
-    if sha is None:
-        return None
-    try:
-        name = store.manifest(sha).get("name")
-    except AgentError:
-        name = None
-    return {"sha256": sha, "name": name}
-
-
 def cmd_info(args: argparse.Namespace) -> Dict[str, Any]:
     from edge_agent.device_info import home_info
 
@@ -200,37 +189,19 @@ def cmd_version(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _recorded(args: argparse.Namespace, op: str, write: Callable[[], Dict[str, Any]]) -> Any:
+    from edge_agent.commands import recorded
+
     return recorded(_store(args), args.id, op, write)
 
 
-def recorded(
-    store: Any, op_id: Optional[str], op: str, write: Callable[[], Dict[str, Any]]
-) -> Dict[str, Any]:
-    """Runs `write`, recording its outcome under `op_id` (when given) for `outcome`."""
-    from edge_agent import ops
-
-    op_id = ops.known(op_id)
-    if op_id is None:
-        return write()
-    store.ensure()
-    ops.start(store.home, op_id, op)
-    try:
-        result = write()
-    except AgentError as exc:
-        ops.fail(store.home, op_id, exc.to_json())
-        raise
-    except Exception as exc:
-        ops.fail(store.home, op_id, {"error": f"internal error: {exc}", "code": "internal"})
-        raise
-    ops.finish(store.home, op_id, result)
-    return result
-
-
 def cmd_install(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent.install import install_model
+
     return _recorded(
         args,
         "install",
-        lambda: _store(args).install(
+        lambda: install_model(
+            _store(args),
             _path(args.path),
             name=args.name,
             expected_sha=args.sha256,
@@ -259,9 +230,9 @@ def cmd_prune(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_lock(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    from edge_agent import devicelock
+    from edge_agent import commands
 
-    devicelock.serve_lock(
+    commands.serve_lock(
         _store(args),
         lock_id=args.id,
         owner=args.owner,
@@ -274,17 +245,9 @@ def cmd_lock(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
 
 
 def cmd_outcome(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent.commands import outcome_of
+
     return outcome_of(_store(args), args.op_id, args.wait)
-
-
-def outcome_of(store: Any, op_id: str, wait: float) -> Dict[str, Any]:
-    """Returns the `outcome` answer: the write's record and what the device runs now."""
-    from edge_agent import ops
-
-    record = ops.outcome(store.home, ops.check_id(op_id), wait)
-    state = store.state()
-    history = state["history"]
-    return {**record, "active": state["active"], "previous": history[-1] if history else None}
 
 
 def cmd_bench(args: argparse.Namespace) -> Dict[str, Any]:
@@ -294,19 +257,9 @@ def cmd_bench(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> Dict[str, Any]:
+    from edge_agent.commands import status_of
+
     return status_of(_store(args))
-
-
-def status_of(store: Any) -> Dict[str, Any]:
-    """Returns the `status` answer: the server, the active model, the last bench."""
-    from edge_agent.bench import last_report
-    from edge_agent.server import server_status
-
-    return {
-        "server": server_status(store),
-        "active": _active_ref(store),
-        "last_bench": last_report(store),
-    }
 
 
 def cmd_session(args: argparse.Namespace) -> Optional[Dict[str, Any]]:

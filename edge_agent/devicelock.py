@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
@@ -32,7 +31,7 @@ from edge_agent import fsutil, liveness
 from edge_agent.errors import AgentError
 
 if TYPE_CHECKING:
-    from edge_agent.store import Store
+    pass
 
 LOCK_FILE = "deploy.lock"
 
@@ -166,40 +165,6 @@ def writer(
         return
     with hold(home, wait_s, owner=owner):
         yield
-
-
-def serve_lock(
-    store: Store,
-    *,
-    lock_id: str,
-    owner: str,
-    wait_s: float,
-    for_sha: Optional[str] = None,
-    need_bytes: int = 0,
-    as_json: bool = True,
-) -> None:
-    """The `lock` command: holds the device lock for deploy `lock_id` until stdin closes.
-
-    Once held, leftover uploads are swept (stale ones; with `need_bytes`, other
-    models' partials until that much is free) and one line announces it. A
-    holder left behind by the same deploy (its link froze) is asked to end
-    first (`end_own_stale_holder`).
-    Raises AgentError(locked) when another deploy keeps the lock past `wait_s`.
-    """
-    from edge_agent import ops, space
-
-    ops.check_id(lock_id)
-    store.ensure()
-    end_own_stale_holder(store.home, lock_id)
-    with hold(store.home, wait_s, owner=owner, lock_id=lock_id) as me:
-        swept = space.sweep(store.home, keep_sha=for_sha, need_bytes=need_bytes)
-        answer = {"locked": True, **me, "swept": swept}
-        if as_json:
-            sys.stdout.write(json.dumps(answer, sort_keys=True) + "\n")
-        else:
-            sys.stdout.write(f"holding the device lock {lock_id}; close stdin to release it\n")
-        sys.stdout.flush()
-        sys.stdin.buffer.read()  # until the deploy closes its channel (or it drops)
 
 
 def end_own_stale_holder(home: Path, lock_id: str) -> None:

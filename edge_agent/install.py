@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
-from edge_agent import fsutil, inbox, space
+from edge_agent import devicelock, fsutil, inbox, space
 from edge_agent.errors import AgentError
 from edge_agent.fsutil import pause_point
 from edge_agent.manifest import clean_name, default_name, file_facts, new_manifest
-from edge_agent.store import MANIFEST_FILE, MODEL_FILE, Store
+from edge_agent.store import MANIFEST_FILE, MODEL_FILE, SHA_RE, Store
 
 if TYPE_CHECKING:
     from edge_agent.validate import RuntimeChild
@@ -102,6 +102,46 @@ def _check_unchanged(cand: Candidate) -> None:
         raise inbox.changed_error(cand.path) from None
     if inbox.identity(now) != inbox.identity(cand.stat):
         raise inbox.changed_error(cand.path)
+
+
+def install_model(
+    store: Store,
+    source: Path,
+    name: Optional[str] = None,
+    expected_sha: Optional[str] = None,
+    activate: bool = True,
+    keep: Optional[int] = None,
+    timeout_s: float = 60.0,
+    lock_id: Optional[str] = None,
+    lock_wait_s: Optional[float] = None,
+    runtime: Optional[RuntimeChild] = None,
+) -> Dict[str, Any]:
+    """Verifies, validates (runtime child), stores and optionally activates a model.
+
+    One pass over the bytes, store by link (see the module docstring). With
+    `keep`, prunes afterwards (see `Store.prune`). `lock_id` names the deploy
+    holding the device lock; without it the install takes that lock itself.
+    `runtime` is an agent session's runtime child.
+    Returns the contract's install object. Raises AgentError (sha256_mismatch,
+    not_tflite, truncated, runtime_too_old, invoke_failed, validation_*,
+    locked, disk_full, not_found, usage); the active model is then unchanged.
+    """
+    if keep is not None and keep < 1:
+        raise AgentError("--keep must be at least 1", "usage")
+    if expected_sha is not None and not SHA_RE.match(expected_sha.lower()):
+        raise AgentError(f"--sha256 {expected_sha!r} is not 64 hex digits", "usage")
+    store.ensure()
+    with devicelock.writer(store.home, lock_id, lock_wait_s, owner="install"):
+        return install(
+            store,
+            source,
+            name=name,
+            expected_sha=expected_sha,
+            activate=activate,
+            keep=keep,
+            timeout_s=timeout_s,
+            runtime=runtime,
+        )
 
 
 def install(

@@ -147,7 +147,7 @@ class Session:
 
     def writing(self, op: str, op_id: Optional[str], write: Callable[[], Dict[str, Any]]) -> Any:
         """Runs a store write inside the session's lock, recorded under `op_id`."""
-        from edge_agent.cli import recorded
+        from edge_agent.commands import recorded
 
         self.busy = True
         try:
@@ -170,13 +170,13 @@ def op_list(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def op_status(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
-    from edge_agent.cli import status_of
+    from edge_agent.commands import status_of
 
     return status_of(s.store)
 
 
 def op_outcome(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
-    from edge_agent.cli import outcome_of
+    from edge_agent.commands import outcome_of
 
     return outcome_of(
         s.store, _arg(args, "op_id", str, required=True), _arg(args, "wait", float, 0.0)
@@ -279,6 +279,8 @@ def _prefix_digest(s: Session, sha: str, upload: Any, offset: int) -> Any:
 def op_install(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
     from pathlib import Path
 
+    from edge_agent.install import install_model
+
     path = Path(_arg(args, "path", str, required=True))
     expected = args.get("sha256")
     if expected is not None:
@@ -287,7 +289,8 @@ def op_install(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
     return s.writing(
         "install",
         _arg(args, "op_id", str),
-        lambda: s.store.install(
+        lambda: install_model(
+            s.store,
             path,
             name=_arg(args, "name", str),
             expected_sha=expected,

@@ -36,7 +36,7 @@ from edge_agent.errors import AgentError
 from edge_agent.fsutil import TEMP_PREFIX, pause_point, utc_now
 
 if TYPE_CHECKING:
-    from edge_agent.validate import RuntimeChild
+    pass
 
 DEFAULT_KEEP = 5
 """How many stored models an inbox pickup keeps (the active one and the rollback
@@ -144,47 +144,6 @@ class Store:
         return hits[0]
 
     # ---- writing (under the lock) ----
-
-    def install(
-        self,
-        source: Path,
-        name: Optional[str] = None,
-        expected_sha: Optional[str] = None,
-        activate: bool = True,
-        keep: Optional[int] = None,
-        timeout_s: float = 60.0,
-        lock_id: Optional[str] = None,
-        lock_wait_s: Optional[float] = None,
-        runtime: Optional[RuntimeChild] = None,
-    ) -> Dict[str, Any]:
-        """Verifies, validates (runtime child), stores and optionally activates a model.
-
-        See `edge_agent.install` for how (one pass over the bytes, store by
-        link). With `keep`, prunes afterwards (see `prune`). `lock_id` names
-        the deploy holding the device lock; without it the install takes that
-        lock itself. `runtime` is an agent session's runtime child.
-        Returns the contract's install object. Raises AgentError (sha256_mismatch,
-        not_tflite, truncated, runtime_too_old, invoke_failed, validation_*,
-        locked, disk_full, not_found, usage); the active model is then unchanged.
-        """
-        from edge_agent.install import install
-
-        if keep is not None and keep < 1:
-            raise AgentError("--keep must be at least 1", "usage")
-        if expected_sha is not None and not SHA_RE.match(expected_sha.lower()):
-            raise AgentError(f"--sha256 {expected_sha!r} is not 64 hex digits", "usage")
-        self.ensure()
-        with devicelock.writer(self.home, lock_id, lock_wait_s, owner="install"):
-            return install(
-                self,
-                source,
-                name=name,
-                expected_sha=expected_sha,
-                activate=activate,
-                keep=keep,
-                timeout_s=timeout_s,
-                runtime=runtime,
-            )
 
     def activate(self, ref: str, lock_id: Optional[str] = None) -> Dict[str, Any]:
         """Makes a stored model (sha or prefix) active. Returns {"active", "previous"}."""

@@ -117,6 +117,8 @@ class Reloader:
 
     def check_inbox(self) -> None:
         """Installs and activates every finished upload in inbox/."""
+        from edge_agent.install import install_model
+
         if not self.store.inbox.is_dir():
             return
         for path in sorted(self.store.inbox.iterdir()):
@@ -124,7 +126,8 @@ class Reloader:
             if not match:
                 continue
             try:
-                result = self.store.install(
+                result = install_model(
+                    self.store,
                     path,
                     expected_sha=match.group(1),
                     activate=True,

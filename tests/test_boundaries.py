@@ -210,3 +210,73 @@ def test_every_package_is_in_a_layer() -> None:
     named = {part.strip() for layer in layers["layers"] for part in layer.split("|")}
     present = {p.name for p in (REPO / "tfstudio").iterdir() if (p / "__init__.py").exists()}
     assert present == named
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles_between_modules_or_packages() -> None:
+    """No two modules, and no two packages at any depth, import each other, directly or
+    round a longer circle (type-checking imports count: they are dependencies too)."""
+    graph = _project_graph()
+    modules = {m for m in graph.modules if m.split(".")[0] in ("tfstudio", "edge_agent")}
+    edges = {
+        m: {i for i in graph.find_modules_directly_imported_by(m) if i in modules} for m in modules
+    }
+    assert _cycles(edges) == []
+    for depth in (1, 2, 3):
+        packages: dict[str, set[str]] = {}
+        for m, out in edges.items():
+            src = ".".join(m.split(".")[: depth + 1])
+            for i in out:
+                dst = ".".join(i.split(".")[: depth + 1])
+                if src != dst and src.count(".") == dst.count(".") == depth:
+                    packages.setdefault(src, set()).add(dst)
+        assert _cycles(packages) == [], f"package cycle at depth {depth}"

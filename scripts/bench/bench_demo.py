@@ -29,13 +29,13 @@ STAGES = ("train", "export", "convert", "deploy", "bench")
 
 RUNNER = """\
 import json, sys
-from tfstudio.workflows.demo.pipeline import DemoOptions
+from tfstudio.workflows.demo.pipeline import DemoOptions, run_demo
 from tfstudio.workflows.demo.training import TrainIn
 from tfstudio.studio import Studio
 
 where, prestart = sys.argv[1], sys.argv[2] == "1"
 studio = Studio()
-report = studio.demo(None, DemoOptions(TrainIn(where), prestart_converter=prestart))
+report = run_demo(studio, None, DemoOptions(TrainIn(where), prestart_converter=prestart))
 studio.close()
 print(json.dumps(report.to_json()))
 """

@@ -198,7 +198,7 @@ def test_a_cancel_during_training_stops_the_demo_at_once(tmp_path: Path) -> None
     from tfstudio.errors import CancelledError
     from tfstudio.operations import CancelToken, StageStarted
     from tfstudio.studio import Studio
-    from tfstudio.workflows.demo.pipeline import DemoOptions
+    from tfstudio.workflows.demo.pipeline import DemoOptions, run_demo
     from tfstudio.workflows.demo.training import TrainIn
 
     token = CancelToken()
@@ -211,8 +211,12 @@ def test_a_cancel_during_training_stops_the_demo_at_once(tmp_path: Path) -> None
                 token.cancel()  # as Esc in the UI does, from another thread
 
     with pytest.raises(CancelledError, match="training cancelled"):
-        Studio().demo(
-            tmp_path / "demo", DemoOptions(TrainIn.PROCESS), on_event=on_event, cancel=token
+        run_demo(
+            Studio(),
+            tmp_path / "demo",
+            DemoOptions(TrainIn.PROCESS),
+            on_event=on_event,
+            cancel=token,
         )
     assert seen == ["train"]  # nothing after it: no export, conversion, deploy
     assert not (tmp_path / "demo" / "demo.json").exists()

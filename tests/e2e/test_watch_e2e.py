@@ -5,8 +5,8 @@ that goes down mid-deploy, benches, and the chain image digest → SavedModel ha
 variant sha256 → activation reads back for each device.
 
 One pipeline run (module-scoped) serves every assertion: training and conversion are
-the expensive parts. The watcher runs in this process through `Studio.pipeline`, so the
-test can take the fourth device down exactly when its push starts.
+the expensive parts. The watcher runs in this process (the pipeline control,
+`Pipeline`), so the test can take the fourth device down exactly when its push starts.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from tests.helpers.sshd import SSHD, SshdFactory, SshdServer, sshd_sessions_of
 from tests.training.conftest import TF_IMAGE, docker_api  # noqa: F401 - fixture
 from tests.training.tfjob import prepare_workspace
 from tfstudio.measure.bench import BenchSettings
+from tfstudio.workflows.pipeline.control import Pipeline
 from tfstudio.workflows.pipeline.events import PipelineEvent
 from tfstudio.workflows.pipeline.settings import PipelineSettings
 
@@ -149,7 +150,8 @@ def _one_run(root: Path, home: Path, factory: SshdFactory, docker_api) -> Run:  
             finished.set()
 
     studio = Studio()
-    studio.pipeline.start(settings, on_event=on_event)
+    pipeline = Pipeline(studio)
+    pipeline.start(settings, on_event=on_event)
     try:
         train = subprocess.run(
             [sys.executable, "-m", "tfstudio", "train", "--image", TF_IMAGE, "--gpus", "none",
@@ -160,7 +162,7 @@ def _one_run(root: Path, home: Path, factory: SshdFactory, docker_api) -> Run:  
         assert train.returncode == 0, train.stderr
         assert finished.wait(240), [e.line() for e in events]
     finally:
-        assert studio.pipeline.stop(60)
+        assert pipeline.stop(60)
         studio.close()
 
     log = subprocess.run(

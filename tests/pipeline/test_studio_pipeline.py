@@ -1,4 +1,5 @@
-"""`Studio.pipeline`: the watcher switched on and off in the background, its events, and
+"""The watch pipeline's control (`tfstudio.workflows.pipeline.control.Pipeline`): the
+watcher switched on and off in the background, its events, and
 the Pipeline view in the terminal UI showing them live."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from tests.pipeline.conftest import SmallModel, half_written, place
 from tests.tui.conftest import NO_DOCKER, table_rows, wait_for
 from tfstudio.errors import DeviceError, UsageError
 from tfstudio.studio import Studio
+from tfstudio.workflows.pipeline.control import Pipeline
 from tfstudio.workflows.pipeline.events import PipelineEvent
 from tfstudio.workflows.pipeline.settings import PipelineSettings
 
@@ -29,27 +31,28 @@ def test_the_pipeline_starts_and_stops_in_the_background_with_its_events(
     workspace: Path, small_model: SmallModel, studio_home: Path
 ) -> None:
     studio = Studio()
+    pipeline = Pipeline(studio)
     with pytest.raises(DeviceError):  # an unknown device fails before anything starts
-        studio.pipeline.start(PipelineSettings(root=workspace, deploy_to=("nope",)))
-    assert not studio.pipeline.running
+        pipeline.start(PipelineSettings(root=workspace, deploy_to=("nope",)))
+    assert not pipeline.running
     with pytest.raises(UsageError, match="is not a directory"):
-        studio.pipeline.start(PipelineSettings(root=workspace / "missing"))
+        pipeline.start(PipelineSettings(root=workspace / "missing"))
 
     seen: list[PipelineEvent] = []
-    studio.pipeline.start(PipelineSettings(root=workspace, settle_s=0.2), on_event=seen.append)
+    pipeline.start(PipelineSettings(root=workspace, settle_s=0.2), on_event=seen.append)
     try:
-        assert studio.pipeline.running
+        assert pipeline.running
         with pytest.raises(UsageError, match="already running"):
-            studio.pipeline.start(PipelineSettings(root=workspace))
+            pipeline.start(PipelineSettings(root=workspace))
         half_written(workspace, "half", small_model.saved_model)
         _wait(lambda: seen and seen[0].step == "watch")
         time.sleep(0.6)  # several looks at the half-written export: it is never taken
     finally:
-        assert studio.pipeline.stop(30)
-    assert not studio.pipeline.running
+        assert pipeline.stop(30)
+    assert not pipeline.running
     assert [(e.step, e.status) for e in seen] == [("watch", "started"), ("watch", "stopped")]
-    assert studio.pipeline.recent() == seen
-    assert [(e.step, e.status) for e in studio.pipeline.log()] == [
+    assert pipeline.recent() == seen
+    assert [(e.step, e.status) for e in pipeline.log()] == [
         ("watch", "started"),
         ("watch", "stopped"),
     ]
@@ -71,7 +74,7 @@ async def test_the_pipeline_view_switches_it_on_and_shows_events_live(
         await pilot.press("ctrl+r")  # no folder yet: one message, nothing starts
         await pilot.pause(0.2)
         assert "name the folder to watch" in [n.message for n in app._notifications]
-        assert not app.studio.pipeline.running
+        assert not app.pipeline.running
         await pilot.click("#pipe-dir")
         await pilot.press(*str(workspace))
         await pilot.click("#pipe-settle")
@@ -80,7 +83,7 @@ async def test_the_pipeline_view_switches_it_on_and_shows_events_live(
         devices = app.screen.query_one("#pipe-devices", SelectionList)
         devices.select_all()
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.studio.pipeline.running, timeout=10)
+        await wait_for(pilot, lambda: app.pipeline.running, timeout=10)
         status = app.screen.query_one("#pipe-status").render()
         assert f"watching {workspace}" in str(status)
 
@@ -105,7 +108,7 @@ async def test_the_pipeline_view_switches_it_on_and_shows_events_live(
         ]
 
         await pilot.press("ctrl+r")  # off again
-        await wait_for(pilot, lambda: not app.studio.pipeline.running, timeout=30)
+        await wait_for(pilot, lambda: not app.pipeline.running, timeout=30)
         await wait_for(
             pilot, lambda: "pipeline off" in str(app.screen.query_one("#pipe-status").render())
         )

@@ -55,13 +55,13 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs the demo and prints its table (or JSON); returns 0, or 1 when a row failed."""
     from tfstudio.studio import Studio
-    from tfstudio.workflows.demo.pipeline import DemoOptions
+    from tfstudio.workflows.demo.pipeline import DemoOptions, run_demo
     from tfstudio.workflows.demo.training import TrainIn
 
     studio = Studio()
     options = DemoOptions(TrainIn(args.train_in), args.image, args.device)
     try:
-        report = studio.demo(args.outdir, options, on_event=_progress)
+        report = run_demo(studio, args.outdir, options, on_event=_progress)
     finally:
         studio.close()
     if args.json:

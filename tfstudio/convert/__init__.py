@@ -31,7 +31,7 @@ from tfstudio.convert.events import (
     StageStarted,
 )
 from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
-from tfstudio.convert.manifest import build_manifest, training_steps, write_manifest
+from tfstudio.convert.manifest import build_manifest, write_manifest
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
 from tfstudio.convert.repdata import check_data_path
 from tfstudio.convert.result import (
@@ -43,6 +43,7 @@ from tfstudio.convert.result import (
 from tfstudio.convert.supervisor import CancelFlag, ConversionWorker
 from tfstudio.errors import CancelledError, OutputError, RepresentativeDataError, TfStudioError
 from tfstudio.models.facts import inspect_bytes, runtime_json
+from tfstudio.models.lineage import train_steps
 from tfstudio.models.source import SourceInfo, SourceKind, fixed_batch_needs_keras, probe_source
 
 __all__ = [
@@ -121,7 +122,7 @@ def convert(
     if cancel is not None and cancel.is_set():
         raise CancelledError(f"conversion cancelled after 0 of {len(chosen)} modes")
     run = _Run(chosen, presets, info, out, options, progress)
-    run.training = training_steps(info.sha256)
+    run.training = train_steps(info.sha256)
     with ConversionWorker(
         info,
         rep_path,

@@ -44,8 +44,8 @@ def build_manifest(
 ) -> dict[str, Any]:
     """Returns the manifest of one converted model as a JSON-able dict.
 
-    `min_runtime` is `modelinfo.runtime_json(facts)`; its version is also the
-    top-level `min_runtime_version`. `training` is `training_steps(source sha256)`.
+    `min_runtime` is `facts.runtime_json(facts)`; its version is also the
+    top-level `min_runtime_version`. `training` is `lineage.train_steps(source sha256)`.
     """
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     step = {
@@ -75,26 +75,6 @@ def build_manifest(
         "training": _training_summary(training[0]) if training else None,
         "chain": [*(training or []), step],
     }
-
-
-def training_steps(source_sha256: str) -> list[dict[str, Any]]:
-    """Returns the `train` step of the newest tfstudio job that exported this source, or [].
-
-    The join is the content hash: a job's provenance records each export with
-    convert's own hash. An unreadable job store is no provenance, not an error.
-    """
-    from tfstudio.errors import TfStudioError
-    from tfstudio.training.provenance import list_records
-
-    try:
-        records = list_records()
-    except (OSError, TfStudioError):
-        return []
-    for record in records:  # newest first
-        for step in record.chain:
-            if step.get("step") == "train" and step.get("output_sha256") == source_sha256:
-                return [dict(step)]
-    return []
 
 
 def _training_summary(step: dict[str, Any]) -> dict[str, Any]:

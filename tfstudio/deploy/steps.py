@@ -23,10 +23,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge_agent.tflite_schema import ModelFacts
 from tfstudio.deploy import preflight
+from tfstudio.deploy.options import DeployOptions, DeployResult, Status
 from tfstudio.deploy.session import DeviceSession, StateUnknownError, WriteInterrupted
 from tfstudio.errors import CancelledError, PreflightError, TfStudioError, TransportError
 from tfstudio.fleet import deploylog
@@ -35,9 +36,6 @@ from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
 from tfstudio.measure.bench import bench_kwargs, is_stored
 from tfstudio.transport.base import Transport
-
-if TYPE_CHECKING:
-    from tfstudio.deploy.run import DeployOptions, DeployResult, Status
 
 WRITE_STAGES = frozenset({"install", "rollback", "prune"})
 """Stages that change the device: a cancel waits for them instead of abandoning them."""
@@ -169,8 +167,6 @@ class DeployRun:
             ) from None
 
     def _gate_and_prune(self) -> DeployResult:
-        from tfstudio.deploy.run import Status
-
         if self.options.gate:
             failure = self._health_gate()
             if failure is not None:
@@ -182,8 +178,6 @@ class DeployRun:
     def _health_gate(self) -> DeployResult | None:
         """Benches (and evaluates) the active model; returns the failed/rolled-back result,
         or None when ok."""
-        from tfstudio.deploy.run import Status
-
         name, budget = self.name, self.options.max_p99_ms
         head = self._head  # evaluated late: a reconnect may happen below
         self._check_cancel()
@@ -326,8 +320,6 @@ class DeployRun:
 
     def cancelled_result(self) -> DeployResult:
         """The result of a deploy cancelled (or abandoned) at its current stage."""
-        from tfstudio.deploy.run import Status
-
         hint = None
         if self.stage in WRITE_STAGES:
             hint = f"check it: tfstudio models --on {self.name}"
@@ -337,8 +329,6 @@ class DeployRun:
 
     def result_of(self, status: Status, message: str, hint: str | None = None) -> DeployResult:
         """Returns the DeployResult with `status`, `message` and what was gathered so far."""
-        from tfstudio.deploy.run import DeployResult
-
         return DeployResult(
             device=self.name,
             status=status,

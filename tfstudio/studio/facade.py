@@ -47,9 +47,6 @@ if TYPE_CHECKING:
     from tfstudio.studio.overview import DeviceSummary, Readiness
     from tfstudio.studio.training import Training
     from tfstudio.tunnel.telemetry import MetricsSession
-    from tfstudio.workflows.demo.pipeline import DemoOptions
-    from tfstudio.workflows.demo.report import DemoReport
-    from tfstudio.workflows.pipeline.control import Pipeline
 
 DEFAULT_WORKERS = 8
 
@@ -70,7 +67,6 @@ class Studio:
         self.config: Config = load_config(self.home)
         self.connector = Connector(self.config, ask_passphrase)
         self._training: Training | None = None
-        self._pipeline: Pipeline | None = None
 
     @property
     def training(self) -> Training:
@@ -79,24 +75,11 @@ class Studio:
         if self._training is None:
             from tfstudio.studio.training import Training
 
-            self._training = Training(self)
+            self._training = Training(self.connector)
         return self._training
 
-    @property
-    def pipeline(self) -> Pipeline:
-        """The watch pipeline: start/stop a watcher in the background, its events and log
-        (`tfstudio.workflows.pipeline.control`; loaded on first use)."""
-        if self._pipeline is None:
-            from tfstudio.workflows.pipeline.control import Pipeline
-
-            self._pipeline = Pipeline(self)
-        return self._pipeline
-
     def close(self) -> None:
-        """Stops the pipeline and closes the connections the studio keeps open (engines);
-        it stays usable."""
-        if self._pipeline is not None:
-            self._pipeline.stop()
+        """Closes the connections the studio keeps open (engines); it stays usable."""
         if self._training is not None:
             self._training.close()
 
@@ -262,26 +245,6 @@ class Studio:
             raise
         catalog.remember_dir(result.outdir)
         return result
-
-    def demo(
-        self,
-        outdir: str | Path | None = None,
-        options: DemoOptions | None = None,
-        *,
-        on_event: EventCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> DemoReport:
-        """Runs the demo end to end (default `HOME/demo`): train (container or this
-        process), export, convert every mode, deploy each to a device, bench each.
-
-        Events: a `demo` StageStarted/TargetFinished per stage, and each inner
-        operation's own. Returns the DemoReport (a mode's failure is in its row);
-        raises what `tfstudio.workflows.demo.pipeline.run_demo` raises.
-        """
-        from tfstudio.workflows.demo.pipeline import run_demo
-
-        out = Path(outdir) if outdir else self.home / "demo"
-        return run_demo(self, out, options, on_event=on_event, cancel=cancel)
 
     # -- devices ----------------------------------------------------------
 

@@ -45,9 +45,9 @@ from tfstudio.training.settings import TrainingSettings, training_settings
 from tfstudio.training.tagpolicy import check_ref
 
 if TYPE_CHECKING:
+    from tfstudio.config import Config
     from tfstudio.fleet.connector import Connector
     from tfstudio.fleet.hostkey_offer import HostKeyOffer
-    from tfstudio.studio import Studio
     from tfstudio.training.client import EngineClient
     from tfstudio.training.gpucheck import GpuCheckResult
     from tfstudio.training.jobs import JobInfo
@@ -63,29 +63,34 @@ class Training(TrainingImages):
     Images (check, list, probe, build) come from `TrainingImages`.
     """
 
-    def __init__(self, studio: Studio) -> None:
-        self._studio = studio
-        self._pool = EnginePool(studio.connector)
+    def __init__(self, connector: Connector) -> None:
+        self._connector = connector
+        self._pool = EnginePool(connector)
         self._gpus: GpuReport | None = None
 
     @property
     def connector(self) -> Connector:
         """The studio's connector (SSH keys and their passphrases)."""
-        return self._studio.connector
+        return self._connector
+
+    @property
+    def _config(self) -> Config:
+        # The connector's, which `Studio.reload_config` replaces.
+        return self._connector.config
 
     # -- settings and engines ------------------------------------------------
 
     def settings(self) -> TrainingSettings:
         """Returns the `[training]` defaults. Raises ConfigError."""
-        return training_settings(self._studio.config)
+        return training_settings(self._config)
 
     def engine(self, name: str | None = None) -> Engine:
         """Returns engine `name` (default: `[training] engine`). Raises EngineError."""
-        return get_engine(name or self.settings().engine, self._studio.config)
+        return get_engine(name or self.settings().engine, self._config)
 
     def engines(self) -> list[Engine]:
         """Returns `local`, then configured and registered engines. Raises ConfigError."""
-        return list_engines(self._studio.config)
+        return list_engines(self._config)
 
     def add_engine(self, engine: Engine, *, replace_existing: bool = False) -> Engine:
         """Validates and registers `engine`; returns it as stored. Raises EngineError."""
@@ -115,7 +120,7 @@ class Training(TrainingImages):
         emit = Throttle(on_event)
         for e in engines:
             emit(StageStarted("engines", e.name, Stage.CHECK, f"checking {e.url}"))
-        statuses = check_engines(engines, connect_timeout=self._studio.config.connect_timeout_s)
+        statuses = check_engines(engines, connect_timeout=self._config.connect_timeout_s)
         for s in statuses:
             message = f"Docker {s.server_version}" if s.reachable else (s.error or "")
             emit(TargetFinished("engines", s.name, s.reachable, message, s.to_json()))
@@ -130,7 +135,7 @@ class Training(TrainingImages):
         from tfstudio.fleet import hostkey_offer
 
         return hostkey_offer.scan(
-            self._engine_as_device(name), connect_timeout=self._studio.config.connect_timeout_s
+            self._engine_as_device(name), connect_timeout=self._config.connect_timeout_s
         )
 
     def record_engine_key(self, offer: HostKeyOffer, *, replace: bool = False) -> Path:

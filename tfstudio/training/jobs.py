@@ -142,8 +142,6 @@ def list_jobs(
         jobs = list(pool.map(lambda cid: _inspect_with_stats(client, cid, stats), ids))
     found = [j for j in jobs if j is not None]
     if stats:
-        from tfstudio.training.nvml import annotate_gpu_use
-
         found = annotate_gpu_use(client, found)
     return sorted(found, key=lambda j: -(j.started_ns or 0))
 
@@ -281,3 +279,37 @@ def wait_job(
         if deadline is not None and time.monotonic() > deadline:
             raise JobError(f"job {job.job_id} still runs after {timeout_s:g}s")
         time.sleep(poll_s)
+
+
+def annotate_gpu_use(client: EngineClient, jobs: list[JobInfo]) -> list[JobInfo]:
+    """Returns `jobs` with `gpu` set for running jobs that asked for GPUs.
+
+    Only for an engine on this machine (NVML sees local GPUs only); jobs get
+    'no GPU' when NVML finds none, so no number is ever invented.
+    """
+    wanting = [j for j in jobs if j.running and j.gpus != "none"]
+    if not wanting or client.engine.remote:
+        return jobs
+    from tfstudio.training.nvml import read_gpus, summarise
+
+    report = read_gpus()
+    out = []
+    for job in jobs:
+        if job not in wanting:
+            out.append(job)
+        elif not report.available:
+            out.append(replace(job, gpu="no GPU"))
+        else:
+            out.append(replace(job, gpu=summarise(report, _host_pids(client, job)) or "idle"))
+    return out
+
+
+def _host_pids(client: EngineClient, job: JobInfo) -> set[int]:
+    try:
+        with client.call(f"listing processes of job {job.job_id}"):
+            top = client.api.top(job.container_id, ps_args="-eo pid")
+    except Exception:  # noqa: BLE001 - GPU use is best effort; the list must still show
+        return set()
+    titles = [t.upper() for t in top.get("Titles") or []]
+    col = titles.index("PID") if "PID" in titles else 0
+    return {int(row[col]) for row in top.get("Processes") or [] if str(row[col]).isdigit()}

@@ -1,8 +1,8 @@
 """GPUs as NVIDIA's management library (NVML, through `nvidia-ml-py`) sees them on this machine.
 
 Where NVML finds GPUs, `read_gpus()` reports each GPU's utilisation and memory
-and `annotate_gpu_use` adds per-job GPU use to running jobs of a local engine
-(matching the container's host PIDs with NVML's compute processes). Where it
+and `summarise` shapes one job's share (`tfstudio.training.jobs` matches a
+container's host PIDs with NVML's compute processes). Where it
 does not (no package, no driver library, no device), the answer is an honest
 "no GPU" with the reason, never a number. NVML runs on this machine only: for
 a remote engine nothing is claimed.
@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from tfstudio.training.client import EngineClient
-    from tfstudio.training.jobs import JobInfo
+from dataclasses import dataclass
+from typing import Any
 
 _LOCK = threading.Lock()
 """NVML calls are made from worker threads; nvmlInit/Shutdown are process-global."""
@@ -138,38 +134,6 @@ def summarise(report: GpuReport, pids: set[int]) -> str | None:
                 f"{used / 2**30:.1f}/{gpu.memory_total / 2**30:.1f} GiB"
             )
     return ", ".join(parts) or None
-
-
-def annotate_gpu_use(client: EngineClient, jobs: list[JobInfo]) -> list[JobInfo]:
-    """Returns `jobs` with `gpu` set for running jobs that asked for GPUs.
-
-    Only for an engine on this machine (NVML sees local GPUs only); jobs get
-    'no GPU' when NVML finds none, so no number is ever invented.
-    """
-    wanting = [j for j in jobs if j.running and j.gpus != "none"]
-    if not wanting or client.engine.remote:
-        return jobs
-    report = read_gpus()
-    out = []
-    for job in jobs:
-        if job not in wanting:
-            out.append(job)
-        elif not report.available:
-            out.append(replace(job, gpu="no GPU"))
-        else:
-            out.append(replace(job, gpu=summarise(report, _host_pids(client, job)) or "idle"))
-    return out
-
-
-def _host_pids(client: EngineClient, job: JobInfo) -> set[int]:
-    try:
-        with client.call(f"listing processes of job {job.job_id}"):
-            top = client.api.top(job.container_id, ps_args="-eo pid")
-    except Exception:  # noqa: BLE001 - GPU use is best effort; the list must still show
-        return set()
-    titles = [t.upper() for t in top.get("Titles") or []]
-    col = titles.index("PID") if "PID" in titles else 0
-    return {int(row[col]) for row in top.get("Processes") or [] if str(row[col]).isdigit()}
 
 
 def _text(value: Any) -> str:

@@ -25,6 +25,7 @@ from tfstudio import __version__
 from tfstudio.atomic import file_lock, write_text_atomic
 from tfstudio.config import studio_home
 from tfstudio.errors import ConfigError
+from tfstudio.models.lineage import JOBS_DIR, RECORD, record_files
 from tfstudio.training import labels as L
 from tfstudio.training.client import EngineClient
 from tfstudio.training.exports import EXPORTS, ExportedModel, fetch_remote, scan_local
@@ -33,8 +34,6 @@ from tfstudio.training.jobspec import JobSpec
 from tfstudio.training.timefmt import iso
 
 FORMAT = "tfstudio.job/1"
-JOBS_DIR = "jobs"
-RECORD = "provenance.json"
 
 
 @dataclass(frozen=True)
@@ -252,9 +251,8 @@ def _train_step(
 
 def list_records() -> list[Provenance]:
     """Returns every stored job record, newest first (unreadable ones are skipped)."""
-    root = studio_home() / JOBS_DIR
     records = []
-    for path in sorted(root.glob(f"*/{RECORD}")) if root.is_dir() else []:
+    for path in record_files():
         try:
             found = load(path.parent.name)
         except ConfigError:

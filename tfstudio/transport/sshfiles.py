@@ -13,9 +13,10 @@ taking bytes fails with "no progress for N s" instead of hanging the push.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import paramiko
 
@@ -29,7 +30,48 @@ from tfstudio.transport.base import (
 )
 
 if TYPE_CHECKING:
-    from tfstudio.transport.ssh import SSHTransport
+    from tfstudio.transport.sshguard import Watchdog
+
+
+class SSHConnection(Protocol):
+    """What the file operations use of an `SSHTransport`: its identity, deadlines and
+    guarded internals (declared here so that this module need not import `ssh`)."""
+
+    name: str
+    python: str
+    command_timeout: float
+    bytes_sent: int
+    _sftp: paramiko.SFTPClient | None
+    _watchdog: Watchdog | None
+
+    @property
+    def _transport(self) -> paramiko.Transport: ...
+
+    def _guard(self, what: str, *, probe: bool) -> contextlib.AbstractContextManager[None]: ...
+
+    def _alive(self) -> bool: ...
+
+    def _lost(self, what: str) -> TransportError: ...
+
+    def _errors(self, what: str) -> contextlib.AbstractContextManager[None]: ...
+
+    def _collect(
+        self,
+        chan: paramiko.Channel,
+        timeout: float,
+        what: str,
+        cancel: threading.Event | None = None,
+    ) -> CommandResult: ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float | None = None,
+        stdin: bytes | None = None,
+        cancel: threading.Event | None = None,
+        label: str | None = None,
+    ) -> CommandResult: ...
+
 
 _WRITER = """import os, sys
 p, o = sys.argv[1], int(sys.argv[2])
@@ -66,7 +108,7 @@ print(h.hexdigest())
 
 
 def put(
-    conn: SSHTransport,
+    conn: SSHConnection,
     local: Path,
     remote: str,
     *,
@@ -118,7 +160,7 @@ def put(
 
 
 def _stream(
-    conn: SSHTransport,
+    conn: SSHConnection,
     chan: paramiko.Channel,
     local: Path,
     offset: int,
@@ -130,7 +172,7 @@ def _stream(
 
 
 def stream_exact(
-    conn: SSHTransport,
+    conn: SSHConnection,
     chan: paramiko.Channel,
     local: Path,
     offset: int,
@@ -161,7 +203,7 @@ def stream_exact(
                 progress(offset + sent, total)
 
 
-def _sftp_client(conn: SSHTransport) -> paramiko.SFTPClient:
+def _sftp_client(conn: SSHConnection) -> paramiko.SFTPClient:
     if conn._sftp is None:
         with conn._errors("opening SFTP"), conn._guard("opening SFTP", probe=True):
             conn._sftp = paramiko.SFTPClient.from_transport(conn._transport)
@@ -171,18 +213,18 @@ def _sftp_client(conn: SSHTransport) -> paramiko.SFTPClient:
 
 
 @contextlib.contextmanager
-def _sftp_call(conn: SSHTransport, what: str) -> Iterator[paramiko.SFTPClient]:
+def _sftp_call(conn: SSHConnection, what: str) -> Iterator[paramiko.SFTPClient]:
     with conn._errors(what), conn._guard(what, probe=True):
         yield _sftp_client(conn)
 
 
-def get(conn: SSHTransport, remote: str, local: Path) -> None:
+def get(conn: SSHConnection, remote: str, local: Path) -> None:
     """Copies `remote` into `local`. Raises TransportError."""
     with _sftp_call(conn, f"fetching {remote}") as sftp:
         sftp.get(check_remote_path(remote), str(local))
 
 
-def stat_size(conn: SSHTransport, remote: str) -> int | None:
+def stat_size(conn: SSHConnection, remote: str) -> int | None:
     """Returns the size of `remote` or None when absent."""
     with _sftp_call(conn, f"checking {remote}") as sftp:
         try:
@@ -192,7 +234,7 @@ def stat_size(conn: SSHTransport, remote: str) -> int | None:
     return int(size or 0)
 
 
-def sha256_prefix(conn: SSHTransport, remote: str, length: int) -> str:
+def sha256_prefix(conn: SSHConnection, remote: str, length: int) -> str:
     """Returns the sha256 of the first `length` bytes of `remote`, hashed on the device."""
     argv: Sequence[str] = [conn.python, "-c", _HASHER, check_remote_path(remote), str(length)]
     result = conn.run(argv, label=f"hashing {remote}")
@@ -201,7 +243,7 @@ def sha256_prefix(conn: SSHTransport, remote: str, length: int) -> str:
     return result.stdout.strip()
 
 
-def makedirs(conn: SSHTransport, remote: str) -> None:
+def makedirs(conn: SSHConnection, remote: str) -> None:
     """Creates `remote` and its parents on the device."""
     parts = check_remote_path(remote).split("/")
     current = "/" if remote.startswith("/") else ""
@@ -216,13 +258,13 @@ def makedirs(conn: SSHTransport, remote: str) -> None:
                 sftp.mkdir(current)
 
 
-def rename(conn: SSHTransport, src: str, dst: str) -> None:
+def rename(conn: SSHConnection, src: str, dst: str) -> None:
     """Renames `src` onto `dst` (POSIX semantics, replacing `dst`)."""
     with _sftp_call(conn, f"renaming {src}") as sftp:
         sftp.posix_rename(check_remote_path(src), check_remote_path(dst))
 
 
-def remove(conn: SSHTransport, remote: str) -> None:
+def remove(conn: SSHConnection, remote: str) -> None:
     """Removes `remote` if present."""
     with _sftp_call(conn, f"removing {remote}") as sftp, contextlib.suppress(FileNotFoundError):
         sftp.remove(check_remote_path(remote))

@@ -19,6 +19,7 @@ from tfstudio.tui.screens.dashboard import DashboardScreen
 if TYPE_CHECKING:
     from tfstudio.models.catalog import ModelEntry
     from tfstudio.studio import Studio
+    from tfstudio.workflows.pipeline.control import Pipeline
 
 
 def _lazy(module: str, name: str) -> Callable[[], Screen[Any]]:
@@ -73,9 +74,21 @@ class StudioApp(App[int]):
         self.studio = studio
         self.last_conversion: list[ModelEntry] | None = None
         self.current = "dashboard"
+        self._pipeline: Pipeline | None = None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The watch pipeline the Pipeline view switches on and off (made on first use)."""
+        if self._pipeline is None:
+            from tfstudio.workflows.pipeline.control import Pipeline
+
+            self._pipeline = Pipeline(self.studio)
+        return self._pipeline
 
     def on_unmount(self) -> None:
-        # Engine connections kept between calls close with the app.
+        # A running watcher stops, and engine connections kept between calls close, with the app.
+        if self._pipeline is not None:
+            self._pipeline.stop()
         self.studio.close()
 
     def get_default_screen(self) -> Screen[Any]:

@@ -4,7 +4,7 @@ and the one place a worker's failure becomes a message to the user."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from textual.binding import Binding
 from textual.screen import Screen
@@ -13,8 +13,24 @@ from textual.worker import Worker, WorkerState
 from tfstudio.operations import CancelToken
 
 if TYPE_CHECKING:
+    from tfstudio.models.catalog import ModelEntry
     from tfstudio.studio import Studio
-    from tfstudio.tui.app import StudioApp
+    from tfstudio.workflows.pipeline.control import Pipeline
+
+
+class StudioApp(Protocol):
+    """What screens use of the app (`tfstudio.tui.app.StudioApp`), named here so that the
+    screens need not import the app that imports them."""
+
+    studio: Studio
+    last_conversion: list[ModelEntry] | None
+
+    @property
+    def pipeline(self) -> Pipeline: ...
+
+    def show_conversion(self, result: Any, entries: list[ModelEntry]) -> None: ...
+
+    def report_failure(self, error: BaseException, retry: Callable[[], object] | None) -> None: ...
 
 
 class StudioScreen(Screen[None]):

@@ -182,7 +182,11 @@ class DashboardScreen(StudioScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="demo", description="demo")
     def run_demo(self, token: Any) -> None:
         """Runs the core's demo, posting its events, then its report."""
-        report = self.studio.demo(on_event=lambda e: self.post_message(Progress(e)), cancel=token)
+        from tfstudio.workflows.demo.pipeline import run_demo
+
+        report = run_demo(
+            self.studio, on_event=lambda e: self.post_message(Progress(e)), cancel=token
+        )
         from tfstudio.models.catalog import read_entry
 
         entries = [e for r in report.rows if r.path and (e := read_entry(r.path))]

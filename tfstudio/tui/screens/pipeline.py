@@ -1,8 +1,9 @@
 """The pipeline view: switch the watch pipeline on and off, and see its events live.
 
 The form holds what `tfstudio watch` takes (folder, modes, data, devices,
-bench, p99 gate, settle time); ctrl+r starts the watcher through
-`Studio.pipeline` (a background thread of the core) and stops it again. Each
+bench, p99 gate, settle time); ctrl+r starts the watcher through the
+app's watch pipeline (`tfstudio.workflows.pipeline.control`, a background
+thread) and stops it again. Each
 event arrives from that thread as a message and becomes a row; the chains
 table (job image → SavedModel → variant → device) is re-read from the log
 after every export. A failing step is a red row with its one-line error; the
@@ -125,7 +126,7 @@ class PipelineScreen(StudioScreen):
     def read_state(self) -> None:
         """Reads what the view shows (registry, the pipeline log)."""
         studio = self.studio
-        pipeline = studio.pipeline
+        pipeline = self.studio_app.pipeline
         events = pipeline.recent() or pipeline.log()[-50:]
         self.post_message(
             PipelineRead(
@@ -149,7 +150,7 @@ class PipelineScreen(StudioScreen):
     @on(Button.Pressed, "#pipe-toggle")
     def action_switch(self) -> None:
         """ctrl+r: starts the pipeline with the form's settings, or stops it."""
-        if self.studio.pipeline.running:
+        if self.studio_app.pipeline.running:
             self.query_one("#pipe-status", Static).update("stopping...")
             self.stop_pipeline()
         else:
@@ -195,7 +196,7 @@ class PipelineScreen(StudioScreen):
     def start_pipeline(self, settings: Any) -> None:
         """Starts the watcher (quick: it runs in the core's own thread). Raises
         UsageError, DeviceError."""
-        self.studio.pipeline.start(settings, on_event=self._posted)
+        self.studio_app.pipeline.start(settings, on_event=self._posted)
         self.show_running(True)
 
     def _posted(self, event: PipelineEvent) -> None:
@@ -204,7 +205,7 @@ class PipelineScreen(StudioScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="stop", description="stop")
     def stop_pipeline(self) -> None:
         """Stops the watcher; waits for the step in progress to cancel."""
-        self.studio.pipeline.stop()
+        self.studio_app.pipeline.stop()
         self.app.call_from_thread(self.show_running, False)
 
     def show_running(self, running: bool) -> None:
@@ -212,8 +213,8 @@ class PipelineScreen(StudioScreen):
         button = self.query_one("#pipe-toggle", Button)
         button.label = "Stop (ctrl+r)" if running else "Start (ctrl+r)"
         button.variant = "error" if running else "primary"
-        settings = self.studio.pipeline.settings
-        error = self.studio.pipeline.error
+        settings = self.studio_app.pipeline.settings
+        error = self.studio_app.pipeline.error
         status = self.query_one("#pipe-status", Static)
         if running and settings is not None:
             status.update(f"watching {settings.root}  modes {','.join(settings.modes)}")

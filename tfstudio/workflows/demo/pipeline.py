@@ -102,14 +102,18 @@ class _Clock:
 
 def run_demo(
     studio: Studio,
-    outdir: Path,
+    outdir: str | Path | None = None,
     options: DemoOptions | None = None,
     *,
     on_event: EventCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> DemoReport:
-    """Runs the demo into `outdir` and returns its report (rows may carry failures);
-    the report is also written to `outdir/demo.json`.
+    """Runs the demo end to end into `outdir` (default `HOME/demo`): train (in a container
+    or this process), export, convert every mode, deploy each to a device, bench each.
+    Returns its report (a mode's failure is in its row), also written to `outdir/demo.json`.
+
+    Events: a `demo` StageStarted/TargetFinished per stage, and each inner
+    operation's own.
 
     Raises OutputError (outdir), DeviceError (unknown device), MissingExtraError,
     the training's errors (engine, image, job; only with `train_in=container`
@@ -120,7 +124,7 @@ def run_demo(
     cancel = cancel or CancelToken()
     emit = Throttle(on_event)
     clock = _Clock(emit)
-    outdir = Path(outdir).expanduser().absolute()
+    outdir = Path(outdir).expanduser().absolute() if outdir else studio.home / "demo"
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

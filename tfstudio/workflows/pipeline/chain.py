@@ -28,10 +28,10 @@ exporting is named with `state: running` instead."""
 
 def training_link(studio: Studio, model: Path, sha256: str) -> dict[str, Any] | None:
     """Returns {job, image_ref, image_digest, ...} of the job that exported `model`, or None."""
-    from tfstudio.convert.manifest import training_steps
+    from tfstudio.models.lineage import train_steps
     from tfstudio.training.provenance import list_records
 
-    found = training_steps(sha256)
+    found = train_steps(sha256)
     if found:
         return _link(found[0])
     try:
@@ -44,7 +44,7 @@ def training_link(studio: Studio, model: Path, sha256: str) -> dict[str, Any] | 
         if record.final or not resolved.is_relative_to(workspace):
             continue
         record = _ended(studio, record)
-        found = training_steps(sha256)
+        found = train_steps(sha256)
         if found:
             return _link(found[0])
         if not record.final:

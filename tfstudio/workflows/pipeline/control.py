@@ -1,4 +1,4 @@
-"""`Studio.pipeline`: the watch pipeline behind the facade, switched on and off by a front end.
+"""`Pipeline`: the watch pipeline on the facade, switched on and off by a front end.
 
 `start()` runs a `tfstudio.workflows.pipeline.watcher.Watcher` in a background thread
 and reports each event to the caller's `on_event` (from that thread: a UI
