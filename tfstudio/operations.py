@@ -29,6 +29,8 @@ class Stage(str, Enum):
     TRAIN = "train"
     LOAD = "load"
     CONVERT = "convert"
+    VERIFY = "verify"
+    EVALUATE = "evaluate"
     CONNECT = "connect"
     LOCK = "lock"
     PREFLIGHT = "preflight"
@@ -49,6 +51,8 @@ class Stage(str, Enum):
     RUNNING = "running"
     STOP = "stop"
     FINALIZE = "finalize"
+    CANCEL = "cancel"
+    """The whole operation is being cancelled (target "")."""
     DONE = "done"
 
 
@@ -153,6 +157,12 @@ class CancelToken(threading.Event):
             raise CancelledError(f"{what} cancelled")
 
 
+def check_cancelled(cancel: CancelToken | None, what: str) -> None:
+    """Raises CancelledError naming `what` when `cancel` is given and set."""
+    if cancel is not None:
+        cancel.raise_if_cancelled(what)
+
+
 TICK_INTERVAL_S = 0.1
 """Least time between two transfer ticks of one target that reach the caller:
 ten redraws a second is smooth to a reader and nothing to a terminal."""
@@ -188,6 +198,56 @@ class Throttle:
                     return
                 self._last[key] = now
         self._callback(event)
+
+
+class Reporter:
+    """One target's voice in one operation: what a core calls to emit the contract's events.
+
+    A core that works on one target (a job, an image) takes a Reporter; one that works on
+    many (the modes of a conversion, the devices of a deploy) takes `on_event` and makes a
+    Reporter per target with `Reporter(operation, target, on_event)`. Transfers that know
+    only their byte counts (an image pull) get a rate and an ETA measured from the first
+    tick. Without a callback every call does nothing.
+    """
+
+    def __init__(self, operation: str, target: str, on_event: EventCallback | None) -> None:
+        self.operation = operation
+        self.target = target
+        self.on_event = on_event
+        self._first_tick: float | None = None
+
+    def stage(
+        self, stage: Stage, message: str = "", index: int | None = None, total: int | None = None
+    ) -> None:
+        """Emits StageStarted: the target entered `stage`."""
+        if self.on_event is not None:
+            self.on_event(StageStarted(self.operation, self.target, stage, message, index, total))
+
+    def tick(self, progress: TransferProgress) -> None:
+        """Emits a TransferTick of `progress`."""
+        if self.on_event is not None:
+            self.on_event(TransferTick.of(self.operation, self.target, progress))
+
+    def transferred(self, done: int, total: int) -> None:
+        """Emits a TransferTick of `done` of `total` bytes, its rate since the first one."""
+        if self.on_event is None:
+            return
+        now = time.monotonic()
+        if self._first_tick is None:
+            self._first_tick = now
+        elapsed = now - self._first_tick
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate else None
+        self.tick(TransferProgress(done, total, rate, eta))
+
+    def finished(self, ok: bool, message: str = "", data: dict[str, Any] | None = None) -> None:
+        """Emits TargetFinished: the target is done, well or not."""
+        if self.on_event is not None:
+            self.on_event(TargetFinished(self.operation, self.target, ok, message, data or {}))
+
+
+SILENT = Reporter("", "", None)
+"""The reporter of a caller that listens to nothing (a core's default)."""
 
 
 class JsonResult(Protocol):

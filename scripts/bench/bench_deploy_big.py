@@ -23,11 +23,13 @@ import time
 
 from _lab import SshdFactory, make_big_mlp, trust
 
-from tfstudio.deploy.run import DeployEvent, DeployOptions, deploy_one
+from tfstudio.deploy.options import DeployOptions
+from tfstudio.deploy.run import deploy_one
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.connect import open_transport
 from tfstudio.models.facts import inspect_model
+from tfstudio.operations import Event, StageStarted
 
 VENV_PYTHON = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
 
@@ -73,9 +75,9 @@ def main() -> None:
             theirs.append(time.perf_counter() - started)
             marks: list[tuple[str, float]] = []
 
-            def on_event(event: DeployEvent, marks: list[tuple[str, float]] = marks) -> None:
-                if event.transfer is None and (not marks or marks[-1][0] != event.stage):
-                    marks.append((event.stage, time.perf_counter()))
+            def on_event(event: Event, marks: list[tuple[str, float]] = marks) -> None:
+                if isinstance(event, StageStarted) and (not marks or marks[-1][0] != event.stage):
+                    marks.append((event.stage.value, time.perf_counter()))
 
             started = time.perf_counter()
             result = deploy_one(model, facts, device, DeployOptions(), on_event=on_event)

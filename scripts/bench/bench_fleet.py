@@ -29,7 +29,8 @@ from pathlib import Path
 
 from _lab import SshdFactory, make_mlp, trust
 
-from tfstudio.deploy.run import DeployOptions, deploy_many
+from tfstudio.deploy.options import DeployOptions
+from tfstudio.deploy.run import deploy_many
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.connect import open_transport

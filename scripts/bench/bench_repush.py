@@ -16,7 +16,8 @@ import os
 from _lab import SshdFactory, make_mlp, trust
 
 from tests.helpers.counting import Counting
-from tfstudio.deploy.run import DeployOptions, deploy_one
+from tfstudio.deploy.options import DeployOptions
+from tfstudio.deploy.run import deploy_one
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.connect import open_transport

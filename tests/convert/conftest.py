@@ -70,7 +70,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     events: list = []
     conversion = convert(
         root / "digits.keras", root, "all", rep_data=files.rep, eval_data=files.eval,
-        progress=events.append,
+        on_event=events.append,
     )  # fmt: skip
     return DigitsDemo(conversion, root / "digits.keras", accuracy), events
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import zipfile
 
 import numpy as np
 import pytest
 
 from tfstudio.convert import convert
-from tfstudio.convert.events import ModeFinished
 from tfstudio.errors import (
     CancelledError,
     ConversionError,
@@ -19,6 +17,7 @@ from tfstudio.errors import (
     SourceModelError,
     UsageError,
 )
+from tfstudio.operations import CancelToken, TargetFinished
 
 
 def _files(directory):
@@ -140,20 +139,20 @@ def test_unknown_mode_is_a_usage_error(digits, tmp_path):
 
 
 def test_cancel_between_modes_keeps_finished_models_only(digits, tmp_path):
-    cancel = threading.Event()
+    cancel = CancelToken()
 
     def progress(event):
-        if isinstance(event, ModeFinished):
+        if isinstance(event, TargetFinished):
             cancel.set()
 
     out = tmp_path / "out"
     with pytest.raises(CancelledError, match="cancelled after 1 of 3 modes"):
-        convert(digits.model, out, "float32,dynamic,float16", progress=progress, cancel=cancel)
+        convert(digits.model, out, "float32,dynamic,float16", on_event=progress, cancel=cancel)
     assert _files(out) == ["digits.float32.json", "digits.float32.tflite"]
 
 
 def test_cancel_before_start_writes_nothing(digits, tmp_path):
-    cancel = threading.Event()
+    cancel = CancelToken()
     cancel.set()
     out = tmp_path / "out"
     with pytest.raises(CancelledError, match="after 0 of 1"):

@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tfstudio.convert import ModesFailedError, Stage, StageStarted, convert
-from tfstudio.convert.events import ModeFailed, ModeFinished, ModeStarted
+from tfstudio.convert import ModesFailedError, convert
 from tfstudio.errors import CancelledError
+from tfstudio.operations import CancelToken, Stage, StageStarted, TargetFinished
 
 WORKER = "tfstudio.convert.worker"
 
@@ -49,7 +48,7 @@ def test_a_segfault_in_the_converter_fails_that_mode_and_the_others_go_on(recurr
     with pytest.raises(ModesFailedError) as exc:
         convert(
             recurrent.lstm, out, "float32,int8,int16x8", rep_data=recurrent.tokens,
-            fixed_batch=1, progress=events.append,
+            fixed_batch=1, on_event=events.append,
         )  # fmt: skip
     crashed = "the converter crashed (SIGSEGV)"
     assert str(exc.value) == f"2 of 3 modes failed: int8, int16x8: {crashed}"
@@ -57,22 +56,22 @@ def test_a_segfault_in_the_converter_fails_that_mode_and_the_others_go_on(recurr
     assert [v.mode for v in result.variants] == ["float32"]
     assert [f.mode for f in result.failures] == ["int8", "int16x8"]
     assert _files(out) == ["lstm.float32.json", "lstm.float32.tflite"]
-    failed = [(e.mode, e.error) for e in events if isinstance(e, ModeFailed)]
+    failed = [(e.target, e.message) for e in events if isinstance(e, TargetFinished) and not e.ok]
     assert failed == [("int8", f"int8: {crashed}"), ("int16x8", f"int16x8: {crashed}")]
     # After the crash, a new worker loaded the model again and went on with int16x8.
-    loads = [e for e in events if isinstance(e, StageStarted) and e.stage is Stage.LOADING]
-    assert len(loads) == 2
+    loads = [e for e in events if isinstance(e, StageStarted) and e.stage is Stage.LOAD]
+    assert [e.target for e in loads] == ["convert", "int16x8"]
     assert worker_pids() == []
 
 
 def test_cancel_kills_a_running_conversion_and_keeps_finished_models(digits, tmp_path):
-    cancel = threading.Event()
+    cancel = CancelToken()
     seen: list = []
 
     def progress(event):
         seen.append(event)
-        if isinstance(event, StageStarted) and event.stage is Stage.CONVERTING:
-            if event.mode == "int8":
+        if isinstance(event, StageStarted) and event.stage is Stage.CONVERT:
+            if event.target == "int8":
                 seen.append(("workers", worker_pids()))
                 cancel.set()
 
@@ -80,16 +79,19 @@ def test_cancel_kills_a_running_conversion_and_keeps_finished_models(digits, tmp
     started = time.monotonic()
     with pytest.raises(CancelledError) as exc:
         convert(digits.model, out, "float32,int8,int16x8", rep_data=digits.rep,
-                progress=progress, cancel=cancel)  # fmt: skip
+                on_event=progress, cancel=cancel)  # fmt: skip
     assert "cancelled during int8 (after 1 of 3 modes" in str(exc.value)
     running = next(item[1] for item in seen if isinstance(item, tuple))
     assert len(running) == 1  # the worker was alive, mid-conversion
     assert worker_pids() == []  # and is gone now
     assert time.monotonic() - started < 120
     assert _files(out) == ["digits.float32.json", "digits.float32.tflite"]
-    assert [type(e) for e in seen if isinstance(e, (ModeStarted, ModeFinished))] == [
-        ModeStarted, ModeFinished, ModeStarted,
-    ]  # fmt: skip
+    assert [
+        (type(e).__name__, e.target)
+        for e in seen
+        if isinstance(e, TargetFinished)
+        or (isinstance(e, StageStarted) and e.stage is Stage.CONVERT)
+    ] == [("StageStarted", "float32"), ("TargetFinished", "float32"), ("StageStarted", "int8")]
 
 
 def test_the_calling_process_never_imports_tensorflow(mlp, tmp_path):

@@ -11,8 +11,8 @@ import pytest
 from edge_agent import runtime
 from edge_agent.tflite_schema import parse_version
 from tfstudio.convert import Mode
-from tfstudio.convert.events import ModeFinished, ModeStarted, StageStarted
 from tfstudio.models.facts import inspect_model
+from tfstudio.operations import Stage, StageStarted, TargetFinished
 
 ALL = [m.value for m in Mode]
 
@@ -112,15 +112,23 @@ def test_manifest_records_provenance(digits_all, digits):
 
 def test_progress_events_bracket_each_mode(digits_all):
     _, events = digits_all
-    modes = [e for e in events if isinstance(e, (ModeStarted, ModeFinished))]
-    assert [type(e) for e in modes] == [ModeStarted, ModeFinished] * len(ALL)
-    assert [e.mode for e in modes[::2]] == ALL
-    assert all(e.total == len(ALL) for e in modes)
-    assert modes[-1].index == len(ALL)
-    # Stages: loading first (no mode), then each mode converts, verifies, evaluates.
-    stages = [(e.stage.value, e.mode) for e in events if isinstance(e, StageStarted)]
-    assert stages[0] == ("loading", None)
-    assert stages[1:] == [(s, m) for m in ALL for s in ("converting", "verifying", "evaluating")]
+    assert {e.operation for e in events} == {"convert"}
+    finished = [e for e in events if isinstance(e, TargetFinished)]
+    assert [(e.target, e.ok) for e in finished] == [(m, True) for m in ALL]
+    assert [e.data["index"] for e in finished] == list(range(1, len(ALL) + 1))
+    assert all(e.data["total"] == len(ALL) and e.data["size_bytes"] > 0 for e in finished)
+    # Stages: loading first (the whole conversion), then each mode converts, verifies,
+    # evaluates, and finishes before the next one starts.
+    stages = [
+        (e.stage.value, e.target) if isinstance(e, StageStarted) else ("finished", e.target)
+        for e in events
+    ]
+    assert stages[0] == ("load", "convert")
+    assert stages[1:] == [
+        (s, m) for m in ALL for s in ("convert", "verify", "evaluate", "finished")
+    ]
+    converts = [e for e in events if isinstance(e, StageStarted) and e.stage is Stage.CONVERT]
+    assert [(e.index, e.total) for e in converts] == [(i, len(ALL)) for i in range(1, len(ALL) + 1)]
 
 
 def test_result_json_has_the_documented_fields(digits_all):

@@ -51,11 +51,13 @@ def test_a_frozen_device_fails_with_no_progress_and_the_others_finish(
 
     from tfstudio.cli.deploy_cmd import connector, deploy_options
     from tfstudio.config import load_config
-    from tfstudio.deploy.run import DeployEvent, deploy_many
+    from tfstudio.deploy.run import deploy_many
     from tfstudio.fleet.registry import resolve_names
+    from tfstudio.operations import Event, Stage, StageStarted
 
-    def on_event(event: DeployEvent) -> None:
-        if event.device == "frozen" and event.stage == "push" and not stopped:
+    def on_event(event: Event) -> None:
+        pushing = isinstance(event, StageStarted) and event.stage is Stage.PUSH
+        if pushing and event.target == "frozen" and not stopped:
             freeze_when_pushing()
 
     outcome: dict = {}

@@ -12,13 +12,15 @@ import pytest
 from tests.fleet.conftest import FAST_BENCH, Lab
 from tests.helpers.sshd import sshd_session_serving
 from tfstudio.cli import main
-from tfstudio.deploy.run import DeployEvent, DeployOptions, Status, deploy_one
+from tfstudio.deploy.options import DeployOptions, Status
+from tfstudio.deploy.run import deploy_one
 from tfstudio.fleet import deploylog
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import Device, get_device
 from tfstudio.measure.bench import BenchSettings
 from tfstudio.models.facts import inspect_model
+from tfstudio.operations import Event, TransferTick
 from tfstudio.transport.base import Transport
 
 QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
@@ -155,10 +157,10 @@ def test_interrupted_push_keeps_old_model_and_resumes(
         opened.append(open_transport(dev))
         return opened[-1]
 
-    def cut(event: DeployEvent) -> None:
+    def cut(event: Event) -> None:
         # Pull the plug once 3 MiB are on the wire, as a dropped link would:
         # close our end, or kill the sshd process serving the session.
-        if event.transfer is None or event.transfer.done < 3 << 20:
+        if not isinstance(event, TransferTick) or event.done < 3 << 20:
             return
         if how == "close":
             opened[-1].close()

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from tests.fleet.conftest import Lab, listing
-from tfstudio.deploy.run import DeployOptions, Status, deploy_one
+from tfstudio.deploy.options import DeployOptions, Status
+from tfstudio.deploy.run import deploy_one
 from tfstudio.fleet.registry import get_device
 from tfstudio.models.facts import inspect_model
 

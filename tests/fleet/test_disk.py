@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.conftest import Lab, listing
-from tfstudio.deploy.run import DeployOptions, Status, deploy_one
+from tfstudio.deploy.options import DeployOptions, Status
+from tfstudio.deploy.run import deploy_one
 from tfstudio.fleet.agent_bundle import build_agent_bytes
 from tfstudio.models.facts import inspect_model
 

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from tests.fleet.conftest import Lab, listing
 from tests.helpers.sshd import SshdFactory, sshd_session_serving
-from tfstudio.deploy.run import DeployEvent, DeployOptions, Status, deploy_one
+from tfstudio.deploy.options import DeployOptions, Status
+from tfstudio.deploy.run import deploy_one
 from tfstudio.fleet.registry import Device
 from tfstudio.measure.bench import BenchSettings
 from tfstudio.models.facts import inspect_model
+from tfstudio.operations import Event, Stage, StageStarted
 
 QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
 
@@ -36,8 +38,9 @@ class LinkCutter:
         self.killed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __call__(self, event: DeployEvent) -> None:
-        if event.stage == "install" and self._thread is None:
+    def __call__(self, event: Event) -> None:
+        installing = isinstance(event, StageStarted) and event.stage is Stage.INSTALL
+        if installing and self._thread is None:
             self._thread = threading.Thread(target=self._cut, daemon=True)
             self._thread.start()
 
@@ -128,8 +131,8 @@ def test_a_link_that_freezes_during_install_is_recovered(
     facts = inspect_model(model)
     stopped: list[int] = []
 
-    def freeze(event: DeployEvent) -> None:
-        if event.stage == "install" and not stopped:
+    def freeze(event: Event) -> None:
+        if isinstance(event, StageStarted) and event.stage is Stage.INSTALL and not stopped:
             for pid in sshd_sessions_of(device.user or ""):
                 os.kill(pid, signal.SIGSTOP)
                 stopped.append(pid)

@@ -49,7 +49,8 @@ def test_hung_device_times_out_without_stopping_the_others(
 ) -> None:
     import socket
 
-    from tfstudio.deploy.run import DeployOptions, Status, deploy_many
+    from tfstudio.deploy.options import DeployOptions, Status
+    from tfstudio.deploy.run import deploy_many
     from tfstudio.models.facts import inspect_model
 
     # A port that accepts TCP connections but never says a word of SSH.

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tfstudio.cli import main
-from tfstudio.deploy.run import DeployOptions, Status, deploy_many
+from tfstudio.deploy.options import DeployOptions, Status
+from tfstudio.deploy.run import deploy_many
 from tfstudio.errors import DeviceError
 from tfstudio.fleet import deploylog
 from tfstudio.fleet.registry import list_devices, local_device, remove_device

@@ -8,7 +8,8 @@ import pytest
 
 from tests.fleet.conftest import Lab
 from tfstudio.cli import main
-from tfstudio.deploy.run import DeployOptions, deploy_one
+from tfstudio.deploy.options import DeployOptions
+from tfstudio.deploy.run import deploy_one
 from tfstudio.errors import DeviceError
 from tfstudio.fleet import registry
 from tfstudio.fleet.connect import open_transport

@@ -21,7 +21,8 @@ from tests.helpers.counting import Counting
 from tests.helpers.digits import Digits
 from tfstudio.deploy import preflight
 from tfstudio.deploy.evalgate import EvalGate
-from tfstudio.deploy.run import DeployOptions, Status, deploy_one
+from tfstudio.deploy.options import DeployOptions, Status
+from tfstudio.deploy.run import deploy_one
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.check import check_device
 from tfstudio.fleet.connect import open_transport

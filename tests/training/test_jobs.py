@@ -10,9 +10,9 @@ import pytest
 
 from tests.training.conftest import BUSYBOX, start, tfstudio
 from tfstudio.cli import main
+from tfstudio.operations import Event, Reporter, Stage, StageStarted
 from tfstudio.training.client import EngineClient
 from tfstudio.training.errors import JobError
-from tfstudio.training.events import Stage, TrainingEvent
 from tfstudio.training.jobs import find_job, kill_job, list_jobs, remove_job, stop_job, wait_job
 from tfstudio.training.jobspec import build_spec
 from tfstudio.training.launch import LaunchResult, launch
@@ -25,7 +25,7 @@ FOREVER = ["sh", "-c", "echo ready; while :; do sleep 0.1; done"]
 def test_launch_events_labels_and_limits_in_host_config(
     client: EngineClient, workspace: Path, docker_api
 ) -> None:
-    events: list[TrainingEvent] = []
+    events: list[Event] = []
     spec = build_spec(
         client.engine,
         training_settings(),
@@ -38,8 +38,9 @@ def test_launch_events_labels_and_limits_in_host_config(
         env=["MODE=fast"],
         publish=["16006:6006"],
     )
-    result = launch(client, spec, on_event=events.append)
-    stages = [e.stage for e in events]
+    result = launch(client, spec, report=Reporter("train", "busybox", events.append))
+    assert all(e.operation == "train" and e.target == "busybox" for e in events)
+    stages = [e.stage for e in events if isinstance(e, StageStarted)]
     assert stages == [Stage.RESOLVE, Stage.CREATE, Stage.START, Stage.RUNNING]
     data = docker_api.inspect_container(result.job.container_id)
     host = data["HostConfig"]

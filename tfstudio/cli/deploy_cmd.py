@@ -20,7 +20,7 @@ from tfstudio.cli.studio_cli import cli_studio
 
 if TYPE_CHECKING:
     from tfstudio.config import Config
-    from tfstudio.deploy.run import DeployOptions
+    from tfstudio.deploy.options import DeployOptions
     from tfstudio.fleet.registry import Device
     from tfstudio.transport.base import Transport
 
@@ -160,7 +160,7 @@ def bench_settings(args: argparse.Namespace) -> Any:
 
 def _deploy(args: argparse.Namespace) -> int:
     from tfstudio.cli.progress import EventPrinter
-    from tfstudio.deploy.run import Status
+    from tfstudio.deploy.options import Status
 
     studio = cli_studio()
     studio.inspect(args.model)  # a bad file is one line, before any device is resolved

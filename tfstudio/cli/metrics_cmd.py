@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.output import print_json, print_table
+from tfstudio.operations import CancelToken
 
 if TYPE_CHECKING:
     from tfstudio.tunnel.telemetry import DeviceMetrics
@@ -93,7 +93,7 @@ def _metrics(args: argparse.Namespace) -> int:
         raise UsageError("--interval must be above 0")
     studio = cli_studio()
     sessions = [studio.metrics(d.name) for d in studio.resolve(args.names)]
-    cancel = threading.Event()
+    cancel = CancelToken()
     try:
         if not args.watch:
             results = scrape_many(sessions, cancel=cancel)

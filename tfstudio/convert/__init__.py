@@ -7,9 +7,10 @@ it loads the source and checks the data before the first (slow) conversion,
 then converts, verifies and scores mode by mode. This process writes each
 model and its manifest atomically. A mode that fails (converter error, a model
 that is not what its mode says, a crash of the native converter) is recorded
-and the other modes go on. It never prints: progress goes to an optional
-callback, and a `threading.Event`-like `cancel` stops it, also mid-mode, so a
-TUI can run it in a worker thread and stay alive whatever the converter does.
+and the other modes go on. It never prints: it speaks the studio's one
+contract (`tfstudio.operations`): events to an optional `on_event`, and a
+`CancelToken` stops it, also mid-mode, so a TUI can run it in a worker thread
+and stay alive whatever the converter does.
 """
 
 from __future__ import annotations
@@ -17,19 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tfstudio.atomic import sweep_stale_temps, write_bytes_atomic
-from tfstudio.convert.events import (
-    ModeFailed,
-    ModeFinished,
-    ModeStarted,
-    ProgressEvent,
-    Stage,
-    StageStarted,
-)
 from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
 from tfstudio.convert.manifest import build_manifest, write_manifest
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
@@ -40,28 +33,28 @@ from tfstudio.convert.result import (
     ModesFailedError,
     VariantResult,
 )
-from tfstudio.convert.supervisor import CancelFlag, ConversionWorker
+from tfstudio.convert.supervisor import ConversionWorker
 from tfstudio.errors import CancelledError, OutputError, RepresentativeDataError, TfStudioError
 from tfstudio.models.facts import inspect_bytes, runtime_json
 from tfstudio.models.lineage import train_steps
 from tfstudio.models.source import SourceInfo, SourceKind, fixed_batch_needs_keras, probe_source
+from tfstudio.operations import CancelToken, EventCallback, Reporter, Stage
 
 __all__ = [
-    "CancelFlag",
+    "OPERATION",
     "ConversionResult",
     "ConvertOptions",
     "FailedVariant",
     "Mode",
-    "ModeFailed",
-    "ModeFinished",
-    "ModeStarted",
     "ModesFailedError",
-    "Stage",
-    "StageStarted",
     "VariantResult",
     "convert",
     "output_paths",
 ]
+
+OPERATION = "convert"
+"""The operation name of every event a conversion emits; the target is a mode's name, or
+"convert" for the whole conversion (loading the source and TensorFlow)."""
 
 
 def output_paths(outdir: Path, name: str, mode: str) -> tuple[Path, Path]:
@@ -75,8 +68,8 @@ def convert(
     modes: str | Iterable[str | Mode] | None = None,
     rep_data: str | Path | None = None,
     eval_data: str | Path | None = None,
-    progress: Callable[[ProgressEvent], None] | None = None,
-    cancel: CancelFlag | None = None,
+    on_event: EventCallback | None = None,
+    cancel: CancelToken | None = None,
     *,
     eval_output: str | None = None,
     fixed_batch: int | None = None,
@@ -92,6 +85,12 @@ def convert(
     `fixed_batch` exports a Keras source with that static batch size;
     `select_tf_ops` allows TensorFlow (Flex) ops; `allow_float_fallback` lets
     full-integer modes keep ops without an integer kernel in float.
+
+    Events (`tfstudio.operations`, operation "convert"): LOAD for target
+    "convert", then per mode CONVERT (with index and total), VERIFY and
+    EVALUATE, and TargetFinished (ok=False with the mode's one-line error when
+    it failed; the other modes go on). After a converter crash the next mode
+    starts with LOAD again.
 
     Returns a ConversionResult when every mode was written. Raises
     ModesFailedError (a ConversionError carrying the result) when any mode
@@ -121,7 +120,7 @@ def convert(
     out = _prepare_outdir(Path(outdir))
     if cancel is not None and cancel.is_set():
         raise CancelledError(f"conversion cancelled after 0 of {len(chosen)} modes")
-    run = _Run(chosen, presets, info, out, options, progress)
+    run = _Run(chosen, presets, info, out, options, on_event)
     run.training = train_steps(info.sha256)
     with ConversionWorker(
         info,
@@ -164,28 +163,45 @@ class _Run:
         info: SourceInfo,
         out: Path,
         options: ConvertOptions,
-        progress: Callable[[ProgressEvent], None] | None,
+        on_event: EventCallback | None,
     ) -> None:
         self.chosen = chosen
         self.presets = presets
         self.info = info
         self.out = out
         self.options = options
-        self.progress = progress
+        self.on_event = on_event
         self.current: str | None = None
+        self.index = 0
         self.prepared: Prepared | None = None
         self.variants: list[VariantResult] = []
         self.failures: list[FailedVariant] = []
         self.training: list[dict[str, Any]] = []
 
+    def report(self, target: str | None = None) -> Reporter:
+        """The reporter of `target` (default: the mode in progress, else the conversion)."""
+        return Reporter(OPERATION, target or self.current or OPERATION, self.on_event)
+
     def stage(self, stage: Stage) -> None:
-        _emit(self.progress, StageStarted(stage, self.current))
+        """The worker entered `stage` (for the mode in progress, or loading)."""
+        if stage is Stage.CONVERT:
+            return  # `mode` announced it, with its index
+        text = {
+            Stage.LOAD: "loading the model and TensorFlow",
+            Stage.VERIFY: "verifying",
+            Stage.EVALUATE: "evaluating",
+        }.get(stage, stage.value)
+        if self.current is None:
+            self.report().stage(stage, text)
+        else:
+            self.report().stage(stage, text, self.index, len(self.chosen))
 
     def mode(self, worker: ConversionWorker, index: int, mode: Mode) -> None:
         """Converts and writes one mode; records (and reports) a failure instead of raising."""
         total = len(self.chosen)
-        self.current = mode.value
-        _emit(self.progress, ModeStarted(mode.value, index, total))
+        self.current, self.index = mode.value, index
+        report = self.report()
+        report.stage(Stage.CONVERT, f"converting {mode.value}", index, total)
         try:
             outcome = worker.convert(self.presets[mode])
             variant = self._write(self.presets[mode], outcome)
@@ -194,21 +210,22 @@ class _Run:
         except TfStudioError as exc:
             error = type(exc)(f"{mode.value}: {exc.message}", hint=exc.hint)
             self.failures.append(FailedVariant(mode.value, error))
-            _emit(self.progress, ModeFailed(mode.value, index, total, error.message))
+            data = {"mode": mode.value, "status": "failed", "error": error.message}
+            report.finished(False, error.message, {**data, "index": index, "total": total})
             return
         finally:
             self.current = None
         self.variants.append(variant)
-        _emit(
-            self.progress,
-            ModeFinished(
-                mode.value,
-                index,
-                total,
-                str(variant.path),
-                variant.size_bytes,
-                variant.convert_seconds,
-            ),
+        report.finished(
+            True,
+            f"wrote {variant.path.name}",
+            {
+                "path": str(variant.path),
+                "size_bytes": variant.size_bytes,
+                "seconds": variant.convert_seconds,
+                "index": index,
+                "total": total,
+            },
         )
 
     def _write(self, preset: Preset, outcome: ModeOutcome) -> VariantResult:
@@ -284,8 +301,3 @@ def _prepare_outdir(outdir: Path) -> Path:
         os.unlink(probe)
     sweep_stale_temps(target)
     return target
-
-
-def _emit(progress: Callable[[ProgressEvent], None] | None, event: ProgressEvent) -> None:
-    if progress is not None:
-        progress(event)

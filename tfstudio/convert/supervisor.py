@@ -29,15 +29,15 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 import tfstudio
 from tfstudio import errors
-from tfstudio.convert.events import Stage
 from tfstudio.convert.job import ConvertOptions, Job, ModeOutcome, Prepared
 from tfstudio.convert.presets import Preset
 from tfstudio.errors import CancelledError, ConversionError, TfStudioError
 from tfstudio.models.source import SourceInfo
+from tfstudio.operations import CancelToken, Stage
 
 POLL_S = 0.1
 """How often a waiting studio looks at the cancel flag."""
@@ -47,10 +47,10 @@ LOG_TAIL_BYTES = 64 * 1024
 """How much of the worker's log is searched for the native error of a crash."""
 _NATIVE_MARKERS = ("Check failed", "terminate called", "what():", "LLVM ERROR", "Assertion")
 _WHO = {
-    Stage.LOADING: "the conversion worker crashed while loading the model",
-    Stage.CONVERTING: "the converter crashed",
-    Stage.VERIFYING: "the conversion worker crashed while reading the converted model",
-    Stage.EVALUATING: "LiteRT crashed while evaluating the converted model",
+    Stage.LOAD: "the conversion worker crashed while loading the model",
+    Stage.CONVERT: "the converter crashed",
+    Stage.VERIFY: "the conversion worker crashed while reading the converted model",
+    Stage.EVALUATE: "LiteRT crashed while evaluating the converted model",
 }
 
 
@@ -131,12 +131,6 @@ def _spawn() -> tuple[subprocess.Popen[bytes], Connection, IO[bytes]]:
     return proc, Connection(parent_sock.detach()), log
 
 
-class CancelFlag(Protocol):
-    """Anything with `is_set()`, such as `threading.Event`."""
-
-    def is_set(self) -> bool: ...
-
-
 class ConversionWorker:
     """One conversion child process for one `convert` call (restarted after a crash).
 
@@ -152,7 +146,7 @@ class ConversionWorker:
         options: ConvertOptions,
         *,
         on_stage: Callable[[Stage], None] | None = None,
-        cancel: CancelFlag | None = None,
+        cancel: CancelToken | None = None,
     ) -> None:
         self._workdir = Path(tempfile.mkdtemp(prefix="tfstudio-convert-"))
         self.job = Job(info, rep_data, eval_data, options, self._workdir)
@@ -162,7 +156,7 @@ class ConversionWorker:
         self._conn: Connection | None = None
         self._log: IO[bytes] | None = None
         self._warming = False
-        self._stage = Stage.LOADING
+        self._stage = Stage.LOAD
         self.prepared: Prepared | None = None
 
     def __enter__(self) -> ConversionWorker:
@@ -190,8 +184,8 @@ class ConversionWorker:
         if self._proc is None:
             self._start()
         if self._on_stage is not None:
-            self._on_stage(Stage.LOADING)
-        prepared = self._call(("prepare", self.job), Stage.LOADING)
+            self._on_stage(Stage.LOAD)
+        prepared = self._call(("prepare", self.job), Stage.LOAD)
         assert isinstance(prepared, Prepared)
         self.prepared = prepared
         return prepared
@@ -203,7 +197,7 @@ class ConversionWorker:
         """
         if self._proc is None:
             self.prepare()
-        outcome = self._call(("convert", preset), Stage.CONVERTING)
+        outcome = self._call(("convert", preset), Stage.CONVERT)
         assert isinstance(outcome, ModeOutcome)
         return outcome
 

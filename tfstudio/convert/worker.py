@@ -5,7 +5,7 @@ interpreter, never a fork of one that imported TensorFlow), it talks over the
 socket FD with pickled tuples:
 
     studio -> worker   ("prepare", Job) | ("convert", Preset) | ("exit",)
-    worker -> studio   ("stage", "converting")..., then ("ok", Prepared | ModeOutcome)
+    worker -> studio   ("stage", "convert")..., then ("ok", Prepared | ModeOutcome)
                        or ("error", (error class name, message, hint))
 
 It loads the source once, checks the data, computes the float reference, then
@@ -112,15 +112,15 @@ class _Session:
 
     def convert(self, preset: Any) -> Any:
         from tfstudio.convert import engine, evaluate
-        from tfstudio.convert.events import Stage
         from tfstudio.convert.job import ModeOutcome
         from tfstudio.convert.verify import verify_mode
         from tfstudio.models.facts import inspect_bytes
+        from tfstudio.operations import Stage
 
         s = self.state
         options = s["job"].options
         name = f"{s['job'].info.name}.{preset.mode.value}.tflite"
-        self.stage(Stage.CONVERTING.value)
+        self.stage(Stage.CONVERT.value)
         started = time.perf_counter()
         model = engine.convert_saved_model(
             s["tf"],
@@ -131,7 +131,7 @@ class _Session:
             select_tf_ops=options.select_tf_ops,
         )
         seconds = time.perf_counter() - started
-        self.stage(Stage.VERIFYING.value)
+        self.stage(Stage.VERIFY.value)
         facts = inspect_bytes(model, name)
         fallback = verify_mode(
             facts, preset, s["inputs"], s["outputs"], float_fallback=options.allow_float_fallback
@@ -144,7 +144,7 @@ class _Session:
                 "its TensorFlow ops need"
             )
         elif s["evals"] is not None:
-            self.stage(Stage.EVALUATING.value)
+            self.stage(Stage.EVALUATE.value)
             outputs = evaluate.run_tflite(model, s["evals"], name)
             metrics = evaluate.score(outputs, s["reference"], s["eval_output"].name, s["labels"])
         else:

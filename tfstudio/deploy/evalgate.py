@@ -27,6 +27,7 @@ from tfstudio.measure.evaluate import (
     eval_on,
     host_figures,
 )
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 
 
@@ -43,7 +44,7 @@ _HOST: dict[tuple[str, str], EvalFigures | None] = {}
 _HOST_LOCK = threading.Lock()
 
 
-def _host(model: Path, gate: EvalGate, cancel: threading.Event | None) -> EvalFigures | None:
+def _host(model: Path, gate: EvalGate, cancel: CancelToken | None) -> EvalFigures | None:
     from tfstudio.digest import file_sha256
 
     key = (file_sha256(model), gate.data.sha256)
@@ -60,7 +61,7 @@ def gate_eval(
     gate: EvalGate,
     *,
     progress: Callable[[TransferProgress], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
     call: AgentCall | None = None,
     model_ref: str | None = None,
 ) -> tuple[dict[str, Any], str | None]:

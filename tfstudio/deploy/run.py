@@ -1,20 +1,21 @@
-"""The deploy pipeline's public face: options, events, results, one device and the fan-out.
+"""Deploy one device, or many on a bounded pool: runs the steps, logs each result.
 
-The steps of one device's deploy live in `deploy_steps` (connect, device lock,
+The steps of one device's deploy live in `steps` (connect, device lock,
 preflight, push, install, health gate, prune) and the connection's recovery
 after a dropped link in `session`. `deploy_many` runs the devices on a bounded
 pool (`fanout`): one device's failure, frozen link or timeout never stops the
 others, and a cancel (Ctrl-C) ends the command at once without leaving a
-device in a state its result does not describe. Nothing here prints: progress
-goes to callbacks, cancellation comes from a threading.Event.
+device in a state its result does not describe. Nothing here prints: it speaks
+the one contract of `tfstudio.operations` (operation "deploy", one target per
+device: StageStarted per step, TransferTicks while pushing, TargetFinished with
+the DeployResult's fields), and a CancelToken cancels.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from edge_agent.tflite_schema import ModelFacts
@@ -23,25 +24,13 @@ from tfstudio.deploy.steps import WRITE_STAGES, DeployRun
 from tfstudio.errors import CancelledError, PreflightError, TfStudioError
 from tfstudio.fleet import deploylog, fanout
 from tfstudio.fleet.connect import open_transport
-from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
+from tfstudio.operations import CancelToken, EventCallback, Reporter, Stage
 from tfstudio.transport.base import Transport
 
+OPERATION = "deploy"
+"""The operation name of every event a deploy emits (the target is the device's name)."""
 
-@dataclass(frozen=True)
-class DeployEvent:
-    """A progress event for one device: a stage change or a transfer tick.
-
-    `device` is "" for an event about the whole deploy (a cancel in progress).
-    """
-
-    device: str
-    stage: str
-    message: str = ""
-    transfer: TransferProgress | None = None
-
-
-EventCallback = Callable[[DeployEvent], None]
 Connector = Callable[[Device], Transport]
 
 
@@ -64,13 +53,10 @@ def _new_run(
     options: DeployOptions,
     connect: Connector | None,
     on_event: EventCallback | None,
-    cancel: threading.Event,
+    cancel: CancelToken,
 ) -> DeployRun:
-    def emit(stage: str, message: str = "", tick: TransferProgress | None = None) -> None:
-        if on_event is not None:
-            on_event(DeployEvent(device.name, stage, message, tick))
-
-    return DeployRun(model, facts, device, options, connect or _connector(options), emit, cancel)
+    report = Reporter(OPERATION, device.name, on_event)
+    return DeployRun(model, facts, device, options, connect or _connector(options), report, cancel)
 
 
 def _run(run: DeployRun) -> DeployResult:
@@ -95,8 +81,8 @@ def _run(run: DeployRun) -> DeployResult:
         run.finished = True
         if run.abandoned:
             return result  # the fan-out already answered (and logged) for this device
-    run.emit("done", result.message)
     _log(run, result)
+    run.report.finished(result.ok, result.message, result.to_json())
     return result
 
 
@@ -105,8 +91,8 @@ def _abandon(run: DeployRun) -> DeployResult:
     with run.lock:
         run.abandoned = True
     result = run.cancelled_result()
-    run.emit("done", result.message)
     _log(run, result)
+    run.report.finished(result.ok, result.message, result.to_json())
     return result
 
 
@@ -155,13 +141,13 @@ def deploy_one(
     *,
     connect: Connector | None = None,
     on_event: EventCallback | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> DeployResult:
     """Deploys `model` to one device and returns its result (never raises TfStudioError).
 
     The result is also appended to the deploy log.
     """
-    cancel = cancel or threading.Event()
+    cancel = cancel or CancelToken()
     return _run(_new_run(model, facts, device, options, connect, on_event, cancel))
 
 
@@ -173,7 +159,7 @@ def deploy_many(
     *,
     connect: Connector | None = None,
     on_event: EventCallback | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[DeployResult]:
     """Deploys to every device on a pool of `options.workers`; returns results in order.
 
@@ -181,12 +167,10 @@ def deploy_many(
     a step that changes nothing is answered "cancelled" at once, one in the
     middle of an install or rollback is waited for, unless Ctrl-C comes twice.
     """
-    cancel = cancel or threading.Event()
+    cancel = cancel or CancelToken()
     runs = [_new_run(model, facts, d, options, connect, on_event, cancel) for d in devices]
 
     def interrupted(count: int) -> None:
-        if on_event is None:
-            return
         if count == 1:
             text = (
                 "cancelling: devices stop at their next step; an install in progress is "
@@ -194,7 +178,7 @@ def deploy_many(
             )
         else:
             text = "cancelling now: installs in progress are left to finish on their devices"
-        on_event(DeployEvent("", "cancel", text))
+        Reporter(OPERATION, "", on_event).stage(Stage.CANCEL, text)
 
     return fanout.run_all(
         runs,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from tfstudio.fleet.agentcall import AgentClient, AgentRefusal, oneshot_args
 from tfstudio.fleet.agentsession import AgentSession, SessionUnsupported
 from tfstudio.fleet.push import Meter, PushResult, TransferProgress, push
 from tfstudio.fleet.registry import Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import RemoteProcess, Transport
 
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -93,7 +93,7 @@ class DeviceSession:
         device: Device,
         connect: Callable[[Device], Transport],
         settings: SessionSettings,
-        cancel: threading.Event,
+        cancel: CancelToken,
     ) -> None:
         self.device = device
         self.settings = settings

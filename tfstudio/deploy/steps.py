@@ -32,15 +32,13 @@ from tfstudio.deploy.session import DeviceSession, StateUnknownError, WriteInter
 from tfstudio.errors import CancelledError, PreflightError, TfStudioError, TransportError
 from tfstudio.fleet import deploylog
 from tfstudio.fleet.agentcall import AgentRefusal
-from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
 from tfstudio.measure.bench import bench_kwargs, is_stored
+from tfstudio.operations import CancelToken, Reporter, Stage
 from tfstudio.transport.base import Transport
 
-WRITE_STAGES = frozenset({"install", "rollback", "prune"})
+WRITE_STAGES = frozenset({Stage.INSTALL, Stage.ROLLBACK, Stage.PRUNE})
 """Stages that change the device: a cancel waits for them instead of abandoning them."""
-
-Emit = Callable[..., None]
 
 
 def _short(sha: str | None) -> str:
@@ -57,15 +55,15 @@ class DeployRun:
         device: Device,
         options: DeployOptions,
         connect: Callable[[Device], Transport],
-        emit: Emit,
-        cancel: threading.Event,
+        report: Reporter,
+        cancel: CancelToken,
     ) -> None:
         self.model, self.facts, self.device, self.options = model, facts, device, options
-        self.emit = emit
+        self.report = report
         self.cancel = cancel
         self.session = DeviceSession(device, connect, options.session_settings(), cancel)
         self.fields: dict[str, Any] = {}
-        self.stage = "queued"
+        self.stage = Stage.QUEUED
         self.changed = False  # this deploy moved the device's active pointer
         self.models_after: int | None = None  # models stored once this one is in
         self.lock = threading.Lock()
@@ -77,10 +75,10 @@ class DeployRun:
         """The device's name."""
         return self.device.name
 
-    def step(self, stage: str, message: str = "", tick: TransferProgress | None = None) -> None:
+    def step(self, stage: Stage, message: str = "") -> None:
         """Enters `stage` (and tells the caller)."""
         self.stage = stage
-        self.emit(stage, message, tick)
+        self.report.stage(stage, message)
 
     # -- the steps ---------------------------------------------------------
 
@@ -88,10 +86,10 @@ class DeployRun:
         """Runs the deploy; returns its result (raises TfStudioError / CancelledError)."""
         sha, name, session = self.facts.sha256, self.name, self.session
         self._check_cancel()
-        self.step("connect", "connecting")
+        self.step(Stage.CONNECT, "connecting")
         session.open()
         self._check_cancel()
-        self.step("lock")
+        self.step(Stage.LOCK)
         try:
             session.lock(sha, preflight.install_needs(self.facts, links=not session.oneshot))
         except AgentRefusal as exc:
@@ -102,7 +100,7 @@ class DeployRun:
                 ) from None
             raise
         self._check_cancel()
-        self.step("info", "asking the agent")
+        self.step(Stage.PREFLIGHT, "asking the agent")
         info = session.info()
         active = (info.get("active") or {}).get("sha256")
         self.fields["active"] = active  # until this deploy changes it
@@ -121,21 +119,21 @@ class DeployRun:
             self.fields.update(already_present=True, active=sha, previous=None)
             return self._gate_and_prune()
         if stored:
-            self.step("install", "already stored; activating")
+            self.step(Stage.INSTALL, "already stored; activating")
             self.fields["already_present"] = True
             answer = self._write_model("activate", {"sha": sha})
         else:
-            self.step("push", f"sending {self.facts.size_bytes} bytes")
+            self.step(Stage.PUSH, f"sending {self.facts.size_bytes} bytes")
             pushed = session.upload(
                 self.model,
                 self.device.remote("inbox"),
                 sha,
                 info,
-                progress=lambda tick: self.emit("push", "", tick),
+                progress=self.report.tick,
             )
             self.fields["resumed_from"] = pushed.resumed_from
             self._check_cancel()
-            self.step("install", "verifying and validating on the device")
+            self.step(Stage.INSTALL, "verifying and validating on the device")
             args = {"sha256": sha, "name": self.model.name, "path": pushed.remote_path}
             answer = self._write_model("install", args)
         self.changed = bool(answer.get("activated", True))
@@ -184,7 +182,7 @@ class DeployRun:
         failure = None
         try:
             if self.options.benches:
-                self.step("bench", "measuring latency on the device")
+                self.step(Stage.BENCH, "measuring latency on the device")
                 report = self.session.call(
                     "bench",
                     bench_kwargs(self.options.bench_settings),
@@ -199,7 +197,7 @@ class DeployRun:
         except CancelledError:
             raise
         except (AgentRefusal, TransportError) as exc:
-            failure = f"the {self.stage} failed: {exc.message.removeprefix(name + ': ')}"
+            failure = f"the {self.stage.value} failed: {exc.message.removeprefix(name + ': ')}"
             if isinstance(exc, TransportError):
                 try:
                     self._reconnect_for("rollback", exc)
@@ -218,7 +216,7 @@ class DeployRun:
             return self.result_of(
                 Status.FAILED, f"{head()}health gate failed: {failure}; not rolled back ({why})"
             )
-        self.step("rollback", failure)
+        self.step(Stage.ROLLBACK, failure)
         try:
             answer = self.session.write("rollback", {}, timeout=self.options.install_timeout)
         except WriteInterrupted as exc:
@@ -249,13 +247,13 @@ class DeployRun:
         from tfstudio.deploy.evalgate import gate_eval
 
         assert self.options.eval_gate is not None
-        self.step("eval", "evaluating on the device")
+        self.step(Stage.EVAL, "evaluating on the device")
         summary, failure = gate_eval(
             self.device,
             self.session.transport,
             self.model,
             self.options.eval_gate,
-            progress=lambda tick: self.emit("eval", "", tick),
+            progress=self.report.tick,
             cancel=self.cancel,
             call=lambda command, args, timeout: self.session.call(command, args, timeout=timeout),
             model_ref=self.facts.sha256,
@@ -276,7 +274,7 @@ class DeployRun:
             return ""
         if self.models_after is not None and self.models_after <= keep:
             return ""  # nothing to remove: spare the device an agent process
-        self.step("prune", f"keeping {keep} stored models (and the rollback target)")
+        self.step(Stage.PRUNE, f"keeping {keep} stored models (and the rollback target)")
         try:
             answer = self.session.write(
                 "prune", {"keep": keep}, timeout=self.options.install_timeout
@@ -308,14 +306,15 @@ class DeployRun:
         """Says what the device runs after a cancel at the current stage."""
         if self.stage in WRITE_STAGES:
             return (
-                f"{self.name}: deploy abandoned during {self.stage}: the device may still finish it"
+                f"{self.name}: deploy abandoned during {self.stage.value}: "
+                "the device may still finish it"
             )
         if self.changed:
             return (
                 f"{self.name}: deploy cancelled after the install: {_short(self.facts.sha256)} "
                 "is active, health gate not run"
             )
-        resumes = " (the upload resumes next time)" if self.stage == "push" else ""
+        resumes = " (the upload resumes next time)" if self.stage is Stage.PUSH else ""
         return f"{self.name}: deploy cancelled; the device is unchanged{resumes}"
 
     def cancelled_result(self) -> DeployResult:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import shlex
-import threading
 from typing import Any
 
 from tfstudio.errors import AgentError
 from tfstudio.fleet.registry import LOCAL, Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import RemoteProcess, Transport
 
 MISSING_AGENT_EXIT = (2, 126, 127)
@@ -54,7 +54,7 @@ class AgentClient:
         command: str,
         *args: str,
         timeout: float | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
         """Runs agent `command args` and returns the parsed JSON answer.
 
@@ -78,7 +78,7 @@ class AgentClient:
         command: str,
         process: RemoteProcess,
         timeout: float,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
         """Returns the first JSON answer of a started agent command. Raises like `call`."""
         line = process.read_line(timeout, cancel)

@@ -25,6 +25,7 @@ from typing import Any
 from tfstudio.errors import TransportError
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
 from tfstudio.fleet.registry import Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import RemoteProcess, Transport
 
 PROTOCOL = 1
@@ -55,7 +56,7 @@ class AgentSession:
         transport: Transport,
         *,
         timeout: float = HELLO_TIMEOUT_S,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> AgentSession:
         """Starts the agent's session on `transport` and returns it once it said hello.
 
@@ -107,7 +108,7 @@ class AgentSession:
         rid: int,
         op: str,
         timeout: float,
-        cancel: threading.Event | None,
+        cancel: CancelToken | None,
         label: str | None = None,
     ) -> dict[str, Any]:
         name = self.device.name
@@ -135,7 +136,7 @@ class AgentSession:
         args: dict[str, Any] | None = None,
         *,
         timeout: float,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
         """Runs `op` in the session and returns its result.
 
@@ -152,7 +153,7 @@ class AgentSession:
         requests: list[tuple[str, dict[str, Any]]],
         *,
         timeout: float,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> list[dict[str, Any] | AgentRefusal]:
         """Sends every request at once, then reads their answers: one round trip for all.
 
@@ -178,7 +179,7 @@ class AgentSession:
         *,
         timeout: float,
         progress: Callable[[int, int], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
         """Sends an `upload` request with `length` bytes of `local` from `offset` behind it.
 

@@ -6,7 +6,6 @@ that fixes it), runtime, arch and the active model.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from tfstudio.fleet import fanout
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal, install_hint
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 
 RTT_SAMPLES = 3
@@ -82,7 +82,7 @@ def check_many(
         devices,
         lambda i, d: check_device(d, connect=connect),
         workers=workers,
-        cancel=threading.Event(),
+        cancel=CancelToken(),
         abandon=lambda i, d: CheckResult(d.name, False, "unknown", error=f"{d.name}: cancelled"),
         grace_s=0.0,
         name="check",

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar, cast
 
+from tfstudio.operations import CancelToken
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -47,7 +49,7 @@ def run_all(
     job: Callable[[int, T], R],
     *,
     workers: int,
-    cancel: threading.Event,
+    cancel: CancelToken,
     abandon: Callable[[int, T], R],
     may_abandon: Callable[[int], bool] = lambda i: True,
     on_interrupt: Callable[[int], None] | None = None,

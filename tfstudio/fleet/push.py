@@ -8,7 +8,6 @@ matches ours; otherwise it is restarted. The agent verifies the full sha256 on
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 
 from tfstudio.digest import file_sha256
 from tfstudio.errors import CancelledError
-from tfstudio.operations import TransferProgress
+from tfstudio.operations import CancelToken, TransferProgress
 from tfstudio.transport.base import Transport
 
 
@@ -62,7 +61,7 @@ def push(
     sha256: str,
     *,
     progress: Callable[[TransferProgress], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> PushResult:
     """Uploads `local` to `remote_dir/<sha256>.partial`, resuming a verified prefix.
 

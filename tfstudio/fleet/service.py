@@ -9,13 +9,13 @@ bearer token to send; the token never appears in `to_json`.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from tfstudio.errors import DeviceError
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.registry import Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 
 DEFAULT_PORT = 8501
@@ -94,7 +94,7 @@ def control(
     mode: str = "auto",
     token: bool = True,
     wait_s: float = 30.0,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> ServiceState:
     """Runs the agent's `service enable|disable|status` on `device`; returns its state.
 
@@ -124,9 +124,7 @@ class Endpoint:
     service: ServiceState
 
 
-def endpoint(
-    device: Device, transport: Transport, cancel: threading.Event | None = None
-) -> Endpoint:
+def endpoint(device: Device, transport: Transport, cancel: CancelToken | None = None) -> Endpoint:
     """Returns the running server's port and token (one agent call).
 
     Raises DeviceError when no server runs there (with the command that starts

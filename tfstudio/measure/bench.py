@@ -10,7 +10,6 @@ appended to the studio's bench log (`measure.log`), which `report` reads.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.push import push
 from tfstudio.fleet.registry import Device
 from tfstudio.operations import (
+    CancelToken,
     EventCallback,
     Stage,
     StageStarted,
@@ -115,7 +115,7 @@ def model_on_device(
     model: Path,
     *,
     progress: Callable[[TransferProgress], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> str:
     """Returns the agent's `--model` value for `model`: its sha when the device stores it,
     else a copy pushed to `scratch/` (never installed). Raises TransportError."""
@@ -138,7 +138,7 @@ def bench_on(
     *,
     inputs: Path | None = None,
     progress: Callable[[TransferProgress], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Returns the agent's bench report for `model` (None: the active model) on `device`.
@@ -168,7 +168,7 @@ def bench_many(
     inputs: Path | None = None,
     workers: int = 8,
     connect: Callable[[Device], Transport] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
     on_event: EventCallback | None = None,
 ) -> list[BenchOutcome]:
     """Benchmarks on every device (bounded pool); returns outcomes in device order.
@@ -216,7 +216,7 @@ def bench_many(
         devices,
         lambda i, d: one(d),
         workers=workers,
-        cancel=cancel or threading.Event(),
+        cancel=cancel or CancelToken(),
         abandon=lambda i, d: BenchOutcome(d.name, None, f"{d.name}: cancelled"),
         name="bench",
     )

@@ -9,7 +9,6 @@ holds it. The agent checks the full sha256 before it uses the file
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from tfstudio.digest import file_sha256
 from tfstudio.fleet.push import TransferProgress, push
 from tfstudio.fleet.registry import Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 
 DATA_DIR = "data"
@@ -40,7 +40,7 @@ def ensure_data(
     sha256: str | None = None,
     *,
     progress: Callable[[TransferProgress], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> DataOnDevice:
     """Puts `local` on the device under its hash unless it is there already.
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tfstudio.digest import file_sha256
 from tfstudio.errors import RepresentativeDataError
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.registry import LOCAL, Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 
 
@@ -65,7 +65,7 @@ def run_host(
     *,
     sha256: str | None = None,
     outputs_to: Path | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
     """Runs the agent's `eval` here, in a child process; returns its report (with top-1).
 

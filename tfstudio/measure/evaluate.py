@@ -15,7 +15,6 @@ class of more than `tolerance` of the samples.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
 from tfstudio.fleet.push import TransferProgress
 from tfstudio.fleet.registry import Device
 from tfstudio.measure.evaldata import EvalData, run_host
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 
 DEFAULT_TOLERANCE = 0.01
@@ -111,7 +111,7 @@ class EvalOutcome:
 
 
 def host_figures(
-    model: Path, data: EvalData, cancel: threading.Event | None = None
+    model: Path, data: EvalData, cancel: CancelToken | None = None
 ) -> tuple[EvalFigures | None, str | None]:
     """Returns the host's figures for `model` on `data` and, when there are none, why.
 
@@ -193,7 +193,7 @@ def eval_on(
     host: EvalFigures | None,
     tolerance: float = DEFAULT_TOLERANCE,
     progress: Callable[[TransferProgress], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
     call: AgentCall | None = None,
     model_ref: str | None = None,
 ) -> EvalOutcome:
@@ -280,7 +280,7 @@ def eval_many(
     connect: Callable[[Device], Transport],
     tolerance: float = DEFAULT_TOLERANCE,
     workers: int = 8,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> EvalRun:
     """Evaluates on every device (bounded pool) beside one host figure; logs each outcome.
 
@@ -288,7 +288,7 @@ def eval_many(
     """
     from tfstudio.measure import log
 
-    cancel = cancel or threading.Event()
+    cancel = cancel or CancelToken()
     host, missing = host_figures(model, data, cancel) if model is not None else (None, None)
 
     def one(device: Device) -> EvalOutcome:

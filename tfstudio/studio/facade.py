@@ -2,12 +2,11 @@
 
 It owns the studio's state (TFSTUDIO_HOME, config, device registry), the
 connector (timeouts, key passphrases) and offers every operation. Long
-operations follow the one contract of `tfstudio.operations`: pass `on_event`
-and a `CancelToken`, get a typed result with `to_json()`. The adapters here
-translate the older contracts of the convert core (`progress=`, a cancel
-flag) and of the fleet (`on_event=` with string stages, a threading.Event)
-into that one. Nothing here prints, and nothing heavy is imported at module
-level: tensorflow, docker and paramiko load inside the calls that need them.
+operations follow the one contract of `tfstudio.operations`, which the cores
+speak themselves: pass `on_event` and a `CancelToken`, get a typed result with
+`to_json()`; the facade adds only the throttling of transfer ticks. Nothing
+here prints, and nothing heavy is imported at module level: tensorflow,
+docker and paramiko load inside the calls that need them.
 """
 
 from __future__ import annotations
@@ -29,12 +28,10 @@ from tfstudio.operations import (
     Throttle,
     fleet_result,
 )
-from tfstudio.studio.events import convert_events as _convert_events
-from tfstudio.studio.events import deploy_events as _deploy_events
 
 if TYPE_CHECKING:
     from tfstudio.convert.result import ConversionResult
-    from tfstudio.deploy.run import DeployOptions, DeployResult
+    from tfstudio.deploy.options import DeployOptions, DeployResult
     from tfstudio.fleet.agent_install import AgentInstallResult
     from tfstudio.fleet.check import CheckResult
     from tfstudio.fleet.hostkey_offer import HostKeyOffer
@@ -217,8 +214,8 @@ class Studio:
 
         `options`: the convert core's other choices (fixed_batch, eval_output,
         select_tf_ops, allow_float_fallback). Events: LOAD, then per mode
-        CONVERT and TargetFinished (ok=False with the mode's one-line error
-        when it failed; the other modes go on). Returns the ConversionResult;
+        CONVERT, VERIFY, EVALUATE and TargetFinished (ok=False with the mode's
+        one-line error when it failed; the other modes go on). Returns the ConversionResult;
         raises what `tfstudio.convert.convert` raises: ModesFailedError (its
         `result` holds the modes written, in the catalogue too, and the failures).
         """
@@ -226,8 +223,6 @@ class Studio:
         from tfstudio.models import catalog
 
         out = Path(outdir) if outdir else self.default_outdir(source)
-        emit = Throttle(on_event)
-        emit(StageStarted("convert", "convert", Stage.LOAD, "loading the model and TensorFlow"))
         try:
             result = convert(
                 source,
@@ -235,7 +230,7 @@ class Studio:
                 modes,
                 rep_data=rep_data,
                 eval_data=eval_data,
-                progress=_convert_events(emit, "convert"),
+                on_event=Throttle(on_event),
                 cancel=cancel,
                 **options,
             )
@@ -254,7 +249,7 @@ class Studio:
 
         Raises TypeError for an unknown choice (a programming error).
         """
-        from tfstudio.deploy.run import DeployOptions
+        from tfstudio.deploy.options import DeployOptions
 
         values: dict[str, Any] = {
             "connect_timeout": self.config.connect_timeout_s,
@@ -308,11 +303,9 @@ class Studio:
             list(devices),
             options,
             connect=self.connector,
-            on_event=_deploy_events(emit),
+            on_event=emit,
             cancel=cancel,
         )
-        for r in results:
-            emit(TargetFinished("deploy", r.device, r.ok, r.message, r.to_json()))
         return fleet_result("deploy", results)
 
     def bench(

@@ -12,8 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tfstudio.operations import CancelToken, EventCallback, TargetFinished, Throttle
-from tfstudio.studio.events import training_events
+from tfstudio.operations import CancelToken, EventCallback, Reporter, Throttle
 from tfstudio.training.tagpolicy import ImageRef, check_ref
 
 if TYPE_CHECKING:
@@ -78,7 +77,7 @@ class TrainingImages:
         """
         from tfstudio.training.build import build_image
 
-        emit = Throttle(on_event)
+        report = Reporter("build", tag, Throttle(on_event))
         with self._client(engine) as client:
             result = build_image(
                 client,
@@ -88,8 +87,8 @@ class TrainingImages:
                 build_args=build_args,
                 allow_latest=allow_latest,
                 pull=self.settings().pull if pull is None else pull,
-                on_event=training_events(emit, "build", tag),
+                report=report,
                 cancel=cancel,
             )
-        emit(TargetFinished("build", tag, True, f"built {result.image_id[:19]}", result.to_json()))
+        report.finished(True, f"built {result.image_id[:19]}", result.to_json())
         return result

@@ -23,13 +23,13 @@ from tfstudio.errors import TfStudioError, UsageError
 from tfstudio.operations import (
     CancelToken,
     EventCallback,
+    Reporter,
     Stage,
     StageStarted,
     TargetFinished,
     Throttle,
 )
 from tfstudio.studio.engines import EnginePool
-from tfstudio.studio.events import training_events
 from tfstudio.studio.images import TrainingImages
 from tfstudio.studio.logs import EndCallback, LinesCallback, LogStream, follow_to_end
 from tfstudio.studio.training_types import (
@@ -190,19 +190,18 @@ class Training(TrainingImages):
 
         engine = self.engine(request.engine)
         spec = self.plan(request)
-        emit = Throttle(on_event)
-        target = spec.image.text
-        emit(StageStarted("train", target, Stage.CONNECT, f"connecting to engine {engine.name}"))
+        report = Reporter("train", spec.image.text, Throttle(on_event))
+        report.stage(Stage.CONNECT, f"connecting to engine {engine.name}")
         with self._client(engine.name) as client:
             result = launch(
                 client,
                 spec,
-                on_event=training_events(emit, "train", target),
+                report=report,
                 cancel=cancel,
                 attach=attach,
             )
         job = result.job
-        emit(TargetFinished("train", target, True, f"job {job.job_id} started", result.to_json()))
+        report.finished(True, f"job {job.job_id} started", result.to_json())
         return result
 
     def jobs(self, engine: str | None = None, *, stats: bool = True) -> list[JobInfo]:
@@ -422,8 +421,8 @@ class Training(TrainingImages):
             raise UsageError("no image given", hint="name an image or set [training] image")
         ref = check_ref(chosen, allow_latest=allow_latest, what="the GPU check")
         request = parse_gpus(gpus) if gpus is not None else settings.gpus
-        emit = Throttle(on_event)
-        emit(StageStarted("gpu-check", ref.text, Stage.CONNECT, "connecting to the engine"))
+        report = Reporter("gpu-check", ref.text, Throttle(on_event))
+        report.stage(Stage.CONNECT, "connecting to the engine")
         with self._client(engine) as client:
             result = run_gpu_check(
                 client,
@@ -431,10 +430,10 @@ class Training(TrainingImages):
                 request,
                 pull=settings.pull,
                 timeout_s=timeout_s,
-                on_event=training_events(emit, "gpu-check", ref.text),
+                report=report,
                 cancel=cancel,
             )
-        emit(TargetFinished("gpu-check", ref.text, True, result.message, result.to_json()))
+        report.finished(True, result.message, result.to_json())
         return result
 
     # -- connections --------------------------------------------------------

@@ -23,14 +23,16 @@ The modules, each with one job:
 - `nvml`         GPUs on this machine through NVML, or an honest "no GPU"
 - `oneshot`      short helper containers (check, probe)
 - `labels`       job labels and the studio's identity
-- `events`       the long-operation contract (stages, events, cancel)
 - `timefmt`      Docker's nanosecond timestamps
 
-Nothing here prints; `docker` and `paramiko` are imported inside the functions
-that use them, and this package imports none of its modules by itself (each
+Long operations speak the studio's one contract (`tfstudio.operations`): a
+`Reporter` for the job or image they work on, and a `CancelToken`. Nothing
+here prints; `docker` and `paramiko` are imported inside the functions that
+use them, and this package imports none of its modules by itself (each
 command loads only what it needs). A caller (the CLI, or a TUI worker thread)
 does:
 
+    from tfstudio.operations import Reporter
     from tfstudio.training.client import connect
     from tfstudio.training.engines import get_engine
     from tfstudio.training.jobs import wait_job
@@ -43,7 +45,7 @@ does:
     with connect(get_engine("local")) as client:
         spec = build_spec(client.engine, training_settings(), ["python", "train.py"],
                           image="tfstudio-local/tensorflow:2.21.0-cpu", gpus="none")
-        started = launch(client, spec, on_event=print)       # TrainingEvent per stage
+        started = launch(client, spec, report=Reporter("train", "job", print))  # StageStarted...
         follower = LogFollower(client, started.job, on_line=print).start()
         job = wait_job(client, started.job)                   # follower.stop() cancels
         record = finalize(client, job)  # exit code, exports with their sha256, chain

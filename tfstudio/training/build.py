@@ -5,7 +5,7 @@ Before anything is sent to the engine: the new tag and every base image
 missing and allowed), so its digest is known. The digests go into the new
 image as labels (`tfstudio.base.image`, `tfstudio.base.digest`,
 `tfstudio.bases`), so the image carries its own provenance, and into
-`TFSTUDIO_HOME/builds.jsonl`. Build output reaches `on_event` step by step.
+`TFSTUDIO_HOME/builds.jsonl`. Build output reaches the `report` step by step.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 from tfstudio.atomic import file_lock
 from tfstudio.config import studio_home
 from tfstudio.errors import TfStudioError, UsageError
+from tfstudio.operations import SILENT, CancelToken, Reporter, Stage, check_cancelled
 from tfstudio.training.client import EngineClient, docker_sdk, translate
 from tfstudio.training.errors import ImageError
-from tfstudio.training.events import CancelToken, EventCallback, Stage, check_cancel, emit
 from tfstudio.training.images import resolve_image
 from tfstudio.training.tagpolicy import check_ref, override_note
 
@@ -88,7 +88,7 @@ def build_image(
     build_args: dict[str, str] | None = None,
     allow_latest: bool = False,
     pull: bool = True,
-    on_event: EventCallback | None = None,
+    report: Reporter = SILENT,
     cancel: CancelToken | None = None,
 ) -> BuildResult:
     """Builds `context/dockerfile` as `tag` and returns what was built.
@@ -109,7 +109,7 @@ def build_image(
         note = override_note(ref)
         if note:
             notes.append(note)
-        resolved = resolve_image(client, ref, pull=pull, on_event=on_event, cancel=cancel)
+        resolved = resolve_image(client, ref, pull=pull, report=report, cancel=cancel)
         bases.append(
             {
                 "ref": base,
@@ -128,10 +128,10 @@ def build_image(
     if override:
         labels["tfstudio.tag-policy.override"] = override
     started = time.monotonic()
-    image_id = _run_build(client, context, dockerfile, tag, labels, build_args, on_event, cancel)
+    image_id = _run_build(client, context, dockerfile, tag, labels, build_args, report, cancel)
     result = BuildResult(tag, image_id, tuple(bases), time.monotonic() - started, override)
     _log_build(client.engine.name, result)
-    emit(on_event, Stage.DONE, f"built {tag} ({image_id[:19]})")
+    report.stage(Stage.DONE, f"built {tag} ({image_id[:19]})")
     return result
 
 
@@ -142,7 +142,7 @@ def _run_build(
     tag: str,
     labels: dict[str, str],
     build_args: dict[str, str] | None,
-    on_event: EventCallback | None,
+    report: Reporter,
     cancel: CancelToken | None,
 ) -> str:
     docker = docker_sdk()
@@ -160,12 +160,12 @@ def _run_build(
             buildargs=build_args or None,
         )
         for item in stream:
-            check_cancel(cancel, f"build of {tag}")
+            check_cancelled(cancel, f"build of {tag}")
             if item.get("error"):
                 raise ImageError(f"building {tag} failed: {_one_line(str(item['error']))}")
             line = str(item.get("stream") or "").strip()
             if line:
-                emit(on_event, Stage.BUILD, line)
+                report.stage(Stage.BUILD, line)
             aux = item.get("aux") or {}
             if aux.get("ID"):
                 image_id = str(aux["ID"])

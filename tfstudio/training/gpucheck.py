@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from tfstudio.operations import SILENT, CancelToken, Reporter, Stage
 from tfstudio.training.client import EngineClient
-from tfstudio.training.events import CancelToken, EventCallback, Stage, emit
 from tfstudio.training.images import ResolvedImage, resolve_image
 from tfstudio.training.limits import GpuRequest
 from tfstudio.training.oneshot import ProgramMissingError, run_oneshot
@@ -143,7 +143,7 @@ def run_gpu_check(
     timeout_s: float = 300.0,
     gpu_n: int = GPU_MATMUL_N,
     cpu_n: int = CPU_MATMUL_N,
-    on_event: EventCallback | None = None,
+    report: Reporter = SILENT,
     cancel: CancelToken | None = None,
 ) -> GpuCheckResult:
     """Runs the probe in `ref` with `gpus` and returns the verdict.
@@ -151,8 +151,8 @@ def run_gpu_check(
     Raises GpuRequestError (the engine has no NVIDIA runtime), ImageError,
     EngineError, CancelledError.
     """
-    image = resolve_image(client, ref, pull=pull, on_event=on_event, cancel=cancel)
-    emit(on_event, Stage.RUNNING, f"checking GPUs in {ref.text}")
+    image = resolve_image(client, ref, pull=pull, report=report, cancel=cancel)
+    report.stage(Stage.RUNNING, f"checking GPUs in {ref.text}")
     probe: dict[str, Any] | None = None
     detail = None
     for python in PYTHONS:

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tfstudio.errors import TfStudioError
+from tfstudio.operations import SILENT, CancelToken, Reporter, Stage, check_cancelled
 from tfstudio.training.client import EngineClient, docker_sdk, translate
 from tfstudio.training.errors import ImageError
-from tfstudio.training.events import CancelToken, EventCallback, Stage, check_cancel, emit
 from tfstudio.training.tagpolicy import ImageRef, parse_ref
 
 TF_VERSION_LABELS = (
@@ -138,7 +138,7 @@ def resolve_image(
     ref: ImageRef,
     *,
     pull: bool = True,
-    on_event: EventCallback | None = None,
+    report: Reporter = SILENT,
     cancel: CancelToken | None = None,
 ) -> ResolvedImage:
     """Returns the image `ref` names on the engine, pulling it when missing and allowed.
@@ -147,7 +147,7 @@ def resolve_image(
     the image and the ways out), EngineError, CancelledError.
     """
     docker = docker_sdk()
-    emit(on_event, Stage.RESOLVE, f"looking for {ref.text} on {client.engine.name}")
+    report.stage(Stage.RESOLVE, f"looking for {ref.text} on {client.engine.name}")
     pulled = False
     try:
         with client.call(f"inspecting image {ref.text}"):
@@ -155,7 +155,7 @@ def resolve_image(
     except docker.errors.NotFound:
         if not pull:
             raise _missing(client, ref, "it is not on the engine and pulling is off") from None
-        pull_image(client, ref, on_event=on_event, cancel=cancel)
+        pull_image(client, ref, report=report, cancel=cancel)
         pulled = True
         try:
             with client.call(f"inspecting image {ref.text}"):
@@ -169,7 +169,7 @@ def pull_image(
     client: EngineClient,
     ref: ImageRef,
     *,
-    on_event: EventCallback | None = None,
+    report: Reporter = SILENT,
     cancel: CancelToken | None = None,
 ) -> None:
     """Pulls `ref` onto the engine, reporting layer progress.
@@ -178,14 +178,14 @@ def pull_image(
     (no registry, no network, unknown image), CancelledError.
     """
     docker = docker_sdk()
-    emit(on_event, Stage.PULL, f"pulling {ref.text}")
+    report.stage(Stage.PULL, f"pulling {ref.text}")
     progress: dict[str, tuple[int, int]] = {}
     try:
         stream = client.api.pull(
             ref.repository, tag=ref.digest or ref.tag or "latest", stream=True, decode=True
         )
         for item in stream:
-            check_cancel(cancel, f"pull of {ref.text}")
+            check_cancelled(cancel, f"pull of {ref.text}")
             if item.get("error"):
                 raise _missing(client, ref, f"pull failed: {_first_line(item['error'])}")
             detail = item.get("progressDetail") or {}
@@ -193,7 +193,7 @@ def pull_image(
                 progress[item["id"]] = (int(detail.get("current", 0)), int(detail["total"]))
                 done = sum(c for c, _ in progress.values())
                 total = sum(t for _, t in progress.values())
-                emit(on_event, Stage.PULL, f"pulling {ref.text}", current=done, total=total)
+                report.transferred(done, total)
     except docker.errors.APIError as exc:
         reason = str(exc.explanation or exc)
         raise _missing(client, ref, f"pull failed: {_first_line(reason)}") from exc

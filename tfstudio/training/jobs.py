@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tfstudio.operations import CancelToken, check_cancelled
 from tfstudio.training import labels as L
 from tfstudio.training.client import EngineClient, docker_sdk
 from tfstudio.training.errors import JobError
-from tfstudio.training.events import CancelToken, check_cancel
 from tfstudio.training.timefmt import iso, parse_ns
 
 PARALLEL = 32
@@ -275,7 +275,7 @@ def wait_job(
         job = refresh(client, job)
         if not job.running:
             return job
-        check_cancel(cancel, f"waiting for job {job.job_id}")
+        check_cancelled(cancel, f"waiting for job {job.job_id}")
         if deadline is not None and time.monotonic() > deadline:
             raise JobError(f"job {job.job_id} still runs after {timeout_s:g}s")
         time.sleep(poll_s)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfstudio.errors import TfStudioError
+from tfstudio.operations import SILENT, CancelToken, Reporter, Stage, check_cancelled
 from tfstudio.training import labels as L
 from tfstudio.training.client import EngineClient, docker_sdk
 from tfstudio.training.engines import Engine
 from tfstudio.training.errors import EngineError, GpuRequestError, JobError, WorkspaceError
-from tfstudio.training.events import CancelToken, EventCallback, Stage, check_cancel, emit
 from tfstudio.training.images import ResolvedImage, resolve_image
 from tfstudio.training.jobs import JobInfo
 from tfstudio.training.jobspec import WORKDIR, JobSpec
@@ -60,7 +60,7 @@ def launch(
     client: EngineClient,
     spec: JobSpec,
     *,
-    on_event: EventCallback | None = None,
+    report: Reporter = SILENT,
     cancel: CancelToken | None = None,
     attach: bool = False,
 ) -> LaunchResult:
@@ -84,21 +84,21 @@ def launch(
     override = override_note(spec.image)
     if override:
         notes.append(f"tag policy overridden: {override}")
-    check_cancel(cancel, "launch")
-    image = resolve_image(client, spec.image, pull=spec.pull, on_event=on_event, cancel=cancel)
-    check_cancel(cancel, "launch")
+    check_cancelled(cancel, "launch")
+    image = resolve_image(client, spec.image, pull=spec.pull, report=report, cancel=cancel)
+    check_cancelled(cancel, "launch")
     job_id = L.new_job_id()
     name = spec.name or f"tfstudio-{job_id}"
-    emit(on_event, Stage.CREATE, f"creating job {job_id} ({name})")
+    report.stage(Stage.CREATE, f"creating job {job_id} ({name})")
     container_id = _create(client, spec, image, job_id, name, override)
     launched_ns = time.time_ns()
     output = None
     try:
-        check_cancel(cancel, "launch")
+        check_cancelled(cancel, "launch")
         if attach:
             with client.call(f"attaching to job {job_id}"):
                 output = client.api.attach(container_id, stream=True, logs=True)
-        emit(on_event, Stage.START, f"starting job {job_id}")
+        report.stage(Stage.START, f"starting job {job_id}")
         _start(client, spec, container_id)
     except BaseException:
         if output is not None:
@@ -129,7 +129,7 @@ def launch(
     )
     image_json = image.to_json() | {"tag_policy": spec.image.pinning.value, "override": override}
     record = at_launch(client, spec, job, image_json, launched_ns)
-    emit(on_event, Stage.RUNNING, f"job {job_id} started")
+    report.stage(Stage.RUNNING, f"job {job_id} started")
     return LaunchResult(job, image, record, tuple(notes), output)
 
 

@@ -11,10 +11,10 @@ import contextlib
 import time
 from dataclasses import dataclass
 
+from tfstudio.operations import CancelToken, check_cancelled
 from tfstudio.training import labels as L
 from tfstudio.training.client import EngineClient
 from tfstudio.training.errors import EngineError
-from tfstudio.training.events import CancelToken, check_cancel
 from tfstudio.training.limits import GpuRequest
 
 NOT_FOUND_WORDS = ("executable file not found", "no such file or directory")
@@ -83,7 +83,7 @@ def run_oneshot(
                 state = client.api.inspect_container(container)["State"]
             if not state.get("Running"):
                 break
-            check_cancel(cancel, kind)
+            check_cancelled(cancel, kind)
             if time.monotonic() > deadline:
                 timed_out = True
                 with contextlib.suppress(Exception):

@@ -10,13 +10,14 @@ works without relying on `~` expansion by a shell.
 from __future__ import annotations
 
 import shlex
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from tfstudio.operations import CancelToken
 
 ProgressCallback = Callable[[int, int], None]
 """Called as `progress(bytes_done, bytes_total)` while a file is being put.
@@ -62,7 +63,7 @@ def read_line(
     buffer: bytearray,
     read_chunk: Callable[[float], bytes | None],
     timeout: float,
-    cancel: threading.Event | None,
+    cancel: CancelToken | None,
     what: str,
 ) -> str:
     """Returns the next line from a process's stdout ("" at its end), via `read_chunk(wait)`.
@@ -104,7 +105,7 @@ class RemoteProcess(ABC):
 
     @abstractmethod
     def read_line(
-        self, timeout: float, cancel: threading.Event | None = None, label: str | None = None
+        self, timeout: float, cancel: CancelToken | None = None, label: str | None = None
     ) -> str:
         """Returns the next line of its stdout ("" once it exited without one).
 
@@ -163,7 +164,7 @@ class Transport(ABC):
         argv: Sequence[str],
         timeout: float | None = None,
         stdin: bytes | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
         label: str | None = None,
     ) -> CommandResult:
         """Runs `argv` (quoted, no shell interpretation) and returns its result.

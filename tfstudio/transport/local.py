@@ -13,13 +13,13 @@ import os
 import select
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from tfstudio.digest import file_sha256
 from tfstudio.errors import CancelledError, TfStudioError, TransportError
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import (
     PUT_CHUNK,
     CommandResult,
@@ -55,7 +55,7 @@ class LocalTransport(Transport):
         argv: Sequence[str],
         timeout: float | None = None,
         stdin: bytes | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
         label: str | None = None,
     ) -> CommandResult:
         """Runs `argv` in the local device directory.
@@ -199,7 +199,7 @@ class _LocalProcess(RemoteProcess):
         return os.read(self._proc.stdout.fileno(), 1 << 16)
 
     def read_line(
-        self, timeout: float, cancel: threading.Event | None = None, label: str | None = None
+        self, timeout: float, cancel: CancelToken | None = None, label: str | None = None
     ) -> str:
         """Returns its next stdout line ("" once it ended)."""
         what = f"{self._name}: {label}" if label else self._name

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import paramiko
 
 from tfstudio.errors import CancelledError, TfStudioError, TransportError
+from tfstudio.operations import CancelToken
 from tfstudio.transport import hostkeys, sshfiles, sshlog
 from tfstudio.transport.base import (
     CommandResult,
@@ -262,7 +262,7 @@ class SSHTransport(Transport):
         argv: Sequence[str],
         timeout: float | None = None,
         stdin: bytes | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
         label: str | None = None,
     ) -> CommandResult:
         """Runs `argv` on the device (every word shlex-quoted).
@@ -288,7 +288,7 @@ class SSHTransport(Transport):
         chan: paramiko.Channel,
         timeout: float,
         what: str,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> CommandResult:
         out: list[bytes] = []
         err: list[bytes] = []
@@ -444,7 +444,7 @@ class _SSHProcess(RemoteProcess):
         return None
 
     def read_line(
-        self, timeout: float, cancel: threading.Event | None = None, label: str | None = None
+        self, timeout: float, cancel: CancelToken | None = None, label: str | None = None
     ) -> str:
         """Returns its next stdout line ("" once it ended). Raises TransportError."""
         self._label = label or "waiting for the device"

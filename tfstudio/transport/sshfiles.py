@@ -13,7 +13,6 @@ taking bytes fails with "no progress for N s" instead of hanging the push.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import paramiko
 
 from tfstudio.errors import TransportError
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import (
     PUT_CHUNK,
     CommandResult,
@@ -60,7 +60,7 @@ class SSHConnection(Protocol):
         chan: paramiko.Channel,
         timeout: float,
         what: str,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> CommandResult: ...
 
     def run(
@@ -68,7 +68,7 @@ class SSHConnection(Protocol):
         argv: Sequence[str],
         timeout: float | None = None,
         stdin: bytes | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
         label: str | None = None,
     ) -> CommandResult: ...
 

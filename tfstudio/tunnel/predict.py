@@ -11,7 +11,6 @@ round trip it took.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from tfstudio.errors import RepresentativeDataError
 from tfstudio.fleet.registry import Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 from tfstudio.tunnel.channel import LoopbackHTTP, refusal
 
@@ -93,7 +93,7 @@ def predict_on(
     x: np.ndarray,
     *,
     timeout: float = 60.0,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> PredictResult:
     """Sends `x` to the device's server through the tunnel; returns its answer.
 

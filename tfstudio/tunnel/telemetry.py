@@ -20,6 +20,7 @@ from typing import Any
 from tfstudio.errors import TfStudioError
 from tfstudio.fleet import fanout
 from tfstudio.fleet.registry import Device
+from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 from tfstudio.tunnel import prometheus
 from tfstudio.tunnel.channel import LoopbackHTTP, refusal
@@ -168,7 +169,7 @@ class MetricsSession:
         self._previous: prometheus.Samples | None = None
         self._lock = threading.Lock()
 
-    def _open(self, cancel: threading.Event | None) -> LoopbackHTTP:
+    def _open(self, cancel: CancelToken | None) -> LoopbackHTTP:
         from tfstudio.fleet.service import endpoint
 
         if self._http is not None:
@@ -179,7 +180,7 @@ class MetricsSession:
         self._http = LoopbackHTTP(self._transport, found.port, found.token, self._timeout)
         return self._http
 
-    def poll(self, cancel: threading.Event | None = None) -> DeviceMetrics:
+    def poll(self, cancel: CancelToken | None = None) -> DeviceMetrics:
         """Scrapes once; returns the metrics since the last poll (or the error)."""
         with self._lock:
             try:
@@ -225,14 +226,14 @@ def scrape_many(
     sessions: Sequence[MetricsSession],
     *,
     workers: int = 8,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[DeviceMetrics]:
     """Polls every session at once on a bounded pool; returns results in order."""
     return fanout.run_all(
         list(sessions),
         lambda i, s: s.poll(cancel),
         workers=workers,
-        cancel=cancel or threading.Event(),
+        cancel=cancel or CancelToken(),
         abandon=lambda i, s: DeviceMetrics(s.device.name, False, f"{s.device.name}: cancelled"),
         grace_s=0.0,
         name="metrics",
