@@ -280,3 +280,23 @@ def test_no_import_cycles_between_modules_or_packages() -> None:
                 if src != dst and src.count(".") == dst.count(".") == depth:
                     packages.setdefault(src, set()).add(dst)
         assert _cycles(packages) == [], f"package cycle at depth {depth}"
+
+
+def test_the_facades_vocabulary_resolves_every_name_and_loads_nothing_until_asked() -> None:
+    found = _run(
+        """
+        import json, sys
+        import tfstudio.studio.types as types
+        before = sorted(m for m in sys.modules if m.startswith(
+            ("tfstudio.convert", "tfstudio.training", "tfstudio.deploy", "tfstudio.measure",
+             "tfstudio.tunnel", "tfstudio.transport", "numpy")))
+        missing = [name for name in types.__all__ if getattr(types, name, None) is None]
+        heavy = sorted({m.split(".")[0] for m in sys.modules}
+                       & {"tensorflow", "keras", "docker", "paramiko", "textual"})
+        print(json.dumps({"before": before, "missing": missing, "count": len(types.__all__),
+                          "heavy": heavy}))
+        """
+    )
+    assert found["before"] == []
+    assert found["missing"] == [] and found["count"] > 30
+    assert found["heavy"] == []

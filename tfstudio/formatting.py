@@ -1,7 +1,8 @@
-"""How numbers read in every front end: bytes, milliseconds, percentages, rates."""
+"""How numbers read in every front end: bytes, milliseconds, percentages, rates, ages."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 
@@ -34,3 +35,15 @@ def ratio(value: float | None) -> str:
 def online(reachable: bool | None) -> str:
     """Returns 'yes', 'no' or '?' (never checked) for a device's reachability."""
     return "?" if reachable is None else ("yes" if reachable else "no")
+
+
+def ago(ns: int | None, now_ns: int | None = None) -> str:
+    """Returns how long ago `ns` (nanoseconds since the epoch) was, e.g. '42s', '5m', '3h',
+    '2d' ('-' for None)."""
+    if ns is None:
+        return "-"
+    seconds = max(0, ((now_ns or time.time_ns()) - ns) // 1_000_000_000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

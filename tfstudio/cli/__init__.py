@@ -45,8 +45,8 @@ COMMAND_MODULES = (
     "tfstudio.cli.watch_cmd",
     "tfstudio.cli.ui_cmd",
 )
-"""Subcommand modules, in the order `--help` lists them. Missing ones are skipped
-so that features can land one issue at a time."""
+"""Subcommand modules, in the order `--help` lists them. Each must import: a command
+that fails to load is an error, never a command silently missing from `--help`."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,13 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tfstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

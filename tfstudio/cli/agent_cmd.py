@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import print_json
+from tfstudio.cli.output import add_json, print_json, show, wants_json
+
+if TYPE_CHECKING:
+    from tfstudio.studio.types import AgentInstallResult
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +23,7 @@ def register(subparsers: Any) -> None:
         choices=["ai-edge-litert", "tflite-runtime"],
         help="create a venv on the device and pip-install this runtime when missing",
     )
-    install.add_argument("--json", action="store_true")
+    add_json(install)
     install.set_defaults(handler=_install)
 
     serve = sub.add_parser(
@@ -48,7 +51,7 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--no-token", action="store_true", help="no bearer token (any local user may call it)"
     )
-    serve.add_argument("--json", action="store_true")
+    add_json(serve)
     serve.set_defaults(handler=_serve)
 
 
@@ -56,15 +59,7 @@ def _install(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
 
     result = cli_studio().install_agent(args.name, runtime=args.runtime)
-    if args.json:
-        print_json(result.to_json())
-    else:
-        runtime = result.runtime or {}
-        print(
-            f"{result.device}: agent {result.agent_version} at {result.agent_path}; "
-            f"python {result.python_version}, numpy {result.numpy or 'missing'}, "
-            f"runtime {runtime.get('name', 'missing')} {runtime.get('version', '')}".rstrip()
-        )
+    show(args, result, _print_install)
     if result.missing:
         print(
             f"tfstudio: error: {result.device} lacks {' and '.join(result.missing)} "
@@ -75,21 +70,23 @@ def _install(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_install(result: AgentInstallResult) -> None:
+    runtime = result.runtime or {}
+    print(
+        f"{result.device}: agent {result.agent_version} at {result.agent_path}; "
+        f"python {result.python_version}, numpy {result.numpy or 'missing'}, "
+        f"runtime {runtime.get('name', 'missing')} {runtime.get('version', '')}".rstrip()
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
-    from tfstudio.errors import UsageError
-    from tfstudio.fleet.service import control
 
-    if not 0 <= args.port < 65536:
-        raise UsageError(f"invalid --port {args.port}")
     action = "enable" if args.enable else "disable" if args.disable else "status"
-    studio = cli_studio()
-    device = studio.device(args.name)
-    with studio.connector(device) as transport:
-        state = control(
-            device, transport, action, port=args.port, mode=args.mode, token=not args.no_token
-        )
-    if args.json:
+    state = cli_studio().service(
+        args.name, action, port=args.port, mode=args.mode, token=not args.no_token
+    )
+    if wants_json(args):
         print_json(state.to_json())
         return 0
     if action == "disable":

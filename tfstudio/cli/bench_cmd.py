@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tfstudio.cli.output import print_json, print_table
+from tfstudio.cli.output import add_json, print_table, show, wants_json
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--profile-ops", action="store_true", help="per-op timing (says where it is available)"
     )
-    parser.add_argument("--json", action="store_true")
+    add_json(parser)
     parser.set_defaults(handler=_bench)
 
 
@@ -54,21 +54,17 @@ def _bench(args: argparse.Namespace) -> int:
     if args.input is not None and not args.input.is_file():
         raise UsageError(f"--input {args.input}: no such file")
     devices = studio.resolve(args.on)
-    with EventPrinter(enabled=not args.json, plain=False) as progress:
-        outcomes = list(
-            studio.bench(
-                devices,
-                args.model,
-                bench_settings(args),
-                inputs=args.input,
-                on_event=progress,
-            )
+    with EventPrinter(enabled=not wants_json(args), plain=False) as progress:
+        results = studio.bench(
+            devices, args.model, bench_settings(args), inputs=args.input, on_event=progress
         )
-    if args.json:
-        print_json([o.to_json() for o in outcomes])
-    else:
+    outcomes = list(results)
+
+    def human(_: object) -> None:
         print_table(HEADERS, table_rows(outcomes, args.model))
         _notes(outcomes, args.profile_ops)
+
+    show(args, results, human)
     bad = [o.device for o in outcomes if o.report is None]
     if bad:
         print(f"tfstudio: error: bench failed on: {', '.join(bad)}", file=sys.stderr)

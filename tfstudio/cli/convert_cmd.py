@@ -11,11 +11,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import human_bytes, print_json, render_table
+from tfstudio.cli.output import add_json, human_bytes, render_table, show
 from tfstudio.operations import Event, Stage, StageStarted, TargetFinished
 
 if TYPE_CHECKING:
-    from tfstudio.convert.result import ConversionResult
+    from tfstudio.studio.types import ConversionResult
 
 MODE_NAMES = ("float32", "dynamic", "float16", "int8", "int16x8")
 """For --help only; the presets file is the authority and parse_modes checks names."""
@@ -89,9 +89,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="int8/int16x8: keep ops that have no integer kernel in float instead of failing",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON document (also when a mode fails)"
-    )
+    add_json(parser)
     parser.set_defaults(handler=run)
 
 
@@ -104,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     The output folder joins the studio's model catalogue, as the UI's conversions do.
     """
     from tfstudio.cli.studio_cli import cli_studio
-    from tfstudio.convert import ModesFailedError
+    from tfstudio.studio.types import ModesFailedError
 
     try:
         result = cli_studio().convert(
@@ -120,16 +118,12 @@ def run(args: argparse.Namespace) -> int:
             allow_float_fallback=args.allow_float_fallback,
         )
     except ModesFailedError as exc:
-        if args.json:
-            print_json({**exc.result.to_json(), **exc.to_json()})
-        else:
-            print(render_result(exc.result))
+        # Every row still shows (a failed one with its error), then the error line.
+        failed = exc.result
+        show(args, {**failed.to_json(), **exc.to_json()}, lambda _: print(render_result(failed)))
         print(f"tfstudio: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    if args.json:
-        print_json(result.to_json())
-    else:
-        print(render_result(result))
+    show(args, result, lambda r: print(render_result(r)))
     return 0
 
 
@@ -158,7 +152,7 @@ class ProgressLines:
 def render_result(result: ConversionResult) -> str:
     """Returns the human table: mode, size, ratio to float32, min runtime and what sets it,
     scores, seconds (and a status column when a mode failed)."""
-    from tfstudio.convert.result import FailedVariant
+    from tfstudio.studio.types import FailedVariant
 
     labelled = result.evaluation is not None and result.evaluation.labelled
     scored = result.evaluation is not None

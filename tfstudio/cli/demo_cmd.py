@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from tfstudio.cli.output import print_json
+from tfstudio.cli.output import add_json, render_table, show
 
 
 def register(subparsers: Any) -> None:
@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--device", default="local", help="the device to deploy to and bench on (default: local)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(parser)
     parser.set_defaults(handler=run)
 
 
@@ -64,16 +64,12 @@ def run(args: argparse.Namespace) -> int:
         report = run_demo(studio, args.outdir, options, on_event=_progress)
     finally:
         studio.close()
-    if args.json:
-        print_json(report.to_json())
-    else:
-        print(render_report(report))
+    show(args, report.to_json(), lambda _: print(render_report(report)))
     return 0 if report.ok else 1
 
 
 def render_report(report: Any) -> str:
     """Returns the demo's text: where it trained, the table, the stage times, what next."""
-    from tfstudio.cli.output import render_table
     from tfstudio.formatting import percent
     from tfstudio.workflows.demo.report import COLUMNS
 

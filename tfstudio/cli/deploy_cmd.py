@@ -15,14 +15,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import print_json, print_table
+from tfstudio.cli.output import add_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_studio
 
 if TYPE_CHECKING:
     from tfstudio.config import Config
-    from tfstudio.deploy.options import DeployOptions
-    from tfstudio.fleet.registry import Device
-    from tfstudio.transport.base import Transport
+    from tfstudio.operations import FleetResult
+    from tfstudio.studio.types import (
+        BenchSettings,
+        DeployOptions,
+        DeployResult,
+        Device,
+        EvalGate,
+        Transport,
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -61,7 +67,7 @@ def register(subparsers: Any) -> None:
         help="with --eval-data without labels: the float model to agree with",
     )
     parser.add_argument("--workers", type=int, help="devices at once (default 8)")
-    parser.add_argument("--json", action="store_true")
+    add_json(parser)
     parser.set_defaults(handler=_deploy)
 
 
@@ -121,7 +127,7 @@ def deploy_options(
     )
 
 
-def eval_gate(args: argparse.Namespace) -> Any:
+def eval_gate(args: argparse.Namespace) -> EvalGate | None:
     """Returns the EvalGate of `--eval-data/--min-accuracy` (None without --eval-data).
 
     The data is checked and prepared here, before any device is touched.
@@ -133,18 +139,14 @@ def eval_gate(args: argparse.Namespace) -> Any:
         if args.min_accuracy is not None or args.eval_reference is not None:
             raise UsageError("--min-accuracy and --eval-reference need --eval-data")
         return None
-    if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 1:
-        raise UsageError("--min-accuracy is a fraction, from 0 to 1 (e.g. 0.95)")
-    from tfstudio.deploy.evalgate import EvalGate
-    from tfstudio.measure.evaldata import prepare_data
-
-    data = prepare_data(args.model, args.eval_data, reference_model=args.eval_reference)
-    return EvalGate(data, args.min_accuracy)
+    return cli_studio().eval_gate(
+        args.model, args.eval_data, min_accuracy=args.min_accuracy, reference=args.eval_reference
+    )
 
 
-def bench_settings(args: argparse.Namespace) -> Any:
+def bench_settings(args: argparse.Namespace) -> BenchSettings:
     """Returns the BenchSettings of the shared bench options."""
-    from tfstudio.measure.bench import BenchSettings
+    from tfstudio.studio.types import BenchSettings
 
     counts = tuple(args.threads or ())
     return BenchSettings(
@@ -160,42 +162,43 @@ def bench_settings(args: argparse.Namespace) -> Any:
 
 def _deploy(args: argparse.Namespace) -> int:
     from tfstudio.cli.progress import EventPrinter
-    from tfstudio.deploy.options import Status
+    from tfstudio.studio.types import Status
 
     studio = cli_studio()
     studio.inspect(args.model)  # a bad file is one line, before any device is resolved
     devices = studio.resolve(args.to)
     options = deploy_options(studio.config, args)
-    with EventPrinter(enabled=not args.json) as progress:
+    with EventPrinter(enabled=not wants_json(args)) as progress:
         results = studio.deploy(args.model, devices, options=options, on_event=progress)
-    if args.json:
-        print_json(results.to_json())
-    else:
-        rows = [
-            [
-                r.device,
-                r.status.value,
-                r.bytes_sent,
-                (r.bench or {}).get("p99_ms"),
-                _accuracy(r.eval),
-                r.message.removeprefix(f"{r.device}: "),
-            ]
-            for r in results
-        ]
-        headers = ["device", "result", "bytes_sent", "p99_ms", "accuracy", "detail"]
-        print_table(headers, rows)
-        for r in results:
-            for reason in (r.eval or {}).get("drift_reasons") or ():
-                print(f"{r.device}: runtime drift: {reason}", file=sys.stderr)
-        for r in results:
-            if r.hint and not r.ok:
-                print(f"{r.device}: fix: {r.hint}", file=sys.stderr)
+    show(args, results, _print_results)
     bad = [f"{r.device} ({r.status.value})" for r in results if not r.ok]
     if bad:
         print(f"tfstudio: error: deploy did not succeed on: {', '.join(bad)}", file=sys.stderr)
     if any(r.status is Status.CANCELLED for r in results):
         return 130
     return 1 if bad else 0
+
+
+def _print_results(results: FleetResult[DeployResult]) -> None:
+    rows = [
+        [
+            r.device,
+            r.status.value,
+            r.bytes_sent,
+            (r.bench or {}).get("p99_ms"),
+            _accuracy(r.eval),
+            r.message.removeprefix(f"{r.device}: "),
+        ]
+        for r in results
+    ]
+    headers = ["device", "result", "bytes_sent", "p99_ms", "accuracy", "detail"]
+    print_table(headers, rows)
+    for r in results:
+        for reason in (r.eval or {}).get("drift_reasons") or ():
+            print(f"{r.device}: runtime drift: {reason}", file=sys.stderr)
+    for r in results:
+        if r.hint and not r.ok:
+            print(f"{r.device}: fix: {r.hint}", file=sys.stderr)
 
 
 def _accuracy(summary: dict[str, Any] | None) -> str | None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import print_json, print_table
+from tfstudio.cli.output import add_json, print_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_studio
+
+if TYPE_CHECKING:
+    from tfstudio.operations import FleetResult
+    from tfstudio.studio.types import CheckResult, Device, TrustResult
 
 
 def register(subparsers: Any) -> None:
@@ -25,11 +29,11 @@ def register(subparsers: Any) -> None:
     add.add_argument("--python", default="python3", help="Python on the device")
     add.add_argument("--agent-home", default=".tfstudio-agent", help="agent home on the device")
     add.add_argument("--ssh-config", help="ssh config file (default ~/.ssh/config)")
-    add.add_argument("--json", action="store_true")
+    add_json(add)
     add.set_defaults(handler=_add)
 
     lst = sub.add_parser("list", help="list devices")
-    lst.add_argument("--json", action="store_true")
+    add_json(lst)
     lst.set_defaults(handler=_list)
 
     for name, func, text in (
@@ -38,24 +42,24 @@ def register(subparsers: Any) -> None:
     ):
         one = sub.add_parser(name, help=text)
         one.add_argument("name")
-        one.add_argument("--json", action="store_true")
+        add_json(one)
         one.set_defaults(handler=func)
 
     trust = sub.add_parser("trust", help="record a device's SSH host key")
     trust.add_argument("name")
     trust.add_argument("--fingerprint", help="expected SHA256:... fingerprint")
     trust.add_argument("--replace", action="store_true", help="replace a changed key")
-    trust.add_argument("--json", action="store_true")
+    add_json(trust)
     trust.set_defaults(handler=_trust)
 
     check = sub.add_parser("check", help="reachability, round trip, agent, runtime")
     check.add_argument("names", metavar="NAME[,NAME...]")
-    check.add_argument("--json", action="store_true")
+    add_json(check)
     check.set_defaults(handler=_check)
 
 
 def _add(args: argparse.Namespace) -> int:
-    from tfstudio.fleet.registry import Device
+    from tfstudio.studio.types import Device
 
     device = cli_studio().add_device(
         Device(
@@ -69,16 +73,13 @@ def _add(args: argparse.Namespace) -> int:
             ssh_config=args.ssh_config,
         )
     )
-    if args.json:
-        print_json(device.to_json())
-    else:
-        print(f"added {device.name}; next: tfstudio devices trust {device.name}")
+    show(args, device, lambda d: print(f"added {d.name}; next: tfstudio devices trust {d.name}"))
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     devices = cli_studio().devices()
-    if args.json:
+    if wants_json(args):
         print_json([d.to_json() for d in devices])
         return 0
     rows = [
@@ -97,21 +98,18 @@ def _list(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     device = cli_studio().remove_device(args.name)
-    if args.json:
-        print_json({"removed": device.name})
-    else:
-        print(f"removed {device.name}")
+    show(args, {"removed": device.name}, lambda _: print(f"removed {device.name}"))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    device = cli_studio().device(args.name)
-    if args.json:
-        print_json(device.to_json())
-    else:
-        for key, value in device.to_json().items():
-            print(f"{key:14} {'-' if value is None else value}")
+    show(args, cli_studio().device(args.name), _print_fields)
     return 0
+
+
+def _print_fields(device: Device) -> None:
+    for key, value in device.to_json().items():
+        print(f"{key:14} {'-' if value is None else value}")
 
 
 def _confirm(text: str) -> bool:
@@ -123,50 +121,52 @@ def _confirm(text: str) -> bool:
 
 def _trust(args: argparse.Namespace) -> int:
     """Trust in the UI's two calls: scan (shows the fingerprint), ask, record."""
-    from tfstudio.fleet.trust import trust_offer
-
-    offer = cli_studio().scan_host_key(args.name)
-    result = trust_offer(
-        offer,
+    studio = cli_studio()
+    result = studio.trust(
+        studio.scan_host_key(args.name),
         fingerprint=args.fingerprint,
-        confirm=None if args.json else _confirm,
+        confirm=None if wants_json(args) else _confirm,
         replace=args.replace,
     )
-    if args.json:
-        print_json(result.to_json())
-    elif result.status == "already_trusted":
+    show(args, result, print_trusted)
+    return 0
+
+
+def print_trusted(result: TrustResult) -> None:
+    """Says what a trust request did (`devices trust`, `engines trust`)."""
+    if result.status == "already_trusted":
         print(f"{result.device}: {result.entry} already trusted ({result.fingerprint})")
     else:
         print(f"{result.device}: trusted {result.entry} {result.key_type} {result.fingerprint}")
-    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     studio = cli_studio()
     results = studio.check(studio.resolve(args.names))
-    if args.json:
-        print_json(results.to_json())
-    else:
-        rows = [
-            [
-                r.device,
-                "yes" if r.reachable else "no",
-                r.rtt_ms,
-                r.agent if r.agent != "ok" else r.agent_version,
-                f"{r.runtime['name']} {r.runtime['version']}" if r.runtime else None,
-                r.arch,
-                (r.active or {}).get("name"),
-                r.service_text,
-            ]
-            for r in results
-        ]
-        headers = ["device", "reachable", "rtt_ms", "agent", "runtime", "arch", "active"]
-        print_table([*headers, "service"], rows)
-        for r in results:
-            if r.error:
-                print(f"{r.error}" + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)
+    show(args, results, _print_checks)
     bad = [r.device for r in results if not r.ok]
     if bad:
         print(f"tfstudio: error: not ready: {', '.join(bad)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_checks(results: FleetResult[CheckResult]) -> None:
+    rows = [
+        [
+            r.device,
+            "yes" if r.reachable else "no",
+            r.rtt_ms,
+            r.agent if r.agent != "ok" else r.agent_version,
+            f"{r.runtime['name']} {r.runtime['version']}" if r.runtime else None,
+            r.arch,
+            (r.active or {}).get("name"),
+            r.service_text,
+        ]
+        for r in results
+    ]
+    headers = ["device", "reachable", "rtt_ms", "agent", "runtime", "arch", "active"]
+    print_table([*headers, "service"], rows)
+    for r in results:
+        if r.error:
+            print(f"{r.error}" + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.engine_opts import confirm
-from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.output import add_json, human_bytes, print_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_training
+
+if TYPE_CHECKING:
+    from tfstudio.studio.training_types import EngineReport
+    from tfstudio.studio.types import Engine
 
 
 def register(subparsers: Any) -> None:
@@ -31,33 +35,33 @@ def register(subparsers: Any) -> None:
     add.add_argument("--tls-key", help="client key (tcp:// with TLS)")
     add.add_argument("--workspace", help="default job workspace: a path on the engine's host")
     add.add_argument("--timeout", type=float, default=60.0, help="seconds per engine API call")
-    add.add_argument("--json", action="store_true")
+    add_json(add)
     add.set_defaults(handler=_add)
 
     lst = sub.add_parser("list", help="list engines")
-    lst.add_argument("--json", action="store_true")
+    add_json(lst)
     lst.set_defaults(handler=_list)
 
     check = sub.add_parser("check", help="reachable? version, NVIDIA runtime, GPUs, images")
     check.add_argument("name", nargs="?", help="one engine (default: every engine)")
-    check.add_argument("--json", action="store_true")
+    add_json(check)
     check.set_defaults(handler=_check)
 
     trust = sub.add_parser("trust", help="record an ssh:// engine's host key")
     trust.add_argument("name")
     trust.add_argument("--fingerprint", help="expected SHA256:... fingerprint")
     trust.add_argument("--replace", action="store_true", help="replace a changed key")
-    trust.add_argument("--json", action="store_true")
+    add_json(trust)
     trust.set_defaults(handler=_trust)
 
     remove = sub.add_parser("remove", help="forget an engine")
     remove.add_argument("name")
-    remove.add_argument("--json", action="store_true")
+    add_json(remove)
     remove.set_defaults(handler=_remove)
 
 
 def _add(args: argparse.Namespace) -> int:
-    from tfstudio.training.engines import Engine
+    from tfstudio.studio.types import Engine
 
     with cli_training() as training:
         engine = training.add_engine(
@@ -73,20 +77,20 @@ def _add(args: argparse.Namespace) -> int:
                 timeout_s=args.timeout,
             )
         )
-    if args.json:
-        print_json(engine.to_json())
-    elif engine.scheme == "ssh":
-        print(f"added {engine.name}; next: tfstudio engines trust {engine.name}")
-    else:
-        print(f"added {engine.name}; next: tfstudio engines check {engine.name}")
+    show(args, engine, _print_added)
     return 0
+
+
+def _print_added(engine: Engine) -> None:
+    step = "trust" if engine.scheme == "ssh" else "check"
+    print(f"added {engine.name}; next: tfstudio engines {step} {engine.name}")
 
 
 def _list(args: argparse.Namespace) -> int:
     with cli_training() as training:
         engines = training.engines()
         default = training.settings().engine
-    if args.json:
+    if wants_json(args):
         print_json([e.to_json() | {"default": e.name == default} for e in engines])
         return 0
     rows = [
@@ -99,39 +103,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     with cli_training() as training:
-        results = training.check_engines([args.name] if args.name else None).statuses
-    if args.json:
-        print_json([r.to_json() for r in results])
-    else:
-        rows = [
-            [
-                r.name,
-                "yes" if r.reachable else "no",
-                r.server_version,
-                "yes" if r.nvidia_runtime else ("no" if r.reachable else None),
-                r.gpus,
-                r.images,
-                r.running_jobs,
-                human_bytes(r.memory_bytes) if r.memory_bytes else None,
-                r.rtt_ms,
-            ]
-            for r in results
-        ]
-        headers = [
-            "engine",
-            "reachable",
-            "version",
-            "nvidia",
-            "gpus",
-            "images",
-            "jobs",
-            "memory",
-            "rtt_ms",
-        ]
-        print_table(headers, rows)
-        for r in results:
-            if r.error:
-                print(r.error + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)
+        report = training.check_engines([args.name] if args.name else None)
+    results = report.statuses
+    show(args, report, _print_checks)
     down = [r.name for r in results if not r.reachable]
     if down:
         print(f"tfstudio: error: not reachable: {', '.join(down)}", file=sys.stderr)
@@ -139,38 +113,47 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_checks(report: EngineReport) -> None:
+    rows = [
+        [
+            r.name,
+            "yes" if r.reachable else "no",
+            r.server_version,
+            "yes" if r.nvidia_runtime else ("no" if r.reachable else None),
+            r.gpus,
+            r.images,
+            r.running_jobs,
+            human_bytes(r.memory_bytes) if r.memory_bytes else None,
+            r.rtt_ms,
+        ]
+        for r in report.statuses
+    ]
+    headers = ["engine", "reachable", "version", "nvidia", "gpus", "images", "jobs", "memory"]
+    print_table([*headers, "rtt_ms"], rows)
+    for r in report.statuses:
+        if r.error:
+            print(r.error + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)
+
+
 def _trust(args: argparse.Namespace) -> int:
     """Trust in the UI's two calls: scan (shows the fingerprint), ask, record."""
-    from tfstudio.errors import HostKeyError
-    from tfstudio.fleet.trust import trust_offer
-    from tfstudio.training.enginetrust import engine_host_key_error
+    from tfstudio.cli.devices_cmd import print_trusted
 
     with cli_training() as training:
-        try:
-            result = trust_offer(
-                training.scan_engine_key(args.name),
-                fingerprint=args.fingerprint,
-                confirm=None
-                if args.json
-                else (lambda text: confirm(f"host key {text}\ntrust it?")),
-                replace=args.replace,
-            )
-        except HostKeyError as exc:
-            raise engine_host_key_error(exc, args.name) from exc
-    if args.json:
-        print_json(result.to_json())
-    elif result.status == "already_trusted":
-        print(f"{args.name}: {result.entry} already trusted ({result.fingerprint})")
-    else:
-        print(f"{args.name}: trusted {result.entry} {result.key_type} {result.fingerprint}")
+        result = training.trust_engine(
+            args.name,
+            fingerprint=args.fingerprint,
+            confirm=None
+            if wants_json(args)
+            else (lambda text: confirm(f"host key {text}\ntrust it?")),
+            replace=args.replace,
+        )
+    show(args, result, print_trusted)
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
     with cli_training() as training:
         engine = training.remove_engine(args.name)
-    if args.json:
-        print_json({"removed": engine.name})
-    else:
-        print(f"removed {engine.name}")
+    show(args, {"removed": engine.name}, lambda _: print(f"removed {engine.name}"))
     return 0

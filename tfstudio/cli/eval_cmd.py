@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import print_json, print_table
+from tfstudio.cli.output import add_json, print_table, show
+
+if TYPE_CHECKING:
+    from tfstudio.studio.types import EvalRun
 
 EXIT_DRIFT = 3
 
@@ -43,7 +46,7 @@ def register(subparsers: Any) -> None:
         default=0.01,
         help="host/device difference flagged as drift (default 0.01)",
     )
-    parser.add_argument("--json", action="store_true")
+    add_json(parser)
     parser.set_defaults(handler=_eval)
 
 
@@ -53,46 +56,16 @@ def _fmt(value: float | None) -> str | None:
 
 def _eval(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
-    from tfstudio.errors import UsageError
-    from tfstudio.measure.evaldata import prepare_data
-    from tfstudio.measure.evaluate import eval_many
 
-    if not 0 <= args.tolerance < 1:
-        raise UsageError("--tolerance must be in [0, 1)")
     studio = cli_studio()
-    studio.inspect(args.model)  # a bad file is one line here, not N device errors
-    devices = studio.resolve(args.on)
-    data = prepare_data(args.model, args.eval_data, reference_model=args.reference)
-    run = eval_many(args.model, data, devices, connect=studio.connector, tolerance=args.tolerance)
-    if args.json:
-        print_json(run.to_json())
-    else:
-        kind = "accuracy" if data.labelled else "agreement"
-        host = run.host
-        where = host.source if host else "none"
-        print(
-            f"{args.model.name} on {data.samples} samples; host {kind} ({where}): "
-            f"{_fmt(host.score) if host else run.host_missing}"
-        )
-        rows = []
-        for o in run.outcomes:
-            f = o.figures
-            rows.append(
-                [
-                    o.device,
-                    _fmt(f.score) if f else None,
-                    _fmt(o.host_agreement),
-                    f.runtime if f else None,
-                    f.per_sample_ms if f else None,
-                    ("DRIFT" if o.drift else "ok") if o.ok else (o.code or "error"),
-                ]
-            )
-        print_table(["device", kind, "same_top1", "runtime", "ms/sample", "result"], rows)
-        for o in run.outcomes:
-            for reason in o.drift_reasons:
-                print(f"{o.device}: runtime drift: {reason}", file=sys.stderr)
-            if o.error:
-                print(o.error + (f" ({o.hint})" if o.hint else ""), file=sys.stderr)
+    run = studio.evaluate(
+        args.model,
+        studio.resolve(args.on),
+        args.eval_data,
+        reference=args.reference,
+        tolerance=args.tolerance,
+    )
+    show(args, run, lambda r: _print_run(r, args.model.name))
     failed = [o.device for o in run.outcomes if not o.ok]
     drifted = [o.device for o in run.outcomes if o.drift]
     if failed:
@@ -102,3 +75,32 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"tfstudio: runtime drift on: {', '.join(drifted)}", file=sys.stderr)
         return EXIT_DRIFT
     return 0
+
+
+def _print_run(run: EvalRun, model: str) -> None:
+    kind = "accuracy" if run.data.labelled else "agreement"
+    host = run.host
+    where = host.source if host else "none"
+    print(
+        f"{model} on {run.data.samples} samples; host {kind} ({where}): "
+        f"{_fmt(host.score) if host else run.host_missing}"
+    )
+    rows = []
+    for o in run.outcomes:
+        f = o.figures
+        rows.append(
+            [
+                o.device,
+                _fmt(f.score) if f else None,
+                _fmt(o.host_agreement),
+                f.runtime if f else None,
+                f.per_sample_ms if f else None,
+                ("DRIFT" if o.drift else "ok") if o.ok else (o.code or "error"),
+            ]
+        )
+    print_table(["device", kind, "same_top1", "runtime", "ms/sample", "result"], rows)
+    for o in run.outcomes:
+        for reason in o.drift_reasons:
+            print(f"{o.device}: runtime drift: {reason}", file=sys.stderr)
+        if o.error:
+            print(o.error + (f" ({o.hint})" if o.hint else ""), file=sys.stderr)

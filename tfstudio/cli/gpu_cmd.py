@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.engine_opts import add_engine_option
-from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.output import add_json, human_bytes, print_json, print_table, show, wants_json
+
+if TYPE_CHECKING:
+    from tfstudio.studio.types import GpuCheckResult
 
 
 def register(subparsers: Any) -> None:
@@ -22,11 +25,11 @@ def register(subparsers: Any) -> None:
         "--allow-latest", action="store_true", help="allow a latest/floating image tag"
     )
     check.add_argument("--timeout", type=float, default=300.0, help="seconds for the check")
-    check.add_argument("--json", action="store_true")
+    add_json(check)
     check.set_defaults(handler=_check)
 
     gpus = subparsers.add_parser("gpus", help="GPUs on this machine as NVML sees them")
-    gpus.add_argument("--json", action="store_true")
+    add_json(gpus)
     gpus.set_defaults(handler=_gpus)
 
 
@@ -35,13 +38,13 @@ def _check(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_training
     from tfstudio.errors import UsageError
     from tfstudio.operations import Stage
-    from tfstudio.training.gpucheck import Verdict
+    from tfstudio.studio.types import Verdict
 
-    show = {Stage.PULL, Stage.BUILD}  # what the check's log always said; pulls show bytes
+    stages = {Stage.PULL, Stage.BUILD}  # what the check's log always said; pulls show bytes
     with cli_training() as training:
         if not (args.image or training.settings().image):
             raise UsageError("no image given", hint="pass --image REPO:TAG or set [training] image")
-        with EventPrinter(enabled=not args.json, stages=show) as progress:
+        with EventPrinter(enabled=not wants_json(args), stages=stages) as progress:
             result = training.gpu_check(
                 args.image,
                 args.gpus,
@@ -50,24 +53,25 @@ def _check(args: argparse.Namespace) -> int:
                 timeout_s=args.timeout,
                 on_event=progress,
             )
-    if args.json:
-        print_json(result.to_json())
-    else:
-        print(result.message)
-        print(f"  hint: {result.hint}")
-        if result.gflops:
-            print(
-                f"  {result.gflops:.1f} GFLOP/s; TensorFlow {result.tensorflow}, "
-                f"Python {result.python}, replicas {result.replicas}"
-            )
+    show(args, result, _print_check)
     return 0 if result.verdict in (Verdict.GPU_USABLE, Verdict.NO_GPU_VISIBLE) else 1
+
+
+def _print_check(result: GpuCheckResult) -> None:
+    print(result.message)
+    print(f"  hint: {result.hint}")
+    if result.gflops:
+        print(
+            f"  {result.gflops:.1f} GFLOP/s; TensorFlow {result.tensorflow}, "
+            f"Python {result.python}, replicas {result.replicas}"
+        )
 
 
 def _gpus(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
 
     report = cli_studio().training.gpus()
-    if args.json:
+    if wants_json(args):
         print_json(report.to_json())
         return 0
     if not report.available:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.cli.engine_opts import add_engine_option, note
-from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.output import add_json, human_bytes, print_json, print_table, wants_json
 from tfstudio.cli.studio_cli import cli_training
 
 
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument("--no-pull", action="store_true", help="never pull a missing base image")
     add_engine_option(build)
-    build.add_argument("--json", action="store_true")
+    add_json(build)
     build.set_defaults(handler=_build)
 
 
@@ -47,13 +47,13 @@ def _list_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ask images without a TensorFlow label for their version (cached by image id)",
     )
-    parser.add_argument("--json", action="store_true")
+    add_json(parser)
 
 
 def _list(args: argparse.Namespace) -> int:
     with cli_training() as training:
         images = training.images(args.engine, probe=args.probe)
-    if args.json:
+    if wants_json(args):
         print_json([i.to_json() for i in images])
         return 0
     rows = [
@@ -101,7 +101,7 @@ def _build(args: argparse.Namespace) -> int:
             pull=not args.no_pull,
             on_event=printer,
         )
-    if args.json:
+    if wants_json(args):
         print_json(result.to_json())
         return 0
     print(f"built {result.tag} ({result.image_id.split(':')[-1][:12]}) in {result.seconds:.1f}s")

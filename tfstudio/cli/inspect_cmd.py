@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.output import add_json, human_bytes, print_json, print_table, wants_json
 
 
 def register(subparsers: Any) -> None:
@@ -22,17 +22,18 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("model", metavar="MODEL.tflite", help="the .tflite file")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Prints the model's facts; returns 0. ModelFormatError propagates to main."""
-    from tfstudio.models.facts import describe_runtime, facts_to_json, inspect_model
+    from tfstudio.cli.studio_cli import cli_studio
+    from tfstudio.studio.types import describe_runtime, facts_to_json
 
-    facts = inspect_model(args.model)
+    facts = cli_studio().inspect(args.model)
     info = facts_to_json(facts, args.model)
-    if args.json:
+    if wants_json(args):
         print_json(info)
         return 0
     print(f"model:        {args.model}")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.engine_opts import add_engine_option, cancel_on_ctrl_c, note
-from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.output import add_json, human_bytes, print_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_training
+
+if TYPE_CHECKING:
+    from tfstudio.studio.training_types import Lineage
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +35,7 @@ def register(subparsers: Any) -> None:
 
     which = sub.add_parser("which", help="which job exported this SavedModel (or convert manifest)")
     which.add_argument("model", help="a SavedModel dir, .keras file, or a convert manifest .json")
-    which.add_argument("--json", action="store_true")
+    add_json(which)
     which.set_defaults(handler=_which)
 
     wait = sub.add_parser("wait", help="wait for a job to end; exit with its exit code")
@@ -76,15 +79,15 @@ def _common(parser: argparse.ArgumentParser, *, job: bool = False) -> None:
     if job:
         parser.add_argument("job", metavar="JOB", help="job id (or 4+ digit prefix) or name")
     add_engine_option(parser)
-    parser.add_argument("--json", action="store_true")
+    add_json(parser)
 
 
 def _list(args: argparse.Namespace) -> int:
-    from tfstudio.training.timefmt import ago
+    from tfstudio.formatting import ago
 
     with cli_training() as training:
         jobs = training.jobs(args.engine, stats=not args.no_stats)  # ended ones get finalised
-    if args.json:
+    if wants_json(args):
         print_json([j.to_json() for j in jobs])
         return 0
     rows = [
@@ -131,7 +134,7 @@ def _show(args: argparse.Namespace) -> int:
     with cli_training() as training:
         job = training.job(args.job, args.engine)
         record = training.provenance(job, engine=args.engine)
-    if args.json:
+    if wants_json(args):
         print_json({"job": job.to_json(), "provenance": record.to_json()})
         return 0
     print(f"job       {job.job_id} ({job.name}) on {job.engine}: {job.exit_reason() or job.state}")
@@ -150,39 +153,23 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _which(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
+    with cli_training() as training:
+        lineage = training.which(args.model)
+    show(args, lineage, _print_lineage)
+    return 0 if lineage.found else 1
 
-    from tfstudio.errors import UsageError
-    from tfstudio.models.source import probe_source
-    from tfstudio.training.provenance import find_exports
 
-    path = Path(args.model)
-    if path.suffix == ".json" and path.is_file():
-        try:
-            sha = json.loads(path.read_text(encoding="utf-8"))["source"]["sha256"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{path} is not a convert manifest (no source.sha256)") from exc
-    else:
-        sha = probe_source(path).sha256
-    found = find_exports(sha)
-    if args.json:
-        print_json(
-            {
-                "sha256": sha,
-                "jobs": [{"job": r.job_id, "image": r.image, "export": e} for r, e in found],
-            }
+def _print_lineage(lineage: Lineage) -> None:
+    if not lineage.found:
+        print(
+            f"no job of this studio exported a model with sha256 {lineage.sha256}",
+            file=sys.stderr,
         )
-        return 0 if found else 1
-    if not found:
-        print(f"no job of this studio exported a model with sha256 {sha}", file=sys.stderr)
-        return 1
-    for record, export in found:
+    for record, export in lineage.found:
         print(
             f"{record.job_id}  {export['path']}  image {record.image.get('ref')} "
             f"{record.image.get('digest')}  finished {record.finished_at}"
         )
-    return 0
 
 
 def _logs(args: argparse.Namespace) -> int:
@@ -219,10 +206,11 @@ def _kill(args: argparse.Namespace) -> int:
 
 
 def _ended(args: argparse.Namespace, job: Any, record: Any) -> int:
-    if args.json:
-        print_json({"job": job.to_json(), "provenance": str(record.path)})
-    else:
-        print(f"{job.job_id} ({job.name}): {job.exit_reason() or job.state}")
+    show(
+        args,
+        {"job": job.to_json(), "provenance": str(record.path)},
+        lambda _: print(f"{job.job_id} ({job.name}): {job.exit_reason() or job.state}"),
+    )
     return 0
 
 
@@ -230,10 +218,11 @@ def _rm(args: argparse.Namespace) -> int:
     with cli_training() as training:
         # A running job needs --force (killed first); the provenance is final before it goes.
         job = training.remove(args.job, engine=args.engine, force=args.force).job
-    if args.json:
-        print_json({"removed": job.job_id, "name": job.name})
-    else:
-        print(f"removed {job.job_id} ({job.name}); provenance kept")
+    show(
+        args,
+        {"removed": job.job_id, "name": job.name},
+        lambda _: print(f"removed {job.job_id} ({job.name}); provenance kept"),
+    )
     return 0
 
 
@@ -241,9 +230,10 @@ def _wait(args: argparse.Namespace) -> int:
     with cli_training() as training:
         outcome = training.wait(args.job, engine=args.engine, timeout_s=args.timeout)
     job, record = outcome.job, outcome.provenance
-    if args.json:
-        print_json({"job": job.to_json(), "provenance": record.to_json() if record else None})
-    else:
-        note(f"{job.job_id}: {job.exit_reason()}")
+    show(
+        args,
+        {"job": job.to_json(), "provenance": record.to_json() if record else None},
+        lambda _: note(f"{job.job_id}: {job.exit_reason()}"),
+    )
     code = job.exit_code or 0
     return code if 0 <= code < 256 else 1

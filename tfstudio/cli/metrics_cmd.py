@@ -15,11 +15,11 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import print_json, print_table
+from tfstudio.cli.output import add_json, print_table, show, wants_json
 from tfstudio.operations import CancelToken
 
 if TYPE_CHECKING:
-    from tfstudio.tunnel.telemetry import DeviceMetrics
+    from tfstudio.studio.types import DeviceMetrics
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("names", metavar="NAME[,NAME...]|all")
     parser.add_argument("--watch", action="store_true", help="keep scraping; Ctrl-C ends it")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between scrapes")
-    parser.add_argument("--json", action="store_true")
+    add_json(parser)
     parser.set_defaults(handler=_metrics)
 
 
@@ -87,7 +87,6 @@ def _print(results: list[DeviceMetrics], as_json: bool, clear: bool) -> None:
 def _metrics(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
     from tfstudio.errors import UsageError
-    from tfstudio.tunnel.telemetry import scrape_many
 
     if args.interval <= 0:
         raise UsageError("--interval must be above 0")
@@ -96,18 +95,19 @@ def _metrics(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     try:
         if not args.watch:
-            results = scrape_many(sessions, cancel=cancel)
-            if args.json:
-                print_json([m.to_json() for m in results])
-            else:
-                _print(results, False, False)
+            results = studio.scrape(sessions, cancel=cancel)
+            show(args, [m.to_json() for m in results], lambda _: _print(results, False, False))
             bad = [m.device for m in results if not m.ok]
             if bad:
                 print(f"tfstudio: error: no metrics from: {', '.join(bad)}", file=sys.stderr)
             return 1 if bad else 0
         tty = sys.stdout.isatty()
         while True:
-            _print(scrape_many(sessions, cancel=cancel), args.json, tty and not args.json)
+            _print(
+                studio.scrape(sessions, cancel=cancel),
+                wants_json(args),
+                tty and not wants_json(args),
+            )
             if cancel.is_set():
                 return 0
             time.sleep(args.interval)

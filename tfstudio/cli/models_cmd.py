@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfstudio.cli.output import human_bytes, print_json, print_table
+from tfstudio.cli.output import add_json, human_bytes, print_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_studio
 
 
@@ -14,11 +14,11 @@ def register(subparsers: Any) -> None:
     """Adds `models` and `rollback`."""
     models = subparsers.add_parser("models", help="list the models stored on a device")
     models.add_argument("--on", required=True, metavar="NAME")
-    models.add_argument("--json", action="store_true")
+    add_json(models)
     models.set_defaults(handler=_models)
     rollback = subparsers.add_parser("rollback", help="re-activate a device's previous model")
     rollback.add_argument("name")
-    rollback.add_argument("--json", action="store_true")
+    add_json(rollback)
     rollback.set_defaults(handler=_rollback)
     prune = subparsers.add_parser(
         "prune", help="remove stored models from a device (never the active one or rollback target)"
@@ -32,13 +32,13 @@ def register(subparsers: Any) -> None:
         help="keep the N most recent models; the active model and its rollback target "
         "are always kept",
     )
-    prune.add_argument("--json", action="store_true")
+    add_json(prune)
     prune.set_defaults(handler=_prune)
 
 
 def _models(args: argparse.Namespace) -> int:
     listing = cli_studio().models_on(args.on)
-    if args.json:
+    if wants_json(args):
         print_json(listing)
         return 0
     rows = [
@@ -60,16 +60,17 @@ def _models(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     answer = cli_studio().rollback(args.name)
-    if args.json:
-        print_json(answer)
-    else:
-        print(f"{args.name}: rolled back; active {str(answer.get('active'))[:12]}")
+    show(
+        args,
+        answer,
+        lambda _: print(f"{args.name}: rolled back; active {str(answer.get('active'))[:12]}"),
+    )
     return 0
 
 
 def _prune(args: argparse.Namespace) -> int:
     answer = cli_studio().prune(args.name, args.keep)
-    if args.json:
+    if wants_json(args):
         print_json(answer)
     elif not answer.get("removed"):
         print(f"{args.name}: nothing to remove ({len(answer.get('kept') or [])} models stored)")

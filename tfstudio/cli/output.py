@@ -1,4 +1,8 @@
-"""Printing helpers shared by the subcommands: JSON, and tables.
+"""Printing helpers shared by the subcommands: the one `--json` flag, JSON, and tables.
+
+Every command that has a result takes `--json` (added by `add_json`, described the
+same way everywhere) and prints it with `show`: one JSON document on stdout, or the
+human rendering. Errors under `--json` are JSON too (see `tfstudio.cli.report_error`).
 
 On a terminal a table is drawn by `rich` (bold header, right-aligned numbers,
 fit to the width); anywhere else (a pipe, a file, a test) it is the plain,
@@ -10,13 +14,47 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
-from typing import IO, Any
+from collections.abc import Callable, Sequence
+from typing import IO, Any, TypeVar
 
 from tfstudio.formatting import human_bytes
 from tfstudio.jsonsafe import json_safe
 
-__all__ = ["human_bytes", "is_terminal", "print_json", "print_table", "render_table"]
+__all__ = [
+    "add_json",
+    "human_bytes",
+    "is_terminal",
+    "print_json",
+    "print_table",
+    "render_table",
+    "show",
+    "wants_json",
+]
+
+T = TypeVar("T")
+
+JSON_HELP = 'print one JSON document on stdout instead of text (errors too: {"error": ...})'
+"""How every command describes `--json`."""
+
+
+def add_json(parser: Any) -> None:
+    """Adds `--json` to a command's parser, with the one description."""
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def wants_json(args: Any) -> bool:
+    """True when the command line asked for JSON."""
+    return bool(getattr(args, "json", False))
+
+
+def show(args: Any, result: T, human: Callable[[T], object]) -> None:
+    """Prints `result` as one JSON document under `--json` (its `to_json()` when it has
+    one), else calls `human(result)` to draw it for a reader."""
+    if wants_json(args):
+        to_json = getattr(result, "to_json", None)
+        print_json(to_json() if callable(to_json) else result)
+    else:
+        human(result)
 
 
 def print_json(obj: Any) -> None:

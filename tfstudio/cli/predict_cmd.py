@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import print_json
+from tfstudio.cli.output import add_json, show
+
+if TYPE_CHECKING:
+    from tfstudio.studio.types import PredictResult
 
 SHOWN_VALUES = 10
 """Values of an instance printed before '...' (the JSON has them all)."""
@@ -29,7 +32,7 @@ def register(subparsers: Any) -> None:
         metavar="X.npy",
         help="one example, or a batch (N, ...), as a .npy array",
     )
-    parser.add_argument("--json", action="store_true")
+    add_json(parser)
     parser.set_defaults(handler=_predict)
 
 
@@ -52,16 +55,13 @@ def load_input(path: Path) -> Any:
 
 def _predict(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
-    from tfstudio.tunnel.predict import predict_on
 
-    x = load_input(args.input)
-    studio = cli_studio()
-    device = studio.device(args.name)
-    with studio.connector(device) as transport:
-        result = predict_on(device, transport, x)
-    if args.json:
-        print_json(result.to_json())
-        return 0
+    result = cli_studio().predict(args.name, load_input(args.input))
+    show(args, result, _print_prediction)
+    return 0
+
+
+def _print_prediction(result: PredictResult) -> None:
     model = result.model_name or result.model_version[:12]
     print(
         f"{result.device}: {model} ({result.model_version[:12]}), {result.instances} "
@@ -78,4 +78,3 @@ def _predict(args: argparse.Namespace) -> int:
         more = ", ..." if len(flat) > SHOWN_VALUES else ""
         top = f"top-1 {result.top1[i]}: " if result.top1 else ""
         print(f"  [{i}] {top}[{shown}{more}]")
-    return 0

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tfstudio.cli.output import print_json, print_table
+from tfstudio.cli.output import add_json, print_json, print_table, wants_json
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--on", metavar="NAME[,NAME...]|all", help="also list these devices")
     fmt = parser.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true")
+    add_json(fmt)
     fmt.add_argument("--csv", action="store_true")
     fmt.add_argument("--markdown", action="store_true")
     parser.set_defaults(handler=_report)
@@ -50,17 +50,17 @@ def _models(paths: list[Path]) -> list[Path]:
 
 def _report(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
-    from tfstudio.measure import reportfmt
+    from tfstudio.studio.types import table_rows, to_csv, to_markdown
 
     studio = cli_studio()
     devices = [d.name for d in studio.resolve(args.on)] if args.on else []
     report = studio.bench_report(_models(args.models), devices)
-    if args.json:
+    if wants_json(args):
         print_json(report.to_json())
     elif args.csv:
-        sys.stdout.write(reportfmt.to_csv(report))
+        sys.stdout.write(to_csv(report))
     elif args.markdown:
-        sys.stdout.write(reportfmt.to_markdown(report))
+        sys.stdout.write(to_markdown(report))
     else:
         if not report.variants or not report.devices:
             print(
@@ -68,7 +68,7 @@ def _report(args: argparse.Namespace) -> int:
                 "(or name models and --on devices to see the empty matrix)"
             )
             return 0
-        headers, rows = reportfmt.table_rows(report)
+        headers, rows = table_rows(report)
         print_table(headers, rows)
         summary = report.to_json()
         print(

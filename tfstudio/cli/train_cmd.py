@@ -13,12 +13,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.engine_opts import add_engine_option, cancel_on_ctrl_c, note
-from tfstudio.cli.output import print_json
+from tfstudio.cli.output import add_json, print_json, wants_json
 from tfstudio.cli.studio_cli import cli_training
 
 if TYPE_CHECKING:
     from tfstudio.studio.training import Training
-    from tfstudio.training.launch import LaunchResult
+    from tfstudio.studio.types import LaunchResult
 
 
 def register(subparsers: Any) -> None:
@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--no-pull", action="store_true", help="never pull a missing image")
     parser.add_argument("--detach", "-d", action="store_true", help="start and return")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json(parser)
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
     parser.set_defaults(handler=_train)
 
@@ -95,13 +95,13 @@ def _train(args: argparse.Namespace) -> int:
     with cli_training() as training:
         # Pulls show their bytes; the other stages are quick and the job's log follows.
         shown = {Stage.PULL}
-        with EventPrinter(enabled=not args.json, stages=shown, bare=shown) as progress:
+        with EventPrinter(enabled=not wants_json(args), stages=shown, bare=shown) as progress:
             started = training.train(request, on_event=progress, attach=not args.detach)
         job = started.job
         for text in started.notes:
             note(f"note: {text}")
         if args.detach:
-            if args.json:
+            if wants_json(args):
                 print_json(started.to_json())
             else:
                 note(f"job {job.job_id} started ({job.name}) on {job.engine}")
@@ -109,7 +109,7 @@ def _train(args: argparse.Namespace) -> int:
                 note(f"follow: tfstudio logs -f {job.job_id}")
             return 0
         note(f"job {job.job_id} started ({job.name}) on {job.engine}; Ctrl-C to stop")
-        return _follow_to_end(training, started, args.json)
+        return _follow_to_end(training, started, wants_json(args))
 
 
 def _follow_to_end(training: Training, started: LaunchResult, want_json: bool) -> int:

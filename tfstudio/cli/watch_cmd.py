@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.cli.deploy_cmd import add_bench_options, bench_settings
-from tfstudio.cli.output import print_json, render_table
+from tfstudio.cli.output import add_json, print_json, render_table, wants_json
 
 
 def register(subparsers: Any) -> None:
@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
         "--once", action="store_true", help="handle the exports there now, then exit"
     )
     add_bench_options(parser)
-    parser.add_argument("--json", action="store_true", help="one JSON object per event")
+    add_json(parser)
     parser.set_defaults(handler=_watch)
 
     pipeline = subparsers.add_parser("pipeline", help="the watch pipeline's log and chains")
@@ -68,7 +68,7 @@ def register(subparsers: Any) -> None:
         "log", help="each export's chain: job image → SavedModel → variant → device"
     )
     log.add_argument("--events", action="store_true", help="every event, not the chains")
-    log.add_argument("--json", action="store_true")
+    add_json(log)
     log.set_defaults(handler=_log)
     pipeline.set_defaults(handler=lambda _args: _usage(pipeline))
 
@@ -80,8 +80,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def settings_of(args: argparse.Namespace) -> Any:
     """Returns the PipelineSettings of the command line. Raises UsageError."""
-    from tfstudio.convert.presets import parse_modes
     from tfstudio.errors import UsageError
+    from tfstudio.studio.types import parse_modes
     from tfstudio.workflows.pipeline.settings import DEFAULT_SETTLE_S, PipelineSettings
 
     if args.threads and len(args.threads) > 1:
@@ -117,7 +117,7 @@ def _watch(args: argparse.Namespace) -> int:
         if event.step == "progress":
             return  # a device's deploy stages: the UI shows them, the log and this do not
         with lock:
-            if args.json:
+            if wants_json(args):
                 print(json.dumps(event.to_json(), default=str), flush=True)
             else:
                 stamp = time.strftime("%H:%M:%S")
@@ -167,7 +167,7 @@ def _log(args: argparse.Namespace) -> int:
 
     events = journal.read()
     if args.events:
-        if args.json:
+        if wants_json(args):
             for event in events:
                 print(json.dumps(event.to_json(), default=str))
         else:
@@ -176,7 +176,7 @@ def _log(args: argparse.Namespace) -> int:
         return 0
     rows = readback.chains(events)
     failures = readback.errors(events)
-    if args.json:
+    if wants_json(args):
         print_json(
             {
                 "chains": [r.to_json() for r in rows],

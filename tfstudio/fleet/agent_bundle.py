@@ -1,7 +1,7 @@
 """Builds `tfstudio-agent.pyz`, the single-file edge agent the studio pushes to devices.
 
-The zipapp holds the installed `edge_agent` package's .py files and a
-`__main__.py` that runs its CLI, so `python3 tfstudio-agent.pyz --home DIR
+The zipapp holds every .py file of the installed `edge_agent` package, its
+sub-packages included, and a `__main__.py` that runs its CLI, so `python3 tfstudio-agent.pyz --home DIR
 COMMAND` works on any device with Python 3.9+, numpy and a LiteRT runtime
 (with bytecode for the builder's Python version, used when the device's matches). The
 archive is deterministic (sorted entries, fixed mtimes and modes): the same
@@ -35,12 +35,24 @@ def _agent_source() -> Path:
     return Path(edge_agent.__file__).resolve().parent
 
 
-def _stage(staging: Path) -> None:
-    source = _agent_source()
+def agent_files(source: Path | None = None) -> list[str]:
+    """Returns the package's source files the bundle carries, relative to the package
+    (`bench.py`, `sub/__init__.py`, ...): every .py file at any depth, sorted."""
+    source = source or _agent_source()
+    return sorted(
+        p.relative_to(source).as_posix()
+        for p in source.rglob("*.py")
+        if "__pycache__" not in p.relative_to(source).parts
+    )
+
+
+def _stage(staging: Path, source: Path) -> None:
     package = staging / "edge_agent"
     package.mkdir()
-    for path in sorted(source.glob("*.py")):
-        shutil.copyfile(path, package / path.name)
+    for name in agent_files(source):
+        target = package / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, target)
     # zipimport cannot cache bytecode, so without these every start recompiles the agent.
     # Hash-based pycs (no mtime) next to the sources, where zipimport looks; a device
     # whose Python has another bytecode magic number ignores them and uses the sources.
@@ -65,12 +77,13 @@ def _stage(staging: Path) -> None:
         os.utime(path, (FIXED_MTIME, FIXED_MTIME))
 
 
-def build_agent_bytes() -> bytes:
-    """Returns the bytes of the agent zipapp built from the installed `edge_agent`."""
+def build_agent_bytes(source: Path | None = None) -> bytes:
+    """Returns the bytes of the agent zipapp built from the installed `edge_agent` (or the
+    package folder `source`)."""
     with tempfile.TemporaryDirectory(prefix="tfstudio-agent-") as tmp:
         staging = Path(tmp) / "src"
         staging.mkdir()
-        _stage(staging)
+        _stage(staging, source or _agent_source())
         target = Path(tmp) / AGENT_PYZ_NAME
         # zipapp walks the source sorted and records file mtimes and modes, all fixed above.
         zipapp.create_archive(staging, target, interpreter=INTERPRETER, compressed=True)

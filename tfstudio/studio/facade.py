@@ -22,34 +22,27 @@ from tfstudio.operations import (
     CancelToken,
     EventCallback,
     FleetResult,
-    Stage,
-    StageStarted,
-    TargetFinished,
     Throttle,
     fleet_result,
 )
+from tfstudio.studio.measuring import MeasureOps
 
 if TYPE_CHECKING:
     from tfstudio.convert.result import ConversionResult
     from tfstudio.deploy.options import DeployOptions, DeployResult
-    from tfstudio.fleet.agent_install import AgentInstallResult
-    from tfstudio.fleet.check import CheckResult
-    from tfstudio.fleet.hostkey_offer import HostKeyOffer
     from tfstudio.fleet.registry import Device
     from tfstudio.measure.bench import BenchSettings
-    from tfstudio.measure.report import Report
     from tfstudio.models.catalog import ModelEntry
-    from tfstudio.models.facts import ModelFacts
-    from tfstudio.studio.bench import BenchRow
-    from tfstudio.studio.overview import DeviceSummary, Readiness
+    from tfstudio.studio.overview import Readiness
     from tfstudio.studio.training import Training
-    from tfstudio.tunnel.telemetry import MetricsSession
-
-DEFAULT_WORKERS = 8
 
 
-class Studio:
+class Studio(MeasureOps):
     """Config, registry, connector and every operation, for any front end.
+
+    Its parts live beside it: devices and their agent (`tfstudio.studio.devices`),
+    measurements (`tfstudio.studio.measuring`), training (`Studio.training`,
+    `tfstudio.studio.training`); models, conversion and deploy are here.
 
     `home` (optional) points the studio at another TFSTUDIO_HOME; it sets the
     environment variable, so one Studio per process. `ask_passphrase` is the
@@ -97,106 +90,18 @@ class Studio:
 
         return overview.readiness(self.config)
 
-    def devices(self) -> list[Device]:
-        """Returns `local` and every registered device."""
-        from tfstudio.fleet.registry import list_devices
-
-        return list_devices()
-
-    def device_summaries(self) -> list[DeviceSummary]:
-        """Returns every device with its last check, deploy and bench."""
-        from tfstudio.studio import overview
-
-        return overview.device_summaries()
-
     def models(self) -> list[ModelEntry]:
         """Returns the converted models the catalogue knows (demo, models/, remembered)."""
         from tfstudio.models import catalog
 
         return catalog.list_models()
 
-    def bench_history(self, device: str | None = None) -> list[dict[str, Any]]:
-        """Returns the stored bench rows, oldest first (one device's when named)."""
-        from tfstudio import history
-
-        return history.read(history.BENCH, device)
-
     def default_outdir(self, source: str | Path) -> Path:
         """Returns where a conversion of `source` goes by default: `HOME/models/<stem>`."""
         stem = Path(str(source).rstrip("/")).name.split(".")[0] or "model"
         return self.home / "models" / stem
 
-    def bench_report(
-        self, models: Sequence[str | Path] = (), devices: Sequence[str] = ()
-    ) -> Report:
-        """Returns the variants x devices matrix of every logged bench, deploy and eval,
-        plus `models` and `devices` (what was never measured shows as unmeasured).
-
-        Raises OutputError when a log cannot be read.
-        """
-        from tfstudio.measure.report import build_report
-
-        return build_report([Path(m) for m in models], list(devices))
-
-    def metrics(self, name: str) -> MetricsSession:
-        """Returns a live-metrics session for device `name` (the agent's service, through
-        an SSH tunnel kept between polls); its `poll()` never raises for the device's
-        faults, and `close()` ends it. Raises DeviceError for an unknown name.
-        """
-        from tfstudio.tunnel.telemetry import MetricsSession
-
-        return MetricsSession(self.device(name), self.connector)
-
-    # -- registry ---------------------------------------------------------
-
-    def device(self, name: str) -> Device:
-        """Returns one device. Raises DeviceError."""
-        from tfstudio.fleet.registry import get_device
-
-        return get_device(name)
-
-    def add_device(self, device: Device) -> Device:
-        """Validates and registers `device`. Raises DeviceError."""
-        from tfstudio.fleet.registry import add_device
-
-        return add_device(device)
-
-    def remove_device(self, name: str) -> Device:
-        """Forgets `name` (never `local`). Raises DeviceError."""
-        from tfstudio.fleet.registry import remove_device
-
-        return remove_device(name)
-
-    def resolve(self, names: str | Sequence[str]) -> list[Device]:
-        """Returns the devices of `a,b`, `all` or a list of names. Raises DeviceError."""
-        from tfstudio.fleet.registry import resolve_names
-
-        return resolve_names(names if isinstance(names, str) else ",".join(names))
-
-    # -- host keys: two calls, a dialog between them ----------------------
-
-    def scan_host_key(self, name: str) -> HostKeyOffer:
-        """Returns the key device `name` offers (unknown/trusted/changed); records nothing.
-
-        Raises UsageError (local), TransportError, HostKeyError.
-        """
-        from tfstudio.fleet import hostkey_offer
-
-        return hostkey_offer.scan(self.device(name), connect_timeout=self.config.connect_timeout_s)
-
-    def record_host_key(self, offer: HostKeyOffer, *, replace: bool = False) -> Path:
-        """Records the offered key (the one the user confirmed). Raises HostKeyError."""
-        from tfstudio.fleet import hostkey_offer
-
-        return hostkey_offer.record(offer, replace=replace)
-
     # -- models -----------------------------------------------------------
-
-    def inspect(self, model: str | Path) -> ModelFacts:
-        """Returns a .tflite file's facts (no tensorflow). Raises ModelFormatError."""
-        from tfstudio.models.facts import inspect_model
-
-        return inspect_model(model)
 
     def convert(
         self,
@@ -307,127 +212,3 @@ class Studio:
             cancel=cancel,
         )
         return fleet_result("deploy", results)
-
-    def bench(
-        self,
-        devices: Sequence[Device],
-        model: str | Path | None = None,
-        settings: BenchSettings | None = None,
-        *,
-        inputs: str | Path | None = None,
-        on_event: EventCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> FleetResult[BenchRow]:
-        """Benchmarks `model` (None: each device's active model) on `devices`.
-
-        `inputs`: real inputs (.npy/.npz). Each report is also stored in
-        HOME/bench.jsonl (a thread sweep's under one id). Returns one BenchRow
-        per device (never raises for a device's failure); raises
-        ModelFormatError for a bad model file.
-        """
-        from tfstudio.measure.bench import BenchSettings, bench_many
-        from tfstudio.studio.bench import BenchRow
-
-        path = Path(model) if model is not None else None
-        if path is not None:
-            self.inspect(path)  # a bad file is one error, not one per device
-        emit = Throttle(on_event)
-        outcomes = bench_many(
-            list(devices),
-            path,
-            settings or BenchSettings(),
-            inputs=Path(inputs) if inputs is not None else None,
-            workers=max(1, self.config.fanout or DEFAULT_WORKERS),
-            connect=self.connector,
-            cancel=cancel,
-            on_event=emit,
-        )
-        rows = [BenchRow.of(o, path) for o in outcomes]
-        for row in rows:
-            emit(TargetFinished("bench", row.device, row.ok, row.message, row.to_json()))
-        return fleet_result("bench", rows)
-
-    def check(
-        self, devices: Sequence[Device], *, on_event: EventCallback | None = None
-    ) -> FleetResult[CheckResult]:
-        """Checks reachability, round trip, agent and runtime of `devices`; stores each.
-
-        Ctrl-C answers the devices not done yet as cancelled, at once.
-        """
-        from tfstudio import history
-        from tfstudio.fleet import fanout
-        from tfstudio.fleet.check import CheckResult, check_device
-
-        emit = Throttle(on_event)
-
-        def one(device: Device) -> CheckResult:
-            emit(StageStarted("check", device.name, Stage.CHECK, "checking"))
-            result = check_device(device, connect=self.connector)
-            message = result.error or ("ready" if result.ok else result.agent)
-            emit(TargetFinished("check", device.name, result.ok, message, result.to_json()))
-            return result
-
-        results = fanout.run_all(
-            list(devices),
-            lambda i, d: one(d),
-            workers=max(1, min(self.config.fanout or DEFAULT_WORKERS, len(devices) or 1)),
-            cancel=CancelToken(),
-            abandon=lambda i, d: CheckResult(
-                d.name, False, "unknown", error=f"{d.name}: cancelled"
-            ),
-            grace_s=0.0,
-            name="check",
-        )
-        for r in results:
-            history.append(history.CHECKS, {"device": r.device, **r.to_json()})
-        return fleet_result("check", results)
-
-    def install_agent(self, name: str, *, runtime: str | None = None) -> AgentInstallResult:
-        """Pushes the agent to `name`; returns what it lacks. Raises AgentError, TransportError."""
-        from tfstudio.fleet.agent_install import install_agent
-
-        device = self.device(name)
-        with self.connector(device) as transport:
-            return install_agent(device, transport, runtime=runtime)
-
-    def agent_call(self, name: str, command: str, *args: str) -> dict[str, Any]:
-        """Runs one agent command on `name` and returns its JSON answer.
-
-        Raises DeviceError, AgentError, TransportError, HostKeyError.
-        """
-        from tfstudio.fleet.agentcall import AgentClient
-
-        device = self.device(name)
-        with self.connector(device) as transport:
-            return AgentClient(device, transport).call(command, *args)
-
-    def models_on(self, name: str) -> dict[str, Any]:
-        """Returns the agent's `list` answer for `name`: its models, active and previous."""
-        return self.agent_call(name, "list")
-
-    def prune(self, name: str, keep: int) -> dict[str, Any]:
-        """Removes all but the `keep` newest models of `name` (never the active one or its
-        rollback target); returns the agent's answer. Raises UsageError for keep < 1."""
-        from tfstudio.errors import UsageError
-
-        if keep < 1:
-            raise UsageError("--keep must be at least 1 (the active model is always kept)")
-        return self.agent_call(name, "prune", f"--keep={keep}")
-
-    def rollback(self, name: str) -> dict[str, Any]:
-        """Re-activates `name`'s previous model and logs it; returns the agent's answer.
-
-        Raises AgentError (e.g. no previous model), TransportError.
-        """
-        from tfstudio.fleet import deploylog
-
-        answer = self.agent_call(name, "rollback")
-        deploylog.append(
-            {
-                "device": name,
-                "result": "manual_rollback",
-                **answer,
-                "sha256": answer["active"],
-            }
-        )
-        return answer

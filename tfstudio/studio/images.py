@@ -8,28 +8,20 @@ imports docker at import time.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tfstudio.operations import CancelToken, EventCallback, Reporter, Throttle
+from tfstudio.studio.engines import TrainingEngines
 from tfstudio.training.tagpolicy import ImageRef, check_ref
 
 if TYPE_CHECKING:
     from tfstudio.training.build import BuildResult
-    from tfstudio.training.client import EngineClient
     from tfstudio.training.images import ImageInfo
-    from tfstudio.training.settings import TrainingSettings
 
 
-class TrainingImages:
+class TrainingImages(TrainingEngines):
     """Images on an engine: check a reference, list, probe, build."""
-
-    if TYPE_CHECKING:
-
-        def settings(self) -> TrainingSettings: ...
-
-        def _client(self, name: str | None) -> AbstractContextManager[EngineClient]: ...
 
     def check_image(self, ref: str, *, allow_latest: bool = False) -> ImageRef:
         """Returns the parsed reference if the tag policy allows it (no engine is asked).

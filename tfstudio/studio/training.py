@@ -14,8 +14,7 @@ Nothing here prints or imports docker, paramiko or tensorflow at import time.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,133 +24,35 @@ from tfstudio.operations import (
     EventCallback,
     Reporter,
     Stage,
-    StageStarted,
-    TargetFinished,
     Throttle,
 )
-from tfstudio.studio.engines import EnginePool
 from tfstudio.studio.images import TrainingImages
 from tfstudio.studio.logs import EndCallback, LinesCallback, LogStream, follow_to_end
 from tfstudio.studio.training_types import (
     EngineJobs,
-    EngineReport,
     JobOutcome,
     JobRef,
+    Lineage,
     TrainRequest,
 )
-from tfstudio.training.engines import Engine, get_engine, list_engines
-from tfstudio.training.errors import EngineError
-from tfstudio.training.settings import TrainingSettings, training_settings
 from tfstudio.training.tagpolicy import check_ref
 
 if TYPE_CHECKING:
-    from tfstudio.config import Config
-    from tfstudio.fleet.connector import Connector
-    from tfstudio.fleet.hostkey_offer import HostKeyOffer
     from tfstudio.training.client import EngineClient
     from tfstudio.training.gpucheck import GpuCheckResult
     from tfstudio.training.jobs import JobInfo
     from tfstudio.training.jobspec import JobSpec
     from tfstudio.training.launch import LaunchResult
-    from tfstudio.training.nvml import GpuReport
     from tfstudio.training.provenance import Provenance
 
 
 class Training(TrainingImages):
     """Training containers for any front end; one per Studio (`studio.training`).
 
-    Images (check, list, probe, build) come from `TrainingImages`.
+    Engines, their connections and host keys come from `TrainingEngines`
+    (`tfstudio.studio.engines`), images (check, list, probe, build) from
+    `TrainingImages`; jobs, logs, the GPU check and provenance are here.
     """
-
-    def __init__(self, connector: Connector) -> None:
-        self._connector = connector
-        self._pool = EnginePool(connector)
-        self._gpus: GpuReport | None = None
-
-    @property
-    def connector(self) -> Connector:
-        """The studio's connector (SSH keys and their passphrases)."""
-        return self._connector
-
-    @property
-    def _config(self) -> Config:
-        # The connector's, which `Studio.reload_config` replaces.
-        return self._connector.config
-
-    # -- settings and engines ------------------------------------------------
-
-    def settings(self) -> TrainingSettings:
-        """Returns the `[training]` defaults. Raises ConfigError."""
-        return training_settings(self._config)
-
-    def engine(self, name: str | None = None) -> Engine:
-        """Returns engine `name` (default: `[training] engine`). Raises EngineError."""
-        return get_engine(name or self.settings().engine, self._config)
-
-    def engines(self) -> list[Engine]:
-        """Returns `local`, then configured and registered engines. Raises ConfigError."""
-        return list_engines(self._config)
-
-    def add_engine(self, engine: Engine, *, replace_existing: bool = False) -> Engine:
-        """Validates and registers `engine`; returns it as stored. Raises EngineError."""
-        from tfstudio.training.engines import add_engine
-
-        self._pool.drop(engine.name)
-        return add_engine(engine, replace_existing=replace_existing)
-
-    def remove_engine(self, name: str) -> Engine:
-        """Forgets a registered engine (never `local`). Raises EngineError."""
-        from tfstudio.training.engines import remove_engine
-
-        self._pool.drop(name)
-        return remove_engine(name)
-
-    def check_engines(
-        self, names: Sequence[str] | None = None, *, on_event: EventCallback | None = None
-    ) -> EngineReport:
-        """Checks engines (default: all) in parallel: reachable, version, NVIDIA runtime, GPUs.
-
-        An engine that cannot be reached is a status with its reason and fix,
-        never an exception. Raises EngineError for an unknown name.
-        """
-        from tfstudio.training.enginecheck import check_engines
-
-        engines = [self.engine(n) for n in names] if names else self.engines()
-        emit = Throttle(on_event)
-        for e in engines:
-            emit(StageStarted("engines", e.name, Stage.CHECK, f"checking {e.url}"))
-        statuses = check_engines(engines, connect_timeout=self._config.connect_timeout_s)
-        for s in statuses:
-            message = f"Docker {s.server_version}" if s.reachable else (s.error or "")
-            emit(TargetFinished("engines", s.name, s.reachable, message, s.to_json()))
-        return EngineReport(tuple(statuses))
-
-    def scan_engine_key(self, name: str) -> HostKeyOffer:
-        """Returns the host key an ssh:// engine offers (unknown/trusted/changed); records nothing.
-
-        The same offer as a device's, in the same trust store. Raises
-        EngineError (not ssh://), TransportError, HostKeyError.
-        """
-        from tfstudio.fleet import hostkey_offer
-
-        return hostkey_offer.scan(
-            self._engine_as_device(name), connect_timeout=self._config.connect_timeout_s
-        )
-
-    def record_engine_key(self, offer: HostKeyOffer, *, replace: bool = False) -> Path:
-        """Records the engine key the user confirmed; returns the file. Raises HostKeyError."""
-        from tfstudio.fleet import hostkey_offer
-
-        self._pool.drop(offer.device)
-        return hostkey_offer.record(offer, replace=replace)
-
-    def gpus(self) -> GpuReport:
-        """Returns NVML's view of this machine's GPUs, or an honest 'no GPU' with why."""
-        from tfstudio.training.nvml import read_gpus
-
-        if self._gpus is None or self._gpus.available:
-            self._gpus = read_gpus()  # no GPU stays no GPU; a GPU's use changes
-        return self._gpus
 
     # -- jobs ---------------------------------------------------------------
 
@@ -395,6 +296,27 @@ class Training(TrainingImages):
                 raise
             return stored
 
+    def which(self, model: str | Path) -> Lineage:
+        """Returns the jobs of this studio that exported `model` (a SavedModel, .keras or
+        .h5, or a convert manifest, whose source hash is used), newest first.
+
+        Raises UsageError (a .json that is not a convert manifest), SourceModelError.
+        """
+        import json
+
+        from tfstudio.models.source import probe_source
+        from tfstudio.training.provenance import find_exports
+
+        path = Path(model)
+        if path.suffix == ".json" and path.is_file():
+            try:
+                sha = json.loads(path.read_text(encoding="utf-8"))["source"]["sha256"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise UsageError(f"{path} is not a convert manifest (no source.sha256)") from exc
+        else:
+            sha = probe_source(path).sha256
+        return Lineage(sha, tuple(find_exports(sha)))
+
     def gpu_check(
         self,
         image: str | None = None,
@@ -435,31 +357,6 @@ class Training(TrainingImages):
             )
         report.finished(True, result.message, result.to_json())
         return result
-
-    # -- connections --------------------------------------------------------
-
-    def close(self) -> None:
-        """Closes every engine connection (a later call opens a fresh one)."""
-        self._pool.close()
-
-    @contextlib.contextmanager
-    def _client(self, name: str | None) -> Iterator[EngineClient]:
-        with self._pool.client(self.engine(name)) as client:
-            yield client
-
-    def _engine_as_device(self, name: str) -> Any:
-        from tfstudio.fleet.registry import Device
-
-        engine = self.engine(name)
-        if engine.scheme != "ssh":
-            raise EngineError(
-                f"engine {engine.name} is {engine.scheme}://, not reached over SSH: "
-                "there is no host key to trust"
-            )
-        user, host, port = engine.ssh_parts()
-        return Device(
-            name=engine.name, host=host, port=port, user=user, ssh_config=engine.ssh_config
-        )
 
 
 def _engine_of(job: JobRef, engine: str | None) -> str | None:

@@ -143,3 +143,19 @@ class JobOutcome:
         """Returns {action, job, provenance}."""
         record = self.provenance.to_json() if self.provenance is not None else None
         return {"action": self.action, "job": self.job.to_json(), "provenance": record}
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The jobs that exported a model (`Training.which`): its content hash and, newest
+    first, each job's record with the export that has that hash."""
+
+    sha256: str
+    found: tuple[tuple[Provenance, dict[str, Any]], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns {sha256, jobs: [{job, image, export}]}."""
+        return {
+            "sha256": self.sha256,
+            "jobs": [{"job": r.job_id, "image": r.image, "export": e} for r, e in self.found],
+        }

@@ -1,4 +1,4 @@
-"""Docker's timestamps (RFC 3339 with nanoseconds) as nanoseconds, and back to short text."""
+"""Docker's timestamps (RFC 3339 with nanoseconds) as nanoseconds, and back to ISO text."""
 
 from __future__ import annotations
 
@@ -30,14 +30,3 @@ def iso(ns: int | None) -> str | None:
     if ns is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 1_000_000_000))
-
-
-def ago(ns: int | None, now_ns: int | None = None) -> str:
-    """Returns how long ago `ns` was, e.g. '42s', '5m', '3h', '2d' ('-' for None)."""
-    if ns is None:
-        return "-"
-    seconds = max(0, ((now_ns or time.time_ns()) - ns) // 1_000_000_000)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -17,8 +17,8 @@ from textual.screen import Screen
 from tfstudio.tui.screens.dashboard import DashboardScreen
 
 if TYPE_CHECKING:
-    from tfstudio.models.catalog import ModelEntry
     from tfstudio.studio import Studio
+    from tfstudio.studio.types import ModelEntry
     from tfstudio.workflows.pipeline.control import Pipeline
 
 
@@ -129,7 +129,7 @@ class StudioApp(App[int]):
         (a bug) opens the error dialog with its type.
         """
         from tfstudio.errors import CancelledError, TfStudioError
-        from tfstudio.fleet.connector import PassphraseRequired
+        from tfstudio.studio.types import PassphraseRequired
 
         if isinstance(error, CancelledError):
             self.notify(error.message, title="cancelled", severity="warning")

@@ -14,17 +14,19 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from tfstudio.convert.result import ConversionResult
-    from tfstudio.fleet.hostkey_offer import HostKeyOffer
-    from tfstudio.models.catalog import ModelEntry
     from tfstudio.operations import Event, FleetResult
     from tfstudio.studio.logs import LogStream
     from tfstudio.studio.overview import DeviceSummary, Readiness
     from tfstudio.studio.training_types import EngineJobs, EngineReport, JobOutcome, TrainRequest
-    from tfstudio.training.engines import Engine
-    from tfstudio.training.gpucheck import GpuCheckResult
-    from tfstudio.training.launch import LaunchResult
-    from tfstudio.training.provenance import Provenance
+    from tfstudio.studio.types import (
+        ConversionResult,
+        Engine,
+        GpuCheckResult,
+        HostKeyOffer,
+        LaunchResult,
+        ModelEntry,
+        Provenance,
+    )
 
 
 class Progress(Message, bubble=False):

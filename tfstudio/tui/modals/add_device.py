@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tfstudio.errors import TfStudioError
-from tfstudio.fleet.registry import Device
+from tfstudio.studio.types import Device
 
 FIELDS = (
     ("name", "name, e.g. pi1"),

@@ -13,7 +13,7 @@ from textual.widgets.option_list import Option
 
 if TYPE_CHECKING:
     from tfstudio.studio.training_types import EngineReport
-    from tfstudio.training.engines import Engine
+    from tfstudio.studio.types import Engine
 
 
 class EnginePickModal(ModalScreen["str | None"]):

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from tfstudio.fleet.hostkey_offer import CHANGED, HostKeyOffer
+from tfstudio.studio.types import CHANGED, HostKeyOffer
 
 
 class HostKeyModal(ModalScreen[bool]):

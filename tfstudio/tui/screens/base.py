@@ -13,8 +13,8 @@ from textual.worker import Worker, WorkerState
 from tfstudio.operations import CancelToken
 
 if TYPE_CHECKING:
-    from tfstudio.models.catalog import ModelEntry
     from tfstudio.studio import Studio
+    from tfstudio.studio.types import ModelEntry
     from tfstudio.workflows.pipeline.control import Pipeline
 
 
@@ -126,6 +126,6 @@ class StudioScreen(Screen[None]):
         """After a fan-out: asks for any key passphrase a device needed, then retries."""
         missing = self.studio.connector.missing_passphrases()
         if missing:
-            from tfstudio.fleet.connector import PassphraseRequired
+            from tfstudio.studio.types import PassphraseRequired
 
             self.studio_app.report_failure(PassphraseRequired("a device", missing[0]), self._retry)

@@ -145,7 +145,7 @@ class BenchScreen(StudioScreen):
         self.post_message(ReportRead(studio.bench_report(devices=names)))
 
     def on_report_read(self, message: ReportRead) -> None:
-        from tfstudio.measure.reportfmt import table_rows
+        from tfstudio.studio.types import table_rows
 
         if not self.matrix:
             return
@@ -196,7 +196,7 @@ class BenchScreen(StudioScreen):
         self, devices: list[str], model: Path | None, runs: int | None, token: Any
     ) -> None:
         """Benchmarks in this thread, posting events and the result."""
-        from tfstudio.measure.bench import BenchSettings
+        from tfstudio.studio.types import BenchSettings
 
         studio = self.studio
         result = studio.bench(
@@ -231,7 +231,7 @@ class BenchScreen(StudioScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export")
     def run_export(self) -> None:
         """Exports in this thread."""
-        from tfstudio.measure.export import export_bench
+        from tfstudio.studio.types import export_bench
 
         paths = export_bench(self.studio.bench_history(), self.studio.home / "exports")
         self.post_message(DeviceAnswer("", "export", paths))

@@ -18,7 +18,7 @@ from textual.markup import escape
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Static
 
 from tfstudio.formatting import human_bytes, percent, ratio
-from tfstudio.models.catalog import ModelEntry
+from tfstudio.studio.types import ModelEntry
 from tfstudio.tui.messages import Converted, ConvertRequest, ConvertRequested, Progress
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets.paths import PathSuggester
@@ -131,8 +131,7 @@ class ConvertScreen(StudioScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="convert", description="convert")
     def run_convert(self, request: ConvertRequest, token: Any) -> None:
         """Runs the conversion in this thread, posting its events and result."""
-        from tfstudio.convert import ModesFailedError
-        from tfstudio.models.catalog import read_entry
+        from tfstudio.studio.types import ModesFailedError, read_entry
 
         options = {"fixed_batch": request.fixed_batch} if request.fixed_batch else {}
         try:
@@ -219,7 +218,7 @@ def _order(mode: str) -> int:
 
 def _inspection(path: Path) -> str:
     from tfstudio.errors import TfStudioError
-    from tfstudio.models.facts import facts_to_json, inspect_model
+    from tfstudio.studio.types import facts_to_json, inspect_model
 
     try:
         info = facts_to_json(inspect_model(path), path)

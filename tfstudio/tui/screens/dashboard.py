@@ -23,9 +23,9 @@ from tfstudio.tui.widgets.tables import fill, selected_key
 from tfstudio.workflows.demo.report import STAGES as DEMO_STAGES
 
 if TYPE_CHECKING:
-    from tfstudio.models.catalog import ModelEntry
     from tfstudio.studio.overview import DeviceSummary, Readiness
     from tfstudio.studio.training_types import EngineJobs
+    from tfstudio.studio.types import ModelEntry
 
 JOBS_REFRESH_S = 5.0
 """Seconds between two reads of the Jobs pane while the dashboard is shown."""
@@ -187,7 +187,7 @@ class DashboardScreen(StudioScreen):
         report = run_demo(
             self.studio, on_event=lambda e: self.post_message(Progress(e)), cancel=token
         )
-        from tfstudio.models.catalog import read_entry
+        from tfstudio.studio.types import read_entry
 
         entries = [e for r in report.rows if r.path and (e := read_entry(r.path))]
         self.post_message(DemoFinished(report, entries))

@@ -258,7 +258,7 @@ class DevicesScreen(StudioScreen):
         self.post_message(HostKeyScanned(self.studio.scan_host_key(name)))
 
     def on_host_key_scanned(self, message: HostKeyScanned) -> None:
-        from tfstudio.fleet.hostkey_offer import CHANGED, TRUSTED
+        from tfstudio.studio.types import CHANGED, TRUSTED
         from tfstudio.tui.modals.hostkey import HostKeyModal
 
         offer = message.offer

@@ -71,7 +71,7 @@ class EngineActions(StudioScreen):
         self.post_message(HostKeyScanned(self.studio.training.scan_engine_key(name)))
 
     def on_host_key_scanned(self, message: HostKeyScanned) -> None:
-        from tfstudio.fleet.hostkey_offer import CHANGED, TRUSTED
+        from tfstudio.studio.types import CHANGED, TRUSTED
         from tfstudio.tui.modals.hostkey import HostKeyModal
 
         offer = message.offer

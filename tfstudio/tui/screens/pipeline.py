@@ -158,8 +158,8 @@ class PipelineScreen(StudioScreen):
 
     def settings(self) -> Any:
         """Returns the form as PipelineSettings. Raises UsageError for a bad field."""
-        from tfstudio.convert.presets import parse_modes
         from tfstudio.errors import UsageError
+        from tfstudio.studio.types import parse_modes
         from tfstudio.workflows.pipeline.settings import DEFAULT_SETTLE_S, PipelineSettings
 
         def text(widget_id: str) -> str:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from textual.widgets import Select, SelectionList
 
 if TYPE_CHECKING:
-    from tfstudio.models.catalog import ModelEntry
     from tfstudio.studio.overview import DeviceSummary
+    from tfstudio.studio.types import ModelEntry
 
 
 def set_models(

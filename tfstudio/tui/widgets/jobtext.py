@@ -8,14 +8,11 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from tfstudio.formatting import human_bytes
-from tfstudio.training.timefmt import ago
+from tfstudio.formatting import ago, human_bytes
 
 if TYPE_CHECKING:
     from tfstudio.studio.training_types import EngineJobs, EngineReport
-    from tfstudio.training.gpucheck import GpuCheckResult
-    from tfstudio.training.jobs import JobInfo
-    from tfstudio.training.provenance import Provenance
+    from tfstudio.studio.types import GpuCheckResult, JobInfo, Provenance
 
 COLUMNS = ("job", "state", "time", "cpu", "mem", "gpu", "image")
 

@@ -24,7 +24,7 @@ from tfstudio.tui.widgets.joblog import JobLog
 
 if TYPE_CHECKING:
     from tfstudio.studio.logs import LogStream
-    from tfstudio.training.jobs import JobInfo
+    from tfstudio.studio.types import JobInfo
 
 LOG_TAIL = 2000
 """Lines of an existing log shown when a job is selected; new lines follow."""

@@ -1,0 +1,36 @@
+"""What every part of the facade shares: TFSTUDIO_HOME, the config, the connector, and a
+model file's facts (each operation that takes a model reads them first, so a bad file is
+one error, not one per device)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tfstudio.config import Config
+
+if TYPE_CHECKING:
+    from tfstudio.fleet.connector import Connector
+    from tfstudio.models.facts import ModelFacts
+
+DEFAULT_WORKERS = 8
+"""Devices at once when the config does not say (`[fleet] fanout`)."""
+
+
+class StudioState:
+    """The state the facade's parts share; `Studio` fills it in."""
+
+    home: Path
+    config: Config
+    connector: Connector
+
+    @property
+    def workers(self) -> int:
+        """Devices at once in a fan-out: the config's, else DEFAULT_WORKERS."""
+        return max(1, self.config.fanout or DEFAULT_WORKERS)
+
+    def inspect(self, model: str | Path) -> ModelFacts:
+        """Returns a .tflite file's facts (no tensorflow). Raises ModelFormatError."""
+        from tfstudio.models.facts import inspect_model
+
+        return inspect_model(model)
