@@ -1,12 +1,12 @@
 """Builds `tfstudio-agent.pyz`, the single-file edge agent the studio pushes to devices.
 
 The zipapp holds every .py file of the installed `edge_agent` package, its
-sub-packages included, and a `__main__.py` that runs its CLI, so `python3 tfstudio-agent.pyz --home DIR
-COMMAND` works on any device with Python 3.9+, numpy and a LiteRT runtime
-(with bytecode for the builder's Python version, used when the device's matches). The
-archive is deterministic (sorted entries, fixed mtimes and modes): the same
-source gives the same sha256, so the studio can tell whether a device's agent
-is current by its hash.
+sub-packages included, and a `__main__.py` that runs its CLI, so `python3
+tfstudio-agent.pyz --home DIR COMMAND` works on any device with Python 3.9+,
+numpy and a LiteRT runtime (with bytecode for the builder's Python version,
+used when the device's matches). The archive is deterministic (sorted entries,
+fixed mtimes and modes): the same source gives the same sha256, so the studio
+can tell whether a device's agent is current by its hash.
 """
 
 from __future__ import annotations
