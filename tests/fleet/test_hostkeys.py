@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from tests.fleet.conftest import Lab
 from tests.helpers.sshd import SshdFactory
 from tfstudio.cli import main
 from tfstudio.errors import HostKeyError
+from tfstudio.fleet import registry
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import get_device
 
@@ -68,16 +70,17 @@ def test_changed_host_key_is_refused_even_after_trust(lab: Lab, sshd: SshdFactor
         server.stop()
 
 
-def test_user_known_hosts_is_honoured(
-    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_users_known_hosts_file_is_honoured_as_ssh_names_it(lab: Lab, tmp_path: Path) -> None:
+    """The key is only in a known_hosts file the ssh config names (UserKnownHostsFile),
+    as ssh reads it; tfstudio's own file knows nothing of it."""
     server = lab.servers[1]
-    fake_home = tmp_path / "home"
-    (fake_home / ".ssh").mkdir(parents=True)
-    (fake_home / ".ssh" / "known_hosts").write_text(
-        f"[127.0.0.1]:{server.port} {server.host_pub_line}\n"
-    )
-    monkeypatch.setenv("HOME", str(fake_home))
+    known = tmp_path / "my_known_hosts"
+    known.write_text(f"[127.0.0.1]:{server.port} {server.host_pub_line}\n")
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host *\n  UserKnownHostsFile {known}\n")
     device = lab.add("viauser", server=1, trust=False, install=False)
+    device = registry.add_device(replace(device, name="viauser2", ssh_config=str(config)))
     with open_transport(device) as transport:
         assert transport.run(["true"]).ok
+    with pytest.raises(HostKeyError, match="unknown"):
+        open_transport(get_device("viauser"))  # without the config: not known

@@ -23,9 +23,9 @@ from tests.training.tfjob import prepare_workspace
 from tfstudio.cli import main
 from tfstudio.errors import HostKeyError
 from tfstudio.models.source import probe_source
+from tfstudio.studio import Studio
 from tfstudio.training.client import connect
 from tfstudio.training.engines import Engine, add_engine, get_engine
-from tfstudio.training.enginetrust import scan_engine_key, trust_engine
 from tfstudio.training.errors import EngineUnreachableError, WorkspaceError
 from tfstudio.training.jobs import list_jobs
 from tfstudio.training.jobspec import build_spec
@@ -59,7 +59,7 @@ def register(
         Engine(name=name, url=f"ssh://{user}@127.0.0.1:{server.port}", key=str(factory.client_key))
     )
     if trust:
-        trust_engine(engine, fingerprint=server.host_fingerprint)
+        Studio().training.trust_engine(engine.name, fingerprint=server.host_fingerprint)
     return engine
 
 
@@ -76,13 +76,13 @@ def test_unknown_engine_key_is_refused_then_trusted_by_fingerprint(
     assert main(["jobs", "--engine", "gpubox"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "engines trust gpubox" in err
-    offer = scan_engine_key(engine)
-    assert offer.fingerprint == fp and not offer.known
+    offer = Studio().training.scan_engine_key(engine.name)
+    assert offer.fingerprint == fp and offer.status == "unknown"
     assert main(["engines", "trust", "gpubox", "--fingerprint", "SHA256:wrong"]) == 1
     assert "nothing recorded" in capsys.readouterr().err
     assert main(["engines", "trust", "gpubox", "--fingerprint", fp]) == 0
     assert f"trusted [127.0.0.1]:{server.port} ssh-ed25519 {fp}" in capsys.readouterr().out
-    assert scan_engine_key(engine).known
+    assert Studio().training.scan_engine_key(engine.name).status == "trusted"
     assert main(["engines", "check", "gpubox", "--json"]) == 0
     [status] = json.loads(capsys.readouterr().out)
     assert status["reachable"] and status["server_version"]
@@ -179,6 +179,6 @@ def test_ssh_config_alias_reaches_the_engine(engine_host, docker_api, tmp_path: 
         f"  IdentityFile {factory.client_key}\n"
     )
     engine = add_engine(Engine(name="aliased", url="ssh://gpu-alias", ssh_config=str(config)))
-    trust_engine(engine, fingerprint=server.host_fingerprint)
+    Studio().training.trust_engine(engine.name, fingerprint=server.host_fingerprint)
     with connect(engine) as client:
         assert client.server_version and client.engine.host_label() == "gpu-alias"

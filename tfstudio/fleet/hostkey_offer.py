@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tfstudio.errors import HostKeyError, UsageError
+from tfstudio.errors import HostKeyChangedError, HostKeyError, HostKeyRevokedError, UsageError
 from tfstudio.fleet.registry import LOCAL, Device
 
 UNKNOWN = "unknown"
@@ -34,6 +34,8 @@ class HostKeyOffer:
     fingerprint: str
     status: str  # UNKNOWN, TRUSTED or CHANGED
     recorded_fingerprint: str | None = None
+    alias: str | None = None
+    """The HostKeyAlias the key is recorded under (ssh looks it up by that name)."""
 
     @property
     def text(self) -> str:
@@ -66,28 +68,43 @@ def scan(device: Device, *, connect_timeout: float | None = None) -> HostKeyOffe
         config_path=Path(device.ssh_config) if device.ssh_config else None,
     )
     key = scan_host_key(target, device.name)
-    known = hostkeys.load_known(target.hostname, target.port)
-    if key.asbytes() in known.revoked:
-        # A revoked key is never offered for trust: verify raises HostKeyRevokedError.
-        hostkeys.verify(target.hostname, target.port, key, device.name)
-    recorded = known.keys.get(key.get_name())
-    status, old_fp = UNKNOWN, None
-    if recorded is not None and recorded[0].asbytes() == key.asbytes():
-        status = TRUSTED
-    elif known.keys:
-        old_key = (recorded or next(iter(known.keys.values())))[0]
-        status, old_fp = CHANGED, hostkeys.fingerprint(old_key)
+    status, old_fp = _status(target, key, device.name)
     return HostKeyOffer(
         device=device.name,
         host=target.hostname,
         port=target.port,
-        entry=hostkeys.host_entry(target.hostname, target.port),
+        entry=hostkeys.host_entry(target.hostname, target.port, target.host_key_alias),
         key_type=key.get_name(),
         key_base64=key.get_base64(),
         fingerprint=hostkeys.fingerprint(key),
         status=status,
         recorded_fingerprint=old_fp,
+        alias=target.host_key_alias,
     )
+
+
+def _status(target: Any, key: Any, device: str) -> tuple[str, str | None]:
+    """How the offered key compares with the records ssh would read: trusted, changed
+    (with the recorded fingerprint) or unknown. A revoked key raises HostKeyRevokedError:
+    it is never offered for trust."""
+    from tfstudio.transport import hostkeys
+
+    files = hostkeys.known_files(target.known_hosts)
+    try:
+        hostkeys.verify(
+            target.hostname, target.port, key, device, alias=target.host_key_alias, files=files
+        )
+    except HostKeyChangedError:
+        known = hostkeys.load_known(
+            target.hostname, target.port, files, alias=target.host_key_alias
+        )
+        old = next(line for line in known.keys if line.key_type == key.get_name())
+        return CHANGED, hostkeys.line_fingerprint(old.key_blob)
+    except HostKeyRevokedError:
+        raise
+    except HostKeyError:
+        return UNKNOWN, None
+    return TRUSTED, None
 
 
 def record(offer: HostKeyOffer, *, replace: bool = False) -> Path:
@@ -113,4 +130,4 @@ def record(offer: HostKeyOffer, *, replace: bool = False) -> Path:
     key = paramiko.PKey.from_type_string(offer.key_type, base64.b64decode(offer.key_base64))
     if hostkeys.fingerprint(key) != offer.fingerprint:
         raise HostKeyError(f"{offer.device}: the offer's key does not match its fingerprint")
-    return hostkeys.record(offer.host, offer.port, key, replace=replace)
+    return hostkeys.record(offer.host, offer.port, key, replace=replace, alias=offer.alias)

@@ -202,7 +202,7 @@ class TrainingEngines:
         """
         from tfstudio.errors import HostKeyError
         from tfstudio.fleet.trust import trust_offer
-        from tfstudio.training.enginetrust import engine_host_key_error
+        from tfstudio.training.dialstdio import engine_host_key_error
 
         try:
             result = trust_offer(

@@ -4,9 +4,9 @@ The modules, each with one job:
 
 - `engines`      the engine registry (`local`, `[engines.*]`, engines.json)
 - `client`       connect to an engine; Docker SDK errors → TfStudioErrors
-- `dialstdio`    ssh:// engines over the studio's own checked SSH connection
+- `dialstdio`    ssh:// engines over the studio's own checked SSH connection, and
+                 the wording of their host-key errors
 - `enginecheck`  reachable? version, NVIDIA runtime, GPUs, images
-- `enginetrust`  host keys of ssh:// engines (scan, then trust)
 - `tagpolicy`    `latest`, untagged and floating references are refused
 - `images`       list, resolve (id + digest), pull with a way out
 - `imageprobe`   TensorFlow version of an image without a label (cached)

@@ -1,15 +1,16 @@
-"""Strict host-key checking: tfstudio's own known_hosts plus the user's.
+"""Strict host-key checking: tfstudio's own known_hosts, then the files ssh would read.
 
 An unknown key is refused with its SHA256 fingerprint and the command that
-trusts it; a key that differs from a recorded one is refused loudly as a
-possible man-in-the-middle. Nothing is ever added without the user's say-so
-(`tfstudio devices trust`), i.e. paramiko's AutoAddPolicy is never used.
-Hosts on a port other than 22 are recorded as `[host]:port`, as OpenSSH does.
+trusts it; a key that differs from a recorded one of the same type is refused
+loudly as a possible man-in-the-middle. Nothing is ever added without the
+user's say-so (`tfstudio devices trust`), i.e. paramiko's AutoAddPolicy is never
+used, whatever StrictHostKeyChecking says.
 
-The files are read line by line, as OpenSSH reads them: a `@revoked` key is
-refused wherever it shows up, `@cert-authority` lines are skipped (tfstudio
-does not check host certificates; the unknown-key error says so), and a line
-that cannot be parsed is skipped, never fatal.
+The files are those the ssh config names (UserKnownHostsFile, then
+GlobalKnownHostsFile; by default ~/.ssh/known_hosts, known_hosts2 and the
+/etc/ssh ones), read as OpenSSH reads them (`tfstudio.transport.knownhosts`):
+HostKeyAlias, `[host]:port`, patterns, hashed names, `@revoked` keys and
+`@cert-authority` host certificates (`tfstudio.transport.hostcert`).
 """
 
 from __future__ import annotations
@@ -18,32 +19,31 @@ import base64
 import contextlib
 import fcntl
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tfstudio.atomic import write_text_atomic
+from tfstudio.atomic import write_bytes_atomic
 from tfstudio.config import studio_home
 from tfstudio.errors import HostKeyChangedError, HostKeyError, HostKeyRevokedError
+from tfstudio.transport.knownhosts import HostKeys, lookup, lookup_name
 
 if TYPE_CHECKING:
     import paramiko
-    from paramiko.hostkeys import HostKeyEntry
 
 KNOWN_HOSTS_NAME = "known_hosts"
 """tfstudio's own known_hosts file, inside TFSTUDIO_HOME."""
 
 
-def host_entry(host: str, port: int) -> str:
-    """Returns the known_hosts name of `host:port` (`host` or `[host]:port`)."""
-    return host if port == 22 else f"[{host}]:{port}"
+def host_entry(host: str, port: int, alias: str | None = None) -> str:
+    """Returns the known_hosts name of `host:port` (`host`, `[host]:port`, or the alias)."""
+    return lookup_name(host, port, alias)
 
 
 def fingerprint(key: paramiko.PKey) -> str:
     """Returns OpenSSH's `SHA256:...` fingerprint of a public key."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+    return line_fingerprint(key.asbytes())
 
 
 def studio_known_hosts() -> Path:
@@ -51,80 +51,48 @@ def studio_known_hosts() -> Path:
     return studio_home() / KNOWN_HOSTS_NAME
 
 
-def user_known_hosts() -> Path:
-    """Returns the path of the user's `~/.ssh/known_hosts`."""
-    return Path.home() / ".ssh" / "known_hosts"
+DEFAULT_USER_FILES = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
+DEFAULT_GLOBAL_FILES = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+"""The files ssh reads when the config names none (UserKnownHostsFile, GlobalKnownHostsFile)."""
+
+RSA_SIGNATURES = ("rsa-sha2-512", "rsa-sha2-256")
+"""What a recorded `ssh-rsa` key is negotiated as: the same key, signed with SHA-2."""
 
 
-@dataclass(frozen=True)
-class KnownKeys:
-    """The keys recorded for one host entry: {key type: (key, file it came from)},
-    the revoked keys ({key blob: file}) and files holding @cert-authority lines."""
-
-    entry: str
-    keys: dict[str, tuple[paramiko.PKey, Path]]
-    revoked: dict[bytes, Path] = field(default_factory=dict)
-    cert_authorities: tuple[Path, ...] = ()
-
-    @property
-    def key_types(self) -> list[str]:
-        """Key types recorded for the host, to prefer them in the key exchange."""
-        return list(self.keys)
+def known_files(config_files: Sequence[str] = ()) -> list[Path]:
+    """Returns the files a host key is looked up in: tfstudio's own, then the ones the
+    ssh config names (else ssh's defaults: the user's, then the global ones)."""
+    names = config_files or (*DEFAULT_USER_FILES, *DEFAULT_GLOBAL_FILES)
+    return [studio_known_hosts(), *(Path(os.path.expanduser(n)) for n in names)]
 
 
-def _entries(path: Path) -> Iterator[tuple[str, HostKeyEntry]]:
-    """Yields (marker, entry) for each usable line of a known_hosts file ("" = no marker)."""
-    from paramiko.hostkeys import HostKeyEntry
-
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise HostKeyError(f"cannot read known_hosts file {path}: {exc.strerror}") from exc
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        marker = ""
-        if line.startswith("@"):
-            marker, _, line = line.partition(" ")
-            line = line.strip()
-        try:
-            entry = HostKeyEntry.from_line(line, number)
-        except Exception:  # noqa: BLE001 - paramiko raises several types; a bad line is skipped
-            entry = None
-        if entry is not None and entry.key is not None:
-            yield marker, entry
-
-
-def load_known(host: str, port: int, files: list[Path] | None = None) -> KnownKeys:
-    """Returns the keys recorded for `host:port` in tfstudio's and the user's files.
+def load_known(
+    host: str,
+    port: int,
+    files: Sequence[Path] | None = None,
+    *,
+    alias: str | None = None,
+) -> HostKeys:
+    """Returns what the files record for `host:port` (looked up as ssh does: by
+    HostKeyAlias when given, `[host]:port` off port 22).
 
     Raises HostKeyError only when a known_hosts file exists but cannot be read.
     """
-    import paramiko
+    return lookup(lookup_name(host, port, alias), files if files is not None else known_files())
 
-    entry = host_entry(host, port)
-    found: dict[str, tuple[paramiko.PKey, Path]] = {}
-    revoked: dict[bytes, Path] = {}
-    authorities: list[Path] = []
-    for path in files if files is not None else [studio_known_hosts(), user_known_hosts()]:
-        if not path.is_file():
-            continue
-        keys = paramiko.HostKeys()
-        for marker, line in _entries(path):
-            if marker == "@revoked":
-                revoked.setdefault(line.key.asbytes(), path)
-            elif marker == "@cert-authority":
-                if path not in authorities:
-                    authorities.append(path)
-            elif not marker:
-                for name in line.hostnames:
-                    keys.add(name, line.key.get_name(), line.key)
-        for key_type, key in (keys.lookup(entry) or {}).items():
-            if key.asbytes() not in revoked:
-                found.setdefault(key_type, (key, path))
-    found = {t: (k, p) for t, (k, p) in found.items() if k.asbytes() not in revoked}
-    return KnownKeys(entry, found, revoked, tuple(authorities))
+
+def preferred_key_types(known: HostKeys) -> tuple[str, ...]:
+    """The host key algorithms to offer first, as OpenSSH orders them: the types already
+    recorded for the host (so a legitimate host shows a key we know), certificate types
+    first when a @cert-authority covers it."""
+    types: list[str] = []
+    for key_type in known.key_types:
+        types.extend(RSA_SIGNATURES if key_type == "ssh-rsa" else (key_type,))
+    if known.authorities:
+        plain = types or ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                          "ecdsa-sha2-nistp521", *RSA_SIGNATURES]  # fmt: skip
+        types = [f"{t}-cert-v01@openssh.com" for t in plain] + types
+    return tuple(types)
 
 
 def verify(
@@ -134,32 +102,43 @@ def verify(
     device: str | None = None,
     *,
     jump_host: bool = False,
+    alias: str | None = None,
+    files: Sequence[Path] | None = None,
 ) -> None:
-    """Returns when `key` is recorded for `host:port`; raises HostKeyError otherwise.
+    """Returns when `key` is trusted for `host:port` as ssh would trust it; raises
+    HostKeyError otherwise.
 
-    The error for an unknown key carries the fingerprint and the trust command
-    (for a ProxyJump hop, `device` is its alias: it is trusted by registering
-    it as a device); the one for a changed key says it may be a
-    man-in-the-middle attack.
+    Trusted: a recorded key of the same type and value, or a host certificate from a
+    CA that a @cert-authority line names for the host. A @revoked key is refused; a
+    recorded key of the same type with another value is a possible man-in-the-middle
+    (HostKeyChangedError); a key of a type with no record is unknown, as for ssh.
+    The error for an unknown key carries the fingerprint and the trust command (for a
+    ProxyJump hop, `device` is its alias: it is trusted by registering it as a device).
     """
-    known = load_known(host, port)
+    known = load_known(host, port, files, alias=alias)
     fp = fingerprint(key)
     what = "jump host key" if jump_host else "host key"
-    if key.asbytes() in known.revoked:
+    blob = key.asbytes()
+    revoked = known.revoked_line(blob)
+    if revoked is not None:
         raise HostKeyRevokedError(
-            f"{what.upper()} OF {known.entry} IS REVOKED ({key.get_name()} {fp}, marked "
-            f"@revoked in {known.revoked[key.asbytes()]}); refusing to connect",
+            f"{what.upper()} OF {known.name} IS REVOKED ({key.get_name()} {fp}, marked "
+            f"@revoked in {revoked.path} line {revoked.number}); refusing to connect",
             hint="the device must get a new host key; then verify and trust that one",
         )
-    recorded = known.keys.get(key.get_name())
-    if recorded is not None and recorded[0].asbytes() == key.asbytes():
+    cert_blob = _certificate_blob(key)
+    if cert_blob is not None:
+        _verify_certificate(cert_blob, known, alias or host, what, fp)
         return
-    if known.keys:
-        old_key, path = recorded or next(iter(known.keys.values()))
+    same_type = [line for line in known.keys if line.key_type == key.get_name()]
+    if any(line.key_blob == blob for line in same_type):
+        return
+    if same_type:
+        old = same_type[0]
         raise HostKeyChangedError(
-            f"{what.upper()} FOR {known.entry} HAS CHANGED: POSSIBLE MAN-IN-THE-MIDDLE ATTACK; "
-            f"refusing to connect (offered {key.get_name()} {fp}, "
-            f"recorded {old_key.get_name()} {fingerprint(old_key)} in {path})",
+            f"{what.upper()} FOR {known.name} HAS CHANGED: POSSIBLE MAN-IN-THE-MIDDLE ATTACK; "
+            f"refusing to connect (offered {key.get_name()} {fp}, recorded {old.key_type} "
+            f"{line_fingerprint(old.key_blob)} in {old.path} line {old.number})",
             hint="if the device was really re-installed, verify the new fingerprint out "
             f"of band, then run: {trust_command(device or host, fp)} --replace",
         )
@@ -173,16 +152,55 @@ def verify(
         where = f"--host {shlex.quote(host)}" + (f" --port {port}" if port != 22 else "")
         command = f"tfstudio devices add {name} {where} && {trust_command(name, fp)}"
     note = ""
-    if known.cert_authorities:
-        files = ", ".join(str(p) for p in known.cert_authorities)
-        note = (
-            f" (note: @cert-authority lines in {files} are skipped: tfstudio does not "
-            "check host certificates)"
-        )
+    if known.keys:
+        others = ", ".join(known.key_types)
+        note = f" (keys of other types are recorded for it: {others})"
     raise HostKeyError(
-        f"{what} of {known.entry} is unknown ({key.get_name()} {fp}); refusing to connect",
-        hint=f"check the fingerprint out of band, then run: {command}{note}",
+        f"{what} of {known.name} is unknown ({key.get_name()} {fp}); refusing to connect" + note,
+        hint=f"check the fingerprint out of band, then run: {command}",
     )
+
+
+def _certificate_blob(key: paramiko.PKey) -> bytes | None:
+    blob = getattr(key, "public_blob", None)
+    if blob is None or not str(getattr(blob, "key_type", "")).endswith("-cert-v01@openssh.com"):
+        return None
+    return bytes(blob.key_blob)
+
+
+def _verify_certificate(
+    cert_blob: bytes, known: HostKeys, principal: str, what: str, fp: str
+) -> None:
+    from tfstudio.transport import hostcert
+
+    try:
+        cert = hostcert.parse(cert_blob)
+    except (ValueError, IndexError) as exc:
+        raise HostKeyError(f"{what} certificate of {known.name} cannot be read: {exc}") from exc
+    revoked = known.revoked_line(cert.ca_blob)
+    if revoked is not None:
+        raise HostKeyRevokedError(
+            f"the CA that signed the {what} of {known.name} is @revoked "
+            f"({revoked.path} line {revoked.number}); refusing to connect"
+        )
+    if not any(hostcert.signed_by(cert, line.key_blob) for line in known.authorities):
+        raise HostKeyError(
+            f"{what} of {known.name} is a certificate ({fp}, id {cert.key_id!r}) from a CA "
+            "no @cert-authority line trusts for it; refusing to connect",
+            hint="add the CA's public key as `@cert-authority PATTERN KEY` to known_hosts "
+            "after checking it out of band",
+        )
+    why = hostcert.problem(cert, principal)
+    if why is not None:
+        raise HostKeyError(
+            f"{what} certificate of {known.name} (id {cert.key_id!r}) is refused: {why}"
+        )
+
+
+def line_fingerprint(blob: bytes) -> str:
+    """Returns OpenSSH's `SHA256:...` fingerprint of a public key blob."""
+    digest = hashlib.sha256(blob).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 def _device_name_for(alias: str) -> str:
@@ -200,20 +218,28 @@ def trust_command(device: str, fp: str) -> str:
     return f"tfstudio devices trust {shlex.quote(device)} --fingerprint {fp}"
 
 
-def record(host: str, port: int, key: paramiko.PKey, *, replace: bool = False) -> Path:
-    """Adds `key` for `host:port` to tfstudio's known_hosts and returns the file.
+def record(
+    host: str,
+    port: int,
+    key: paramiko.PKey,
+    *,
+    replace: bool = False,
+    alias: str | None = None,
+) -> Path:
+    """Adds `key` for `host:port` (recorded under HostKeyAlias `alias` when given, as ssh
+    looks it up) to tfstudio's known_hosts and returns the file.
 
     With `replace`, other keys recorded there for the host are dropped; without
     it, a different key of the same type raises HostKeyError. The file is
-    rewritten atomically under a lock.
+    rewritten atomically under a lock; bytes it cannot decode are kept as they are.
     """
     path = studio_known_hosts()
-    entry = host_entry(host, port)
+    entry = host_entry(host, port, alias)
     line = f"{entry} {key.get_name()} {key.get_base64()}"
     with _locked(path):
         kept: list[str] = []
         if path.exists():
-            for raw in path.read_text(encoding="utf-8").splitlines():
+            for raw in path.read_bytes().decode("latin-1").splitlines():
                 words = raw.split()
                 if len(words) >= 3 and entry in words[0].split(","):
                     same_type = words[1] == key.get_name()
@@ -228,7 +254,7 @@ def record(host: str, port: int, key: paramiko.PKey, *, replace: bool = False) -
                         )
                 kept.append(raw)
         kept.append(line)
-        write_text_atomic(path, "\n".join(kept) + "\n")
+        write_bytes_atomic(path, ("\n".join(kept) + "\n").encode("latin-1"))
     return path
 
 

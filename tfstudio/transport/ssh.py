@@ -17,7 +17,7 @@ import contextlib
 import os
 import select
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +34,19 @@ from tfstudio.transport.base import (
     command_line,
     read_line,
 )
+from tfstudio.transport.sshauth import PassphraseCallback, authenticate
 from tfstudio.transport.sshconfig import SSHTarget
 from tfstudio.transport.sshguard import Watchdog
 from tfstudio.transport.sshwire import (
     PREFERRED_CIPHERS,
     dial,
     direct_tcpip,
+    first,
     handshake,
     prefer,
     tunnel,
 )
 
-PassphraseCallback = Callable[[str], "str | None"]
-"""Asked for the passphrase of an encrypted key file; returns None to skip the key."""
-
-DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 KEEPALIVE_S = 15
 
 DEFAULT_STALL_S = 30.0
@@ -112,80 +110,24 @@ class SSHTransport(Transport):
             trans.auth_timeout = hop.connect_timeout
             options = trans.get_security_options()
             options.ciphers = prefer(options.ciphers, PREFERRED_CIPHERS)
-            known = hostkeys.load_known(hop.hostname, hop.port)
-            if known.key_types:
-                # Offer the recorded key type first, as OpenSSH does, so a
-                # legitimate host never shows us a key type we have no record of.
-                options.key_types = prefer(options.key_types, tuple(known.key_types))
+            files = hostkeys.known_files(hop.known_hosts)
+            known = hostkeys.load_known(hop.hostname, hop.port, files, alias=hop.host_key_alias)
+            # Offer the recorded key types first, as OpenSSH does, so a legitimate host
+            # never shows us a key type we have no record of.
+            options.key_types = first(options.key_types, hostkeys.preferred_key_types(known))
             server_key = handshake(trans, hop, self.name)
             label = self.name if hop is self.target else hop.alias
             hostkeys.verify(
-                hop.hostname, hop.port, server_key, label, jump_host=hop is not self.target
+                hop.hostname,
+                hop.port,
+                server_key,
+                label,
+                jump_host=hop is not self.target,
+                alias=hop.host_key_alias,
+                files=files,
             )
-            self._authenticate(trans, hop)
+            authenticate(trans, hop, self.name, self._passphrase)
             trans.set_keepalive(KEEPALIVE_S)
-
-    def _authenticate(self, trans: paramiko.Transport, hop: SSHTarget) -> None:
-        tried: list[str] = []
-        explicit = list(hop.identity_files)
-        candidates = explicit or [str(Path.home() / ".ssh" / n) for n in DEFAULT_KEYS]
-        for path in candidates:
-            key = self._load_key(path, required=path in explicit)
-            if key is None:
-                continue
-            tried.append(path)
-            if self._try_key(trans, hop.user, key):
-                return
-        if self._allow_agent:
-            with contextlib.suppress(paramiko.SSHException, OSError):
-                for key in paramiko.Agent().get_keys():
-                    tried.append("ssh-agent")
-                    if self._try_key(trans, hop.user, key):
-                        return
-        what = ", ".join(dict.fromkeys(tried)) or "no key found"
-        raise TransportError(
-            f"{self.name}: authentication failed for {hop.user}@{hop.hostname}:{hop.port} "
-            f"(tried: {what})",
-            hint="check --user and --key, and that the public key is in the device's "
-            "authorized_keys",
-        )
-
-    def _load_key(self, path: str, *, required: bool) -> paramiko.PKey | None:
-        if not Path(path).is_file():
-            if required:
-                raise TransportError(f"{self.name}: key file {path} not found")
-            return None
-        try:
-            return paramiko.PKey.from_path(path)
-        except (paramiko.PasswordRequiredException, TypeError):
-            # paramiko raises PasswordRequiredException for PEM keys; for OpenSSH-format
-            # keys the cryptography loader underneath raises TypeError instead.
-            secret = self._passphrase(path) if self._passphrase else None
-            if secret is None:
-                if required:
-                    raise TransportError(
-                        f"{self.name}: key {path} is encrypted and no passphrase was given",
-                        hint="run in a terminal to be asked for it, or load it into ssh-agent",
-                    ) from None
-                return None
-            try:
-                return paramiko.PKey.from_path(path, password=secret.encode())  # type: ignore[arg-type]
-            except (paramiko.SSHException, ValueError, TypeError) as exc:
-                raise TransportError(f"{self.name}: wrong passphrase for key {path}") from exc
-        except (paramiko.SSHException, OSError, ValueError) as exc:
-            if required:
-                raise TransportError(f"{self.name}: cannot load key {path}: {exc}") from exc
-            return None
-
-    @staticmethod
-    def _try_key(trans: paramiko.Transport, user: str, key: paramiko.PKey) -> bool:
-        try:
-            trans.auth_publickey(user, key)
-        except paramiko.AuthenticationException:
-            return False
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise TransportError(f"authentication for {user} failed: {exc}") from exc
-        return trans.is_authenticated()
 
     # -- deadlines ----------------------------------------------------------
 
@@ -504,6 +446,12 @@ def scan_host_key(target: SSHTarget, device: str) -> paramiko.PKey:
             sock = dial(target, device)
         trans = paramiko.Transport(sock)
         trans.banner_timeout = target.connect_timeout
+        files = hostkeys.known_files(target.known_hosts)
+        known = hostkeys.load_known(
+            target.hostname, target.port, files, alias=target.host_key_alias
+        )
+        options = trans.get_security_options()
+        options.key_types = first(options.key_types, hostkeys.preferred_key_types(known))
         try:
             return handshake(trans, target, device)
         finally:

@@ -1,25 +1,51 @@
-"""Resolve a device's SSH target through `~/.ssh/config` (paramiko does not do it itself).
+"""Where and how to connect to a host, as OpenSSH would: the route, the user and the keys.
 
-Applied options: HostName, User, Port, IdentityFile, ProxyJump and
-ConnectTimeout. Values given explicitly (the device registry, the CLI) win over
-the config file, as on OpenSSH's command line. ProxyJump may name a chain
-(`a,b`) of aliases or `user@host:port` specs; each hop is resolved again
-through the same config.
+The options come from `tfstudio.transport.sshoptions` (the user's own `ssh -G`, or
+tfstudio's reader where no ssh client exists). This module turns them into an
+`SSHTarget`, the route paramiko follows:
+
+- HostName, Port, User (the registry's user and port win, as `-l` and `-p` do);
+- IdentityFile in order, `~`, `%` tokens and `${VAR}` expanded; a missing file is
+  skipped as ssh skips it; IdentitiesOnly and IdentityAgent decide what ssh-agent
+  may offer;
+- ProxyJump chains and `ssh://` URIs exactly as ssh runs them (`a,b` reaches `b`
+  through `a`; each hop but the first ignores its own ProxyJump, and the first
+  follows its own); ProxyCommand runs through the shell as ssh runs it;
+- HostKeyAlias, UserKnownHostsFile and GlobalKnownHostsFile for the host-key check;
+- AddressFamily, BindAddress and ConnectTimeout for the dial.
+
+A directive that would change where the connection goes or which key it uses and
+that tfstudio cannot honour (PKCS11Provider, CertificateFile, BindInterface,
+KnownHostsCommand, ProxyUseFdpass, PubkeyAuthentication no) is refused in one line
+naming it, never ignored.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from tfstudio.errors import ConfigError
+from tfstudio.transport.sshoptions import SSHOptions, read_options
+from tfstudio.transport.sshtokens import Connection, expand_path, percent_expand, tilde_expand
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 MAX_JUMPS = 8
 """A ProxyJump chain longer than this is treated as a loop in the config."""
+
+PROXY_TOKENS = frozenset("%hnpr")
+"""The tokens ssh_config(5) allows in ProxyCommand."""
+
+REFUSED = {
+    "pkcs11provider": "keys on a PKCS#11 token (PKCS11Provider) cannot be used by tfstudio",
+    "certificatefile": "tfstudio cannot log in with SSH certificates (CertificateFile)",
+    "bindinterface": "tfstudio cannot bind the connection to an interface (BindInterface)",
+    "knownhostscommand": "tfstudio checks host keys in known_hosts files only (KnownHostsCommand)",
+}
+"""Directives tfstudio refuses when set (anything but `none`), with why."""
 
 
 @dataclass(frozen=True)
@@ -29,14 +55,39 @@ class SSHTarget:
     alias: str
     hostname: str
     port: int = 22
-    user: str = field(default_factory=getpass.getuser)
+    user: str = ""
     identity_files: tuple[str, ...] = ()
+    """Private key files to try, in ssh's order, expanded (some may not exist)."""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     jump: SSHTarget | None = None
+    identities_only: bool = False
+    """Only `identity_files` may be offered: no other key from ssh-agent."""
+    identity_agent: str | None = None
+    """None: $SSH_AUTH_SOCK; "none": no agent; else the agent socket to use."""
+    proxy_command: str | None = None
+    """A shell command whose stdin/stdout is the connection (tokens expanded)."""
+    host_key_alias: str | None = None
+    known_hosts: tuple[str, ...] = ()
+    """The user's and global known_hosts files the config names, in ssh's order."""
+    address_family: str = "any"
+    bind_address: str | None = None
+    explicit_identity: str | None = None
+    """The key the registry names (`--key`): it must exist."""
+
+    def __post_init__(self) -> None:
+        if not self.user:
+            object.__setattr__(self, "user", getpass.getuser())
+
+    @property
+    def host_key_name(self) -> str:
+        """The name its host key is looked up under: HostKeyAlias, else the host name."""
+        return self.host_key_alias or self.hostname
 
     def describe(self) -> str:
         """Returns `user@host:port` (with ` via JUMP` when jumping)."""
         text = f"{self.user}@{self.hostname}:{self.port}"
+        if self.proxy_command:
+            return f"{text} via ProxyCommand"
         return f"{text} via {self.jump.describe()}" if self.jump else text
 
 
@@ -53,91 +104,180 @@ def resolve(
     key: str | None = None,
     connect_timeout: float | None = None,
     config_path: Path | None = None,
-    _depth: int = 0,
 ) -> SSHTarget:
     """Returns the SSHTarget for `host` (an alias or a hostname).
 
-    Raises ConfigError for an unreadable config, a bad Port or a ProxyJump loop.
+    `config_path` replaces the default configs (~/.ssh/config then
+    /etc/ssh/ssh_config), as `ssh -F` does. Raises ConfigError for a config ssh
+    refuses, a bad ProxyJump, a ProxyJump loop, an unset `${VAR}` or a directive
+    tfstudio cannot honour.
     """
-    import paramiko
-
-    if _depth > MAX_JUMPS:
-        raise ConfigError(f"ProxyJump chain for {host} is longer than {MAX_JUMPS} hops")
-    path = config_path or default_ssh_config()
-    options: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            options = dict(paramiko.SSHConfig.from_path(str(path)).lookup(host))
-        except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise ConfigError(f"cannot read ssh config {path}: {exc}") from exc
-    hostname = str(options.get("hostname", host))
-    try:
-        real_port = port or int(str(options.get("port", 22)))
-        timeout = connect_timeout or float(str(options.get("connecttimeout", 0)) or 0)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: bad Port or ConnectTimeout for {host}: {exc}") from exc
-    identities: list[str] = [key] if key else []
-    for ident in options.get("identityfile", []) or []:
-        identities.append(os.path.expanduser(str(ident)))
-    jump = None
-    proxy = options.get("proxyjump")
-    if proxy and str(proxy).lower() != "none":
-        jump = _resolve_jump(str(proxy), path, _depth)
-    return SSHTarget(
-        alias=host,
-        hostname=hostname,
-        port=real_port,
-        user=user or str(options.get("user") or getpass.getuser()),
-        identity_files=tuple(identities),
-        connect_timeout=timeout or DEFAULT_CONNECT_TIMEOUT,
-        jump=jump,
-    )
-
-
-def _resolve_jump(spec: str, config_path: Path, depth: int) -> SSHTarget:
-    # `a,b` means: reach b through a. The last hop is the one next to the target.
-    hops = [h.strip() for h in spec.split(",") if h.strip()]
-    target: SSHTarget | None = None
-    for hop in hops:
-        user, _, rest = hop.rpartition("@")
-        host, port_text = rest, ""
-        if rest.startswith("["):
-            host, _, tail = rest[1:].partition("]")
-            port_text = tail[1:] if tail.startswith(":") else ""
-        elif rest.count(":") == 1:
-            host, _, port_text = rest.partition(":")
-        port = _jump_port(port_text, hop, config_path) if port_text else None
-        resolved = resolve(
-            host, port=port, user=user or None, config_path=config_path, _depth=depth + 1
-        )
-        if target is not None and resolved.jump is None:
-            resolved = _with_jump(resolved, target)
-        target = resolved
-    if target is None:
-        raise ConfigError(f"empty ProxyJump {spec!r}")
+    target = _resolve(host, user, port, config_path, 0)
+    if key:
+        expanded = tilde_expand(key)
+        others = tuple(f for f in target.identity_files if f != expanded)
+        target = replace(target, identity_files=(expanded, *others), explicit_identity=expanded)
+    if connect_timeout:
+        target = replace(target, connect_timeout=connect_timeout)
     return target
 
 
-def _jump_port(text: str, hop: str, config_path: Path) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 0 < port < 65536:
-        raise ConfigError(
-            f"bad ProxyJump port {text!r} in {hop!r} ({config_path})",
-            hint="write the jump host as [user@]host[:port] with a port from 1 to 65535",
-        )
-    return port
-
-
-def _with_jump(target: SSHTarget, jump: SSHTarget) -> SSHTarget:
-    return SSHTarget(
-        target.alias,
-        target.hostname,
-        target.port,
-        target.user,
-        target.identity_files,
-        target.connect_timeout,
-        jump,
+def _resolve(
+    host: str,
+    user: str | None,
+    port: int | None,
+    config_path: Path | None,
+    depth: int,
+    jump: str | None = None,
+) -> SSHTarget:
+    if depth > MAX_JUMPS:
+        raise ConfigError(f"ProxyJump chain for {host} is longer than {MAX_JUMPS} hops")
+    options = read_options(host, user=user, port=port, config_path=config_path, jump=jump)
+    _refuse_unsupported(options, host)
+    hostname = options.get("hostname") or host
+    real_port = _port(options.get("port"), host)
+    real_user = options.get("user") or getpass.getuser()
+    alias = options.get("hostkeyalias")
+    conn = Connection(host, hostname, real_port, real_user, alias)
+    identities: list[str] = []
+    for name in options.all("identityfile"):
+        path = expand_path(name, conn, f"IdentityFile of {host}")
+        if path not in identities:
+            identities.append(path)
+    agent = options.get("identityagent")
+    if agent in (None, "SSH_AUTH_SOCK"):
+        agent = None
+    elif agent != "none":
+        agent = _agent_path(agent, conn, host)
+    known = tuple(
+        tilde_expand(f)
+        for f in (*options.words("userknownhostsfile"), *options.words("globalknownhostsfile"))
+        if f.lower() != "none"
     )
+    target = SSHTarget(
+        alias=host,
+        hostname=hostname,
+        port=real_port,
+        user=real_user,
+        identity_files=tuple(identities),
+        connect_timeout=_timeout(options.get("connecttimeout"), host),
+        identities_only=(options.get("identitiesonly") or "no").lower() in ("yes", "true"),
+        identity_agent=agent,
+        host_key_alias=alias,
+        known_hosts=known,
+        address_family=(options.get("addressfamily") or "any").lower(),
+        bind_address=options.get("bindaddress"),
+    )
+    command = options.get("proxycommand")
+    if command and command.lower() != "none":
+        return replace(target, proxy_command=_proxy_command(command, conn, host))
+    jump = options.get("proxyjump")
+    if jump and jump.lower() != "none":
+        return replace(target, jump=_jump_route(jump, host, config_path, depth))
+    return target
+
+
+def _jump_route(spec: str, host: str, config_path: Path | None, depth: int) -> SSHTarget:
+    """Returns the hop next to the target for `ProxyJump spec`, with its own route.
+
+    OpenSSH reaches the target through `ssh [-l user] [-p port] [-J rest] last`:
+    the last hop of the list is the one next to the target, reached through the
+    ones before it; with no hops before it, it follows its own config's ProxyJump
+    (or ProxyCommand).
+    """
+    hops = [h.strip() for h in spec.split(",")]
+    if not all(hops):
+        raise ConfigError(f"invalid ProxyJump {spec!r} for {host}: an empty hop")
+    user, name, port = parse_hop(hops[-1], host)
+    # `ssh -J rest last`: the hops before it replace last's own ProxyJump/ProxyCommand.
+    return _resolve(name, user, port, config_path, depth + 1, jump=",".join(hops[:-1]) or None)
+
+
+_URI = re.compile(r"^ssh://(?:(?P<user>[^@/]*)@)?(?P<host>\[[^\]]+\]|[^:/]+)(?::(?P<port>\d*))?/?$")
+
+
+def parse_hop(hop: str, host: str) -> tuple[str | None, str, int | None]:
+    """Returns (user, host, port) of one ProxyJump hop: `[user@]host[:port]`, with an
+    IPv6 address in brackets, or `ssh://[user@]host[:port]`. Raises ConfigError."""
+    if hop.lower().startswith("ssh://"):
+        match = _URI.match(hop)
+        if not match:
+            raise ConfigError(f"invalid ProxyJump hop {hop!r} for {host}")
+        name = match.group("host").strip("[]")
+        port_text = match.group("port")
+        port = _port(port_text, host, what=f"ProxyJump hop {hop!r}") if port_text else None
+        return match.group("user") or None, name, port
+    user, at, rest = hop.rpartition("@")
+    if at and not user:
+        raise ConfigError(f"invalid ProxyJump hop {hop!r} for {host}: empty user")
+    name, port_text = rest, ""
+    if rest.startswith("["):
+        name, bracket, tail = rest[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise ConfigError(f"invalid ProxyJump hop {hop!r} for {host}")
+        port_text = tail[1:]
+    elif rest.count(":") == 1:
+        name, _, port_text = rest.partition(":")
+    if not name:
+        raise ConfigError(f"invalid ProxyJump hop {hop!r} for {host}: no host")
+    port = _port(port_text, host, what=f"ProxyJump hop {hop!r}") if port_text else None
+    return (user or None), name, port
+
+
+def _port(text: str | None, host: str, what: str = "Port") -> int:
+    if text is None:
+        return 22
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = 0
+    if not 0 < value < 65536:
+        raise ConfigError(
+            f"bad {what} {text!r} for {host}",
+            hint="a port is a number from 1 to 65535",
+        )
+    return value
+
+
+def _timeout(text: str | None, host: str) -> float:
+    if not text or text.lower() == "none":
+        return DEFAULT_CONNECT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise ConfigError(f"bad ConnectTimeout {text!r} for {host}") from exc
+    return value if value > 0 else DEFAULT_CONNECT_TIMEOUT
+
+
+def _agent_path(value: str, conn: Connection, host: str) -> str:
+    if value.startswith("$") and not value.startswith("${"):
+        # The legacy form names an environment variable holding the socket's path.
+        path = os.environ.get(value[1:])
+        return path if path else "none"
+    return expand_path(value, conn, f"IdentityAgent of {host}")
+
+
+def _proxy_command(command: str, conn: Connection, host: str) -> str:
+    if command.strip() == "-":
+        raise ConfigError(
+            f"ProxyCommand - (file descriptor passing) for {host} is not supported by tfstudio"
+        )
+    tokens = {k: v for k, v in conn.tokens().items() if k in PROXY_TOKENS}
+    return percent_expand(command, tokens, f"ProxyCommand of {host}")
+
+
+def _refuse_unsupported(options: SSHOptions, host: str) -> None:
+    for key, why in REFUSED.items():
+        value = options.get(key)
+        if value is not None and value.lower() != "none":
+            raise ConfigError(
+                f"{host}: {why}; ssh config sets {key} {value}",
+                hint="use a plain key file (IdentityFile) for this host, or remove the "
+                "directive from the config tfstudio reads",
+            )
+    if (options.get("proxyusefdpass") or "no").lower() in ("yes", "true"):
+        raise ConfigError(f"{host}: ProxyUseFdpass is not supported by tfstudio")
+    if (options.get("pubkeyauthentication") or "yes").lower() in ("no", "false"):
+        raise ConfigError(
+            f"{host}: ssh config sets PubkeyAuthentication no, and tfstudio logs in with keys only"
+        )
