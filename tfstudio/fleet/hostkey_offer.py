@@ -98,8 +98,7 @@ def _status(target: Any, key: Any, device: str) -> tuple[str, str | None]:
         known = hostkeys.load_known(
             target.hostname, target.port, files, alias=target.host_key_alias
         )
-        old = next(line for line in known.keys if line.key_type == key.get_name())
-        return CHANGED, hostkeys.line_fingerprint(old.key_blob)
+        return CHANGED, hostkeys.line_fingerprint(known.keys[0].key_blob)
     except HostKeyRevokedError:
         raise
     except HostKeyError:

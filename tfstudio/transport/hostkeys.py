@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,35 +107,41 @@ def verify(
     files: Sequence[Path] | None = None,
 ) -> None:
     """Returns when `key` is trusted for `host:port` as ssh would trust it; raises
-    HostKeyError otherwise.
+    HostKeyError otherwise. The decision follows OpenSSH's check_host_key:
 
-    Trusted: a recorded key of the same type and value, or a host certificate from a
-    CA that a @cert-authority line names for the host. A @revoked key is refused; a
-    recorded key of the same type with another value is a possible man-in-the-middle
-    (HostKeyChangedError); a key of a type with no record is unknown, as for ssh.
-    The error for an unknown key carries the fingerprint and the trust command (for a
-    ProxyJump hop, `device` is its alias: it is trusted by registering it as a device).
+    1. A host certificate from a CA that a @cert-authority line names for the host,
+       valid now and for this host, is trusted; any other certificate is checked
+       again as the plain key it certifies.
+    2. A @revoked key (or CA) for the host is refused: HostKeyRevokedError.
+    3. A recorded key equal to it is trusted; recorded keys that all differ (of any
+       type: ssh negotiates the recorded types first) are a possible
+       man-in-the-middle: HostKeyChangedError.
+    4. Nothing recorded under `[host]:port`: the bare `host` is tried (without a
+       HostKeyAlias), as ssh does; else the key is unknown, with the fingerprint and
+       the trust command in the error (for a ProxyJump hop, `device` is its alias:
+       it is trusted by registering it as a device).
     """
+    files = list(files) if files is not None else known_files()
     known = load_known(host, port, files, alias=alias)
+    bare = load_known(host, 22, files) if alias is None and port != 22 else None
     fp = fingerprint(key)
     what = "jump host key" if jump_host else "host key"
-    blob = key.asbytes()
-    revoked = known.revoked_line(blob)
-    if revoked is not None:
-        raise HostKeyRevokedError(
-            f"{what.upper()} OF {known.name} IS REVOKED ({key.get_name()} {fp}, marked "
-            f"@revoked in {revoked.path} line {revoked.number}); refusing to connect",
-            hint="the device must get a new host key; then verify and trust that one",
-        )
     cert_blob = _certificate_blob(key)
-    if cert_blob is not None:
-        _verify_certificate(cert_blob, known, alias or host, what, fp)
+    if cert_blob is not None and _certificate_trusted(cert_blob, known, bare, alias or host, what):
         return
-    same_type = [line for line in known.keys if line.key_type == key.get_name()]
-    if any(line.key_blob == blob for line in same_type):
+    blob = key.asbytes()
+    for records in (known, bare):
+        revoked = records.revoked_line(blob) if records is not None else None
+        if revoked is not None:
+            raise HostKeyRevokedError(
+                f"{what.upper()} OF {known.name} IS REVOKED ({key.get_name()} {fp}, marked "
+                f"@revoked in {revoked.path} line {revoked.number}); refusing to connect",
+                hint="the device must get a new host key; then verify and trust that one",
+            )
+    if any(line.key_blob == blob for line in known.keys):
         return
-    if same_type:
-        old = same_type[0]
+    if known.keys:
+        old = known.keys[0]
         raise HostKeyChangedError(
             f"{what.upper()} FOR {known.name} HAS CHANGED: POSSIBLE MAN-IN-THE-MIDDLE ATTACK; "
             f"refusing to connect (offered {key.get_name()} {fp}, recorded {old.key_type} "
@@ -142,6 +149,8 @@ def verify(
             hint="if the device was really re-installed, verify the new fingerprint out "
             f"of band, then run: {trust_command(device or host, fp)} --replace",
         )
+    if bare is not None and any(line.key_blob == blob for line in bare.keys):
+        return  # recorded for the bare host name: ssh's "found matching key w/out port"
     command = trust_command(device or host, fp)
     if jump_host:
         import shlex
@@ -151,12 +160,8 @@ def verify(
         name = _device_name_for(device or host)
         where = f"--host {shlex.quote(host)}" + (f" --port {port}" if port != 22 else "")
         command = f"tfstudio devices add {name} {where} && {trust_command(name, fp)}"
-    note = ""
-    if known.keys:
-        others = ", ".join(known.key_types)
-        note = f" (keys of other types are recorded for it: {others})"
     raise HostKeyError(
-        f"{what} of {known.name} is unknown ({key.get_name()} {fp}); refusing to connect" + note,
+        f"{what} of {known.name} is unknown ({key.get_name()} {fp}); refusing to connect",
         hint=f"check the fingerprint out of band, then run: {command}",
     )
 
@@ -168,33 +173,30 @@ def _certificate_blob(key: paramiko.PKey) -> bytes | None:
     return bytes(blob.key_blob)
 
 
-def _verify_certificate(
-    cert_blob: bytes, known: HostKeys, principal: str, what: str, fp: str
-) -> None:
+def _certificate_trusted(
+    cert_blob: bytes, known: HostKeys, bare: HostKeys | None, principal: str, what: str
+) -> bool:
+    """True when a trusted CA signed a certificate valid for `principal` now; False sends
+    the caller on to the plain key, as ssh retries with it. A @revoked CA raises
+    HostKeyRevokedError."""
     from tfstudio.transport import hostcert
 
     try:
         cert = hostcert.parse(cert_blob)
-    except (ValueError, IndexError) as exc:
-        raise HostKeyError(f"{what} certificate of {known.name} cannot be read: {exc}") from exc
-    revoked = known.revoked_line(cert.ca_blob)
-    if revoked is not None:
-        raise HostKeyRevokedError(
-            f"the CA that signed the {what} of {known.name} is @revoked "
-            f"({revoked.path} line {revoked.number}); refusing to connect"
-        )
-    if not any(hostcert.signed_by(cert, line.key_blob) for line in known.authorities):
-        raise HostKeyError(
-            f"{what} of {known.name} is a certificate ({fp}, id {cert.key_id!r}) from a CA "
-            "no @cert-authority line trusts for it; refusing to connect",
-            hint="add the CA's public key as `@cert-authority PATTERN KEY` to known_hosts "
-            "after checking it out of band",
-        )
-    why = hostcert.problem(cert, principal)
-    if why is not None:
-        raise HostKeyError(
-            f"{what} certificate of {known.name} (id {cert.key_id!r}) is refused: {why}"
-        )
+    except (ValueError, IndexError, struct.error):
+        return False
+    for records in (known, bare):
+        if records is None:
+            continue
+        revoked = records.revoked_line(cert.ca_blob)
+        if revoked is not None:
+            raise HostKeyRevokedError(
+                f"the CA that signed the {what} of {known.name} is @revoked "
+                f"({revoked.path} line {revoked.number}); refusing to connect"
+            )
+        if any(hostcert.signed_by(cert, line.key_blob) for line in records.authorities):
+            return hostcert.problem(cert, principal) is None
+    return False
 
 
 def line_fingerprint(blob: bytes) -> str:
