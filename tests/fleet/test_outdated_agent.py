@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import json
 import pwd
+import shutil
 import subprocess
 import sys
-import zipapp
 from pathlib import Path
 
+import edge_agent
 from tests.fleet.conftest import Lab
 from tfstudio.cli import main
-from tfstudio.fleet.agent_bundle import _stage
+from tfstudio.fleet.agent_bundle import build_agent_bytes
 
 
 def _old_agent_pyz(tmp: Path, version: str) -> Path:
-    """A real agent zipapp whose package says it is `version`."""
-    staging = tmp / "old-agent"
-    staging.mkdir()
-    _stage(staging)
-    init = staging / "edge_agent" / "__init__.py"
+    """A real agent zipapp, built as the studio builds it, whose package says `version`."""
+    source = tmp / "old-agent" / "edge_agent"
+    shutil.copytree(Path(edge_agent.__file__).parent, source,
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    init = source / "__init__.py"
     text = init.read_text()
     init.write_text(text.replace('__version__ = "', f'__version__ = "{version}"  # was "', 1))
-    for pyc in staging.rglob("*.pyc"):
-        pyc.unlink()  # the stale bytecode would still say the current version
     target = tmp / "old.pyz"
-    zipapp.create_archive(staging, target, interpreter="/usr/bin/env python3")
+    target.write_bytes(build_agent_bytes(source))
     check = subprocess.run(
         [sys.executable, str(target), "--home", str(tmp / "h"), "version", "--json"],
         capture_output=True,
