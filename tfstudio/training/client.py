@@ -131,6 +131,10 @@ def connect(
             )
         except docker.errors.DockerException as exc:
             raise EngineError(f"engine {engine.name}: {exc}") from exc
+        if engine.scheme == "tcp":
+            from tfstudio.training.tlsadapter import pin
+
+            pin(api, POOL_SIZE)
     client = EngineClient(engine, api, "", MIN_API_VERSION, closers)
     try:
         with client.call("connecting"):

@@ -241,7 +241,7 @@ def context_endpoint(
 
 
 def list_contexts(env: Mapping[str, str] | None = None) -> list[DockerContext]:
-    """Returns the contexts as `docker context ls` shows them: `default` first, then by name."""
+    """Returns the contexts as `docker context ls` does: `default` among them, by name."""
     env = os.environ if env is None else env
     current = _choose(env).name
     found = [
@@ -252,27 +252,18 @@ def list_contexts(env: Mapping[str, str] | None = None) -> list[DockerContext]:
             "Current DOCKER_HOST based configuration",
         )
     ]
-    meta_root = config_dir(env) / "contexts" / "meta"
-    entries: list[DockerContext] = []
-    for meta_path in sorted(meta_root.glob("*/meta.json")):
+    for meta_path in sorted((config_dir(env) / "contexts" / "meta").glob("*/meta.json")):
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             name = str(meta["Name"])
             description = str((meta.get("Metadata") or {}).get("Description") or "")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            entries.append(
-                DockerContext(
-                    meta_path.parent.name,
-                    DockerEndpoint("", "?", "context store"),
-                    False,
-                    error=f"{meta_path} is unreadable: {exc}",
-                )
-            )
+            unreadable = DockerEndpoint("", "?", "context store")
+            error = f"{meta_path} is unreadable: {exc}"
+            found.append(DockerContext(meta_path.parent.name, unreadable, False, error=error))
             continue
-        entries.append(
-            DockerContext(name, context_endpoint(name, env), name == current, description)
-        )
-    return found + sorted(entries, key=lambda c: c.name)
+        found.append(DockerContext(name, context_endpoint(name, env), name == current, description))
+    return sorted(found, key=lambda c: c.name)
 
 
 def _choose(env: Mapping[str, str]) -> _Choice:
