@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.tlscerts import CertAuthority, write_docker_dir
+from tfstudio.cli import main
 from tfstudio.training.client import connect
 from tfstudio.training.dockerhost import DockerHostError, parse_docker_host
 from tfstudio.training.engines import local_engine
@@ -193,7 +194,10 @@ def test_docker_context_and_context_use(docker_home: Path, monkeypatch: pytest.M
     # DOCKER_HOST beats any context, as for `docker` (`docker context ls` warns).
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/other.sock")
     assert local_engine().url == "unix:///run/other.sock"
-    assert local_engine().source == "DOCKER_HOST"
+    assert (
+        local_engine().source
+        == "DOCKER_HOST; DOCKER_HOST overrides context remote (DOCKER_CONTEXT)"
+    )
 
 
 def test_an_unknown_context_is_refused_in_one_line(
@@ -217,3 +221,58 @@ def test_a_context_without_a_port_is_refused(
     engine = local_engine()
     assert engine.problem and "needs a port" in engine.problem
     assert "context noport" in engine.problem
+
+
+def test_engines_list_shows_where_local_points_and_the_contexts(
+    docker_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = CertAuthority()
+    write_context(docker_home, "remote", "tcp://10.0.0.5:2376", tls={"ca.pem": ca.cert_pem})
+    write_context(docker_home, "box", "ssh://ml@gpu-box")
+    (docker_home / "config.json").write_text('{"currentContext": "remote"}')
+    assert main(["engines", "list"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "local is tcp://10.0.0.5:2376 (TLS, verified, no client certificate), "
+        "from context remote (docker context use)" in out
+    )
+    assert f"docker contexts in {docker_home}" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[-3:]}
+    assert rows["remote"] == ["*", "tcp://10.0.0.5:2376", "verify"]
+    assert rows["box"] == ["ssh://ml@gpu-box", "-"]
+    assert rows["default"] == ["unix:///var/run/docker.sock", "-"]
+
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert main(["engines", "list", "--json"]) == 0
+    [local] = json.loads(capsys.readouterr().out)
+    assert local["url"] == "tcp://127.0.0.1:2375" and local["tls"] is False
+    assert (
+        local["source"] == "DOCKER_HOST; DOCKER_HOST overrides context remote (docker context use)"
+    )
+    contexts = {c["name"]: c for c in local["docker_contexts"]}
+    assert contexts["default"]["current"] and not contexts["remote"]["current"]
+    assert contexts["remote"]["tls"] == "verify" and contexts["remote"]["ca"].endswith("ca.pem")
+
+
+def test_engines_list_says_why_local_cannot_be_used(
+    docker_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2376")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    assert main(["engines", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "local cannot be used: DOCKER_TLS_VERIFY is set but the CA certificate " in out
+    assert "docker contexts" not in out  # only `default`: no table
+    assert main(["engines", "check", "local"]) == 1
+    assert "ca.pem" in capsys.readouterr().err
+
+
+def test_readiness_names_what_the_cli_setup_lacks(
+    docker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tfstudio.studio import Studio
+
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    (part,) = [p for p in Studio().readiness() if p.part == "training"]
+    assert not part.ok and part.state == "misconfigured"
+    assert "ca.pem" in part.detail and "DOCKER_CERT_PATH" in (part.fix or "")

@@ -170,7 +170,7 @@ def local_engine() -> Engine:
         tls_key=ep.key if ep.tls and ep.cert else None,
         tls_verify=ep.tls_verify if ep.tls else None,
         origin="builtin",
-        source=ep.source,
+        source="; ".join((ep.source, *ep.notes)),
         problem=ep.problem,
         problem_hint=ep.hint,
     )
