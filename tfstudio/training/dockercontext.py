@@ -20,9 +20,12 @@ its TLS files in `contexts/tls/<sha256(name)>/docker/`, and TLS is on when any
 file is there or `SkipTLSVerify` is set.
 
 Where the CLI changed between releases, tfstudio follows the current one
-(23 and later): an empty DOCKER_HOST or DOCKER_CONTEXT counts as unset
-(20.10 let an empty DOCKER_HOST pick `default` and refused an empty
-DOCKER_CONTEXT); TLS settings do not apply to unix:// and ssh:// addresses.
+(after 20.10; 28.2 is checked here): an empty DOCKER_HOST or DOCKER_CONTEXT
+counts as unset (20.10 let an empty DOCKER_HOST pick `default` and refused an
+empty DOCKER_CONTEXT), and TLS settings do not apply to unix:// and ssh://
+addresses (20.10 tried TLS over the socket and failed). Docker's own docs say
+DOCKER_CONTEXT overrides DOCKER_HOST and that a port defaults to 2376 under
+TLS; both CLIs do otherwise, and tfstudio does what they do.
 Nothing here connects or imports docker.
 """
 
@@ -120,12 +123,6 @@ def context_id(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()
 
 
-def current_context(env: Mapping[str, str] | None = None) -> tuple[str, str, tuple[str, ...]]:
-    """Returns (context name, why, notes) as the CLI chooses the context."""
-    choice = _choose(os.environ if env is None else env)
-    return choice.name, choice.why, choice.notes
-
-
 def resolve(env: Mapping[str, str] | None = None) -> DockerEndpoint:
     """Returns the endpoint `docker` would use with this environment (default: os.environ)."""
     env = os.environ if env is None else env
@@ -135,8 +132,8 @@ def resolve(env: Mapping[str, str] | None = None) -> DockerEndpoint:
     else:
         ep = default_endpoint(env)
         if choice.why not in ("DOCKER_HOST", "default"):
-            ep = _with(ep, source=f"context default ({choice.why}): {ep.source}")
-    return _with(ep, notes=ep.notes + choice.notes) if choice.notes else ep
+            ep = replace(ep, source=f"context default ({choice.why}): {ep.source}")
+    return replace(ep, notes=ep.notes + choice.notes) if choice.notes else ep
 
 
 def default_endpoint(env: Mapping[str, str] | None = None) -> DockerEndpoint:
@@ -178,7 +175,7 @@ def default_endpoint(env: Mapping[str, str] | None = None) -> DockerEndpoint:
     )
     if not ca.is_file():
         where = "DOCKER_CERT_PATH" if env.get("DOCKER_CERT_PATH") else "the docker config directory"
-        return _with(
+        return replace(
             ep,
             ca=None,
             problem=f"{variable} is set but the CA certificate {ca} is missing "
@@ -295,7 +292,3 @@ def _read_config(env: Mapping[str, str]) -> tuple[str | None, str | None]:
         return None, f"{path} is unreadable and was ignored, as docker ignores it: {exc}"
     current = data.get("currentContext") if isinstance(data, dict) else None
     return (str(current) if current else None), None
-
-
-def _with(ep: DockerEndpoint, **changes: Any) -> DockerEndpoint:
-    return replace(ep, **changes)
