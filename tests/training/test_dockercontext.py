@@ -118,6 +118,9 @@ def test_cert_path_names_the_folder_and_tls_variables_follow_the_cli(
     monkeypatch.setenv("DOCKER_HOST", "tcp://box:2376")
     monkeypatch.setenv("DOCKER_CERT_PATH", str(certs))
     assert not local_engine().tls  # DOCKER_CERT_PATH alone does not turn TLS on
+    assert "DOCKER_CERT_PATH is set but DOCKER_TLS_VERIFY is not: plain HTTP" in (
+        local_engine().source
+    )
     monkeypatch.setenv("DOCKER_TLS_VERIFY", "0")  # any non-empty value: verify
     engine = local_engine()
     assert engine.tls and engine.verify and engine.tls_ca == str(certs / "ca.pem")

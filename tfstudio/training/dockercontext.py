@@ -160,7 +160,11 @@ def default_endpoint(env: Mapping[str, str] | None = None) -> DockerEndpoint:
             hint="e.g. unix:///var/run/docker.sock, tcp://host:2376 or ssh://user@host",
         )
     if not tls:
-        return DockerEndpoint(url, DEFAULT_CONTEXT, source)
+        notes: tuple[str, ...] = ()
+        if env.get("DOCKER_CERT_PATH") and url.startswith("tcp://"):
+            # docker does the same; said because docker-py's from_env turns TLS on here.
+            notes = ("DOCKER_CERT_PATH is set but DOCKER_TLS_VERIFY is not: plain HTTP",)
+        return DockerEndpoint(url, DEFAULT_CONTEXT, source, notes=notes)
     cert_dir = Path(env.get("DOCKER_CERT_PATH") or config_dir(env))
     ca, cert, key = (cert_dir / name for name in TLS_FILES)
     ep = DockerEndpoint(
