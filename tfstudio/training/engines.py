@@ -26,6 +26,7 @@ from typing import Any
 from tfstudio.atomic import file_lock, write_text_atomic
 from tfstudio.config import CONFIG_NAME, Config, load_config, studio_home
 from tfstudio.errors import ConfigError
+from tfstudio.training.dockercontext import resolve
 from tfstudio.training.errors import EngineError
 
 REGISTRY_NAME = "engines.json"
@@ -105,7 +106,7 @@ class Engine:
         return urllib.parse.urlsplit(self.url).hostname or self.url
 
     def to_json(self) -> dict[str, Any]:
-        """Returns the stored fields plus `origin`."""
+        """Returns every field (stored or not) plus `remote` and `tls`."""
         out = asdict(self)
         out["remote"] = self.remote
         out["tls"] = self.tls
@@ -159,8 +160,6 @@ def local_engine() -> Engine:
     ca.pem, an unknown context, a malformed DOCKER_HOST) becomes `problem`,
     which `connect` raises before opening any connection.
     """
-    from tfstudio.training.dockercontext import resolve
-
     ep = resolve()
     engine = Engine(
         name=LOCAL,
