@@ -87,6 +87,30 @@ def start(client: EngineClient, workspace: Path, command: list[str], **words: st
     return launch(client, spec)
 
 
+DOCKER_VARIABLES = (
+    "DOCKER_HOST",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_TLS",
+    "DOCKER_CERT_PATH",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+)
+
+
+@pytest.fixture
+def docker_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean docker CLI setup: HOME in a temp dir, no DOCKER_* variables.
+
+    Returns the (empty, existing) ~/.docker directory.
+    """
+    for name in DOCKER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    return home / ".docker"
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """An empty workspace directory for one test."""

@@ -25,6 +25,7 @@ _WHERE: dict[str, str] = {
     "CheckResult": "tfstudio.fleet.check",
     # training
     "Engine": "tfstudio.training.engines",
+    "DockerContext": "tfstudio.training.dockercontext",
     "GpuCheckResult": "tfstudio.training.gpucheck",
     "Verdict": "tfstudio.training.gpucheck",
     "LaunchResult": "tfstudio.training.launch",
@@ -108,6 +109,7 @@ if TYPE_CHECKING:
     from tfstudio.models.facts import describe_runtime as describe_runtime
     from tfstudio.models.facts import facts_to_json as facts_to_json
     from tfstudio.models.facts import inspect_model as inspect_model
+    from tfstudio.training.dockercontext import DockerContext as DockerContext
     from tfstudio.training.engines import Engine as Engine
     from tfstudio.training.gpucheck import GpuCheckResult as GpuCheckResult
     from tfstudio.training.gpucheck import Verdict as Verdict
