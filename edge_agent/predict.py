@@ -222,9 +222,7 @@ def _numbers(value: Any, dtype: np.dtype, label: str) -> np.ndarray:
         bad = _first_leaf(value, lambda v: not isinstance(v, (bool, int, float)))
         if bad is None:
             raise BadRequest(f"input {label!r} is not a rectangular array of numbers")
-        raise BadRequest(
-            f"JSON Value: {_excerpt(bad)} is not of input {label!r}'s type: {dtype} numbers"
-        )
+        raise BadRequest(f"input {label!r} takes {dtype} numbers; JSON Value: {_excerpt(bad)}")
     if (arr.dtype.kind == "b") != (dtype.kind == "b"):
         want = "true/false" if dtype.kind == "b" else f"{dtype} numbers"
         raise BadRequest(f"input {label!r} takes {want}, got {arr.dtype.name} values")

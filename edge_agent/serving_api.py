@@ -285,7 +285,8 @@ def metadata_answer(model: LoadedModel, catalog: Catalog) -> Dict[str, Any]:
 def _signature_def(sig: Signature) -> Dict[str, Any]:
     # The server splits any batch into the model's own when that is 1 (see `predict`):
     # for a client, such a signature takes any batch, TF Serving's -1.
-    any_batch = all(int(d["shape"][0]) == 1 for d in sig.inputs.values() if len(d["shape"]))
+    shapes = [d["shape"] for d in sig.inputs.values()]
+    any_batch = bool(shapes) and all(len(s) and int(s[0]) == 1 for s in shapes)
     return {
         "inputs": {n: _tensor_info(d, any_batch) for n, d in sig.inputs.items()},
         "outputs": {n: _tensor_info(d, any_batch) for n, d in sig.outputs.items()},

@@ -370,3 +370,14 @@ def test_reload_failure_keeps_serving_the_old_model(agent, start_server, tiny_mo
     assert failed == 1
     code, answer = server.predict({"instances": [[0] * 64]})
     assert code == 200 and server.headers["x-model-sha256"] == first
+    # The status says so, as TF Serving shows a version that failed to load.
+    code, status = server.request("GET", "/v1/models/default")
+    assert code == 200
+    newest, served = status["model_version_status"]
+    assert newest["version"] == "2" and newest["state"] == "END"
+    assert newest["status"]["error_code"] == "UNKNOWN" and newest["status"]["error_message"]
+    assert served == {
+        "version": "1",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }
