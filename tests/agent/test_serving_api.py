@@ -458,3 +458,28 @@ def test_the_old_runtime_answers_alike(agent, start_server, serving_models, devi
     assert _eventually(
         lambda: post(server, "/v1/models/sensors:predict", DOC_COLUMNAR_NAMED), wanted
     )
+
+
+def test_a_model_without_signature_defs_is_named_after_its_tensors() -> None:
+    """An old converter's model has no signature defs: one serving_default is made up, with
+    its tensors' names, or input_N/output_N where those collide (as TF 2.21's do)."""
+    from edge_agent.signatures import read_signatures
+
+    class Bare:
+        def get_signature_list(self) -> dict:
+            return {}
+
+        def get_input_details(self) -> list[dict]:
+            return [{"name": "serving_default_x:0", "index": 0}]
+
+        def get_output_details(self) -> list[dict]:
+            return [
+                {"name": "StatefulPartitionedCall_1:0", "index": 5},
+                {"name": "StatefulPartitionedCall_1:1", "index": 6},
+            ]
+
+    signatures = read_signatures(Bare())
+    assert list(signatures) == ["serving_default"]
+    only = signatures["serving_default"]
+    assert list(only.inputs) == ["x"] and only.runner is None
+    assert {k: d["index"] for k, d in only.outputs.items()} == {"output_0": 5, "output_1": 6}
