@@ -4,6 +4,8 @@
 - `tiny_models` converts a small Keras MLP with TensorFlow directly (once per
   session) into float32, dynamic-range, float16 and int8 `.tflite` files; the
   agent and fleet tests use them without depending on the convert core.
+- `serving_models` converts the small models of the TF Serving tests (two outputs,
+  string inputs, the named inputs of TF Serving's REST examples), once per session.
 - `device_venvs` points at the device Python environments that
   scripts/prepare-test-env.sh builds (a current one and an "old device" one).
 """
@@ -54,6 +56,14 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from tests.helpers.tflite_modes import convert_modes
 
     return convert_modes(model, rep, tmp_path_factory.mktemp("tiny-models"), "mlp")
+
+
+@pytest.fixture(scope="session")
+def serving_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """{name: path} of tests/helpers/serving_models.py's models."""
+    from tests.helpers.serving_models import build_serving_models
+
+    return build_serving_models(tmp_path_factory.mktemp("serving-models"))
 
 
 @pytest.fixture(scope="session")
