@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests whose bodies are held at once (default 8)")  # fmt: skip
     p.add_argument("--inflight-wait", type=float, default=5.0,
                    help="seconds a request waits for a slot before 503 (default 5)")  # fmt: skip
+    p.add_argument("--max-connections", type=int, default=512,
+                   help="open connections at most (default 512)")  # fmt: skip
+    p.add_argument("--header-timeout", type=float, default=10.0,
+                   help="seconds a request head may take from its first byte (default 10)")  # fmt: skip
     cli_measure.add_commands(command)
     return parser
 
@@ -276,6 +280,9 @@ def cmd_serve(args: argparse.Namespace) -> Dict[str, Any]:
         max_body_bytes=args.max_body_bytes,
         max_inflight=args.max_inflight,
         inflight_wait_s=args.inflight_wait,
+        max_connections=args.max_connections,
+        reserved_connections=max(1, args.max_connections // 8),
+        header_timeout_s=args.header_timeout,
     )
     serve(
         _store(args),
