@@ -41,7 +41,7 @@ def encode(outputs: Dict[str, np.ndarray], columnar: bool, n: int) -> List[bytes
     of `n` in the row format."""
     if columnar:
         if len(outputs) == 1:
-            (name, value), = outputs.items()
+            ((name, value),) = outputs.items()
             return [b'{"outputs": ', *_value(value, name), b"}\n"]
         parts: List[bytes] = [b'{"outputs": {']
         for i, (name, value) in enumerate(outputs.items()):
@@ -55,13 +55,18 @@ def encode(outputs: Dict[str, np.ndarray], columnar: bool, n: int) -> List[bytes
                 'ask in the columnar format ({"inputs": ...})'
             )
     if len(outputs) == 1:
-        (name, value), = outputs.items()
+        ((name, value),) = outputs.items()
         return [b'{"predictions": ', *_value(value, name), b"}\n"]
     step = _rows_per_block(outputs)
     parts = [b'{"predictions": [']
     for start in range(0, n, step):
-        columns = {name: to_json(value[start : start + step], name) for name, value in outputs.items()}
-        rows = [{name: column[i] for name, column in columns.items()} for i in range(len(next(iter(columns.values()))))]
+        columns = {
+            name: to_json(value[start : start + step], name) for name, value in outputs.items()
+        }
+        rows = [
+            {name: column[i] for name, column in columns.items()}
+            for i in range(len(next(iter(columns.values()))))
+        ]
         parts.append(_joined(rows, start))
     return [*parts, b"]}\n"]
 

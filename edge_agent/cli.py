@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-connections", type=int, default=512,
                    help="open connections at most (default 512)")  # fmt: skip
     p.add_argument("--header-timeout", type=float, default=10.0,
-                   help="seconds a request head may take from its first byte (default 10)")  # fmt: skip
+                   help="seconds a request head may take after its first byte")  # fmt: skip
     cli_measure.add_commands(command)
     return parser
 

@@ -1,9 +1,10 @@
 """The lean path for the request almost every client sends: one array of plain numbers.
 
 `{"instances": ARRAY}` or `{"inputs": ARRAY}` (and perhaps a `signature_name`)
-for a signature with one numeric input, where ARRAY holds only numbers, brackets, commas and spaces, is decoded
-straight into the input's tensor: `json.loads` of the whole body would hold a
-Python float (32 bytes) for every number of 2-4 bytes of text, 8-20x the body.
+for a signature with one numeric input, where ARRAY holds only numbers,
+brackets, commas and spaces, is decoded straight into the input's tensor:
+`json.loads` of the whole body would hold a Python float (32 bytes) for every
+number of 2-4 bytes of text, 8-20x the body.
 Here the body is split at the array's top-level commas into blocks of about
 `BLOCK` bytes, each block is decoded by `json.loads` (so the grammar is JSON's,
 exactly) and checked by the general decoder's own rules, and written into one
@@ -79,7 +80,10 @@ def envelope(raw: bytes) -> Optional[Envelope]:
         return None
     name = head.group(1) if head.group(1) is not None else tail.group(1) or b""
     return Envelope(
-        head.group(2) == b"inputs", name.decode("ascii", "replace"), head.end() - 1, tail.start() + 1
+        head.group(2) == b"inputs",
+        name.decode("ascii", "replace"),
+        head.end() - 1,
+        tail.start() + 1,
     )
 
 

@@ -23,6 +23,7 @@ def scan_bytes(size: int) -> int:
     """Returns what scanning a text of `size` bytes holds at most."""
     return SCAN_BYTES_PER_BYTE * min(CHUNK, size)
 
+
 _QUOTE, _BACKSLASH = 34, 92
 STEP = np.zeros(256, dtype=np.int8)
 """+1 for `[` and `{`, -1 for `]` and `}`, 0 for every other byte."""

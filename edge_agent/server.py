@@ -119,9 +119,7 @@ class _Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.app = app
         self.request_queue_size = app.limits.backlog
-        self.connections = Connections(
-            app.limits.max_connections, app.limits.reserved_connections
-        )
+        self.connections = Connections(app.limits.max_connections, app.limits.reserved_connections)
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -141,6 +139,14 @@ class _Server(ThreadingHTTPServer):
             self.app.metrics.observe_request("other", 503)
             return
         super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away (or was closed to make room) is no news: one traceback
+        # per such client would flood a device's log, and fill a pipe nobody reads.
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        log(f"a request from {client_address[0]} failed: {type(error).__name__}: {error}")
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -226,8 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = self.server.app.token
         given = self.headers.get("Authorization", "")
         ok = not token or (
-            given.startswith("Bearer ")
-            and hmac.compare_digest(given[7:].encode(), token.encode())
+            given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
         )
         if ok:
             self.server.connections.prove(self.connection)

@@ -100,13 +100,15 @@ def _body(rng: random.Random, inner: tuple[int, ...]) -> bytes:
     members = [f'"{key}": {array}']
     if name is not None:
         members.insert(rng.randint(0, 1), f'"signature_name": "{name}"')
-    return ("{" + rng.choice(["", " "]) + ", ".join(members) + rng.choice(["", "\n"]) + "}").encode()
+    return (
+        "{" + rng.choice(["", " "]) + ", ".join(members) + rng.choice(["", "\n"]) + "}"
+    ).encode()
 
 
 def _general(model: _Model, raw: bytes) -> np.ndarray | None:
     try:
         request = parse_request(model, json.loads(raw))  # type: ignore[arg-type]
-        (name, detail), = request.signature.inputs.items()
+        ((name, detail),) = request.signature.inputs.items()
         return to_tensor(request.values[name], detail, name)
     except (BadRequest, ValueError):
         return None
@@ -200,7 +202,10 @@ def test_streamed_answers_equal_json_dumps(monkeypatch, block) -> None:
     rng = random.Random(block)
     for _ in range(150):
         n = rng.randint(0, 7)
-        outputs = {f"out_{i}_bytes" if rng.random() < 0.2 else f"o{i}": _output(rng, n) for i in range(rng.randint(1, 3))}
+        outputs = {
+            f"out_{i}_bytes" if rng.random() < 0.2 else f"o{i}": _output(rng, n)
+            for i in range(rng.randint(1, 3))
+        }
         columnar = rng.random() < 0.5
         text = b"".join(answer.encode(outputs, columnar, n))
         assert text == _old_answer(outputs, columnar, n)

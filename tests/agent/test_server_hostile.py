@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.test_server_limits import PREDICT, TOKEN, _status_kib, served  # noqa: F401
+from tests.agent.test_server_limits import PREDICT, TOKEN, _status_kib
 
 MIB = 1024 * 1024
 
@@ -138,7 +138,9 @@ def test_eight_maximal_requests_stay_within_the_memory_bound(served, cell) -> No
         t.join(timeout=300)
     grown = (_status_kib(pid, "VmHWM") - before) * 1024
     assert [a[0] for a in answers if isinstance(a, tuple)] == [200] * 8, answers
-    assert grown <= 8 * 4 * len(body), f"grew by {grown / MIB:.0f} MiB for 8 x {len(body) / MIB:.1f} MiB"
+    assert grown <= 8 * 4 * len(body), (
+        f"grew by {grown / MIB:.0f} MiB for 8 x {len(body) / MIB:.1f} MiB"
+    )
 
 
 @pytest.mark.parametrize(

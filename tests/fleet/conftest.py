@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ import paramiko
 import pytest
 
 from tests.helpers.digits import Digits, build_digits
-from tests.helpers.sshd import SSHD, SshdFactory, SshdServer
+from tests.helpers.sshd import SSHD, SshdFactory, SshdServer, processes_with
 from tfstudio.fleet import registry
 from tfstudio.fleet.agent_install import install_agent
 from tfstudio.fleet.agentcall import AgentClient
@@ -145,3 +147,26 @@ def studio_config(studio_home: Path) -> Callable[[str], Path]:
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Digits:
     """A trained digits MLP in four TFLite modes, with its 450-sample eval data."""
     return build_digits(tmp_path_factory.mktemp("digits"))
+
+
+def stop_service(device: Device) -> None:
+    """Disables the device's service and kills whatever of its agent still runs."""
+    from tfstudio.cli import main
+
+    main(["agent", "serve", device.name, "--disable"])
+    for pid in processes_with(device.agent_home):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def served(lab: Lab, tiny_models: dict[str, Path], capsys) -> Iterator[tuple[Device, dict]]:
+    """An sshd device with the float MLP active and its service running on a free port."""
+    device = lab.add("tele")
+    from tfstudio.cli import main
+
+    assert main(["deploy", str(tiny_models["float32"]), "--to", "tele", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["agent", "serve", "tele", "--enable", "--port", "0", "--json"]) == 0
+    state = json.loads(capsys.readouterr().out)
+    yield device, state
+    stop_service(device)

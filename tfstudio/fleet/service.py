@@ -123,6 +123,12 @@ class Endpoint:
     token: str | None
     service: ServiceState
 
+    @property
+    def max_body_bytes(self) -> int | None:
+        """The largest request body the server takes (None: an agent that does not say)."""
+        value = (self.service.server or {}).get("max_body_bytes")
+        return int(value) if isinstance(value, int) and value > 0 else None
+
 
 def endpoint(device: Device, transport: Transport, cancel: CancelToken | None = None) -> Endpoint:
     """Returns the running server's port and token (one agent call).
