@@ -25,19 +25,15 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from edge_agent.jsonscan import CHUNK, STEP, scan_bytes
+from edge_agent.jsonscan import CHUNK, STEP
 from edge_agent.signatures import Signature
 
 BLOCK = 1 << 16
 """Bytes of the array decoded at a time: its Python objects are the transient cost."""
 
-BLOCK_BYTES_PER_BYTE = 16
-"""What decoding a block holds per byte of it: its Python numbers and lists, its arrays."""
-
-
-def transient_bytes(size: int) -> int:
-    """Returns what decoding a body of `size` bytes holds beside the body and the tensor."""
-    return scan_bytes(size) + BLOCK_BYTES_PER_BYTE * min(BLOCK, size)
+BLOCK_BYTES_PER_BYTE = 24
+"""What decoding a block holds per byte of it: its Python numbers (`1.5,` is a 32-byte
+float and a pointer for 4 bytes of text) and lists, its float64 array and the checks'."""
 
 
 MAX_DEPTH = 64
@@ -98,8 +94,9 @@ def fast_tensor(
     takes the body).
 
     `check(values, dtype, label, all_int)` is the general decoder's check of numbers
-    (raises on a value it refuses); `reserve(nbytes)` is told the tensor's size before
-    it is allocated (and may raise)."""
+    (raises on a value it refuses); `reserve(nbytes)` is told what the rest will hold
+    (the tensor and one block's decoding) before it is allocated, and may raise. The
+    scan before it holds `scan_bytes(len(raw))`."""
     if len(signature.inputs) != 1:
         return None
     ((label, detail),) = signature.inputs.items()
@@ -117,7 +114,10 @@ def fast_tensor(
     all_int = all(raw.find(c, start, end) < 0 for c in (b".", b"e", b"E"))
     if all_int and _LONG_INTEGER.search(raw, start, end):
         return None  # integers past float64's exact range: the general decoder's rules
-    reserve(examples * int(np.prod(inner, dtype=np.int64)) * dtype.itemsize)
+    # A block is at least one example: one image can be far more than BLOCK bytes.
+    largest = max(b - a for a, b in blocks)
+    tensor_bytes = examples * int(np.prod(inner, dtype=np.int64)) * dtype.itemsize
+    reserve(tensor_bytes + BLOCK_BYTES_PER_BYTE * (largest + 2))
     tensor = np.empty((examples, *inner), dtype=dtype)
     filled = 0
     for a, b in blocks:

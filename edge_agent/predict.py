@@ -379,12 +379,13 @@ def _fast(
     else:
         return None  # the general decoder names the missing signature
     size = len(body.data)
+    reservation.grow_to(size + scan_bytes(size))
     tensor = fastbody.fast_tensor(
         body.data,
         where,
         signature,
         check_numbers,
-        lambda nbytes: reservation.grow_to(size + nbytes + fastbody.transient_bytes(size)),
+        lambda nbytes: reservation.grow_to(size + nbytes),
     )
     if tensor is None:
         return None
