@@ -1,4 +1,4 @@
-"""Peak RSS of the agent's `serve` under 8 concurrent maximal predicts (goal: growth <= 8 x 4 x body).
+"""Peak RSS of `serve` under 8 concurrent maximal predicts (goal: growth <= 8 x 4 x body).
 
 For each body shape, a fresh `serve` (the default limits: 8 in flight, 4 MiB
 bodies) on a fresh agent home with the model installed; one small predict
@@ -66,8 +66,13 @@ def measure(model: Path, kind: str) -> dict:
         agent = [sys.executable, "-m", "edge_agent", "--home", home]
         subprocess.run([*agent, "install", str(model), "--json"], env=env, check=True,
                        capture_output=True)  # fmt: skip
-        proc = subprocess.Popen([*agent, "serve", "--port", "0", "--json"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [*agent, "serve", "--port", "0", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             assert proc.stdout is not None
             port = json.loads(proc.stdout.readline())["port"]
