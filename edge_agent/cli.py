@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     writer("rollback", "re-activate the previously active model")
     p = writer("prune", "remove stored models; never the active one nor its rollback target")
     p.add_argument("--keep", type=int, required=True, help="models to keep (at least 1)")
+    p.add_argument("--drop-rollback", action="store_true",
+                   help="remove the rollback target too (rollback cannot go back)")  # fmt: skip
     p = command("lock", "hold the device lock for a deploy until stdin closes")
     p.add_argument("--id", required=True, help="the deploy's lock id")
     p.add_argument("--owner", default="", help="who deploys (shown to a refused deploy)")
@@ -230,7 +232,9 @@ def cmd_rollback(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_prune(args: argparse.Namespace) -> Dict[str, Any]:
-    return _recorded(args, "prune", lambda: _store(args).prune(args.keep, args.lock_id))
+    return _recorded(
+        args, "prune", lambda: _store(args).prune(args.keep, args.lock_id, args.drop_rollback)
+    )
 
 
 def cmd_lock(args: argparse.Namespace) -> Optional[Dict[str, Any]]:

@@ -161,7 +161,8 @@ def disk_errors(where: Path) -> Iterator[None]:
             raise AgentError(
                 f"no space left on the device under {where}",
                 "disk_full",
-                hint="free some space, or prune old models (install --keep N)",
+                hint="free some space, or prune old models (prune --keep N; from the studio: "
+                "tfstudio prune DEVICE --keep N)",
             ) from exc
         raise
 
@@ -194,9 +195,11 @@ def store_lock(lock_path: Path, wait_s: Optional[float] = None) -> Iterator[None
                 "locked",
                 hint="wait for it to finish and try again",
             )
-        # Who holds it, for a human looking at the file; the flock is what counts.
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # Who holds it, for a human looking at the file; the flock is what counts, so
+        # a full disk (prune is how it gets emptied) does not stop a writer here.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock

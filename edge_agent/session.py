@@ -314,7 +314,10 @@ def op_rollback(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
 
 def op_prune(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
     keep = _arg(args, "keep", int, required=True)
-    return s.writing("prune", _arg(args, "op_id", str), lambda: s.store.prune(keep, s.lock_id))
+    drop = bool(_arg(args, "drop_rollback", bool))
+    return s.writing(
+        "prune", _arg(args, "op_id", str), lambda: s.store.prune(keep, s.lock_id, drop)
+    )
 
 
 WARM_MIN_BYTES = 8 << 20

@@ -12,7 +12,10 @@ import base64
 import itertools
 import json
 import os
+import pwd
 import signal
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,3 +173,23 @@ def served(lab: Lab, tiny_models: dict[str, Path], capsys) -> Iterator[tuple[Dev
     state = json.loads(capsys.readouterr().out)
     yield device, state
     stop_service(device)
+
+
+@pytest.fixture
+def device_tmpfs(lab: Lab) -> Iterator[Callable[[int, int], Path]]:
+    """Mounts a tmpfs of N bytes owned by device user `user` in a place that user can reach."""
+    mounts: list[Path] = []
+
+    def mount(size: int, user: int) -> Path:
+        root = Path(tempfile.mkdtemp(prefix="tfstudio-devfs-"))
+        root.chmod(0o755)
+        entry = pwd.getpwnam(lab.users[user])
+        opts = f"size={size},uid={entry.pw_uid},gid={entry.pw_gid},mode=0755"
+        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(root)], check=True)
+        mounts.append(root)
+        return root
+
+    yield mount
+    for root in mounts:
+        subprocess.run(["umount", "-l", str(root)], check=False)
+        root.rmdir()

@@ -164,9 +164,9 @@ class DeviceSession:
             locked, info = self._agent.call_many(
                 [("lock", args), ("info", {})], timeout=wait + COMMAND_MARGIN_S, cancel=self.cancel
             )
+            self._info = info if isinstance(info, dict) else None  # kept for a refusal's hint
             if isinstance(locked, AgentRefusal):
                 raise locked
-            self._info = info if isinstance(info, dict) else None
             return locked
         holder = self.client.start("lock", *oneshot_args("lock", args))
         try:
@@ -176,6 +176,11 @@ class DeviceSession:
             raise
         self._holder = holder
         return answer
+
+    @property
+    def known_info(self) -> dict[str, Any] | None:
+        """The `info` that came with the lock (also when the lock was refused), if any."""
+        return self._info
 
     def info(self) -> dict[str, Any]:
         """Returns the agent's `info` (asked together with the lock, when it could be).

@@ -31,7 +31,7 @@ from tfstudio.deploy.options import DeployOptions, DeployResult, Status
 from tfstudio.deploy.session import DeviceSession, StateUnknownError, WriteInterrupted
 from tfstudio.errors import CancelledError, PreflightError, TfStudioError, TransportError
 from tfstudio.fleet import deploylog
-from tfstudio.fleet.agentcall import AgentRefusal
+from tfstudio.fleet.agentcall import AgentRefusal, space_hint
 from tfstudio.fleet.registry import Device
 from tfstudio.measure.bench import bench_kwargs, is_stored
 from tfstudio.operations import CancelToken, Reporter, Stage
@@ -96,7 +96,7 @@ class DeployRun:
             if exc.code == "disk_full":
                 raise PreflightError(
                     f"{name}: refused before upload: the device's disk is full ({exc.message})",
-                    hint=preflight.space_hint(name),
+                    hint=space_hint(name, session.known_info),
                 ) from None
             raise
         self._check_cancel()

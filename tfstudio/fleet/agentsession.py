@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.errors import TransportError
-from tfstudio.fleet.agentcall import AgentClient, AgentRefusal
+from tfstudio.fleet.agentcall import AgentClient, AgentRefusal, refusal_hint
 from tfstudio.fleet.registry import Device
 from tfstudio.operations import CancelToken
 from tfstudio.transport.base import RemoteProcess, Transport
@@ -124,10 +124,11 @@ class AgentSession:
             result = answer.get("result")
             return result if isinstance(result, dict) else {}
         error = answer.get("error") or {}
+        code = str(error.get("code") or "error")
         raise AgentRefusal(
             f"{name}: {error.get('error') or op + ' failed'}",
-            code=str(error.get("code") or "error"),
-            hint=error.get("hint"),
+            code=code,
+            hint=refusal_hint(name, code, error.get("hint")),
         )
 
     def call(
