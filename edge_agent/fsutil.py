@@ -69,6 +69,21 @@ def make_temp_file(directory: Path, stem: str = "") -> Tuple[int, str]:
     raise FileExistsError(f"no free temp name in {directory}")
 
 
+PRIVATE_FILE = 0o600
+"""Models and uploads are the owner's alone, in transit as at rest (stored models sit
+in 0700 folders; an upload in the inbox is as private)."""
+
+PRIVATE_DIR = 0o700
+
+
+def private_dir(directory: Path) -> None:
+    """Makes `directory` (and missing parents) and leaves it owner-only, also when an
+    older agent made it world-readable."""
+    directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if directory.stat().st_mode & 0o777 != PRIVATE_DIR:
+        os.chmod(directory, PRIVATE_DIR)
+
+
 def make_temp_dir(directory: Path, stem: str = "") -> Path:
     """Creates a new temp directory (mode 0700, as `tempfile.mkdtemp`) in `directory`."""
     for _ in range(100):

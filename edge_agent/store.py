@@ -77,8 +77,9 @@ class Store:
     def ensure(self) -> None:
         """Creates the layout's directories (idempotent)."""
         with fsutil.disk_errors(self.home):
-            for directory in (self.models_dir, self.inbox, self.scratch, self.reports):
-                directory.mkdir(parents=True, exist_ok=True)
+            for directory in (self.models_dir, self.inbox, self.scratch):
+                fsutil.private_dir(directory)  # models, in transit and at rest
+            self.reports.mkdir(parents=True, exist_ok=True)
 
     # ---- reading (no lock: every file read here is replaced atomically) ----
 
