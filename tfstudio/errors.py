@@ -107,6 +107,10 @@ class TransportError(TfStudioError):
     """A connection, remote command or file transfer failed."""
 
 
+class NoAnswerError(TransportError):
+    """A process on the device said nothing within the time given (the link may be fine)."""
+
+
 class AgentError(TfStudioError):
     """The edge agent on a device refused a request or is missing/outdated."""
 

@@ -51,6 +51,8 @@ class SessionSettings:
     install_timeout: float = 300.0
     lock_wait: float = 60.0
     reconnect_timeout: float = 60.0
+    stall_timeout: float | None = None
+    """Silence of a running agent that means it froze (None: only the deadlines above)."""
 
 
 class StateUnknownError(TransportError):
@@ -136,7 +138,11 @@ class DeviceSession:
             return
         try:
             self._agent = AgentSession.start(
-                self.device, self._transport, timeout=self.settings.command_timeout
+                self.device,
+                self._transport,
+                timeout=self.settings.command_timeout,
+                cancel=self.cancel,
+                stall_s=self.settings.stall_timeout,
             )
         except SessionUnsupported:
             self.oneshot = True
