@@ -43,7 +43,8 @@ class Storage:
     """`bind` (a path on each worker's node) or `volume` (a named volume)."""
     source: str
     shared: bool = False
-    """The user says a bind path holds the same files on every node."""
+    """The user says the bind paths (a bind workspace, `--mount`s) hold the same files on
+    every node."""
 
     def describe(self) -> str:
         """Returns the storage in words, e.g. `volume ml-data (each node's own ...)`."""
@@ -110,8 +111,6 @@ def build_group_spec(
         raise UsageError(f"--volume {volume!r} is not a volume name")
     if volume is not None and words.get("workspace"):
         raise UsageError("give --workspace (a bind mount) or --volume, not both")
-    if volume is not None and shared_workspace:
-        raise UsageError("--shared-workspace is about a bind mount; a --volume says its own")
     given = words.get("workspace") or None
     if volume is not None:
         # The volume is the workspace: no path of this machine or the engine's is involved.
@@ -129,7 +128,7 @@ def build_group_spec(
     else:
         spec = build_spec(engine, settings, command, **words)
     storage = (
-        Storage(VOLUME, volume, True)
+        Storage(VOLUME, volume, shared_workspace)
         if volume is not None
         else Storage(BIND, spec.workspace, shared_workspace)
     )

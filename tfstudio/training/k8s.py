@@ -229,6 +229,9 @@ def _node(data: Any, indent: int) -> list[str]:
             return [pad + "[]"]
         lines = []
         for item in data:
+            if isinstance(item, str) and "\n" in item and _literal_ok(item):
+                lines += _literal(f"{pad}-", item, indent)
+                continue
             inner = _node(item, indent + 2)
             first = inner[0][indent + 2 :]
             lines.append(f"{pad}- {first}")
@@ -243,10 +246,15 @@ def _entry(head: str, value: Any, indent: int) -> list[str]:
     if isinstance(value, list) and value:
         return [head, *_node(value, indent)]
     if isinstance(value, str) and "\n" in value and _literal_ok(value):
-        chomp = "" if value.endswith("\n") else "-"
-        body = value[:-1] if value.endswith("\n") else value
-        return [f"{head} |{chomp}", *(" " * (indent + 2) + line for line in body.split("\n"))]
+        return _literal(head, value, indent)
     return [f"{head} {_node(value, 0)[0]}"]
+
+
+def _literal(head: str, text: str, indent: int) -> list[str]:
+    """Returns `text` as a literal block (`|`, or `|-` without a final newline) after `head`."""
+    chomp = "" if text.endswith("\n") else "-"
+    body = text[:-1] if text.endswith("\n") else text
+    return [f"{head} |{chomp}", *(" " * (indent + 2) + line for line in body.split("\n"))]
 
 
 def _scalar(value: Any, indent: int) -> str:

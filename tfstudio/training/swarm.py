@@ -101,29 +101,25 @@ def swarm_state(client: EngineClient, info: dict[str, Any] | None = None) -> Swa
         with client.call("reading engine info"):
             info = client.api.info()
     swarm = info.get("Swarm") or {}
-    state = str(swarm.get("LocalNodeState") or "inactive")
+    if not swarm.get("ControlAvailable"):
+        return state_from(swarm, [])
+    with client.call("listing swarm nodes"):
+        return state_from(swarm, client.api.nodes())
+
+
+def state_from(swarm: dict[str, Any], nodes: list[dict[str, Any]]) -> SwarmState:
+    """Returns the SwarmState of `docker info`'s `Swarm` part and a manager's node list."""
     manager = bool(swarm.get("ControlAvailable"))
-    base = SwarmState(
-        state=state,
+    ready = [n for n in nodes if _ready(n)] if manager else []
+    return SwarmState(
+        state=str(swarm.get("LocalNodeState") or "inactive"),
         manager=manager,
         node_id=str(swarm.get("NodeID") or ""),
         address=str(swarm.get("NodeAddr") or ""),
-        error=str(swarm.get("Error") or ""),
-    )
-    if not manager:
-        return base
-    with client.call("listing swarm nodes"):
-        nodes = client.api.nodes()
-    ready = [n for n in nodes if _ready(n)]
-    return SwarmState(
-        state=base.state,
-        manager=True,
-        node_id=base.node_id,
-        address=base.address,
-        nodes=len(nodes),
+        nodes=len(nodes) if manager else 0,
         ready=len(ready),
         node_gpus=tuple(_node_gpus(n) for n in ready),
-        error=base.error,
+        error=str(swarm.get("Error") or ""),
     )
 
 
@@ -151,19 +147,27 @@ def require_manager(client: EngineClient) -> SwarmState:
     manager, EngineError.
     """
     state = swarm_state(client)
-    engine = client.engine
+    refused = manager_refusal(client.engine.name, client.engine.host_label(), state)
+    if refused is not None:
+        raise refused
+    return state
+
+
+def manager_refusal(engine: str, host: str, state: SwarmState) -> SwarmError | None:
+    """Returns why multi-worker jobs cannot run on this engine, with the fix; None when
+    it is a manager with a ready node."""
     if not state.manager:
-        raise SwarmError(
-            f"engine {engine.name} is not a swarm manager ({state.summary()}): multi-worker "
+        return SwarmError(
+            f"engine {engine} is not a swarm manager ({state.summary()}): multi-worker "
             "jobs run as Docker Swarm services",
-            hint=state.hint(engine.host_label()),
+            hint=state.hint(host),
         )
     if state.ready == 0:
-        raise SwarmError(
-            f"engine {engine.name}: no swarm node is ready and active ({state.nodes} in all)",
+        return SwarmError(
+            f"engine {engine}: no swarm node is ready and active ({state.nodes} in all)",
             hint="see docker node ls on the manager",
         )
-    return state
+    return None
 
 
 def _ready(node: dict[str, Any]) -> bool:

@@ -103,7 +103,7 @@ def index_script(cluster: Sequence[str]) -> str:
     lines = [
         'i="${JOB_COMPLETION_INDEX:-}"',
         'case "$i" in',
-        "  ''|*[!0-9]*|0?*) echo \"tfstudio: JOB_COMPLETION_INDEX is '$i', not a number\" >&2;"
+        "  ''|*[!0-9]*|0?*) echo \"tfstudio: JOB_COMPLETION_INDEX is '$i', not an index\" >&2;"
         " exit 64 ;;",
         "esac",
         f'if [ "$i" -ge {len(cluster)} ]; then',
