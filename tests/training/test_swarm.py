@@ -134,6 +134,13 @@ def test_two_workers_train_in_lockstep_and_the_chiefs_export_converts(
     [step] = record["chain"]
     assert step["job"] == record["job_id"] and step["image_digest"] == image_id
 
+    # `watch` joins a new SavedModel to the job that exported it the same way.
+    from tfstudio.workflows.pipeline.chain import training_link
+
+    link = training_link(Studio(), saved_model, export["sha256"])
+    assert link is not None and link["job"] == record["job_id"] and link["exit_code"] == 0
+    assert link["image_digest"] == image_id
+
     out = tmp_path / "converted"
     assert main(["convert", str(saved_model), "-o", str(out), "--quant", "float32"]) == 0
     manifest = json.loads((out / "mwms.float32.json").read_text())

@@ -232,10 +232,12 @@ def wait_group(
     *,
     timeout_s: float | None = None,
     cancel: CancelToken | None = None,
-    poll_s: float = 0.5,
+    poll_s: float = 1.0,
 ) -> JobInfo:
     """Waits until every worker has ended (stopping the others when one fails) and returns
-    the group. Raises JobError on timeout, CancelledError, EngineError."""
+    the group. Each poll is three engine calls (services, tasks, nodes), so a guard
+    that waits for days stays light. Raises JobError on timeout, CancelledError,
+    EngineError."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         job = refresh_group(client, job)
