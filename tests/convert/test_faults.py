@@ -20,6 +20,9 @@ from tfstudio.errors import (
     UsageError,
 )
 
+# Every test here converts: the full tier (tests/plugins/tiers.py).
+pytestmark = pytest.mark.usefixtures("tensorflow_child")
+
 
 def _files(directory):
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
