@@ -80,12 +80,21 @@ def slow_scenario() -> Iterator[None]:
     yield
 
 
+NEEDS = ("tensorflow_child", "tensorflow_runtime", "docker_api")
+"""The FULL fixtures that need TensorFlow or the Docker Engine: their tests get the mark
+`needs_tf_or_docker` too, and scripts/check.sh runs them in a pytest process of their
+own beside the others (every conversion child and container is that process's)."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "fast: set by the tier hook: needs no TensorFlow child, dockerd or image"
     )
     config.addinivalue_line(
         "markers", "full(*why): set by the tier hook: uses a fixture in tests/plugins/tiers.FULL"
+    )
+    config.addinivalue_line(
+        "markers", "needs_tf_or_docker: set by the tier hook: uses a fixture in tiers.NEEDS"
     )
 
 
@@ -107,6 +116,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         tier, why = tier_of(list(getattr(item, "fixturenames", ())))
         item.add_marker(pytest.mark.full(*why) if tier == "full" else pytest.mark.fast)
+        if any(name in why for name in NEEDS):
+            item.add_marker(pytest.mark.needs_tf_or_docker)
         counts[tier] += 1
         reasons.update(why)
     config.stash[_COUNTS] = counts, reasons
