@@ -68,24 +68,29 @@ def build_digits_cnn(root: Path) -> None:
     model_cache.write_info(root, accuracy=accuracy)
 
 
-def digits_cnn(into: Path) -> tuple[Path, float]:
-    """A copy of the trained CNN and its data in `into`, and its Keras test accuracy."""
+@pytest.fixture(scope="session")
+def digits_cnn(
+    tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None
+) -> tuple[Path, float]:
+    """The demo's folder for this session: the trained CNN and its data (a copy of the
+    cache entry), and its Keras test accuracy. `demo` converts into it."""
     root, info = model_cache.cached_copy(
-        "digits-cnn", build_digits_cnn, into, packages=["scikit-learn"],
+        "digits-cnn", build_digits_cnn, tmp_path_factory.mktemp("demo"),
+        packages=["scikit-learn"],
         sources=["tfstudio.workflows.demo.digits", "tfstudio.workflows.demo.train_digits"],
     )  # fmt: skip
     return root, info["accuracy"]
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None):
+def demo(digits_cnn: tuple[Path, float]):
     """The demo's network and data (trained once per machine, saved as .keras), converted
     here in every mode with rep and eval data, and the progress events the conversion
     emitted."""
     from tfstudio.convert import convert
     from tfstudio.workflows.demo.digits import DigitsFiles as DemoFiles
 
-    root, accuracy = digits_cnn(tmp_path_factory.mktemp("demo"))
+    root, accuracy = digits_cnn
     files = DemoFiles(root / "digits.train.npz", root / "digits.rep.npy", root / "digits.eval.npz")
     events: list = []
     conversion = convert(
@@ -96,12 +101,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None):
 
 
 @pytest.fixture(scope="session")
-def digits(tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None) -> DigitsFiles:
-    """The demo's trained CNN (.keras) and its rep and eval data, to convert (no
-    conversion of it is made here: tests that read one use `digits_all`)."""
+def digits(digits_cnn: tuple[Path, float]) -> DigitsFiles:
+    """The demo's trained CNN (.keras) and its rep and eval data, to convert: the very
+    files `demo` converts (no conversion is made for this fixture)."""
     from tfstudio.workflows.demo.digits import load_digits_split
 
-    root, _ = digits_cnn(tmp_path_factory.mktemp("digits"))
+    root, _ = digits_cnn
     data = load_digits_split()
     return DigitsFiles(
         root / "digits.keras", root / "digits.rep.npy", root / "digits.eval.npz",

@@ -33,6 +33,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -48,6 +49,7 @@ FORMAT = 1
 """Bump to drop every entry (a change in how entries are laid out)."""
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy")
 """Packages whose version is part of every key (a missing one counts as absent)."""
+KEY_CHARS = 20
 KEEP_DAYS = 14
 """Entries of the same name not used for this long are removed when a new one is built."""
 
@@ -101,7 +103,7 @@ def key_of(
         "machine": platform.machine(),
     }
     text = json.dumps(made_of, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20], made_of
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_CHARS], made_of
 
 
 @contextlib.contextmanager
@@ -115,13 +117,17 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _prune(base: Path, name: str, keep: Path) -> None:
-    """Removes other entries of `name` unused for KEEP_DAYS, and leftovers of killed builds."""
+    """Removes other entries of `name` unused for KEEP_DAYS (and their locks), and what
+    killed builds of `keep` left (we hold its lock: no one is building them)."""
     cutoff = time.time() - KEEP_DAYS * 86400
-    for other in base.glob(f"{name}-*"):
-        if other != keep and other.is_dir() and other.stat().st_mtime < cutoff:
+    entry = re.compile(rf"{re.escape(name)}-[0-9a-f]{{{KEY_CHARS}}}")
+    for other in base.iterdir():
+        if other != keep and entry.fullmatch(other.name) and other.stat().st_mtime < cutoff:
             shutil.rmtree(other, ignore_errors=True)
-    for half in base.glob(f".{keep.name}.*"):  # we hold the lock: no one is building these
-        shutil.rmtree(half, ignore_errors=True)
+            (base / f".{other.name}.lock").unlink(missing_ok=True)
+    for half in base.glob(f".{keep.name}.*"):
+        if half.is_dir():
+            shutil.rmtree(half, ignore_errors=True)
 
 
 def cached(
@@ -141,7 +147,7 @@ def cached(
     entry = base / f"{name}-{key}"
     if not entry.is_dir():
         base.mkdir(parents=True, exist_ok=True)
-        with _locked(base / f".{name}-{key}.lock"):
+        with _locked(base / f".{entry.name}.lock"):
             if not entry.is_dir():
                 _prune(base, name, entry)
                 staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=base))

@@ -1,4 +1,4 @@
-"""The two test tiers, derived from the fixtures each test uses (never marked by hand).
+"""The two test tiers, derived from the fixtures each test uses (no tier marks on tests).
 
 `full` is every test (what CI runs); `fast` (`pytest -m fast`, `scripts/check.sh --fast`)
 leaves out every test that uses a fixture in FULL, or the fixtures of a pair in
