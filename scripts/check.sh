@@ -7,11 +7,12 @@
 #   --fast          `pytest -m fast`: no TensorFlow conversion child, no dockerd, no
 #                   container image, no slow scenario; still real LiteRT, agents as
 #                   subprocesses, loopback sshd and Textual's Pilot. A few minutes at most.
-# The full tier runs as two pytest processes side by side: the tests that need TensorFlow
-# or the Docker Engine (`-m needs_tf_or_docker`: every conversion child and container of
-# the run is that process's, so their checks of what is left over hold) and all the
-# others; pytest arguments (a path, -k, --durations=15) go to both (one pytest runs
-# them when they hold a -m of their own). To debug a test (--pdb), run
+# The full tier runs as three pytest processes side by side, split by marks the tier hook
+# sets: TensorFlow without Docker, Docker (with or without TensorFlow), the rest. Every
+# container of the run is the Docker process's, so the tests that check no container is
+# left see only their own; a test that checks no conversion child is left looks at its
+# own process's children. Pytest arguments (a path, -k, --durations=15) go to all three
+# (one pytest runs them when they hold a -m of their own). To debug a test (--pdb), run
 # .venv/bin/python -m pytest directly.
 # Both tiers read generated models from the per-machine model cache ($TFSTUDIO_TEST_CACHE,
 # default /var/tmp/tfstudio-test-cache; tests/helpers/model_cache.py). On a cold cache a
@@ -36,25 +37,36 @@ fi
 for arg in "$@"; do
   case "$arg" in -m*) echo "== pytest $*"; exec "${pytest[@]}" "$@" ;; esac  # your own -m
 done
-echo "== pytest: the full tier, in two processes (the second one's output follows)"
-log=$(mktemp /tmp/tfstudio-check-XXXXXX.log)
-# Job control: the background pytest gets its own process group and keeps the default
+groups=("needs_tf and not needs_docker" "needs_docker" "not needs_tf and not needs_docker")
+echo "== pytest: the full tier, in ${#groups[@]} processes (the others' output follows)"
+# Job control: each background pytest gets its own process group and keeps the default
 # SIGINT, which tests send to the CLIs they start (a background job of a script has it
 # ignored, and its children would inherit that).
+pids=()
+logs=()
 set -m
-"${pytest[@]}" -p no:cacheprovider -m "not needs_tf_or_docker" "$@" >"$log" 2>&1 &
-others=$!
+for group in "${groups[@]:1}"; do
+  logs+=("$(mktemp /tmp/tfstudio-check-XXXXXX.log)")
+  "${pytest[@]}" -p no:cacheprovider -m "$group" "$@" >"${logs[-1]}" 2>&1 &
+  pids+=($!)
+done
 set +m
-trap 'kill -- "-$others" 2>/dev/null || true' INT TERM
-needs=0
-"${pytest[@]}" -m needs_tf_or_docker "$@" || needs=$?
-rest=0
-wait "$others" || rest=$?
+trap 'for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done' INT TERM
+codes=(0)
+"${pytest[@]}" -m "${groups[0]}" "$@" || codes[0]=$?
+for i in "${!pids[@]}"; do
+  code=0
+  wait "${pids[$i]}" || code=$?
+  codes+=("$code")
+  echo "== pytest -m '${groups[$((i + 1))]}' (ran beside it)"
+  cat "${logs[$i]}"
+  rm -f "${logs[$i]}"
+done
 trap - INT TERM
-echo "== pytest -m 'not needs_tf_or_docker' (ran beside it)"
-cat "$log"
-rm -f "$log"
-# 5 is "no tests collected": fine for one of the two when arguments chose a few tests.
-if [ "$needs" = 5 ] && [ "$rest" != 5 ]; then needs=0; fi
-if [ "$rest" = 5 ] && [ "$needs" != 5 ]; then rest=0; fi
-exit $((needs != 0 ? needs : rest))
+# 5 is "no tests collected": fine for some of them when arguments chose a few tests.
+status=5
+for code in "${codes[@]}"; do
+  if [ "$code" != 0 ] && [ "$code" != 5 ]; then exit "$code"; fi
+  if [ "$code" = 0 ]; then status=0; fi
+done
+exit "$status"

@@ -80,10 +80,14 @@ def slow_scenario() -> Iterator[None]:
     yield
 
 
-NEEDS = ("tensorflow_child", "tensorflow_runtime", "docker_api")
-"""The FULL fixtures that need TensorFlow or the Docker Engine: their tests get the mark
-`needs_tf_or_docker` too, and scripts/check.sh runs them in a pytest process of their
-own beside the others (every conversion child and container is that process's)."""
+NEEDS = {
+    "needs_tf": ("tensorflow_child", "tensorflow_runtime"),
+    "needs_docker": ("docker_api",),
+}
+"""Marks for the tests that need TensorFlow or the Docker Engine ({mark: its fixtures}).
+scripts/check.sh runs the full tier as three pytest processes side by side on them:
+TensorFlow without Docker, Docker (every container of the run is that process's, so
+the checks of what containers are left hold), and the rest."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,9 +97,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "full(*why): set by the tier hook: uses a fixture in tests/plugins/tiers.FULL"
     )
-    config.addinivalue_line(
-        "markers", "needs_tf_or_docker: set by the tier hook: uses a fixture in tiers.NEEDS"
-    )
+    for mark, fixtures in NEEDS.items():
+        config.addinivalue_line(
+            "markers", f"{mark}: set by the tier hook: uses {' or '.join(fixtures)}"
+        )
 
 
 def tier_of(fixturenames: list[str]) -> tuple[str, list[str]]:
@@ -116,8 +121,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         tier, why = tier_of(list(getattr(item, "fixturenames", ())))
         item.add_marker(pytest.mark.full(*why) if tier == "full" else pytest.mark.fast)
-        if any(name in why for name in NEEDS):
-            item.add_marker(pytest.mark.needs_tf_or_docker)
+        for mark, fixtures in NEEDS.items():
+            if any(name in why for name in fixtures):
+                item.add_marker(mark)
         counts[tier] += 1
         reasons.update(why)
     config.stash[_COUNTS] = counts, reasons
