@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from tests.helpers import model_cache
 
 
 def tfstudio(*args: object) -> subprocess.CompletedProcess:
@@ -116,8 +119,7 @@ def test_error_as_json(tmp_path):
     assert json.loads(proc.stdout)["type"] == "ModelFormatError"
 
 
-@pytest.fixture(scope="module")
-def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def build_control_flow(root: Path) -> None:
     """A while-loop model (3 subgraphs: its ops live in the loop body) and a Flex model."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -133,8 +135,6 @@ def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
         def __call__(self, m):
             return {"inv": tf.linalg.inv(m)}
 
-    root = tmp_path_factory.mktemp("control-flow")
-    paths = {}
     for name, module, ops in (
         ("loop", Loop(), [tf.lite.OpsSet.TFLITE_BUILTINS]),
         ("flex", Inverse(), [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]),
@@ -143,9 +143,16 @@ def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
             [module.__call__.get_concrete_function()], module
         )
         converter.target_spec.supported_ops = ops
-        paths[name] = root / f"{name}.tflite"
-        paths[name].write_bytes(converter.convert())
-    return paths
+        (root / f"{name}.tflite").write_bytes(converter.convert())
+
+
+@pytest.fixture(scope="module")
+def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """loop.tflite and flex.tflite, converted once per machine (tests/helpers/model_cache.py)."""
+    root, _ = model_cache.cached_copy(
+        "control-flow", build_control_flow, tmp_path_factory.mktemp("control-flow")
+    )
+    return {name: root / f"{name}.tflite" for name in ("loop", "flex")}
 
 
 def test_ops_are_counted_over_every_subgraph_which_are_listed(control_flow):

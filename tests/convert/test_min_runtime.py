@@ -28,6 +28,7 @@ DEVICE_2_21 = {
 }
 
 
+@pytest.mark.usefixtures("tensorflow_runtime")  # the script reads TensorFlow's table
 def test_table_is_the_installed_tensorflows_runtime_version_table():
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "gen_op_runtime_table.py"), "--check"],
