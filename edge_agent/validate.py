@@ -76,9 +76,12 @@ class RuntimeChild:
     it; the next job starts a fresh one.
     """
 
-    def __init__(self, home: Path, *, serve: bool = True) -> None:
+    def __init__(self, home: Path, *, serve: bool = True, python: Optional[str] = None) -> None:
         self.home = home
         self.serve = serve
+        self.python = python or sys.executable
+        """The interpreter of the child: this one, or another environment's (the studio
+        proves models on other runtime releases, each in its own venv)."""
         self._proc: Optional[subprocess.Popen] = None
         self._buffer = bytearray()
         self._stderr: Deque[bytes] = collections.deque()
@@ -92,7 +95,7 @@ class RuntimeChild:
             p for p in (package_root(), env.get("PYTHONPATH", "")) if p
         )
         env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
-        cmd = [sys.executable, "-m", "edge_agent.validate_child"]
+        cmd = [self.python, "-m", "edge_agent.validate_child"]
         if first_model is not None:
             cmd.append(os.path.abspath(first_model))
         if self.serve:
