@@ -296,3 +296,12 @@ def mobilenet_v3(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     rep = root / "rep.npy"
     np.save(rep, np.random.default_rng(9).random((4, 64, 64, 3), dtype=np.float32))
     return root / "mobilenet_v3", rep
+
+
+@pytest.fixture(scope="session")
+def edge_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """tests/helpers/edge_models.py's SavedModels ({name: dir}, and 'data': their data)."""
+    from tests.helpers.edge_models import build_edge_models
+
+    root = tmp_path_factory.mktemp("edge-models")
+    return {**build_edge_models(root), "data": root / "data"}

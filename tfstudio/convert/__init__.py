@@ -34,10 +34,22 @@ from tfstudio.convert.result import (
     VariantResult,
 )
 from tfstudio.convert.supervisor import ConversionWorker
-from tfstudio.errors import CancelledError, OutputError, RepresentativeDataError, TfStudioError
+from tfstudio.errors import (
+    CancelledError,
+    OutputError,
+    RepresentativeDataError,
+    TfStudioError,
+    UsageError,
+)
 from tfstudio.models.facts import inspect_bytes, runtime_json
 from tfstudio.models.lineage import train_steps
-from tfstudio.models.source import SourceInfo, SourceKind, fixed_batch_needs_keras, probe_source
+from tfstudio.models.source import (
+    SERVING_KEY,
+    SourceInfo,
+    SourceKind,
+    fixed_batch_needs_keras,
+    probe_source,
+)
 from tfstudio.operations import CancelToken, EventCallback, Reporter, Stage
 
 __all__ = [
@@ -75,6 +87,7 @@ def convert(
     fixed_batch: int | None = None,
     select_tf_ops: bool = False,
     allow_float_fallback: bool = False,
+    signature: str | None = None,
 ) -> ConversionResult:
     """Converts `source` into one .tflite (plus manifest) per mode in `outdir`.
 
@@ -84,7 +97,9 @@ def convert(
     output accuracy is computed on (default: the first in the signature);
     `fixed_batch` exports a Keras source with that static batch size;
     `select_tf_ops` allows TensorFlow (Flex) ops; `allow_float_fallback` lets
-    full-integer modes keep ops without an integer kernel in float.
+    full-integer modes keep ops without an integer kernel in float; `signature`
+    names the SavedModel signature to convert (default `serving_default`; every
+    mode converts that one alone, and scores and invokes it).
 
     Events (`tfstudio.operations`, operation "convert"): LOAD for target
     "convert", then per mode CONVERT (with index and total), VERIFY and
@@ -109,7 +124,9 @@ def convert(
             hint="pass --rep-data with a .npy, an .npz with 'x' (or one array per input name),"
             " or a directory of images",
         )
-    options = ConvertOptions(eval_output, fixed_batch, select_tf_ops, allow_float_fallback)
+    options = ConvertOptions(
+        eval_output, fixed_batch, select_tf_ops, allow_float_fallback, signature
+    )
     options.check(eval_data is not None)
     # A mistyped data path fails at once, before the worker and TensorFlow start.
     rep_path = check_data_path(rep_data, "representative data") if rep_data is not None else None
@@ -117,6 +134,11 @@ def convert(
     info = probe_source(source)
     if fixed_batch is not None and info.kind is SourceKind.SAVED_MODEL:
         raise fixed_batch_needs_keras()
+    if signature not in (None, SERVING_KEY) and info.kind is not SourceKind.SAVED_MODEL:
+        raise UsageError(
+            f"--signature {signature} needs a SavedModel source: a .keras/.h5 model is "
+            f"exported with one signature, {SERVING_KEY}"
+        )
     out = _prepare_outdir(Path(outdir))
     if cancel is not None and cancel.is_set():
         raise CancelledError(f"conversion cancelled after 0 of {len(chosen)} modes")
@@ -238,6 +260,7 @@ class _Run:
             select_tf_ops=self.options.select_tf_ops,
         )
         settings["fixed_batch"] = self.options.fixed_batch
+        settings["signature"] = self.options.signature_key
         if preset.needs_rep_data:
             settings["representative_samples"] = self.prepared.calibration_samples
         write_bytes_atomic(model_path, outcome.model)

@@ -23,8 +23,10 @@ from tfstudio.errors import ConversionError
 from tfstudio.models.source import SERVING_KEY
 
 
-def run_tflite(model: bytes, samples: Samples, name: str) -> dict[str, np.ndarray]:
-    """Returns every signature output of `model` for every sample, by name, as float32.
+def run_tflite(
+    model: bytes, samples: Samples, name: str, signature: str = SERVING_KEY
+) -> dict[str, np.ndarray]:
+    """Returns every output of `model`'s `signature` for every sample, by name, as float32.
 
     Raises ConversionError when the runtime cannot load or run the model, or
     the model has no signature to map its inputs and outputs by name.
@@ -34,7 +36,7 @@ def run_tflite(model: bytes, samples: Samples, name: str) -> dict[str, np.ndarra
         keys = list(interpreter.get_signature_list())
         if not keys:
             raise ConversionError(f"{name} has no signature: its outputs cannot be mapped by name")
-        runner = interpreter.get_signature_runner(SERVING_KEY if SERVING_KEY in keys else keys[0])
+        runner = interpreter.get_signature_runner(signature if signature in keys else keys[0])
         inputs = runner.get_input_details()
         outputs = runner.get_output_details()
         if set(inputs) != set(samples.inputs):

@@ -66,7 +66,7 @@ class _Session:
         options = job.options
         export_into = Path(job.workdir) / f"export-{os.getpid()}"
         graph = self.stack.enter_context(saved_model_dir(opened, options.fixed_batch, export_into))
-        inputs, outputs = signature_specs(graph, tf, opened.keras_model)
+        inputs, outputs = signature_specs(graph, tf, opened.keras_model, options.signature_key)
         # Given data is checked even when no chosen mode needs it: a typo should not pass silently.
         rep = (
             load_samples(job.rep_data, inputs, "representative data", False)
@@ -81,7 +81,7 @@ class _Session:
             eval_output, chosen_by = choose_eval_output(outputs, options.eval_output)
             if evals.y is not None:
                 labels = check_labels(evals.y, eval_output, f"eval data {evals.path.name}")
-            reference = engine.float_reference(tf, graph, evals)
+            reference = engine.float_reference(tf, graph, evals, options.signature_key)
             summary = EvalSummary(
                 path=evals.path,
                 sha256=evals.sha256,
@@ -129,6 +129,7 @@ class _Session:
             s["calibration"] if preset.needs_rep_data else None,
             float_fallback=options.allow_float_fallback,
             select_tf_ops=options.select_tf_ops,
+            signature=options.signature_key,
         )
         seconds = time.perf_counter() - started
         self.stage(Stage.VERIFY.value)
@@ -145,7 +146,7 @@ class _Session:
             )
         elif s["evals"] is not None:
             self.stage(Stage.EVALUATE.value)
-            outputs = evaluate.run_tflite(model, s["evals"], name)
+            outputs = evaluate.run_tflite(model, s["evals"], name, options.signature_key)
             metrics = evaluate.score(outputs, s["reference"], s["eval_output"].name, s["labels"])
         else:
             # A model the converter accepts may still fail to load (e.g. an int16x8

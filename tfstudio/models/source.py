@@ -198,21 +198,22 @@ def _fixed_signature(model: Any, batch: int) -> Any:
 
 
 def signature_specs(
-    directory: Path, tf: Any, keras_model: Any = None
+    directory: Path, tf: Any, keras_model: Any = None, key: str = SERVING_KEY
 ) -> tuple[tuple[InputSpec, ...], tuple[OutputSpec, ...]]:
-    """Returns the serving signature's inputs and outputs, sorted by name as TFLite sorts them.
+    """Returns signature `key`'s inputs and outputs, sorted by name as TFLite sorts them.
 
     An exported Keras model names its outputs output_0, output_1...; the Keras
     output names become their aliases. Raises SourceModelError when the
-    SavedModel is corrupt or has no usable serving signature.
+    SavedModel is corrupt or has no signature `key` (naming those it has), or
+    an input TFLite cannot take (a string).
     """
-    signature = _serving_signature(directory)
+    signature = _signature(directory, key)
     inputs = tuple(
         InputSpec(key, _shape(signature.inputs[key]), _dtype(tf, signature.inputs[key]))
         for key in sorted(signature.inputs)
     )
     if not inputs:
-        raise SourceModelError(f"{directory} has a '{SERVING_KEY}' signature without inputs")
+        raise SourceModelError(f"{directory} has a '{key}' signature without inputs")
     aliases = _keras_aliases(keras_model, set(signature.outputs))
     outputs = tuple(
         OutputSpec(
@@ -245,7 +246,7 @@ def _load_keras(info: SourceInfo) -> Any:
         ) from exc
 
 
-def _serving_signature(directory: Path) -> Any:
+def _signature(directory: Path, key: str) -> Any:
     # Parsing the proto reads the signature without loading (and tracing) the
     # whole model, so validation costs milliseconds, not seconds.
     from google.protobuf.message import DecodeError
@@ -258,12 +259,16 @@ def _serving_signature(directory: Path) -> Any:
         raise SourceModelError(
             f"{directory} is a corrupt SavedModel ({SAVED_MODEL_PB} cannot be parsed)"
         ) from exc
-    signatures = [g.signature_def for g in proto.meta_graphs if SERVING_KEY in g.signature_def]
+    signatures = [g.signature_def for g in proto.meta_graphs if key in g.signature_def]
     if not signatures:
-        raise SourceModelError(
-            f"{directory} is not a usable SavedModel (no '{SERVING_KEY}' signature)"
+        there = sorted(
+            {k for g in proto.meta_graphs for k in g.signature_def if not k.startswith("__")}
         )
-    return signatures[0][SERVING_KEY]
+        raise SourceModelError(
+            f"{directory} has no signature '{key}' (it has {', '.join(there) or 'none'})",
+            hint="name one with --signature NAME" if there else None,
+        )
+    return signatures[0][key]
 
 
 def _shape(tensor: Any) -> tuple[int | None, ...]:
