@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tfstudio.atomic import sweep_stale_temps, write_bytes_atomic
+from tfstudio.atomic import sweep_stale_temps, write_files_atomic
 from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
-from tfstudio.convert.manifest import build_manifest, write_manifest
+from tfstudio.convert.manifest import build_manifest, manifest_bytes
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
 from tfstudio.convert.repdata import check_data_path
 from tfstudio.convert.result import (
@@ -49,6 +49,7 @@ from tfstudio.models.source import (
     SourceKind,
     fixed_batch_needs_keras,
     probe_source,
+    resolve_given,
 )
 from tfstudio.operations import CancelToken, EventCallback, Reporter, Stage
 
@@ -263,7 +264,6 @@ class _Run:
         settings["signature"] = self.options.signature_key
         if preset.needs_rep_data:
             settings["representative_samples"] = self.prepared.calibration_samples
-        write_bytes_atomic(model_path, outcome.model)
         manifest = build_manifest(
             model_path=model_path,
             model_sha256=facts.sha256,
@@ -279,8 +279,11 @@ class _Run:
             float_fallback_ops=outcome.float_fallback_ops,
             training=self.training,
         )
-        # The manifest goes last: a model with its manifest beside it is complete.
-        write_manifest(manifest_path, manifest)
+        # Both or neither: a full disk between the two leaves no model without its
+        # manifest. The manifest is renamed last: a model with it beside it is complete.
+        write_files_atomic(
+            [(model_path, outcome.model), (manifest_path, manifest_bytes(manifest))], shared=True
+        )
         return VariantResult(
             mode,
             model_path,
@@ -306,6 +309,7 @@ class _Run:
 
 def _prepare_outdir(outdir: Path) -> Path:
     """Creates `outdir` if needed and proves it is writable; returns its absolute path."""
+    resolve_given(outdir, "output directory", OutputError)  # a symlink loop: one line
     target = outdir.expanduser().absolute()
     try:
         target.mkdir(parents=True, exist_ok=True)

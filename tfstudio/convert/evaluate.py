@@ -60,18 +60,60 @@ def run_tflite(
         raise ConversionError(f"{name} does not run in LiteRT: {_first_line(exc)}") from exc
 
 
-def check_loads(model: bytes, name: str) -> None:
-    """Builds an interpreter for `model` (allocating its tensors) and discards it.
+def check_runs(
+    model: bytes,
+    name: str,
+    sample: dict[str, np.ndarray] | None = None,
+    signature: str = SERVING_KEY,
+) -> None:
+    """Loads `model`, allocates it and invokes its `signature` once, then discards it.
 
-    Does nothing when no LiteRT runtime is installed. Raises ConversionError
-    when the runtime rejects the model.
+    The inputs are `sample` (one calibration batch, by input name, in real units;
+    quantized here for integer inputs), else zeros of each input's dtype and shape.
+    A registered op can still lack the kernel for its tensor types, and some fail
+    only when invoked ("SquaredDifference only supports FLOAT32 and INT32"): a model
+    that was never run is not known to run. Does nothing when no LiteRT runtime is
+    installed. Raises ConversionError with the runtime's own words.
     """
     try:
-        runtime.make_interpreter(model_content=model, threads=1, quiet=True)
+        interpreter = runtime.make_interpreter(model_content=model, threads=1, quiet=True)
     except runtime.RuntimeMissingError:
         return
     except (ValueError, RuntimeError) as exc:
-        raise ConversionError(f"{name} does not load in LiteRT: {_first_line(exc)}") from exc
+        raise ConversionError(
+            f"{name} does not load in {_runtime_label()}: {_first_line(exc)}"
+        ) from exc
+    try:
+        keys = list(interpreter.get_signature_list())
+        if keys:
+            runner = interpreter.get_signature_runner(signature if signature in keys else keys[0])
+            details = runner.get_input_details()
+            feed = {k: _one_input(d, sample, k) for k, d in details.items()}
+            with runtime.stderr_silenced():
+                runner(**feed)
+        else:
+            for detail in interpreter.get_input_details():
+                interpreter.set_tensor(detail["index"], _one_input(detail, None, ""))
+            with runtime.stderr_silenced():
+                interpreter.invoke()
+    except (ValueError, RuntimeError) as exc:
+        raise ConversionError(
+            f"{name} loads but does not run in {_runtime_label()}: {_first_line(exc)}"
+        ) from exc
+
+
+def _one_input(detail: dict[str, Any], sample: dict[str, np.ndarray] | None, key: str) -> Any:
+    if sample is not None and key in sample:
+        return runtime.quantize(sample[key], detail)
+    return np.zeros(tuple(int(d) for d in detail["shape"]), dtype=detail["dtype"])
+
+
+def _runtime_label() -> str:
+    try:
+        info = runtime.detect_runtime()
+    except runtime.RuntimeMissingError:
+        return "LiteRT"
+    return f"{info.name} {info.version}"
 
 
 def score(

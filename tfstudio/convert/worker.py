@@ -52,7 +52,7 @@ class _Session:
 
     def prepare(self, job: Any) -> Any:
         from tfstudio.convert import engine
-        from tfstudio.convert.datacheck import check_labels
+        from tfstudio.convert.datacheck import check_calibration, check_labels
         from tfstudio.convert.evaluate import accuracy
         from tfstudio.convert.job import Prepared
         from tfstudio.convert.outputs import choose_eval_output
@@ -73,6 +73,8 @@ class _Session:
             if job.rep_data
             else None
         )
+        if rep is not None:
+            check_calibration(rep.inputs, f"representative data {rep.path.name}")
         evals = load_samples(job.eval_data, inputs, "eval data", True) if job.eval_data else None
         summary = None
         reference = labels = None
@@ -149,9 +151,12 @@ class _Session:
             outputs = evaluate.run_tflite(model, s["evals"], name, options.signature_key)
             metrics = evaluate.score(outputs, s["reference"], s["eval_output"].name, s["labels"])
         else:
-            # A model the converter accepts may still fail to load (e.g. an int16x8
-            # conv whose scales overflow); never ship one silently.
-            evaluate.check_loads(model, name)
+            # A model the converter accepts may still fail to load (an int16x8 conv
+            # whose scales overflow) or to run (a kernel without its tensor types):
+            # never ship one that was not run once.
+            calibration = s["calibration"]
+            sample = calibration[0] if calibration else None
+            evaluate.check_runs(model, name, sample, options.signature_key)
         return ModeOutcome(model, seconds, metrics, fallback, tuple(notes))
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ converted model's signature runner uses, so data and outputs map by name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import zipfile
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.digest import file_sha256
-from tfstudio.errors import SourceModelError, UsageError
+from tfstudio.errors import SourceModelError, TfStudioError, UsageError
 
 SAVED_MODEL_PB = "saved_model.pb"
 SERVING_KEY = "serving_default"
@@ -95,13 +96,27 @@ class OpenedSource:
     keras_model: Any = None
 
 
+def resolve_given(path: str | Path, what: str, error: type[TfStudioError]) -> Path:
+    """Returns a path the user gave, resolved. Raises `error` (one line) when resolving
+    it fails: a loop of symbolic links, or a folder on the way that cannot be read."""
+    try:
+        return Path(path).expanduser().resolve()
+    except RuntimeError as exc:  # Python < 3.13 reports a loop so
+        raise error(f"{what} {path} is a loop of symbolic links") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise error(f"{what} {path} is a loop of symbolic links") from exc
+        raise error(f"cannot resolve {what} {path}: {exc.strerror or exc}") from exc
+
+
 def probe_source(path: str | Path) -> SourceInfo:
     """Returns what `path` is without loading it.
 
-    Raises SourceModelError when it is missing, of an unknown kind, or visibly
-    corrupt (a .keras that is not a zip, an .h5 without the HDF5 signature).
+    Raises SourceModelError when it is missing, a loop of symbolic links, of an
+    unknown kind, or visibly corrupt (a .keras that is not a zip, an .h5 without
+    the HDF5 signature).
     """
-    src = Path(path).expanduser().resolve()
+    src = resolve_given(path, "source model", SourceModelError)
     if not src.exists():
         raise SourceModelError(f"source model {path} does not exist")
     if src.is_dir():
@@ -214,6 +229,15 @@ def signature_specs(
     )
     if not inputs:
         raise SourceModelError(f"{directory} has a '{key}' signature without inputs")
+    strings = [spec.name for spec in inputs if spec.dtype == "string"]
+    if strings:
+        raise SourceModelError(
+            f"input '{strings[0]}' of signature '{key}' is a string tensor: TFLite's "
+            "builtin ops take numbers, and the string ops a model needs to read it "
+            "(StringToNumber, lookups) exist only as TensorFlow ops",
+            hint="export a signature that takes the numeric tensor (parse strings before "
+            "the model) and convert that, with --signature NAME if it is not serving_default",
+        )
     aliases = _keras_aliases(keras_model, set(signature.outputs))
     outputs = tuple(
         OutputSpec(
