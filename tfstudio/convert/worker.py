@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -31,6 +33,9 @@ from typing import Any
 
 PARENT_POLL_S = 0.5
 """How often the worker checks that the studio process still exists."""
+
+_SCRATCH: list[Path] = []
+"""The conversion's scratch folder, once known: the worker removes it if its studio dies."""
 
 
 class _Session:
@@ -61,6 +66,10 @@ class _Session:
         from tfstudio.extras import tensorflow
         from tfstudio.models.source import load_source, saved_model_dir, signature_specs
 
+        # Everything written on the way (TensorFlow's __autograph_generated_file*.py,
+        # which its atexit hook would remove but os._exit skips) goes to the scratch folder.
+        tempfile.tempdir = str(job.workdir)
+        _SCRATCH[:] = [Path(job.workdir)]
         tf = tensorflow()
         opened = load_source(job.info)
         options = job.options
@@ -181,6 +190,8 @@ def _exit_with_parent() -> None:
         while True:
             time.sleep(PARENT_POLL_S)
             if os.getppid() != parent:
+                for scratch in _SCRATCH:
+                    shutil.rmtree(scratch, ignore_errors=True)
                 os._exit(3)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
