@@ -13,11 +13,10 @@ from typing import Any
 from edge_agent.tflite_schema import read_model_facts
 from scripts.runtime_probe.carriers import Carrier
 from scripts.runtime_probe.zoo import ZooModel
+from tfstudio.compat.proofs import short_reason
 
 _NOT_REGISTERED = ("Didn't find op for builtin opcode", "Op builtin_code out of range")
 _NODE = re.compile(r"Node number (\d+) \(([A-Za-z0-9_]+)\) failed to (prepare|invoke)")
-_SOURCE = re.compile(r"^\S*/[a-z_0-9]+\.cc(?::\d+)? ")
-_NOISE = ("Failed to apply the default TensorFlow Lite delegate indexed at 0.",)
 
 
 def not_registered(answer: dict[str, Any]) -> bool:
@@ -43,11 +42,7 @@ def registrations(carriers: Sequence[Carrier], answers: Sequence[dict[str, Any]]
 
 def clean_message(text: str) -> str:
     """The runtime's reason without source paths, node numbers and delegate noise."""
-    text = " ".join(text.split())
-    for noise in _NOISE:
-        text = text.replace(noise, "")
-    text = _NODE.split(text)[0].strip() if _NODE.search(text) else text.strip()
-    return _SOURCE.sub("", text).strip().rstrip(".") or "failed"
+    return short_reason(text)
 
 
 def kernel_results(

@@ -10,6 +10,7 @@ things (a file's bytes, a wheel), so it never expires.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,23 @@ from tfstudio.atomic import file_lock, write_text_atomic
 from tfstudio.config import studio_home
 
 STORE = "proofs.json"
+_NODE = re.compile(r"Node number \d+ \([A-Za-z0-9_]+\) failed to (?:prepare|invoke)")
+_SOURCE = re.compile(r"^\S*/[a-z_0-9]+\.cc(?::\d+)? ")
+_UNREGISTERED = re.compile(r"(Didn't find op for builtin opcode '[A-Z0-9_]+' version '\d+')")
+_NOISE = ("Failed to apply the default TensorFlow Lite delegate indexed at 0.",)
+
+
+def short_reason(text: str) -> str:
+    """A runtime's error as one short phrase: without source paths, node numbers, the
+    delegate's noise or the "are you using an old binary" advice."""
+    text = " ".join(text.split())
+    for noise in _NOISE:
+        text = text.replace(noise, "")
+    unregistered = _UNREGISTERED.search(text)
+    if unregistered:
+        return unregistered.group(1)
+    text = _NODE.split(text)[0].strip()
+    return _SOURCE.sub("", text).strip().rstrip(".") or "failed (the runtime gave no reason)"
 
 
 @dataclass(frozen=True)
@@ -46,11 +64,10 @@ class Proof:
         return f"{self.name} {self.version}"
 
     def summary(self) -> str:
-        """'runs' or 'load: <the runtime's first line>'."""
+        """'runs' or 'invoke: <the runtime's reason, short>' (`error` keeps all of it)."""
         if self.ok:
             return "runs"
-        first = (self.error or "").strip().splitlines()
-        return f"{self.stage}: {first[0][:200] if first else 'failed'}"
+        return f"{self.stage}: {short_reason(self.error or '')[:200]}"
 
     def to_json(self) -> dict[str, Any]:
         """Returns every field, plus `runtime`."""

@@ -233,8 +233,9 @@ def _try_python(spec: RuntimeSpec, python: str, scratch: Path) -> dict[str, str]
         return f"{python}: cannot make a venv ({_last_line(made.stderr)})"
     packages = [spec.requirement, "numpy<2" if spec.needs_numpy1() else "numpy"]
     pip = [
+        # -vv: only at that level does pip say that it could not fetch the index.
         sys.executable, "-m", "pip", "--python", str(scratch / "bin" / "python"), "install",
-        "--quiet", "--disable-pip-version-check", "--only-binary=:all:", *packages,
+        "-vv", "--disable-pip-version-check", "--only-binary=:all:", *packages,
     ]  # fmt: skip
     installed = _run(pip, PIP_TIMEOUT_S)
     if installed.returncode != 0 and "does not support python" in installed.stderr:
@@ -299,16 +300,24 @@ def _repoint(final: Path, scratch: Path) -> None:
 def _offline(spec: RuntimeSpec, text: str) -> RuntimeVenvError:
     return RuntimeVenvError(
         f"cannot build the venv for {spec.requirement}: the wheel {spec.requirement} is "
-        f"not here and the package index cannot be reached ({_last_line(text)})",
+        f"not here and the package index cannot be reached ({_fetch_failure(text)})",
         hint=f"run once where the index is reachable (tfstudio compat MODEL --runtime "
         f"{spec.requirement}), or point {RUNTIMES_ENV} at a folder of built runtimes",
     )
 
 
+def _fetch_failure(text: str) -> str:
+    for line in text.splitlines():
+        if "Could not fetch URL" in line:
+            return line.strip().replace(" - skipping", "")[:300]
+    return _last_line(text)
+
+
 def _unreachable(text: str) -> bool:
-    markers = ("NewConnectionError", "Network is unreachable", "Failed to establish",
-               "Temporary failure in name resolution", "Connection refused", "ConnectTimeout",
-               "Max retries exceeded", "ProxyError")  # fmt: skip
+    markers = ("Could not fetch URL", "NewConnectionError", "Network is unreachable",
+               "Failed to establish", "Temporary failure in name resolution",
+               "Connection refused", "ConnectTimeout", "Max retries exceeded",
+               "ProxyError")  # fmt: skip
     return any(m in text for m in markers)
 
 
@@ -334,4 +343,5 @@ def _run(cmd: list[str], timeout: float, pythonpath: str | None = None) -> Any:
 
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    return (errors or lines or [""])[-1][:300]

@@ -81,7 +81,7 @@ def check_runs(
         return
     except (ValueError, RuntimeError) as exc:
         raise ConversionError(
-            f"{name} does not load in {_runtime_label()}: {_first_line(exc)}"
+            f"{name} does not load in LiteRT ({_runtime_label()}): {_first_line(exc)}"
         ) from exc
     try:
         keys = list(interpreter.get_signature_list())
@@ -98,7 +98,7 @@ def check_runs(
                 interpreter.invoke()
     except (ValueError, RuntimeError) as exc:
         raise ConversionError(
-            f"{name} loads but does not run in {_runtime_label()}: {_first_line(exc)}"
+            f"{name} loads but does not run in LiteRT ({_runtime_label()}): {_first_line(exc)}"
         ) from exc
 
 
