@@ -112,7 +112,8 @@ class ProofStore:
 
 
 def _proof(entry: dict[str, Any]) -> Proof | None:
+    fields: dict[str, Any] = {k: entry[k] for k in Proof.__dataclass_fields__ if k in entry}
     try:
-        return Proof(**{k: entry.get(k) for k in Proof.__dataclass_fields__ if k in entry})
+        return Proof(**fields)
     except TypeError:  # a store written by another version: not a proof
         return None

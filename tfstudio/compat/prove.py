@@ -153,9 +153,9 @@ def _one_runtime(
             report.stage(Stage.CHECK, f"running {len(todo)} model(s)", index, total)
             answers = run_models(venv.python, [p for p, _ in todo])
             for (_path, fact), answer in zip(todo, answers):
-                proof = _proof(fact.sha256, spec, answer, venv.python_version, venv.numpy_version)
-                store.put(proof)
-                fresh_proofs[fact.sha256] = proof
+                made = _proof(fact.sha256, spec, answer, venv.python_version, venv.numpy_version)
+                store.put(made)
+                fresh_proofs[fact.sha256] = made
     rows = []
     for path, fact in zip(paths, facts):
         proof = known[fact.sha256] or fresh_proofs.get(fact.sha256)

@@ -345,3 +345,23 @@ def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
     return (errors or lines or [""])[-1][:300]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tfstudio.compat.venvs NAME==VERSION...`: builds (or finds) each release's
+    venv under TFSTUDIO_RUNTIMES; what scripts/prepare-test-env.sh runs."""
+    specs = [parse_spec(text) for text in (sys.argv[1:] if argv is None else argv)]
+    for spec in specs:
+        try:
+            venv, built = ensure_venv(spec)
+        except RuntimeVenvError as exc:
+            print(f"{spec.label}: {exc}", file=sys.stderr)
+            return 1
+        state = "built" if built else "cached"
+        print(f"{spec.label}: {state} in {venv.path} (Python {venv.python_version}, "
+              f"numpy {venv.numpy_version})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -234,17 +234,23 @@ def _measured_problems(
 
 
 def _upgrades(facts: ModelFacts, device: str) -> tuple[str, ...]:
+    """The upgrade that runs the model: the oldest release from which every measured
+    release of the newest runtime that runs it does."""
     ops = [(op.name, op.version) for op in facts.ops]
-    runs = [
-        measured.label(n, v)
-        for n, v in measured.releases()
-        if measured.check_release(measured.label(n, v), ops, facts.kernels).ok
-    ]
-    if not runs:
-        return ()
-    name, version = runs[-1].split(" ", 1)
-    return (f"upgrade the device runtime to {runs[-1]} or newer, which runs it "
-            f"(tfstudio agent install {device} --runtime {name})",)  # fmt: skip
+
+    def runs(name: str, version: str) -> bool:
+        return measured.check_release(measured.label(name, version), ops, facts.kernels).ok
+
+    for name in ("ai-edge-litert", "tflite-runtime"):
+        oldest = None
+        for _name, version in reversed(measured.releases(name)):
+            if not runs(name, version):
+                break
+            oldest = version
+        if oldest is not None:
+            return (f"upgrade the device runtime to {name} {oldest} or newer, which runs it "
+                    f"(tfstudio agent install {device} --runtime {name})",)  # fmt: skip
+    return ()
 
 
 def _table_problems(
