@@ -337,14 +337,30 @@ def _refusal(result: Dict[str, Any], facts: ModelFacts) -> AgentError:
         if too_old is not None:
             return _runtime_too_old(too_old, text, rt_name, facts)
         return AgentError(
-            f"{rt_name} could not load the model: {text}",
+            f"{rt_name} could not load the model: {text}{_measured_note(facts, rt)}",
             "invoke_failed",
             hint="the file may be corrupt or need custom ops this runtime lacks",
         )
     return AgentError(
-        f"the model loaded but its test invoke failed on {rt_name}: {text}",
+        f"the model loaded but its test invoke failed on {rt_name}: {text}"
+        + _measured_note(facts, rt),
         "invoke_failed",
+        hint="convert the model in another mode, or upgrade the runtime",
     )
+
+
+def _measured_note(facts: ModelFacts, rt: Dict[str, Any]) -> str:
+    """What the measured table knows of this model on this runtime release, if anything:
+    ' (measured: RSQRT(int16)->(int16): load: Type INT16 is unsupported by op Rsqrt)'."""
+    from edge_agent import measured
+
+    release = measured.release_for(str(rt.get("name") or ""), str(rt.get("version") or ""))
+    if release is None:
+        return ""
+    found = measured.check_release(
+        release[0], [(op.name, op.version) for op in facts.ops], facts.kernels
+    )
+    return f" (measured on {release[0]}: {'; '.join(found.reasons())})" if not found.ok else ""
 
 
 def _too_old(text: str, facts: ModelFacts, compat: Optional[str]) -> Optional[str]:

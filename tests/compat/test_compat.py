@@ -143,3 +143,20 @@ def test_deploy_refuses_before_upload_on_a_failed_proof(zoo, runtimes, capsys):
     assert result["status"] == "refused" and result["bytes_sent"] == 0
     assert result["preflight"] == "proven on ai-edge-litert 2.3.0"
     assert "Rsqrt is only defined for positive values" in result["message"]
+
+
+def test_the_agents_refusal_says_what_the_table_measured(zoo, runtimes, tmp_path):
+    from edge_agent.errors import AgentError
+    from edge_agent.tflite_schema import read_model_facts
+    from edge_agent.validate import RuntimeChild, validate_model
+
+    model = _model(zoo, "TILE.int16x8.tflite")
+    child = RuntimeChild(tmp_path, serve=False, python=str(runtimes["ai-edge-litert 1.0.1"].python))
+    with pytest.raises(AgentError) as exc:
+        validate_model(model, read_model_facts(model), 120, child)
+    assert exc.value.code == "invoke_failed"
+    assert "Type 'INT16' is not supported by tile" in exc.value.message
+    assert exc.value.message.endswith(
+        "(measured on ai-edge-litert 1.0.1: TILE(int16,int32)->(int16): invoke: Type 'INT16' "
+        "is not supported by tile)"
+    )
