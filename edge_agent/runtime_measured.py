@@ -838,7 +838,7 @@ KERNELS: Tuple[str, ...] = (
 KERNEL_FAILURES: Dict[str, Dict[str, str]] = {
     "tflite-runtime 2.7.0": {
         "DIV(int8,int8)->(int8)": "invoke: Div only supports FLOAT32, INT32 and quantized UINT8 now, got 9",
-        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed",
+        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed (the runtime gave no reason)",
         "PADV2(int16,int32,float32)->(int16)": "load: op_context.input->type != op_context.constant_values->type (INT16 != FLOAT32)",
         "RSQRT(int16)->(int16)": "load: Type INT16 is unsupported by op Rsqrt",
         "SQUARED_DIFFERENCE(int16,int16)->(int16)": "invoke: SquaredDifference only supports FLOAT32 and INT32 now, got 7",
@@ -846,7 +846,7 @@ KERNEL_FAILURES: Dict[str, Dict[str, str]] = {
     },
     "tflite-runtime 2.8.0": {
         "DIV(int8,int8)->(int8)": "invoke: Div only supports FLOAT32, INT32 and quantized UINT8 now, got 9",
-        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed",
+        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed (the runtime gave no reason)",
         "PADV2(int16,int32,float32)->(int16)": "load: op_context.input->type != op_context.constant_values->type (INT16 != FLOAT32)",
         "RSQRT(int16)->(int16)": "load: Type INT16 is unsupported by op Rsqrt",
         "SQUARED_DIFFERENCE(int16,int16)->(int16)": "invoke: SquaredDifference only supports FLOAT32 and INT32 now, got 7",
@@ -856,7 +856,7 @@ KERNEL_FAILURES: Dict[str, Dict[str, str]] = {
     "tflite-runtime 2.9.1": {
         "DIV(int8,int8)->(int8)": "invoke: Div only supports FLOAT32, INT32 and quantized UINT8 now, got 9",
         "GELU(int16)->(int16)": "invoke: Only float32, int8 and uint8 supported currently, got INT16",
-        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed",
+        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed (the runtime gave no reason)",
         "PADV2(int16,int32,float32)->(int16)": "load: op_context.input->type != op_context.constant_values->type (INT16 != FLOAT32)",
         "RSQRT(int16)->(int16)": "load: Type INT16 is unsupported by op Rsqrt",
         "SQUARED_DIFFERENCE(int16,int16)->(int16)": "invoke: SquaredDifference only supports FLOAT32 and INT32 now, got 7",
@@ -866,7 +866,7 @@ KERNEL_FAILURES: Dict[str, Dict[str, str]] = {
     "tflite-runtime 2.10.0": {
         "DIV(int8,int8)->(int8)": "invoke: Div only supports FLOAT32, INT32 and quantized UINT8 now, got 9",
         "GELU(int16)->(int16)": "invoke: Only float32, int8 and uint8 supported currently, got INT16",
-        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed",
+        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed (the runtime gave no reason)",
         "PADV2(int16,int32,float32)->(int16)": "load: op_context.input->type != op_context.constant_values->type (INT16 != FLOAT32)",
         "RSQRT(int16)->(int16)": "load: Type INT16 is unsupported by op Rsqrt",
         "SQUARED_DIFFERENCE(int16,int16)->(int16)": "invoke: SquaredDifference only supports FLOAT32 and INT32 now, got 7",
@@ -876,7 +876,7 @@ KERNEL_FAILURES: Dict[str, Dict[str, str]] = {
     "tflite-runtime 2.11.0": {
         "DIV(int8,int8)->(int8)": "invoke: Div only supports FLOAT32, INT32 and quantized UINT8 now, got 9",
         "GELU(int16)->(int16)": "invoke: Only float32, int8 and uint8 supported currently, got INT16",
-        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed",
+        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed (the runtime gave no reason)",
         "PADV2(int16,int32,float32)->(int16)": "load: op_context.input->type != op_context.constant_values->type (INT16 != FLOAT32)",
         "RSQRT(int16)->(int16)": "load: Type INT16 is unsupported by op Rsqrt",
         "SQUARED_DIFFERENCE(int16,int16)->(int16)": "invoke: SquaredDifference only supports FLOAT32 and INT32 now, got 7",
@@ -886,7 +886,7 @@ KERNEL_FAILURES: Dict[str, Dict[str, str]] = {
     "tflite-runtime 2.12.0": {
         "DIV(int8,int8)->(int8)": "invoke: Div only supports FLOAT32, INT32 and quantized UINT8 now, got 9",
         "GELU(int16)->(int16)": "invoke: Only float32, int8 and uint8 supported currently, got INT16",
-        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed",
+        "MIRROR_PAD(int16,int32)->(int16)": "invoke: failed (the runtime gave no reason)",
         "PADV2(int16,int32,float32)->(int16)": "load: op_context.input->type != op_context.constant_values->type (INT16 != FLOAT32)",
         "RSQRT(int16)->(int16)": "load: Type INT16 is unsupported by op Rsqrt",
         "SQUARED_DIFFERENCE(int16,int16)->(int16)": "invoke: SquaredDifference only supports FLOAT32 and INT32 now, got 7",

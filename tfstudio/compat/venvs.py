@@ -202,6 +202,10 @@ def candidate_pythons() -> list[str]:
 
 
 def _build(spec: RuntimeSpec, root: Path) -> RuntimeVenv:
+    # Called under the release's lock: a scratch folder of it is a killed build's.
+    for stale in root.glob(f".{spec.folder}-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     reasons: list[str] = []
     for python in candidate_pythons():
         scratch = Path(tempfile.mkdtemp(prefix=f".{spec.folder}-", dir=root))
@@ -290,8 +294,10 @@ def _check(python: Path, spec: RuntimeSpec) -> dict[str, str]:
 
 
 def _repoint(final: Path, scratch: Path) -> None:
-    # `python -m venv` writes its folder into pyvenv.cfg-free scripts only (bin/activate*);
-    # bin/python is a symlink, so the interpreter itself works from anywhere.
+    """Points the activation scripts at the venv's final folder. The interpreter needs
+    nothing: bin/python is a link to the base Python, and pyvenv.cfg beside it makes
+    wherever it lies the venv (scripts with a shebang, such as bin/pip, keep the old path:
+    use bin/python -m pip)."""
     for script in (final / "bin").glob("activate*"):
         with contextlib.suppress(OSError, UnicodeDecodeError):
             script.write_text(script.read_text().replace(str(scratch), str(final)))
