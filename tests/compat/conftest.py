@@ -19,12 +19,12 @@ RUNTIMES_DIR = Path(os.environ.get("TFSTUDIO_TEST_RUNTIMES", "/opt/tfstudio-test
 TEST_RUNTIMES = ("tflite-runtime==2.14.0", "ai-edge-litert==1.0.1", "ai-edge-litert==2.3.0")
 """The releases the test environment has (built by scripts/prepare-test-env.sh)."""
 ZOO_FAMILIES = (
-    "DIV", "GELU", "MIRROR_PAD", "PADV2", "RSQRT", "SQUARED_DIFFERENCE", "TILE",
-    "TRANSPOSE_CONV", "LOG", "SQRT", "FULLY_CONNECTED", "CONV_2D", "SOFTMAX", "MEAN",
-    "TRANSPOSE",
+    "DIV", "GELU", "PADV2", "RSQRT", "SQUARED_DIFFERENCE", "TILE", "TRANSPOSE_CONV",
+    "LOG", "SQRT", "FULLY_CONNECTED", "SOFTMAX",
 )  # fmt: skip
-"""Families with a kernel or op version that some measured release lacks, and some that
-every release runs."""
+"""Every family with a kernel that fails on one of the test releases (in some mode), some
+whose op versions they do not all register (LOG v2, SQRT v2, FULLY_CONNECTED v12), and
+one they all run. The whole zoo (66 families) is scripts/measure_runtimes.py's."""
 
 
 @pytest.fixture(scope="session")
