@@ -72,6 +72,9 @@ def kernel_results(
 
 
 def _culprit(facts: Any, error: str, family: str) -> str | None:
+    """The kernel a failure is pinned on: the node the runtime names; else, when it names
+    none or a delegate's node (XNNPACK runs the ops it took as one node), the one kernel of
+    the op the carrier is built around."""
     kernels = facts.subgraphs[0].kernels if facts.subgraphs else []
     match = _NODE.search(error)
     if match:
@@ -79,6 +82,7 @@ def _culprit(facts: Any, error: str, family: str) -> str | None:
         if index < len(kernels) and kernels[index].startswith(op + "("):
             return str(kernels[index])
         named = [k for k in kernels if k.startswith(op + "(")]
-        return named[0] if named else None
+        if named:
+            return str(named[0])
     own = [k for k in kernels if k.startswith(family + "(")]
     return own[0] if len(own) == 1 else None

@@ -19,7 +19,7 @@ RUNTIMES_DIR = Path(os.environ.get("TFSTUDIO_TEST_RUNTIMES", "/opt/tfstudio-test
 TEST_RUNTIMES = ("tflite-runtime==2.14.0", "ai-edge-litert==1.0.1", "ai-edge-litert==2.3.0")
 """The releases the test environment has (built by scripts/prepare-test-env.sh)."""
 ZOO_FAMILIES = (
-    "DIV", "GELU", "PADV2", "RSQRT", "SQUARED_DIFFERENCE", "TILE", "TRANSPOSE_CONV",
+    "DIV", "GELU", "PADV2", "RSQRT", "SQUARED_DIFFERENCE", "TILE", "TRANSPOSE_CONV", "SPLIT",
     "LOG", "SQRT", "FULLY_CONNECTED", "SOFTMAX",
 )  # fmt: skip
 """Every family with a kernel that fails on one of the test releases (in some mode), some
