@@ -113,7 +113,12 @@ def test_json_output_has_the_documented_schema(models, tmp_path):
         assert v["min_runtime"]["set_by"] and v["min_runtime"]["known"] is True
         fc = next(op for op in v["ops"] if op["name"] == "FULLY_CONNECTED")
         assert fc["count"] == 2 and fc["min_runtime"]
-        assert all(set(op) == {"name", "version", "count", "min_runtime"} for op in v["ops"])
+        assert all(
+            set(op) == {"name", "version", "count", "min_runtime", "first_release"}
+            for op in v["ops"]
+        )
+        assert fc["first_release"]["ai-edge-litert"] == "1.0.1"
+        assert v["measured"]["runs_on"]["ai-edge-litert"][-1] == "2.3.0"
         for tensor in v["inputs"] + v["outputs"]:
             assert set(tensor) == {
                 "name", "signature_name", "shape", "shape_signature", "dtype", "quantization",

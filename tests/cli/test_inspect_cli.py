@@ -35,17 +35,23 @@ def test_json_facts_of_an_int8_model(tiny_models):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert set(doc) == {
-        "path", "size_bytes", "sha256", "min_runtime_version", "min_runtime", "flex_ops",
-        "custom_ops", "ops", "inputs", "outputs", "subgraphs", "signatures",
+        "path", "size_bytes", "sha256", "min_runtime_version", "min_runtime", "measured",
+        "flex_ops", "custom_ops", "ops", "kernels", "inputs", "outputs", "subgraphs",
+        "signatures",
     }  # fmt: skip
     assert doc["size_bytes"] == os.path.getsize(tiny_models["int8"])
     assert doc["min_runtime_version"] == "1.14.0"
     assert doc["min_runtime"]["version"] == "1.14.0"
     assert doc["min_runtime"]["set_by"] in ("FULLY_CONNECTED v4", "SOFTMAX v2")
-    assert doc["min_runtime"]["table"] == "TensorFlow 2.21.0 runtime_version.cc"
-    assert {"name": "FULLY_CONNECTED", "version": 4, "count": 2, "min_runtime": "1.14.0"} in (
-        doc["ops"]
-    )
+    assert doc["min_runtime"]["table"].startswith("TensorFlow 2.21.0 runtime_version.cc")
+    assert {
+        "name": "FULLY_CONNECTED", "version": 4, "count": 2, "min_runtime": "1.14.0",
+        "first_release": {"tflite-runtime": "2.7.0", "ai-edge-litert": "1.0.1"},
+    } in doc["ops"]  # fmt: skip
+    assert doc["kernels"] == ["FULLY_CONNECTED(int8,int8,-)->(int8)", "SOFTMAX(int8)->(int8)"]
+    # Every measured release runs it (2.7.0 is the oldest tflite-runtime measured).
+    assert doc["measured"]["runs_on"]["tflite-runtime"][0] == "2.7.0"
+    assert doc["measured"]["problems"] == {}
     (inp,) = doc["inputs"]
     assert inp["shape"] == [1, 64] and inp["dtype"] == "int8"
     assert inp["shape_signature"] == [-1, 64]

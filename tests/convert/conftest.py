@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import edge_models as edge_models_module
 from tests.helpers import model_cache
 from tests.plugins.models import RecurrentFiles
 
@@ -287,3 +288,29 @@ def mobilenet_v3(
         "mobilenet-v3", build_mobilenet_v3, tmp_path_factory.mktemp("mobilenet-v3")
     )
     return root / "mobilenet_v3", root / "rep.npy"
+
+
+EDGE_MODELS = (
+    "two_signatures",
+    "string_input",
+    "flex_only",
+    "squared_difference",
+    "slow_to_convert",
+)
+
+
+def build_edge(root: Path) -> None:
+    """tests/helpers/edge_models.py's SavedModels, with their data in `data/`."""
+    edge_models_module.build_edge_models(root)
+
+
+@pytest.fixture(scope="session")
+def edge_models(
+    tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None
+) -> dict[str, Path]:
+    """tests/helpers/edge_models.py's SavedModels ({name: dir}, and 'data': their data)."""
+    root, _ = model_cache.cached_copy(
+        "edge-models", build_edge, tmp_path_factory.mktemp("edge-models"),
+        sources=[edge_models_module],
+    )  # fmt: skip
+    return {**{name: root / name for name in EDGE_MODELS}, "data": root / "data"}
