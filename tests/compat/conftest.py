@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import model_cache
+
 RUNTIMES_DIR = Path(os.environ.get("TFSTUDIO_TEST_RUNTIMES", "/opt/tfstudio-test/runtimes"))
 TEST_RUNTIMES = ("tflite-runtime==2.14.0", "ai-edge-litert==1.0.1", "ai-edge-litert==2.3.0")
 """The releases the test environment has (built by scripts/prepare-test-env.sh)."""
@@ -41,20 +43,54 @@ def runtimes():
     return found
 
 
-@pytest.fixture(scope="session")
-def zoo(tmp_path_factory: pytest.TempPathFactory):
+def build_test_zoo(out: Path) -> None:
+    """The families above in every mode, as `<family>.<mode>.tflite` (TensorFlow)."""
     from scripts.runtime_probe.zoo import build_zoo
 
-    models, _refused = build_zoo(tmp_path_factory.mktemp("zoo"), ZOO_FAMILIES)
+    build_zoo(out, ZOO_FAMILIES)
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory):
+    """The zoo's models, from the on-disk model cache (built once per machine)."""
+    from scripts.runtime_probe import zoo as zoo_module
+    from scripts.runtime_probe.zoo import ZooModel
+
+    root, _ = model_cache.cached_copy(
+        "compat-zoo", build_test_zoo, tmp_path_factory.mktemp("zoo"), sources=[zoo_module]
+    )
+    models = []
+    for path in sorted(root.glob("*.tflite")):
+        family, mode = path.name.removesuffix(".tflite").split(".", 1)
+        models.append(ZooModel(family, mode, path))
+    assert {m.family for m in models} <= set(ZOO_FAMILIES), models
     return models
+
+
+def build_test_carriers(out: Path) -> None:
+    """Every registration carrier, as `<op>.v<version>.tflite` (TensorFlow, once)."""
+    from scripts.runtime_probe.carriers import build_carriers
+    from tfstudio.compat.venvs import check_model_bytes
+
+    build_carriers(out, check_model_bytes())
 
 
 @pytest.fixture(scope="session")
 def carriers(tmp_path_factory: pytest.TempPathFactory):
-    from scripts.runtime_probe.carriers import build_carriers
-    from tfstudio.compat.venvs import check_model_bytes
+    """The carriers in plan order, from the on-disk model cache (built once per machine)."""
+    from scripts.runtime_probe import carriers as carriers_module
+    from scripts.runtime_probe.carriers import Carrier, probe_plan
 
-    return build_carriers(tmp_path_factory.mktemp("carriers"), check_model_bytes())
+    root, _ = model_cache.cached_copy(
+        "compat-carriers", build_test_carriers, tmp_path_factory.mktemp("carriers"),
+        sources=[carriers_module],
+    )  # fmt: skip
+    found = [
+        Carrier(name, version, root / f"{name}.v{version}.tflite")
+        for _code, name, version in probe_plan()
+    ]
+    assert all(c.path.exists() for c in found)
+    return found
 
 
 @pytest.fixture(scope="session")
