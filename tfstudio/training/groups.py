@@ -254,6 +254,10 @@ def _until_ended(client: EngineClient, job: JobInfo, timeout_s: float) -> JobInf
     while True:
         job = refresh_group(client, job, enforce=False)
         if not job.running:
+            # The swarm reports a task ended from the container's exit event, a moment
+            # before the engine lists that container as stopped: `stop` returning while
+            # `docker ps` still shows a worker would read as a worker left behind.
+            _until_containers_stopped(client, job, max(deadline - time.monotonic(), 5.0))
             return job
         if time.monotonic() > deadline:
             alive = ", ".join(f"{w.label} {w.reason()}" for w in job.workers if not w.ended)
@@ -261,6 +265,18 @@ def _until_ended(client: EngineClient, job: JobInfo, timeout_s: float) -> JobInf
                 f"job {job.job_id}: workers still not ended after {timeout_s:g}s ({alive})",
                 hint="see docker service ps on the manager",
             )
+        time.sleep(0.2)
+
+
+def _until_containers_stopped(client: EngineClient, job: JobInfo, timeout_s: float) -> None:
+    """Waits (at most `timeout_s`) until the engine lists none of the job's worker
+    containers as running; a worker on another node is not listed here at all."""
+    selector = [f"{L.JOB}={job.job_id}", f"{L.STUDIO}={L.studio_id()}", f"{L.KIND}={L.WORKER}"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with client.call(f"listing the containers of job {job.job_id}"):
+            if not client.api.containers(filters={"label": selector}):
+                return
         time.sleep(0.2)
 
 
