@@ -15,13 +15,36 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tfstudio.errors import TfStudioError
 from tfstudio.training.client import EngineClient, translate
 from tfstudio.training.jobs import JobInfo
 
 LineCallback = Callable[["LogLine"], None]
+
+
+class Follower(Protocol):
+    """What follows a log: `LogFollower` (one container) and `GroupLogFollower` (workers)."""
+
+    error: TfStudioError | None
+
+    def start(self) -> Follower:
+        """Opens the stream(s) and starts following; returns self."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """True once following has ended."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits for the end of following; True when it has ended."""
+        ...
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Ends following now, from any thread."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -140,6 +163,12 @@ base64 blob) is counted and dropped, and the line says so: following such a
 job costs neither time nor memory in the line's length."""
 
 _EOL = re.compile(rb"[\r\n]")
+
+
+def frame_lines(stream: Iterable[bytes]) -> Iterator[str]:
+    """Returns the lines of an engine's log stream (frames in, lines out, each cut at
+    MAX_LINE_BYTES; see `_lines`)."""
+    return _lines(stream)
 
 
 def _lines(stream: Iterable[bytes]) -> Iterator[str]:
