@@ -39,7 +39,8 @@ def test_a_wrong_type_names_the_key_and_what_it_got(
 
 
 def test_numbers_of_either_kind_are_taken(tmp_path: Path) -> None:
-    (tmp_path / "tfstudio.toml").write_text("[ssh]\nstall_timeout = 15\n\n[deploy]\nlock_wait = 2.5")
+    text = "[ssh]\nstall_timeout = 15\n[deploy]\nlock_wait = 2.5\n"
+    (tmp_path / "tfstudio.toml").write_text(text)
     config = load_config(tmp_path)
     assert config.stall_timeout_s == 15.0 and config.lock_wait_s == 2.5
 
