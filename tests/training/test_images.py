@@ -90,6 +90,20 @@ def test_an_image_id_runs_and_a_missing_one_is_not_pulled(docker_api, workspace:
     assert "an image id cannot be pulled" in line
 
 
+def test_a_missing_mount_source_is_named_not_the_workspace(
+    docker_api, workspace: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-data"
+    proc = tfstudio(
+        "train", "--image", BUSYBOX, "--gpus", "none", "--workspace", str(workspace),
+        "--mount", f"{missing}:/data:ro", "--", "true",
+    )  # fmt: skip
+    [line] = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, proc.stderr
+    assert line.startswith(f"tfstudio: error: --mount source {missing} does not exist on ")
+    assert "fix the --mount source" in line and str(workspace) not in line
+
+
 def test_allow_latest_runs_and_is_recorded(docker_api, workspace: Path) -> None:
     docker_api.tag(BUSYBOX, "tfstudio-test/busybox", "latest")
     try:
