@@ -22,6 +22,7 @@ import pytest
 
 from tests.agent.test_server import direct
 from tests.fleet.conftest import Lab, stop_service
+from tests.helpers.sshd import processes_with
 from tests.helpers.net import listening_addresses
 from tfstudio.cli import main
 from tfstudio.cli.deploy_cmd import connector
@@ -121,6 +122,16 @@ def test_a_session_follows_the_service_across_a_crash(served, tmp_path) -> None:
         assert seen_error or current.service["port"] != state["port"]
     finally:
         session.close()
+
+
+def test_an_enabled_service_that_is_down_says_so_without_none(served, capsys) -> None:
+    device, _state = served
+    for pid in processes_with(device.agent_home):  # the supervisor too: nothing restarts it
+        os.kill(pid, signal.SIGKILL)
+    assert main(["metrics", "tele"]) == 1
+    line = capsys.readouterr().err.splitlines()[0]
+    assert "the agent's server is not running (the service is enabled but down" in line, line
+    assert "None" not in line and "tfstudio agent serve tele --enable" in line
 
 
 def test_metrics_without_a_service_say_how_to_start_it(lab: Lab, capsys) -> None:

@@ -142,7 +142,9 @@ def endpoint(device: Device, transport: Transport, cancel: CancelToken | None = 
     state = ServiceState.from_agent(device.name, answer)
     server = state.server or {}
     if not server.get("running") or not server.get("port"):
-        why = f" (the service is enabled but down: {state.last_error})" if state.enabled else ""
+        # A supervisor killed outright leaves no error behind: say that, not "None".
+        reason = state.last_error or state.last_exit or "it stopped without leaving an error"
+        why = f" (the service is enabled but down: {reason})" if state.enabled else ""
         raise DeviceError(
             f"{device.name}: the agent's server is not running{why}",
             hint=f"start it: tfstudio agent serve {device.name} --enable",
