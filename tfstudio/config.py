@@ -97,8 +97,10 @@ def load_config(home: Path | None = None) -> Config:
 
     def number(table: str, key: str, default: float, kind: type = float) -> Any:
         value = raw.get(table, {}).get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            kind is int and isinstance(value, float)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (kind is int and isinstance(value, float))
         ):
             what = "a whole number" if kind is int else "a number of seconds"
             raise ConfigError(f"{path}: [{table}] {key} must be {what}, not {_kind(value)}")

@@ -22,8 +22,8 @@ import pytest
 
 from tests.agent.test_server import direct
 from tests.fleet.conftest import Lab, stop_service
-from tests.helpers.sshd import processes_with
 from tests.helpers.net import listening_addresses
+from tests.helpers.sshd import processes_with
 from tfstudio.cli import main
 from tfstudio.cli.deploy_cmd import connector
 from tfstudio.fleet.registry import get_device

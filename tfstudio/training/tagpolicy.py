@@ -7,9 +7,10 @@ training, so it is refused unless the caller overrides it (`--allow-latest`),
 and the override is recorded in the job's provenance.
 
 Pinned means: an image id (`sha256:` and at least 12 hex digits, which names
-the image's content on one engine), a digest (`@sha256:...`), or a tag that carries a version with at
-least major.minor (`2.21.0-gpu`, `24.01-tf2-py3`) or a date stamp
-(`20250101`), and no floating word (`latest-gpu`, `2.16.0-nightly` float).
+the image's content on one engine), a digest (`@sha256:...`), or a tag that
+carries a version with at least major.minor (`2.21.0-gpu`, `24.01-tf2-py3`) or
+a date stamp (`20250101`), and no floating word (`latest-gpu`, `2.16.0-nightly`
+float).
 """
 
 from __future__ import annotations
