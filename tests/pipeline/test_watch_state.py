@@ -10,6 +10,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 from tests.pipeline.conftest import SmallModel, place, run_cli, tfstudio_cmd
 
@@ -60,6 +62,7 @@ def _two_exports(where: Path) -> tuple[Path, Path]:
     return where / "a", where / "b"
 
 
+@pytest.mark.usefixtures("tensorflow_child", "tensorflow_runtime")  # exports with Keras, converts
 def test_weights_behind_a_link_are_hashed_and_a_linked_export_is_reported(
     workspace: Path, small_model: SmallModel, tmp_path: Path
 ) -> None:
