@@ -51,8 +51,9 @@ def tmux_session(studio_home: Path, tmp_path: Path):
     rc_file = tmp_path / "rc"
     exe = str(TFSTUDIO) if TFSTUDIO.exists() else f"{sys.executable} -m tfstudio"
     command = (
+        # PYTHONPATH: the tree under test, whatever the venv's editable install points at.
         f"env TFSTUDIO_HOME={studio_home} DOCKER_HOST={NO_DOCKER} TERM=xterm-256color "
-        f"{exe}; echo $? > {rc_file}"
+        f"PYTHONPATH={REPO} {exe}; echo $? > {rc_file}"
     )
     _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
     try:
@@ -66,14 +67,14 @@ def test_tfstudio_opens_the_ui_navigates_shows_help_and_quits(tmux_session) -> N
     screen = _wait_for_text(session, "press d for the demo")
     assert "Models" in screen and "local" in screen
     _tmux("send-keys", "-t", session, "6")
-    screen = _wait_for_text(session, "Trust key")
-    assert "Install agent" in screen and "Devices" in screen
+    screen = _wait_for_text(session, "i Install")
+    assert "[6 Devices]" in screen and "c Check" in screen
     _tmux("send-keys", "-t", session, "?")
     screen = _wait_for_text(session, "tfstudio keys")
     assert "ctrl+p" in screen
     _tmux("send-keys", "-t", session, "Escape")
     # A key sent right after Escape would arrive as Alt+key: let the escape delay pass.
-    _wait_for_text(session, "Trust key", absent="tfstudio keys")
+    _wait_for_text(session, "i Install", absent="tfstudio keys")
     _tmux("send-keys", "-t", session, "1")
     _wait_for_text(session, "d Demo")
     _tmux("send-keys", "-t", session, "q")

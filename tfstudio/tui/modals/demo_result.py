@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from tfstudio.formatting import percent
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.workflows.demo.report import COLUMNS
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ class DemoResultModal(ModalScreen[None]):
             )
             yield DataTable(id="demo-table", cursor_type="row", zebra_stripes=True)
             yield Static(report.stage_line(), classes="dialog-body", id="demo-stages")
-            hints = [f"{r.mode}: {r.hint}" for r in report.rows if not r.ok and r.hint]
+            hints = [f"{r.mode}: {ui_hint(r.hint)}" for r in report.rows if not r.ok and r.hint]
             if hints:
                 yield Static("\n".join(f"fix {h}" for h in hints), classes="dialog-hint")
             yield Static(

@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from tfstudio.errors import TfStudioError
 from tfstudio.studio.training_types import TrainRequest
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.image_field import ImageField
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
             request = self.request()
             self.training.plan(request)
         except TfStudioError as exc:
-            error.update(exc.message + (f"\n[dim]{exc.hint}[/]" if exc.hint else ""))
+            error.update(exc.message + (f"\n[dim]{ui_hint(exc.hint)}[/]" if exc.hint else ""))
             return
         self.dismiss(request)
 

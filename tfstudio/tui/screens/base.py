@@ -1,13 +1,24 @@
 """What every screen shares: the studio, the running operation's cancel token,
-and the one place a worker's failure becomes a message to the user."""
+the one place a worker's failure becomes a message to the user, and the keyboard
+rules every view keeps.
+
+The keyboard rules (no key traps):
+- a view never opens, nor comes back, with the focus in a text field: it focuses
+  its main table (`AUTO_FOCUS`), so `1`-`7`, `?` and `q` work at once;
+- Escape in a text field leaves it (to that table); with no field focused it
+  cancels the running operation;
+- Enter in a form's field submits the form (`SUBMIT`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from tfstudio.operations import CancelToken
@@ -30,13 +41,30 @@ class StudioApp(Protocol):
 
     def show_conversion(self, result: Any, entries: list[ModelEntry]) -> None: ...
 
-    def report_failure(self, error: BaseException, retry: Callable[[], object] | None) -> None: ...
+    def report_failure(
+        self, error: BaseException, retry: Callable[[], object] | None, what: str | None = None
+    ) -> None: ...
+
+
+def is_text_field(widget: Widget | None) -> bool:
+    """True for a widget that takes typed text (its printable keys are not commands)."""
+    return isinstance(widget, Input)
 
 
 class StudioScreen(Screen[None]):
     """A screen of the app: owns its workers and at most one cancellable operation."""
 
-    BINDINGS = [Binding("escape", "cancel_operation", "Cancel", show=False)]
+    VIEW: ClassVar[str] = "dashboard"
+    """The view's name (`tfstudio.tui.views.VIEWS`): the view bar marks it."""
+    AUTO_FOCUS = "DataTable"
+    """What a view focuses when it opens, and what Escape in a field goes back to:
+    its first table, never a text field."""
+    SUBMIT: ClassVar[str | None] = None
+    """The action Enter in a form field runs (None: the view has no form)."""
+    OPERATIONS: ClassVar[frozenset[str]] = frozenset()
+    """The worker groups that are operations (cancellable, worth a question before
+    quitting), as opposed to reads."""
+    BINDINGS = [Binding("escape", "escape", "Leave field / cancel", show=False)]
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,6 +84,28 @@ class StudioScreen(Screen[None]):
         if self._shown:
             self.refresh_view()
         self._shown = True
+        if is_text_field(self.focused):
+            # Back in a view whose field had the focus: the view keys work first.
+            self.focus_home()
+
+    def focus_home(self) -> None:
+        """Focuses the view's main table (`AUTO_FOCUS`); nothing when it has none."""
+        found = self.query(self.AUTO_FOCUS or "DataTable")
+        target = next((w for w in found if w.focusable), None)
+        self.set_focus(target)
+
+    def action_escape(self) -> None:
+        """Escape: leaves a text field; with none focused, cancels the running operation."""
+        if is_text_field(self.focused):
+            self.focus_home()
+        else:
+            self.action_cancel_operation()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field of the view's form runs the form's action."""
+        if self.SUBMIT is not None and any(a.has_class("form") for a in event.input.ancestors):
+            event.stop()
+            getattr(self, f"action_{self.SUBMIT}")()
 
     def poll(self, seconds: float, group: str, read: Callable[[], object]) -> None:
         """Calls `read` every `seconds` while this screen is the one shown (not left,
@@ -104,6 +154,19 @@ class StudioScreen(Screen[None]):
         """True while an operation of this screen runs (`self.workers` is the app's)."""
         return any(w.node is self and w.is_running for w in self.workers)
 
+    def running_operations(self) -> list[Worker[Any]]:
+        """This screen's operation workers (`OPERATIONS`) still running."""
+        return [
+            w
+            for w in self.workers
+            if w.node is self and w.is_running and w.group in self.OPERATIONS
+        ]
+
+    def cancel_operations(self) -> None:
+        """Asks every running operation of this screen to stop (quitting, for one)."""
+        if self.token is not None:
+            self.token.cancel()
+
     def action_cancel_operation(self) -> None:
         """Escape: asks the running operation to stop at its next safe point."""
         if self.token is not None and self.busy and not self.token.cancelled:
@@ -113,7 +176,9 @@ class StudioScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one handler that turns a failed worker into a message (never a crash)."""
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self.studio_app.report_failure(event.worker.error, self._retry)
+            self.studio_app.report_failure(
+                event.worker.error, self._retry, event.worker.description
+            )
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             self.operation_ended(event.worker)
             if event.state is WorkerState.SUCCESS:

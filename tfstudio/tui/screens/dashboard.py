@@ -12,13 +12,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Static
 
 from tfstudio.formatting import human_bytes, ms, online, percent
 from tfstudio.operations import StageStarted, TargetFinished
 from tfstudio.tui.messages import DemoFinished, JobsRead, Progress, WorldRead
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets import jobtext
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.tables import fill, selected_key
 from tfstudio.workflows.demo.report import STAGES as DEMO_STAGES
 
@@ -35,6 +37,9 @@ ENGINE_ROW = "engine"
 class DashboardScreen(StudioScreen):
     """Jobs, Models and Devices at a glance."""
 
+    VIEW = "dashboard"
+    OPERATIONS = frozenset({"demo"})
+
     BINDINGS = [
         Binding("d", "demo", "Demo"),
         Binding("r", "refresh", "Refresh"),
@@ -50,7 +55,7 @@ class DashboardScreen(StudioScreen):
         """Each demo stage's line in the side panel while the demo runs."""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         yield Static("checking what is installed...", id="readiness")
         with Horizontal(id="dash-body"):
             with Vertical(id="dash-panes"):
@@ -58,7 +63,7 @@ class DashboardScreen(StudioScreen):
                 yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="devices", cursor_type="row", zebra_stripes=True)
             yield Static("", id="details")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -92,7 +97,7 @@ class DashboardScreen(StudioScreen):
             self.studio.connector.missing_passphrases()
             rows = [(ENGINE_ROW, [board.engine, "locked", "", "", "", "key passphrase: press 2"])]
         elif not board.reachable:
-            rows = [(ENGINE_ROW, [board.engine, "down", "", "", "", board.hint or ""])]
+            rows = [(ENGINE_ROW, [board.engine, "down", "", "", "", ui_hint(board.hint) or ""])]
         elif not board.jobs:
             rows = [(ENGINE_ROW, ["none yet", "2 then n: a job", "", "", "", ""])]
         else:

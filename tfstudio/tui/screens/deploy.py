@@ -13,17 +13,13 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     Button,
-    Checkbox,
     DataTable,
-    Footer,
-    Header,
     Input,
     Label,
     Select,
-    SelectionList,
     Static,
 )
 
@@ -39,13 +35,20 @@ from tfstudio.tui.messages import (
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets.choices import set_devices, set_models
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.paths import PathSuggester
 from tfstudio.tui.widgets.progress import TargetProgress
 from tfstudio.tui.widgets.tables import fill, selected_key
+from tfstudio.tui.widgets.ticks import TickBox, TickList
 
 
 class DeployScreen(StudioScreen):
     """Push a variant to devices: preflight, push, install, health gate."""
+
+    VIEW = "deploy"
+    SUBMIT = "deploy"
+    OPERATIONS = frozenset({"deploy", "rollback"})
 
     BINDINGS = [
         Binding("ctrl+r", "deploy", "Deploy"),
@@ -53,17 +56,17 @@ class DeployScreen(StudioScreen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         with Horizontal(id="deploy-body"):
-            with Vertical(id="deploy-form", classes="form"):
+            with VerticalScroll(id="deploy-form", classes="form", can_focus=False):
                 yield Label("Model")
                 yield Select[str]([], prompt="a converted model", id="variant")
                 yield Input(
                     id="model-path", suggester=PathSuggester(), placeholder="or a .tflite path"
                 )
                 yield Label("Devices")
-                yield SelectionList[str](id="targets")
-                yield Checkbox("bench after activation", value=True, id="gate")
+                yield TickList(id="targets")
+                yield TickBox("bench after activation", value=True, id="gate")
                 yield Input(id="max-p99", placeholder="roll back if p99 > ms")
                 yield Button(
                     "Deploy (ctrl+r)", variant="primary", id="deploy", classes="run-button"
@@ -76,7 +79,7 @@ class DeployScreen(StudioScreen):
                 )
                 yield TargetProgress(id="deploy-progress")
                 yield DataTable(id="deploy-results", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -96,14 +99,14 @@ class DeployScreen(StudioScreen):
 
     def on_world_read(self, message: WorldRead) -> None:
         set_models(self.query_one("#variant", Select), message.models)
-        set_devices(self.query_one("#targets", SelectionList), message.devices)
+        set_devices(self.query_one("#targets", TickList), message.devices)
 
     def request(self) -> DeployRequest | None:
         """Returns the form's request, or None (after saying what is missing)."""
         path_text = self.query_one("#model-path", Input).value.strip()
         select = self.query_one("#variant", Select)
         model = path_text or (str(select.value) if select.value != Select.BLANK else "")
-        devices = list(self.query_one("#targets", SelectionList).selected)
+        devices = list(self.query_one("#targets", TickList).selected)
         budget_text = self.query_one("#max-p99", Input).value.strip()
         if not model:
             self.notify("choose a model (or convert one first: 3)", severity="warning")
@@ -116,7 +119,7 @@ class DeployScreen(StudioScreen):
         except ValueError:
             self.notify("the p99 budget must be a number of ms", severity="warning")
             return None
-        gate = self.query_one("#gate", Checkbox).value
+        gate = self.query_one("#gate", TickBox).value
         return DeployRequest(Path(model).expanduser(), devices, gate, budget)
 
     @on(Button.Pressed, "#deploy")
@@ -158,7 +161,7 @@ class DeployScreen(StudioScreen):
             bench = r.bench or {}
             detail = r.message.removeprefix(f"{r.device}: ")
             if r.hint and not r.ok:
-                detail += f" (fix: {r.hint})"
+                detail += f" (fix: {ui_hint(r.hint)})"
             rows.append(
                 (
                     r.device,
@@ -181,7 +184,7 @@ class DeployScreen(StudioScreen):
         """Asks, then re-activates the selected device's previous model."""
         name = selected_key(self.query_one("#deploy-results", DataTable))
         if name is None:
-            name = next(iter(self.query_one("#targets", SelectionList).selected), None)
+            name = next(iter(self.query_one("#targets", TickList).selected), None)
         if name is None:
             self.notify("select a device first", severity="warning")
             return

@@ -21,7 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from tfstudio.errors import TfStudioError
@@ -40,6 +40,8 @@ from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.screens.jobs_engines import EngineActions
 from tfstudio.tui.widgets import jobtext
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.logpanel import LogPanel
 from tfstudio.tui.widgets.tables import fill, selected_key
 
@@ -50,6 +52,9 @@ NO_JOB = ["No job selected.", "", "n  new job (pinned images)", "g  GPU check"]
 
 class JobsScreen(EngineActions, StudioScreen):
     """Training jobs on one engine, with the selected job's log and provenance."""
+
+    VIEW = "jobs"
+    OPERATIONS = frozenset({"train", "gpu", "act"})
 
     BINDINGS = [
         Binding("n", "new_job", "New job"),
@@ -77,7 +82,7 @@ class JobsScreen(EngineActions, StudioScreen):
         self.asking = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         yield Static("reading the engine...", id="engine-state")
         with Horizontal(id="jobs-body"):
             with Vertical(id="jobs-left"):
@@ -86,7 +91,7 @@ class JobsScreen(EngineActions, StudioScreen):
             with VerticalScroll(id="job-detail"):
                 yield Static("", id="job-detail-text")
         yield Static("", id="jobs-status", classes="op-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -214,7 +219,7 @@ class JobsScreen(EngineActions, StudioScreen):
     def _empty_detail(self) -> str:
         board = self.board
         if board is not None and not board.reachable:
-            fix = f"\n\n[b]fix:[/b] {board.hint}" if board.hint else ""
+            fix = f"\n\n[b]fix:[/b] {ui_hint(board.hint)}" if board.hint else ""
             return f"No jobs can be read: engine {board.engine} is down.{fix}\n\ne  another engine"
         return "No jobs yet on this engine.\n\nn  new job\ng  GPU check\ne  engine"
 
@@ -271,12 +276,13 @@ class JobsScreen(EngineActions, StudioScreen):
     def _filter_done(self) -> None:
         self.table.focus()
 
-    def action_cancel_operation(self) -> None:
-        """Escape: clears the filter when it is open, else cancels the running operation."""
+    def action_escape(self) -> None:
+        """Escape: clears the filter when it is open, else as in every view (leaves a
+        field, or cancels the running operation)."""
         if self.log_panel.close_filter():
             self.table.focus()
             return
-        super().action_cancel_operation()
+        super().action_escape()
 
     # -- new job ------------------------------------------------------------
 
@@ -368,7 +374,7 @@ class JobsScreen(EngineActions, StudioScreen):
         question = f"{verb} job {job.job_id} ({job.name})?\n{why}"
         self.app.push_screen(ConfirmModal(f"{verb} job", question, verb), answered)
 
-    @work(thread=True, exclusive=False, exit_on_error=False, group="act", description="job")
+    @work(thread=True, exclusive=False, exit_on_error=False, group="act", description="job action")
     def run_act(self, action: str, job: Any) -> None:
         """Stops, kills or removes the job; finalises its provenance."""
         training = self.studio.training

@@ -65,7 +65,9 @@ class EngineActions(StudioScreen):
         self._retry = lambda: self.scan_key(name)
         self.scan_key(name)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="scan")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="trust", description="host key scan"
+    )
     def scan_key(self, name: str) -> None:
         """Reads the key the engine's host offers (records nothing)."""
         self.post_message(HostKeyScanned(self.studio.training.scan_engine_key(name)))
@@ -87,7 +89,7 @@ class EngineActions(StudioScreen):
 
         self.app.push_screen(HostKeyModal(offer), answered)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="record")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="trust")
     def record_key(self, offer: Any, replace: bool) -> None:
         """Records the key the user confirmed."""
         path = self.studio.training.record_engine_key(offer, replace=replace)

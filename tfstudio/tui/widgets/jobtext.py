@@ -9,6 +9,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from tfstudio.formatting import ago, human_bytes
+from tfstudio.tui.widgets.hints import ui_hint
 
 if TYPE_CHECKING:
     from tfstudio.studio.training_types import EngineJobs, EngineReport
@@ -45,7 +46,7 @@ def row(job: JobInfo) -> list[str]:
 def engine_line(board: EngineJobs, report: EngineReport | None = None) -> str:
     """Returns the engine's state in one or two lines: what it is, or why not and the fix."""
     if not board.reachable:
-        fix = f"\n  [b]fix:[/b] {board.hint}" if board.hint else ""
+        fix = f"\n  [b]fix:[/b] {ui_hint(board.hint)}" if board.hint else ""
         return f"[$error]✗[/] {board.error or 'engine ' + board.engine + ' is not reachable'}{fix}"
     parts = [f"[$success]●[/] engine [b]{board.engine}[/b]", board.url]
     status = _status(report, board.engine)

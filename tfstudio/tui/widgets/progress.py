@@ -40,8 +40,8 @@ class TargetRow(Horizontal):
         return self.query_one(".target-status", Label)
 
 
-class TargetProgress(VerticalScroll):
-    """The rows of one operation, in target order."""
+class TargetProgress(VerticalScroll, can_focus=False):
+    """The rows of one operation, in target order (not a tab stop: nothing to act on)."""
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id, classes="target-progress")
