@@ -80,6 +80,8 @@ class JobsScreen(EngineActions, StudioScreen):
         self.records: dict[str, Any] = {}
         self.picking = False
         self.asking = False
+        self.shown: str | None = None
+        """The job whose details, record and log the view shows (None: none yet)."""
 
     def compose(self) -> ComposeResult:
         yield ViewBar(self.VIEW)
@@ -122,6 +124,7 @@ class JobsScreen(EngineActions, StudioScreen):
         """Shows engine `name` from now on (picked with `e`)."""
         self.engine_name = name
         self.log_panel.stop(NO_JOB)
+        self.shown = None
         self.board = None
         self.report = None
         fill(self.table, [])
@@ -202,13 +205,14 @@ class JobsScreen(EngineActions, StudioScreen):
             self.read_images()
         following = self.log_panel.following
         if following is not None and following not in self.jobs:
-            self.log_panel.stop(NO_JOB)  # the job went away (removed, or the engine is down)
+            self.log_panel.stop(NO_JOB)  # the job went away (the engine is down)
+            self.shown = None
         job = self.selected
         if job is None:
             self._show_detail()
             return
         previous = old.get(job.job_id)
-        if job.job_id != following or previous is None or previous.state != job.state:
+        if job.job_id != self.shown or previous is None or previous.state != job.state:
             self._select(job)
         else:
             self._show_detail()
@@ -226,16 +230,22 @@ class JobsScreen(EngineActions, StudioScreen):
     @on(DataTable.RowHighlighted, "#job-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         job = self.jobs.get(str(event.row_key.value))
-        if job is not None and job.job_id != self.log_panel.following:
+        if job is not None and job.job_id != self.shown:
             self._select(job)
 
     def _select(self, job: Any) -> None:
-        """Shows the job's details, reads its provenance, follows its log."""
-        if job.job_id != self.log_panel.following:
+        """Shows the job's details, reads its provenance, follows its log (a removed
+        job's log went with its container: its record is what is left)."""
+        if job.job_id != self.shown:
             self.checked = None  # another job: the last GPU check gives way
+        self.shown = job.job_id
         self._show_detail()
         self.read_provenance(job)
-        self.log_panel.show(job)
+        if job.state == jobtext.REMOVED:
+            self.log_panel.stop([f"Job {job.job_id} was removed: its log went with its "
+                                 "container.", "", "Its provenance is on the right."])  # fmt: skip
+        else:
+            self.log_panel.show(job)
 
     def _show_detail(self) -> None:
         """The side panel: the last GPU check, then the selected job and its provenance."""
@@ -267,6 +277,7 @@ class JobsScreen(EngineActions, StudioScreen):
     def on_screen_suspend(self) -> None:
         # Leaving the view stops following; coming back reads and follows again.
         self.log_panel.stop()
+        self.shown = None
 
     def action_filter(self) -> None:
         """`/`: shows the log filter."""
@@ -361,8 +372,19 @@ class JobsScreen(EngineActions, StudioScreen):
         if job is None:
             self.notify("select a job first", severity="warning", timeout=3)
             return
+        # Checked before asking: a question whose yes cannot work is not asked.
+        if job.state == jobtext.REMOVED:
+            self.notify(f"job {job.job_id} is already removed; its record stays", timeout=4)
+            return
         if action != "remove" and not job.running:
             self.notify(f"job {job.job_id} is not running ({state_of(job)})", timeout=4)
+            return
+        if action == "remove" and job.running:
+            self.notify(
+                f"job {job.job_id} is running: s stops it, k kills it; then x removes it",
+                severity="warning",
+                timeout=6,
+            )
             return
 
         def answered(yes: bool | None) -> None:

@@ -18,9 +18,13 @@ if TYPE_CHECKING:
 COLUMNS = ("job", "state", "time", "cpu", "mem", "gpu", "image")
 
 
+REMOVED = "removed"
+"""The state of a job whose container is gone (its record stays)."""
+
+
 def state(job: JobInfo) -> str:
-    """Returns 'running', 'exit 0', 'oom 137', ... in a few letters."""
-    if job.running or job.exit_code is None:
+    """Returns 'running', 'exit 0', 'oom 137', 'removed', ... in a few letters."""
+    if job.running or job.exit_code is None or job.state == REMOVED:
         return job.state
     return f"oom {job.exit_code}" if job.oom_killed else f"exit {job.exit_code}"
 
@@ -66,9 +70,12 @@ def _status(report: EngineReport | None, name: str) -> Any:
 
 def details(job: JobInfo) -> str:
     """Returns what the engine says about the job (the side panel's top)."""
+    status = job.exit_reason() or job.state
+    if job.state == REMOVED:
+        status = f"removed: its container is gone ({job.exit_reason() or 'no exit code'})"
     lines = [
         f"[b]{job.job_id}[/b] {job.name}",
-        f"{job.exit_reason() or job.state} · {when(job)}",
+        f"{status} · {when(job)}",
         f"[dim]image[/] {job.image_ref}",
         f"[dim]cmd[/] {shlex.join(job.command)}",
         f"[dim]gpus[/] {job.gpus} asked · {job.gpu or 'no GPU measured'}",
