@@ -34,7 +34,9 @@ def register(subparsers: Any) -> None:
     show.set_defaults(handler=_show)
 
     which = sub.add_parser("which", help="which job exported this SavedModel (or convert manifest)")
-    which.add_argument("model", help="a SavedModel dir, .keras file, or a convert manifest .json")
+    which.add_argument(
+        "model", metavar="MODEL", help="a SavedModel dir, .keras file, or a convert manifest .json"
+    )
     add_json(which)
     which.set_defaults(handler=_which)
 

@@ -168,6 +168,6 @@ def refusal(answer: HTTPAnswer, device: str) -> TransportError:
             f"(tfstudio agent serve {device} --enable)"
         )
     elif "no model" in detail:
-        hint = f"deploy a model first: tfstudio deploy MODEL --to {device}"
+        hint = f"deploy a model first: tfstudio deploy MODEL --on {device}"
     text = f"{device}: the agent's server answered HTTP {answer.status}"
     return TransportError(text + (f": {detail}" if detail else ""), hint=hint)

@@ -21,7 +21,7 @@ REWRITES: tuple[tuple[str, str], ...] = (
     (rf"tfstudio agent serve {NAME} --enable", r"s in 6 Devices (select \1): serve the agent"),
     (rf"tfstudio rollback {NAME}", r"r in 4 Deploy: roll \1 back"),
     (rf"tfstudio models --on {NAME}", r"m in 6 Devices (select \1): its models"),
-    (rf"tfstudio deploy MODEL --to {NAME}", r"4 Deploy"),
+    (rf"tfstudio deploy MODEL --(on|to) {NAME}", r"4 Deploy"),
     (rf"tfstudio devices remove {NAME}", r"x in 6 Devices: remove \1"),
     (r"tfstudio devices list", "6 Devices"),
     (rf"tfstudio engines check {NAME}( \([^)]*\))?", r"e in 2 Jobs: check the engines"),
