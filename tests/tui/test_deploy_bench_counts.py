@@ -32,6 +32,7 @@ def test_report_counts_the_latency_a_deploy_measured(
     assert row["variant"] == "mlp.int8.tflite"
     assert row["measured"] == "bench" and row["p50_ms"] == bench["p50_ms"]
     assert report["unmeasured_cells"] == 0
+    assert not list(tmp_path.glob("*.lock"))  # no litter beside the model
 
 
 async def test_the_bench_view_counts_it_too(

@@ -8,6 +8,7 @@ offers every action in the command palette.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
@@ -65,6 +66,24 @@ class StudioApp(App[int]):
         self.last_conversion: list[ModelEntry] | None = None
         self.current = "dashboard"
         self._pipeline: Pipeline | None = None
+        saved = _settings(studio).get("theme")
+        if isinstance(saved, str) and saved in self.available_themes:
+            self.theme = saved
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._save_theme)
+
+    def _save_theme(self, theme: Any) -> None:
+        """The theme picked in the palette is the one the next start uses."""
+        import contextlib
+        import json
+
+        from tfstudio.atomic import write_text_atomic
+        from tfstudio.errors import TfStudioError
+
+        settings = {**_settings(self.studio), "theme": theme.name}
+        with contextlib.suppress(OSError, TfStudioError):  # a preference, never a failure
+            write_text_atomic(ui_settings_path(self.studio), json.dumps(settings, indent=2) + "\n")
 
     @property
     def pipeline(self) -> Pipeline:
@@ -245,6 +264,21 @@ class StudioApp(App[int]):
         if mode:
             self.action_go(mode)
         self.call_after_refresh(self.screen.run_action, action)
+
+
+def ui_settings_path(studio: Studio) -> Path:
+    """Where the UI keeps its own preferences (the theme): HOME/ui.json."""
+    return studio.home / "ui.json"
+
+
+def _settings(studio: Studio) -> dict[str, Any]:
+    import json
+
+    try:
+        found = json.loads(ui_settings_path(studio).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def make_app(studio: Studio) -> StudioApp:

@@ -61,7 +61,7 @@ class AddDeviceModal(ModalScreen["Device | None"]):
         title = (
             f"Edit device {self.device.name}" if self.device else "Add a device reached over SSH"
         )
-        with VerticalScroll(classes="dialog", id="device-form"):
+        with VerticalScroll(classes="dialog", id="device-form", can_focus=False):
             yield Label(title, classes="dialog-title")
             with Grid(classes="form-grid"):
                 for field, label, placeholder in FIELDS:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -35,7 +35,7 @@ class ChoiceModal(ModalScreen["str | None"]):
         self.note = note
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog", can_focus=False):
             yield Label(self.title_text, classes="dialog-title")
             yield OptionList(
                 *(Option(text, id=choice) for choice, text in self.choices), id="choices"

@@ -13,7 +13,7 @@ from typing import Any, Protocol, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
@@ -52,7 +52,7 @@ class QuitModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         running = self.studio_app.running_operations()
         what = "an operation is" if len(running) == 1 else "operations are"
-        with Vertical(classes="dialog -danger", id="quit-dialog"):
+        with VerticalScroll(classes="dialog -danger", id="quit-dialog", can_focus=False):
             yield Label(f"Quit: {what} running", classes="dialog-title")
             yield Static(self._lines(running), classes="dialog-body", id="quit-running")
             yield Static(

@@ -180,9 +180,20 @@ class StudioScreen(Screen[None]):
                 event.worker.error, self._retry, event.worker.description
             )
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            if event.worker.group in self.OPERATIONS and event.worker.error is not None:
+                self._abandon_progress(event.worker.error)
             self.operation_ended(event.worker)
             if event.state is WorkerState.SUCCESS:
                 self.ask_missing_passphrases()
+
+    def _abandon_progress(self, error: BaseException) -> None:
+        """An operation that failed or was cancelled leaves no row looking queued."""
+        from tfstudio.errors import CancelledError
+        from tfstudio.tui.widgets.progress import TargetProgress
+
+        why = "cancelled" if isinstance(error, CancelledError) else "not done: the operation failed"
+        for progress in self.query(TargetProgress):
+            progress.abandon(why)
 
     def operation_ended(self, worker: Worker[object]) -> None:
         """Hook: a worker of this screen ended (re-enable buttons and so on)."""

@@ -38,6 +38,8 @@ from tfstudio.tui.widgets.tables import fill, selected_key
 from tfstudio.tui.widgets.ticks import TickList
 
 LATEST_COLUMNS = ("device", "model", "p50", "p90", "p99", "init", "first", "MB", "when")
+SPARK_MIN = 3
+"""Fewest runs drawn as a line (fewer are listed as numbers)."""
 ACTIVE = "__active__"
 """The Select value meaning "each device's active model"."""
 
@@ -69,7 +71,8 @@ class BenchScreen(StudioScreen):
                 yield Select[str]([("active model", ACTIVE)], value=ACTIVE, id="bench-model")
                 yield Label("Devices")
                 yield TickList(id="bench-targets")
-                yield Input(id="runs", placeholder="runs (agent default)")
+                yield Label("Runs")
+                yield Input(id="runs", placeholder="the agent's default", compact=True)
                 yield Button("Bench (ctrl+r)", variant="primary", id="bench", classes="run-button")
             with Vertical(id="bench-main"):
                 yield Static("", id="bench-status", classes="op-status")
@@ -176,7 +179,19 @@ class BenchScreen(StudioScreen):
             for e in self.history
             if f"{e.get('device')}|{e.get('model')}" == key and e.get("p50_ms") is not None
         ]
-        self.query_one("#bench-spark", Sparkline).data = values
+        spark = self.query_one("#bench-spark", Sparkline)
+        label = self.query_one("#spark-label", Label)
+        if len(values) < SPARK_MIN:
+            # One or two points draw as a solid block: say the numbers instead.
+            spark.data = []
+            numbers = ", ".join(ms(v) for v in values) or "none"
+            label.update(f"p50 runs of the selected row (ms): {numbers}")
+        else:
+            spark.data = values
+            label.update(
+                f"p50 history of the selected row (ms): {len(values)} runs, "
+                f"{ms(min(values))} to {ms(max(values))}"
+            )
 
     @on(Button.Pressed, "#bench")
     def action_bench(self) -> None:

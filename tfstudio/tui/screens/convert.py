@@ -53,17 +53,31 @@ class ConvertScreen(StudioScreen):
         yield ViewBar(self.VIEW)
         with Horizontal(id="convert-body"):
             with VerticalScroll(id="convert-form", classes="form", can_focus=False):
-                yield Label("Source (SavedModel dir, .keras, .h5)")
-                yield Input(id="source", suggester=PathSuggester(), placeholder="path")
+                yield Label("Source model")
+                yield Input(
+                    id="source",
+                    suggester=PathSuggester(),
+                    placeholder="SavedModel dir, .keras, .h5",
+                    compact=True,
+                )
                 yield Label("Output folder")
-                yield Input(id="outdir", suggester=PathSuggester(), placeholder="HOME/models/NAME")
+                yield Input(
+                    id="outdir", suggester=PathSuggester(), placeholder="HOME/models/NAME",
+                    compact=True,
+                )  # fmt: skip
                 yield Label("Modes")
                 for mode in MODES:
                     yield TickBox(mode, value=mode == "float32", id=f"mode-{mode}")
-                yield Label("Representative data (int8, int16x8)")
-                yield Input(id="rep", suggester=PathSuggester(), placeholder=".npy/.npz/images")
-                yield Label("Eval data (.npz with x, y)")
-                yield Input(id="eval", suggester=PathSuggester(), placeholder="optional")
+                yield Label("Rep. data (int8, int16x8)")
+                yield Input(
+                    id="rep", suggester=PathSuggester(), placeholder=".npy/.npz/images",
+                    compact=True,
+                )  # fmt: skip
+                yield Label("Eval data")
+                yield Input(
+                    id="eval", suggester=PathSuggester(), placeholder=".npz with x, y (optional)",
+                    compact=True,
+                )  # fmt: skip
                 yield Button(
                     "Convert (ctrl+r)", variant="primary", id="convert", classes="run-button"
                 )

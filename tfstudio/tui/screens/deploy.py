@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import (
     Button,
     DataTable,
@@ -34,6 +35,7 @@ from tfstudio.tui.messages import (
 )
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.screens.trust import DeviceTrust
 from tfstudio.tui.widgets.choices import set_devices, set_models
 from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
 from tfstudio.tui.widgets.hints import ui_hint
@@ -43,7 +45,7 @@ from tfstudio.tui.widgets.tables import fill, selected_key
 from tfstudio.tui.widgets.ticks import TickBox, TickList
 
 
-class DeployScreen(StudioScreen):
+class DeployScreen(DeviceTrust, StudioScreen):
     """Push a variant to devices: preflight, push, install, health gate."""
 
     VIEW = "deploy"
@@ -55,6 +57,11 @@ class DeployScreen(StudioScreen):
         Binding("r", "rollback", "Rollback"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, Any] = {}
+        """The last deploy's result per device."""
+
     def compose(self) -> ComposeResult:
         yield ViewBar(self.VIEW)
         with Horizontal(id="deploy-body"):
@@ -62,12 +69,16 @@ class DeployScreen(StudioScreen):
                 yield Label("Model")
                 yield Select[str]([], prompt="a converted model", id="variant")
                 yield Input(
-                    id="model-path", suggester=PathSuggester(), placeholder="or a .tflite path"
+                    id="model-path",
+                    suggester=PathSuggester(),
+                    placeholder="or a .tflite path",
+                    compact=True,
                 )
                 yield Label("Devices")
                 yield TickList(id="targets")
                 yield TickBox("bench after activation", value=True, id="gate")
-                yield Input(id="max-p99", placeholder="roll back if p99 > ms")
+                yield Label("Max p99 (ms)")
+                yield Input(id="max-p99", placeholder="roll back above it", compact=True)
                 yield Button(
                     "Deploy (ctrl+r)", variant="primary", id="deploy", classes="run-button"
                 )
@@ -79,6 +90,7 @@ class DeployScreen(StudioScreen):
                 )
                 yield TargetProgress(id="deploy-progress")
                 yield DataTable(id="deploy-results", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="deploy-detail")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -156,6 +168,7 @@ class DeployScreen(StudioScreen):
         self.query_one(TargetProgress).apply(message.event)
 
     def on_deployed(self, message: Deployed) -> None:
+        self.results = {r.device: r for r in message.result}
         rows = []
         for r in message.result:
             bench = r.bench or {}
@@ -172,13 +185,68 @@ class DeployScreen(StudioScreen):
         fill(self.query_one("#deploy-results", DataTable), rows)
         failed = message.result.failed
         status = "all devices ok" if not failed else f"not ok on: {', '.join(failed)}"
-        if failed:
-            status += "  (r: roll back the selected device)"
+        # Roll back only where this deploy changed the active model and it went wrong; a
+        # refused, cancelled or unreachable device runs what it ran before.
+        changed = [r.device for r in message.result if _changed_and_failed(r)]
+        if changed:
+            status += f"  (r rolls back {', '.join(changed)})"
         self.query_one("#deploy-status", Static).update(status)
+        self._detail()
+        unknown = [r.device for r in message.result if not r.ok and _unknown_host_key(r)]
+        if unknown:
+            self._offer_trust(unknown[0])
+
+    def _offer_trust(self, name: str) -> None:
+        """A device refused for an unknown host key: offer the trust dialog now."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.trust_device(name)
+
+        question = (
+            f"{name} offered a host key this studio has not trusted yet, so nothing was "
+            "sent.\nRead its key and show the fingerprint now?"
+        )
+        self.app.push_screen(ConfirmModal("Unknown host key", question, "Show key"), answered)
+
+    def trusted(self, offer: Any) -> None:
+        self.query_one("#deploy-status", Static).update(
+            f"{offer.device}: host key trusted; ctrl+r deploys again"
+        )
+
+    @on(DataTable.RowHighlighted, "#deploy-results")
+    def _detail(self) -> None:
+        """The selected result in full: the table cuts long messages at 80 columns."""
+        result = self.results.get(selected_key(self.query_one("#deploy-results", DataTable)) or "")
+        panel = self.query_one("#deploy-detail", Static)
+        if result is None:
+            panel.update("")
+            return
+        lines = [f"[b]{result.device}[/b] {result.status.value}: {escape(result.message)}"]
+        if result.hint and not result.ok:
+            lines.append(f"fix: {escape(ui_hint(result.hint) or '')}")
+        if result.bench:
+            lines.append(
+                f"p50 {ms(result.bench.get('p50_ms'))} ms  p99 {ms(result.bench.get('p99_ms'))} ms"
+            )
+        panel.update("\n".join(lines))
 
     def operation_ended(self, worker: Any) -> None:
         if worker.group == "deploy":
             self.query_one("#deploy", Button).disabled = False
+
+
+def _changed_and_failed(result: Any) -> bool:
+    """True when the deploy activated something on the device and then failed (a manual
+    rollback makes sense there)."""
+    from tfstudio.studio.types import Status
+
+    return result.status is Status.FAILED and bool(result.active) and bool(result.previous)
+
+
+def _unknown_host_key(result: Any) -> bool:
+    """True when the device was refused because its host key is not trusted yet."""
+    return "devices trust" in (result.hint or "")
 
     def action_rollback(self) -> None:
         """Asks, then re-activates the selected device's previous model."""

@@ -24,13 +24,12 @@ from tfstudio.studio.overview import DeviceSummary
 from tfstudio.tui.messages import (
     Checked,
     DeviceAnswer,
-    HostKeyScanned,
-    HostKeyTrusted,
     MetricsRead,
     WorldRead,
 )
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.screens.trust import DeviceTrust
 from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
 from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.tables import fill, selected_key
@@ -70,7 +69,7 @@ def live_text(m: Any) -> str:
     return "\n".join(lines)
 
 
-class DevicesScreen(StudioScreen):
+class DevicesScreen(DeviceTrust, StudioScreen):
     """Add, remove, trust, install, check."""
 
     VIEW = "devices"
@@ -282,50 +281,15 @@ class DevicesScreen(StudioScreen):
         """Removes the device from the registry."""
         self.post_message(DeviceAnswer(name, "removed", self.studio.remove_device(name)))
 
-    # -- trust: scan, ask, record ------------------------------------------
+    # -- trust: scan, ask, record (DeviceTrust) -------------------------------
 
     def action_trust(self) -> None:
         """Scans the selected device's host key; a dialog asks before recording."""
         name = self._need(ssh_only=True)
         if name is not None:
-            self._retry = lambda: self.run_scan(name)
-            self.notify(f"{name}: reading its host key...", timeout=3)
-            self.run_scan(name)
+            self.trust_device(name)
 
-    @work(
-        thread=True, exclusive=True, exit_on_error=False, group="trust", description="host key scan"
-    )
-    def run_scan(self, name: str) -> None:
-        """Reads the key the device offers (records nothing)."""
-        self.post_message(HostKeyScanned(self.studio.scan_host_key(name)))
-
-    def on_host_key_scanned(self, message: HostKeyScanned) -> None:
-        from tfstudio.studio.types import CHANGED, TRUSTED
-        from tfstudio.tui.modals.hostkey import HostKeyModal
-
-        offer = message.offer
-        if offer.status == TRUSTED:
-            self.notify(f"{offer.device}: {offer.fingerprint} is already trusted", title="trust")
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_record(offer, offer.status == CHANGED)
-            else:
-                self.notify(f"{offer.device}: not trusted; nothing recorded", severity="warning")
-
-        self.app.push_screen(HostKeyModal(offer), answered)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="trust")
-    def run_record(self, offer: Any, replace: bool) -> None:
-        """Records the key the user confirmed."""
-        self.post_message(
-            HostKeyTrusted(offer, self.studio.record_host_key(offer, replace=replace))
-        )
-
-    def on_host_key_trusted(self, message: HostKeyTrusted) -> None:
-        offer = message.offer
-        self.notify(f"{offer.device}: trusted {offer.key_type} {offer.fingerprint}", title="trust")
+    def trusted(self, offer: Any) -> None:
         self.read_devices()
 
     # -- agent, check, models ----------------------------------------------

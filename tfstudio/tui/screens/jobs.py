@@ -80,6 +80,8 @@ class JobsScreen(EngineActions, StudioScreen):
         self.records: dict[str, Any] = {}
         self.picking = False
         self.asking = False
+        self.last_request: Any = None
+        """The last new-job request started (the form comes back with it if it fails)."""
         self.shown: str | None = None
         """The job whose details, record and log the view shows (None: none yet)."""
 
@@ -297,9 +299,10 @@ class JobsScreen(EngineActions, StudioScreen):
 
     # -- new job ------------------------------------------------------------
 
-    def action_new_job(self) -> None:
-        """Opens the new-job form; a filled form starts the job in a worker."""
-        from tfstudio.tui.modals.new_job import NewJobModal
+    def action_new_job(self, request: Any = None, error: str = "") -> None:
+        """Opens the new-job form (filled with `request`, the one that just failed, when
+        given); a filled form starts the job in a worker."""
+        from tfstudio.tui.modals.new_job import NewJobModal, request_fields
 
         training = self.studio.training
         try:
@@ -318,8 +321,16 @@ class JobsScreen(EngineActions, StudioScreen):
             import os
 
             defaults["workspace"] = os.getcwd()
+        if request is not None:
+            image = request.image or image
+            defaults.update(request_fields(request))
         modal = NewJobModal(
-            training, engine=engine.name, image=image, images=self.image_refs, defaults=defaults
+            training,
+            engine=engine.name,
+            image=image,
+            images=self.image_refs,
+            defaults=defaults,
+            error=error,
         )
 
         def answered(request: Any) -> None:
@@ -330,6 +341,7 @@ class JobsScreen(EngineActions, StudioScreen):
 
     def start_train(self, request: Any) -> None:
         """Shows 'starting', then launches in a worker (Escape cancels before the start)."""
+        self.last_request = request
         token = self.begin(lambda: self.start_train(request))
         self._status(f"starting a job in {request.image}...  [dim]esc cancels[/]")
         self.run_train(request, token)
@@ -462,6 +474,16 @@ class JobsScreen(EngineActions, StudioScreen):
     def operation_ended(self, worker: Any) -> None:
         if worker.group in ("train", "gpu", "act") and worker.error is not None:
             self._status("")
+        if worker.group == "train" and worker.error is not None and self.last_request:
+            from tfstudio.errors import CancelledError
+            from tfstudio.studio.types import PassphraseRequired
+
+            if not isinstance(worker.error, (CancelledError, PassphraseRequired)):
+                # The engine refused it: the form comes back as it was, to fix and retry.
+                error = worker.error
+                text = getattr(error, "message", str(error))
+                hint = ui_hint(getattr(error, "hint", None))
+                self.action_new_job(self.last_request, text + (f"\n[dim]{hint}[/]" if hint else ""))
 
 
 def state_of(job: Any) -> str:

@@ -90,17 +90,23 @@ class PipelineScreen(StudioScreen):
         yield ViewBar(self.VIEW)
         with Horizontal(id="pipe-body"):
             with VerticalScroll(id="pipe-form", classes="form", can_focus=False):
-                yield Label("Watch folder (exports/<name>/<version>/)")
-                yield Input(id="pipe-dir", placeholder="/path/to/workspace")
+                yield Label("Watch folder")
+                yield Input(id="pipe-dir", placeholder="exports/<name>/<version>/", compact=True)
                 yield Label("Modes")
-                yield Input("float32", id="pipe-modes", placeholder="float32,int8 or all")
-                yield Input(id="pipe-rep", placeholder="rep data (int8): .npy/.npz/images")
-                yield Input(id="pipe-eval", placeholder="eval data: .npz with x, y")
+                yield Input(
+                    "float32", id="pipe-modes", placeholder="float32,int8 or all", compact=True
+                )
+                yield Label("Rep. data (int8)")
+                yield Input(id="pipe-rep", placeholder=".npy/.npz/images", compact=True)
+                yield Label("Eval data")
+                yield Input(id="pipe-eval", placeholder=".npz with x, y", compact=True)
                 yield Label("Deploy to")
                 yield TickList(id="pipe-devices")
                 yield TickBox("bench on each device", id="pipe-bench")
-                yield Input(id="pipe-p99", placeholder="max p99 ms (roll back above)")
-                yield Input(id="pipe-settle", placeholder="settle seconds (default 5)")
+                yield Label("Max p99 (ms)")
+                yield Input(id="pipe-p99", placeholder="roll back above it", compact=True)
+                yield Label("Settle (s)")
+                yield Input(id="pipe-settle", placeholder="5", compact=True)
                 yield Button("Start (ctrl+r)", variant="primary", id="pipe-toggle")
             with Vertical(id="pipe-main"):
                 yield Static("pipeline off", id="pipe-status")

@@ -44,6 +44,7 @@ REWRITES: tuple[tuple[str, str], ...] = (
     (r"pass --rep-data", "give Representative data in the form"),
     (r"pass --image REPO:TAG", "name a pinned image in the form"),
     (r"pass --workspace", "give a workspace in the form"),
+    (r"another engine \(--engine NAME\)", "another engine (e in 2 Jobs)"),
 )
 """(pattern, replacement) pairs, tried in order on the whole hint."""
 
