@@ -48,3 +48,19 @@ async def test_a_view_in_the_bar_is_a_click_away(app: StudioApp) -> None:
         await wait_for(pilot, lambda: "[5 Bench]" in screen_text(app).splitlines()[0])
         assert type(app.screen).__name__ == "BenchScreen"
         _: Any = None
+
+
+async def test_the_footer_says_what_escape_does(app: StudioApp) -> None:
+    """In a field Escape leaves it (the footer says so); on a table, with nothing
+    running, Escape does nothing and the footer offers neither."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: "[3 Convert]" in screen_text(app).splitlines()[0])
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "Leave field" not in footer and "esc Cancel" not in footer, footer
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: "esc Leave field" in screen_text(app).splitlines()[-1])
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "Leave field" not in screen_text(app).splitlines()[-1])
+        assert type(app.screen.focused).__name__ == "DataTable"

@@ -58,6 +58,11 @@ class StudioApp(App[int]):
         ),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        # Priority: the focus moves before the next key is handed out. Otherwise keys
+        # typed right after Tab (fast, or pasted) go to the field being left, since a
+        # screen's Tab is handled only once the focused widget has passed it up.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
     ]
 
     def __init__(self, studio: Studio) -> None:

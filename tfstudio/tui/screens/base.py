@@ -6,7 +6,7 @@ The keyboard rules (no key traps):
 - a view never opens, nor comes back, with the focus in a text field: it focuses
   its main table (`AUTO_FOCUS`), so `1`-`7`, `?` and `q` work at once;
 - Escape in a text field leaves it (to that table); with no field focused it
-  cancels the running operation;
+  cancels the running operation; the footer shows which it will do;
 - Enter in a form's field submits the form (`SUBMIT`).
 """
 
@@ -64,7 +64,11 @@ class StudioScreen(Screen[None]):
     OPERATIONS: ClassVar[frozenset[str]] = frozenset()
     """The worker groups that are operations (cancellable, worth a question before
     quitting), as opposed to reads."""
-    BINDINGS = [Binding("escape", "escape", "Leave field / cancel", show=False)]
+    BINDINGS = [
+        # One key, the first enabled of these (check_action): the footer says which.
+        Binding("escape", "leave_field", "Leave field"),
+        Binding("escape", "cancel_operation", "Cancel"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,12 +98,25 @@ class StudioScreen(Screen[None]):
         target = next((w for w in found if w.focusable), None)
         self.set_focus(target)
 
-    def action_escape(self) -> None:
-        """Escape: leaves a text field; with none focused, cancels the running operation."""
-        if is_text_field(self.focused):
-            self.focus_home()
-        else:
-            self.action_cancel_operation()
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape leaves a text field when one has the focus, else cancels the running
+        operation when one runs (each shown in the footer only when it applies)."""
+        if action == "leave_field":
+            return is_text_field(self.focused)
+        if action == "cancel_operation":
+            running = self.token is not None and not self.token.cancelled
+            return running and bool(self.running_operations())
+        return True
+
+    def action_leave_field(self) -> None:
+        """Escape in a text field: the focus goes back to the view's table."""
+        self.focus_home()
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()  # the footer says what Escape does from here
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in a field of the view's form runs the form's action."""
@@ -175,6 +192,7 @@ class StudioScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one handler that turns a failed worker into a message (never a crash)."""
+        self.refresh_bindings()  # an operation started or ended: what Escape does changed
         if event.state is WorkerState.ERROR and event.worker.error is not None:
             self.studio_app.report_failure(
                 event.worker.error, self._retry, event.worker.description

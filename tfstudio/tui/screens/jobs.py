@@ -289,13 +289,13 @@ class JobsScreen(EngineActions, StudioScreen):
     def _filter_done(self) -> None:
         self.table.focus()
 
-    def action_escape(self) -> None:
-        """Escape: clears the filter when it is open, else as in every view (leaves a
-        field, or cancels the running operation)."""
+    def action_leave_field(self) -> None:
+        """Escape in a field: the log filter closes and clears (the log shows every line
+        again); any other field is left as in every view."""
         if self.log_panel.close_filter():
             self.table.focus()
             return
-        super().action_escape()
+        super().action_leave_field()
 
     # -- new job ------------------------------------------------------------
 
