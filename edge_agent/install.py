@@ -203,6 +203,8 @@ def install(
                 fsutil.write_json_atomic(store.models_dir / sha / MANIFEST_FILE, man)
             if activate:
                 store.activate_locked(sha, verified=not present)
+            elif not present:
+                store.record_versions_locked()  # its version number, given in install order
             if keep is not None:
                 store.prune_locked(keep, also_keep=sha)
             state = store.state()

@@ -1,9 +1,15 @@
-"""`serve`: a small stdlib HTTP server for the active model, in the shape of TF Serving's REST API.
+"""`serve`: a small stdlib HTTP server for the active model that answers as TF Serving does.
 
-    GET  /v1/models/default            status; version = the model's sha256
-    GET  /v1/models/default/metadata   inputs and outputs
-    POST /v1/models/default:predict    {"instances": [...]} or {"inputs": ...}
-    GET  /metrics                      Prometheus text
+    GET  /v1/models/NAME[/versions/N|/labels/L]             status
+    GET  /v1/models/NAME[/versions/N|/labels/L]/metadata    signatures, provenance
+    POST /v1/models/NAME[/versions/N|/labels/L]:predict     {"instances": ...} or {"inputs": ...}
+    GET  /metrics                                           Prometheus text
+
+NAME is the model's deployed name or `default`; versions are the store's install
+numbers; labels `stable` and `previous` (see `serving_api` for paths, names and
+versions, `predict` for the request and answer). A predict answer is TF
+Serving's body; its headers `X-Model-Version` and `X-Model-Sha256` say which
+model gave it.
 
 It binds to 127.0.0.1 unless told otherwise, and refuses any other address
 without a token; with a token every request needs `Authorization: Bearer`.
@@ -36,11 +42,11 @@ from typing import Any, Dict, Optional, Tuple
 from edge_agent import fsutil, serverfile
 from edge_agent.errors import AgentError
 from edge_agent.metrics import Metrics
-from edge_agent.predict import BadRequest, decode_request, run_predict, tensor_meta
+from edge_agent.serving_api import ApiError, Route, answer_get, answer_post, route
 from edge_agent.store import Store, utc_now
 from edge_agent.watcher import ModelHolder, Reloader, load_model, log
 
-MODEL_PATH = "/v1/models/default"
+NO_MODEL = "no model is active on this device"
 
 LINGER_S = 2.0
 """After refusing a request whose body was not read, how long the server drains
@@ -147,7 +153,14 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.settimeout(self.server.app.limits.idle_timeout_s)
 
-    def _send(self, code: int, body: Any, endpoint: str, content_type: str = "") -> None:
+    def _send(
+        self,
+        code: int,
+        body: Any,
+        endpoint: str,
+        content_type: str = "",
+        headers: Optional[Dict[str, str]] = None,
+    ) -> None:
         # allow_nan=False: a JSON answer is valid JSON for every client (predict
         # already turns non-finite outputs into null).
         data = (
@@ -162,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("WWW-Authenticate", "Bearer")
         if code == 503:
             self.send_header("Retry-After", "1")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -215,8 +230,16 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return length
 
+    def _route(self) -> Tuple[Optional[Route], Optional[ApiError]]:
+        """The request's API route (None outside /v1/), or the error of a malformed one."""
+        try:
+            return route(self.command, self.path.split("?", 1)[0].rstrip("/")), None
+        except ApiError as exc:
+            return None, exc
+
     def _post_endpoint(self) -> str:
-        return "predict" if self.path.split("?", 1)[0] == MODEL_PATH + ":predict" else "other"
+        found, _ = self._route()
+        return found.endpoint if found else "other"
 
     def handle_expect_100(self) -> bool:
         # A client that asks before sending its body learns of a refusal first.
@@ -227,9 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib's name
         path = self.path.split("?", 1)[0].rstrip("/")
         app = self.server.app
-        endpoint = {MODEL_PATH: "status", MODEL_PATH + "/metadata": "metadata"}.get(
-            path, "metrics" if path == "/metrics" else "other"
-        )
+        found, error = self._route()
+        endpoint = "metrics" if path == "/metrics" else found.endpoint if found else "other"
         if not self._authorized(endpoint):
             return
         model = app.holder.current
@@ -238,26 +260,19 @@ class _Handler(BaseHTTPRequestHandler):
                 model.sha256 if model else None, model.name if model else None
             )
             self._send(200, page, endpoint, "text/plain; version=0.0.4; charset=utf-8")
-        elif endpoint == "other":
+        elif error is not None:
+            self._send(error.status, {"error": error.message}, endpoint)
+        elif found is None:
             self._send(404, {"error": f"no such endpoint: GET {path}"}, endpoint)
         elif model is None:
-            self._send(503, {"error": "no model is active on this device"}, endpoint)
-        elif endpoint == "status":
-            status = {"error_code": "OK", "error_message": ""}
-            self._send(
-                200,
-                {
-                    "model_version_status": [
-                        {"version": model.sha256, "state": "AVAILABLE", "status": status}
-                    ],
-                    "name": model.name,
-                },
-                endpoint,
-            )
+            self._send(503, {"error": NO_MODEL}, endpoint)
         else:
-            spec = {"name": "default", "version": model.sha256, "signature_name": "serving_default"}
-            meta = {"inputs": tensor_meta(model.inputs), "outputs": tensor_meta(model.outputs)}
-            self._send(200, {"model_spec": spec, "metadata": meta}, endpoint)
+            try:
+                body, headers = answer_get(found, app.store, model, app.holder.failed)
+            except ApiError as exc:
+                self._send(exc.status, {"error": exc.message}, endpoint)
+                return
+            self._send(200, body, endpoint, headers=headers)
 
     def do_POST(self) -> None:  # noqa: N802
         app = self.server.app
@@ -278,26 +293,32 @@ class _Handler(BaseHTTPRequestHandler):
             app.inflight.release()
 
     def _predict(self, raw: bytes, endpoint: str) -> None:
-        if endpoint == "other":
+        app = self.server.app
+        found, error = self._route()
+        if error is not None:
+            self._send(error.status, {"error": error.message}, endpoint)
+            return
+        if found is None:
             path = self.path.split("?", 1)[0]
             self._send(404, {"error": f"no such endpoint: POST {path}"}, endpoint)
             return
-        model = self.server.app.holder.current  # one reference for the whole request
-        if model is None:
-            self._send(503, {"error": "no model is active on this device"}, endpoint)
+        loaded = app.holder.current  # one reference for the whole request
+        if loaded is None:
+            self._send(503, {"error": NO_MODEL}, endpoint)
             return
         started = time.perf_counter()
-        metrics = self.server.app.metrics
         try:
-            answer = run_predict(model, decode_request(raw), on_invoke=metrics.observe_invoke)
-        except BadRequest as exc:
-            self._send(400, {"error": str(exc)}, endpoint)
+            answer, headers, instances = answer_post(
+                found, raw, app.store, loaded, app.metrics.observe_invoke
+            )
+        except ApiError as exc:
+            self._send(exc.status, {"error": exc.message}, endpoint)
             return
         except Exception as exc:  # noqa: BLE001 - e.g. the runtime refusing a tensor
             self._send(500, {"error": f"invoke failed: {exc}"}, endpoint)
             return
-        metrics.observe_predict(time.perf_counter() - started, len(answer["predictions"]))
-        self._send(200, answer, endpoint)
+        app.metrics.observe_predict(time.perf_counter() - started, instances)
+        self._send(200, answer, endpoint, headers=headers)
 
 
 def _linger(conn: socket.socket) -> None:

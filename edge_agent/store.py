@@ -2,7 +2,8 @@
 
 Layout (the contract with the studio):
     models/<sha256>/model.tflite, models/<sha256>/manifest.json
-    active.json      the active pointer: {"active", "history", "activated_at"},
+    active.json      the active pointer: {"active", "history", "activated_at",
+                     "versions", "next_version"} (versions: see `versions`),
                      replaced by rename (a crash leaves the old or the new one)
     inbox/           uploads: `<sha256>.partial`, with `<sha256>.partial.digest` (the
                      digest its writer computed as the bytes arrived, see `inbox`);
@@ -29,11 +30,12 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional
 
 from edge_agent import devicelock, fsutil, layout
 from edge_agent.errors import AgentError
 from edge_agent.fsutil import TEMP_PREFIX, pause_point, utc_now
+from edge_agent.versions import numbering
 
 if TYPE_CHECKING:
     pass
@@ -79,13 +81,25 @@ class Store:
     # ---- reading (no lock: every file read here is replaced atomically) ----
 
     def state(self) -> Dict[str, Any]:
-        """Returns the pointer: {"active": sha|None, "history": [...], "activated_at": {}}."""
+        """Returns the pointer: {"active": sha|None, "history": [...], "activated_at": {},
+        "versions": {sha: n}, "next_version": n} (versions as recorded: see `versions`)."""
         raw = fsutil.read_json(self.state_path, default=None) or {}
         return {
             "active": raw.get("active"),
             "history": list(raw.get("history") or []),
             "activated_at": dict(raw.get("activated_at") or {}),
+            "versions": dict(raw.get("versions") or {}),
+            "next_version": raw.get("next_version"),
         }
+
+    def versions(self, state: Optional[Dict[str, Any]] = None) -> Dict[str, int]:
+        """Returns {sha256: version} of every stored model (see `versions`)."""
+        state = self.state() if state is None else state
+        return numbering(state, self.stored(), self._installed_at)[0]
+
+    def _installed_at(self, sha: str) -> str:
+        man = fsutil.read_json(self.models_dir / sha / MANIFEST_FILE, default=None) or {}
+        return str(man.get("installed_at") or "")
 
     def active_sha(self) -> Optional[str]:
         """Returns the active model's sha256, or None."""
@@ -109,12 +123,14 @@ class Store:
     def listing(self) -> Dict[str, Any]:
         """Returns the `list` object of the contract."""
         state = self.state()
+        numbers = self.versions(state)
         models = []
         for sha in self.stored():
             man = self.manifest(sha)
             models.append(
                 {
                     "sha256": sha,
+                    "version": numbers.get(sha),
                     "name": man.get("name"),
                     "size_bytes": man.get("size_bytes"),
                     "installed_at": man.get("installed_at"),
@@ -234,7 +250,17 @@ class Store:
         self._write_state(state)
         pause_point("activate-done")
 
-    def _write_state(self, state: Dict[str, Any]) -> None:
+    def record_versions_locked(self) -> None:
+        """Writes the pointer with a version for every stored model (the caller holds the
+        store lock): a model stored without being activated gets its number now."""
+        self._write_state(self.state())
+
+    def _write_state(self, state: Dict[str, Any], gone: Iterable[str] = ()) -> None:
+        """Replaces the pointer with `state`, its versions completed for every stored model
+        but `gone` (models being removed) and trimmed of models no longer stored."""
+        gone = set(gone)
+        stored = [s for s in self.stored() if s not in gone]
+        state["versions"], state["next_version"] = numbering(state, stored, self._installed_at)
         with fsutil.disk_errors(self.home):
             fd, tmp = fsutil.make_temp_file(self.home, "state-")
             try:
@@ -267,14 +293,11 @@ class Store:
         doomed = [m["sha256"] for m in listing if m["sha256"] not in keepers]
         if not doomed:
             return []
-        if any(s in doomed for s in state["history"]) or any(
-            s in doomed for s in state["activated_at"]
-        ):
-            state["history"] = [s for s in state["history"] if s not in doomed]
-            state["activated_at"] = {
-                k: v for k, v in state["activated_at"].items() if k not in doomed
-            }
-            self._write_state(state)
+        # The pointer forgets them first (their version numbers are not given again:
+        # next_version stays), then the directories go.
+        state["history"] = [s for s in state["history"] if s not in doomed]
+        state["activated_at"] = {k: v for k, v in state["activated_at"].items() if k not in doomed}
+        self._write_state(state, gone=doomed)
         for sha in doomed:
             # Rename first: a crash mid-delete leaves a temp dir, never a half model dir.
             trash = self.models_dir / f"{TEMP_PREFIX}trash-{sha[:12]}-{os.getpid()}"

@@ -14,7 +14,7 @@ import contextlib
 import re
 import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from edge_agent.errors import AgentError
 from edge_agent.metrics import Metrics
@@ -30,13 +30,15 @@ BACKSTOP_S = 2.0
 
 
 def load_model(store: Store, sha: str) -> LoadedModel:
-    """Verifies a stored model's sha256, builds its interpreter and runs one invoke.
+    """Verifies a stored model's sha256, builds its interpreter, reads its signatures and
+    version, and runs one invoke.
 
     Raises AgentError (not_found, sha256_mismatch, invoke_failed, no_runtime).
     """
     import numpy as np
 
     from edge_agent import runtime
+    from edge_agent.signatures import read_signatures
 
     store.verify(sha)
     try:
@@ -46,6 +48,7 @@ def load_model(store: Store, sha: str) -> LoadedModel:
             for d in interp.get_input_details()
         ]
         runtime.run_once(interp, inputs)
+        signatures = read_signatures(interp)
     except runtime.RuntimeMissingError as exc:
         raise AgentError(str(exc), "no_runtime") from None
     except Exception as exc:  # noqa: BLE001 - the runtime's own text
@@ -54,9 +57,9 @@ def load_model(store: Store, sha: str) -> LoadedModel:
     return LoadedModel(
         sha256=sha,
         name=name,
+        version=store.versions().get(sha, 0),
         interpreter=interp,
-        inputs=interp.get_input_details(),
-        outputs=interp.get_output_details(),
+        signatures=signatures,
     )
 
 
@@ -65,6 +68,8 @@ class ModelHolder:
 
     def __init__(self) -> None:
         self.current: Optional[LoadedModel] = None
+        self.failed: Optional[Tuple[str, str]] = None
+        """(sha256, why) of the last model that failed to load, until one loads."""
 
 
 def log(message: str) -> None:
@@ -157,11 +162,13 @@ class Reloader:
             new = load_model(self.store, sha)
         except AgentError as exc:
             self._failed_sha = sha
+            self.holder.failed = (sha, exc.message)
             self.metrics.count("reloads", "failed")
             log(f"keeping the old model: {exc.message}")
             return
         self._failed_sha = None
         self.holder.current = new
+        self.holder.failed = None
         self.metrics.count("reloads", "ok")
         log(f"now serving {new.sha256[:12]} ({new.name})")
 

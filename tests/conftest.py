@@ -1,11 +1,12 @@
 """Fixtures shared by every test area.
 
 - Every test runs with TFSTUDIO_HOME in its own temp dir.
-- `tiny_models` converts a small Keras MLP with TensorFlow directly (once per
-  session) into float32, dynamic-range, float16 and int8 `.tflite` files; the
-  agent and fleet tests use them without depending on the convert core.
 - `device_venvs` points at the device Python environments that
   scripts/prepare-test-env.sh builds (a current one and an "old device" one).
+- The plugins in tests/plugins/ are registered here, once: the tiers (fast, full),
+  the shared generated models (`tiny_models`, `mlp`, `recurrent`, from the on-disk
+  model cache), the sshd devices and `lab`, and the Docker Engine (`docker_api`).
+  No conftest imports another's fixtures: a session fixture exists once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENVS = Path(os.environ.get("TFSTUDIO_TEST_VENVS", "/opt/tfstudio-test/venvs"))
 
+pytest_plugins = [
+    "tests.plugins.tiers",
+    "tests.plugins.models",
+    "tests.plugins.devices",
+    "tests.plugins.docker",
+]
+
 
 @pytest.fixture(autouse=True)
 def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -28,32 +36,6 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("TFSTUDIO_HOME", str(home))
     return home
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """MLP (64 → 32 → 10, softmax) as .tflite in four modes: {mode: path}."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import numpy as np
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    rng = np.random.default_rng(0)
-
-    def rep():
-        for _ in range(16):
-            yield [rng.random((1, 64), dtype=np.float32)]
-
-    from tests.helpers.tflite_modes import convert_modes
-
-    return convert_modes(model, rep, tmp_path_factory.mktemp("tiny-models"), "mlp")
 
 
 @pytest.fixture(scope="session")

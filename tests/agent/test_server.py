@@ -48,6 +48,8 @@ class Server:
         self.info = json.loads(line)
         self.port = self.info["port"]
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        self.headers: dict[str, str] = {}
+        """The headers of the last answer (lowercase names)."""
 
     def request(self, method: str, path: str, body: Any = None, raw: Optional[bytes] = None,
                 headers: Optional[dict] = None) -> tuple[int, Any]:  # fmt: skip
@@ -59,6 +61,7 @@ class Server:
         self.conn.request(method, path, body=data, headers=hdrs)
         resp = self.conn.getresponse()
         payload = resp.read().decode()
+        self.headers = {k.lower(): v for k, v in resp.getheaders()}
         if resp.getheader("Content-Type", "").startswith("application/json"):
             return resp.status, json.loads(payload)
         return resp.status, payload
@@ -114,13 +117,14 @@ def test_predict_equals_direct_interpreter_call(start_server, float_model, tiny_
     np.testing.assert_array_equal(
         np.asarray(answer["predictions"], np.float32), direct(tiny_models["float32"], x)
     )
-    assert answer["model_version"] == float_model
+    assert server.headers["x-model-sha256"] == float_model
+    assert server.headers["x-model-version"] == "1"
 
     batch = rng.random((3, 64), dtype=np.float32)
     code, answer = server.predict({"inputs": batch.tolist()})
     assert code == 200
     expected = np.concatenate([direct(tiny_models["float32"], batch[i : i + 1]) for i in range(3)])
-    np.testing.assert_array_equal(np.asarray(answer["predictions"], np.float32), expected)
+    np.testing.assert_array_equal(np.asarray(answer["outputs"], np.float32), expected)
 
 
 def test_predict_int8_model_takes_int8_values(agent, start_server, tiny_models):
@@ -142,14 +146,20 @@ def test_status_and_metadata(start_server, float_model):
     server = start_server()
     code, status = server.request("GET", "/v1/models/default")
     assert code == 200
-    assert status["model_version_status"][0]["version"] == float_model
+    assert status["model_version_status"][0]["version"] == "1"
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
     code, meta = server.request("GET", "/v1/models/default/metadata")
     assert code == 200
-    assert meta["model_spec"]["version"] == float_model
-    assert meta["metadata"]["inputs"][0]["shape"] == [1, 64]
-    assert meta["metadata"]["inputs"][0]["dtype"] == "float32"
-    assert meta["metadata"]["outputs"][0]["shape"] == [1, 10]
+    assert meta["model_spec"]["version"] == "1"
+    assert meta["metadata"]["tflite"]["sha256"] == float_model
+    signature = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    ((tensor_in,),) = [list(signature["inputs"].values())]
+    assert [d["size"] for d in tensor_in["tensor_shape"]["dim"]] == ["-1", "64"]
+    assert tensor_in["dtype"] == "DT_FLOAT"
+    assert [d["size"] for d in signature["outputs"]["output_0"]["tensor_shape"]["dim"]] == [
+        "-1",
+        "10",
+    ]
     code, _ = server.request("GET", "/v1/models/other")
     assert code == 404
 
@@ -158,11 +168,11 @@ BAD_REQUESTS = [
     (b"{not json", "bad request"),
     (b"[1, 2, 3]", "JSON object"),
     (b'{"foo": 1}', "instances"),
-    (b'{"instances": []}', "non-empty"),
+    (b'{"instances": []}', "No values"),
     (b'{"instances": [[1, 2, 3]]}', "shape"),
     (b'{"instances": [[[1, 2], [3]]]}', "rectangular"),
     (b'{"instances": [["a", "b"]]}', "numbers"),
-    (b'{"inputs": {"nope": [[1]]}}', "missing input"),
+    (b'{"inputs": {"nope": [[1]]}}', "Missing named input"),
 ]
 
 
@@ -259,10 +269,8 @@ def hammer(server: Server, stop: threading.Event, results: list) -> None:
     x = {"instances": [[0.25] * 64]}
     while not stop.is_set():
         try:
-            code, answer = server.predict(x)
-            results.append(
-                (code, answer.get("model_version") if isinstance(answer, dict) else None)
-            )
+            code, _ = server.predict(x)
+            results.append((code, server.headers.get("x-model-sha256")))
         except Exception as exc:  # noqa: BLE001 - a lost request is what we count
             results.append((-1, repr(exc)))
 
@@ -316,8 +324,8 @@ def test_inbox_drop_is_installed_and_served(
     deadline = time.monotonic() + 30
     version = None
     while time.monotonic() < deadline:
-        code, status = server.request("GET", "/v1/models/default")
-        version = status["model_version_status"][0]["version"]
+        code, _ = server.request("GET", "/v1/models/default/metadata")
+        version = server.headers.get("x-model-sha256")
         if version == digest:
             break
         assert code == 200
@@ -339,7 +347,9 @@ def test_server_without_active_model_answers_503_until_one_is_installed(
     while time.monotonic() < deadline and server.request("GET", "/v1/models/default")[0] != 200:
         time.sleep(0.1)
     code, status = server.request("GET", "/v1/models/default")
-    assert code == 200 and status["model_version_status"][0]["version"] == sha
+    assert code == 200 and status["model_version_status"][0]["version"] == "1"
+    assert server.request("GET", "/v1/models/default/metadata")[0] == 200
+    assert server.headers["x-model-sha256"] == sha
 
 
 def test_reload_failure_keeps_serving_the_old_model(agent, start_server, tiny_models, device_venvs):
@@ -359,4 +369,15 @@ def test_reload_failure_keeps_serving_the_old_model(agent, start_server, tiny_mo
         time.sleep(0.1)
     assert failed == 1
     code, answer = server.predict({"instances": [[0] * 64]})
-    assert code == 200 and answer["model_version"] == first
+    assert code == 200 and server.headers["x-model-sha256"] == first
+    # The status says so, as TF Serving shows a version that failed to load.
+    code, status = server.request("GET", "/v1/models/default")
+    assert code == 200
+    newest, served = status["model_version_status"]
+    assert newest["version"] == "2" and newest["state"] == "END"
+    assert newest["status"]["error_code"] == "UNKNOWN" and newest["status"]["error_message"]
+    assert served == {
+        "version": "1",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }

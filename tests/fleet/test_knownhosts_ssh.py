@@ -56,10 +56,12 @@ def servers(sshd: SshdFactory, tmp_path_factory: pytest.TempPathFactory) -> Iter
     started = [
         sshd.start(f"khplain{len(sshd.servers)}"),
         sshd.start(f"khrsa{len(sshd.servers)}", extra_config=f"HostKey {rsa_key}"),
-        sshd.start(f"khcert{len(sshd.servers)}",
-                   extra_config=f"HostKey {cert_key}\nHostCertificate {cert}"),  # fmt: skip
-        sshd.start(f"khold{len(sshd.servers)}",
-                   extra_config=f"HostKey {old_key}\nHostCertificate {old}"),  # fmt: skip
+        sshd.start(
+            f"khcert{len(sshd.servers)}", extra_config=f"HostKey {cert_key}\nHostCertificate {cert}"
+        ),  # fmt: skip
+        sshd.start(
+            f"khold{len(sshd.servers)}", extra_config=f"HostKey {old_key}\nHostCertificate {old}"
+        ),  # fmt: skip
     ]
     try:
         yield Servers(

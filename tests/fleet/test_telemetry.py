@@ -200,3 +200,43 @@ def test_local_and_ssh_devices_in_one_scrape(served, tiny_models, tmp_path, caps
         assert "stopped and removed" in capsys.readouterr().out
     finally:
         _stop(get_device("local"))
+
+
+def test_predict_shows_every_output_of_a_two_headed_model(
+    serving_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both heads come back by their signature names (the converter gives the two output
+    tensors one name), in the JSON and on screen."""
+    from edge_agent import runtime
+
+    assert main(["deploy", str(serving_models["two_heads"]), "--to", "local", "--json"]) == 0
+    capsys.readouterr()
+    try:
+        assert main(["agent", "serve", "local", "--enable", "--port", "0", "--json"]) == 0
+        capsys.readouterr()
+        x = np.random.default_rng(4).random((2, 8), dtype=np.float32)
+        np.save(tmp_path / "x.npy", x)
+        assert main(["predict", "local", "--input", str(tmp_path / "x.npy"), "--json"]) == 0
+        answer = _json(capsys)
+        assert isinstance(answer, dict)
+        assert answer["values"] is None and set(answer["outputs"]) == {"output_0", "output_1"}
+        assert answer["model_version"] == "1" and len(answer["model_sha256"]) == 64
+        interp = runtime.make_interpreter(model_path=str(serving_models["two_heads"]))
+        runner = interp.get_signature_runner("serving_default")
+        direct = [runner(features=x[i : i + 1]) for i in range(2)]
+        for name in ("output_0", "output_1"):
+            expected = np.concatenate([d[name] for d in direct])
+            np.testing.assert_allclose(answer["outputs"][name]["values"], expected, rtol=1e-6)
+        assert answer["outputs"]["output_0"]["top1"] == expected_top1(direct)
+
+        assert main(["predict", "local", "--input", str(tmp_path / "x.npy")]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[1].startswith("  [0] output_0: top-1 ")
+        assert lines[2].startswith("      output_1: [")
+        assert lines[3].startswith("  [1] output_0: top-1 ") and len(lines) == 5
+    finally:
+        _stop(get_device("local"))
+
+
+def expected_top1(direct: list[dict[str, np.ndarray]]) -> list[int]:
+    return [int(d["output_0"].argmax()) for d in direct]

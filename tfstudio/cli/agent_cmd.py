@@ -47,7 +47,10 @@ def register(subparsers: Any) -> None:
     action.add_argument("--disable", action="store_true", help="stop it and remove it")
     action.add_argument("--status", action="store_true", help="is it running, since when")
     serve.add_argument(
-        "--port", type=int, default=8501, help="port on the device's loopback (default 8501)"
+        "--port",
+        type=int,
+        default=8501,
+        help="port on the device's loopback (default 8501; 0: a free one)",
     )
     serve.add_argument(
         "--mode",

@@ -90,7 +90,7 @@ def render_report(report: Any) -> str:
     if hints:
         lines += ["fixes:", *hints]
     lines.append(
-        "next: add your own device (README: Add a real device over SSH), then "
+        'next: add your own device (docs/guide.md: "Add a device over SSH"), then '
         "tfstudio demo --on NAME"
     )
     return "\n".join(lines)

@@ -44,7 +44,9 @@ def register(subparsers: Any) -> None:
     lst.set_defaults(handler=_list)
     set_default(parser, lst)
 
-    check = sub.add_parser("check", help="reachable? version, NVIDIA runtime, GPUs, images")
+    check = sub.add_parser(
+        "check", help="reachable? version, NVIDIA runtime, GPUs, images, swarm manager?"
+    )
     check.add_argument("name", nargs="?", metavar="NAME", help="one engine (default: every one)")
     add_json(check)
     check.set_defaults(handler=_check)
@@ -92,15 +94,58 @@ def _list(args: argparse.Namespace) -> int:
     with cli_training() as training:
         engines = training.engines()
         default = training.settings().engine
+        contexts = training.docker_contexts()
+        where = training.docker_config_dir()
     if wants_json(args):
-        print_json([e.to_json() | {"default": e.name == default} for e in engines])
+        found = []
+        for e in engines:
+            entry = e.to_json() | {"default": e.name == default}
+            if e.name == "local":
+                entry["docker_contexts"] = [c.to_json() for c in contexts]
+            found.append(entry)
+        print_json(found)
         return 0
     rows = [
         [e.name + (" *" if e.name == default else ""), e.url, e.origin, e.workspace]
         for e in engines
     ]
     print_table(["engine", "url", "from", "workspace"], rows)
+    local = next(e for e in engines if e.name == "local")
+    print()
+    print(_local_line(local))
+    if any(c.name != "default" for c in contexts):
+        errors = any(c.error for c in contexts)
+        rows = [
+            [
+                c.name + (" *" if c.current else ""),
+                c.endpoint.url,
+                c.endpoint.tls_mode or ("plain" if c.endpoint.url.startswith("tcp://") else None),
+                *([c.error] if errors else []),
+            ]
+            for c in contexts
+        ]
+        print()
+        print_table(
+            ["context", "endpoint", "tls", *(["error"] if errors else [])],
+            rows,
+            title=f"docker contexts in {where} (* the one local follows)",
+        )
     return 0
+
+
+def _local_line(local: Engine) -> str:
+    """Where `local` points and why, in one line (and what is wrong with it)."""
+    if local.problem:
+        fix = f" ({local.problem_hint})" if local.problem_hint else ""
+        return f"local cannot be used: {local.problem}{fix}"
+    if local.tls:
+        client = "with client certificate" if local.tls_cert else "no client certificate"
+        how = f"TLS, {'verified' if local.verify else 'NOT verified'}, {client}"
+    elif local.scheme == "tcp":
+        how = "plain HTTP"
+    else:
+        how = local.scheme
+    return f"local is {local.url} ({how}), from {local.source}"
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -126,15 +171,19 @@ def _print_checks(report: EngineReport) -> None:
             r.images,
             r.running_jobs,
             human_bytes(r.memory_bytes) if r.memory_bytes else None,
+            r.swarm,
             r.rtt_ms,
         ]
         for r in report.statuses
     ]
     headers = ["engine", "reachable", "version", "nvidia", "gpus", "images", "jobs", "memory"]
-    print_table([*headers, "rtt_ms"], rows)
+    print_table([*headers, "swarm", "rtt_ms"], rows)
     for r in report.statuses:
         if r.error:
             print(r.error + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)
+        elif r.swarm_hint:
+            hint = f"{r.name}: multi-worker jobs need a swarm manager: {r.swarm_hint}"
+            print(hint, file=sys.stderr)
 
 
 def _trust(args: argparse.Namespace) -> int:

@@ -2,8 +2,8 @@
 
 It goes through the device's SSH connection to the agent's server on the
 device's loopback (started with `tfstudio agent serve NAME --enable`), and
-prints the top-1 class and values of each instance, the model that answered
-and the round trip.
+prints the top-1 class and values of each instance (of each output by its
+name, when the model has several), the model that answered and the round trip.
 """
 
 from __future__ import annotations
@@ -62,19 +62,37 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _print_prediction(result: PredictResult) -> None:
-    model = result.model_name or result.model_version[:12]
+    model = result.model_name or (result.model_sha256 or result.model_version)[:12]
+    sha = result.model_sha256 or result.model_version
     print(
-        f"{result.device}: {model} ({result.model_version[:12]}), {result.instances} "
+        f"{result.device}: {model} ({sha[:12]}), {result.instances} "
         f"instance{'s' if result.instances != 1 else ''}, round trip {result.round_trip_ms:.1f} ms"
     )
+    if result.outputs is not None:
+        _print_outputs(result)
+        return
     values = result.values if result.values is not None else result.predictions
     for i, row in enumerate(values):
-        flat = row if isinstance(row, list) else [row]
-        while flat and isinstance(flat[0], list):
-            flat = [v for part in flat for v in part]
-        shown = ", ".join(
-            f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat[:SHOWN_VALUES]
-        )
-        more = ", ..." if len(flat) > SHOWN_VALUES else ""
         top = f"top-1 {result.top1[i]}: " if result.top1 else ""
-        print(f"  [{i}] {top}[{shown}{more}]")
+        print(f"  [{i}] {top}{_shown(row)}")
+
+
+def _print_outputs(result: PredictResult) -> None:
+    """Each instance, then each output by name under it."""
+    outputs = result.outputs or {}
+    for i in range(result.instances):
+        for k, (name, out) in enumerate(outputs.items()):
+            head = f"  [{i}] " if k == 0 else " " * len(f"  [{i}] ")
+            top1 = out.get("top1")
+            top = f"top-1 {top1[i]}: " if top1 else ""
+            print(f"{head}{name}: {top}{_shown(out['values'][i])}")
+
+
+def _shown(row: Any) -> str:
+    """Returns `[v, v, ...]` of an instance's values, flattened, at most SHOWN_VALUES."""
+    flat = row if isinstance(row, list) else [row]
+    while flat and isinstance(flat[0], list):
+        flat = [v for part in flat for v in part]
+    shown = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat[:SHOWN_VALUES])
+    more = ", ..." if len(flat) > SHOWN_VALUES else ""
+    return f"[{shown}{more}]"

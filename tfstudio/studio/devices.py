@@ -227,8 +227,8 @@ class DeviceOps(StudioState):
         from tfstudio.fleet.service import DEFAULT_PORT, control
 
         port = DEFAULT_PORT if port is None else port
-        if not 0 <= port < 65536:  # 0: any free port (the agent reports the one it took)
-            raise UsageError(f"invalid port {port} (0-65535)")
+        if not 0 <= port < 65536:
+            raise UsageError(f"invalid port {port} (0 picks a free one; at most 65535)")
         if action not in ("enable", "disable", "status"):
             raise UsageError(f"unknown service action {action!r} (enable, disable or status)")
         device = self.device(name)

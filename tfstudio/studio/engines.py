@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from tfstudio.fleet.hostkey_offer import HostKeyOffer
     from tfstudio.fleet.trust import TrustResult
     from tfstudio.training.client import EngineClient
+    from tfstudio.training.dockercontext import DockerContext
     from tfstudio.training.nvml import GpuReport
 
 
@@ -131,6 +132,19 @@ class TrainingEngines:
     def engines(self) -> list[Engine]:
         """Returns `local`, then configured and registered engines. Raises ConfigError."""
         return list_engines(self._config)
+
+    def docker_contexts(self) -> list[DockerContext]:
+        """Returns the docker CLI's contexts as `docker context ls` lists them, the one
+        `local` follows marked current (files only: nothing connects)."""
+        from tfstudio.training.dockercontext import list_contexts
+
+        return list_contexts()
+
+    def docker_config_dir(self) -> Path:
+        """Returns the docker CLI's config directory (DOCKER_CONFIG or ~/.docker)."""
+        from tfstudio.training.dockercontext import config_dir
+
+        return config_dir()
 
     def add_engine(self, engine: Engine, *, replace_existing: bool = False) -> Engine:
         """Validates and registers `engine`; returns it as stored. Raises EngineError."""

@@ -11,7 +11,6 @@ joins the registry with the last check, deploy and bench of each device.
 from __future__ import annotations
 
 import importlib.util
-import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +61,11 @@ def _installed(module: str) -> bool:
 
 
 def docker_host() -> str:
-    """Returns the engine address the studio would use (DOCKER_HOST or the local socket)."""
-    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    """Returns the address of the built-in engine: the docker CLI's (DOCKER_HOST, a
+    context, or the local socket)."""
+    from tfstudio.training.engines import local_engine
+
+    return local_engine().url or DEFAULT_DOCKER_HOST
 
 
 def ping_docker(address: str | None = None, timeout: float = PING_TIMEOUT_S) -> Readiness:
@@ -128,6 +130,8 @@ def training_readiness(config: Config | None = None) -> Readiness:
         engine = get_engine(training_settings(config).engine, config)
     except TfStudioError as exc:
         return Readiness("training", False, "misconfigured", exc.hint, exc.message)
+    if engine.problem:
+        return Readiness("training", False, "misconfigured", engine.problem_hint, engine.problem)
     if engine.scheme == "ssh" or engine.tls:
         return Readiness(
             "training", True, f"engine {engine.name}", detail=f"{engine.url}, checked in Jobs"

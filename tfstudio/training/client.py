@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
+import ssl
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -95,9 +97,12 @@ def connect(
     """Returns a client for `engine` after a successful version request.
 
     Raises EngineUnreachableError (socket missing, refused, timed out, engine
-    down), EngineError (answers but is too old or refuses), HostKeyError and
+    down), EngineError (answers but is too old or refuses; or the engine has a
+    `problem`, raised before any connection is opened), HostKeyError and
     TransportError (ssh:// engines), MissingExtraError (no docker SDK).
     """
+    if engine.problem:
+        raise EngineError(engine.problem, hint=engine.problem_hint)
     docker = docker_sdk()
     closers: list[Callable[[], None]] = []
     if engine.scheme == "ssh":
@@ -116,23 +121,20 @@ def connect(
         api.base_url = "http+docker://ssh"
         closers.append(transport.close)
     else:
-        tls: Any = False
-        if engine.tls:
-            tls = docker.tls.TLSConfig(
-                ca_cert=engine.tls_ca,
-                client_cert=(engine.tls_cert, engine.tls_key) if engine.tls_cert else None,
-                verify=bool(engine.tls_ca),
-            )
         try:
             api = docker.APIClient(
                 base_url=engine.url,
                 version=MIN_API_VERSION,
                 timeout=connect_timeout,
-                tls=tls,
+                tls=tls_config(engine),
                 max_pool_size=POOL_SIZE,
             )
         except docker.errors.DockerException as exc:
             raise EngineError(f"engine {engine.name}: {exc}") from exc
+        if engine.scheme == "tcp":
+            from tfstudio.training.tlsadapter import pin
+
+            pin(api, POOL_SIZE)
     client = EngineClient(engine, api, "", MIN_API_VERSION, closers)
     try:
         with client.call("connecting"):
@@ -164,6 +166,38 @@ def connect(
     client.server_version = str(version.get("Version", "?"))
     client.api_version = server_api
     return client
+
+
+def tls_config(engine: Engine) -> Any:
+    """Returns the SDK's TLSConfig for a TLS engine, False for any other.
+
+    As the docker CLI: with verification, the CA file is the only trust root
+    (the system's roots without one); without, the CA is not used; a client
+    certificate is sent when both its files are given. Raises EngineError for
+    a TLS file that does not exist.
+    """
+    if not engine.tls:
+        return False
+    docker = docker_sdk()
+    for what, path in (("CA", engine.tls_ca), ("certificate", engine.tls_cert)):
+        if path and not os.path.isfile(path):
+            raise EngineError(f"engine {engine.name}: TLS {what} file {path} does not exist")
+    if engine.tls_key and not os.path.isfile(engine.tls_key):
+        raise EngineError(f"engine {engine.name}: TLS key file {engine.tls_key} does not exist")
+    if bool(engine.tls_cert) != bool(engine.tls_key):
+        raise EngineError(
+            f"engine {engine.name}: a client certificate needs both its certificate and key files",
+            hint=f"re-add it: tfstudio engines add {engine.name} --tls-cert FILE --tls-key FILE",
+        )
+    client_cert = (engine.tls_cert, engine.tls_key) if engine.tls_cert else None
+    try:
+        return docker.tls.TLSConfig(
+            ca_cert=engine.tls_ca if engine.verify else None,
+            client_cert=client_cert,
+            verify=engine.verify,
+        )
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"engine {engine.name}: {exc}") from exc
 
 
 def translate(
@@ -206,6 +240,29 @@ def unreachable(
         reason = "no socket there (the engine is not running)"
     elif isinstance(cause, ConnectionRefusedError):
         reason = "connection refused (the engine is stopped)"
+    elif isinstance(cause, ssl.SSLError) or "SSL" in type(cause).__name__:
+        detail = getattr(cause, "reason", None) or str(cause).strip() or type(cause).__name__
+        client = "no client certificate" if not engine.tls_cert else f"client {engine.tls_cert}"
+        return EngineUnreachableError(
+            f"{where}: the TLS handshake failed ({detail}; {client})",
+            hint="check the CA and client certificate (DOCKER_CERT_PATH, ~/.docker or the "
+            "context's TLS files); see: tfstudio engines list",
+        )
+    elif (
+        engine.scheme == "tcp"
+        and not engine.tls
+        and (
+            isinstance(cause, (ConnectionResetError, ConnectionAbortedError))
+            or "RemoteDisconnected" in type(cause).__name__
+        )
+    ):
+        tls_hint = (
+            "an engine that speaks TLS only drops plain HTTP: set DOCKER_TLS_VERIFY=1 with its "
+            "certificates (or use a context with TLS)"
+        )
+        return EngineUnreachableError(
+            f"{where}: the engine closed the connection without answering", hint=tls_hint
+        )
     elif isinstance(cause, PermissionError):
         reason = "permission denied on the socket"
         return EngineUnreachableError(

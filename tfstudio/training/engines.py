@@ -1,7 +1,9 @@
 """The engine registry: which Docker Engines the studio knows and how to reach them.
 
 Engines come from three places, in this order of precedence:
-- `local`, built in: `DOCKER_HOST` when set, else the local socket;
+- `local`, built in: the engine the docker CLI would use (DOCKER_HOST, DOCKER_CONTEXT,
+  `docker context use`, else the local socket, with the CLI's TLS rules; see
+  `tfstudio.training.dockercontext`);
 - `[engines.NAME]` tables in tfstudio.toml (read-only here);
 - `TFSTUDIO_HOME/engines.json`, written by `tfstudio engines add/remove`
   atomically under a lock.
@@ -14,7 +16,6 @@ files) or `ssh://[user@]host[:port]`, where host may be an alias of
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.parse
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -25,11 +26,14 @@ from typing import Any
 from tfstudio.atomic import file_lock, write_text_atomic
 from tfstudio.config import CONFIG_NAME, Config, load_config, studio_home
 from tfstudio.errors import ConfigError
+from tfstudio.training.dockercontext import resolve
 from tfstudio.training.errors import EngineError
 
 REGISTRY_NAME = "engines.json"
 LOCAL = "local"
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+_NOT_STORED = frozenset({"origin", "source", "problem", "problem_hint"})
+"""Fields that describe where an engine came from, never written to engines.json."""
 DEFAULT_TIMEOUT_S = 60.0
 """Seconds a single engine API call may take (pulls and log streams are not bounded by it)."""
 
@@ -50,12 +54,21 @@ class Engine:
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    tls_verify: bool | None = None
+    """TLS with (True) or without (False) verifying the engine's certificate; None:
+    TLS when a CA or client certificate is given, verified when a CA is."""
     workspace: str | None = None
     """Default workspace for jobs: a path on the engine's host."""
     timeout_s: float = DEFAULT_TIMEOUT_S
     added_at: str = ""
     origin: str = field(default="registry", compare=False)
     """builtin, config or registry (not stored)."""
+    source: str = field(default="", compare=False)
+    """Why `local` points where it does: DOCKER_HOST, context X, default socket (not stored)."""
+    problem: str | None = None
+    """Why this engine must not be used as it stands (TLS files missing, unknown
+    context): `connect` refuses with it before opening any connection (not stored)."""
+    problem_hint: str | None = None
 
     @property
     def scheme(self) -> str:
@@ -69,8 +82,15 @@ class Engine:
 
     @property
     def tls(self) -> bool:
-        """True for a tcp:// engine with TLS files."""
-        return self.scheme == "tcp" and bool(self.tls_ca or self.tls_cert)
+        """True for a tcp:// engine reached over TLS (unix:// and ssh:// never are)."""
+        if self.scheme != "tcp":
+            return False
+        return self.tls_verify is not None or bool(self.tls_ca or self.tls_cert)
+
+    @property
+    def verify(self) -> bool:
+        """True when the engine's certificate is checked (TLS engines only)."""
+        return self.tls_verify if self.tls_verify is not None else bool(self.tls_ca)
 
     def ssh_parts(self) -> tuple[str | None, str, int | None]:
         """Returns (user, host, port) of an ssh:// URL. Raises EngineError for another scheme."""
@@ -86,9 +106,10 @@ class Engine:
         return urllib.parse.urlsplit(self.url).hostname or self.url
 
     def to_json(self) -> dict[str, Any]:
-        """Returns the stored fields plus `origin`."""
+        """Returns every field (stored or not) plus `remote` and `tls`."""
         out = asdict(self)
         out["remote"] = self.remote
+        out["tls"] = self.tls
         return out
 
 
@@ -133,19 +154,35 @@ def validate_url(url: str) -> str:
 
 
 def local_engine() -> Engine:
-    """Returns the built-in engine: DOCKER_HOST when set, else the local socket."""
-    url = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
-    cert_path = os.environ.get("DOCKER_CERT_PATH")
-    if url.startswith("tcp://") and os.environ.get("DOCKER_TLS_VERIFY") and cert_path:
-        return Engine(
-            name=LOCAL,
-            url=url,
-            tls_ca=str(Path(cert_path, "ca.pem")),
-            tls_cert=str(Path(cert_path, "cert.pem")),
-            tls_key=str(Path(cert_path, "key.pem")),
-            origin="builtin",
-        )
-    return Engine(name=LOCAL, url=url, origin="builtin")
+    """Returns the built-in engine: where the docker CLI would connect, with its TLS.
+
+    Never raises for the environment: what the CLI would refuse (a missing
+    ca.pem, an unknown context, a malformed DOCKER_HOST) becomes `problem`,
+    which `connect` raises before opening any connection.
+    """
+    ep = resolve()
+    engine = Engine(
+        name=LOCAL,
+        url=ep.url,
+        tls_ca=ep.ca if ep.tls else None,
+        tls_cert=ep.cert if ep.tls and ep.key else None,
+        tls_key=ep.key if ep.tls and ep.cert else None,
+        tls_verify=ep.tls_verify if ep.tls else None,
+        origin="builtin",
+        source="; ".join((ep.source, *ep.notes)),
+        problem=ep.problem,
+        problem_hint=ep.hint,
+    )
+    if engine.problem is None:
+        try:
+            engine = replace(engine, url=validate_url(ep.url))
+        except EngineError as exc:
+            engine = replace(
+                engine,
+                problem=f"the local engine ({ep.source}) cannot be used: {exc.message}",
+                problem_hint=exc.hint,
+            )
+    return engine
 
 
 def registry_path() -> Path:
@@ -157,7 +194,7 @@ def _read_registry() -> dict[str, Engine]:
     path = registry_path()
     if not path.exists():
         return {}
-    known = {f.name for f in fields(Engine)} - {"origin"}
+    known = {f.name for f in fields(Engine)} - _NOT_STORED
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return {
@@ -171,7 +208,7 @@ def _read_registry() -> dict[str, Engine]:
 def _write_registry(engines: dict[str, Engine]) -> None:
     data = {
         "engines": {
-            name: {k: v for k, v in asdict(e).items() if k != "origin"}
+            name: {k: v for k, v in asdict(e).items() if k not in _NOT_STORED}
             for name, e in sorted(engines.items())
         }
     }
@@ -182,7 +219,7 @@ def _configured(config: Config | None = None) -> dict[str, Engine]:
     config = config or load_config()
     table = config.section("engines")
     out: dict[str, Engine] = {}
-    allowed = {f.name for f in fields(Engine)} - {"name", "origin", "added_at"}
+    allowed = {f.name for f in fields(Engine)} - _NOT_STORED - {"name", "added_at"}
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise ConfigError(f"{CONFIG_NAME}: [engines.{name}] must be a table")
@@ -229,7 +266,11 @@ def add_engine(engine: Engine, *, replace_existing: bool = False) -> Engine:
     """
     validate_name(engine.name)
     if engine.name == LOCAL:
-        raise EngineError("'local' is the built-in engine (set DOCKER_HOST to point it elsewhere)")
+        raise EngineError(
+            "'local' is the built-in engine: the docker CLI's engine",
+            hint="point it elsewhere as for docker: DOCKER_HOST, DOCKER_CONTEXT or "
+            "docker context use",
+        )
     if engine.name in _configured():
         raise EngineError(f"engine {engine.name} is declared in {CONFIG_NAME}; edit it there")
     url = validate_url(engine.url)

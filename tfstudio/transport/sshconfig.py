@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tfstudio.errors import ConfigError
+from tfstudio.transport.sshhops import parse_hop, parse_port
 from tfstudio.transport.sshoptions import SSHOptions, read_options
 from tfstudio.transport.sshtokens import Connection, expand_path, percent_expand, tilde_expand
 
@@ -135,7 +135,7 @@ def _resolve(
     options = read_options(host, user=user, port=port, config_path=config_path, jump=jump)
     _refuse_unsupported(options, host)
     hostname = options.get("hostname") or host
-    real_port = _port(options.get("port"), host)
+    real_port = parse_port(options.get("port"), host)
     real_user = options.get("user") or getpass.getuser()
     alias = options.get("hostkeyalias")
     conn = Connection(host, hostname, real_port, real_user, alias)
@@ -191,52 +191,6 @@ def _jump_route(spec: str, host: str, config_path: Path | None, depth: int) -> S
     user, name, port = parse_hop(hops[-1], host)
     # `ssh -J rest last`: the hops before it replace last's own ProxyJump/ProxyCommand.
     return _resolve(name, user, port, config_path, depth + 1, jump=",".join(hops[:-1]) or None)
-
-
-_URI = re.compile(r"^ssh://(?:(?P<user>[^@/]*)@)?(?P<host>\[[^\]]+\]|[^:/]+)(?::(?P<port>\d*))?/?$")
-
-
-def parse_hop(hop: str, host: str) -> tuple[str | None, str, int | None]:
-    """Returns (user, host, port) of one ProxyJump hop: `[user@]host[:port]`, with an
-    IPv6 address in brackets, or `ssh://[user@]host[:port]`. Raises ConfigError."""
-    if hop.lower().startswith("ssh://"):
-        match = _URI.match(hop)
-        if not match:
-            raise ConfigError(f"invalid ProxyJump hop {hop!r} for {host}")
-        name = match.group("host").strip("[]")
-        port_text = match.group("port")
-        port = _port(port_text, host, what=f"ProxyJump hop {hop!r}") if port_text else None
-        return match.group("user") or None, name, port
-    user, at, rest = hop.rpartition("@")
-    if at and not user:
-        raise ConfigError(f"invalid ProxyJump hop {hop!r} for {host}: empty user")
-    name, port_text = rest, ""
-    if rest.startswith("["):
-        name, bracket, tail = rest[1:].partition("]")
-        if not bracket or (tail and not tail.startswith(":")):
-            raise ConfigError(f"invalid ProxyJump hop {hop!r} for {host}")
-        port_text = tail[1:]
-    elif rest.count(":") == 1:
-        name, _, port_text = rest.partition(":")
-    if not name:
-        raise ConfigError(f"invalid ProxyJump hop {hop!r} for {host}: no host")
-    port = _port(port_text, host, what=f"ProxyJump hop {hop!r}") if port_text else None
-    return (user or None), name, port
-
-
-def _port(text: str | None, host: str, what: str = "Port") -> int:
-    if text is None:
-        return 22
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = 0
-    if not 0 < value < 65536:
-        raise ConfigError(
-            f"bad {what} {text!r} for {host}",
-            hint="a port is a number from 1 to 65535",
-        )
-    return value
 
 
 def _timeout(text: str | None, host: str) -> float:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from tfstudio.errors import ConfigError
 from tfstudio.transport.knownhosts import match_pattern, match_pattern_list
+from tfstudio.transport.sshhops import parse_hop
 from tfstudio.transport.sshtokens import Connection, expand_path, home_dir, percent_expand
 
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
@@ -249,8 +250,6 @@ class _Reader:
 
     def _proxyjump(self, rest: str, where: str, active: bool) -> None:
         spec = rest.split("#", 1)[0].strip()
-        from tfstudio.transport.sshconfig import parse_hop
-
         if spec.lower() != "none":
             for hop in spec.split(","):
                 try:
@@ -443,8 +442,6 @@ def _seconds(text: str, where: str) -> str:
 def _format_jump(spec: str, host: str) -> str:
     """ProxyJump as `ssh -G` prints it: the hops before the last as written, the last as
     `[user@]host[:port]` (an IPv6 address in brackets)."""
-    from tfstudio.transport.sshconfig import parse_hop
-
     hops = [h.strip() for h in spec.split(",")]
     user, name, port = parse_hop(hops[-1], host)
     last = (f"{user}@" if user else "") + (f"[{name}]" if ":" in name else name)

@@ -13,7 +13,7 @@ import http.client
 import json
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfstudio.errors import TfStudioError, TransportError
@@ -65,6 +65,8 @@ class HTTPAnswer:
     content_type: str
     body: bytes
     elapsed_ms: float
+    headers: dict[str, str] = field(default_factory=dict)
+    """The answer's headers, names in lowercase."""
 
     def json(self) -> Any:
         """Returns the body parsed as JSON. Raises TransportError when it is not JSON."""
@@ -141,7 +143,11 @@ class LoopbackHTTP:
         if response.will_close:
             self.close()
         return HTTPAnswer(
-            response.status, response.getheader("Content-Type", "") or "", data, elapsed
+            response.status,
+            response.getheader("Content-Type", "") or "",
+            data,
+            elapsed,
+            {key.lower(): value for key, value in response.getheaders()},
         )
 
     def close(self) -> None:

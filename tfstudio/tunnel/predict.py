@@ -1,11 +1,16 @@
 """`tfstudio predict`: one real request to a device's agent server, through the tunnel.
 
-The model's metadata comes first (one GET on the same keep-alive stream), so
-the input is checked against the model's shape here, a single example gets
-its batch axis, float data for a quantized input is quantized with the
-tensor's scale and zero point, and quantized outputs come back in real units
-next to their raw values. The answer is the server's, unchanged, plus the
-round trip it took.
+The server answers as TF Serving does. The model's metadata comes first (one
+GET on the same keep-alive stream): its signature's inputs and outputs by name,
+and, beside TF Serving's `signature_def`, each tensor's TFLite dtype, shape and
+quantization (`metadata.tflite`). So the input is checked against the model's
+shape here, a single example gets its batch axis, float data for a quantized
+input is quantized with the tensor's scale and zero point, and quantized
+outputs come back in real units next to their raw values. A model with several
+outputs gets each by its signature name. An agent from before TF Serving's
+shapes (its metadata lists `inputs` and `outputs`) is read too. The answer is
+the server's, unchanged, plus the round trip it took and which model gave it
+(the server's `X-Model-Version` and `X-Model-Sha256` headers).
 """
 
 from __future__ import annotations
@@ -23,11 +28,67 @@ from tfstudio.transport.base import Transport
 from tfstudio.tunnel.channel import LoopbackHTTP, refusal
 
 MODEL_PATH = "/v1/models/default"
+DEFAULT_SIGNATURE = "serving_default"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of the served signature, as the TFLite model has it."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    quantization: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ModelInterface:
+    """What the metadata says: the default signature's tensors and the model's identity."""
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    sha256: str | None
+    version: str | None
+
+
+def interface(meta: dict[str, Any]) -> ModelInterface:
+    """Returns the served signature's tensors from a metadata answer (either agent's)."""
+    metadata = meta.get("metadata") or {}
+    tflite = metadata.get("tflite")
+    if tflite is None:  # an agent before TF Serving's shapes: the version was the sha256
+        return ModelInterface(
+            [_spec(d["name"], d) for d in metadata.get("inputs", [])],
+            [_spec(d["name"], d) for d in metadata.get("outputs", [])],
+            (meta.get("model_spec") or {}).get("version"),
+            None,
+        )
+    signatures = tflite.get("signatures") or {}
+    signature: dict[str, Any] = signatures.get(DEFAULT_SIGNATURE) or next(
+        iter(signatures.values()), {}
+    )
+    return ModelInterface(
+        [_spec(n, d) for n, d in (signature.get("inputs") or {}).items()],
+        [_spec(n, d) for n, d in (signature.get("outputs") or {}).items()],
+        tflite.get("sha256"),
+        str(tflite["version"]) if tflite.get("version") is not None else None,
+    )
+
+
+def _spec(name: str, detail: dict[str, Any]) -> TensorSpec:
+    return TensorSpec(
+        name,
+        str(detail["dtype"]),
+        tuple(int(d) for d in detail["shape"]),
+        detail.get("quantization"),
+    )
 
 
 @dataclass(frozen=True)
 class PredictResult:
-    """One device's answer: predictions (raw and in real units), top-1, model, timings."""
+    """One device's answer: predictions (raw and in real units), top-1, model, timings.
+
+    With one output, `values` and `top1` hold it (per instance); with several,
+    `outputs` holds each by name: {"values": [...], "top1": [...] or None}."""
 
     device: str
     model_version: str
@@ -38,23 +99,28 @@ class PredictResult:
     top1: list[int] | None
     round_trip_ms: float
     metadata_ms: float
+    model_sha256: str | None = None
+    outputs: dict[str, dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Returns every field (predictions as the server sent them)."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """Returns every field (predictions as the server sent them); `outputs` only when
+        the model has several."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        if self.outputs is None:
+            del out["outputs"]
+        return out
 
 
-def prepare(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+def prepare(x: np.ndarray, inputs: list[TensorSpec]) -> np.ndarray:
     """Returns `x` batched and in the model input's dtype; raises RepresentativeDataError
     (one line) when it does not fit the model's one input."""
-    inputs = meta["inputs"]
     if len(inputs) != 1:
-        names = ", ".join(i["name"] for i in inputs)
+        names = ", ".join(i.name for i in inputs)
         raise RepresentativeDataError(
             f"the model has {len(inputs)} inputs ({names}); --input gives one array"
         )
     spec = inputs[0]
-    shape = tuple(int(d) for d in spec["shape"])
+    shape = spec.shape
     if tuple(x.shape) == shape[1:]:
         x = x[None, ...]
     if x.ndim != len(shape) or tuple(x.shape[1:]) != shape[1:]:
@@ -62,8 +128,10 @@ def prepare(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
         raise RepresentativeDataError(
             f"--input has shape {tuple(x.shape)}; the model takes (N, {per})"
         )
-    dtype = np.dtype(spec["dtype"])
-    quant = spec.get("quantization")
+    if spec.dtype == "string":
+        raise RepresentativeDataError("the model takes strings; --input gives numbers")
+    dtype = np.dtype(spec.dtype)
+    quant = spec.quantization
     if x.dtype.kind == "f" and np.issubdtype(dtype, np.integer) and quant:
         info = np.iinfo(dtype)
         q = np.round(x.astype(np.float64) / quant["scale"] + quant["zero_point"])
@@ -73,18 +141,38 @@ def prepare(x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _real(predictions: Any, meta: dict[str, Any]) -> tuple[list[Any] | None, list[int] | None]:
-    outputs = meta["outputs"]
-    if len(outputs) != 1:
-        return None, None
-    quant = outputs[0].get("quantization")
+def _real(rows: Any, spec: TensorSpec) -> tuple[list[Any] | None, list[int] | None]:
+    """Returns one output's values in real units and each instance's top-1."""
     try:
-        raw = np.asarray(predictions, dtype=np.float64)
-    except (TypeError, ValueError):  # null for a non-finite value
+        raw = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError):  # null for a non-finite value, or strings
         return None, None
+    quant = spec.quantization
     values = (raw - quant["zero_point"]) * quant["scale"] if quant else raw
     flat = values.reshape(values.shape[0], -1) if values.ndim else values.reshape(1, 1)
     return values.tolist(), [int(i) for i in flat.argmax(axis=1)]
+
+
+def read_predictions(
+    predictions: Any, outputs: list[TensorSpec]
+) -> tuple[list[Any] | None, list[int] | None, dict[str, dict[str, Any]] | None]:
+    """Returns (values, top1, None) for a one-output model, else (None, None, {name:
+    {"values", "top1"}}) with top-1 only where an instance has more than one value."""
+    if len(outputs) <= 1:
+        if not outputs:
+            return None, None, None
+        values, top1 = _real(predictions, outputs[0])
+        return values, top1, None
+    by_name: dict[str, dict[str, Any]] = {}
+    for spec in outputs:
+        rows = [row.get(spec.name) if isinstance(row, dict) else None for row in predictions]
+        values, top1 = _real(rows, spec)
+        several = values is not None and np.asarray(values).size > len(rows)
+        by_name[spec.name] = {
+            "values": values if values is not None else rows,
+            "top1": top1 if several else None,
+        }
+    return None, None, by_name
 
 
 def predict_on(
@@ -108,8 +196,8 @@ def predict_on(
         answer = http.request("GET", MODEL_PATH + "/metadata")
         if answer.status != 200:
             raise refusal(answer, device.name)
-        meta = answer.json()["metadata"]
-        batch = prepare(x, meta)
+        model = interface(answer.json())
+        batch = prepare(x, model.inputs)
         body = json.dumps({"instances": batch.tolist()}).encode()
         reply = http.request("POST", MODEL_PATH + ":predict", body)
         if reply.status != 200:
@@ -117,10 +205,12 @@ def predict_on(
         data = reply.json()
     finally:
         http.close()
-    values, top1 = _real(data["predictions"], meta)
+    values, top1, outputs = read_predictions(data["predictions"], model.outputs)
+    sha = reply.headers.get("x-model-sha256") or model.sha256
+    version = reply.headers.get("x-model-version") or model.version or data.get("model_version")
     return PredictResult(
         device=device.name,
-        model_version=str(data.get("model_version")),
+        model_version=str(version),
         model_name=(found.service.active or {}).get("name"),
         instances=int(batch.shape[0]),
         predictions=data["predictions"],
@@ -128,4 +218,6 @@ def predict_on(
         top1=top1,
         round_trip_ms=round(reply.elapsed_ms, 3),
         metadata_ms=round(answer.elapsed_ms, 3),
+        model_sha256=sha,
+        outputs=outputs,
     )

@@ -324,6 +324,9 @@ class JobsScreen(EngineActions, StudioScreen):
         if request is not None:
             image = request.image or image
             defaults.update(request_fields(request))
+        status = next(
+            (s for s in getattr(self.report, "statuses", ()) if s.name == engine.name), None
+        )
         modal = NewJobModal(
             training,
             engine=engine.name,
@@ -331,6 +334,7 @@ class JobsScreen(EngineActions, StudioScreen):
             images=self.image_refs,
             defaults=defaults,
             error=error,
+            swarm=bool(status is not None and status.swarm_manager),
         )
 
         def answered(request: Any) -> None:
