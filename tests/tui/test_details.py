@@ -29,7 +29,10 @@ async def _view(pilot: Any, key: str, ready: str) -> Any:
     return screen
 
 
-async def test_a_cancelled_demo_says_so_at_once(app: StudioApp) -> None:
+async def test_a_cancelled_demo_says_so_at_once(
+    app: StudioApp, tensorflow_child: None, tensorflow_runtime: None
+) -> None:
+    """The demo trains in a TensorFlow child before Escape reaches it (the full tier)."""
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: "press d" in str(table_rows(app, "#models")))
         await pilot.press("d")
