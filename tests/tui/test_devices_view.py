@@ -138,7 +138,7 @@ async def test_live_metrics_of_a_served_device_and_the_fix_for_one_without(
             )
             text = str(panel.render())
             assert "the agent's server is not running" in text
-            assert "tfstudio agent serve quietcam --enable" in text
+            assert "s in 6 Devices (select quietcam): serve the agent" in text
             assert app.screen.live is None  # not polled again until asked
     finally:
         main(["agent", "serve", "livecam", "--disable"])

@@ -51,8 +51,9 @@ def tmux_session(studio_home: Path, tmp_path: Path):
     rc_file = tmp_path / "rc"
     exe = str(TFSTUDIO) if TFSTUDIO.exists() else f"{sys.executable} -m tfstudio"
     command = (
+        # PYTHONPATH: the tree under test, whatever the venv's editable install points at.
         f"env TFSTUDIO_HOME={studio_home} DOCKER_HOST={NO_DOCKER} TERM=xterm-256color "
-        f"{exe}; echo $? > {rc_file}"
+        f"PYTHONPATH={REPO} {exe}; echo $? > {rc_file}"
     )
     _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
     try:
@@ -66,14 +67,14 @@ def test_tfstudio_opens_the_ui_navigates_shows_help_and_quits(tmux_session) -> N
     screen = _wait_for_text(session, "press d for the demo")
     assert "Models" in screen and "local" in screen
     _tmux("send-keys", "-t", session, "6")
-    screen = _wait_for_text(session, "Trust key")
-    assert "Install agent" in screen and "Devices" in screen
+    screen = _wait_for_text(session, "i Install")
+    assert "[6 Devices]" in screen and "c Check" in screen
     _tmux("send-keys", "-t", session, "?")
     screen = _wait_for_text(session, "tfstudio keys")
     assert "ctrl+p" in screen
     _tmux("send-keys", "-t", session, "Escape")
     # A key sent right after Escape would arrive as Alt+key: let the escape delay pass.
-    _wait_for_text(session, "Trust key", absent="tfstudio keys")
+    _wait_for_text(session, "i Install", absent="tfstudio keys")
     _tmux("send-keys", "-t", session, "1")
     _wait_for_text(session, "d Demo")
     _tmux("send-keys", "-t", session, "q")
@@ -146,3 +147,64 @@ def test_first_frame_imports_no_heavy_module(studio_home: Path) -> None:
     # The Jobs pane asks the engine after the first frame (docker, on first use);
     # nothing reads TensorFlow, and the local engine needs no SSH.
     assert set(found["later"]) <= {"docker"}
+
+
+CAPTURES = REPO / "out" / "captures"
+"""Plain captures of the real UI at 80x24 (git-ignored), for reading without running it."""
+
+
+def _capture(session: str, name: str) -> str:
+    screen = _tmux("capture-pane", "-p", "-t", session)
+    CAPTURES.mkdir(parents=True, exist_ok=True)
+    (CAPTURES / name).write_text(screen)
+    return screen
+
+
+def _rows(screen: str, word: str) -> list[str]:
+    return [line for line in screen.splitlines() if f" {word} " in f"{line} "]
+
+
+def test_a_plain_capture_reads_ticks_fields_and_the_device_form(tmux_session) -> None:
+    """tmux capture-pane without -e: no colour at all. Ticked and unticked boxes differ,
+    the view keys are on screen, a focused field and the device form's last field read
+    as typed; keys typed fast after Tab land in the next field."""
+    session, rc_file = tmux_session
+    screen = _wait_for_text(session, "press d for the demo")
+    assert "[1 Dashboard]" in screen and "7 Pipeline" in screen and "? Help" in screen
+    _capture(session, "dashboard-80x24.txt")
+
+    _tmux("send-keys", "-t", session, "3")
+    screen = _wait_for_text(session, "[3 Convert]")
+    screen = _wait_for_text(session, "float32")
+    (ticked,) = _rows(screen, "float32")
+    (unticked,) = _rows(screen, "dynamic")
+    assert "▐X▌" in ticked and "▐ ▌" in unticked, screen
+    _tmux("send-keys", "-t", session, "Tab")  # from the results to the first field
+    _tmux("send-keys", "-t", session, "-l", "/data/exports/digits/3")
+    screen = _wait_for_text(session, "exports/digits/3")  # the field scrolls to its end
+    _capture(session, "convert-field-focused-80x24.txt")
+    _tmux("send-keys", "-t", session, "Escape")
+    time.sleep(0.5)  # a key right after Escape would arrive as Alt+key
+
+    _tmux("send-keys", "-t", session, "6")
+    _wait_for_text(session, "[6 Devices]")
+    _tmux("send-keys", "-t", session, "a")
+    _wait_for_text(session, "Add a device reached over SSH")
+    # All at once, as a fast typist or a paste does: each Tab moves on before the next key.
+    _tmux("send-keys", "-t", session, "pi1", "Tab", "192.0.2.7", "Tab", "2222", "Tab", "pi",
+          "Tab", "Tab", "python3.11", "Tab", "/opt/agent")  # fmt: skip
+    screen = _wait_for_text(session, "/opt/agent")
+    typed = [("name", "pi1"), ("host", "192.0.2.7"), ("port", "2222"), ("user", "pi"),
+             ("python", "python3.11"), ("home", "/opt/agent")]  # fmt: skip
+    for label, value in typed:
+        (line,) = _rows(screen, label)
+        assert value in line, (label, screen)
+    assert "Add (ctrl+r)" in screen and "Cancel (esc)" in screen
+    _capture(session, "add-device-last-field-80x24.txt")
+    _tmux("send-keys", "-t", session, "Escape")
+    time.sleep(0.5)
+    _tmux("send-keys", "-t", session, "q")
+    deadline = time.monotonic() + 30
+    while not rc_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert rc_file.read_text().strip() == "0"

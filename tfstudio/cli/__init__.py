@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tfstudio import __version__
+from tfstudio.cli.grammar import GRAMMAR, StudioParser
 from tfstudio.errors import CancelledError, StateFileWarning, TfStudioError
 
 COMMAND_MODULES = (
@@ -53,9 +54,11 @@ that fails to load is an error, never a command silently missing from `--help`."
 
 def build_parser() -> argparse.ArgumentParser:
     """Returns the full argument parser with every available subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = StudioParser(
         prog="tfstudio",
         description="Take a TensorFlow model from training to a device in the field.",
+        epilog=GRAMMAR,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tfstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

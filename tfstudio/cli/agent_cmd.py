@@ -6,18 +6,25 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from tfstudio.cli.output import add_json, print_json, show, wants_json
+from tfstudio.cli.grammar import set_default
+from tfstudio.cli.output import add_json, print_json, print_table, show, wants_json
 
 if TYPE_CHECKING:
     from tfstudio.studio.types import AgentInstallResult
 
 
 def register(subparsers: Any) -> None:
-    """Adds `agent install` and `agent serve`."""
+    """Adds `agent list` (the default), `agent install` and `agent serve`."""
     parser = subparsers.add_parser("agent", help="install the edge agent, run it as a service")
-    sub = parser.add_subparsers(dest="agent_command", metavar="SUBCOMMAND", required=True)
+    sub = parser.add_subparsers(dest="agent_command", metavar="SUBCOMMAND")
+    lst = sub.add_parser(
+        "list", help="each device's agent as last seen (the default; connects to none)"
+    )
+    add_json(lst)
+    lst.set_defaults(handler=_list)
+    set_default(parser, lst)
     install = sub.add_parser("install", help="push tfstudio-agent.pyz and check the device")
-    install.add_argument("name")
+    install.add_argument("name", metavar="NAME", help="the device")
     install.add_argument(
         "--runtime",
         choices=["ai-edge-litert", "tflite-runtime"],
@@ -34,7 +41,7 @@ def register(subparsers: Any) -> None:
         "own supervisor, which restarts it after a crash. The studio reaches it through "
         "SSH (tfstudio metrics, tfstudio predict); no port is opened on the device.",
     )
-    serve.add_argument("name")
+    serve.add_argument("name", metavar="NAME", help="the device")
     action = serve.add_mutually_exclusive_group(required=True)
     action.add_argument("--enable", action="store_true", help="start it and keep it running")
     action.add_argument("--disable", action="store_true", help="stop it and remove it")
@@ -56,6 +63,27 @@ def register(subparsers: Any) -> None:
     )
     add_json(serve)
     serve.set_defaults(handler=_serve)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from tfstudio.cli.studio_cli import cli_studio
+
+    summaries = cli_studio().device_summaries()
+    found = [
+        {
+            "device": d.name,
+            "agent": "built in" if d.device.kind == "local" else d.agent,
+            "runtime": d.runtime,
+            "online": d.reachable,
+            "last_seen": d.last_seen,
+        }
+        for d in summaries
+    ]
+    show(args, found, lambda rows: print_table(
+        ["device", "agent", "runtime", "online", "last seen"],
+        [[r["device"], r["agent"], r["runtime"], r["online"], r["last_seen"]] for r in rows],
+    ))  # fmt: skip
+    return 0
 
 
 def _install(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tfstudio.cli.grammar import add_where
 from tfstudio.cli.output import add_json, print_table, show, wants_json
 
 
@@ -25,7 +26,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("bench", help="measure a model's latency on devices")
     parser.add_argument("model", type=Path, nargs="?", metavar="MODEL.tflite")
     parser.add_argument("--active", action="store_true", help="bench the active model")
-    parser.add_argument("--on", required=True, metavar="NAME[,NAME...]|all")
+    add_where(parser, required=True, help="the devices to bench on: names or all")
     add_bench_options(parser)
     parser.add_argument(
         "--input",

@@ -14,6 +14,7 @@ import argparse
 import sys
 from typing import Any
 
+from tfstudio.cli.grammar import add_where
 from tfstudio.cli.output import add_json, render_table, show
 
 
@@ -45,8 +46,8 @@ def register(subparsers: Any) -> None:
         help="the pinned TensorFlow image to train in (default: [training] image, else "
         "tfstudio-local/tensorflow:2.21.0-cpu)",
     )
-    parser.add_argument(
-        "--device", default="local", help="the device to deploy to and bench on (default: local)"
+    add_where(
+        parser, "--device", default="local", one=True, help="the device to deploy to and bench on"
     )
     add_json(parser)
     parser.set_defaults(handler=run)
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from tfstudio.workflows.demo.training import TrainIn
 
     studio = Studio()
-    options = DemoOptions(TrainIn(args.train_in), args.image, args.device)
+    options = DemoOptions(TrainIn(args.train_in), args.image, args.on)
     try:
         report = run_demo(studio, args.outdir, options, on_event=_progress)
     finally:
@@ -90,7 +91,7 @@ def render_report(report: Any) -> str:
         lines += ["fixes:", *hints]
     lines.append(
         'next: add your own device (docs/guide.md: "Add a device over SSH"), then '
-        "tfstudio demo --device NAME"
+        "tfstudio demo --on NAME"
     )
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""`tfstudio deploy MODEL --to NAME[,NAME...|all]`: preflight, push, install, health gate.
+"""`tfstudio deploy MODEL --on NAME[,NAME...]|all`: preflight, push, install, health gate.
 
 It runs `Studio.deploy` (the core the UI uses too). Progress (bytes, rate,
 ETA) goes to stderr: rich bars on a terminal, plain lines otherwise; the
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfstudio.cli.grammar import add_where
 from tfstudio.cli.output import add_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_studio
 
@@ -35,7 +36,7 @@ def register(subparsers: Any) -> None:
     """Adds `deploy`."""
     parser = subparsers.add_parser("deploy", help="push a .tflite model to devices")
     parser.add_argument("model", type=Path, metavar="MODEL.tflite")
-    parser.add_argument("--to", required=True, metavar="NAME[,NAME...]|all")
+    add_where(parser, "--to", required=True, help="the devices to deploy to: names or all")
     parser.add_argument("--bench", action="store_true", help="bench after activation")
     parser.add_argument("--max-p99-ms", type=float, help="roll back when p99 is above this")
     parser.add_argument(
@@ -166,7 +167,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
     studio = cli_studio()
     studio.inspect(args.model)  # a bad file is one line, before any device is resolved
-    devices = studio.resolve(args.to)
+    devices = studio.resolve(args.on)
     options = deploy_options(studio.config, args)
     with EventPrinter(enabled=not wants_json(args)) as progress:
         results = studio.deploy(args.model, devices, options=options, on_event=progress)

@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from tfstudio.cli.grammar import set_default
 from tfstudio.cli.output import add_json, print_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_studio
 
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
 def register(subparsers: Any) -> None:
     """Adds `devices` and its subcommands."""
     parser = subparsers.add_parser("devices", help="register, trust and check devices")
-    sub = parser.add_subparsers(dest="devices_command", metavar="SUBCOMMAND", required=True)
+    sub = parser.add_subparsers(dest="devices_command", metavar="SUBCOMMAND")
 
     add = sub.add_parser("add", help="register a device reached over SSH")
-    add.add_argument("name")
+    add.add_argument("name", metavar="NAME", help="the device's name, e.g. pi1")
     add.add_argument("--host", required=True, help="hostname, IP or ~/.ssh/config alias")
     add.add_argument("--port", type=int)
     add.add_argument("--user")
@@ -32,21 +33,22 @@ def register(subparsers: Any) -> None:
     add_json(add)
     add.set_defaults(handler=_add)
 
-    lst = sub.add_parser("list", help="list devices")
+    lst = sub.add_parser("list", help="list devices (the default)")
     add_json(lst)
     lst.set_defaults(handler=_list)
+    set_default(parser, lst)
 
     for name, func, text in (
         ("remove", _remove, "forget a device"),
         ("show", _show, "show one device"),
     ):
         one = sub.add_parser(name, help=text)
-        one.add_argument("name")
+        one.add_argument("name", metavar="NAME", help="the device")
         add_json(one)
         one.set_defaults(handler=func)
 
     trust = sub.add_parser("trust", help="record a device's SSH host key")
-    trust.add_argument("name")
+    trust.add_argument("name", metavar="NAME", help="the device")
     trust.add_argument("--fingerprint", help="expected SHA256:... fingerprint")
     trust.add_argument("--replace", action="store_true", help="replace a changed key")
     add_json(trust)

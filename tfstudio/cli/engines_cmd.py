@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.engine_opts import confirm
+from tfstudio.cli.grammar import set_default
 from tfstudio.cli.output import add_json, human_bytes, print_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_training
 
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
 def register(subparsers: Any) -> None:
     """Adds `engines` and its subcommands."""
     parser = subparsers.add_parser("engines", help="Docker Engines for training (local or ssh://)")
-    sub = parser.add_subparsers(dest="engines_command", metavar="SUBCOMMAND", required=True)
+    sub = parser.add_subparsers(dest="engines_command", metavar="SUBCOMMAND")
 
     add = sub.add_parser("add", help="register an engine")
-    add.add_argument("name")
+    add.add_argument("name", metavar="NAME", help="the engine's name")
     add.add_argument(
         "--url",
         required=True,
@@ -38,26 +39,27 @@ def register(subparsers: Any) -> None:
     add_json(add)
     add.set_defaults(handler=_add)
 
-    lst = sub.add_parser("list", help="list engines")
+    lst = sub.add_parser("list", help="list engines (the default)")
     add_json(lst)
     lst.set_defaults(handler=_list)
+    set_default(parser, lst)
 
     check = sub.add_parser(
         "check", help="reachable? version, NVIDIA runtime, GPUs, images, swarm manager?"
     )
-    check.add_argument("name", nargs="?", help="one engine (default: every engine)")
+    check.add_argument("name", nargs="?", metavar="NAME", help="one engine (default: every one)")
     add_json(check)
     check.set_defaults(handler=_check)
 
     trust = sub.add_parser("trust", help="record an ssh:// engine's host key")
-    trust.add_argument("name")
+    trust.add_argument("name", metavar="NAME", help="the engine")
     trust.add_argument("--fingerprint", help="expected SHA256:... fingerprint")
     trust.add_argument("--replace", action="store_true", help="replace a changed key")
     add_json(trust)
     trust.set_defaults(handler=_trust)
 
     remove = sub.add_parser("remove", help="forget an engine")
-    remove.add_argument("name")
+    remove.add_argument("name", metavar="NAME", help="the engine")
     add_json(remove)
     remove.set_defaults(handler=_remove)
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tfstudio.cli.grammar import add_where
 from tfstudio.cli.output import add_json, print_table, show
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def register(subparsers: Any) -> None:
     """Adds `eval`."""
     parser = subparsers.add_parser("eval", help="accuracy of a model on devices' own runtimes")
     parser.add_argument("model", type=Path, metavar="MODEL.tflite")
-    parser.add_argument("--on", required=True, metavar="NAME[,NAME...]|all")
+    add_where(parser, required=True, help="the devices to evaluate on: names or all")
     parser.add_argument(
         "--eval-data",
         type=Path,

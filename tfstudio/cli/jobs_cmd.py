@@ -34,7 +34,9 @@ def register(subparsers: Any) -> None:
     show.set_defaults(handler=_show)
 
     which = sub.add_parser("which", help="which job exported this SavedModel (or convert manifest)")
-    which.add_argument("model", help="a SavedModel dir, .keras file, or a convert manifest .json")
+    which.add_argument(
+        "model", metavar="MODEL", help="a SavedModel dir, .keras file, or a convert manifest .json"
+    )
     add_json(which)
     which.set_defaults(handler=_which)
 
@@ -73,6 +75,12 @@ def _list_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-stats", action="store_true", help="skip CPU/memory (as fast as docker ps)"
     )
+    parser.add_argument(
+        "--all",
+        "-a",
+        action="store_true",
+        help="also the removed jobs (their containers are gone; their records stay)",
+    )
 
 
 def _common(parser: argparse.ArgumentParser, *, job: bool = False) -> None:
@@ -86,7 +94,8 @@ def _list(args: argparse.Namespace) -> int:
     from tfstudio.formatting import ago
 
     with cli_training() as training:
-        jobs = training.jobs(args.engine, stats=not args.no_stats)  # ended ones get finalised
+        # Ended jobs get finalised; removed ones come from their records.
+        jobs = training.jobs(args.engine, stats=not args.no_stats, removed=args.all)
     if wants_json(args):
         print_json([j.to_json() for j in jobs])
         return 0
@@ -137,7 +146,10 @@ def _show(args: argparse.Namespace) -> int:
     if wants_json(args):
         print_json({"job": job.to_json(), "provenance": record.to_json()})
         return 0
-    print(f"job       {job.job_id} ({job.name}) on {job.engine}: {job.exit_reason() or job.state}")
+    state = job.exit_reason() or job.state
+    if job.state == "removed":
+        state = f"removed (container gone; {job.exit_reason() or 'no exit code'})"
+    print(f"job       {job.job_id} ({job.name}) on {job.engine}: {state}")
     for worker in job.workers:
         code = "-" if worker.exit_code is None else worker.exit_code
         print(

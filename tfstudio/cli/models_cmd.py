@@ -1,4 +1,4 @@
-"""`tfstudio models --on NAME` (what a device stores), `tfstudio rollback NAME` and
+"""`tfstudio models --on NAME[,NAME...]|all` (what devices store), `tfstudio rollback NAME` and
 `tfstudio prune NAME --keep N` (free space: never the active model nor its rollback target)."""
 
 from __future__ import annotations
@@ -6,24 +6,25 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tfstudio.cli.grammar import add_where
 from tfstudio.cli.output import add_json, human_bytes, print_json, print_table, show, wants_json
 from tfstudio.cli.studio_cli import cli_studio
 
 
 def register(subparsers: Any) -> None:
     """Adds `models` and `rollback`."""
-    models = subparsers.add_parser("models", help="list the models stored on a device")
-    models.add_argument("--on", required=True, metavar="NAME")
+    models = subparsers.add_parser("models", help="list the models stored on devices")
+    add_where(models, required=True, help="the devices to list: names or all")
     add_json(models)
     models.set_defaults(handler=_models)
     rollback = subparsers.add_parser("rollback", help="re-activate a device's previous model")
-    rollback.add_argument("name")
+    rollback.add_argument("name", metavar="NAME", help="the device")
     add_json(rollback)
     rollback.set_defaults(handler=_rollback)
     prune = subparsers.add_parser(
         "prune", help="remove stored models from a device (never the active one or rollback target)"
     )
-    prune.add_argument("name")
+    prune.add_argument("name", metavar="NAME", help="the device")
     prune.add_argument(
         "--keep",
         type=int,
@@ -44,12 +45,20 @@ def register(subparsers: Any) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
-    listing = cli_studio().models_on(args.on)
+    """One device: its listing (as the agent answers it). Several: one per device, in a
+    list under --json, and a `device` column in the table."""
+    studio = cli_studio()
+    names = [d.name for d in studio.resolve(args.on)]
+    listings = {name: studio.models_on(name) for name in names}
     if wants_json(args):
-        print_json(listing)
+        if len(names) == 1:
+            print_json(listings[names[0]])
+        else:
+            print_json([{"device": name, **listing} for name, listing in listings.items()])
         return 0
     rows = [
         [
+            name,
             "*"
             if m.get("active")
             else ("prev" if m.get("sha256") == listing.get("previous") else ""),
@@ -59,9 +68,13 @@ def _models(args: argparse.Namespace) -> int:
             m.get("min_runtime_version"),
             m.get("installed_at"),
         ]
+        for name, listing in listings.items()
         for m in listing.get("models", [])
     ]
-    print_table(["", "sha256", "name", "size", "min_runtime", "installed"], rows)
+    headers = ["device", "", "sha256", "name", "size", "min_runtime", "installed"]
+    if len(names) == 1:
+        headers, rows = headers[1:], [row[1:] for row in rows]
+    print_table(headers, rows)
     return 0
 
 

@@ -83,24 +83,80 @@ def print_table(
             print(title, file=out)
         print(render_table(headers, rows), file=out)
         return
-    from rich import box
     from rich.console import Console
+
+    console = Console(file=out, highlight=False)
+    table, hidden = _fitted(console, headers, rows, title)
+    console.print(table)
+    if hidden:
+        note = f"({', '.join(hidden)} hidden: widen the terminal, or use --json)"
+        console.print(note, style="dim", overflow="ellipsis", no_wrap=True)
+
+
+MIN_TEXT = 16
+"""Narrowest a text column gets (with an ellipsis) before columns are dropped instead."""
+
+
+def _fitted(
+    console: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None
+) -> tuple[Any, list[str]]:
+    """Returns (a rich Table that fits the console's width, the headers left out).
+
+    As `docker ps` does: a value never wraps onto a second line. Long text
+    columns shrink first (down to MIN_TEXT, ending in an ellipsis), widest first;
+    numbers never shrink; then columns are dropped from the right, never the first.
+    """
+    cells = [[_cell(v) for v in row] for row in rows]
+    numeric = _numeric_columns(len(headers), rows)
+    natural = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    keep = list(range(len(headers)))
+
+    def excess(widths: list[int]) -> int:
+        # Three columns between two columns (padding, rule, padding), none at the edges.
+        return sum(widths[i] for i in keep) + 3 * (len(keep) - 1) - console.width
+
+    while True:
+        widths = list(natural)
+        while excess(widths) > 0:
+            shrinkable = [i for i in keep if not numeric[i] and widths[i] > MIN_TEXT]
+            if not shrinkable:
+                break
+            widest = max(shrinkable, key=lambda i: widths[i])
+            widths[widest] = max(MIN_TEXT, widths[widest] - excess(widths))
+        if excess(widths) <= 0 or len(keep) == 1:
+            break
+        keep.pop()  # still too wide: the last column goes, and the others get their room
+    hidden = [headers[i] for i in range(len(headers)) if i not in keep]
+    return _table(headers, cells, numeric, keep, widths, title), hidden
+
+
+def _table(
+    headers: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    numeric: Sequence[bool],
+    keep: Sequence[int],
+    limits: Sequence[int],
+    title: str | None,
+) -> Any:
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    numeric = _numeric_columns(len(headers), rows)
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if numeric[i] else "left", no_wrap=True)
-    for row in rows:
-        table.add_row(*(Text(_cell(v)) for v in row))  # values are never markup
-    console = Console(file=out, highlight=False)
-    natural = console.measure(table, options=console.options.update_width(1 << 16)).maximum
-    if natural > console.width:
-        # Wider than the terminal: let the terminal wrap whole lines rather than
-        # cut names and hashes inside their cells.
-        console = Console(file=out, highlight=False, width=natural)
-    console.print(table)
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, show_edge=False
+    )
+    for i in keep:
+        table.add_column(
+            headers[i],
+            justify="right" if numeric[i] else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=limits[i],
+            max_width=limits[i],
+        )
+    for row in cells:
+        table.add_row(*(Text(row[i]) for i in keep))  # values are never markup
+    return table
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tfstudio.cli.grammar import add_where
 from tfstudio.cli.output import add_json, print_json, print_table, wants_json
 
 
@@ -26,7 +27,9 @@ def register(subparsers: Any) -> None:
         metavar="MODEL.tflite",
         help="also list these variants (a directory: its .tflite files)",
     )
-    parser.add_argument("--on", metavar="NAME[,NAME...]|all", help="also list these devices")
+    add_where(
+        parser, help="only these devices, listed even where nothing was measured (default: all)"
+    )
     fmt = parser.add_mutually_exclusive_group()
     add_json(fmt)
     fmt.add_argument("--csv", action="store_true")
@@ -55,6 +58,8 @@ def _report(args: argparse.Namespace) -> int:
     studio = cli_studio()
     devices = [d.name for d in studio.resolve(args.on)] if args.on else []
     report = studio.bench_report(_models(args.models), devices)
+    if devices:
+        report.devices = devices  # where asked, and only there
     if wants_json(args):
         print_json(report.to_json())
     elif args.csv:

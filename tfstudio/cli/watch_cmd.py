@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.cli.deploy_cmd import add_bench_options, bench_settings
+from tfstudio.cli.grammar import add_where, set_default
 from tfstudio.cli.output import add_json, print_json, render_table, wants_json
 
 
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Watch DIR (e.g. a training workspace: exports/<name>/<version>/) for SavedModels. "
             "Each one that is complete (saved_model.pb and variables/ unchanged for --settle "
-            "seconds) is converted, evaluated and, with --deploy-to, deployed (preflight, push, "
+            "seconds) is converted, evaluated and, with --on, deployed (preflight, push, "
             "activate, gate, rollback) and benched, once per content hash. Every step is logged "
             "to TFSTUDIO_HOME/pipeline/events.jsonl; read it back with: tfstudio pipeline log"
         ),
@@ -44,7 +45,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--eval-data", type=Path, metavar="PATH", help="score each variant (.npz with x, y)"
     )
-    parser.add_argument("--deploy-to", metavar="NAME[,NAME...]|all", help="deploy each variant")
+    add_where(parser, "--deploy-to", help="deploy each variant to these devices: names or all")
     parser.add_argument(
         "--bench", action="store_true", help="bench on each device after activation"
     )
@@ -63,19 +64,14 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=_watch)
 
     pipeline = subparsers.add_parser("pipeline", help="the watch pipeline's log and chains")
-    sub = pipeline.add_subparsers(dest="pipeline_command", metavar="COMMAND")
+    sub = pipeline.add_subparsers(dest="pipeline_command", metavar="SUBCOMMAND")
     log = sub.add_parser(
-        "log", help="each export's chain: job image → SavedModel → variant → device"
+        "log", help="each export's chain: job image → SavedModel → variant → device (the default)"
     )
     log.add_argument("--events", action="store_true", help="every event, not the chains")
     add_json(log)
     log.set_defaults(handler=_log)
-    pipeline.set_defaults(handler=lambda _args: _usage(pipeline))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+    set_default(pipeline, log)
 
 
 def settings_of(args: argparse.Namespace) -> Any:
@@ -87,7 +83,7 @@ def settings_of(args: argparse.Namespace) -> Any:
     if args.threads and len(args.threads) > 1:
         raise UsageError("watch benches with one thread count; sweep with: tfstudio bench")
     modes = tuple(m.value for m in parse_modes(args.quant))
-    names = tuple(n for n in (args.deploy_to or "").split(",") if n.strip())
+    names = tuple(n for n in (args.on or "").split(",") if n.strip())
     settings = PipelineSettings(
         root=args.dir.expanduser().absolute(),
         modes=modes,

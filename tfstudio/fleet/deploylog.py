@@ -10,7 +10,6 @@ expects of later stages.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import threading
@@ -18,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tfstudio.atomic import write_text_atomic
+from tfstudio.atomic import file_lock, write_text_atomic
 from tfstudio.config import studio_home
 
 LOG_NAME = "deploys.jsonl"
@@ -62,6 +61,15 @@ _MANIFEST_LOCK = threading.Lock()
 """Fan-out workers append to the same manifest; the flock covers other processes."""
 
 
+def _lock_path(manifest: Path) -> Path:
+    """The lock of a manifest: in TFSTUDIO_HOME/locks, never beside the models (an empty
+    `.lock` file in a model folder is litter that every listing shows)."""
+    folder = studio_home() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(str(manifest.resolve()).encode()).hexdigest()[:16]
+    return folder / f"manifest-{key}.lock"
+
+
 def append_manifest_step(model: Path, sha256: str, step: dict[str, Any]) -> bool:
     """Appends `step` (with `step: deploy` and a time) to the chain of the model's manifest.
 
@@ -71,9 +79,7 @@ def append_manifest_step(model: Path, sha256: str, step: dict[str, Any]) -> bool
     manifest = find_manifest(model)
     if manifest is None:
         return False
-    lock = manifest.with_name(manifest.name + ".lock")
-    with _MANIFEST_LOCK, open(lock, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with _MANIFEST_LOCK, file_lock(_lock_path(manifest)):
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -90,7 +96,6 @@ def append_manifest_step(model: Path, sha256: str, step: dict[str, Any]) -> bool
             }
         )
         write_text_atomic(manifest, json.dumps(data, indent=2) + "\n")
-        fcntl.flock(handle, fcntl.LOCK_UN)
     return True
 
 

@@ -276,7 +276,7 @@ def resolve_names(spec: str) -> list[Device]:
         return [get_device(d.name) for d in list_devices()]
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
-        raise DeviceError("no device named", hint="use --to NAME[,NAME...] or --to all")
+        raise DeviceError("no device named", hint="use --on NAME[,NAME...] or --on all")
     return [get_device(n) for n in dict.fromkeys(names)]
 
 

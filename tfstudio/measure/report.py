@@ -1,7 +1,8 @@
 """One matrix of variant × device from what the studio logged: deploys, benches, evals.
 
 A variant is a model, known by its sha256 (named after its file). Each cell
-holds the latest bench on that device (for a thread sweep: its fastest run,
+holds the latest bench on that device (a bench, or the latency a deploy's health
+gate measured: `deploy --bench` is a measurement too) (for a thread sweep: its fastest run,
 with the thread count) and the latest eval, beside the variant's size and
 host accuracy (the host's figure of the latest eval, else the convert
 manifest's). Every variant meets every device: a pair with neither a bench nor
@@ -176,6 +177,28 @@ def _latest_bench(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return fastest[-1] if fastest else last
 
 
+def deploy_benches(entries: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Returns the latency each deploy's health gate measured, as bench log entries
+    (`source: deploy`), oldest first; `entries`: the deploy log's (read when None)."""
+    out = []
+    for entry in deploylog.read() if entries is None else entries:
+        bench = entry.get("bench") or {}
+        if bench.get("p50_ms") is None or not entry.get("device") or not entry.get("sha256"):
+            continue
+        out.append(
+            {
+                **bench,
+                "time": entry.get("time"),
+                "device": entry["device"],
+                "model": _name_from(entry.get("model")) or entry.get("model"),
+                "sha256": entry["sha256"],
+                "size_bytes": entry.get("size_bytes"),
+                "source": "deploy",
+            }
+        )
+    return out
+
+
 def build_report(models: Sequence[Path] = (), devices: Sequence[str] = ()) -> Report:
     """Returns the matrix of every logged variant and device, plus `models` and `devices`
     (so that what was never measured shows up as unmeasured).
@@ -192,7 +215,8 @@ def build_report(models: Sequence[Path] = (), devices: Sequence[str] = ()) -> Re
         variant.size_bytes = path.stat().st_size
         manifest = deploylog.find_manifest(path)
         variant.manifest = str(manifest) if manifest else None
-    for entry in deploylog.read():
+    deploys = deploylog.read()
+    for entry in deploys:
         variant = _variant(report, entry.get("sha256"))
         if variant is None:
             continue
@@ -205,7 +229,8 @@ def build_report(models: Sequence[Path] = (), devices: Sequence[str] = ()) -> Re
         )
         cell.deployed = entry.get("result")
     benches: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for entry in log.read(log.BENCH):
+    measured = log.read(log.BENCH) + deploy_benches(deploys)
+    for entry in sorted(measured, key=lambda e: str(e.get("time") or "")):
         variant = _variant(report, entry.get("sha256"))
         if variant is None or not entry.get("device"):
             continue

@@ -56,11 +56,22 @@ class DeviceOps(StudioState):
 
         return get_device(name)
 
-    def add_device(self, device: Device) -> Device:
-        """Validates and registers `device`. Raises DeviceError."""
+    def add_device(self, device: Device, *, replace: bool = False) -> Device:
+        """Validates and registers `device`; with `replace`, it takes the place of the
+        device of that name (an edit). Raises DeviceError."""
         from tfstudio.fleet.registry import add_device
 
-        return add_device(device)
+        return add_device(device, replace_existing=replace)
+
+    def validate_device(self, device: Device) -> Device:
+        """Returns `device` with every field checked as `add_device` checks it (the key
+        file must exist), storing nothing: a form can call it before it closes.
+        Raises DeviceError."""
+        from dataclasses import replace
+
+        from tfstudio.fleet.registry import check_device
+
+        return check_device(replace(device, kind="ssh"), files=True)
 
     def remove_device(self, name: str) -> Device:
         """Forgets `name` (never `local`). Raises DeviceError."""

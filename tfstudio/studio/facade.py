@@ -98,8 +98,13 @@ class Studio(MeasureOps):
         return catalog.list_models()
 
     def default_outdir(self, source: str | Path) -> Path:
-        """Returns where a conversion of `source` goes by default: `HOME/models/<stem>`."""
-        stem = Path(str(source).rstrip("/")).name.split(".")[0] or "model"
+        """Returns where a conversion of `source` goes by default: `HOME/models/<stem>`;
+        for a version folder (`exports/digits/3`, as TF Serving lays them out),
+        `HOME/models/digits-3`, not `HOME/models/3`."""
+        path = Path(str(source).rstrip("/"))
+        stem = path.name.split(".")[0] or "model"
+        if stem.isdigit() and path.parent.name:
+            stem = f"{path.parent.name}-{stem}"
         return self.home / "models" / stem
 
     # -- models -----------------------------------------------------------

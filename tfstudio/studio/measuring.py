@@ -82,10 +82,15 @@ class MeasureOps(DeviceOps):
         return fleet_result("bench", rows)
 
     def bench_history(self, device: str | None = None) -> list[dict[str, Any]]:
-        """Returns the stored bench rows, oldest first (one device's when named)."""
+        """Returns the stored bench rows and the latency deploys measured (`source:
+        deploy`), oldest first (one device's when named)."""
         from tfstudio import history
+        from tfstudio.measure.report import deploy_benches
 
-        return history.read(history.BENCH, device)
+        rows = history.read(history.BENCH, device) + [
+            e for e in deploy_benches() if device is None or e["device"] == device
+        ]
+        return sorted(rows, key=lambda e: str(e.get("time") or ""))
 
     def bench_report(
         self, models: Sequence[str | Path] = (), devices: Sequence[str] = ()

@@ -193,9 +193,17 @@ def _runtime_text(runtime: Any) -> str | None:
     return None
 
 
+REACHED = ("ok", "rolled_back", "refused")
+"""Deploy results that mean the device answered (a refusal comes from its preflight)."""
+
+
 def device_summaries() -> list[DeviceSummary]:
     """Returns every device (local first) with its last check, deploy and bench."""
     checks = history.latest_by_device(history.CHECKS)
+    answered = {}  # each device's last check that reached it
+    for entry in history.read(history.CHECKS):
+        if entry.get("reachable") and isinstance(entry.get("device"), str):
+            answered[entry["device"]] = entry
     benches = history.latest_by_device(history.BENCH)
     deploys: dict[str, dict[str, Any]] = {}
     for entry in deploylog.read():
@@ -210,19 +218,33 @@ def device_summaries() -> list[DeviceSummary]:
         latency = bench
         if (deploy.get("bench") or {}) and deploy.get("time", "") >= bench.get("time", ""):
             latency = deploy["bench"]
-        times = [t for t in (check.get("time"), bench.get("time"), deploy.get("time")) if t]
+        # Seen: the last time the device answered (a check that reached it, a bench, a
+        # deploy that got as far as the device), never a failed attempt.
+        seen_check = answered.get(device.name, {})
+        reached = [
+            str(e["time"])
+            for e in (seen_check, bench, deploy if deploy.get("result") in REACHED else {})
+            if e.get("time")
+        ]
+        last_seen = max(reached) if reached else None
+        reachable = check.get("reachable") if check else None
+        if last_seen is not None and last_seen > check.get("time", ""):
+            reachable = True  # it answered since the last check
+        runtime = _runtime_text(seen_check.get("runtime"))
+        if bench.get("runtime") and bench.get("time", "") >= seen_check.get("time", ""):
+            runtime = str(bench["runtime"])
         active = (check.get("active") or {}).get("name") if check else None
         if deploy.get("time", "") >= check.get("time", "") and deploy.get("result") == "ok":
             active = str(deploy.get("model", "")).rsplit("/", 1)[-1] or active
         out.append(
             DeviceSummary(
                 device=device,
-                reachable=check.get("reachable") if check else None,
-                runtime=_runtime_text(check.get("runtime")),
+                reachable=reachable,
+                runtime=runtime,
                 active=active,
                 p50_ms=latency.get("p50_ms"),
                 p99_ms=latency.get("p99_ms"),
-                last_seen=max(times) if times else None,
+                last_seen=last_seen,
                 agent=check.get("agent_version") or device.agent_version,
             )
         )

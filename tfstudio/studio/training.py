@@ -119,14 +119,18 @@ class Training(GroupTraining):
         report.finished(True, f"job {job.job_id} started", result.to_json())
         return result
 
-    def jobs(self, engine: str | None = None, *, stats: bool = True) -> list[JobInfo]:
+    def jobs(
+        self, engine: str | None = None, *, stats: bool = True, removed: bool = False
+    ) -> list[JobInfo]:
         """Returns this studio's jobs on the engine, newest first, with one-shot CPU/memory
         (and GPU use where NVML finds GPUs) when `stats`; multi-worker jobs too (a failing
-        one's survivors are stopped). Ended jobs get their final provenance. Raises
-        EngineError, HostKeyError, TransportError.
+        one's survivors are stopped). Ended jobs get their final provenance. With
+        `removed`, the jobs of that engine whose container is gone follow, from their
+        records (state `removed`). Raises EngineError, HostKeyError, TransportError.
         """
         from tfstudio.training.groups import list_groups
         from tfstudio.training.jobs import list_jobs
+        from tfstudio.training.provenance import removed_jobs
 
         with self._client(engine) as client:
             found = list_jobs(client, stats=stats)
@@ -134,9 +138,12 @@ class Training(GroupTraining):
             for job in found + groups:
                 if not job.running:
                     finalize_any(client, job)  # a job that ended unwatched is recorded now
-        if not groups:
-            return found
-        return sorted(found + groups, key=lambda j: -(j.started_ns or 0))
+            name = client.engine.name
+        if groups:
+            found = sorted(found + groups, key=lambda j: -(j.started_ns or 0))
+        if removed:
+            found += removed_jobs({j.job_id for j in found}, name)
+        return found
 
     def board(self, engine: str | None = None, *, stats: bool = True) -> EngineJobs:
         """Returns the engine's jobs, or its state with the fix when it cannot be asked.
@@ -154,7 +161,7 @@ class Training(GroupTraining):
             return EngineJobs(engine or "?", "", False, error=exc.message, hint=exc.hint)
         gpus = None if chosen.remote else self.gpus().summary()
         try:
-            found = self.jobs(chosen.name, stats=stats)
+            found = self.jobs(chosen.name, stats=stats, removed=True)
         except PassphraseRequired as exc:
             return EngineJobs(
                 chosen.name,
@@ -172,9 +179,19 @@ class Training(GroupTraining):
         return EngineJobs(chosen.name, chosen.url, True, tuple(found), gpus=gpus)
 
     def job(self, job: JobRef, engine: str | None = None) -> JobInfo:
-        """Returns the job as the engine sees it now. Raises JobError, EngineError."""
-        with self._client(_engine_of(job, engine)) as client:
-            return _find(client, job)
+        """Returns the job as the engine sees it now; a job whose container is gone, from
+        its record (state `removed`). Raises JobError, EngineError."""
+        from tfstudio.training.errors import JobError
+        from tfstudio.training.provenance import find_record, removed_job
+
+        try:
+            with self._client(_engine_of(job, engine)) as client:
+                return _find(client, job)
+        except JobError:
+            record = find_record(job if isinstance(job, str) else job.job_id)
+            if record is None:
+                raise
+            return removed_job(record)
 
     def logs(self, job: JobRef, *, engine: str | None = None, tail: int | None = None) -> list[str]:
         """Returns the job's log so far (the last `tail` lines). Raises JobError, EngineError."""
@@ -319,6 +336,10 @@ class Training(GroupTraining):
         from tfstudio.training.errors import JobError
         from tfstudio.training.labels import is_job_id
 
+        if not isinstance(job, str) and job.state == provenance.REMOVED:
+            stored = provenance.load(job.job_id)  # no container to ask
+            if stored is not None:
+                return stored
         try:
             with self._client(_engine_of(job, engine)) as client:
                 return finalize_any(client, _find(client, job))

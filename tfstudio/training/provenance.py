@@ -8,6 +8,10 @@ processes at once (a lock per job), and it happens whenever any command sees
 the job ended, so a detached job is finalised by the next `jobs`, `logs -f`,
 `stop`, `rm` or `jobs show`.
 
+A job whose container was removed (`rm`, the demo's clean-up, `docker rm`)
+lives on in its record: `removed_jobs` and `find_record` turn records back into
+jobs in the `removed` state, so they stay listable and showable.
+
 `chain` holds one `train` step per exported model, shaped like the steps of
 the convert manifest: its `output_sha256` is the convert manifest's
 `source.sha256`, which joins image digest → SavedModel → TFLite variant →
@@ -29,11 +33,13 @@ from tfstudio.models.lineage import JOBS_DIR, RECORD, record_files
 from tfstudio.training import labels as L
 from tfstudio.training.client import EngineClient
 from tfstudio.training.exports import EXPORTS, ExportedModel, fetch_remote, scan_local
-from tfstudio.training.jobs import JobInfo
+from tfstudio.training.jobs import MIN_PREFIX, JobInfo
 from tfstudio.training.jobspec import JobSpec
-from tfstudio.training.timefmt import iso
+from tfstudio.training.timefmt import iso, parse_ns
 
 FORMAT = "tfstudio.job/1"
+REMOVED = "removed"
+"""The state of a job whose container is gone and whose record stays."""
 
 
 @dataclass(frozen=True)
@@ -273,3 +279,54 @@ def list_records() -> list[Provenance]:
 def find_exports(sha256: str) -> list[tuple[Provenance, dict[str, Any]]]:
     """Returns (job record, export) pairs whose model has this content hash, newest first."""
     return [(r, e) for r in list_records() for e in r.exports if e.get("sha256") == sha256]
+
+
+def removed_job(record: Provenance) -> JobInfo:
+    """Returns the job a record describes, in the `removed` state (its container is gone)."""
+    request = record.request or {}
+    return JobInfo(
+        job_id=record.job_id,
+        name=record.name,
+        container_id=record.container_id,
+        engine=str(record.engine.get("name") or ""),
+        image_ref=str(record.image.get("ref") or ""),
+        image_id=str(record.image.get("id") or ""),
+        state=REMOVED,
+        exit_code=record.exit_code,
+        started_ns=record.started_ns,
+        finished_ns=parse_ns(record.finished_at),
+        oom_killed=record.oom_killed,
+        created_ns=None,
+        gpus=str(request.get("gpus") or "none"),
+        workspace=str(record.workspace.get("path") or ""),
+        command=tuple(record.command),
+        tag_override=record.image.get("tag_policy_override") or None,
+    )
+
+
+def removed_jobs(live: set[str], engine: str | None = None) -> list[JobInfo]:
+    """Returns the recorded jobs (of `engine`, when given) not among the `live` job ids,
+    newest first."""
+    return [
+        removed_job(r)
+        for r in list_records()
+        if r.job_id not in live and (engine is None or r.engine.get("name") == engine)
+    ]
+
+
+def find_record(text: str) -> Provenance | None:
+    """Returns the record whose job id, name or container id is `text`, else the one whose
+    id starts with it (4+ digits); None when none matches. Raises ConfigError when
+    `text` matches several."""
+    records = list_records()
+    exact = [r for r in records if text in (r.job_id, r.name, r.container_id)]
+    matches = exact or [
+        r
+        for r in records
+        if len(text) >= MIN_PREFIX
+        and (r.job_id.startswith(text) or r.container_id.startswith(text))
+    ]
+    if len(matches) > 1:
+        names = ", ".join(sorted(r.job_id for r in matches))
+        raise ConfigError(f"{text!r} matches several jobs ({names}); give more of the id")
+    return matches[0] if matches else None

@@ -265,3 +265,11 @@ class GpuChecked(Message, bubble=False):
     def __init__(self, result: GpuCheckResult) -> None:
         super().__init__()
         self.result = result
+
+
+class EngineAdded(Message, bubble=False):
+    """An engine was stored (from the engine form)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine

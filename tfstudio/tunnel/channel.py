@@ -189,6 +189,6 @@ def refusal(answer: HTTPAnswer, device: str) -> TransportError:
     elif answer.status == 413:
         hint = "send fewer instances per request (tfstudio predict checks the size first)"
     elif "no model" in detail:
-        hint = f"deploy a model first: tfstudio deploy MODEL --to {device}"
+        hint = f"deploy a model first: tfstudio deploy MODEL --on {device}"
     text = f"{device}: the agent's server answered HTTP {answer.status}"
     return TransportError(text + (f": {detail}" if detail else ""), hint=hint)

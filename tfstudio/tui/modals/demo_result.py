@@ -7,12 +7,18 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from tfstudio.formatting import percent
+from tfstudio.tui.widgets.chrome import KeyFooter
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.workflows.demo.report import COLUMNS
+
+HEADERS = ("mode", "size", "acc", "p50 ms", "p99 ms", "min rt", "result")
+"""COLUMNS, in a few letters, so that the table fits 80 columns."""
+assert len(HEADERS) == len(COLUMNS)  # noqa: S101 - a mistake here is a bug at import
 
 if TYPE_CHECKING:
     from tfstudio.workflows.demo.report import DemoReport
@@ -22,6 +28,9 @@ class DemoResultModal(ModalScreen[None]):
     """The demo's table; closed with Enter or Escape."""
 
     BINDINGS = [Binding("escape,enter", "close", "Close")]
+    AUTO_FOCUS = "#demo-result"
+    """The report itself (arrows and page keys scroll it at 80x24; Enter closes); not
+    the table, whose focus would scroll the report past its title."""
 
     def __init__(self, report: DemoReport) -> None:
         super().__init__()
@@ -29,7 +38,7 @@ class DemoResultModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         report = self.report
-        with Vertical(classes="dialog", id="demo-result"):
+        with VerticalScroll(classes="dialog", id="demo-result"):
             yield Label(
                 "Demo: every variant on " + report.device + ("" if report.ok else " (some failed)"),
                 classes="dialog-title",
@@ -42,26 +51,36 @@ class DemoResultModal(ModalScreen[None]):
             )
             yield DataTable(id="demo-table", cursor_type="row", zebra_stripes=True)
             yield Static(report.stage_line(), classes="dialog-body", id="demo-stages")
-            hints = [f"{r.mode}: {r.hint}" for r in report.rows if not r.ok and r.hint]
-            if hints:
-                yield Static("\n".join(f"fix {h}" for h in hints), classes="dialog-hint")
+            failed = [
+                f"{r.mode}: {r.failed_step} failed: {r.error}"
+                + (f"\n  fix: {ui_hint(r.hint)}" if r.hint else "")
+                for r in report.rows
+                if not r.ok
+            ]
+            if failed:
+                yield Static("\n".join(failed), classes="dialog-hint", id="demo-failed")
             yield Static(
                 "Next: 3 shows the variants, 4 deploys one, 6 adds your own device.",
                 classes="dialog-body",
             )
-            yield Button("Close", id="close")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (esc)", id="close", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#demo-table", DataTable)
-        table.add_columns(*COLUMNS)
+        table.add_columns(*HEADERS)
         for row in self.report.rows:
-            table.add_row(*row.cells(), key=row.mode)
+            cells = row.cells()
+            if not row.ok:
+                cells[-1] = f"{row.failed_step} failed"  # the error is below the table
+            table.add_row(*cells, key=row.mode)
         # Wider than a form dialog, and every row in view: the header, the rows, the
-        # border, and a horizontal scrollbar when a failed row's message is long.
-        self.query_one("#demo-result").styles.width = 100
-        table.styles.height = table.row_count + (3 if self.report.ok else 4)
+        # border. At 80x24 the whole report scrolls under the Close button.
+        dialog = self.query_one("#demo-result")
+        dialog.styles.width = 100
+        table.styles.height = table.row_count + 3
         table.styles.margin = (0, 0, 1, 0)
-        self.query_one(Button).focus()
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:
         self.dismiss(None)

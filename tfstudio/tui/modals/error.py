@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from tfstudio.tui.widgets.chrome import KeyFooter
 
 
 class ErrorModal(ModalScreen[None]):
@@ -21,12 +23,14 @@ class ErrorModal(ModalScreen[None]):
         self.hint = hint
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog -danger"):
+        with VerticalScroll(classes="dialog -danger", can_focus=False):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(self.message, classes="dialog-body", id="error-message")
             if self.hint:
                 yield Static(f"fix: {self.hint}", classes="dialog-hint", id="error-hint")
-            yield Button("Close", id="close")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", id="close")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(Button).focus()

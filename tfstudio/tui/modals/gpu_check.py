@@ -11,6 +11,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from tfstudio.tui.widgets.chrome import KeyFooter
 from tfstudio.tui.widgets.image_field import ImageField
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class GpuCheckModal(ModalScreen["tuple[str, str] | None"]):
         self.images = list(images)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog"):
+        with VerticalScroll(classes="dialog", can_focus=False):
             yield Label(
                 "GPU check: TensorFlow's view of the GPUs, in an image", classes="dialog-title"
             )
@@ -53,6 +54,7 @@ class GpuCheckModal(ModalScreen["tuple[str, str] | None"]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Check (ctrl+r)", variant="primary", id="check", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(".image-input", Input).focus()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from tfstudio.studio.types import CHANGED, HostKeyOffer
+from tfstudio.tui.widgets.chrome import KeyFooter
 
 
 class HostKeyModal(ModalScreen[bool]):
@@ -30,7 +31,7 @@ class HostKeyModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         offer = self.offer
         changed = offer.status == CHANGED
-        with Vertical(classes="dialog -danger" if changed else "dialog"):
+        with VerticalScroll(classes="dialog -danger" if changed else "dialog", can_focus=False):
             if changed:
                 yield Label("HOST KEY CHANGED: possible man-in-the-middle", classes="dialog-title")
                 body = (
@@ -51,6 +52,7 @@ class HostKeyModal(ModalScreen[bool]):
                     "Replace (t)" if changed else "Trust (t)", variant="warning", id="trust"
                 )
                 yield Button("Refuse (esc)", id="refuse")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#refuse", Button).focus()

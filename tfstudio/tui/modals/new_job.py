@@ -22,6 +22,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from tfstudio.errors import TfStudioError
 from tfstudio.studio.training_types import TrainRequest
+from tfstudio.tui.widgets.chrome import KeyFooter
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.image_field import ImageField
 
 if TYPE_CHECKING:
@@ -42,6 +44,23 @@ WORKERS = ("workers", "workers", "1: one container; 2 or more: a swarm job")
 """The field a swarm manager's form adds: MultiWorkerMirroredStrategy workers."""
 
 
+def request_fields(request: TrainRequest) -> dict[str, str]:
+    """The form's fields (FIELDS' ids) as `request` fills them."""
+    command = request.command if isinstance(request.command, str) else shlex.join(request.command)
+    values = {
+        "command": command,
+        "workspace": request.workspace,
+        "gpus": request.gpus,
+        "cpus": request.cpus,
+        "memory": request.memory,
+        "shm": request.shm_size,
+        "env": shlex.join(request.env) if request.env else None,
+        "name": request.name,
+        "workers": str(request.workers) if request.workers else None,
+    }
+    return {k: v for k, v in values.items() if v}
+
+
 class NewJobModal(ModalScreen["TrainRequest | None"]):
     """Dismisses with a checked TrainRequest, or None."""
 
@@ -58,9 +77,12 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
         image: str = "",
         images: Sequence[str] = (),
         defaults: dict[str, str] | None = None,
+        error: str = "",
         swarm: bool = False,
     ) -> None:
+        """`error`: why the same request failed before (shown in the form)."""
         super().__init__()
+        self.error = error
         self.swarm = swarm
         self.training = training
         self.engine = engine
@@ -69,7 +91,7 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
         self.defaults = defaults or {}
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog", id="new-job"):
+        with VerticalScroll(classes="dialog", id="new-job", can_focus=False):
             yield Label(f"New job on engine {self.engine}", classes="dialog-title")
             with Grid(classes="form-grid"):
                 yield Label("image")
@@ -86,10 +108,13 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Start (ctrl+r)", variant="primary", id="start", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         target = "#job-command" if self.image else ".image-input"
         self.query_one(target, Input).focus()
+        if self.error:
+            self.query_one("#job-error", Static).update(self.error)
 
     @property
     def image_field(self) -> ImageField:
@@ -147,7 +172,7 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
             request = self.request()
             self.training.plan(request)
         except TfStudioError as exc:
-            error.update(exc.message + (f"\n[dim]{exc.hint}[/]" if exc.hint else ""))
+            error.update(exc.message + (f"\n[dim]{ui_hint(exc.hint)}[/]" if exc.hint else ""))
             return
         self.dismiss(request)
 

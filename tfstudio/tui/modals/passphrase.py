@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from tfstudio.tui.widgets.chrome import KeyFooter
 
 
 class PassphraseModal(ModalScreen["str | None"]):
@@ -20,12 +22,13 @@ class PassphraseModal(ModalScreen["str | None"]):
         self.wrong = wrong
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog", can_focus=False):
             yield Label("Key passphrase", classes="dialog-title")
             note = "That passphrase was wrong. " if self.wrong else ""
             yield Static(f"{note}Passphrase for {self.key_path}:", classes="dialog-body")
             yield Input(password=True, id="passphrase")
             yield Static("Enter to use it (kept in memory only), Escape to skip.", classes="dim")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

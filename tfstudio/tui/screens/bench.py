@@ -16,16 +16,13 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
-    Header,
     Input,
     Label,
     Select,
-    SelectionList,
     Sparkline,
     Static,
 )
@@ -34,16 +31,25 @@ from tfstudio.formatting import ms
 from tfstudio.tui.messages import Benched, DeviceAnswer, Progress, ReportRead, WorldRead
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets.choices import set_devices, set_models
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.progress import TargetProgress
 from tfstudio.tui.widgets.tables import fill, selected_key
+from tfstudio.tui.widgets.ticks import TickList
 
 LATEST_COLUMNS = ("device", "model", "p50", "p90", "p99", "init", "first", "MB", "when")
+SPARK_MIN = 3
+"""Fewest runs drawn as a line (fewer are listed as numbers)."""
 ACTIVE = "__active__"
 """The Select value meaning "each device's active model"."""
 
 
 class BenchScreen(StudioScreen):
     """Measure models on devices and compare."""
+
+    VIEW = "bench"
+    SUBMIT = "bench"
+    OPERATIONS = frozenset({"bench"})
 
     BINDINGS = [
         Binding("ctrl+r", "bench", "Bench"),
@@ -58,14 +64,15 @@ class BenchScreen(StudioScreen):
         """True while the table shows the variants × devices matrix."""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         with Horizontal(id="bench-body"):
-            with Vertical(id="bench-form", classes="form"):
+            with VerticalScroll(id="bench-form", classes="form", can_focus=False):
                 yield Label("Model")
                 yield Select[str]([("active model", ACTIVE)], value=ACTIVE, id="bench-model")
                 yield Label("Devices")
-                yield SelectionList[str](id="bench-targets")
-                yield Input(id="runs", placeholder="runs (agent default)")
+                yield TickList(id="bench-targets")
+                yield Label("Runs")
+                yield Input(id="runs", placeholder="the agent's default", compact=True)
                 yield Button("Bench (ctrl+r)", variant="primary", id="bench", classes="run-button")
             with Vertical(id="bench-main"):
                 yield Static("", id="bench-status", classes="op-status")
@@ -73,7 +80,7 @@ class BenchScreen(StudioScreen):
                 yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
                 yield Label("p50 history of the selected row (ms)", id="spark-label")
                 yield Sparkline([], id="bench-spark")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -95,7 +102,7 @@ class BenchScreen(StudioScreen):
     def on_world_read(self, message: WorldRead) -> None:
         select = self.query_one("#bench-model", Select)
         set_models(select, message.models, first=("active model", ACTIVE))
-        set_devices(self.query_one("#bench-targets", SelectionList), message.devices)
+        set_devices(self.query_one("#bench-targets", TickList), message.devices)
         self.show_history()
 
     def show_history(self) -> None:
@@ -172,12 +179,24 @@ class BenchScreen(StudioScreen):
             for e in self.history
             if f"{e.get('device')}|{e.get('model')}" == key and e.get("p50_ms") is not None
         ]
-        self.query_one("#bench-spark", Sparkline).data = values
+        spark = self.query_one("#bench-spark", Sparkline)
+        label = self.query_one("#spark-label", Label)
+        if len(values) < SPARK_MIN:
+            # One or two points draw as a solid block: say the numbers instead.
+            spark.data = []
+            numbers = ", ".join(ms(v) for v in values) or "none"
+            label.update(f"p50 runs of the selected row (ms): {numbers}")
+        else:
+            spark.data = values
+            label.update(
+                f"p50 history of the selected row (ms): {len(values)} runs, "
+                f"{ms(min(values))} to {ms(max(values))}"
+            )
 
     @on(Button.Pressed, "#bench")
     def action_bench(self) -> None:
         """Starts a bench of the chosen model on the chosen devices."""
-        devices = list(self.query_one("#bench-targets", SelectionList).selected)
+        devices = list(self.query_one("#bench-targets", TickList).selected)
         if not devices:
             self.notify("choose at least one device", severity="warning")
             return
@@ -217,7 +236,9 @@ class BenchScreen(StudioScreen):
         for row in message.result:
             if not row.ok:
                 self.notify(
-                    row.message + (f" (fix: {row.hint})" if row.hint else ""), severity="error"
+                    row.message + (f" (fix: {ui_hint(row.hint)})" if row.hint else ""),
+                    title=f"bench {row.device}",
+                    severity="error",
                 )
 
     def operation_ended(self, worker: Any) -> None:

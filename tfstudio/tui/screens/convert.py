@@ -15,15 +15,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
-from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, Static
 
 from tfstudio.formatting import human_bytes, percent, ratio
 from tfstudio.studio.types import ModelEntry
 from tfstudio.tui.messages import Converted, ConvertRequest, ConvertRequested, Progress
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
 from tfstudio.tui.widgets.paths import PathSuggester
 from tfstudio.tui.widgets.progress import TargetProgress
 from tfstudio.tui.widgets.tables import fill, selected_key
+from tfstudio.tui.widgets.ticks import TickBox
 
 MODES = ("float32", "dynamic", "float16", "int8", "int16x8")
 """The quantization modes, in the order the presets file lists them."""
@@ -32,6 +34,10 @@ NEEDS_REP = ("int8", "int16x8")
 
 class ConvertScreen(StudioScreen):
     """Convert a SavedModel/.keras/.h5 into TFLite variants and compare them."""
+
+    VIEW = "convert"
+    SUBMIT = "convert"
+    OPERATIONS = frozenset({"convert"})
 
     BINDINGS = [
         Binding("ctrl+r", "convert", "Convert"),
@@ -44,20 +50,34 @@ class ConvertScreen(StudioScreen):
         self.failures: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         with Horizontal(id="convert-body"):
-            with VerticalScroll(id="convert-form", classes="form"):
-                yield Label("Source (SavedModel dir, .keras, .h5)")
-                yield Input(id="source", suggester=PathSuggester(), placeholder="path")
+            with VerticalScroll(id="convert-form", classes="form", can_focus=False):
+                yield Label("Source model")
+                yield Input(
+                    id="source",
+                    suggester=PathSuggester(),
+                    placeholder="SavedModel dir, .keras, .h5",
+                    compact=True,
+                )
                 yield Label("Output folder")
-                yield Input(id="outdir", suggester=PathSuggester(), placeholder="HOME/models/NAME")
+                yield Input(
+                    id="outdir", suggester=PathSuggester(), placeholder="HOME/models/NAME",
+                    compact=True,
+                )  # fmt: skip
                 yield Label("Modes")
                 for mode in MODES:
-                    yield Checkbox(mode, value=mode == "float32", id=f"mode-{mode}")
-                yield Label("Representative data (int8, int16x8)")
-                yield Input(id="rep", suggester=PathSuggester(), placeholder=".npy/.npz/images")
-                yield Label("Eval data (.npz with x, y)")
-                yield Input(id="eval", suggester=PathSuggester(), placeholder="optional")
+                    yield TickBox(mode, value=mode == "float32", id=f"mode-{mode}")
+                yield Label("Rep. data (int8, int16x8)")
+                yield Input(
+                    id="rep", suggester=PathSuggester(), placeholder=".npy/.npz/images",
+                    compact=True,
+                )  # fmt: skip
+                yield Label("Eval data")
+                yield Input(
+                    id="eval", suggester=PathSuggester(), placeholder=".npz with x, y (optional)",
+                    compact=True,
+                )  # fmt: skip
                 yield Button(
                     "Convert (ctrl+r)", variant="primary", id="convert", classes="run-button"
                 )
@@ -68,7 +88,7 @@ class ConvertScreen(StudioScreen):
                 yield TargetProgress(id="convert-progress")
                 yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="inspect")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -92,7 +112,7 @@ class ConvertScreen(StudioScreen):
 
     def request(self) -> ConvertRequest:
         """Returns what the form asks for."""
-        modes = [m for m in MODES if self.query_one(f"#mode-{m}", Checkbox).value]
+        modes = [m for m in MODES if self.query_one(f"#mode-{m}", TickBox).value]
 
         def text(widget_id: str) -> str | None:
             return self.query_one(f"#{widget_id}", Input).value.strip() or None
@@ -102,7 +122,6 @@ class ConvertScreen(StudioScreen):
         )
 
     @on(Button.Pressed, "#convert")
-    @on(Input.Submitted)
     def action_convert(self) -> None:
         """Posts ConvertRequested for the form (checked first)."""
         request = self.request()

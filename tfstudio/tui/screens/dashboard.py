@@ -12,13 +12,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Static
 
 from tfstudio.formatting import human_bytes, ms, online, percent
 from tfstudio.operations import StageStarted, TargetFinished
 from tfstudio.tui.messages import DemoFinished, JobsRead, Progress, WorldRead
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.widgets import jobtext
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.tables import fill, selected_key
 from tfstudio.workflows.demo.report import STAGES as DEMO_STAGES
 
@@ -29,11 +31,17 @@ if TYPE_CHECKING:
 
 JOBS_REFRESH_S = 5.0
 """Seconds between two reads of the Jobs pane while the dashboard is shown."""
+WORLD_REFRESH_S = 15.0
+"""Seconds between two reads of the Models and Devices panes while the dashboard is
+shown (a conversion or a deploy from the CLI shows up without `r`)."""
 ENGINE_ROW = "engine"
 
 
 class DashboardScreen(StudioScreen):
     """Jobs, Models and Devices at a glance."""
+
+    VIEW = "dashboard"
+    OPERATIONS = frozenset({"demo"})
 
     BINDINGS = [
         Binding("d", "demo", "Demo"),
@@ -50,7 +58,7 @@ class DashboardScreen(StudioScreen):
         """Each demo stage's line in the side panel while the demo runs."""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         yield Static("checking what is installed...", id="readiness")
         with Horizontal(id="dash-body"):
             with Vertical(id="dash-panes"):
@@ -58,7 +66,7 @@ class DashboardScreen(StudioScreen):
                 yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="devices", cursor_type="row", zebra_stripes=True)
             yield Static("", id="details")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -72,6 +80,7 @@ class DashboardScreen(StudioScreen):
         devices.border_title = "Devices"
         devices.add_columns("device", "online", "runtime", "p50", "p99", "active")
         self.poll(JOBS_REFRESH_S, "jobs", self.read_jobs)
+        self.poll(WORLD_REFRESH_S, "world", self.read_world)
 
     def refresh_view(self) -> None:
         """Re-reads readiness, devices, models and jobs in workers (also `r`)."""
@@ -92,7 +101,7 @@ class DashboardScreen(StudioScreen):
             self.studio.connector.missing_passphrases()
             rows = [(ENGINE_ROW, [board.engine, "locked", "", "", "", "key passphrase: press 2"])]
         elif not board.reachable:
-            rows = [(ENGINE_ROW, [board.engine, "down", "", "", "", board.hint or ""])]
+            rows = [(ENGINE_ROW, [board.engine, "down", "", "", "", ui_hint(board.hint) or ""])]
         elif not board.jobs:
             rows = [(ENGINE_ROW, ["none yet", "2 then n: a job", "", "", "", ""])]
         else:
@@ -117,14 +126,15 @@ class DashboardScreen(StudioScreen):
             for p in message.parts
         ]
         lines = ["  ".join(marks)]
-        lines += [f"[$warning]{p.line}[/]" for p in missing if p.fix][:2]
-        self.query_one("#readiness", Static).update("\n".join(lines))
+        lines += [f"[$warning]{ui_hint(p.line)}[/]" for p in missing if p.fix][:2]
+        if not any(w.group == "demo" and w.is_running for w in self.workers):
+            self.query_one("#readiness", Static).update("\n".join(lines))  # else: its progress
         if message.models:
             models = [
                 (
                     key,
-                    [m.name, m.mode, human_bytes(m.size_bytes), m.min_runtime_version or "-",
-                     percent(m.score)],
+                    [_model_name(m, message.models), m.mode, human_bytes(m.size_bytes),
+                     m.min_runtime_version or "-", percent(m.score)],
                 )
                 for key, m in self.model_rows.items()
             ]  # fmt: skip
@@ -169,23 +179,45 @@ class DashboardScreen(StudioScreen):
             panel.update(_welcome(self.model_rows))
 
     def action_demo(self) -> None:
-        """Runs the demo end to end (train, export, convert, deploy, bench), with progress."""
+        """Runs the demo end to end (train, export, convert, deploy, bench), with progress;
+        with devices besides `local`, asks on which one first."""
         if self.busy and any(w.group == "demo" for w in self.workers if w.is_running):
             self.notify("the demo is already running", timeout=3)
             return
-        token = self.begin(self.action_demo)
+        if len(self.device_rows) <= 1:
+            self.start_demo("local")
+            return
+        from tfstudio.tui.modals.choice import ChoiceModal
+
+        choices = [(name, f"{name}  {d.address}") for name, d in self.device_rows.items()]
+
+        def picked(name: str | None) -> None:
+            if name is not None:
+                self.start_demo(name)
+
+        note = "Enter runs the demo: every variant deployed to it and benched there."
+        self.app.push_screen(
+            ChoiceModal("Run the demo on", choices, current="local", note=note), picked
+        )
+
+    def start_demo(self, device: str) -> None:
+        """Shows the demo's stages, then runs it on `device` in a worker (Escape cancels)."""
+        token = self.begin(lambda: self.start_demo(device))
         self.demo_stages = {name: f"  {name}" for name in DEMO_STAGES}
         self.query_one("#readiness", Static).update("demo: starting...")
         self._show_demo_stages()
-        self.run_demo(token)
+        self.run_demo(device, token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="demo", description="demo")
-    def run_demo(self, token: Any) -> None:
-        """Runs the core's demo, posting its events, then its report."""
-        from tfstudio.workflows.demo.pipeline import run_demo
+    def run_demo(self, device: str, token: Any) -> None:
+        """Runs the core's demo on `device`, posting its events, then its report."""
+        from tfstudio.workflows.demo.pipeline import DemoOptions, run_demo
 
         report = run_demo(
-            self.studio, on_event=lambda e: self.post_message(Progress(e)), cancel=token
+            self.studio,
+            options=DemoOptions(device=device),
+            on_event=lambda e: self.post_message(Progress(e)),
+            cancel=token,
         )
         from tfstudio.studio.types import read_entry
 
@@ -215,6 +247,19 @@ class DashboardScreen(StudioScreen):
         lines = "\n".join(self.demo_stages.values())
         self.query_one("#details", Static).update(f"[b]Demo[/b]\n\n{lines}")
 
+    def operation_ended(self, worker: Any) -> None:
+        if worker.group != "demo" or worker.error is None:
+            return
+        # Cancelled or failed: the progress lines say so at once, not after a refresh.
+        from tfstudio.errors import CancelledError
+
+        how = "cancelled" if isinstance(worker.error, CancelledError) else "failed"
+        for name, line in self.demo_stages.items():
+            if line.startswith("[b]…"):
+                self.demo_stages[name] = f"[$warning]✗[/] {name}  {how}"
+        self._show_demo_stages()
+        self.query_one("#readiness", Static).update(f"demo {how}; d runs it again, r refreshes")
+
     def on_demo_finished(self, message: DemoFinished) -> None:
         from tfstudio.tui.modals.demo_result import DemoResultModal
 
@@ -228,6 +273,13 @@ class DashboardScreen(StudioScreen):
         self.studio_app.show_conversion(report, message.entries)
         self.app.push_screen(DemoResultModal(report))
         self.read_world()
+
+
+def _model_name(model: ModelEntry, models: list[ModelEntry]) -> str:
+    """The model's name, with its folder where another folder holds a model of that name
+    and mode (two conversions of `model` side by side must not look the same)."""
+    twins = [m for m in models if m.label == model.label]
+    return f"{model.name} ({model.path.parent.name})" if len(twins) > 1 else model.name
 
 
 def _welcome(models: dict[str, ModelEntry]) -> str:

@@ -13,17 +13,14 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.widgets import (
     Button,
-    Checkbox,
     DataTable,
-    Footer,
-    Header,
     Input,
     Label,
     Select,
-    SelectionList,
     Static,
 )
 
@@ -38,33 +35,50 @@ from tfstudio.tui.messages import (
 )
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.screens.trust import DeviceTrust
 from tfstudio.tui.widgets.choices import set_devices, set_models
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.paths import PathSuggester
 from tfstudio.tui.widgets.progress import TargetProgress
 from tfstudio.tui.widgets.tables import fill, selected_key
+from tfstudio.tui.widgets.ticks import TickBox, TickList
 
 
-class DeployScreen(StudioScreen):
+class DeployScreen(DeviceTrust, StudioScreen):
     """Push a variant to devices: preflight, push, install, health gate."""
+
+    VIEW = "deploy"
+    SUBMIT = "deploy"
+    OPERATIONS = frozenset({"deploy", "rollback"})
 
     BINDINGS = [
         Binding("ctrl+r", "deploy", "Deploy"),
         Binding("r", "rollback", "Rollback"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, Any] = {}
+        """The last deploy's result per device."""
+
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         with Horizontal(id="deploy-body"):
-            with Vertical(id="deploy-form", classes="form"):
+            with VerticalScroll(id="deploy-form", classes="form", can_focus=False):
                 yield Label("Model")
                 yield Select[str]([], prompt="a converted model", id="variant")
                 yield Input(
-                    id="model-path", suggester=PathSuggester(), placeholder="or a .tflite path"
+                    id="model-path",
+                    suggester=PathSuggester(),
+                    placeholder="or a .tflite path",
+                    compact=True,
                 )
                 yield Label("Devices")
-                yield SelectionList[str](id="targets")
-                yield Checkbox("bench after activation", value=True, id="gate")
-                yield Input(id="max-p99", placeholder="roll back if p99 > ms")
+                yield TickList(id="targets")
+                yield TickBox("bench after activation", value=True, id="gate")
+                yield Label("Max p99 (ms)")
+                yield Input(id="max-p99", placeholder="roll back above it", compact=True)
                 yield Button(
                     "Deploy (ctrl+r)", variant="primary", id="deploy", classes="run-button"
                 )
@@ -76,7 +90,8 @@ class DeployScreen(StudioScreen):
                 )
                 yield TargetProgress(id="deploy-progress")
                 yield DataTable(id="deploy-results", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+                yield Static("", id="deploy-detail")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -96,14 +111,14 @@ class DeployScreen(StudioScreen):
 
     def on_world_read(self, message: WorldRead) -> None:
         set_models(self.query_one("#variant", Select), message.models)
-        set_devices(self.query_one("#targets", SelectionList), message.devices)
+        set_devices(self.query_one("#targets", TickList), message.devices)
 
     def request(self) -> DeployRequest | None:
         """Returns the form's request, or None (after saying what is missing)."""
         path_text = self.query_one("#model-path", Input).value.strip()
         select = self.query_one("#variant", Select)
         model = path_text or (str(select.value) if select.value != Select.BLANK else "")
-        devices = list(self.query_one("#targets", SelectionList).selected)
+        devices = list(self.query_one("#targets", TickList).selected)
         budget_text = self.query_one("#max-p99", Input).value.strip()
         if not model:
             self.notify("choose a model (or convert one first: 3)", severity="warning")
@@ -116,7 +131,7 @@ class DeployScreen(StudioScreen):
         except ValueError:
             self.notify("the p99 budget must be a number of ms", severity="warning")
             return None
-        gate = self.query_one("#gate", Checkbox).value
+        gate = self.query_one("#gate", TickBox).value
         return DeployRequest(Path(model).expanduser(), devices, gate, budget)
 
     @on(Button.Pressed, "#deploy")
@@ -153,12 +168,13 @@ class DeployScreen(StudioScreen):
         self.query_one(TargetProgress).apply(message.event)
 
     def on_deployed(self, message: Deployed) -> None:
+        self.results = {r.device: r for r in message.result}
         rows = []
         for r in message.result:
             bench = r.bench or {}
             detail = r.message.removeprefix(f"{r.device}: ")
             if r.hint and not r.ok:
-                detail += f" (fix: {r.hint})"
+                detail += f" (fix: {ui_hint(r.hint)})"
             rows.append(
                 (
                     r.device,
@@ -169,19 +185,74 @@ class DeployScreen(StudioScreen):
         fill(self.query_one("#deploy-results", DataTable), rows)
         failed = message.result.failed
         status = "all devices ok" if not failed else f"not ok on: {', '.join(failed)}"
-        if failed:
-            status += "  (r: roll back the selected device)"
+        # Roll back only where this deploy changed the active model and it went wrong; a
+        # refused, cancelled or unreachable device runs what it ran before.
+        changed = [r.device for r in message.result if _changed_and_failed(r)]
+        if changed:
+            status += f"  (r rolls back {', '.join(changed)})"
         self.query_one("#deploy-status", Static).update(status)
+        self._detail()
+        unknown = [r.device for r in message.result if not r.ok and _unknown_host_key(r)]
+        if unknown:
+            self._offer_trust(unknown[0])
+
+    def _offer_trust(self, name: str) -> None:
+        """A device refused for an unknown host key: offer the trust dialog now."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.trust_device(name)
+
+        question = (
+            f"{name} offered a host key this studio has not trusted yet, so nothing was "
+            "sent.\nRead its key and show the fingerprint now?"
+        )
+        self.app.push_screen(ConfirmModal("Unknown host key", question, "Show key"), answered)
+
+    def trusted(self, offer: Any) -> None:
+        self.query_one("#deploy-status", Static).update(
+            f"{offer.device}: host key trusted; ctrl+r deploys again"
+        )
+
+    @on(DataTable.RowHighlighted, "#deploy-results")
+    def _detail(self) -> None:
+        """The selected result in full: the table cuts long messages at 80 columns."""
+        result = self.results.get(selected_key(self.query_one("#deploy-results", DataTable)) or "")
+        panel = self.query_one("#deploy-detail", Static)
+        if result is None:
+            panel.update("")
+            return
+        lines = [f"[b]{result.device}[/b] {result.status.value}: {escape(result.message)}"]
+        if result.hint and not result.ok:
+            lines.append(f"fix: {escape(ui_hint(result.hint) or '')}")
+        if result.bench:
+            lines.append(
+                f"p50 {ms(result.bench.get('p50_ms'))} ms  p99 {ms(result.bench.get('p99_ms'))} ms"
+            )
+        panel.update("\n".join(lines))
 
     def operation_ended(self, worker: Any) -> None:
         if worker.group == "deploy":
             self.query_one("#deploy", Button).disabled = False
 
+
+def _changed_and_failed(result: Any) -> bool:
+    """True when the deploy activated something on the device and then failed (a manual
+    rollback makes sense there)."""
+    from tfstudio.studio.types import Status
+
+    return result.status is Status.FAILED and bool(result.active) and bool(result.previous)
+
+
+def _unknown_host_key(result: Any) -> bool:
+    """True when the device was refused because its host key is not trusted yet."""
+    return "devices trust" in (result.hint or "")
+
     def action_rollback(self) -> None:
         """Asks, then re-activates the selected device's previous model."""
         name = selected_key(self.query_one("#deploy-results", DataTable))
         if name is None:
-            name = next(iter(self.query_one("#targets", SelectionList).selected), None)
+            name = next(iter(self.query_one("#targets", TickList).selected), None)
         if name is None:
             self.notify("select a device first", severity="warning")
             return

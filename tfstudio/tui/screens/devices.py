@@ -1,10 +1,11 @@
 """The devices view: the registry with each device's last known state.
 
-`a` add, `x` remove, `t` trust a host key (scan, show the fingerprint,
-record on confirm), `i` install or upgrade the agent, `c` check, `m` list the
-models a device stores, `l` live metrics of the selected device (the agent's
-service, scraped every 2 s through an SSH tunnel kept open; it stops on
-another device, on leaving the view, or on a failed scrape, which shows its fix).
+`a` add, `e` edit, `x` remove, `t` trust a host key (scan, show the fingerprint,
+record on confirm), `i` install or upgrade the agent (choosing the runtime), `c`
+check, `m` list the models a device stores, `s` run the agent's server as a
+service, `l` live metrics of the selected device (the agent's service, scraped
+every 2 s through an SSH tunnel kept open; it stops on another device, on
+leaving the view, or on a failed scrape, which shows its fix and offers `s`).
 """
 
 from __future__ import annotations
@@ -16,24 +17,32 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Static
 
 from tfstudio.formatting import ms, online
 from tfstudio.studio.overview import DeviceSummary
 from tfstudio.tui.messages import (
     Checked,
     DeviceAnswer,
-    HostKeyScanned,
-    HostKeyTrusted,
     MetricsRead,
     WorldRead,
 )
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.screens.trust import DeviceTrust
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.tables import fill, selected_key
 
 METRICS_EVERY_S = 2.0
 """How often the followed device is scraped."""
+KEEP_RUNTIME = "keep"
+RUNTIMES = (
+    (KEEP_RUNTIME, "the runtime the device has (install nothing else)"),
+    ("ai-edge-litert", "ai-edge-litert: pip-install it in a venv on the device if missing"),
+    ("tflite-runtime", "tflite-runtime: pip-install it in a venv on the device if missing"),
+)
+"""The install dialog's choices (`tfstudio agent install --runtime`)."""
 
 
 def live_text(m: Any) -> str:
@@ -60,17 +69,22 @@ def live_text(m: Any) -> str:
     return "\n".join(lines)
 
 
-class DevicesScreen(StudioScreen):
+class DevicesScreen(DeviceTrust, StudioScreen):
     """Add, remove, trust, install, check."""
+
+    VIEW = "devices"
+    OPERATIONS = frozenset({"registry", "trust", "agent", "check", "service"})
 
     BINDINGS = [
         Binding("a", "add", "Add"),
-        Binding("x", "remove", "Remove"),
-        Binding("t", "trust", "Trust key"),
-        Binding("i", "install", "Install agent"),
+        Binding("e", "edit", "Edit"),
         Binding("c", "check", "Check"),
-        Binding("m", "models", "Models"),
-        Binding("l", "live", "Live metrics"),
+        Binding("i", "install", "Install"),
+        Binding("t", "trust", "Trust"),
+        Binding("l", "live", "Live"),
+        Binding("x", "remove", "Remove", show=False),
+        Binding("m", "models", "Models", show=False),
+        Binding("s", "serve", "Serve", show=False),
     ]
 
     def __init__(self) -> None:
@@ -81,13 +95,13 @@ class DevicesScreen(StudioScreen):
         self._sessions: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         with Horizontal(id="devices-body"):
             yield DataTable(id="device-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="device-side"):
                 yield Static("", id="device-detail")
                 yield Static("l: live metrics of the selected device", id="device-metrics")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -134,7 +148,7 @@ class DevicesScreen(StudioScreen):
             f"[b]{d.name}[/b] ({d.device.kind})\n{d.address}\npython {d.device.python}\n"
             f"agent home {d.device.agent_home}\n\nruntime {d.runtime or '-'}\n"
             f"active {d.active or '-'}\np50 {ms(d.p50_ms)}  p99 {ms(d.p99_ms)} ms\n\n"
-            "a add  x remove  t trust\ni install  c check  m models\nl live metrics"
+            "a add  e edit  x remove\nt trust  i install  c check\nm models  s serve  l live"
         )
 
     # -- live metrics ------------------------------------------------------
@@ -169,7 +183,7 @@ class DevicesScreen(StudioScreen):
             return  # a scrape that ended after the user moved on
         panel = self.query_one("#device-metrics", Static)
         if not m.ok:
-            fix = f"\nfix: {escape(m.hint)}" if m.hint else ""
+            fix = f"\nfix: {escape(ui_hint(m.hint) or '')}" if m.hint else ""
             panel.update(f"[b]{m.device}[/b] live: [$error]{escape(m.error or '')}[/]{fix}")
             self._stop_live(None)
             return
@@ -209,21 +223,46 @@ class DevicesScreen(StudioScreen):
     # -- add / remove ------------------------------------------------------
 
     def action_add(self) -> None:
-        """Opens the add-device form."""
+        """Opens the device form."""
         from tfstudio.tui.modals.add_device import AddDeviceModal
 
         def added(device: Any) -> None:
             if device is not None:
-                self._retry = lambda: self.run_add(device)
-                self.run_add(device)
+                self._retry = lambda: self.run_add(device, False)
+                self.run_add(device, False)
 
-        self.app.push_screen(AddDeviceModal(), added)
+        self.app.push_screen(AddDeviceModal(self.studio.validate_device), added)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="registry", description="add")
-    def run_add(self, device: Any) -> None:
-        """Validates and stores the device."""
-        stored = self.studio.add_device(device)
-        self.post_message(DeviceAnswer(stored.name, "added", stored))
+    def action_edit(self) -> None:
+        """Opens the device form on the selected device; saving replaces it."""
+        from tfstudio.tui.modals.add_device import AddDeviceModal
+
+        name = self._need()
+        if name is None:
+            return
+        if name == "local":
+            self.notify("'local' is built in: there is nothing to edit", severity="warning")
+            return
+
+        def edited(device: Any) -> None:
+            if device is not None:
+                self._retry = lambda: self.run_add(device, True)
+                self.run_add(device, True)
+
+        device = self.summaries[name].device
+        self.app.push_screen(AddDeviceModal(self.studio.validate_device, device), edited)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="registry",
+        description="save device",
+    )
+    def run_add(self, device: Any, replace: bool) -> None:
+        """Validates and stores the device (in place of the one of its name: `replace`)."""
+        stored = self.studio.add_device(device, replace=replace)
+        self.post_message(DeviceAnswer(stored.name, "saved" if replace else "added", stored))
 
     def action_remove(self) -> None:
         """Asks, then forgets the selected device."""
@@ -242,64 +281,68 @@ class DevicesScreen(StudioScreen):
         """Removes the device from the registry."""
         self.post_message(DeviceAnswer(name, "removed", self.studio.remove_device(name)))
 
-    # -- trust: scan, ask, record ------------------------------------------
+    # -- trust: scan, ask, record (DeviceTrust) -------------------------------
 
     def action_trust(self) -> None:
         """Scans the selected device's host key; a dialog asks before recording."""
         name = self._need(ssh_only=True)
         if name is not None:
-            self._retry = lambda: self.run_scan(name)
-            self.notify(f"{name}: reading its host key...", timeout=3)
-            self.run_scan(name)
+            self.trust_device(name)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="scan")
-    def run_scan(self, name: str) -> None:
-        """Reads the key the device offers (records nothing)."""
-        self.post_message(HostKeyScanned(self.studio.scan_host_key(name)))
-
-    def on_host_key_scanned(self, message: HostKeyScanned) -> None:
-        from tfstudio.studio.types import CHANGED, TRUSTED
-        from tfstudio.tui.modals.hostkey import HostKeyModal
-
-        offer = message.offer
-        if offer.status == TRUSTED:
-            self.notify(f"{offer.device}: {offer.fingerprint} is already trusted", title="trust")
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_record(offer, offer.status == CHANGED)
-            else:
-                self.notify(f"{offer.device}: not trusted; nothing recorded", severity="warning")
-
-        self.app.push_screen(HostKeyModal(offer), answered)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="record")
-    def run_record(self, offer: Any, replace: bool) -> None:
-        """Records the key the user confirmed."""
-        self.post_message(
-            HostKeyTrusted(offer, self.studio.record_host_key(offer, replace=replace))
-        )
-
-    def on_host_key_trusted(self, message: HostKeyTrusted) -> None:
-        offer = message.offer
-        self.notify(f"{offer.device}: trusted {offer.key_type} {offer.fingerprint}", title="trust")
+    def trusted(self, offer: Any) -> None:
         self.read_devices()
 
     # -- agent, check, models ----------------------------------------------
 
     def action_install(self) -> None:
-        """Installs (or upgrades) the agent on the selected device."""
+        """Asks which runtime, then installs (or upgrades) the agent on the selected device."""
+        from tfstudio.tui.modals.choice import ChoiceModal
+
         name = self._need()
-        if name is not None:
-            self._retry = lambda: self.run_install(name)
-            self.notify(f"{name}: installing the agent...", timeout=3)
-            self.run_install(name)
+        if name is None:
+            return
+
+        def picked(choice: str | None) -> None:
+            if choice is not None:
+                runtime = None if choice == KEEP_RUNTIME else choice
+                self._retry = lambda: self.run_install(name, runtime)
+                self.notify(f"{name}: installing the agent...", timeout=3)
+                self.run_install(name, runtime)
+
+        self.app.push_screen(
+            ChoiceModal(f"Install the agent on {name}", RUNTIMES, note="Enter installs."),
+            picked,
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="agent", description="install")
-    def run_install(self, name: str) -> None:
-        """Pushes the agent and probes the device."""
-        self.post_message(DeviceAnswer(name, "installed", self.studio.install_agent(name)))
+    def run_install(self, name: str, runtime: str | None = None) -> None:
+        """Pushes the agent (and the runtime, when asked) and probes the device."""
+        result = self.studio.install_agent(name, runtime=runtime)
+        self.post_message(DeviceAnswer(name, "installed", result))
+
+    def action_serve(self) -> None:
+        """Asks, then runs the agent's server on the selected device as a service (what
+        live metrics and predict reach)."""
+        name = self._need()
+        if name is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._retry = lambda: self.run_serve(name)
+                self.run_serve(name)
+
+        question = (
+            f"Run the agent's server on {name} as a service?\n"
+            "It listens on the device's 127.0.0.1 only (reached through SSH) and restarts "
+            "after a crash."
+        )
+        self.app.push_screen(ConfirmModal("Serve", question, "Enable"), answered)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="service", description="serve")
+    def run_serve(self, name: str) -> None:
+        """Enables the agent's service on `name`."""
+        self.post_message(DeviceAnswer(name, "served", self.studio.service(name, "enable")))
 
     def action_check(self) -> None:
         """Checks the selected device (reachability, round trip, agent, runtime)."""
@@ -320,7 +363,11 @@ class DevicesScreen(StudioScreen):
                 self.notify(f"{r.device}: ready, rtt {ms(r.rtt_ms)} ms", title="check")
             else:
                 text = r.error or f"agent {r.agent}"
-                self.notify(text + (f" (fix: {r.hint})" if r.hint else ""), severity="error")
+                self.notify(
+                    text + (f" (fix: {ui_hint(r.hint)})" if r.hint else ""),
+                    title=f"check {r.device}",
+                    severity="error",
+                )
         self.read_devices()
 
     def action_models(self) -> None:
@@ -350,9 +397,13 @@ class DevicesScreen(StudioScreen):
             return
         if message.what == "installed":
             r = message.answer
-            missing = f"; missing {', '.join(r.missing)}" if r.missing else ""
+            missing = f"; missing {', '.join(r.missing)}: i, then a runtime" if r.missing else ""
             self.notify(f"{r.device}: agent {r.agent_version}{missing}", title="agent",
                         severity="error" if r.missing else "information")  # fmt: skip
+        elif message.what == "served":
+            state = message.answer
+            self.notify(f"{state.device}: service {state.summary()}", title="serve",
+                        severity="information" if state.running else "error")  # fmt: skip
         else:
             self.notify(f"{message.what} {message.device}", title="devices")
         self.read_devices()

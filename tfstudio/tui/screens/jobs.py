@@ -21,7 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
 from tfstudio.errors import TfStudioError
@@ -40,6 +40,8 @@ from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.screens.base import StudioScreen
 from tfstudio.tui.screens.jobs_engines import EngineActions
 from tfstudio.tui.widgets import jobtext
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
+from tfstudio.tui.widgets.hints import ui_hint
 from tfstudio.tui.widgets.logpanel import LogPanel
 from tfstudio.tui.widgets.tables import fill, selected_key
 
@@ -50,6 +52,9 @@ NO_JOB = ["No job selected.", "", "n  new job (pinned images)", "g  GPU check"]
 
 class JobsScreen(EngineActions, StudioScreen):
     """Training jobs on one engine, with the selected job's log and provenance."""
+
+    VIEW = "jobs"
+    OPERATIONS = frozenset({"train", "gpu", "act"})
 
     BINDINGS = [
         Binding("n", "new_job", "New job"),
@@ -75,9 +80,13 @@ class JobsScreen(EngineActions, StudioScreen):
         self.records: dict[str, Any] = {}
         self.picking = False
         self.asking = False
+        self.last_request: Any = None
+        """The last new-job request started (the form comes back with it if it fails)."""
+        self.shown: str | None = None
+        """The job whose details, record and log the view shows (None: none yet)."""
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         yield Static("reading the engine...", id="engine-state")
         with Horizontal(id="jobs-body"):
             with Vertical(id="jobs-left"):
@@ -86,7 +95,7 @@ class JobsScreen(EngineActions, StudioScreen):
             with VerticalScroll(id="job-detail"):
                 yield Static("", id="job-detail-text")
         yield Static("", id="jobs-status", classes="op-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -117,6 +126,7 @@ class JobsScreen(EngineActions, StudioScreen):
         """Shows engine `name` from now on (picked with `e`)."""
         self.engine_name = name
         self.log_panel.stop(NO_JOB)
+        self.shown = None
         self.board = None
         self.report = None
         fill(self.table, [])
@@ -197,13 +207,14 @@ class JobsScreen(EngineActions, StudioScreen):
             self.read_images()
         following = self.log_panel.following
         if following is not None and following not in self.jobs:
-            self.log_panel.stop(NO_JOB)  # the job went away (removed, or the engine is down)
+            self.log_panel.stop(NO_JOB)  # the job went away (the engine is down)
+            self.shown = None
         job = self.selected
         if job is None:
             self._show_detail()
             return
         previous = old.get(job.job_id)
-        if job.job_id != following or previous is None or previous.state != job.state:
+        if job.job_id != self.shown or previous is None or previous.state != job.state:
             self._select(job)
         else:
             self._show_detail()
@@ -214,23 +225,29 @@ class JobsScreen(EngineActions, StudioScreen):
     def _empty_detail(self) -> str:
         board = self.board
         if board is not None and not board.reachable:
-            fix = f"\n\n[b]fix:[/b] {board.hint}" if board.hint else ""
+            fix = f"\n\n[b]fix:[/b] {ui_hint(board.hint)}" if board.hint else ""
             return f"No jobs can be read: engine {board.engine} is down.{fix}\n\ne  another engine"
         return "No jobs yet on this engine.\n\nn  new job\ng  GPU check\ne  engine"
 
     @on(DataTable.RowHighlighted, "#job-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         job = self.jobs.get(str(event.row_key.value))
-        if job is not None and job.job_id != self.log_panel.following:
+        if job is not None and job.job_id != self.shown:
             self._select(job)
 
     def _select(self, job: Any) -> None:
-        """Shows the job's details, reads its provenance, follows its log."""
-        if job.job_id != self.log_panel.following:
+        """Shows the job's details, reads its provenance, follows its log (a removed
+        job's log went with its container: its record is what is left)."""
+        if job.job_id != self.shown:
             self.checked = None  # another job: the last GPU check gives way
+        self.shown = job.job_id
         self._show_detail()
         self.read_provenance(job)
-        self.log_panel.show(job)
+        if job.state == jobtext.REMOVED:
+            self.log_panel.stop([f"Job {job.job_id} was removed: its log went with its "
+                                 "container.", "", "Its provenance is on the right."])  # fmt: skip
+        else:
+            self.log_panel.show(job)
 
     def _show_detail(self) -> None:
         """The side panel: the last GPU check, then the selected job and its provenance."""
@@ -262,6 +279,7 @@ class JobsScreen(EngineActions, StudioScreen):
     def on_screen_suspend(self) -> None:
         # Leaving the view stops following; coming back reads and follows again.
         self.log_panel.stop()
+        self.shown = None
 
     def action_filter(self) -> None:
         """`/`: shows the log filter."""
@@ -271,18 +289,20 @@ class JobsScreen(EngineActions, StudioScreen):
     def _filter_done(self) -> None:
         self.table.focus()
 
-    def action_cancel_operation(self) -> None:
-        """Escape: clears the filter when it is open, else cancels the running operation."""
+    def action_leave_field(self) -> None:
+        """Escape in a field: the log filter closes and clears (the log shows every line
+        again); any other field is left as in every view."""
         if self.log_panel.close_filter():
             self.table.focus()
             return
-        super().action_cancel_operation()
+        super().action_leave_field()
 
     # -- new job ------------------------------------------------------------
 
-    def action_new_job(self) -> None:
-        """Opens the new-job form; a filled form starts the job in a worker."""
-        from tfstudio.tui.modals.new_job import NewJobModal
+    def action_new_job(self, request: Any = None, error: str = "") -> None:
+        """Opens the new-job form (filled with `request`, the one that just failed, when
+        given); a filled form starts the job in a worker."""
+        from tfstudio.tui.modals.new_job import NewJobModal, request_fields
 
         training = self.studio.training
         try:
@@ -301,6 +321,9 @@ class JobsScreen(EngineActions, StudioScreen):
             import os
 
             defaults["workspace"] = os.getcwd()
+        if request is not None:
+            image = request.image or image
+            defaults.update(request_fields(request))
         status = next(
             (s for s in getattr(self.report, "statuses", ()) if s.name == engine.name), None
         )
@@ -310,6 +333,7 @@ class JobsScreen(EngineActions, StudioScreen):
             image=image,
             images=self.image_refs,
             defaults=defaults,
+            error=error,
             swarm=bool(status is not None and status.swarm_manager),
         )
 
@@ -321,6 +345,7 @@ class JobsScreen(EngineActions, StudioScreen):
 
     def start_train(self, request: Any) -> None:
         """Shows 'starting', then launches in a worker (Escape cancels before the start)."""
+        self.last_request = request
         token = self.begin(lambda: self.start_train(request))
         self._status(f"starting a job in {request.image}...  [dim]esc cancels[/]")
         self.run_train(request, token)
@@ -363,8 +388,19 @@ class JobsScreen(EngineActions, StudioScreen):
         if job is None:
             self.notify("select a job first", severity="warning", timeout=3)
             return
+        # Checked before asking: a question whose yes cannot work is not asked.
+        if job.state == jobtext.REMOVED:
+            self.notify(f"job {job.job_id} is already removed; its record stays", timeout=4)
+            return
         if action != "remove" and not job.running:
             self.notify(f"job {job.job_id} is not running ({state_of(job)})", timeout=4)
+            return
+        if action == "remove" and job.running:
+            self.notify(
+                f"job {job.job_id} is running: s stops it, k kills it; then x removes it",
+                severity="warning",
+                timeout=6,
+            )
             return
 
         def answered(yes: bool | None) -> None:
@@ -376,7 +412,7 @@ class JobsScreen(EngineActions, StudioScreen):
         question = f"{verb} job {job.job_id} ({job.name})?\n{why}"
         self.app.push_screen(ConfirmModal(f"{verb} job", question, verb), answered)
 
-    @work(thread=True, exclusive=False, exit_on_error=False, group="act", description="job")
+    @work(thread=True, exclusive=False, exit_on_error=False, group="act", description="job action")
     def run_act(self, action: str, job: Any) -> None:
         """Stops, kills or removes the job; finalises its provenance."""
         training = self.studio.training
@@ -442,6 +478,16 @@ class JobsScreen(EngineActions, StudioScreen):
     def operation_ended(self, worker: Any) -> None:
         if worker.group in ("train", "gpu", "act") and worker.error is not None:
             self._status("")
+        if worker.group == "train" and worker.error is not None and self.last_request:
+            from tfstudio.errors import CancelledError
+            from tfstudio.studio.types import PassphraseRequired
+
+            if not isinstance(worker.error, (CancelledError, PassphraseRequired)):
+                # The engine refused it: the form comes back as it was, to fix and retry.
+                error = worker.error
+                text = getattr(error, "message", str(error))
+                hint = ui_hint(getattr(error, "hint", None))
+                self.action_new_job(self.last_request, text + (f"\n[dim]{hint}[/]" if hint else ""))
 
 
 def state_of(job: Any) -> str:

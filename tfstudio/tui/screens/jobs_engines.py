@@ -10,7 +10,7 @@ from typing import Any
 
 from textual import work
 
-from tfstudio.tui.messages import HostKeyScanned, HostKeyTrusted
+from tfstudio.tui.messages import EngineAdded, HostKeyScanned, HostKeyTrusted
 from tfstudio.tui.screens.base import StudioScreen
 
 
@@ -54,10 +54,37 @@ class EngineActions(StudioScreen):
         current = self.board.engine if self.board is not None else "local"
 
         def picked(name: str | None) -> None:
-            if name is not None and name != current:
+            if name == EnginePickModal.ADD:
+                self.action_add_engine()
+            elif name is not None and name != current:
                 self.use_engine(name)
 
         self.app.push_screen(EnginePickModal(engines, report, current), picked)
+
+    def action_add_engine(self) -> None:
+        """Opens the engine form; a filled one is stored, then shown."""
+        from tfstudio.tui.modals.add_engine import AddEngineModal
+
+        def added(engine: Any) -> None:
+            if engine is not None:
+                self._retry = lambda: self.store_engine(engine)
+                self.store_engine(engine)
+
+        self.app.push_screen(AddEngineModal(), added)
+
+    @work(  # not "engines": a read of the engines started meanwhile must not cancel it
+        thread=True, exit_on_error=False, group="engine-add", description="add engine"
+    )
+    def store_engine(self, engine: Any) -> None:
+        """Stores the engine (the registry checks its fields)."""
+        stored = self.studio.training.add_engine(engine)
+        self.post_message(EngineAdded(stored))
+
+    def on_engine_added(self, message: EngineAdded) -> None:
+        engine = message.engine
+        then = "t trusts its host key" if engine.scheme == "ssh" else "its jobs show now"
+        self.notify(f"engine {engine.name} added; {then}", title="engines")
+        self.use_engine(engine.name)
 
     def action_trust(self) -> None:
         """Scans the shown ssh:// engine's host key; a dialog asks before recording it."""
@@ -65,7 +92,9 @@ class EngineActions(StudioScreen):
         self._retry = lambda: self.scan_key(name)
         self.scan_key(name)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="scan")
+    @work(
+        thread=True, exclusive=True, exit_on_error=False, group="trust", description="host key scan"
+    )
     def scan_key(self, name: str) -> None:
         """Reads the key the engine's host offers (records nothing)."""
         self.post_message(HostKeyScanned(self.studio.training.scan_engine_key(name)))
@@ -87,7 +116,7 @@ class EngineActions(StudioScreen):
 
         self.app.push_screen(HostKeyModal(offer), answered)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="record")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="trust", description="trust")
     def record_key(self, offer: Any, replace: bool) -> None:
         """Records the key the user confirmed."""
         path = self.studio.training.record_engine_key(offer, replace=replace)

@@ -18,22 +18,21 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import (
     Button,
-    Checkbox,
     DataTable,
-    Footer,
-    Header,
     Input,
     Label,
-    SelectionList,
     Static,
 )
 
 from tfstudio.tui.screens.base import StudioScreen
+from tfstudio.tui.widgets.choices import set_devices
+from tfstudio.tui.widgets.chrome import KeyFooter, ViewBar
 from tfstudio.tui.widgets.tables import fill
+from tfstudio.tui.widgets.ticks import TickBox, TickList
 
 if TYPE_CHECKING:
     from tfstudio.workflows.pipeline.events import PipelineEvent
@@ -71,6 +70,10 @@ class PipelineRead(Message):
 class PipelineScreen(StudioScreen):
     """Watch a folder: new SavedModels become variants on devices, hands-free."""
 
+    VIEW = "pipeline"
+    SUBMIT = "switch"
+    OPERATIONS = frozenset({"stop"})
+
     DEFAULT_CSS = """
     #pipe-main { width: 1fr; padding: 0 1; }
     #pipe-status { height: auto; color: $text-muted; }
@@ -84,26 +87,32 @@ class PipelineScreen(StudioScreen):
         self.seen = 0
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ViewBar(self.VIEW)
         with Horizontal(id="pipe-body"):
-            with Vertical(id="pipe-form", classes="form"):
-                yield Label("Watch folder (exports/<name>/<version>/)")
-                yield Input(id="pipe-dir", placeholder="/path/to/workspace")
+            with VerticalScroll(id="pipe-form", classes="form", can_focus=False):
+                yield Label("Watch folder")
+                yield Input(id="pipe-dir", placeholder="exports/<name>/<version>/", compact=True)
                 yield Label("Modes")
-                yield Input("float32", id="pipe-modes", placeholder="float32,int8 or all")
-                yield Input(id="pipe-rep", placeholder="rep data (int8): .npy/.npz/images")
-                yield Input(id="pipe-eval", placeholder="eval data: .npz with x, y")
+                yield Input(
+                    "float32", id="pipe-modes", placeholder="float32,int8 or all", compact=True
+                )
+                yield Label("Rep. data (int8)")
+                yield Input(id="pipe-rep", placeholder=".npy/.npz/images", compact=True)
+                yield Label("Eval data")
+                yield Input(id="pipe-eval", placeholder=".npz with x, y", compact=True)
                 yield Label("Deploy to")
-                yield SelectionList[str](id="pipe-devices")
-                yield Checkbox("bench on each device", id="pipe-bench")
-                yield Input(id="pipe-p99", placeholder="max p99 ms (roll back above)")
-                yield Input(id="pipe-settle", placeholder="settle seconds (default 5)")
+                yield TickList(id="pipe-devices")
+                yield TickBox("bench on each device", id="pipe-bench")
+                yield Label("Max p99 (ms)")
+                yield Input(id="pipe-p99", placeholder="roll back above it", compact=True)
+                yield Label("Settle (s)")
+                yield Input(id="pipe-settle", placeholder="5", compact=True)
                 yield Button("Start (ctrl+r)", variant="primary", id="pipe-toggle")
             with Vertical(id="pipe-main"):
                 yield Static("pipeline off", id="pipe-status")
                 yield DataTable(id="pipe-events", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="pipe-chains", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -135,10 +144,7 @@ class PipelineScreen(StudioScreen):
         )
 
     def on_pipeline_read(self, message: PipelineRead) -> None:
-        targets = self.query_one("#pipe-devices", SelectionList)
-        chosen = set(targets.selected)
-        targets.clear_options()
-        targets.add_options([(name, name, name in chosen) for name in message.devices])
+        set_devices(self.query_one("#pipe-devices", TickList), message.devices)
         if self.seen == 0:
             for event in message.events:
                 self.add_event(event)
@@ -181,8 +187,8 @@ class PipelineScreen(StudioScreen):
             modes=tuple(m.value for m in parse_modes(text("pipe-modes") or "float32")),
             rep_data=Path(text("pipe-rep")) if text("pipe-rep") else None,
             eval_data=Path(text("pipe-eval")) if text("pipe-eval") else None,
-            deploy_to=tuple(self.query_one("#pipe-devices", SelectionList).selected),
-            bench=self.query_one("#pipe-bench", Checkbox).value,
+            deploy_to=tuple(self.query_one("#pipe-devices", TickList).selected),
+            bench=self.query_one("#pipe-bench", TickBox).value,
             max_p99_ms=number("pipe-p99", "max p99"),
             settle_s=DEFAULT_SETTLE_S if settle is None else settle,
         )

@@ -1,15 +1,20 @@
-"""Fill the model and device pickers of the deploy and bench forms from core values."""
+"""Fill the model and device pickers of the deploy, bench and pipeline forms from core values."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from textual.widgets import Select, SelectionList
+from textual.widgets import Select
+
+from tfstudio.tui.widgets.ticks import TickList
 
 if TYPE_CHECKING:
     from tfstudio.studio.overview import DeviceSummary
     from tfstudio.studio.types import ModelEntry
+
+DEFAULT_DEVICES = ("local",)
+"""Ticked when a device list is first filled, in every view: the built-in device."""
 
 
 def set_models(
@@ -32,8 +37,8 @@ def set_models(
         select.value = next((v for label, v in options if label.endswith(prefer)), values[0])
 
 
-def set_devices(targets: SelectionList[str], devices: Sequence[DeviceSummary]) -> None:
-    """Offers `devices`, keeping the ticked ones (`local` ticked by default)."""
-    chosen = set(targets.selected) or {"local"}
-    targets.clear_options()
-    targets.add_options([(d.name, d.name, d.name in chosen) for d in devices])
+def set_devices(targets: TickList, devices: Sequence[DeviceSummary] | Sequence[str]) -> None:
+    """Offers `devices` (summaries or names), keeping the user's ticks; `local` is ticked
+    on the first fill."""
+    names = [d if isinstance(d, str) else d.name for d in devices]
+    targets.fill(names, DEFAULT_DEVICES)

@@ -9,6 +9,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from tfstudio.formatting import ago, human_bytes
+from tfstudio.tui.widgets.hints import ui_hint
 
 if TYPE_CHECKING:
     from tfstudio.studio.training_types import EngineJobs, EngineReport
@@ -17,11 +18,16 @@ if TYPE_CHECKING:
 COLUMNS = ("job", "state", "time", "cpu", "mem", "gpu", "image")
 
 
+REMOVED = "removed"
+"""The state of a job whose container is gone (its record stays)."""
+
+
 def state(job: JobInfo) -> str:
-    """Returns 'running', 'exit 0', 'oom 137', 'failed 137' (a multi-worker job), ..."""
-    if job.failure is not None and not job.running:
+    """Returns 'running', 'exit 0', 'oom 137', 'failed 137' (a multi-worker job),
+    'removed', ... in a few letters."""
+    if job.failure is not None and not job.running and job.state != REMOVED:
         return f"failed {job.exit_code}"
-    if job.running or job.exit_code is None:
+    if job.running or job.exit_code is None or job.state == REMOVED:
         return job.state
     return f"oom {job.exit_code}" if job.oom_killed else f"exit {job.exit_code}"
 
@@ -47,7 +53,7 @@ def row(job: JobInfo) -> list[str]:
 def engine_line(board: EngineJobs, report: EngineReport | None = None) -> str:
     """Returns the engine's state in one or two lines: what it is, or why not and the fix."""
     if not board.reachable:
-        fix = f"\n  [b]fix:[/b] {board.hint}" if board.hint else ""
+        fix = f"\n  [b]fix:[/b] {ui_hint(board.hint)}" if board.hint else ""
         return f"[$error]✗[/] {board.error or 'engine ' + board.engine + ' is not reachable'}{fix}"
     parts = [f"[$success]●[/] engine [b]{board.engine}[/b]", board.url]
     status = _status(report, board.engine)
@@ -67,9 +73,12 @@ def _status(report: EngineReport | None, name: str) -> Any:
 
 def details(job: JobInfo) -> str:
     """Returns what the engine says about the job (the side panel's top)."""
+    status = job.exit_reason() or job.state
+    if job.state == REMOVED:
+        status = f"removed: its container is gone ({job.exit_reason() or 'no exit code'})"
     lines = [
         f"[b]{job.job_id}[/b] {job.name}",
-        f"{job.exit_reason() or job.state} · {when(job)}",
+        f"{status} · {when(job)}",
         f"[dim]image[/] {job.image_ref}",
         f"[dim]cmd[/] {shlex.join(job.command)}",
         f"[dim]gpus[/] {job.gpus} asked · {job.gpu or 'no GPU measured'}",

@@ -2,7 +2,9 @@
 
 Fed with the core's operation events: a StageStarted names the stage, a
 TransferTick moves the bar and shows bytes and rate, a TargetFinished fills
-the bar and shows the one-line outcome (in red when it failed).
+the bar and shows the one-line outcome; a target that failed or was cancelled
+keeps its bar where it stopped (a full bar would claim a finished transfer) and
+its text is red. `abandon` marks the rows an operation never finished.
 """
 
 from __future__ import annotations
@@ -40,19 +42,22 @@ class TargetRow(Horizontal):
         return self.query_one(".target-status", Label)
 
 
-class TargetProgress(VerticalScroll):
-    """The rows of one operation, in target order."""
+class TargetProgress(VerticalScroll, can_focus=False):
+    """The rows of one operation, in target order (not a tab stop: nothing to act on)."""
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id, classes="target-progress")
         self.rows: dict[str, TargetRow] = {}
         self.texts: dict[str, str] = {}
+        self.finished: set[str] = set()
+        """The targets whose TargetFinished arrived."""
 
     def reset(self, targets: Sequence[str]) -> None:
         """Shows one queued row per target (removing the last operation's)."""
         self.remove_children()
         self.rows = {t: TargetRow(t) for t in targets}
         self.texts = {t: "queued" for t in targets}
+        self.finished = set()
         self.mount_all(self.rows.values())
 
     def _row(self, target: str) -> TargetRow:
@@ -78,10 +83,22 @@ class TargetProgress(VerticalScroll):
             )
         else:
             assert isinstance(event, TargetFinished)
-            row.bar.update(total=1, progress=1)
+            self.finished.add(event.target)
+            if event.ok:
+                row.bar.update(total=1, progress=1)
             row.set_class(not event.ok, "-failed")
             text = event.message.removeprefix(f"{event.target}: ") or (
                 "ok" if event.ok else "failed"
             )
         self.texts[event.target] = text
         row.status.update(text)
+
+    def abandon(self, why: str) -> None:
+        """Marks every row not finished yet as failed with `why` (the operation ended
+        without them: an error before they started, say)."""
+        for target, row in self.rows.items():
+            if self.texts.get(target) == "queued" or target not in self.finished:
+                row.add_class("-failed")
+                if row.is_mounted and row.children:
+                    row.status.update(why)
+                self.texts[target] = why

@@ -45,7 +45,7 @@ class PipelineSettings:
         if self.max_p99_ms is not None and self.max_p99_ms <= 0:
             raise UsageError("--max-p99-ms must be more than 0")
         if (self.bench or self.max_p99_ms is not None) and not self.deploy_to:
-            raise UsageError("--bench and --max-p99-ms need --deploy-to (they run on devices)")
+            raise UsageError("--bench and --max-p99-ms need --on (they run on devices)")
         for path, what in ((self.rep_data, "--rep-data"), (self.eval_data, "--eval-data")):
             if path is not None and not path.exists():
                 raise UsageError(f"{what} {path} does not exist")
