@@ -26,10 +26,11 @@ from tfstudio.studio.state import StudioState
 if TYPE_CHECKING:
     from tfstudio.fleet.agent_install import AgentInstallResult
     from tfstudio.fleet.check import CheckResult
+    from tfstudio.fleet.device_import import ImportResult
     from tfstudio.fleet.hostkey_offer import HostKeyOffer
     from tfstudio.fleet.registry import Device
     from tfstudio.fleet.service import ServiceState
-    from tfstudio.fleet.trust import TrustResult
+    from tfstudio.fleet.trust import Scanned, TrustResult
     from tfstudio.studio.overview import DeviceSummary
 
 
@@ -69,10 +70,29 @@ class DeviceOps(StudioState):
         return remove_device(name)
 
     def resolve(self, names: str | Sequence[str]) -> list[Device]:
-        """Returns the devices of `a,b`, `all` or a list of names. Raises DeviceError."""
+        """Returns the devices a selector picks: `a,b`, `all`, label filters
+        (`site=lab,group:cameras`) or a list of names. Raises DeviceError."""
         from tfstudio.fleet.registry import resolve_names
 
         return resolve_names(names if isinstance(names, str) else ",".join(names))
+
+    def label_device(
+        self,
+        name: str,
+        words: Sequence[str] = (),
+        *,
+        add_groups: Sequence[str] = (),
+        remove_groups: Sequence[str] = (),
+    ) -> Device:
+        """Applies `KEY=VALUE` (set) and `KEY-` (remove) words and group changes to a
+        registered device; returns the new entry. Raises DeviceError."""
+        from tfstudio.fleet.labels import parse_changes
+        from tfstudio.fleet.registry import set_labels
+
+        setting, removing = parse_changes(words)
+        return set_labels(
+            name, setting, removing, add_groups=add_groups, remove_groups=remove_groups
+        )
 
     # -- host keys: two calls, a dialog (or a prompt) between them -----------
 
@@ -107,6 +127,38 @@ class DeviceOps(StudioState):
         from tfstudio.fleet.trust import trust_offer
 
         return trust_offer(offer, fingerprint=fingerprint, confirm=confirm, replace=replace)
+
+    def scan_host_keys(self, devices: Sequence[Device]) -> list[Scanned]:
+        """Reads the host key each SSH device offers, at once (records nothing); an
+        unreachable device carries its error. Pair with `record_host_key` per offer the
+        user confirmed (`devices trust --all-new` asks once for every new key)."""
+        from tfstudio.fleet.trust import scan_many
+
+        return scan_many(
+            list(devices), connect_timeout=self.config.connect_timeout_s, workers=self.workers
+        )
+
+    # -- inventories ----------------------------------------------------------
+
+    def import_devices(
+        self,
+        path: str | Path,
+        *,
+        ssh_config: bool = False,
+        dry_run: bool = False,
+        prune: bool = False,
+    ) -> ImportResult:
+        """Registers the devices of an Ansible inventory (INI, YAML, or `ansible-inventory
+        --list` JSON) or, with `ssh_config`, of an ssh config's single-host `Host` entries.
+
+        A re-import updates the devices it made (and says what changed); devices gone from
+        the file are reported, and removed with `prune`. Host keys are not trusted here.
+        Raises InventoryError, ConfigError, UsageError, MissingExtraError (YAML without
+        PyYAML).
+        """
+        from tfstudio.fleet.device_import import import_file
+
+        return import_file(Path(path), ssh_config=ssh_config, dry_run=dry_run, prune=prune)
 
     # -- the agent ------------------------------------------------------------
 

@@ -20,6 +20,8 @@ _WHERE: dict[str, str] = {
     "CHANGED": "tfstudio.fleet.hostkey_offer",
     "TRUSTED": "tfstudio.fleet.hostkey_offer",
     "TrustResult": "tfstudio.fleet.trust",
+    "Scanned": "tfstudio.fleet.trust",
+    "ImportResult": "tfstudio.fleet.device_import",
     "ServiceState": "tfstudio.fleet.service",
     "AgentInstallResult": "tfstudio.fleet.agent_install",
     "CheckResult": "tfstudio.fleet.check",
@@ -90,11 +92,13 @@ if TYPE_CHECKING:
     from tfstudio.fleet.agent_install import AgentInstallResult as AgentInstallResult
     from tfstudio.fleet.check import CheckResult as CheckResult
     from tfstudio.fleet.connector import PassphraseRequired as PassphraseRequired
+    from tfstudio.fleet.device_import import ImportResult as ImportResult
     from tfstudio.fleet.hostkey_offer import CHANGED as CHANGED
     from tfstudio.fleet.hostkey_offer import TRUSTED as TRUSTED
     from tfstudio.fleet.hostkey_offer import HostKeyOffer as HostKeyOffer
     from tfstudio.fleet.registry import Device as Device
     from tfstudio.fleet.service import ServiceState as ServiceState
+    from tfstudio.fleet.trust import Scanned as Scanned
     from tfstudio.fleet.trust import TrustResult as TrustResult
     from tfstudio.measure.bench import BenchSettings as BenchSettings
     from tfstudio.measure.evaluate import EvalRun as EvalRun
