@@ -26,7 +26,12 @@ def register(subparsers: Any) -> None:
         metavar="MODEL.tflite",
         help="also list these variants (a directory: its .tflite files)",
     )
-    parser.add_argument("--on", metavar="NAME[,NAME...]|all", help="also list these devices")
+    parser.add_argument("--on", metavar="SELECTOR", help="also list these devices")
+    parser.add_argument(
+        "--rollout",
+        metavar="ID",
+        help="only a staged rollout's model and devices (tfstudio rollouts)",
+    )
     fmt = parser.add_mutually_exclusive_group()
     add_json(fmt)
     fmt.add_argument("--csv", action="store_true")
@@ -54,7 +59,7 @@ def _report(args: argparse.Namespace) -> int:
 
     studio = cli_studio()
     devices = [d.name for d in studio.resolve(args.on)] if args.on else []
-    report = studio.bench_report(_models(args.models), devices)
+    report = studio.bench_report(_models(args.models), devices, rollout=args.rollout)
     if wants_json(args):
         print_json(report.to_json())
     elif args.csv:
@@ -68,6 +73,10 @@ def _report(args: argparse.Namespace) -> int:
                 "(or name models and --on devices to see the empty matrix)"
             )
             return 0
+        if report.rollout is not None:
+            r = report.rollout
+            waves = ", ".join(f"{w['index']}: {w['state']}" for w in r["waves"])
+            print(f"rollout {r['id']} ({r['state']}; waves {waves})")
         headers, rows = table_rows(report)
         print_table(headers, rows)
         summary = report.to_json()

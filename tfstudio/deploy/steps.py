@@ -69,6 +69,11 @@ class DeployRun:
         self.lock = threading.Lock()
         self.abandoned = False
         self.finished = False
+        self.on_before: Callable[[str, str | None], None] | None = None
+        """Told (device, active sha) once preflight passed, before anything is written: a
+        rollout records it as the device's rollback target."""
+        self.log_extra: dict[str, Any] = {}
+        """Fields added to this device's deploy-log line (a rollout's id and wave)."""
 
     @property
     def name(self) -> str:
@@ -115,6 +120,8 @@ class DeployRun:
         self.fields["problems"] = tuple(p.to_json() for p in verdict.problems)
         verdict.raise_if_refused()
         self._check_cancel()
+        if self.on_before is not None:
+            self.on_before(name, active)
         if active == sha:
             self.fields.update(already_present=True, active=sha, previous=None)
             return self._gate_and_prune()

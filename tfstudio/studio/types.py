@@ -50,6 +50,10 @@ _WHERE: dict[str, str] = {
     "DeployResult": "tfstudio.deploy.options",
     "Status": "tfstudio.deploy.options",
     "EvalGate": "tfstudio.deploy.evalgate",
+    "WaveGates": "tfstudio.deploy.rollout",
+    "RolloutResult": "tfstudio.deploy.rollout",
+    "RolloutRecord": "tfstudio.deploy.rolloutlog",
+    "SoakGate": "tfstudio.deploy.soak",
     "BenchSettings": "tfstudio.measure.bench",
     "EvalRun": "tfstudio.measure.evaluate",
     "Report": "tfstudio.measure.report",
@@ -89,6 +93,10 @@ if TYPE_CHECKING:
     from tfstudio.deploy.options import DeployOptions as DeployOptions
     from tfstudio.deploy.options import DeployResult as DeployResult
     from tfstudio.deploy.options import Status as Status
+    from tfstudio.deploy.rollout import RolloutResult as RolloutResult
+    from tfstudio.deploy.rollout import WaveGates as WaveGates
+    from tfstudio.deploy.rolloutlog import RolloutRecord as RolloutRecord
+    from tfstudio.deploy.soak import SoakGate as SoakGate
     from tfstudio.fleet.agent_install import AgentInstallResult as AgentInstallResult
     from tfstudio.fleet.check import CheckResult as CheckResult
     from tfstudio.fleet.connector import PassphraseRequired as PassphraseRequired
