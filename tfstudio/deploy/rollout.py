@@ -124,7 +124,11 @@ class Rollout:
         for wave in record.waves:
             if wave.state == PASSED:
                 continue
-            verdict = self._wave(wave, total)
+            try:
+                verdict = self._wave(wave, total)
+            except KeyboardInterrupt:  # between two safe points of the wave
+                self.cancel.set()
+                verdict = self._interrupted(wave, self._report(wave, total), time.monotonic())
             if verdict == "interrupted":
                 record.emit(
                     "end",
@@ -246,7 +250,7 @@ class Rollout:
             Status.REFUSED: "preflight",
             Status.ROLLED_BACK: "health",
             Status.CANCELLED: "cancelled",
-        }.get(result.status, "deploy")
+        }.get(result.status, "health" if result.gate_failure else "deploy")
         return {
             "device": result.device,
             "gate": gate,

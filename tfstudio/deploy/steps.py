@@ -218,6 +218,7 @@ class DeployRun:
                     )
         if failure is None:
             return None
+        self.fields["gate_failure"] = failure
         if not self.changed or not self.fields.get("previous"):
             why = "it was already active" if not self.changed else "there is no previous model"
             return self.result_of(
