@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.inventories import random_inventory, write_ini, write_yaml
-from tfstudio.fleet.inventory import InventoryError, dump_json, load
+from tfstudio.fleet.inventory import InventoryError, dump_json
+from tfstudio.fleet.inventory_files import load
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,6 @@ and printing how it ended. Imported by `deploy_cmd` (and `rollouts_cmd` for the 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -64,11 +63,13 @@ def add_rollout_options(parser: argparse.ArgumentParser) -> None:
 
 def duration(text: str) -> float:
     """Parses `60`, `60s`, `2m`, `1m30s`, `1h` into seconds (argparse type)."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smh]?)", text.strip().lower())
-    if not parts or "".join(a + b for a, b in parts) != text.strip().lower():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time (60s, 2m, 1m30s)")
-    return sum(float(n) * units[u or "s"] for n, u in parts)
+    from tfstudio.errors import UsageError
+    from tfstudio.studio.types import parse_duration
+
+    try:
+        return float(parse_duration(text))
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message} ({exc.hint})") from None
 
 
 def wants_rollout(args: argparse.Namespace) -> bool:

@@ -13,6 +13,7 @@ away under the new model). A window with no requests passes with a note.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +32,18 @@ DEFAULT_MAX_ERROR_RATE = 0.01
 
 POLL_S = 5.0
 """How often the devices are read during a soak (for the live figures shown)."""
+
+
+def parse_duration(text: str) -> float:
+    """Returns the seconds of `60`, `60s`, `2m`, `1m30s`, `1h`. Raises UsageError."""
+    from tfstudio.errors import UsageError
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    spoken = text.strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smh]?)", spoken)
+    if not parts or "".join(a + b for a, b in parts) != spoken:
+        raise UsageError(f"{text!r} is not a time", hint="e.g. 60s, 2m, 1m30s")
+    return sum(float(n) * units[u or "s"] for n, u in parts)
 
 
 @dataclass(frozen=True)

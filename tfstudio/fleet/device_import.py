@@ -259,12 +259,12 @@ def import_file(
 
     Raises InventoryError / ConfigError (the file cannot be read), UsageError (no hosts).
     """
-    from tfstudio.fleet import inventory
+    from tfstudio.fleet import inventory_files
 
     if ssh_config:
         found, skipped = ssh_config_devices(path)
         source = f"ssh-config:{path.resolve()}"
     else:
-        found, skipped = inventory_devices(inventory.load(path))
+        found, skipped = inventory_devices(inventory_files.load(path))
         source = f"ansible:{path.resolve()}"
     return merge(found, skipped, source, dry_run=dry_run, prune=prune)

@@ -2,9 +2,10 @@
 merged vars as Ansible computes them.
 
 The parsers (`tfstudio.fleet.inventory_ini`, `tfstudio.fleet.inventory_yaml`) fill an
-`Inventory`; `load` picks one by the file and adds the `group_vars/` and `host_vars/`
-folders beside it. Ansible itself is the oracle: tests/fleet/test_inventory_oracle.py
-compares these results with `ansible-inventory --list` over generated inventories.
+`Inventory`; `tfstudio.fleet.inventory_files.load` picks one by the file and adds the
+`group_vars/` and `host_vars/` folders beside it. Ansible itself is the oracle:
+tests/fleet/test_inventory_oracle.py compares these results with `ansible-inventory
+--list` over generated inventories.
 
 Ansible's rules, as kept here:
 - every host is in `all`; a host in no other group is in `ungrouped`; a group with no
@@ -19,7 +20,6 @@ Ansible's rules, as kept here:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,81 +182,6 @@ class Inventory:
         merged.update(self.hosts.get(host, {}))
         merged.update(self.host_files.get(host, {}))
         return merged
-
-
-# -- loading ------------------------------------------------------------------------
-
-YAML_SUFFIXES = (".yml", ".yaml", ".json")
-"""Inventory files read as YAML (JSON is YAML), as Ansible's yaml plugin takes them."""
-
-
-def load(path: Path) -> Inventory:
-    """Reads an Ansible inventory file: INI, YAML, or `ansible-inventory --list` JSON, with
-    the `group_vars/` and `host_vars/` folders beside it.
-
-    Raises InventoryError (one line, naming the file and line where it can).
-    """
-    from tfstudio.fleet import inventory_ini, inventory_yaml
-
-    if path.is_dir():
-        raise InventoryError(
-            f"{path} is a folder; give the inventory file in it",
-            hint="to read what Ansible reads from a folder: "
-            f"ansible-inventory -i {path} --list > inventory.json, then import that",
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeError) as exc:
-        raise InventoryError(f"cannot read inventory {path}: {exc}") from None
-    if path.suffix in YAML_SUFFIXES or _looks_like_yaml(text):
-        inv = inventory_yaml.parse(text, path)
-    else:
-        inv = inventory_ini.parse(text, path)
-    _vars_folders(inv, path.parent)
-    return inv
-
-
-def _looks_like_yaml(text: str) -> bool:
-    """Ansible tries the yaml plugin before ini on a file with no suffix: a file that
-    starts like a YAML mapping or JSON object is read as one."""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        return (
-            stripped in ("---", "{")
-            or stripped.startswith("{")
-            or (re.match(r"^[\w.-]+:\s*(#.*)?$", stripped) is not None and not line[0].isspace())
-        )
-    return False
-
-
-VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
-"""The file names Ansible's host_group_vars plugin reads in group_vars/ and host_vars/."""
-
-
-def _vars_folders(inv: Inventory, base: Path) -> None:
-    from tfstudio.fleet.inventory_yaml import load_vars_file
-
-    for folder, names, into in (
-        ("group_vars", list(inv.groups), inv.group_files),
-        ("host_vars", list(inv.hosts), inv.host_files),
-    ):
-        root = base / folder
-        if not root.is_dir():
-            continue
-        for name in names:
-            merged: dict[str, Any] = {}
-            for suffix in VARS_SUFFIXES:
-                candidate = root / f"{name}{suffix}"
-                if candidate.is_file():
-                    merged.update(load_vars_file(candidate))
-                elif suffix == "" and candidate.is_dir():
-                    for inner in sorted(candidate.rglob("*")):
-                        if inner.is_file() and inner.suffix in VARS_SUFFIXES:
-                            merged.update(load_vars_file(inner))
-            if merged:
-                into[name] = merged
 
 
 def from_list_json(data: dict[str, Any], source: Path) -> Inventory:

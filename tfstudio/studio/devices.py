@@ -76,6 +76,13 @@ class DeviceOps(StudioState):
 
         return resolve_names(names if isinstance(names, str) else ",".join(names))
 
+    def select_devices(self, selector: str, devices: Sequence[Device]) -> list[Device]:
+        """Returns those of `devices` a selector picks (no I/O: for filtering a list a front
+        end holds). Raises DeviceError for a bad selector or a filter matching nothing."""
+        from tfstudio.fleet.labels import parse, select
+
+        return select(parse(selector), list(devices))  # type: ignore[return-value]
+
     def label_device(
         self,
         name: str,

@@ -54,6 +54,7 @@ _WHERE: dict[str, str] = {
     "RolloutResult": "tfstudio.deploy.rollout",
     "RolloutRecord": "tfstudio.deploy.rolloutlog",
     "SoakGate": "tfstudio.deploy.soak",
+    "parse_duration": "tfstudio.deploy.soak",
     "BenchSettings": "tfstudio.measure.bench",
     "EvalRun": "tfstudio.measure.evaluate",
     "Report": "tfstudio.measure.report",
@@ -97,6 +98,7 @@ if TYPE_CHECKING:
     from tfstudio.deploy.rollout import WaveGates as WaveGates
     from tfstudio.deploy.rolloutlog import RolloutRecord as RolloutRecord
     from tfstudio.deploy.soak import SoakGate as SoakGate
+    from tfstudio.deploy.soak import parse_duration as parse_duration
     from tfstudio.fleet.agent_install import AgentInstallResult as AgentInstallResult
     from tfstudio.fleet.check import CheckResult as CheckResult
     from tfstudio.fleet.connector import PassphraseRequired as PassphraseRequired
