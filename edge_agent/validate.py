@@ -10,7 +10,10 @@ text) or `invoke_failed`.
 
 A one-shot `install` starts a child for its validation alone; an agent
 session keeps one child (`RuntimeChild`) for its life, so the runtime is
-imported once per deploy for both validation and the health-gate bench.
+imported once per deploy for both validation and the health-gate bench. That
+child is forked from the agent home's warm runtime (`edge_agent.warm`), which
+imported numpy and the runtime once for every session; where there is none to
+be had, it starts cold.
 """
 
 from __future__ import annotations
@@ -86,19 +89,29 @@ class RuntimeChild:
 
     # -- process ---------------------------------------------------------------
 
-    def _start(self, first_model: Optional[Path]) -> None:
+    def _start(self, first_model: Optional[Path]) -> bool:
+        """Starts the child; returns True when `first_model` is validated on its command
+        line (a cold child), False when it waits for jobs (a forked warm one)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root(), env.get("PYTHONPATH", "")) if p
         )
         env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
+        self._buffer.clear()
+        self._stderr.clear()
+        if self.serve:
+            from edge_agent import warm
+
+            forked = warm.fork_child(self.home, env, _child_dir()) if warm.enabled() else None
+            if forked is not None:
+                self._proc = forked  # type: ignore[assignment]
+                self._watch_stderr()
+                return False
         cmd = [sys.executable, "-m", "edge_agent.validate_child"]
         if first_model is not None:
             cmd.append(os.path.abspath(first_model))
         if self.serve:
             cmd += ["--serve", "--home", os.path.abspath(self.home)]
-        self._buffer.clear()
-        self._stderr.clear()
         self._proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE if self.serve else subprocess.DEVNULL,
@@ -108,7 +121,11 @@ class RuntimeChild:
             cwd=_child_dir(),
             start_new_session=True,  # so a timeout can kill anything the runtime started
         )
-        assert self._proc.stderr is not None
+        self._watch_stderr()
+        return first_model is not None
+
+    def _watch_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
         self._stderr_thread = threading.Thread(
             target=self._drain, args=(self._proc.stderr,), name="child-stderr", daemon=True
         )
@@ -157,6 +174,8 @@ class RuntimeChild:
             with contextlib.suppress(OSError):
                 if stream is not None:
                     stream.close()
+        if hasattr(proc, "close"):  # a forked warm child: its line to the warm process
+            proc.close()
 
     def close(self) -> None:
         """Ends the child: stdin closed (it exits), killed if it does not (never raises)."""
@@ -207,8 +226,8 @@ class RuntimeChild:
             self._buffer += chunk
 
     def warm(self) -> None:
-        """Starts the child now, so that it imports the runtime while the caller does other
-        work (an upload), instead of after it."""
+        """Starts the child now, so that it imports the runtime (or is forked warm) while
+        the caller does other work (an upload), instead of after it."""
         if not self.running:
             self._start(None)
 
@@ -218,8 +237,8 @@ class RuntimeChild:
         """Sends `job` (starting the child, with `model` on its command line, if need be)
         and returns the child's answer. Raises ChildGone."""
         if not self.running:
-            self._start(model if job.get("op") == "validate" else None)
-            if model is not None and job.get("op") == "validate":
+            on_command_line = self._start(model if job.get("op") == "validate" else None)
+            if on_command_line:
                 answer = self._read_answer(timeout_s)  # the command line's validation
                 if not self.serve:
                     self.close()
