@@ -161,3 +161,23 @@ def test_no_warm_runtime_without_a_private_folder(sessions, tiny_models, tmp_pat
     assert install(session, tiny_models["float32"].read_bytes())["ok"]
     (child,) = runtime_children(session.pid)
     assert parent_of(child) == session.pid and warm_processes(session.home) == []
+
+
+def test_a_warm_child_dies_with_its_killed_session(sessions, tiny_models):
+    warmup = sessions()
+    assert install(warmup, tiny_models["float32"].read_bytes())["ok"]
+    warmup.close()
+    session = sessions(TFSTUDIO_AGENT_FAULT="validate-hang")
+    data = tiny_models["int8"].read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    session.ok("lock", LOCK)
+    assert session.upload(data, sha)["ok"]
+    path = session.home / "inbox" / f"{sha}.partial"
+    session.send("install", {"path": str(path), "sha256": sha})
+    deadline = time.monotonic() + 30
+    while not runtime_children(session.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (child,) = runtime_children(session.pid)
+    time.sleep(0.5)  # hanging in the runtime now
+    session.kill()  # SIGKILL: the session cannot say goodbye
+    assert _gone(child, timeout=10), "the forked child outlived the session that asked for it"
