@@ -126,7 +126,7 @@ class Session:
         if self._runtime is None:
             from edge_agent.validate import RuntimeChild
 
-            self._runtime = RuntimeChild(self.store.home)
+            self._runtime = RuntimeChild(self.store.home, warm=True)
         return self._runtime
 
     def close(self) -> None:

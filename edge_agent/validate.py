@@ -79,9 +79,12 @@ class RuntimeChild:
     it; the next job starts a fresh one.
     """
 
-    def __init__(self, home: Path, *, serve: bool = True) -> None:
+    def __init__(self, home: Path, *, serve: bool = True, warm: bool = False) -> None:
         self.home = home
         self.serve = serve
+        self.warm_start = warm
+        """Fork the child from the home's warm runtime when there can be one (a session's
+        child; not a one-off probe, whose working directory is no agent home)."""
         self._proc: Optional[subprocess.Popen] = None
         self._buffer = bytearray()
         self._stderr: Deque[bytes] = collections.deque()
@@ -99,7 +102,7 @@ class RuntimeChild:
         env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
         self._buffer.clear()
         self._stderr.clear()
-        if self.serve:
+        if self.serve and self.warm_start:
             from edge_agent import warm
 
             forked = warm.fork_child(self.home, env, _child_dir()) if warm.enabled() else None
