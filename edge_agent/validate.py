@@ -10,10 +10,10 @@ text) or `invoke_failed`.
 
 A one-shot `install` starts a child for its validation alone; an agent
 session keeps one child (`RuntimeChild`) for its life, so the runtime is
-imported once per deploy for both validation and the health-gate bench. That
-child is forked from the agent home's warm runtime (`edge_agent.warm`), which
-imported numpy and the runtime once for every session; where there is none to
-be had, it starts cold.
+imported once per deploy for both validation and the health-gate bench. The
+session's child is forked from the agent home's warm runtime (`edge_agent.warm`,
+handed in as `fork`), which imported numpy and the runtime once for every
+session; where there is none to be had, it starts cold.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Deque, Dict, Optional
+from typing import IO, Any, Callable, Deque, Dict, Optional
 
 import edge_agent
 from edge_agent.errors import AgentError, one_line
@@ -79,12 +79,14 @@ class RuntimeChild:
     it; the next job starts a fresh one.
     """
 
-    def __init__(self, home: Path, *, serve: bool = True, warm: bool = False) -> None:
+    def __init__(
+        self, home: Path, *, serve: bool = True, fork: Optional[Callable[..., Any]] = None
+    ) -> None:
         self.home = home
         self.serve = serve
-        self.warm_start = warm
-        """Fork the child from the home's warm runtime when there can be one (a session's
-        child; not a one-off probe, whose working directory is no agent home)."""
+        self.fork = fork
+        """`warm.fork_child` for a session's child (forked from the home's warm runtime
+        when there is one); None for a one-off, whose working directory is no agent home."""
         self._proc: Optional[subprocess.Popen] = None
         self._buffer = bytearray()
         self._stderr: Deque[bytes] = collections.deque()
@@ -102,12 +104,10 @@ class RuntimeChild:
         env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
         self._buffer.clear()
         self._stderr.clear()
-        if self.serve and self.warm_start:
-            from edge_agent import warm
-
-            forked = warm.fork_child(self.home, env, _child_dir()) if warm.enabled() else None
+        if self.serve and self.fork is not None:
+            forked = self.fork(self.home, env, _child_dir())
             if forked is not None:
-                self._proc = forked  # type: ignore[assignment]
+                self._proc = forked
                 self._watch_stderr()
                 return False
         cmd = [sys.executable, "-m", "edge_agent.validate_child"]

@@ -217,8 +217,10 @@ def main() -> None:
 def report(rows: dict[tuple[int, str], list[dict[str, float]]], sizes: list[int]) -> None:
     keys = ["wall_s", "fanout_s", "studio_cpu_s", "agent_cpu_s", "device_cpu_s", "load", "busy"]
     med = {k: {f: statistics.median(r[f] for r in v) for f in keys} for k, v in rows.items()}
-    print(f"\n{'devices':>7} {'arm':>4} {'wall_s':>7} {'fanout_s':>8} {'studio_cpu':>10} "
-          f"{'agent_cpu/dep':>13} {'device_cpu/dep':>14} {'load':>5} {'busy':>5}   (medians)")  # fmt: skip
+    head = ["devices", "arm", "wall_s", "fanout_s", "studio_cpu", "agent_cpu/dep",
+            "device_cpu/dep", "load", "busy"]  # fmt: skip
+    widths = [7, 4, 7, 8, 10, 13, 14, 5, 5]
+    print("\n" + " ".join(f"{h:>{w}}" for h, w in zip(head, widths)) + "   (medians)")
     for size in sizes:
         for arm in ARMS:
             m = med[(size, arm)]

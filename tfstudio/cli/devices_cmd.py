@@ -266,13 +266,22 @@ def _trust_all_new(args: argparse.Namespace, selector: str) -> int:
             hint="run it on a terminal, or trust each: tfstudio devices trust NAME "
             "--fingerprint SHA256:...",
         )
-    answer = input(f"trust these {len(new)} host keys (compared out of band)? [y/N] ")
+    # Devices behind one address (one sshd, several users) offer one key: ask about keys.
+    keys = list({(o.entry, o.fingerprint): o for o in new}.values())
+    shared = f" of {len(new)} devices" if len(keys) != len(new) else ""
+    answer = input(
+        f"trust these {len(keys)} host key{'s' * (len(keys) != 1)}{shared} "
+        "(compared out of band)? [y/N] "
+    )
     if answer.strip().lower() not in ("y", "yes"):
         print("nothing recorded")
         return 1
-    for offer in new:
+    for offer in keys:
         studio.record_host_key(offer)
-    print(f"trusted {len(new)} host keys" + (f" ({known} already trusted)" if known else ""))
+    print(
+        f"trusted {len(keys)} host key{'s' * (len(keys) != 1)}{shared}"
+        + (f" ({known} already trusted)" if known else "")
+    )
     return 1 if failed or changed else 0
 
 

@@ -193,7 +193,7 @@ class Rollout:
                 for s in soaked
                 if s.failure
             ]
-        timing = {"deploy_s": deploy_s, "soak_s": soak_s}
+        timing = {"deploy_s": deploy_s, **({"soak_s": soak_s} if soaked else {})}
         figures = [s.to_json() for s in soaked]
         if len(failures) > allowed:
             report.stage(Stage.ROLLBACK, self._verdict_text(wave, failures), wave.index, total)
@@ -377,8 +377,8 @@ class Rollout:
             "failed": len(failures),
             "allowed": self.gates.max_failures,
             "devices": {f["device"]: f"{f['gate']}: {f['reason']}" for f in failures},
-            "reason": f"wave {wave.index}: {len(failures)} device(s) failed "
-            f"({', '.join(gates)}), at most {self.gates.max_failures} allowed",
+            "reason": f"wave {wave.index}: {len(failures)} device{'s' * (len(failures) != 1)} "
+            f"failed ({', '.join(gates)}), at most {self.gates.max_failures} allowed",
         }
 
 

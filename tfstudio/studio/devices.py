@@ -24,6 +24,7 @@ from tfstudio.operations import (
 from tfstudio.studio.state import StudioState
 
 if TYPE_CHECKING:
+    from tfstudio.errors import TfStudioError
     from tfstudio.fleet.agent_install import AgentInstallResult
     from tfstudio.fleet.check import CheckResult
     from tfstudio.fleet.device_import import ImportResult
@@ -212,6 +213,30 @@ class DeviceOps(StudioState):
         device = self.device(name)
         with self.connector(device) as transport:
             return install_agent(device, transport, runtime=runtime)
+
+    def install_agents(
+        self, names: Sequence[str], *, runtime: str | None = None
+    ) -> list[AgentInstallResult | TfStudioError]:
+        """Installs the agent on every device of `names` at once (`workers` at a time);
+        returns each one's result, or the error that stopped it, in order."""
+        from tfstudio.errors import DeviceError, TfStudioError
+        from tfstudio.fleet import fanout
+
+        def one(name: str) -> AgentInstallResult | TfStudioError:
+            try:
+                return self.install_agent(name, runtime=runtime)
+            except TfStudioError as exc:
+                return exc
+
+        return fanout.run_all(
+            list(names),
+            lambda i, name: one(name),
+            workers=min(self.workers, max(1, len(names))),
+            cancel=CancelToken(),
+            abandon=lambda i, name: DeviceError(f"{name}: cancelled"),
+            grace_s=0.0,
+            name="install",
+        )
 
     def agent_call(self, name: str, command: str, *args: str) -> dict[str, Any]:
         """Runs one agent command on `name` and returns its JSON answer.

@@ -101,7 +101,7 @@ class MeasureOps(DeviceOps):
         rollout's waves and each device's outcome in `Report.rollout`. Raises
         OutputError when a log cannot be read, UsageError for an unknown rollout.
         """
-        from tfstudio.measure.report import build_report
+        from tfstudio.measure.report import Cell, build_report
 
         if rollout is None:
             return build_report([Path(m) for m in models], list(devices))
@@ -110,6 +110,10 @@ class MeasureOps(DeviceOps):
         record = RolloutRecord.load(rollout)
         names = [n for wave in record.waves for n in wave.devices]
         report = build_report([], names).restrict(record.sha256, names)
+        for name, known in record.devices.items():
+            cell = report.cells.setdefault((record.sha256, name), Cell(record.sha256, name))
+            if cell.bench is None and known.bench and known.status == "ok":
+                cell.bench = {**known.bench, "time": record.updated}  # its health gate's
         report.rollout = {
             "id": record.id,
             "state": record.shown_state,
