@@ -223,3 +223,25 @@ def test_a_killed_studio_leaves_no_wave_passed_half_gated(
     done = _json(capsys)
     assert done["state"] == "done" and done["runs"] == 3
     assert all(_active(name) == v2 for name in trio)
+
+
+def test_an_eval_gate_halts_and_a_resume_relaxes_it_on_the_recorded_data(
+    tiny_models: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    rng = np.random.default_rng(0)
+    data = tmp_path / "eval.npz"  # random labels: ~10% accuracy
+    np.savez(data, x=rng.random((40, 64), dtype=np.float32), y=rng.integers(0, 10, 40))
+    v1, v2 = tiny_models["float32"], tiny_models["dynamic"]
+    assert main(["deploy", str(v1), "--to", "local"]) == 0
+    capsys.readouterr()
+    argv = ["deploy", str(v2), "--to", "local", "--waves", "100%", "--eval-data", str(data)]
+    assert main([*argv, "--min-accuracy", "0.9", "--json"]) == 1
+    halted = _json(capsys)
+    assert halted["halted"]["devices"]["local"].startswith("health: health gate failed: accuracy")
+    assert halted["options"]["eval"] == {"data": str(data), "min_accuracy": 0.9, "reference": None}
+    assert _active("local") == inspect_model(v1).sha256
+    assert main(["deploy", "--resume", halted["id"], "--min-accuracy", "0", "--json"]) == 0
+    done = _json(capsys)
+    assert done["state"] == "done" and done["options"]["eval"]["min_accuracy"] == 0
+    assert done["devices"]["local"]["eval"]["samples"] == 40
+    assert _active("local") == inspect_model(v2).sha256

@@ -186,6 +186,8 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
             "min_accuracy": args.min_accuracy,
             "reference": str(args.eval_reference.resolve()) if args.eval_reference else None,
         }
+    elif args.min_accuracy is not None:
+        changes["min_accuracy"] = args.min_accuracy  # on the rollout's own eval data
     return changes
 
 

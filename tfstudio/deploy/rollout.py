@@ -128,7 +128,7 @@ class Rollout:
                 verdict = self._wave(wave, total)
             except KeyboardInterrupt:  # between two safe points of the wave
                 self.cancel.set()
-                verdict = self._interrupted(wave, self._report(wave, total), time.monotonic())
+                verdict = self._interrupted(wave, self._report(wave), time.monotonic())
             if verdict == "interrupted":
                 record.emit(
                     "end",
@@ -144,12 +144,12 @@ class Rollout:
             record.emit("end", state="done")
         return RolloutResult(record.id, record.state, record.to_json())
 
-    def _report(self, wave: WaveRecord, total: int) -> Reporter:
+    def _report(self, wave: WaveRecord) -> Reporter:
         return Reporter(OPERATION, f"wave {wave.index}", self.on_event)
 
     def _wave(self, wave: WaveRecord, total: int) -> str:
         """Deploys, gates and soaks one wave; returns passed, failed or interrupted."""
-        record, report = self.record, self._report(wave, total)
+        record, report = self.record, self._report(wave)
         count = len(wave.devices)
         started = time.monotonic()
         record.emit("wave", wave=wave.index, state="deploying")

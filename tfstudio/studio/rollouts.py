@@ -117,7 +117,8 @@ class RolloutOps(MeasureOps):
         """Continues a halted or interrupted rollout from its first wave that has not
         passed (that wave starts again), with the recorded options updated by `changes`
         (any of bench, max_p99_ms, keep, workers, max_failures, soak_s (0: no soak),
-        max_error_rate, max_request_p99_ms, eval: {"data", "min_accuracy", "reference"}).
+        max_error_rate, max_request_p99_ms, eval: {"data", "min_accuracy", "reference"},
+        min_accuracy alone: on the recorded eval data).
 
         Raises UsageError (unknown id), RolloutError (done already, or running
         elsewhere), ModelFormatError (the model file changed since: its sha256 differs).
@@ -152,6 +153,14 @@ class RolloutOps(MeasureOps):
             soak_json = {}
         if "max_failures" in changed:
             gates_json["max_failures"] = changed.pop("max_failures")
+        if "min_accuracy" in changed:
+            evaluation = changed.get("eval") or record.options.get("eval")
+            if not evaluation:
+                raise UsageError(
+                    "--min-accuracy needs eval data: this rollout has none",
+                    hint="add --eval-data DATA.npz",
+                )
+            changed["eval"] = {**evaluation, "min_accuracy": changed.pop("min_accuracy")}
         gates_json["soak"] = soak_json or None
         if gates_json != record.options.get("gates"):
             changed["gates"] = gates_json
