@@ -103,6 +103,9 @@ def test_three_waves_halt_on_an_old_device_then_resume(
         assert _active(name) == v1_sha
     other = plan[1][1]
     assert halted["devices"][other]["rolled_back"] and halted["devices"][other]["status"] == "ok"
+    logged = [e for e in deploylog.read(other) if e.get("rollout") == rollout_id]
+    assert [e["result"] for e in logged] == ["ok", "rollout_rollback"]
+    assert logged[-1]["sha256"] == v1_sha and logged[-1]["wave"] == 2
     for name in plan[2]:  # never touched: no deploy of v2 was even tried
         assert _active(name) == v1_sha
         assert not [e for e in deploylog.read(name) if e.get("rollout") == rollout_id]

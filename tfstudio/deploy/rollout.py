@@ -41,7 +41,7 @@ from tfstudio.deploy.rolloutlog import PASSED, RolloutRecord, WaveRecord
 from tfstudio.deploy.run import deploy_many
 from tfstudio.deploy.soak import DeviceSoak, SoakGate, soak
 from tfstudio.errors import CancelledError, TfStudioError
-from tfstudio.fleet import fanout, registry
+from tfstudio.fleet import deploylog, fanout, registry
 from tfstudio.fleet.registry import Device
 from tfstudio.operations import CancelToken, Event, EventCallback, Reporter, Stage, TargetFinished
 from tfstudio.transport.base import Transport
@@ -353,6 +353,19 @@ class Rollout:
         finally:
             session.close()
         self.record.emit("rollback", device=name, ok=ok, active=active, message=message)
+        if ok:  # what the device runs now, for the dashboard and the report
+            deploylog.append(
+                {
+                    "device": name,
+                    "result": "rollout_rollback",
+                    "sha256": active,
+                    "active": active,
+                    "previous": self.facts.sha256,
+                    "message": message,
+                    "rollout": self.record.id,
+                    "wave": known.wave,
+                }
+            )
         Reporter(OPERATION, name, self.on_event).finished(ok, message, {"active": active})
 
     # -- texts --------------------------------------------------------------------
