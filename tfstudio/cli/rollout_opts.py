@@ -4,12 +4,16 @@ and printing how it ended. Imported by `deploy_cmd` (and `rollouts_cmd` for the 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.output import print_table, show, wants_json
 
 if TYPE_CHECKING:
+    from tfstudio.operations import CancelToken
     from tfstudio.studio.types import RolloutRecord, RolloutResult, WaveGates
 
 ROLLOUT_ONLY = ("seed", "canary", "max_failures", "soak", "max_error_rate", "max_request_p99_ms")
@@ -133,8 +137,10 @@ def run(args: argparse.Namespace, options_of: Any) -> int:
                 "--resume takes the model, devices and waves from the rollout's record",
                 hint=f"run: tfstudio deploy --resume {args.resume} [gate options]",
             )
-        with EventPrinter(enabled=not wants_json(args)) as progress:
-            result = studio.resume_rollout(args.resume, changes=_changes(args), on_event=progress)
+        with _ctrl_c_cancels() as cancel, EventPrinter(enabled=not wants_json(args)) as progress:
+            result = studio.resume_rollout(
+                args.resume, changes=_changes(args), on_event=progress, cancel=cancel
+            )
         return _finish(args, result)
     if args.model is None or not args.to:
         raise UsageError("deploy --waves needs MODEL and --to SELECTOR")
@@ -151,7 +157,7 @@ def run(args: argparse.Namespace, options_of: Any) -> int:
             "min_accuracy": args.min_accuracy,
             "reference": str(args.eval_reference.resolve()) if args.eval_reference else None,
         }
-    with EventPrinter(enabled=not wants_json(args)) as progress:
+    with _ctrl_c_cancels() as cancel, EventPrinter(enabled=not wants_json(args)) as progress:
         result = studio.rollout(
             args.model,
             args.to,
@@ -162,8 +168,37 @@ def run(args: argparse.Namespace, options_of: Any) -> int:
             canaries=canaries,
             eval_source=eval_source,
             on_event=progress,
+            cancel=cancel,
         )
     return _finish(args, result)
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels() -> Iterator[CancelToken]:
+    """Yields the rollout's cancel token: the first Ctrl-C only sets it, and the rollout
+    stops at its next safe point and rolls the wave back; a second one interrupts that
+    rollback (the default handler again).
+
+    Why a handler: a KeyboardInterrupt raised at an arbitrary point of the soak's wait
+    (inside threading's own locks) could be lost, and the wave soaked on. The token is
+    set from a thread: the handler runs in the main thread, which may hold the token's
+    own lock at that moment.
+    """
+    import threading
+
+    from tfstudio.operations import CancelToken
+
+    token = CancelToken()
+
+    def first(_sig: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        threading.Thread(target=token.cancel, name="ctrl-c", daemon=True).start()
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield token
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _changes(args: argparse.Namespace) -> dict[str, Any]:

@@ -317,7 +317,8 @@ class Rollout:
             abandon=lambda i, name: self.record.emit(
                 "rollback", device=name, ok=False, message=f"{name}: rollback abandoned"
             ),
-            may_abandon=lambda i: False,
+            # a Ctrl-C that interrupted the wave was the first: the next one leaves them
+            may_abandon=lambda i: self.cancel.is_set(),
             name="rollback",
         )
 
