@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default="random", help="random | zeros | FILE.npy | FILE.npz")
     p.add_argument("--input-sha256", help="refuse the --input file unless it hashes to this")
     p.add_argument("--profile-ops", action="store_true")
+    p.add_argument("--signature", help="the signature to run (default: serving_default)")
     command("status", "server, active model, last bench")
     command("session", "one deploy's agent: JSON-line requests on stdin, answers on stdout")
     p = command("serve", "serve the active model over HTTP (TF Serving shape)")

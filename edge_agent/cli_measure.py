@@ -100,6 +100,7 @@ def run_bench_command(store: Any, args: argparse.Namespace) -> Dict[str, Any]:
         input_kind=args.input,
         profile_ops=args.profile_ops,
         input_sha=args.input_sha256,
+        signature=getattr(args, "signature", None),
     )
 
 

@@ -171,8 +171,15 @@ def _scale_zero(detail: Dict[str, Any]) -> Tuple[float, int]:
     return float(scale), int(zero_point)
 
 
-def generated_input(detail: Dict[str, Any], kind: str, rng: np.random.Generator) -> np.ndarray:
-    """Returns an input for a tensor: 'zeros' or 'random' within the dtype's range.
+def generated_input(
+    detail: Dict[str, Any],
+    kind: str,
+    rng: np.random.Generator,
+    low: float = -1.0,
+    high: float = 1.0,
+) -> np.ndarray:
+    """Returns an input for a tensor: 'zeros' or 'random' (integers over the dtype's
+    range, floats uniform in [low, high)).
 
     Dynamic dimensions (-1 in the signature) are already concrete in `shape`.
     """
@@ -185,7 +192,7 @@ def generated_input(detail: Dict[str, Any], kind: str, rng: np.random.Generator)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return rng.integers(int(info.min), int(info.max), size=shape, endpoint=True).astype(dtype)
-    return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+    return rng.uniform(low, high, size=shape).astype(dtype)
 
 
 def run_once(interpreter: Any, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:

@@ -37,14 +37,16 @@ DISTRIBUTIONS: Dict[str, Tuple[str, ...]] = {
 """Package name → the distribution names (normalized) that install it."""
 
 LITERT_COMPAT: Tuple[Tuple[Tuple[int, ...], str], ...] = (
-    ((2, 0), "2.21.0"),
-    ((1, 3), "2.20.0"),
-    ((1, 1), "2.19.0"),
-    ((1, 0), "2.18.0"),
+    ((2, 2), "2.21.0"),
+    ((2, 0), "2.20.0"),
+    ((1, 2), "2.19.0"),
+    ((1, 0), "2.14.0"),
 )
-"""ai-edge-litert release → the TensorFlow Lite runtime level whose kernels it
-carries. A model's `min_runtime_version` is in TensorFlow's numbering, so the
-agent reports every runtime in that numbering as `compat_version`."""
+"""ai-edge-litert release → the TensorFlow Lite runtime level whose op versions it
+registers, as measured (`measured.release_level`: 1.0.1 lacks TRANSPOSE v7, 1.3.0 PAD
+v5, 2.0.3 FULLY_CONNECTED v14; a test holds these to the measured wheels). A model's
+`min_runtime_version` is in TensorFlow's numbering, so the agent reports every
+runtime in that numbering as `compat_version`."""
 
 UNKNOWN = "unknown"
 
@@ -74,7 +76,7 @@ def compat_version(name: str, version: str) -> str:
     for floor, compat in LITERT_COMPAT:
         if parsed >= floor:
             return compat
-    return "2.18.0"
+    return LITERT_COMPAT[-1][1]
 
 
 def _listing(entry: str, cache: Dict[str, List[str]]) -> List[str]:

@@ -30,6 +30,7 @@ __all__ = [
     "SignatureInfo",
     "SubgraphInfo",
     "TensorInfo",
+    "kernel_key",
     "parse_version",
     "read_model_facts",
 ]
@@ -43,7 +44,6 @@ TENSOR_TYPES = {
     16: "uint16", 17: "int4", 18: "bfloat16",
 }  # fmt: skip
 """TensorType enum values → numpy-style dtype names."""
-_FLOAT32 = 0
 
 # Table field indices (schema.fbs).
 _MODEL_VERSION, _MODEL_OPCODES, _MODEL_SUBGRAPHS, _MODEL_DESCRIPTION = 0, 1, 2, 3
@@ -55,7 +55,7 @@ _TENSOR_SHAPE, _TENSOR_TYPE, _TENSOR_NAME, _TENSOR_QUANT, _TENSOR_SHAPE_SIG = 0,
 _QUANT_SCALE, _QUANT_ZERO_POINT, _QUANT_DIM = 2, 3, 6
 _BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
 _METADATA_NAME, _METADATA_BUFFER = 0, 1
-_OPERATOR_OPCODE_INDEX, _OPERATOR_OUTPUTS = 0, 2
+_OPERATOR_OPCODE_INDEX, _OPERATOR_INPUTS, _OPERATOR_OUTPUTS = 0, 1, 2
 _SIGNATURE_INPUTS, _SIGNATURE_OUTPUTS, _SIGNATURE_KEY, _SIGNATURE_SUBGRAPH = 0, 1, 2, 4
 _TENSORMAP_NAME, _TENSORMAP_INDEX = 0, 1
 
@@ -102,6 +102,17 @@ class SubgraphInfo:
     outputs: int
     ops: Dict[str, int] = field(default_factory=dict)
     float_ops: Dict[str, int] = field(default_factory=dict)
+    kernels: List[str] = field(default_factory=list)
+
+
+def kernel_key(op: str, inputs: List[str], outputs: List[str]) -> str:
+    """Names the kernel an operator needs: 'RSQRT(int16)->(int16)'.
+
+    A runtime can register an op version and still refuse its tensor types
+    ("Type INT16 is unsupported by op Rsqrt"), so what runs is the op with the
+    types of every input ('-' for an absent optional one) and output.
+    """
+    return f"{op}({','.join(inputs)})->({','.join(outputs)})"
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,11 @@ class ModelFacts:
     def flex_ops(self) -> List[str]:
         """Names of the TensorFlow (Flex) ops, e.g. 'FlexTensorListReserve'."""
         return [op.name[len("CUSTOM:") :] for op in self.ops if is_flex(op.name)]
+
+    @property
+    def kernels(self) -> List[str]:
+        """The distinct kernels (`kernel_key`) of every subgraph, in order of first use."""
+        return list(dict.fromkeys(k for g in self.subgraphs for k in g.kernels))
 
     @property
     def custom_ops(self) -> List[str]:
@@ -363,6 +379,17 @@ def _subgraph(
     operators = r.tables(table, _SUBGRAPH_OPERATORS)
     ops: Dict[str, int] = {}
     float_ops: Dict[str, int] = {}
+    kernels: List[str] = []
+    types: Dict[int, str] = {}
+
+    def dtype(i: int) -> str:
+        if not 0 <= i < len(tensors):
+            return "-"  # -1: an optional input left out
+        if i not in types:
+            code = r.scalar(tensors[i], _TENSOR_TYPE, "i8")
+            types[i] = TENSOR_TYPES.get(code, f"type_{code}")
+        return types[i]
+
     for op in operators:
         code = r.scalar(op, _OPERATOR_OPCODE_INDEX, "u32")
         if code >= len(opcodes):
@@ -372,9 +399,11 @@ def _subgraph(
         counts[code] += 1
         name = opcodes[code][0]
         ops[name] = ops.get(name, 0) + 1
-        outputs = [i for i in r.ints(op, _OPERATOR_OUTPUTS) if 0 <= i < len(tensors)]
-        if any(r.scalar(tensors[i], _TENSOR_TYPE, "i8") == _FLOAT32 for i in outputs):
+        outputs = r.ints(op, _OPERATOR_OUTPUTS)
+        if any(dtype(i) == "float32" for i in outputs):
             float_ops[name] = float_ops.get(name, 0) + 1
+        kernels.append(kernel_key(name, [dtype(i) for i in r.ints(op, _OPERATOR_INPUTS)],
+                                  [dtype(i) for i in outputs]))  # fmt: skip
     return SubgraphInfo(
         index=index,
         name=r.string(table, _SUBGRAPH_NAME) or "",
@@ -384,6 +413,7 @@ def _subgraph(
         outputs=len(r.ints(table, _SUBGRAPH_OUTPUTS)),
         ops=ops,
         float_ops=float_ops,
+        kernels=kernels,
     )
 
 

@@ -80,13 +80,21 @@ class RuntimeChild:
     """
 
     def __init__(
-        self, home: Path, *, serve: bool = True, fork: Optional[Callable[..., Any]] = None
+        self,
+        home: Path,
+        *,
+        serve: bool = True,
+        fork: Optional[Callable[..., Any]] = None,
+        python: Optional[str] = None,
     ) -> None:
         self.home = home
         self.serve = serve
         self.fork = fork
         """`warm.fork_child` for a session's child (forked from the home's warm runtime
         when there is one); None for a one-off, whose working directory is no agent home."""
+        self.python = python or sys.executable
+        """The interpreter of the child: this one, or another environment's (the studio
+        proves models on other runtime releases, each in its own venv)."""
         self._proc: Optional[subprocess.Popen] = None
         self._buffer = bytearray()
         self._stderr: Deque[bytes] = collections.deque()
@@ -104,13 +112,14 @@ class RuntimeChild:
         env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
         self._buffer.clear()
         self._stderr.clear()
-        if self.serve and self.fork is not None:
+        # The warm runtime is this interpreter's: a child of another environment starts cold.
+        if self.serve and self.fork is not None and self.python == sys.executable:
             forked = self.fork(self.home, env, _child_dir())
             if forked is not None:
                 self._proc = forked
                 self._watch_stderr()
                 return False
-        cmd = [sys.executable, "-m", "edge_agent.validate_child"]
+        cmd = [self.python, "-m", "edge_agent.validate_child"]
         if first_model is not None:
             cmd.append(os.path.abspath(first_model))
         if self.serve:
@@ -356,14 +365,30 @@ def _refusal(result: Dict[str, Any], facts: ModelFacts) -> AgentError:
         if too_old is not None:
             return _runtime_too_old(too_old, text, rt_name, facts)
         return AgentError(
-            f"{rt_name} could not load the model: {text}",
+            f"{rt_name} could not load the model: {text}{_measured_note(facts, rt)}",
             "invoke_failed",
             hint="the file may be corrupt or need custom ops this runtime lacks",
         )
     return AgentError(
-        f"the model loaded but its test invoke failed on {rt_name}: {text}",
+        f"the model loaded but its test invoke failed on {rt_name}: {text}"
+        + _measured_note(facts, rt),
         "invoke_failed",
+        hint="convert the model in another mode, or upgrade the runtime",
     )
+
+
+def _measured_note(facts: ModelFacts, rt: Dict[str, Any]) -> str:
+    """What the measured table knows of this model on this runtime release, if anything:
+    ' (measured: RSQRT(int16)->(int16): load: Type INT16 is unsupported by op Rsqrt)'."""
+    from edge_agent import measured
+
+    release = measured.release_for(str(rt.get("name") or ""), str(rt.get("version") or ""))
+    if release is None:
+        return ""
+    found = measured.check_release(
+        release[0], [(op.name, op.version) for op in facts.ops], facts.kernels
+    )
+    return f" (measured on {release[0]}: {'; '.join(found.reasons())})" if not found.ok else ""
 
 
 def _too_old(text: str, facts: ModelFacts, compat: Optional[str]) -> Optional[str]:

@@ -44,8 +44,14 @@ or `validate-slow` (sleep 3 s before the load), so tests can drive the parent's 
 of a runtime that crashes or hangs, and change the file while it is being validated."""
 
 
-def validate(model_path: str) -> Dict[str, Any]:
-    """Returns the validation result object described in the module docstring."""
+def validate(model_path: str, value_range: Optional[List[float]] = None) -> Dict[str, Any]:
+    """Returns the validation result object described in the module docstring.
+
+    The invoke runs the model's default signature (`serving_default`, else its
+    first): the one a request without `signature_name` gets, and the one the
+    studio converted and scored, whichever subgraph holds it. Inputs are random
+    (seeded), float ones uniform in `value_range` (default [-1, 1]).
+    """
     fault = os.environ.get(FAULT_ENV, "")
     if fault == "validate-slow":
         time.sleep(3)
@@ -53,6 +59,7 @@ def validate(model_path: str) -> Dict[str, Any]:
         import numpy as np
 
         from edge_agent import runtime
+        from edge_agent.signatures import default_key, read_signatures
 
         info = runtime.detect_runtime()
     except Exception as exc:  # noqa: BLE001 - any import failure means "no runtime"
@@ -69,13 +76,17 @@ def validate(model_path: str) -> Dict[str, Any]:
     if fault == "validate-hang":
         time.sleep(3600)
     rng = np.random.default_rng(0)
+    low, high = (value_range or [-1.0, 1.0])[:2]
+    timed: List[float] = []
     try:
-        inputs = [
-            runtime.generated_input(d, "random", rng) for d in interpreter.get_input_details()
-        ]
-        t1 = time.perf_counter()
-        outputs: List[Any] = runtime.run_once(interpreter, inputs)
-        invoke_ms = (time.perf_counter() - t1) * 1e3
+        signatures = read_signatures(interpreter)
+        key = default_key(signatures)
+        signature = signatures[key]
+        inputs = {
+            name: runtime.generated_input(detail, "random", rng, low=low, high=high)
+            for name, detail in signature.inputs.items()
+        }
+        outputs = signature.run(interpreter, inputs, timed.append)
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "stage": "invoke", "error": str(exc), "runtime": rt}
     finally:
@@ -84,9 +95,10 @@ def validate(model_path: str) -> Dict[str, Any]:
     return {
         "ok": True,
         "runtime": rt,
+        "signature": key,
         "load_ms": round(load_ms, 3),
-        "invoke_ms": round(invoke_ms, 3),
-        "outputs": [list(o.shape) for o in outputs],
+        "invoke_ms": round(timed[0] * 1e3 if timed else 0.0, 3),
+        "outputs": [list(np.shape(o)) for o in outputs.values()],
     }
 
 
@@ -131,7 +143,10 @@ def run_job(home: str, job: Dict[str, Any]) -> Dict[str, Any]:
 
     op = job.get("op")
     if op == "validate":
-        return validate(str(job.get("path")))
+        value_range = job.get("range")
+        return validate(
+            str(job.get("path")), value_range if isinstance(value_range, list) else None
+        )
     handler = JOBS.get(str(op))
     if handler is None:
         error = AgentError(f"the runtime child has no job {op!r}", "internal")

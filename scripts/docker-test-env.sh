@@ -2,7 +2,11 @@
 # The Docker side of the test environment (called by prepare-test-env.sh):
 #  1. Debian packages: docker.io (engine + CLI), busybox-static, debootstrap;
 #  2. a running dockerd (started in the background when `docker info` fails);
-#  3. the test images, built locally because no registry is reachable, and
+#  3. a one-node swarm: the engine becomes a swarm manager (`docker swarm init
+#     --advertise-addr 127.0.0.1`) unless it is one already, for the multi-worker
+#     tests; services and networks a killed test run left behind are removed
+#     (`--cleanup-swarm` does only that, for .ci/run's exit);
+#  4. the test images, built locally because no registry is reachable, and
 #     cached by tag (rebuilt only when `docker image inspect` does not find them):
 #       $TFSTUDIO_TEST_BUSYBOX_IMAGE  a tiny busybox image (docker import of a folder)
 #       $TFSTUDIO_TEST_TF_IMAGE       a real TensorFlow CPU image: debootstrap minbase
@@ -21,6 +25,33 @@ DOCKERD_LOG=${TFSTUDIO_DOCKERD_LOG:-/tmp/dockerd.log}
 
 say() { echo "docker-test-env: $*"; }
 die() { echo "docker-test-env: error: $*" >&2; exit 1; }
+
+# Multi-worker jobs' services and networks carry tfstudio.kind=group; only those go.
+cleanup_swarm() {
+  docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null | grep -qx true || return 0
+  local services networks
+  services=$(docker service ls -q --filter label=tfstudio.kind=group)
+  if [ -n "$services" ]; then
+    say "removing $(echo "$services" | wc -l) leftover multi-worker service(s)"
+    # shellcheck disable=SC2086
+    docker service rm $services >/dev/null
+  fi
+  networks=$(docker network ls -q --filter label=tfstudio.kind=group)
+  [ -n "$networks" ] || return 0
+  for _ in $(seq 1 80); do  # the services' containers leave the networks first
+    # shellcheck disable=SC2086
+    docker network rm $networks >/dev/null 2>&1 && return 0
+    networks=$(docker network ls -q --filter label=tfstudio.kind=group)
+    [ -n "$networks" ] || return 0
+    sleep 0.25
+  done
+  say "warning: networks still in use: $networks"
+}
+
+if [ "${1:-}" = "--cleanup-swarm" ]; then
+  cleanup_swarm
+  exit 0
+fi
 
 # -- 1. packages -------------------------------------------------------------
 need_apt=()
@@ -48,9 +79,22 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { tail -n 20 "$DOCKERD_LOG" >&2; die "dockerd did not start"; }
 fi
 
+# -- 3. a one-node swarm ------------------------------------------------------
+# Never `docker swarm leave`: other suites share this engine, and its containers
+# run as before in a swarm.
+swarm_state=$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}')
+case "$swarm_state" in
+  "active true") say "the engine is a swarm manager already" ;;
+  "inactive "*)
+    say "docker swarm init --advertise-addr 127.0.0.1"
+    docker swarm init --advertise-addr 127.0.0.1 >/dev/null ;;
+  *) die "the engine is in a swarm but not a manager ($swarm_state): the multi-worker tests need one" ;;
+esac
+cleanup_swarm
+
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# -- 3a. busybox ---------------------------------------------------------------
+# -- 4a. busybox ---------------------------------------------------------------
 build_busybox() (  # a subshell, so that its EXIT trap removes the folder
   local root busybox
   busybox=$(command -v busybox)
@@ -76,7 +120,7 @@ else
   build_busybox
 fi
 
-# -- 3b. TensorFlow ------------------------------------------------------------
+# -- 4b. TensorFlow ------------------------------------------------------------
 ROOTFS=""
 cleanup_rootfs() {
   [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ] || return 0

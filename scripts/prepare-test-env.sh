@@ -10,6 +10,10 @@
 #      $TFSTUDIO_TEST_VENVS/device      numpy + ai-edge-litert  (a current device)
 #      $TFSTUDIO_TEST_VENVS/old-device  numpy<2 + tflite-runtime 2.14 (an old device)
 #      $TFSTUDIO_TEST_VENVS/ansible     ansible-core: the oracle of the inventory reader
+#  - runtime releases for `tfstudio compat` and the measured-table tests, built by the
+#    studio's own builder (tfstudio.compat.venvs) under $TFSTUDIO_TEST_RUNTIMES
+#    (default /opt/tfstudio-test/runtimes): tflite-runtime 2.14.0, ai-edge-litert
+#    1.0.1 and 2.3.0 (it needs the project's .venv, which scripts/setup.sh makes).
 # Each step is cached: it runs only when its result is missing.
 set -euo pipefail
 
@@ -59,6 +63,16 @@ if [ -n "$PY39" ] && [ -x "$PY39" ]; then
   SYS_PY=$PY39 build_venv py39-device tflite_runtime "numpy<2" tflite-runtime==2.14.0
 else
   echo "prepare-test-env: no Python 3.9 found (set TFSTUDIO_PY39); py39-device not built" >&2
+fi
+RUNTIMES=${TFSTUDIO_TEST_RUNTIMES:-/opt/tfstudio-test/runtimes}
+STUDIO_PY="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python"
+if [ -x "$STUDIO_PY" ]; then
+  mkdir -p "$RUNTIMES"
+  # Cached: a release whose venv has its runtime.json is not built again.
+  TFSTUDIO_RUNTIMES="$RUNTIMES" PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)" "$STUDIO_PY" \
+    -m tfstudio.compat.venvs tflite-runtime==2.14.0 ai-edge-litert==1.0.1 ai-edge-litert==2.3.0
+else
+  echo "prepare-test-env: no .venv yet (run scripts/setup.sh); runtime releases not built" >&2
 fi
 chmod -R a+rX "$(dirname "$VENVS")"
 "$(dirname "$0")/docker-test-env.sh"

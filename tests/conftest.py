@@ -1,13 +1,12 @@
 """Fixtures shared by every test area.
 
 - Every test runs with TFSTUDIO_HOME in its own temp dir.
-- `tiny_models` converts a small Keras MLP with TensorFlow directly (once per
-  session) into float32, dynamic-range, float16 and int8 `.tflite` files; the
-  agent and fleet tests use them without depending on the convert core.
-- `serving_models` converts the small models of the TF Serving tests (two outputs,
-  string inputs, the named inputs of TF Serving's REST examples), once per session.
 - `device_venvs` points at the device Python environments that
   scripts/prepare-test-env.sh builds (a current one and an "old device" one).
+- The plugins in tests/plugins/ are registered here, once: the tiers (fast, full),
+  the shared generated models (`tiny_models`, `mlp`, `recurrent`, from the on-disk
+  model cache), the sshd devices and `lab`, and the Docker Engine (`docker_api`).
+  No conftest imports another's fixtures: a session fixture exists once.
 """
 
 from __future__ import annotations
@@ -27,6 +26,13 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TFSTUDIO_AGENT_WARM_IDLE_S", "15")
 VENVS = Path(os.environ.get("TFSTUDIO_TEST_VENVS", "/opt/tfstudio-test/venvs"))
 
+pytest_plugins = [
+    "tests.plugins.tiers",
+    "tests.plugins.models",
+    "tests.plugins.devices",
+    "tests.plugins.docker",
+]
+
 
 @pytest.fixture(autouse=True)
 def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -34,40 +40,6 @@ def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("TFSTUDIO_HOME", str(home))
     return home
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """MLP (64 → 32 → 10, softmax) as .tflite in four modes: {mode: path}."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import numpy as np
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    rng = np.random.default_rng(0)
-
-    def rep():
-        for _ in range(16):
-            yield [rng.random((1, 64), dtype=np.float32)]
-
-    from tests.helpers.tflite_modes import convert_modes
-
-    return convert_modes(model, rep, tmp_path_factory.mktemp("tiny-models"), "mlp")
-
-
-@pytest.fixture(scope="session")
-def serving_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """{name: path} of tests/helpers/serving_models.py's models."""
-    from tests.helpers.serving_models import build_serving_models
-
-    return build_serving_models(tmp_path_factory.mktemp("serving-models"))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,10 @@
 """Atomic file writes for the studio: temp file in the same directory, fsync, rename.
 
 A reader (or a crash) never sees a half-written file at the final name.
+`write_files_atomic` writes several files that belong together (a model and its
+manifest): all temp files first, then the renames, so a full disk leaves none.
+Files a user shares (models, manifests) are written `shared`: with the mode an
+ordinary `open` would give (0666 less the umask), not the temp file's 0600.
 `file_lock` is the studio's inter-process lock for read-modify-write of such files.
 """
 
@@ -27,38 +31,98 @@ def temp_prefix() -> str:
     return f"{TEMP_PREFIX}{os.getpid()}-"
 
 
+def current_umask() -> int:
+    """Returns the process's umask without changing it (Linux reads it from /proc; elsewhere
+    it is set and restored at once)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_writer(final: Path) -> Iterator[BinaryIO]:
+def atomic_writer(final: Path, *, shared: bool = False) -> Iterator[BinaryIO]:
     """Yields a binary file; on clean exit it is fsynced and renamed onto `final`.
 
+    `shared`: the file gets 0666 less the umask (else the temp file's 0600).
     On any exception the temp file is removed and `final` is untouched.
     Raises OutputError when the directory is not writable.
     """
+    with _temp_file(final, shared=shared) as (handle, tmp):
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+        os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+@contextlib.contextmanager
+def _temp_file(final: Path, *, shared: bool) -> Iterator[tuple[BinaryIO, str]]:
+    """Yields (an open temp file beside `final`, its path); removes it on any exception."""
     directory = final.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), suffix=".part", dir=directory)
     except OSError as exc:
         raise OutputError(f"cannot write to {directory}: {exc.strerror}") from exc
+    handle = os.fdopen(fd, "wb")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        if shared:
+            os.fchmod(fd, 0o666 & ~current_umask())
+        yield handle, tmp
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(directory)
+    finally:
+        # The writers flush, fsync and close before renaming; after a failed write
+        # (a full disk) closing would flush the same bytes and fail again.
+        with contextlib.suppress(OSError):
+            handle.close()
 
 
-def write_bytes_atomic(final: Path, data: bytes) -> None:
-    """Writes `data` to `final` atomically. Raises OutputError on OS errors."""
+def write_bytes_atomic(final: Path, data: bytes, *, shared: bool = False) -> None:
+    """Writes `data` to `final` atomically (`shared`: see `atomic_writer`).
+
+    Raises OutputError on OS errors."""
     try:
-        with atomic_writer(final) as handle:
+        with atomic_writer(final, shared=shared) as handle:
             handle.write(data)
     except OSError as exc:
         raise OutputError(f"cannot write {final}: {exc.strerror}") from exc
+
+
+def write_files_atomic(files: list[tuple[Path, bytes]], *, shared: bool = False) -> None:
+    """Writes files that belong together: every temp file is written and fsynced first,
+    then each is renamed in order, so a full disk or an error leaves none of them new.
+
+    Raises OutputError on OS errors (naming the file that could not be written).
+    """
+    with contextlib.ExitStack() as stack:
+        temps: list[tuple[str, Path]] = []
+        for final, data in files:
+            try:
+                handle, tmp = stack.enter_context(_temp_file(final, shared=shared))
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+            except OSError as exc:
+                raise OutputError(f"cannot write {final}: {exc.strerror}") from exc
+            temps.append((tmp, final))
+        try:
+            for tmp, final in temps:
+                os.replace(tmp, final)
+        except OSError as exc:
+            raise OutputError(f"cannot write {final}: {exc.strerror}") from exc
+    for directory in dict.fromkeys(final.parent for _tmp, final in temps):
+        _fsync_dir(directory)
 
 
 def write_text_atomic(final: Path, text: str) -> None:

@@ -18,6 +18,8 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from tests.helpers import model_cache, models
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -95,6 +97,11 @@ def agent_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def large_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ~17 MB float32 MLP: big enough that one read of it, or a copy in memory, shows."""
-    from tests.helpers.models import float_mlp
+    root, _ = model_cache.cached_copy(
+        "large-model", build_large_model, tmp_path_factory.mktemp("large-model"), sources=[models]
+    )
+    return root / "mlp.large.tflite"
 
-    return float_mlp(tmp_path_factory.mktemp("large-model") / "mlp.large.tflite", [2048, 2048], 2)
+
+def build_large_model(out: Path) -> None:
+    models.float_mlp(out / "mlp.large.tflite", [2048, 2048], 2)

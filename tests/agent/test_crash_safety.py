@@ -21,6 +21,9 @@ import pytest
 from tests.agent.conftest import REPO, agent_cmd, agent_env
 from tests.agent.session_client import SessionClient
 
+# Processes killed at every step: a slow scenario, the full tier (tests/plugins/tiers.py).
+pytestmark = pytest.mark.usefixtures("slow_scenario")
+
 INSTALL_STEPS = [
     "install-locked",
     "install-model-partial",

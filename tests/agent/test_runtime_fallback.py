@@ -26,7 +26,8 @@ sys.meta_path.insert(0, _HideLiteRT())
 
 
 @pytest.fixture
-def tf_only_env(tmp_path: Path) -> dict:
+def tf_only_env(tmp_path: Path, tensorflow_runtime: None) -> dict:
+    """The agent's environment on a device whose only runtime is TensorFlow."""
     hide = tmp_path / "hide-litert"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(HIDE_LITERT)

@@ -14,7 +14,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.agent.conftest import REPO, agent_cmd, agent_env
+
+# Interrupted writes and killed agents: a slow scenario, the full tier (tests/plugins/tiers.py).
+pytestmark = pytest.mark.usefixtures("slow_scenario")
 
 
 def _spawn(home: Path, *args: str, env: dict | None = None) -> subprocess.Popen:

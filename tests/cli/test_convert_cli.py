@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import model_cache
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def build_models(root: Path) -> None:
     """A small untrained MLP as .keras and SavedModel, with rep and eval data."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -29,7 +30,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             keras.layers.Dense(5, activation="softmax"),
         ]
     )
-    root = tmp_path_factory.mktemp("cli-models")
     model.save(root / "mlp.keras")
     model.export(str(root / "mlp_sm"), verbose=False)
     rng = np.random.default_rng(4)
@@ -37,6 +37,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     np.save(root / "rep.npy", x)
     np.savez(root / "eval.npz", x=x, y=rng.integers(0, 5, size=40))
     np.save(root / "bad_rep.npy", x[:, :8])
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None) -> dict[str, Path]:
+    """The MLP to convert (built once per machine: tests/helpers/model_cache.py)."""
+    root, _ = model_cache.cached_copy(
+        "cli-models", build_models, tmp_path_factory.mktemp("cli-models")
+    )
     return {
         "keras": root / "mlp.keras",
         "saved_model": root / "mlp_sm",
@@ -105,7 +113,12 @@ def test_json_output_has_the_documented_schema(models, tmp_path):
         assert v["min_runtime"]["set_by"] and v["min_runtime"]["known"] is True
         fc = next(op for op in v["ops"] if op["name"] == "FULLY_CONNECTED")
         assert fc["count"] == 2 and fc["min_runtime"]
-        assert all(set(op) == {"name", "version", "count", "min_runtime"} for op in v["ops"])
+        assert all(
+            set(op) == {"name", "version", "count", "min_runtime", "first_release"}
+            for op in v["ops"]
+        )
+        assert fc["first_release"]["ai-edge-litert"] == "1.0.1"
+        assert v["measured"]["runs_on"]["ai-edge-litert"][-1] == "2.3.0"
         for tensor in v["inputs"] + v["outputs"]:
             assert set(tensor) == {
                 "name", "signature_name", "shape", "shape_signature", "dtype", "quantization",
@@ -233,20 +246,25 @@ def test_help_documents_the_new_options():
         assert option in proc.stdout, option
 
 
-@pytest.fixture(scope="module")
-def lstm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A small LSTM text classifier (.keras) whose int8 and int16x8 calibration (with a
-    static batch) segfaults TensorFlow 2.21's converter, and its token data."""
+def build_lstm(root: Path) -> None:
+    """A small LSTM text classifier (.keras) and its token data."""
     import keras
 
     keras.utils.set_random_seed(8)
     inp = keras.Input((12,), name="tokens", dtype="int32")
     h = keras.layers.LSTM(16)(keras.layers.Embedding(50, 8)(inp))
     model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
-    root = tmp_path_factory.mktemp("cli-lstm")
     model.save(root / "lstm.keras")
     rng = np.random.default_rng(8)
     np.savez(root / "tokens.npz", x=rng.integers(0, 50, size=(16, 12)).astype(np.int32))
+
+
+@pytest.fixture(scope="module")
+def lstm(tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None) -> dict[str, Path]:
+    """A small LSTM text classifier (.keras) whose int8 and int16x8 calibration (with a
+    static batch) segfaults TensorFlow 2.21's converter, and its token data (built once
+    per machine: tests/helpers/model_cache.py)."""
+    root, _ = model_cache.cached_copy("cli-lstm", build_lstm, tmp_path_factory.mktemp("cli-lstm"))
     return {"model": root / "lstm.keras", "tokens": root / "tokens.npz"}
 
 
@@ -296,6 +314,7 @@ def _strict_json(text: str) -> dict:
     return json.loads(text, parse_constant=refuse)
 
 
+@pytest.mark.usefixtures("tensorflow_child", "tensorflow_runtime")
 def test_json_never_contains_nan_it_says_why_a_value_is_missing(tmp_path):
     import tensorflow as tf
 

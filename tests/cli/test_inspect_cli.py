@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from tests.helpers import model_cache
 
 
 def tfstudio(*args: object) -> subprocess.CompletedProcess:
@@ -32,17 +35,23 @@ def test_json_facts_of_an_int8_model(tiny_models):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert set(doc) == {
-        "path", "size_bytes", "sha256", "min_runtime_version", "min_runtime", "flex_ops",
-        "custom_ops", "ops", "inputs", "outputs", "subgraphs", "signatures",
+        "path", "size_bytes", "sha256", "min_runtime_version", "min_runtime", "measured",
+        "flex_ops", "custom_ops", "ops", "kernels", "inputs", "outputs", "subgraphs",
+        "signatures",
     }  # fmt: skip
     assert doc["size_bytes"] == os.path.getsize(tiny_models["int8"])
     assert doc["min_runtime_version"] == "1.14.0"
     assert doc["min_runtime"]["version"] == "1.14.0"
     assert doc["min_runtime"]["set_by"] in ("FULLY_CONNECTED v4", "SOFTMAX v2")
-    assert doc["min_runtime"]["table"] == "TensorFlow 2.21.0 runtime_version.cc"
-    assert {"name": "FULLY_CONNECTED", "version": 4, "count": 2, "min_runtime": "1.14.0"} in (
-        doc["ops"]
-    )
+    assert doc["min_runtime"]["table"].startswith("TensorFlow 2.21.0 runtime_version.cc")
+    assert {
+        "name": "FULLY_CONNECTED", "version": 4, "count": 2, "min_runtime": "1.14.0",
+        "first_release": {"tflite-runtime": "2.7.0", "ai-edge-litert": "1.0.1"},
+    } in doc["ops"]  # fmt: skip
+    assert doc["kernels"] == ["FULLY_CONNECTED(int8,int8,-)->(int8)", "SOFTMAX(int8)->(int8)"]
+    # Every measured release runs it (2.7.0 is the oldest tflite-runtime measured).
+    assert doc["measured"]["runs_on"]["tflite-runtime"][0] == "2.7.0"
+    assert doc["measured"]["problems"] == {}
     (inp,) = doc["inputs"]
     assert inp["shape"] == [1, 64] and inp["dtype"] == "int8"
     assert inp["shape_signature"] == [-1, 64]
@@ -116,8 +125,7 @@ def test_error_as_json(tmp_path):
     assert json.loads(proc.stdout)["type"] == "ModelFormatError"
 
 
-@pytest.fixture(scope="module")
-def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def build_control_flow(root: Path) -> None:
     """A while-loop model (3 subgraphs: its ops live in the loop body) and a Flex model."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -133,8 +141,6 @@ def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
         def __call__(self, m):
             return {"inv": tf.linalg.inv(m)}
 
-    root = tmp_path_factory.mktemp("control-flow")
-    paths = {}
     for name, module, ops in (
         ("loop", Loop(), [tf.lite.OpsSet.TFLITE_BUILTINS]),
         ("flex", Inverse(), [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]),
@@ -143,9 +149,16 @@ def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
             [module.__call__.get_concrete_function()], module
         )
         converter.target_spec.supported_ops = ops
-        paths[name] = root / f"{name}.tflite"
-        paths[name].write_bytes(converter.convert())
-    return paths
+        (root / f"{name}.tflite").write_bytes(converter.convert())
+
+
+@pytest.fixture(scope="module")
+def control_flow(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """loop.tflite and flex.tflite, converted once per machine (tests/helpers/model_cache.py)."""
+    root, _ = model_cache.cached_copy(
+        "control-flow", build_control_flow, tmp_path_factory.mktemp("control-flow")
+    )
+    return {name: root / f"{name}.tflite" for name in ("loop", "flex")}
 
 
 def test_ops_are_counted_over_every_subgraph_which_are_listed(control_flow):

@@ -12,6 +12,12 @@
   Keras models whose outputs and data must be matched by name.
 - `recurrent`: LSTM and GRU text classifiers (int32 tokens) with token data.
 - `mobilenet_v3`: MobileNetV3Small (weights=None), whose HARD_SWISH has no 16x8 kernel.
+
+`mlp` and `recurrent` are the session's (tests/plugins/models.py: the UI and facade
+tests convert them too). The source models and their data are built once per
+machine (tests/helpers/model_cache.py); every conversion here is real and runs each
+session. Every fixture that hands out a model to convert, or converts, depends on
+`tensorflow_child`, which puts its tests in the full tier (tests/plugins/tiers.py).
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.helpers import edge_models as edge_models_module
+from tests.helpers import model_cache
+from tests.plugins.models import RecurrentFiles
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,14 +46,6 @@ class DigitsFiles:
 
 
 @dataclass(frozen=True)
-class MlpFiles:
-    h5: Path
-    saved_model: Path
-    rep_npz: Path
-    eval_npz: Path
-
-
-@dataclass(frozen=True)
 class DigitsDemo:
     """The demo's CNN trained here, saved as .keras, and its conversion in every mode."""
 
@@ -52,21 +54,45 @@ class DigitsDemo:
     keras_test_accuracy: float
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory):
-    """The demo's network and data (train, save as .keras, convert in every mode with rep
-    and eval data), and the progress events the conversion emitted."""
-    from tfstudio.convert import convert
+def build_digits_cnn(root: Path) -> None:
+    """The demo's CNN trained on the demo's data, saved as digits.keras beside the data
+    files the demo writes (train, rep, eval), and its held-out accuracy as info."""
     from tfstudio.workflows.demo.digits import load_digits_split, write_files
     from tfstudio.workflows.demo.train_digits import train
 
-    root = tmp_path_factory.mktemp("demo")
     data = load_digits_split()
     model = train(data.x_train, data.y_train)
     probs = np.asarray(model(data.x_test, training=False))
     accuracy = float(np.mean(probs.argmax(axis=1) == data.y_test))
     model.save(root / "digits.keras")
-    files = write_files(data, root)
+    write_files(data, root)
+    model_cache.write_info(root, accuracy=accuracy)
+
+
+@pytest.fixture(scope="session")
+def digits_cnn(
+    tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None
+) -> tuple[Path, float]:
+    """The demo's folder for this session: the trained CNN and its data (a copy of the
+    cache entry), and its Keras test accuracy. `demo` converts into it."""
+    root, info = model_cache.cached_copy(
+        "digits-cnn", build_digits_cnn, tmp_path_factory.mktemp("demo"),
+        packages=["scikit-learn"],
+        sources=["tfstudio.workflows.demo.digits", "tfstudio.workflows.demo.train_digits"],
+    )  # fmt: skip
+    return root, info["accuracy"]
+
+
+@pytest.fixture(scope="session")
+def demo(digits_cnn: tuple[Path, float]):
+    """The demo's network and data (trained once per machine, saved as .keras), converted
+    here in every mode with rep and eval data, and the progress events the conversion
+    emitted."""
+    from tfstudio.convert import convert
+    from tfstudio.workflows.demo.digits import DigitsFiles as DemoFiles
+
+    root, accuracy = digits_cnn
+    files = DemoFiles(root / "digits.train.npz", root / "digits.rep.npy", root / "digits.eval.npz")
     events: list = []
     conversion = convert(
         root / "digits.keras", root, "all", rep_data=files.rep, eval_data=files.eval,
@@ -76,14 +102,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def digits(demo) -> DigitsFiles:
+def digits(digits_cnn: tuple[Path, float]) -> DigitsFiles:
+    """The demo's trained CNN (.keras) and its rep and eval data, to convert: the very
+    files `demo` converts (no conversion is made for this fixture)."""
     from tfstudio.workflows.demo.digits import load_digits_split
 
-    result, _ = demo
-    root = result.model_path.parent
+    root, _ = digits_cnn
     data = load_digits_split()
     return DigitsFiles(
-        result.model_path, root / "digits.rep.npy", root / "digits.eval.npz",
+        root / "digits.keras", root / "digits.rep.npy", root / "digits.eval.npz",
         data.x_test, data.y_test,
     )  # fmt: skip
 
@@ -95,43 +122,22 @@ def digits_all(demo):
     return result.conversion, events
 
 
-@pytest.fixture(scope="session")
-def mlp(tmp_path_factory: pytest.TempPathFactory) -> MlpFiles:
-    import keras
-
-    keras.utils.set_random_seed(1)
-    model = keras.Sequential(
-        [
-            keras.Input((20,), name="features"),
-            keras.layers.Dense(256, activation="relu"),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(4, activation="softmax"),
-        ]
-    )
-    root = tmp_path_factory.mktemp("mlp")
-    h5 = root / "mlp.h5"
-    model.save(h5)
-    saved = root / "mlp_sm"
-    model.export(str(saved), verbose=False)
-    rng = np.random.default_rng(1)
-    rep = root / "rep.npz"
-    np.savez(rep, x=rng.normal(size=(64, 20)).astype(np.float32))
-    ev = root / "eval.npz"
-    np.savez(ev, x=rng.normal(size=(50, 20)).astype(np.float32))
-    return MlpFiles(h5, saved, rep, ev)
-
-
-@pytest.fixture(scope="session")
-def mobilenet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_mobilenet(root: Path) -> None:
     import keras
 
     keras.utils.set_random_seed(2)
     model = keras.applications.MobileNetV2(
         weights=None, input_shape=(96, 96, 3), alpha=0.35, classes=10
     )
-    path = tmp_path_factory.mktemp("mobilenet") / "mobilenet_v2"
-    model.export(str(path), verbose=False)
-    return path
+    model.export(str(root / "mobilenet_v2"), verbose=False)
+
+
+@pytest.fixture(scope="session")
+def mobilenet(tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None) -> Path:
+    root, _ = model_cache.cached_copy(
+        "mobilenet-v2", build_mobilenet, tmp_path_factory.mktemp("mobilenet")
+    )
+    return root / "mobilenet_v2"
 
 
 @pytest.fixture(scope="session")
@@ -161,14 +167,7 @@ class HeadsFiles:
     x: np.ndarray
 
 
-@pytest.fixture(scope="session")
-def heads(tmp_path_factory: pytest.TempPathFactory) -> HeadsFiles:
-    """Heads 'score' (4 classes), 'aux' (4 classes), 'box' (6 values), in that Keras order.
-
-    Keras names them output_0..2 in the signature, the flatbuffer orders them
-    otherwise: a positional match compares the wrong heads (same widths) or
-    heads of different widths.
-    """
+def build_heads(root: Path) -> None:
     import keras
 
     keras.utils.set_random_seed(6)
@@ -178,11 +177,22 @@ def heads(tmp_path_factory: pytest.TempPathFactory) -> HeadsFiles:
     aux = keras.layers.Dense(4, activation="softmax", name="aux")(h)
     box = keras.layers.Dense(6, name="box")(h)
     model = keras.Model(inp, [score, aux, box])
-    root = tmp_path_factory.mktemp("heads")
     model.save(root / "heads.keras")
     x = np.random.default_rng(6).normal(size=(60, 12)).astype(np.float32)
     y = np.asarray(model(x)[0]).argmax(axis=1)
     np.savez(root / "eval.npz", x=x, y=y)
+
+
+@pytest.fixture(scope="session")
+def heads(tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None) -> HeadsFiles:
+    """Heads 'score' (4 classes), 'aux' (4 classes), 'box' (6 values), in that Keras order.
+
+    Keras names them output_0..2 in the signature, the flatbuffer orders them
+    otherwise: a positional match compares the wrong heads (same widths) or
+    heads of different widths.
+    """
+    root, _ = model_cache.cached_copy("heads", build_heads, tmp_path_factory.mktemp("heads"))
+    x = np.load(root / "eval.npz")["x"]
     return HeadsFiles(root / "heads.keras", root / "eval.npz", x)
 
 
@@ -201,53 +211,29 @@ class TwoInputFiles:
     data: Path
 
 
-@pytest.fixture(scope="session")
-def two_inputs(tmp_path_factory: pytest.TempPathFactory) -> TwoInputFiles:
-    """A model with inputs 'zeta' (6) and 'alpha' (4) and one 3-class head; data as .npz
-    with one array per input name and labels `y`."""
+def build_two_inputs(root: Path) -> None:
     import keras
 
     keras.utils.set_random_seed(7)
     zeta, alpha = keras.Input((6,), name="zeta"), keras.Input((4,), name="alpha")
     h = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([zeta, alpha]))
     model = keras.Model([zeta, alpha], keras.layers.Dense(3, activation="softmax")(h))
-    root = tmp_path_factory.mktemp("two-inputs")
     model.save(root / "two.keras")
     rng = np.random.default_rng(7)
     z = rng.normal(size=(80, 6)).astype(np.float32)
     a = rng.normal(size=(80, 4)).astype(np.float32)
     y = np.asarray(model([z, a])).argmax(axis=1)
     np.savez(root / "data.npz", zeta=z, alpha=a, y=y)
-    return TwoInputFiles(root / "two.keras", root / "data.npz")
-
-
-@dataclass(frozen=True)
-class RecurrentFiles:
-    lstm: Path
-    gru: Path
-    tokens: Path
 
 
 @pytest.fixture(scope="session")
-def recurrent(tmp_path_factory: pytest.TempPathFactory) -> RecurrentFiles:
-    """Small text classifiers (int32 tokens -> embedding -> LSTM or GRU -> 3 classes)
-    as .keras, and an .npz of tokens with labels."""
-    import keras
-
-    root = tmp_path_factory.mktemp("recurrent")
-    for seed, layer in enumerate((keras.layers.LSTM, keras.layers.GRU)):
-        keras.utils.set_random_seed(8 + seed)
-        inp = keras.Input((12,), name="tokens", dtype="int32")
-        h = layer(16)(keras.layers.Embedding(50, 8)(inp))
-        model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
-        model.save(root / f"{layer.__name__.lower()}.keras")
-    rng = np.random.default_rng(8)
-    np.savez(
-        root / "tokens.npz",
-        x=rng.integers(0, 50, size=(24, 12)).astype(np.int32),
-        y=rng.integers(0, 3, size=24),
+def two_inputs(tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None) -> TwoInputFiles:
+    """A model with inputs 'zeta' (6) and 'alpha' (4) and one 3-class head; data as .npz
+    with one array per input name and labels `y`."""
+    root, _ = model_cache.cached_copy(
+        "two-inputs", build_two_inputs, tmp_path_factory.mktemp("two-inputs")
     )
-    return RecurrentFiles(root / "lstm.keras", root / "gru.keras", root / "tokens.npz")
+    return TwoInputFiles(root / "two.keras", root / "data.npz")
 
 
 @pytest.fixture(scope="session")
@@ -281,18 +267,50 @@ def mobilenet_all(mobilenet: Path, image_dir: Path, tmp_path_factory: pytest.Tem
         return exc.result
 
 
-@pytest.fixture(scope="session")
-def mobilenet_v3(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """MobileNetV3Small (weights=None, 64x64, 10 classes) as a SavedModel: its HARD_SWISH
-    has no 16x8 kernel. Returns (model, representative .npy)."""
+def build_mobilenet_v3(root: Path) -> None:
     import keras
 
     keras.utils.set_random_seed(9)
     model = keras.applications.MobileNetV3Small(
         weights=None, input_shape=(64, 64, 3), classes=10, include_preprocessing=False
     )
-    root = tmp_path_factory.mktemp("mobilenet-v3")
     model.export(str(root / "mobilenet_v3"), verbose=False)
-    rep = root / "rep.npy"
-    np.save(rep, np.random.default_rng(9).random((4, 64, 64, 3), dtype=np.float32))
-    return root / "mobilenet_v3", rep
+    np.save(root / "rep.npy", np.random.default_rng(9).random((4, 64, 64, 3), dtype=np.float32))
+
+
+@pytest.fixture(scope="session")
+def mobilenet_v3(
+    tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None
+) -> tuple[Path, Path]:
+    """MobileNetV3Small (weights=None, 64x64, 10 classes) as a SavedModel: its HARD_SWISH
+    has no 16x8 kernel. Returns (model, representative .npy)."""
+    root, _ = model_cache.cached_copy(
+        "mobilenet-v3", build_mobilenet_v3, tmp_path_factory.mktemp("mobilenet-v3")
+    )
+    return root / "mobilenet_v3", root / "rep.npy"
+
+
+EDGE_MODELS = (
+    "two_signatures",
+    "string_input",
+    "flex_only",
+    "squared_difference",
+    "slow_to_convert",
+)
+
+
+def build_edge(root: Path) -> None:
+    """tests/helpers/edge_models.py's SavedModels, with their data in `data/`."""
+    edge_models_module.build_edge_models(root)
+
+
+@pytest.fixture(scope="session")
+def edge_models(
+    tmp_path_factory: pytest.TempPathFactory, tensorflow_child: None
+) -> dict[str, Path]:
+    """tests/helpers/edge_models.py's SavedModels ({name: dir}, and 'data': their data)."""
+    root, _ = model_cache.cached_copy(
+        "edge-models", build_edge, tmp_path_factory.mktemp("edge-models"),
+        sources=[edge_models_module],
+    )  # fmt: skip
+    return {**{name: root / name for name in EDGE_MODELS}, "data": root / "data"}

@@ -85,6 +85,7 @@ def test_finite_check_ignores_integer_data():
     check_finite(np.zeros((3, 2), np.float32), "x")
 
 
+@pytest.mark.usefixtures("tensorflow_runtime")
 def test_a_nan_calibrated_model_is_recognised_as_not_int8(tmp_path):
     """The converter exits 0 on all-NaN calibration with a float model: verify catches it."""
     import keras

@@ -19,6 +19,9 @@ from tfstudio.errors import (
 )
 from tfstudio.operations import CancelToken, TargetFinished
 
+# Every test here converts: the full tier (tests/plugins/tiers.py).
+pytestmark = pytest.mark.usefixtures("tensorflow_child")
+
 
 def _files(directory):
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []

@@ -28,6 +28,7 @@ DEVICE_2_21 = {
 }
 
 
+@pytest.mark.usefixtures("tensorflow_runtime")  # the script reads TensorFlow's table
 def test_table_is_the_installed_tensorflows_runtime_version_table():
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "gen_op_runtime_table.py"), "--check"],
@@ -111,11 +112,19 @@ def test_an_unknown_op_version_is_flagged_and_refused_not_taken_as_old(tiny_mode
     )
     facts = inspect_model(path)
     assert [(o.name, o.version) for o in facts.unknown_ops] == [("FULLY_CONNECTED", 99)]
+    # A measured release: the wheel is known not to register it.
     verdict = preflight.check(facts, DEVICE_2_21, "cam")
+    assert [p.kind for p in verdict.problems] == ["runtime_too_old"]
+    assert "FULLY_CONNECTED v99" in verdict.problems[0].message
+    assert verdict.basis == "from the op table measured on ai-edge-litert 2.3.0"
+    # A runtime never measured: the op table does not know the version, so it is refused.
+    unmeasured = {"name": "tensorflow", "version": "2.21.0", "compat_version": "2.21.0"}
+    verdict = preflight.check(facts, {**DEVICE_2_21, "runtime": unmeasured}, "cam")
     assert [p.kind for p in verdict.problems] == ["unknown_op_version"]
     assert "FULLY_CONNECTED v99" in verdict.problems[0].message
     # A device newer than the table may know it: its own validation decides there.
-    newer = {**DEVICE_2_21, "runtime": {**DEVICE_2_21["runtime"], "compat_version": "2.22.0"}}
+    newer = {**DEVICE_2_21, "runtime": {"name": "ai-edge-litert", "version": "2.4.0",
+                                        "compat_version": "2.22.0"}}  # fmt: skip
     assert preflight.check(facts, newer, "cam").ok
 
 

@@ -142,7 +142,10 @@ def test_result_json_has_the_documented_fields(digits_all):
             "metrics", "float_fallback_ops", "notes", "manifest",
         } <= set(variant)  # fmt: skip
         assert variant["status"] == "ok"
-        assert all(set(op) == {"name", "version", "count", "min_runtime"} for op in variant["ops"])
+        for op in variant["ops"]:
+            assert set(op) == {"name", "version", "count", "min_runtime", "first_release"}
+            # every op of a digits model exists in the newest measured releases
+            assert op["first_release"]["ai-edge-litert"], op
         for tensor in variant["inputs"] + variant["outputs"]:
             assert {"name", "signature_name", "shape", "shape_signature", "dtype"} <= set(tensor)
         assert variant["metrics"]["eval_output"] == "output_0"

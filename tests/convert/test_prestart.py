@@ -7,9 +7,14 @@ import os
 import signal
 import time
 
+import pytest
+
 from tfstudio.convert import convert, supervisor
 from tfstudio.convert.job import ConvertOptions
 from tfstudio.models.source import probe_source
+
+# Every test here starts a conversion child: the full tier (tests/plugins/tiers.py).
+pytestmark = pytest.mark.usefixtures("tensorflow_child")
 
 
 def _spare_pid() -> int:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from edge_agent import runtime
 from tfstudio.convert import convert
+
+# Every test here converts: the full tier (tests/plugins/tiers.py).
+pytestmark = pytest.mark.usefixtures("tensorflow_child")
 
 
 def _run(path, x):

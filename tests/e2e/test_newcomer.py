@@ -21,14 +21,11 @@ from typing import Any
 
 import pytest
 
-from tests.fleet.conftest import Lab
 from tests.helpers.sshd import SshdFactory
-from tests.training import conftest as training
-from tests.training.conftest import BUSYBOX, TF_IMAGE
-from tests.tui.conftest import lab_sshd
+from tests.plugins.devices import Lab, lab_sshd
+from tests.plugins.docker import BUSYBOX, TF_IMAGE
 
-docker_api = training.docker_api
-"""The engine and its test images (the training tests' fixture): fails, naming the fix."""
+pytestmark = pytest.mark.usefixtures("tensorflow_child")  # the demo converts (tiers.py)
 
 MODES = ["float32", "dynamic", "float16", "int8", "int16x8"]
 STAGES = ["train", "export", "convert", "deploy", "bench"]
@@ -56,7 +53,7 @@ def process_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
 
 
 @pytest.fixture(scope="module")
-def container_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+def container_run(tmp_path_factory: pytest.TempPathFactory, docker_api: Any) -> tuple[Path, Any]:
     """`tfstudio demo --train-in container --json` on the local engine: (home, the process)."""
     home = tmp_path_factory.mktemp("demo-container-home")
     (home / "tfstudio.toml").write_text(f'[training]\nimage = "{TF_IMAGE}"\n')

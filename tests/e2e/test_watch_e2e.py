@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, VENVS
-from tests.fleet.conftest import Lab
 from tests.helpers.sshd import SSHD, SshdFactory, SshdServer, sshd_sessions_of
-from tests.training.conftest import TF_IMAGE, docker_api  # noqa: F401 - fixture
+from tests.plugins.devices import Lab
+from tests.plugins.docker import TF_IMAGE
 from tests.training.tfjob import prepare_workspace
 from tfstudio.measure.bench import BenchSettings
 from tfstudio.workflows.pipeline.control import Pipeline
@@ -92,7 +92,9 @@ def _workspace(root: Path) -> tuple[Path, Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, docker_api) -> Iterator[Run]:  # noqa: F811
+def run(
+    tmp_path_factory: pytest.TempPathFactory, docker_api, tensorflow_child: None
+) -> Iterator[Run]:
     if not Path(SSHD).exists() or os.geteuid() != 0:
         pytest.fail("the e2e tests run as root with openssh-server installed (.ci/run does)")
     root = tmp_path_factory.mktemp("watch-e2e")
@@ -112,7 +114,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, docker_api) -> Iterator[Run]: 
             factory.close()
 
 
-def _one_run(root: Path, home: Path, factory: SshdFactory, docker_api) -> Run:  # noqa: F811
+def _one_run(root: Path, home: Path, factory: SshdFactory, docker_api) -> Run:
     from tfstudio.studio import Studio
 
     (home / "tfstudio.toml").write_text(CONFIG)

@@ -1,134 +1,39 @@
-"""Fixtures for the fleet tests: real sshd servers, device users and a `Lab` to wire them.
+"""Fixtures for the fleet tests. The sshd servers, device users and the `Lab` that wires
+them are the session's (tests/plugins/devices.py, shared with the UI and facade tests);
+`Lab` and `server_key` are importable from here as before.
 
-The sshd servers and the device users live for the whole session (starting
-them is the expensive part); every test gets its own TFSTUDIO_HOME (so its own
-registry and known_hosts) and every device it adds gets its own agent home, so
-tests never see each other's models.
+The models are generated once per machine (tests/helpers/model_cache.py).
 """
 
 from __future__ import annotations
 
-import base64
-import itertools
-import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-import paramiko
 import pytest
 
-from tests.helpers.digits import Digits, build_digits
-from tests.helpers.sshd import SSHD, SshdFactory, SshdServer
-from tfstudio.fleet import registry
-from tfstudio.fleet.agent_install import install_agent
+from tests.helpers import digits as digits_helper
+from tests.helpers import model_cache, models, tflite_modes
+from tests.helpers.digits import Digits
+from tests.plugins.devices import Lab, server_key
 from tfstudio.fleet.agentcall import AgentClient
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.registry import Device
-from tfstudio.transport import hostkeys
 
-SERVERS = 7
-"""Enough for the fan-out test: 7 live devices plus one closed port."""
-
-_counter = itertools.count()
+__all__ = ["FAST_BENCH", "Lab", "listing", "server_key"]
 
 
-@pytest.fixture(scope="session")
-def sshd() -> Iterator[SshdFactory]:
-    if not Path(SSHD).exists():
-        pytest.fail(f"{SSHD} is missing: apt-get install openssh-server (.ci/run does)")
-    if os.geteuid() != 0:
-        pytest.fail("the fleet tests run as root: they start sshd and create device users")
-    factory = SshdFactory()
-    try:
-        yield factory
-    finally:
-        factory.close()
-
-
-@pytest.fixture(scope="session")
-def servers(sshd: SshdFactory) -> list[SshdServer]:
-    return [sshd.start(f"dev{i}") for i in range(SERVERS)]
-
-
-@pytest.fixture(scope="session")
-def users(sshd: SshdFactory) -> list[str]:
-    return [sshd.make_user("a"), sshd.make_user("b")]
-
-
-def server_key(server: SshdServer) -> paramiko.PKey:
-    """The server's public host key as a paramiko key."""
-    key_type, data = server.host_pub_line.split()
-    return paramiko.PKey.from_type_string(key_type, base64.b64decode(data))
-
-
-@dataclass
-class Lab:
-    """Adds devices (registry + trust + agent) on the session's servers."""
-
-    sshd: SshdFactory
-    servers: list[SshdServer]
-    users: list[str]
-    venvs: dict[str, Path]
-
-    def add(
-        self,
-        name: str,
-        *,
-        server: int | SshdServer = 0,
-        user: int = 0,
-        python: str = "device",
-        agent_home: str | None = None,
-        trust: bool = True,
-        install: bool = True,
-    ) -> Device:
-        srv = self.servers[server] if isinstance(server, int) else server
-        home = agent_home or f"agents/{name}-{os.getpid()}-{next(_counter)}"
-        device = registry.add_device(
-            Device(
-                name=name,
-                host="127.0.0.1",
-                port=srv.port,
-                user=self.users[user],
-                key=str(self.sshd.client_key),
-                python=str(self.venvs.get(python, python)),
-                agent_home=home,
-            )
-        )
-        if trust:
-            hostkeys.record("127.0.0.1", srv.port, server_key(srv))
-        if install:
-            with open_transport(device) as transport:
-                install_agent(device, transport)
-            device = registry.get_device(name)
-        return device
-
-
-def cold_python(sshd: SshdFactory, python: Path) -> Path:
-    """A device Python whose agent starts every runtime child cold (no warm runtime): for
-    tests that catch a validation by its child's command line."""
-    wrapper = sshd.root / "python-cold"
-    if not wrapper.exists():
-        wrapper.write_text(f'#!/bin/sh\nTFSTUDIO_AGENT_WARM=0 exec {python} "$@"\n')
-        wrapper.chmod(0o755)
-    return wrapper
-
-
-@pytest.fixture
-def lab(
-    sshd: SshdFactory, servers: list[SshdServer], users: list[str], device_venvs: dict[str, Path]
-) -> Lab:
-    venvs = dict(device_venvs)
-    venvs["device-cold"] = cold_python(sshd, device_venvs["device"])
-    return Lab(sshd, servers, users, venvs)
+def build_big_model(out: Path) -> None:
+    models.float_mlp(out / "mlp.big.tflite", [1024, 1024], 1)
 
 
 @pytest.fixture(scope="session")
 def big_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ~4 MB float32 MLP, big enough for a push to span several 1 MiB blocks."""
-    from tests.helpers.models import float_mlp
-
-    return float_mlp(tmp_path_factory.mktemp("big-model") / "mlp.big.tflite", [1024, 1024], 1)
+    root, _ = model_cache.cached_copy(
+        "big-model", build_big_model, tmp_path_factory.mktemp("big-model"), sources=[models]
+    )
+    return root / "mlp.big.tflite"
 
 
 FAST_BENCH = ["--runs", "5", "--warmup", "1", "--min-seconds", "0", "--warmup-min-seconds", "0"]
@@ -156,4 +61,8 @@ def studio_config(studio_home: Path) -> Callable[[str], Path]:
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Digits:
     """A trained digits MLP in four TFLite modes, with its 450-sample eval data."""
-    return build_digits(tmp_path_factory.mktemp("digits"))
+    root, info = model_cache.cached_copy(
+        "digits-mlp", digits_helper.build_digits, tmp_path_factory.mktemp("digits"),
+        sources=[digits_helper, tflite_modes], packages=["scikit-learn"],
+    )  # fmt: skip
+    return digits_helper.load_digits(root, info["keras_accuracy"])

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers import model_cache
 from tfstudio.deploy import preflight
 from tfstudio.models.facts import inspect_model
 
 
-@pytest.fixture(scope="module")
-def flex_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_flex_model(root: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -34,9 +34,16 @@ def flex_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tf.lite.OpsSet.TFLITE_BUILTINS,
         tf.lite.OpsSet.SELECT_TF_OPS,
     ]
-    path = tmp_path_factory.mktemp("flex") / "inverse.tflite"
-    path.write_bytes(converter.convert())
-    return path
+    (root / "inverse.tflite").write_bytes(converter.convert())
+
+
+@pytest.fixture(scope="module")
+def flex_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A .tflite with a Flex op (converted once per machine: tests/helpers/model_cache.py)."""
+    root, _ = model_cache.cached_copy(
+        "flex-model", build_flex_model, tmp_path_factory.mktemp("flex")
+    )
+    return root / "inverse.tflite"
 
 
 def test_flex_ops_are_read_and_refused(flex_model: Path) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.helpers.tflite_modes import convert_modes
+from tests.helpers import model_cache
+from tests.helpers.tflite_modes import MODES, convert_modes
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,22 @@ def build_digits(out: Path) -> Digits:
     np.savez(eval_npz, x=x_test, y=y_test)
     unlabelled = out / "digits.unlabelled.npz"
     np.savez(unlabelled, x=x_test)
+    model_cache.write_info(out, keras_accuracy=keras_accuracy)
     return Digits(models, eval_npz, unlabelled, x_test, y_test, keras_accuracy)
+
+
+def load_digits(out: Path, keras_accuracy: float) -> Digits:
+    """The `Digits` that `build_digits()` wrote into `out` (a copy of its cache entry)."""
+    eval_npz = out / "digits.eval.npz"
+    data = np.load(eval_npz)
+    return Digits(
+        {mode: out / f"digits.{mode}.tflite" for mode in MODES},
+        eval_npz,
+        out / "digits.unlabelled.npz",
+        data["x"],
+        data["y"],
+        keras_accuracy,
+    )
 
 
 def write_manifest(model: Path, accuracy: float, samples: int) -> Path:

@@ -1,6 +1,6 @@
-"""Fixtures for the watch pipeline tests: a small real SavedModel, its data, a workspace.
+"""Fixtures for the watch pipeline tests: a small real SavedModel and its data.
 
-`saved_model` is a Keras MLP exported once per session; `place()` copies it
+`small_model` is a Keras MLP exported once per machine (the model cache); `place()` copies it
 into a watched folder the way a finished training job leaves it
 (`exports/<name>/<version>/`), atomically (copied aside, then renamed), so a
 test decides when an export appears and whether it is whole.
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers import model_cache
 
 FAST_BENCH = ["--runs", "5", "--warmup", "1", "--min-seconds", "0", "--warmup-min-seconds", "0"]
 
@@ -32,8 +33,8 @@ class SmallModel:
     eval: Path
 
 
-@pytest.fixture(scope="session")
-def small_model(tmp_path_factory: pytest.TempPathFactory) -> SmallModel:
+def build_small_model(root: Path) -> None:
+    """A Keras MLP (20 -> 16 -> 4) exported as the SavedModel sm/, with rep and eval data."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
@@ -45,7 +46,6 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> SmallModel:
             keras.layers.Dense(4, activation="softmax"),
         ]
     )
-    root = tmp_path_factory.mktemp("pipeline-model")
     model.export(str(root / "sm"), verbose=False)
     rng = np.random.default_rng(1)
     np.savez(root / "rep.npz", x=rng.normal(size=(32, 20)).astype(np.float32))
@@ -53,6 +53,15 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> SmallModel:
         root / "eval.npz",
         x=rng.normal(size=(40, 20)).astype(np.float32),
         y=rng.integers(0, 4, 40),
+    )
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> SmallModel:
+    """The SavedModel and its data (from the model cache: no TensorFlow is needed to get
+    it; a test that has the watcher convert it asks for `tensorflow_child` too)."""
+    root, _ = model_cache.cached_copy(
+        "pipeline-model", build_small_model, tmp_path_factory.mktemp("pipeline-model")
     )
     return SmallModel(root / "sm", root / "rep.npz", root / "eval.npz")
 
@@ -85,10 +94,3 @@ def run_cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str
     return subprocess.run(
         tfstudio_cmd(*argv), capture_output=True, text=True, cwd=REPO, timeout=timeout
     )
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    path = tmp_path / "workspace"
-    path.mkdir()
-    return path

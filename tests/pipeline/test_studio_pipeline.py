@@ -59,6 +59,7 @@ def test_the_pipeline_starts_and_stops_in_the_background_with_its_events(
     studio.close()
 
 
+@pytest.mark.usefixtures("tensorflow_child")  # the watcher converts the export
 async def test_the_pipeline_view_switches_it_on_and_shows_events_live(
     workspace: Path, small_model: SmallModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 from tests.pipeline.conftest import (
     FAST_BENCH,
@@ -29,6 +31,7 @@ def _of(events: list[dict], step: str, status: str | None = None) -> list[dict]:
     return [e for e in events if e["step"] == step and status in (None, e["status"])]
 
 
+@pytest.mark.usefixtures("tensorflow_child")  # the watcher converts the export
 def test_a_failing_export_is_logged_the_watcher_goes_on_and_a_half_written_one_waits(
     workspace: Path, small_model: SmallModel, studio_home: Path
 ) -> None:
@@ -64,6 +67,7 @@ def test_a_failing_export_is_logged_the_watcher_goes_on_and_a_half_written_one_w
     assert "[broken/1] convert float32: failed" in line
 
 
+@pytest.mark.usefixtures("tensorflow_child")  # the watcher converts the export
 def test_a_watcher_killed_mid_deploy_resumes_there_and_a_done_export_is_skipped(
     workspace: Path, small_model: SmallModel, studio_home: Path
 ) -> None:

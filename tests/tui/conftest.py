@@ -1,17 +1,13 @@
 """Fixtures for the UI tests: the app on a real Studio, and a Pilot helper.
 
-The device servers, users and `Lab` come from the fleet tests' conftest
-(imported, not copied), and the small Keras MLP from the convert tests'. Only
-`sshd` is defined again: a session fixture imported into two conftests is two
-fixtures, and the fleet tests' factory names its device users after the pid, so
-ours takes its own prefix (`lab_sshd`). The Docker fixtures (the engine, the
-test images, the per-test clean-up of containers) come from the training tests.
+The device servers, users and `lab`, the models to convert (`mlp`, `recurrent`) and
+the Docker Engine (`docker_api`, the per-test clean-up of containers) are the
+session's, from tests/plugins/ (registered once in tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,34 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.convert.conftest import mlp, recurrent  # noqa: F401 - fixtures
-from tests.fleet.conftest import lab, servers, users  # noqa: F401 - fixtures
-from tests.helpers.sshd import SSHD, SshdFactory
-from tests.training.conftest import (  # noqa: F401 - fixtures
-    _remove_this_studios_containers,
-    docker_api,
-    workspace,
-)
 from tfstudio.studio import Studio
 from tfstudio.tui.app import StudioApp, make_app
-
-
-def lab_sshd(prefix: str) -> Iterator[SshdFactory]:
-    """The body of a session `sshd` fixture whose device users start with `prefix`."""
-    if not Path(SSHD).exists():
-        pytest.fail(f"{SSHD} is missing: apt-get install openssh-server (.ci/run does)")
-    if os.geteuid() != 0:
-        pytest.fail("these tests run as root: they start sshd and create device users")
-    factory = SshdFactory(prefix=prefix)
-    try:
-        yield factory
-    finally:
-        factory.close()
-
-
-@pytest.fixture(scope="session")
-def sshd() -> Iterator[SshdFactory]:
-    yield from lab_sshd("tfui")
 
 
 def add_locked_device(the_lab: Any, name: str, folder: Path, passphrase: str = "s3cret") -> Any:
@@ -79,11 +49,11 @@ def app(studio_home: Path, monkeypatch: pytest.MonkeyPatch) -> StudioApp:
 
 @pytest.fixture
 def docker_app(
-    studio_home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    studio_home: Path, docker_api: object, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[StudioApp]:
-    """The app on a Studio whose training engine is the real local dockerd; this
-    test's containers are removed after it (tests/training/conftest.py)."""
-    request.getfixturevalue("docker_api")  # the engine and the test images are there
+    """The app on a Studio whose training engine is the real local dockerd (`docker_api`:
+    the engine and the test images are there); this test's containers are removed after
+    it (tests/plugins/docker.py)."""
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     app = make_app(Studio())
     yield app

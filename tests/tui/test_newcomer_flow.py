@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from textual.widgets import Select
 
 from tests.tui.conftest import Recorder, table_rows, wait_for
 from tfstudio.tui.app import StudioApp
 
 
+@pytest.mark.usefixtures("tensorflow_child", "tensorflow_runtime")  # trains here, converts
 async def test_demo_deploy_bench_export_on_the_local_device(
     app: StudioApp, recorder: Recorder, studio_home
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input
 
+from tests.helpers import model_cache
 from tests.tui import snapshot_world
 from tests.tui.conftest import NO_DOCKER, wait_for
 from tfstudio.studio import Studio
@@ -22,7 +23,12 @@ SIZES = [(80, 24), (160, 48)]
 
 @pytest.fixture(scope="module")
 def snapshot_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return snapshot_world.make_models(tmp_path_factory.mktemp("snapshot-models"))
+    """The four MLP variants, converted once per machine (tests/helpers/model_cache.py)."""
+    root, _ = model_cache.cached_copy(
+        "snapshot-models", snapshot_world.make_models, tmp_path_factory.mktemp("snapshot-models"),
+        sources=[snapshot_world],
+    )  # fmt: skip
+    return {mode: root / f"mlp.{mode}.tflite" for mode in snapshot_world.METRICS}
 
 
 @pytest.fixture

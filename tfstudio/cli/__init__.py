@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "tfstudio.cli.demo_cmd",
     "tfstudio.cli.convert_cmd",
     "tfstudio.cli.inspect_cmd",
+    "tfstudio.cli.compat_cmd",
     "tfstudio.cli.devices_cmd",
     "tfstudio.cli.agent_cmd",
     "tfstudio.cli.deploy_cmd",

@@ -85,6 +85,14 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--signature",
+        metavar="NAME",
+        help=(
+            "the SavedModel signature to convert (default: serving_default); every mode "
+            "holds that signature alone"
+        ),
+    )
+    parser.add_argument(
         "--allow-float-fallback",
         action="store_true",
         help="int8/int16x8: keep ops that have no integer kernel in float instead of failing",
@@ -116,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             fixed_batch=args.fixed_batch,
             select_tf_ops=args.select_tf_ops,
             allow_float_fallback=args.allow_float_fallback,
+            signature=args.signature,
         )
     except ModesFailedError as exc:
         # Every row still shows (a failed one with its error), then the error line.

@@ -42,7 +42,9 @@ def register(subparsers: Any) -> None:
     add_json(lst)
     lst.set_defaults(handler=_list)
 
-    check = sub.add_parser("check", help="reachable? version, NVIDIA runtime, GPUs, images")
+    check = sub.add_parser(
+        "check", help="reachable? version, NVIDIA runtime, GPUs, images, swarm manager?"
+    )
     check.add_argument("name", nargs="?", help="one engine (default: every engine)")
     add_json(check)
     check.set_defaults(handler=_check)
@@ -167,15 +169,19 @@ def _print_checks(report: EngineReport) -> None:
             r.images,
             r.running_jobs,
             human_bytes(r.memory_bytes) if r.memory_bytes else None,
+            r.swarm,
             r.rtt_ms,
         ]
         for r in report.statuses
     ]
     headers = ["engine", "reachable", "version", "nvidia", "gpus", "images", "jobs", "memory"]
-    print_table([*headers, "rtt_ms"], rows)
+    print_table([*headers, "swarm", "rtt_ms"], rows)
     for r in report.statuses:
         if r.error:
             print(r.error + (f" ({r.hint})" if r.hint else ""), file=sys.stderr)
+        elif r.swarm_hint:
+            hint = f"{r.name}: multi-worker jobs need a swarm manager: {r.swarm_hint}"
+            print(hint, file=sys.stderr)
 
 
 def _trust(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prints the model's facts; returns 0. ModelFormatError propagates to main."""
     from tfstudio.cli.studio_cli import cli_studio
-    from tfstudio.studio.types import describe_runtime, facts_to_json
+    from tfstudio.studio.types import describe_measured, describe_runtime, facts_to_json
 
     facts = cli_studio().inspect(args.model)
     info = facts_to_json(facts, args.model)
@@ -43,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
     claimed = facts.metadata_min_runtime_version
     if claimed != facts.min_runtime_version:
         print(f"              (its metadata claims {claimed or 'nothing'}; the ops need more)")
+    print(f"runs on:      {describe_measured(facts)}")
+    print(f"              (of the wheels measured {info['measured']['measured_on']}: op versions "
+          "registered and kernels run)")  # fmt: skip
+    for release, reasons in info["measured"]["problems"].items():
+        if release in _NEWEST:
+            print(f"              {release}: {'; '.join(reasons)}")
     if facts.flex_ops:
         print(
             f"flex ops:     {', '.join(facts.flex_ops)}: needs a runtime with the Flex "
@@ -72,10 +78,16 @@ def run(args: argparse.Namespace) -> int:
         )
     print("\noperators (counted over every subgraph):")
     print_table(
-        ["op", "version", "count", "min runtime"],
-        [[o["name"], o["version"], o["count"], o["min_runtime"] or "unknown"] for o in info["ops"]],
-    )
+        ["op", "version", "count", "min runtime", "first tflite-runtime", "first ai-edge-litert"],
+        [[o["name"], o["version"], o["count"], _op_runtime(o),
+          o["first_release"]["tflite-runtime"] or "-",
+          o["first_release"]["ai-edge-litert"] or "-"] for o in info["ops"]],
+    )  # fmt: skip
     return 0
+
+
+_NEWEST = ("tflite-runtime 2.14.0", "ai-edge-litert 2.3.0")
+"""The releases whose problems `inspect` spells out: the last of each runtime measured."""
 
 
 def _op_runtime(op: dict[str, Any]) -> str:

@@ -93,7 +93,7 @@ def _list(args: argparse.Namespace) -> int:
     rows = [
         [
             j.job_id,
-            j.name,
+            f"{j.name} ({len(j.workers)} workers)" if j.is_group else j.name,
             j.engine,
             j.image_ref,
             j.state,
@@ -138,6 +138,20 @@ def _show(args: argparse.Namespace) -> int:
         print_json({"job": job.to_json(), "provenance": record.to_json()})
         return 0
     print(f"job       {job.job_id} ({job.name}) on {job.engine}: {job.exit_reason() or job.state}")
+    for worker in job.workers:
+        code = "-" if worker.exit_code is None else worker.exit_code
+        print(
+            f"worker    {worker.label}  node {worker.node or '-'}  {worker.state}  exit {code}"
+            f"  ({worker.reason()})"
+        )
+    if record.group:
+        group = record.group
+        print(
+            f"group     {group.get('workers')} workers, port {group.get('worker_port')}, "
+            f"network {group.get('network')}"
+        )
+        if record.group.get("exports_note"):
+            print(f"exports   {record.group['exports_note']}")
     print(f"image     {record.image.get('ref')}")
     print(f"digest    {record.image.get('digest')}")
     print(f"          ({record.image.get('digest_note') or record.image.get('digest_kind')})")

@@ -4,6 +4,12 @@ Without `--detach` the job's log streams to stdout until it ends, then its
 provenance (exit code, exported models with their hashes) is summarised and
 the command exits with the job's exit code. Ctrl-C asks whether to stop the
 job; without a terminal to ask on, the job keeps running.
+
+`--workers N` runs one job of N workers on an engine that is a Docker Swarm
+manager (MultiWorkerMirroredStrategy, `TF_CONFIG` per worker): the log is
+every worker's, each line prefixed `[w0]`, and Ctrl-C asks once for the
+whole group. `--emit k8s DIR` writes the same job as Kubernetes manifests
+instead of running it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from tfstudio.cli.studio_cli import cli_training
 
 if TYPE_CHECKING:
     from tfstudio.studio.training import Training
+    from tfstudio.studio.training_types import TrainRequest
     from tfstudio.studio.types import LaunchResult
 
 
@@ -66,6 +73,37 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--no-pull", action="store_true", help="never pull a missing image")
     parser.add_argument("--detach", "-d", action="store_true", help="start and return")
+    group = parser.add_argument_group(
+        "multi-worker jobs (MultiWorkerMirroredStrategy, TF_CONFIG per worker)"
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N workers (2 or more) as Docker Swarm services on an engine that is a swarm "
+        "manager; limits and --gpus are per worker",
+    )
+    group.add_argument(
+        "--volume",
+        metavar="NAME",
+        help="the workspace as a named volume instead of a bind mount (with --emit k8s: a "
+        "PersistentVolumeClaim)",
+    )
+    group.add_argument(
+        "--shared-workspace",
+        action="store_true",
+        help="the workspace (and --mount) paths hold the same files on every swarm node",
+    )
+    group.add_argument(
+        "--worker-port", type=int, metavar="PORT", help="the workers' gRPC port (12345)"
+    )
+    group.add_argument(
+        "--emit",
+        nargs=2,
+        metavar=("k8s", "DIR"),
+        help="write the job as Kubernetes manifests (Indexed Job + headless Service) into DIR "
+        "instead of running it",
+    )
     add_json(parser)
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
     parser.set_defaults(handler=_train)
@@ -91,7 +129,17 @@ def _train(args: argparse.Namespace) -> int:
         name=args.name,
         allow_latest=args.allow_latest,
         pull=False if args.no_pull else None,
+        workers=args.workers,
+        volume=args.volume,
+        shared_workspace=args.shared_workspace,
+        worker_port=args.worker_port,
     )
+    if args.emit:
+        return _emit(args, request)
+    if args.workers is None and (args.volume or args.shared_workspace or args.worker_port):
+        from tfstudio.errors import UsageError
+
+        raise UsageError("--volume, --shared-workspace and --worker-port need --workers N")
     with cli_training() as training:
         # Pulls show their bytes; the other stages are quick and the job's log follows.
         shown = {Stage.PULL}
@@ -108,8 +156,35 @@ def _train(args: argparse.Namespace) -> int:
                 print(job.job_id)
                 note(f"follow: tfstudio logs -f {job.job_id}")
             return 0
-        note(f"job {job.job_id} started ({job.name}) on {job.engine}; Ctrl-C to stop")
+        if job.is_group:
+            note(
+                f"job {job.job_id} started ({job.name}, {len(job.workers)} workers) on "
+                f"{job.engine}; Ctrl-C to stop"
+            )
+        else:
+            note(f"job {job.job_id} started ({job.name}) on {job.engine}; Ctrl-C to stop")
         return _follow_to_end(training, started, wants_json(args))
+
+
+def _emit(args: argparse.Namespace, request: TrainRequest) -> int:
+    from tfstudio.errors import UsageError
+
+    kind, directory = args.emit
+    if kind != "k8s":
+        raise UsageError(f"--emit {kind!r}: the one format is k8s (Kubernetes manifests)")
+    if args.detach:
+        raise UsageError("--emit writes manifests; it starts nothing to detach from")
+    with cli_training() as training:
+        written = training.emit_k8s(request, directory)
+    if wants_json(args):
+        print_json(written.to_json())
+        return 0
+    for path in written.files:
+        print(path)
+    for text in written.notes:
+        note(f"note: {text}")
+    note(f"apply: kubectl apply -f {written.directory}")
+    return 0
 
 
 def _follow_to_end(training: Training, started: LaunchResult, want_json: bool) -> int:
@@ -124,6 +199,9 @@ def _follow_to_end(training: Training, started: LaunchResult, want_json: bool) -
         )
     if not ended:
         if not _ask_stop(job):
+            if job.is_group:
+                log = training.guard(job)
+                note(f"a guard process stops the other workers if one fails (log: {log})")
             note(f"job {job.job_id} keeps running; follow: tfstudio logs -f {job.job_id}")
             return 130
         note(f"stopping job {job.job_id} ...")
@@ -134,6 +212,8 @@ def _follow_to_end(training: Training, started: LaunchResult, want_json: bool) -
         print_json(record.to_json() if record else None)
     else:
         note(f"job {job.job_id} ended: {job.exit_reason()}")
+        for worker in job.workers:
+            note(f"  {worker.label} on {worker.node or '-'}: {worker.reason()}")
         for export in record.exports if record else ():
             note(f"  {export['path']}  {export['kind']}  sha256 {export['sha256'][:16]}")
         note(f"provenance: {record.path if record else '-'}")
@@ -147,4 +227,6 @@ def _ask_stop(job: Any) -> bool:
     print(file=sys.stderr)
     if not sys.stdin.isatty():
         return False
+    if job.is_group:
+        return confirm(f"stop job {job.job_id} ({job.name}): all {len(job.workers)} workers?")
     return confirm(f"stop job {job.job_id} ({job.name})?")

@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tfstudio.atomic import sweep_stale_temps, write_bytes_atomic
+from tfstudio.atomic import sweep_stale_temps, write_files_atomic
 from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
-from tfstudio.convert.manifest import build_manifest, write_manifest
+from tfstudio.convert.manifest import build_manifest, manifest_bytes
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
 from tfstudio.convert.repdata import check_data_path
 from tfstudio.convert.result import (
@@ -34,10 +34,23 @@ from tfstudio.convert.result import (
     VariantResult,
 )
 from tfstudio.convert.supervisor import ConversionWorker
-from tfstudio.errors import CancelledError, OutputError, RepresentativeDataError, TfStudioError
+from tfstudio.errors import (
+    CancelledError,
+    OutputError,
+    RepresentativeDataError,
+    TfStudioError,
+    UsageError,
+)
 from tfstudio.models.facts import inspect_bytes, runtime_json
 from tfstudio.models.lineage import train_steps
-from tfstudio.models.source import SourceInfo, SourceKind, fixed_batch_needs_keras, probe_source
+from tfstudio.models.source import (
+    SERVING_KEY,
+    SourceInfo,
+    SourceKind,
+    fixed_batch_needs_keras,
+    probe_source,
+    resolve_given,
+)
 from tfstudio.operations import CancelToken, EventCallback, Reporter, Stage
 
 __all__ = [
@@ -75,6 +88,7 @@ def convert(
     fixed_batch: int | None = None,
     select_tf_ops: bool = False,
     allow_float_fallback: bool = False,
+    signature: str | None = None,
 ) -> ConversionResult:
     """Converts `source` into one .tflite (plus manifest) per mode in `outdir`.
 
@@ -84,7 +98,9 @@ def convert(
     output accuracy is computed on (default: the first in the signature);
     `fixed_batch` exports a Keras source with that static batch size;
     `select_tf_ops` allows TensorFlow (Flex) ops; `allow_float_fallback` lets
-    full-integer modes keep ops without an integer kernel in float.
+    full-integer modes keep ops without an integer kernel in float; `signature`
+    names the SavedModel signature to convert (default `serving_default`; every
+    mode converts that one alone, and scores and invokes it).
 
     Events (`tfstudio.operations`, operation "convert"): LOAD for target
     "convert", then per mode CONVERT (with index and total), VERIFY and
@@ -109,7 +125,9 @@ def convert(
             hint="pass --rep-data with a .npy, an .npz with 'x' (or one array per input name),"
             " or a directory of images",
         )
-    options = ConvertOptions(eval_output, fixed_batch, select_tf_ops, allow_float_fallback)
+    options = ConvertOptions(
+        eval_output, fixed_batch, select_tf_ops, allow_float_fallback, signature
+    )
     options.check(eval_data is not None)
     # A mistyped data path fails at once, before the worker and TensorFlow start.
     rep_path = check_data_path(rep_data, "representative data") if rep_data is not None else None
@@ -117,6 +135,11 @@ def convert(
     info = probe_source(source)
     if fixed_batch is not None and info.kind is SourceKind.SAVED_MODEL:
         raise fixed_batch_needs_keras()
+    if signature not in (None, SERVING_KEY) and info.kind is not SourceKind.SAVED_MODEL:
+        raise UsageError(
+            f"--signature {signature} needs a SavedModel source: a .keras/.h5 model is "
+            f"exported with one signature, {SERVING_KEY}"
+        )
     out = _prepare_outdir(Path(outdir))
     if cancel is not None and cancel.is_set():
         raise CancelledError(f"conversion cancelled after 0 of {len(chosen)} modes")
@@ -238,9 +261,9 @@ class _Run:
             select_tf_ops=self.options.select_tf_ops,
         )
         settings["fixed_batch"] = self.options.fixed_batch
+        settings["signature"] = self.options.signature_key
         if preset.needs_rep_data:
             settings["representative_samples"] = self.prepared.calibration_samples
-        write_bytes_atomic(model_path, outcome.model)
         manifest = build_manifest(
             model_path=model_path,
             model_sha256=facts.sha256,
@@ -256,8 +279,11 @@ class _Run:
             float_fallback_ops=outcome.float_fallback_ops,
             training=self.training,
         )
-        # The manifest goes last: a model with its manifest beside it is complete.
-        write_manifest(manifest_path, manifest)
+        # Both or neither: a full disk between the two leaves no model without its
+        # manifest. The manifest is renamed last: a model with it beside it is complete.
+        write_files_atomic(
+            [(model_path, outcome.model), (manifest_path, manifest_bytes(manifest))], shared=True
+        )
         return VariantResult(
             mode,
             model_path,
@@ -283,6 +309,7 @@ class _Run:
 
 def _prepare_outdir(outdir: Path) -> Path:
     """Creates `outdir` if needed and proves it is writable; returns its absolute path."""
+    resolve_given(outdir, "output directory", OutputError)  # a symlink loop: one line
     target = outdir.expanduser().absolute()
     try:
         target.mkdir(parents=True, exist_ok=True)

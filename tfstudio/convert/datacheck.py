@@ -1,9 +1,12 @@
 """Checks on the values of representative and eval data, before any converter sees them.
 
 Non-finite inputs crash the converter (inf) or calibrate a model that is not
-what its mode says (all NaN); labels outside the model's classes silently give
-0% accuracy. Each check raises a RepresentativeDataError that says how many
-values are wrong and where the first one is.
+what its mode says (all NaN); constant calibration data (all zeros, one sample
+repeated) gives every activation a range of one point, and an int8 model that
+answers the same class for everything (10% on the digits where float gets 98%);
+labels outside the model's classes silently give 0% accuracy. Each check raises
+a RepresentativeDataError that says what is wrong, with the statistic or how
+many values are wrong and where the first one is.
 """
 
 from __future__ import annotations
@@ -40,6 +43,57 @@ def check_finite(values: np.ndarray, what: str) -> None:
         hint="remove or repair those samples: the converter crashes on infinity and "
         "calibrates nothing useful from NaN",
     )
+
+
+NEAR_CONSTANT = 1e-6
+"""Calibration values spanning less than this (relative to their magnitude, or absolute
+below 1) carry no range to calibrate: float32 noise, not data."""
+
+CALIBRATION_HINT = (
+    "calibrate on real samples of what the model will see (a few hundred inputs from the "
+    "training data): int8 scales computed from constant data quantize every real input "
+    "to the same few values"
+)
+
+
+def check_spread(values: np.ndarray, what: str) -> None:
+    """Raises RepresentativeDataError when float calibration `values` are (near) constant.
+
+    Refused, each with its statistic: every value the same ("every value is 0.0"),
+    values spanning less than NEAR_CONSTANT of their magnitude ("values span only
+    2e-09, from 0.5 to 0.5"), or several samples that are all the same sample.
+    """
+    if values.dtype.kind != "f" or values.size == 0:
+        return
+    low, high = float(values.min()), float(values.max())
+    span = high - low
+    if span == 0.0:
+        raise RepresentativeDataError(
+            f"{what} is constant: every value is {low:g} ({values.size} values in "
+            f"{values.shape[0]} samples)",
+            hint=CALIBRATION_HINT,
+        )
+    if span < NEAR_CONSTANT * max(1.0, abs(low), abs(high)):
+        raise RepresentativeDataError(
+            f"{what} is nearly constant: values span only {span:.3g}, from {low:.7g} to "
+            f"{high:.7g} (standard deviation {float(values.std()):.3g})",
+            hint=CALIBRATION_HINT,
+        )
+    count = values.shape[0]
+    if count > 1 and bool(np.all(values == values[:1])):
+        raise RepresentativeDataError(
+            f"{what}: all {count} samples are identical (each the same {values[0].size} "
+            "values), so calibration sees a single input",
+            hint=CALIBRATION_HINT,
+        )
+
+
+def check_calibration(inputs: dict[str, np.ndarray], what: str) -> None:
+    """Runs `check_spread` on each float input of calibration data (named when several).
+
+    Raises RepresentativeDataError."""
+    for name, values in inputs.items():
+        check_spread(values, what + (f" array '{name}'" if len(inputs) > 1 else ""))
 
 
 def check_labels(y: np.ndarray, output: OutputSpec, what: str) -> np.ndarray:

@@ -14,7 +14,9 @@ import re
 MAX_REASON = 600
 """Characters kept of the joined reasons: enough for several ops and the advice."""
 
-_UNSUPPORTED = re.compile(r"^(?:Custom|Flex) ops: (.+)$", re.MULTILINE)
+_UNSUPPORTED = re.compile(r"^(?:Custom|Flex|TF Select) ops: (.+)$", re.MULTILINE)
+"""The converter's list of ops builtins lack ("TF Select ops: ExtractImagePatches" in TF
+2.21, "Flex ops: ..." before it)."""
 _NOT_16X8 = re.compile(r"Quantization to 16x8-bit not yet supported for op: '([A-Za-z0-9_]+)'")
 _TENSOR_LIST = ("TensorList", "tensor list")
 
@@ -37,7 +39,8 @@ def converter_failure(text: str) -> tuple[str, str | None]:
     """Returns (one-line reason, hint or None) for the text of a converter exception."""
     unsupported = _UNSUPPORTED.findall(text)
     if unsupported:
-        return "the model uses ops that TFLite builtins lack: " + ", ".join(unsupported), FLEX_HINT
+        names = dict.fromkeys(n.strip() for line in unsupported for n in line.split(","))
+        return "the model uses ops that TFLite builtins lack: " + ", ".join(names), FLEX_HINT
     not_16x8 = list(dict.fromkeys(_NOT_16X8.findall(text)))
     if not_16x8:
         return (

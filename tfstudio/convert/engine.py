@@ -59,9 +59,13 @@ def convert_saved_model(
     *,
     float_fallback: bool = False,
     select_tf_ops: bool = False,
+    signature: str = SERVING_KEY,
 ) -> bytes:
-    """Returns the .tflite bytes of `saved_model_dir` converted with `preset`.
+    """Returns the .tflite bytes of `saved_model_dir`'s `signature` converted with `preset`.
 
+    Only that signature is converted: a SavedModel's other signatures would
+    become other subgraphs (the first in sorted order being subgraph 0, which
+    runtimes run by default), and calibration needs one signature.
     `calibration` (batches keyed by signature input name) is required when the
     preset needs representative data. Raises ConversionError (with the
     converter's reasons and the option that may help) when the converter fails.
@@ -69,7 +73,9 @@ def convert_saved_model(
     if preset.needs_rep_data and not calibration:
         raise ConversionError(f"mode '{preset.mode.value}' needs representative data")
     try:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            str(saved_model_dir), signature_keys=[signature]
+        )
     except Exception as exc:  # noqa: BLE001 - TF raises OSError, ValueError, and its own
         raise ConversionError(
             f"cannot load {saved_model_dir.name}: {first_line(str(exc), type(exc).__name__)}"
@@ -89,14 +95,16 @@ def convert_saved_model(
         raise ConversionError(f"the converter failed: {reason}", hint=hint) from exc
 
 
-def float_reference(tf: Any, saved_model_dir: Path, samples: Samples) -> dict[str, np.ndarray]:
-    """Returns every output of the float SavedModel's serving signature for `samples`, by name.
+def float_reference(
+    tf: Any, saved_model_dir: Path, samples: Samples, signature: str = SERVING_KEY
+) -> dict[str, np.ndarray]:
+    """Returns every output of the float SavedModel's `signature` for `samples`, by name.
 
     Raises ConversionError when the model cannot be run on the samples.
     """
     try:
         loaded = tf.saved_model.load(str(saved_model_dir))
-        fn = loaded.signatures[SERVING_KEY]
+        fn = loaded.signatures[signature]
         _, specs = fn.structured_input_signature
         first = next(iter(specs.values()))
         batch = first.shape[0] if first.shape.rank else None

@@ -23,8 +23,10 @@ from tfstudio.errors import ConversionError
 from tfstudio.models.source import SERVING_KEY
 
 
-def run_tflite(model: bytes, samples: Samples, name: str) -> dict[str, np.ndarray]:
-    """Returns every signature output of `model` for every sample, by name, as float32.
+def run_tflite(
+    model: bytes, samples: Samples, name: str, signature: str = SERVING_KEY
+) -> dict[str, np.ndarray]:
+    """Returns every output of `model`'s `signature` for every sample, by name, as float32.
 
     Raises ConversionError when the runtime cannot load or run the model, or
     the model has no signature to map its inputs and outputs by name.
@@ -34,7 +36,7 @@ def run_tflite(model: bytes, samples: Samples, name: str) -> dict[str, np.ndarra
         keys = list(interpreter.get_signature_list())
         if not keys:
             raise ConversionError(f"{name} has no signature: its outputs cannot be mapped by name")
-        runner = interpreter.get_signature_runner(SERVING_KEY if SERVING_KEY in keys else keys[0])
+        runner = interpreter.get_signature_runner(signature if signature in keys else keys[0])
         inputs = runner.get_input_details()
         outputs = runner.get_output_details()
         if set(inputs) != set(samples.inputs):
@@ -58,18 +60,60 @@ def run_tflite(model: bytes, samples: Samples, name: str) -> dict[str, np.ndarra
         raise ConversionError(f"{name} does not run in LiteRT: {_first_line(exc)}") from exc
 
 
-def check_loads(model: bytes, name: str) -> None:
-    """Builds an interpreter for `model` (allocating its tensors) and discards it.
+def check_runs(
+    model: bytes,
+    name: str,
+    sample: dict[str, np.ndarray] | None = None,
+    signature: str = SERVING_KEY,
+) -> None:
+    """Loads `model`, allocates it and invokes its `signature` once, then discards it.
 
-    Does nothing when no LiteRT runtime is installed. Raises ConversionError
-    when the runtime rejects the model.
+    The inputs are `sample` (one calibration batch, by input name, in real units;
+    quantized here for integer inputs), else zeros of each input's dtype and shape.
+    A registered op can still lack the kernel for its tensor types, and some fail
+    only when invoked ("SquaredDifference only supports FLOAT32 and INT32"): a model
+    that was never run is not known to run. Does nothing when no LiteRT runtime is
+    installed. Raises ConversionError with the runtime's own words.
     """
     try:
-        runtime.make_interpreter(model_content=model, threads=1, quiet=True)
+        interpreter = runtime.make_interpreter(model_content=model, threads=1, quiet=True)
     except runtime.RuntimeMissingError:
         return
     except (ValueError, RuntimeError) as exc:
-        raise ConversionError(f"{name} does not load in LiteRT: {_first_line(exc)}") from exc
+        raise ConversionError(
+            f"{name} does not load in LiteRT ({_runtime_label()}): {_first_line(exc)}"
+        ) from exc
+    try:
+        keys = list(interpreter.get_signature_list())
+        if keys:
+            runner = interpreter.get_signature_runner(signature if signature in keys else keys[0])
+            details = runner.get_input_details()
+            feed = {k: _one_input(d, sample, k) for k, d in details.items()}
+            with runtime.stderr_silenced():
+                runner(**feed)
+        else:
+            for detail in interpreter.get_input_details():
+                interpreter.set_tensor(detail["index"], _one_input(detail, None, ""))
+            with runtime.stderr_silenced():
+                interpreter.invoke()
+    except (ValueError, RuntimeError) as exc:
+        raise ConversionError(
+            f"{name} loads but does not run in LiteRT ({_runtime_label()}): {_first_line(exc)}"
+        ) from exc
+
+
+def _one_input(detail: dict[str, Any], sample: dict[str, np.ndarray] | None, key: str) -> Any:
+    if sample is not None and key in sample:
+        return runtime.quantize(sample[key], detail)
+    return np.zeros(tuple(int(d) for d in detail["shape"]), dtype=detail["dtype"])
+
+
+def _runtime_label() -> str:
+    try:
+        info = runtime.detect_runtime()
+    except runtime.RuntimeMissingError:
+        return "LiteRT"
+    return f"{info.name} {info.version}"
 
 
 def score(

@@ -12,7 +12,7 @@ from typing import Any
 
 from tfstudio.convert.result import EvalSummary
 from tfstudio.errors import UsageError
-from tfstudio.models.source import InputSpec, OutputSpec, SourceInfo
+from tfstudio.models.source import SERVING_KEY, InputSpec, OutputSpec, SourceInfo
 
 
 @dataclass(frozen=True)
@@ -23,13 +23,20 @@ class ConvertOptions:
     default the first in the signature). `fixed_batch`: export a Keras source
     with this static batch size. `select_tf_ops`: allow TensorFlow (Flex) ops.
     `allow_float_fallback`: let ops without an integer kernel stay float in
-    the full-integer modes.
+    the full-integer modes. `signature`: the SavedModel signature converted
+    (default `serving_default`); the model is converted with it alone.
     """
 
     eval_output: str | None = None
     fixed_batch: int | None = None
     select_tf_ops: bool = False
     allow_float_fallback: bool = False
+    signature: str | None = None
+
+    @property
+    def signature_key(self) -> str:
+        """The signature converted: `signature`, else serving_default."""
+        return self.signature or SERVING_KEY
 
     def check(self, has_eval_data: bool) -> None:
         """Raises UsageError for a batch size below 1 or --eval-output without eval data."""
@@ -39,10 +46,13 @@ class ConvertOptions:
             raise UsageError(f"--fixed-batch must be a positive integer, not {self.fixed_batch}")
         if self.eval_output and not has_eval_data:
             raise UsageError("--eval-output needs --eval-data")
+        if self.signature is not None and not self.signature.strip():
+            raise UsageError("--signature needs a signature name, e.g. serving_default")
 
     def to_json(self) -> dict[str, Any]:
-        """Returns {fixed_batch, select_tf_ops, allow_float_fallback} for manifests."""
+        """Returns {signature, fixed_batch, select_tf_ops, allow_float_fallback} for manifests."""
         return {
+            "signature": self.signature_key,
             "fixed_batch": self.fixed_batch,
             "select_tf_ops": self.select_tf_ops,
             "allow_float_fallback": self.allow_float_fallback,

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio import __version__
-from tfstudio.atomic import write_text_atomic
 from tfstudio.jsonsafe import json_safe
 
 MANIFEST_FORMAT = "tfstudio.manifest/1"
@@ -82,10 +81,7 @@ def _training_summary(step: dict[str, Any]) -> dict[str, Any]:
     return {k: step.get(k) for k in keys}
 
 
-def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    """Writes `manifest` atomically as indented JSON (NaN and infinity become null).
-
-    Raises OutputError.
-    """
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """Returns `manifest` as indented JSON (NaN and infinity become null), UTF-8."""
     text = json.dumps(json_safe(manifest), indent=2, sort_keys=False, allow_nan=False)
-    write_text_atomic(path, text + "\n")
+    return (text + "\n").encode("utf-8")

@@ -20,7 +20,7 @@ import numpy as np
 from tfstudio.convert.datacheck import check_finite
 from tfstudio.digest import file_sha256
 from tfstudio.errors import RepresentativeDataError
-from tfstudio.models.source import InputSpec
+from tfstudio.models.source import InputSpec, resolve_given
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_REP_SAMPLES = 300
@@ -107,9 +107,10 @@ def load_samples(
 def check_data_path(path: str | Path, purpose: str) -> Path:
     """Returns `path` resolved when it is a directory, a .npy or an .npz (cheap, no loading).
 
-    Raises RepresentativeDataError when it does not exist or is of another kind.
+    Raises RepresentativeDataError when it does not exist, is a loop of symbolic
+    links or is of another kind.
     """
-    src = Path(path).expanduser().resolve()
+    src = resolve_given(path, purpose, RepresentativeDataError)
     if not src.exists():
         raise RepresentativeDataError(f"{purpose} {path} does not exist")
     if not src.is_dir() and src.suffix.lower() not in (".npy", ".npz"):

@@ -9,6 +9,13 @@ while a mode runs (by killing the child), and maps a child that dies into a
 ConversionError naming the stage and the signal. After a crash the next
 request starts a new child, which loads the source again.
 
+Interrupted (Ctrl-C, an exception) while the child is busy, the studio does not
+wait for it: it kills the child's process group at once. Everything the child
+writes (the Keras export, TensorFlow's `__autograph_generated_file*.py`) goes
+into the conversion's scratch folder, `$TMPDIR/tfstudio-convert-<studio pid>-*`,
+removed when the conversion ends; a child whose studio was killed removes it
+itself, and the next conversion sweeps the folders of studios that are gone.
+
 `prestart()` starts one child ahead of time and has it import TensorFlow
 (seconds) while the caller does something else, such as training the model it
 will convert; the next `ConversionWorker` adopts it instead of starting its own.
@@ -42,7 +49,12 @@ from tfstudio.operations import CancelToken, Stage
 POLL_S = 0.1
 """How often a waiting studio looks at the cancel flag."""
 EXIT_WAIT_S = 30.0
-"""How long a worker asked to exit may take before it is killed."""
+"""How long an idle worker asked to exit may take before it is killed."""
+SCRATCH_PREFIX = "tfstudio-convert-"
+"""Scratch folders are `SCRATCH_PREFIX<studio pid>-<random>` in the temp folder."""
+STALE_UNOWNED_S = 24 * 3600.0
+"""A scratch folder without an owner pid in its name (older studios) is swept once it
+has not changed for this long."""
 LOG_TAIL_BYTES = 64 * 1024
 """How much of the worker's log is searched for the native error of a crash."""
 _NATIVE_MARKERS = ("Check failed", "terminate called", "what():", "LLVM ERROR", "Assertion")
@@ -148,7 +160,8 @@ class ConversionWorker:
         on_stage: Callable[[Stage], None] | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
-        self._workdir = Path(tempfile.mkdtemp(prefix="tfstudio-convert-"))
+        sweep_stale_scratch()
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self.job = Job(info, rep_data, eval_data, options, self._workdir)
         self._on_stage = on_stage
         self._cancel = cancel
@@ -156,6 +169,7 @@ class ConversionWorker:
         self._conn: Connection | None = None
         self._log: IO[bytes] | None = None
         self._warming = False
+        self._busy = False
         self._stage = Stage.LOAD
         self.prepared: Prepared | None = None
 
@@ -168,7 +182,10 @@ class ConversionWorker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc_type is not None:
+            self.abort()  # Ctrl-C or a failure: nothing the child does is wanted now
+        else:
+            self.close()
 
     @property
     def pid(self) -> int | None:
@@ -202,7 +219,11 @@ class ConversionWorker:
         return outcome
 
     def close(self) -> None:
-        """Asks the child to exit (killing it if it does not), removes the scratch directory."""
+        """Asks an idle child to exit (killing it if it does not, and at once when it is
+        busy with a request), removes the scratch directory."""
+        if self._busy:
+            self.abort()
+            return
         if self._proc is not None and self._conn is not None:
             try:
                 self._conn.send(("exit",))
@@ -210,6 +231,13 @@ class ConversionWorker:
             except (OSError, subprocess.TimeoutExpired):
                 self._kill()
         self._discard()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Kills the child's process group now and removes the scratch directory."""
+        self._kill()
+        self._discard()
+        self._busy = False
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def _start(self) -> None:
@@ -232,7 +260,10 @@ class ConversionWorker:
             self._conn.send(request)
         except OSError:
             raise self._crashed() from None
-        return self._receive()
+        self._busy = True
+        answer = self._receive()
+        self._busy = False
+        return answer
 
     def _receive(self) -> object:
         assert self._conn is not None and self._proc is not None
@@ -309,6 +340,37 @@ class ConversionWorker:
         if self._log is not None:
             self._log.close()
         self._proc = self._conn = self._log = None
+
+
+def sweep_stale_scratch(root: Path | None = None) -> list[Path]:
+    """Removes scratch folders of conversions whose studio no longer runs (killed, or a
+    second Ctrl-C during cleanup); returns those removed. Folders of live studios stay."""
+    import time
+
+    from edge_agent.fsutil import pid_alive
+
+    removed: list[Path] = []
+    base = root or Path(tempfile.gettempdir())
+    try:
+        entries = [p for p in base.iterdir() if p.name.startswith(SCRATCH_PREFIX)]
+    except OSError:
+        return removed
+    for path in entries:
+        if not path.is_dir() or path.is_symlink():
+            continue
+        owner = path.name[len(SCRATCH_PREFIX) :].split("-", 1)
+        if len(owner) == 2 and owner[0].isdigit():
+            if pid_alive(int(owner[0])):
+                continue
+        else:
+            try:
+                if time.time() - path.stat().st_mtime < STALE_UNOWNED_S:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def _signal_name(number: int) -> str:

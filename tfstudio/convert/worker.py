@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -31,6 +33,9 @@ from typing import Any
 
 PARENT_POLL_S = 0.5
 """How often the worker checks that the studio process still exists."""
+
+_SCRATCH: list[Path] = []
+"""The conversion's scratch folder, once known: the worker removes it if its studio dies."""
 
 
 class _Session:
@@ -52,7 +57,7 @@ class _Session:
 
     def prepare(self, job: Any) -> Any:
         from tfstudio.convert import engine
-        from tfstudio.convert.datacheck import check_labels
+        from tfstudio.convert.datacheck import check_calibration, check_labels
         from tfstudio.convert.evaluate import accuracy
         from tfstudio.convert.job import Prepared
         from tfstudio.convert.outputs import choose_eval_output
@@ -61,18 +66,24 @@ class _Session:
         from tfstudio.extras import tensorflow
         from tfstudio.models.source import load_source, saved_model_dir, signature_specs
 
+        # Everything written on the way (TensorFlow's __autograph_generated_file*.py,
+        # which its atexit hook would remove but os._exit skips) goes to the scratch folder.
+        tempfile.tempdir = str(job.workdir)
+        _SCRATCH[:] = [Path(job.workdir)]
         tf = tensorflow()
         opened = load_source(job.info)
         options = job.options
         export_into = Path(job.workdir) / f"export-{os.getpid()}"
         graph = self.stack.enter_context(saved_model_dir(opened, options.fixed_batch, export_into))
-        inputs, outputs = signature_specs(graph, tf, opened.keras_model)
+        inputs, outputs = signature_specs(graph, tf, opened.keras_model, options.signature_key)
         # Given data is checked even when no chosen mode needs it: a typo should not pass silently.
         rep = (
             load_samples(job.rep_data, inputs, "representative data", False)
             if job.rep_data
             else None
         )
+        if rep is not None:
+            check_calibration(rep.inputs, f"representative data {rep.path.name}")
         evals = load_samples(job.eval_data, inputs, "eval data", True) if job.eval_data else None
         summary = None
         reference = labels = None
@@ -81,7 +92,7 @@ class _Session:
             eval_output, chosen_by = choose_eval_output(outputs, options.eval_output)
             if evals.y is not None:
                 labels = check_labels(evals.y, eval_output, f"eval data {evals.path.name}")
-            reference = engine.float_reference(tf, graph, evals)
+            reference = engine.float_reference(tf, graph, evals, options.signature_key)
             summary = EvalSummary(
                 path=evals.path,
                 sha256=evals.sha256,
@@ -129,6 +140,7 @@ class _Session:
             s["calibration"] if preset.needs_rep_data else None,
             float_fallback=options.allow_float_fallback,
             select_tf_ops=options.select_tf_ops,
+            signature=options.signature_key,
         )
         seconds = time.perf_counter() - started
         self.stage(Stage.VERIFY.value)
@@ -145,12 +157,15 @@ class _Session:
             )
         elif s["evals"] is not None:
             self.stage(Stage.EVALUATE.value)
-            outputs = evaluate.run_tflite(model, s["evals"], name)
+            outputs = evaluate.run_tflite(model, s["evals"], name, options.signature_key)
             metrics = evaluate.score(outputs, s["reference"], s["eval_output"].name, s["labels"])
         else:
-            # A model the converter accepts may still fail to load (e.g. an int16x8
-            # conv whose scales overflow); never ship one silently.
-            evaluate.check_loads(model, name)
+            # A model the converter accepts may still fail to load (an int16x8 conv
+            # whose scales overflow) or to run (a kernel without its tensor types):
+            # never ship one that was not run once.
+            calibration = s["calibration"]
+            sample = calibration[0] if calibration else None
+            evaluate.check_runs(model, name, sample, options.signature_key)
         return ModeOutcome(model, seconds, metrics, fallback, tuple(notes))
 
     def close(self) -> None:
@@ -175,6 +190,8 @@ def _exit_with_parent() -> None:
         while True:
             time.sleep(PARENT_POLL_S)
             if os.getppid() != parent:
+                for scratch in _SCRATCH:
+                    shutil.rmtree(scratch, ignore_errors=True)
                 os._exit(3)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()

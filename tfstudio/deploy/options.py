@@ -87,6 +87,9 @@ class DeployResult:
     bench: dict[str, Any] | None = None
     eval: dict[str, Any] | None = None
     problems: tuple[dict[str, Any], ...] = ()
+    preflight: str = ""
+    """What preflight's runtime verdict rests on ("proven on tflite-runtime 2.14.0",
+    "from the op table measured on ..."); empty before preflight ran."""
     pruned: tuple[str, ...] = ()
     reconnected: bool = False
     duration_s: float = 0.0

@@ -1,8 +1,18 @@
 """Preflight: can this model run on this device? Decided before any byte is pushed.
 
-Pure functions over the model's facts (read from the flatbuffer, no runtime)
-and the device's `info` answer. A refusal names what the model requires, what
-the device has, and the fixes.
+Pure functions over the model's facts (read from the flatbuffer, no runtime),
+the device's `info` answer and, when there is one, a proof (`tfstudio compat`)
+of this model on the device's exact runtime release. The runtime question is
+answered from the best evidence there is, and the verdict says which (`basis`):
+
+1. a proof for the exact release: "proven on tflite-runtime 2.14.0";
+2. the measured table (`edge_agent.measured`) for that release or its minor
+   line: which op versions the wheel registers, which kernels fail there;
+3. the op table in TensorFlow's numbering for runtimes never measured (full
+   tensorflow, releases newer than the measurement), plus the kernels that no
+   measured release runs.
+
+A refusal names what the model requires, what the device has, and the fixes.
 """
 
 from __future__ import annotations
@@ -10,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_agent import measured
 from edge_agent.min_runtime import TABLE_TENSORFLOW_VERSION, op_runtime
 from edge_agent.tflite_schema import ModelFacts, parse_version
+from tfstudio.compat.proofs import Proof
 from tfstudio.errors import PreflightError
 
 DISK_MARGIN_BYTES = 1 << 20
@@ -66,6 +78,10 @@ class Verdict:
 
     device: str
     problems: tuple[Problem, ...] = field(default_factory=tuple)
+    basis: str = ""
+    """What the runtime question was answered from: "proven on tflite-runtime 2.14.0",
+    "from the op table measured on ai-edge-litert 2.3.0", "from the op table
+    (TensorFlow level 2.21.0)"; empty without a runtime."""
 
     @property
     def ok(self) -> bool:
@@ -77,18 +93,29 @@ class Verdict:
         if self.problems:
             message = "; ".join(p.message for p in self.problems)
             fixes = [f for p in self.problems for f in p.fixes]
+            basis = f" ({self.basis})" if self.basis else ""
             raise PreflightError(
-                f"{self.device}: refused before upload: {message}",
+                f"{self.device}: refused before upload: {message}{basis}",
                 hint="; or ".join(dict.fromkeys(fixes)) or None,
             )
 
 
-def check(facts: ModelFacts, info: dict[str, Any], device: str, *, stored: bool = False) -> Verdict:
+def check(
+    facts: ModelFacts,
+    info: dict[str, Any],
+    device: str,
+    *,
+    stored: bool = False,
+    proof: Proof | None = None,
+) -> Verdict:
     """Returns the preflight verdict of the model `facts` on a device's `info`.
 
     `stored`: the device already stores the model (nothing to upload or store).
+    `proof`: a `compat` proof of this model; used when it is of the device's exact
+    runtime release (name and version), ignored otherwise.
     """
     problems: list[Problem] = []
+    basis = ""
     runtime = info.get("runtime")
     if not runtime:
         problems.append(
@@ -101,12 +128,13 @@ def check(facts: ModelFacts, info: dict[str, Any], device: str, *, stored: bool 
             )
         )
     else:
-        problems.extend(_runtime_problems(facts, runtime, device))
+        found, basis = _runtime_problems(facts, runtime, device, proof)
+        problems.extend(found)
     problem = None if stored else _disk_problem(facts, info, device)
     if problem is not None:
         problems.append(problem)
     problems.extend(_arch_problems(facts, info))
-    return Verdict(device, tuple(problems))
+    return Verdict(device, tuple(problems), basis)
 
 
 def _disk_problem(facts: ModelFacts, info: dict[str, Any], device: str) -> Problem | None:
@@ -133,11 +161,106 @@ def _disk_problem(facts: ModelFacts, info: dict[str, Any], device: str) -> Probl
     )
 
 
-def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -> list[Problem]:
+UPGRADE = (
+    "upgrade the device to ai-edge-litert "
+    "(tfstudio agent install {device} --runtime ai-edge-litert)"
+)
+RECONVERT = (
+    "convert the model with an older converter or without dynamic-range quantization "
+    "(e.g. full int8)"
+)
+
+
+def _runtime_problems(
+    facts: ModelFacts, runtime: dict[str, Any], device: str, proof: Proof | None
+) -> tuple[list[Problem], str]:
+    """Returns (the runtime's problems, what they were decided from)."""
+    name, version = str(runtime.get("name") or ""), str(runtime.get("version") or "")
+    label = f"{name} {version}"
+    if proof is not None and (proof.sha256, proof.name, proof.version) == (
+        facts.sha256,
+        name,
+        version,
+    ):
+        basis = f"proven on {label}"
+        if proof.ok:
+            return [], basis
+        problem = Problem(
+            "runtime_cannot_run",
+            f"{label} cannot run the model (proven by tfstudio compat on "
+            f"{proof.proven_at[:10]}: {proof.summary()})",
+            (UPGRADE.format(device=device), "convert it in another mode"),
+        )
+        return [problem, *_flex_problems(facts, runtime, device, label)], basis
+    release = measured.release_for(name, version) if name else None
+    if release is not None:
+        problems, basis = _measured_problems(facts, release, label, device)
+    else:
+        problems, basis = _table_problems(facts, runtime, device, label)
+    return problems + _flex_problems(facts, runtime, device, label), basis
+
+
+def _measured_problems(
+    facts: ModelFacts, release: tuple[str, bool], label: str, device: str
+) -> tuple[list[Problem], str]:
+    """The op versions and kernels the measured release lacks."""
+    measured_release, exact = release
+    basis = f"from the op table measured on {measured_release}" + (
+        "" if exact else f" (the device runs {label})"
+    )
+    found = measured.check_release(
+        measured_release, [(op.name, op.version) for op in facts.ops], facts.kernels
+    )
+    problems: list[Problem] = []
+    if found.missing:
+        problems.append(
+            Problem(
+                "runtime_too_old",
+                f"the model needs a LiteRT runtime >= {facts.min_runtime_version} (ops: "
+                f"{', '.join(found.missing)}), the device runs {label}, which does not "
+                "register them (measured)",
+                (UPGRADE.format(device=device), RECONVERT),
+            )
+        )
+    for kernel, why in found.failing:
+        problems.append(
+            Problem(
+                "kernel_unsupported",
+                f"{label} has no working kernel {kernel} (measured: {why})",
+                (*_upgrades(facts, device), "convert the model in another mode"),
+            )
+        )
+    return problems, basis
+
+
+def _upgrades(facts: ModelFacts, device: str) -> tuple[str, ...]:
+    """The upgrade that runs the model: the oldest release from which every measured
+    release of the newest runtime that runs it does."""
+    ops = [(op.name, op.version) for op in facts.ops]
+
+    def runs(name: str, version: str) -> bool:
+        return measured.check_release(measured.label(name, version), ops, facts.kernels).ok
+
+    for name in ("ai-edge-litert", "tflite-runtime"):
+        oldest = None
+        for _name, version in reversed(measured.releases(name)):
+            if not runs(name, version):
+                break
+            oldest = version
+        if oldest is not None:
+            return (f"upgrade the device runtime to {name} {oldest} or newer, which runs it "
+                    f"(tfstudio agent install {device} --runtime {name})",)  # fmt: skip
+    return ()
+
+
+def _table_problems(
+    facts: ModelFacts, runtime: dict[str, Any], device: str, label: str
+) -> tuple[list[Problem], str]:
+    """The TensorFlow-level op table, for a runtime no measurement covers."""
     # The need is computed from every op of every subgraph (not the metadata's claim).
     need = facts.min_runtime_version
     have = str(runtime.get("compat_version") or runtime.get("version") or "")
-    label = f"{runtime.get('name')} {runtime.get('version')}"
+    basis = f"from the op table (TensorFlow level {have or 'unknown'})"
     problems: list[Problem] = []
     if need and have and parse_version(need) > parse_version(have):
         newer = [
@@ -150,12 +273,7 @@ def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -
                 "runtime_too_old",
                 f"the model needs a LiteRT runtime >= {need} (ops: {', '.join(newer)}), "
                 f"the device runs {label} (level {have})",
-                (
-                    "upgrade the device to ai-edge-litert "
-                    f"(tfstudio agent install {device} --runtime ai-edge-litert)",
-                    "convert the model with an older converter or without "
-                    "dynamic-range quantization (e.g. full int8)",
-                ),
+                (UPGRADE.format(device=device), RECONVERT),
             )
         )
     # An op version the table lacks is newer than the table, or never listed:
@@ -174,12 +292,26 @@ def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -
                 ),
             )
         )
+    for kernel, why in measured.fails_everywhere(facts.kernels):
+        problems.append(
+            Problem(
+                "kernel_unsupported",
+                f"no measured LiteRT release runs the model's kernel {kernel} (measured: {why})",
+                ("convert the model in another mode",),
+            )
+        )
+    return problems, basis
+
+
+def _flex_problems(
+    facts: ModelFacts, runtime: dict[str, Any], device: str, label: str
+) -> list[Problem]:
     flex = facts.flex_ops
     # The agent probes its runtime with a real Flex model; without that fact
     # (an older agent) the delegate is not assumed: none of the usual runtimes
     # (ai-edge-litert, tflite-runtime, TensorFlow 2.21's tf.lite) has it.
     if flex and runtime.get("flex_delegate") is not True:
-        problems.append(
+        return [
             Problem(
                 "needs_tf_ops",
                 f"the model uses TensorFlow (Flex) ops {', '.join(flex)} and {label} has no "
@@ -190,8 +322,8 @@ def _runtime_problems(facts: ModelFacts, runtime: dict[str, Any], device: str) -
                     f"install full tensorflow on {device} (it carries the Flex delegate)",
                 ),
             )
-        )
-    return problems
+        ]
+    return []
 
 
 def _arch_problems(facts: ModelFacts, info: dict[str, Any]) -> list[Problem]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.tflite_schema import ModelFacts
+from tfstudio.compat.proofs import Proof, ProofStore
 from tfstudio.deploy import preflight
 from tfstudio.deploy.options import DeployOptions, DeployResult, Status
 from tfstudio.deploy.session import DeviceSession, StateUnknownError, WriteInterrupted
@@ -116,8 +117,9 @@ class DeployRun:
             stored = active == sha or is_stored(session.transport, self.device, sha)
         count = info.get("models_stored")
         self.models_after = count + (not stored) if isinstance(count, int) else None
-        verdict = preflight.check(self.facts, info, name, stored=stored)
+        verdict = preflight.check(self.facts, info, name, stored=stored, proof=self._proof(info))
         self.fields["problems"] = tuple(p.to_json() for p in verdict.problems)
+        self.fields["preflight"] = verdict.basis
         verdict.raise_if_refused()
         self._check_cancel()
         if self.on_before is not None:
@@ -146,6 +148,13 @@ class DeployRun:
         self.changed = bool(answer.get("activated", True))
         self.fields.update(active=answer.get("active"), previous=answer.get("previous"))
         return self._gate_and_prune()
+
+    def _proof(self, info: dict[str, Any]) -> Proof | None:
+        """The `compat` proof of this model on the device's exact runtime, if one was made."""
+        runtime = info.get("runtime") or {}
+        if not runtime.get("name") or not runtime.get("version"):
+            return None
+        return ProofStore().get(self.facts.sha256, str(runtime["name"]), str(runtime["version"]))
 
     def _write_model(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
         """Installs or activates; after a dropped link, reads what the device did."""

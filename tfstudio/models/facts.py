@@ -10,15 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge_agent import tflite_schema
+from edge_agent import measured, tflite_schema
 from edge_agent.min_runtime import TABLE_TENSORFLOW_VERSION, op_runtime
 from edge_agent.tflite_schema import ModelFacts, TensorInfo
 from tfstudio.errors import ModelFormatError
 
 __all__ = [
     "ModelFacts",
+    "describe_measured",
     "describe_runtime",
     "facts_to_json",
+    "measured_json",
     "inspect_bytes",
     "inspect_model",
     "runtime_json",
@@ -59,8 +61,10 @@ def facts_to_json(facts: ModelFacts, path: str | Path | None = None) -> dict[str
     """Returns the per-model fields shared by `inspect --json` and `convert --json`.
 
     Keys: path (when given), size_bytes, sha256, min_runtime_version (computed
-    from the ops, see `runtime_json`), min_runtime, flex_ops, custom_ops,
-    ops [{name, version, count, min_runtime}] (counts over every subgraph),
+    from the ops, see `runtime_json`), min_runtime, measured (`measured_json`),
+    flex_ops, custom_ops, ops [{name, version, count, min_runtime, first_release}]
+    (counts over every subgraph; first_release: the oldest measured release of each
+    runtime registering the op version), kernels (each op with its tensor types),
     inputs and outputs [{name, signature_name, shape, shape_signature, dtype,
     quantization}], subgraphs [{index, name, operators, tensors, inputs,
     outputs, ops}] and signatures [{key, subgraph, inputs, outputs}].
@@ -73,13 +77,17 @@ def facts_to_json(facts: ModelFacts, path: str | Path | None = None) -> dict[str
         sha256=facts.sha256,
         min_runtime_version=facts.min_runtime_version,
         min_runtime=runtime_json(facts),
+        measured=measured_json(facts),
         flex_ops=facts.flex_ops,
         custom_ops=facts.custom_ops,
         ops=[
             {"name": op.name, "version": op.version, "count": op.count,
-             "min_runtime": op_runtime(op.name, op.version)}
+             "min_runtime": op_runtime(op.name, op.version),
+             "first_release": {name: measured.first_release(op.name, op.version, name)
+                               for name in RUNTIME_NAMES}}
             for op in facts.ops
         ],
+        kernels=facts.kernels,
         inputs=[_tensor_json(t) for t in facts.inputs],
         outputs=[_tensor_json(t) for t in facts.outputs],
         subgraphs=[
@@ -107,10 +115,48 @@ def runtime_json(facts: ModelFacts) -> dict[str, Any]:
         "version": facts.min_runtime_version,
         "set_by": facts.min_runtime_set_by,
         "metadata_version": facts.metadata_min_runtime_version,
-        "table": f"TensorFlow {TABLE_TENSORFLOW_VERSION} runtime_version.cc",
+        "table": f"TensorFlow {TABLE_TENSORFLOW_VERSION} runtime_version.cc, raised where "
+        f"the wheels measured {measured.measured_on().split(',')[0]} register later",
         "known": not facts.unknown_ops,
         "unknown_ops": [{"name": op.name, "version": op.version} for op in facts.unknown_ops],
     }
+
+
+RUNTIME_NAMES = ("tflite-runtime", "ai-edge-litert")
+"""The runtimes whose releases were measured (edge_agent.runtime_measured)."""
+
+
+def measured_json(facts: ModelFacts) -> dict[str, Any]:
+    """Returns {measured_on, runs_on: {runtime: [releases that run it]}, problems:
+    {release: [reasons]}} from the measured wheels (registrations and kernels)."""
+    ops = [(op.name, op.version) for op in facts.ops]
+    runs: dict[str, list[str]] = {name: [] for name in RUNTIME_NAMES}
+    problems: dict[str, list[str]] = {}
+    for name, version in measured.releases():
+        release = measured.label(name, version)
+        found = measured.check_release(release, ops, facts.kernels)
+        if found.ok and not facts.flex_ops:
+            runs.setdefault(name, []).append(version)
+        elif not found.ok:
+            problems[release] = found.reasons()
+    return {"measured_on": measured.measured_on(), "runs_on": runs, "problems": problems}
+
+
+def describe_measured(facts: ModelFacts) -> str:
+    """Returns which measured releases run the model, for people: 'tflite-runtime 2.13.0
+    and newer measured; ai-edge-litert 1.0.1 and newer measured', or 'none'."""
+    runs = measured_json(facts)["runs_on"]
+    parts = []
+    for name in RUNTIME_NAMES:
+        every = [v for n, v in measured.releases(name)]
+        have = runs.get(name, [])
+        if not have:
+            parts.append(f"no {name}")
+        elif have == every[len(every) - len(have) :]:
+            parts.append(f"{name} {have[0]} and newer")
+        else:
+            parts.append(f"{name} {', '.join(have)}")
+    return "; ".join(parts)
 
 
 def describe_runtime(facts: ModelFacts) -> str:

@@ -12,6 +12,7 @@ converted model's signature runner uses, so data and outputs map by name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import zipfile
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.digest import file_sha256
-from tfstudio.errors import SourceModelError, UsageError
+from tfstudio.errors import SourceModelError, TfStudioError, UsageError
 
 SAVED_MODEL_PB = "saved_model.pb"
 SERVING_KEY = "serving_default"
@@ -95,13 +96,27 @@ class OpenedSource:
     keras_model: Any = None
 
 
+def resolve_given(path: str | Path, what: str, error: type[TfStudioError]) -> Path:
+    """Returns a path the user gave, resolved. Raises `error` (one line) when resolving
+    it fails: a loop of symbolic links, or a folder on the way that cannot be read."""
+    try:
+        return Path(path).expanduser().resolve()
+    except RuntimeError as exc:  # Python < 3.13 reports a loop so
+        raise error(f"{what} {path} is a loop of symbolic links") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise error(f"{what} {path} is a loop of symbolic links") from exc
+        raise error(f"cannot resolve {what} {path}: {exc.strerror or exc}") from exc
+
+
 def probe_source(path: str | Path) -> SourceInfo:
     """Returns what `path` is without loading it.
 
-    Raises SourceModelError when it is missing, of an unknown kind, or visibly
-    corrupt (a .keras that is not a zip, an .h5 without the HDF5 signature).
+    Raises SourceModelError when it is missing, a loop of symbolic links, of an
+    unknown kind, or visibly corrupt (a .keras that is not a zip, an .h5 without
+    the HDF5 signature).
     """
-    src = Path(path).expanduser().resolve()
+    src = resolve_given(path, "source model", SourceModelError)
     if not src.exists():
         raise SourceModelError(f"source model {path} does not exist")
     if src.is_dir():
@@ -198,21 +213,31 @@ def _fixed_signature(model: Any, batch: int) -> Any:
 
 
 def signature_specs(
-    directory: Path, tf: Any, keras_model: Any = None
+    directory: Path, tf: Any, keras_model: Any = None, key: str = SERVING_KEY
 ) -> tuple[tuple[InputSpec, ...], tuple[OutputSpec, ...]]:
-    """Returns the serving signature's inputs and outputs, sorted by name as TFLite sorts them.
+    """Returns signature `key`'s inputs and outputs, sorted by name as TFLite sorts them.
 
     An exported Keras model names its outputs output_0, output_1...; the Keras
     output names become their aliases. Raises SourceModelError when the
-    SavedModel is corrupt or has no usable serving signature.
+    SavedModel is corrupt or has no signature `key` (naming those it has), or
+    an input TFLite cannot take (a string).
     """
-    signature = _serving_signature(directory)
+    signature = _signature(directory, key)
     inputs = tuple(
         InputSpec(key, _shape(signature.inputs[key]), _dtype(tf, signature.inputs[key]))
         for key in sorted(signature.inputs)
     )
     if not inputs:
-        raise SourceModelError(f"{directory} has a '{SERVING_KEY}' signature without inputs")
+        raise SourceModelError(f"{directory} has a '{key}' signature without inputs")
+    strings = [spec.name for spec in inputs if spec.dtype == "string"]
+    if strings:
+        raise SourceModelError(
+            f"input '{strings[0]}' of signature '{key}' is a string tensor: TFLite's "
+            "builtin ops take numbers, and the string ops a model needs to read it "
+            "(StringToNumber, lookups) exist only as TensorFlow ops",
+            hint="export a signature that takes the numeric tensor (parse strings before "
+            "the model) and convert that, with --signature NAME if it is not serving_default",
+        )
     aliases = _keras_aliases(keras_model, set(signature.outputs))
     outputs = tuple(
         OutputSpec(
@@ -245,7 +270,7 @@ def _load_keras(info: SourceInfo) -> Any:
         ) from exc
 
 
-def _serving_signature(directory: Path) -> Any:
+def _signature(directory: Path, key: str) -> Any:
     # Parsing the proto reads the signature without loading (and tracing) the
     # whole model, so validation costs milliseconds, not seconds.
     from google.protobuf.message import DecodeError
@@ -258,12 +283,16 @@ def _serving_signature(directory: Path) -> Any:
         raise SourceModelError(
             f"{directory} is a corrupt SavedModel ({SAVED_MODEL_PB} cannot be parsed)"
         ) from exc
-    signatures = [g.signature_def for g in proto.meta_graphs if SERVING_KEY in g.signature_def]
+    signatures = [g.signature_def for g in proto.meta_graphs if key in g.signature_def]
     if not signatures:
-        raise SourceModelError(
-            f"{directory} is not a usable SavedModel (no '{SERVING_KEY}' signature)"
+        there = sorted(
+            {k for g in proto.meta_graphs for k in g.signature_def if not k.startswith("__")}
         )
-    return signatures[0][SERVING_KEY]
+        raise SourceModelError(
+            f"{directory} has no signature '{key}' (it has {', '.join(there) or 'none'})",
+            hint="name one with --signature NAME" if there else None,
+        )
+    return signatures[0][key]
 
 
 def _shape(tensor: Any) -> tuple[int | None, ...]:

@@ -28,6 +28,7 @@ from tfstudio.operations import (
 from tfstudio.studio.rollouts import RolloutOps
 
 if TYPE_CHECKING:
+    from tfstudio.compat.prove import CompatResult
     from tfstudio.convert.result import ConversionResult
     from tfstudio.deploy.options import DeployOptions, DeployResult
     from tfstudio.fleet.registry import Device
@@ -146,6 +147,28 @@ class Studio(RolloutOps):
             raise
         catalog.remember_dir(result.outdir)
         return result
+
+    def compat(
+        self,
+        models: Sequence[str | Path],
+        runtimes: Sequence[str],
+        *,
+        fresh: bool = False,
+        on_event: EventCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> CompatResult:
+        """Proves `models` on runtime releases named like 'tflite-runtime==2.14.0': each is
+        loaded, allocated and invoked in that release's venv (built once, under
+        TFSTUDIO_RUNTIMES or HOME/runtimes). Proofs are kept by model sha256 and reused
+        (unless `fresh`); deploy's preflight uses them. Returns the CompatResult matrix
+        (a runtime that cannot be built is a failed row naming the missing wheel).
+        Raises UsageError for a badly named runtime, ModelFormatError, CancelledError.
+        """
+        from tfstudio.compat.prove import prove
+        from tfstudio.compat.venvs import parse_spec
+
+        specs = [parse_spec(text) for text in runtimes]
+        return prove(models, specs, fresh=fresh, on_event=Throttle(on_event), cancel=cancel)
 
     # -- devices ----------------------------------------------------------
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tfstudio.errors import TfStudioError
     from tfstudio.operations import CancelToken
     from tfstudio.training.jobs import JobInfo
-    from tfstudio.training.logs import LogFollower, LogLine
+    from tfstudio.training.logs import Follower, LogLine
 
 LinesCallback = Callable[[list[str]], object]
 EndCallback = Callable[["TfStudioError | None"], object]
@@ -59,7 +59,7 @@ class LogStream:
         self._lock = threading.Lock()
         self._ended = threading.Event()
         self._stopped = threading.Event()
-        self._follower: LogFollower | None = None
+        self._follower: Follower | None = None
         self._flusher = threading.Thread(
             target=self._flush_loop, name=f"tfstudio-logs-batch-{job.job_id}", daemon=True
         )
@@ -69,7 +69,7 @@ class LogStream:
         """The followed job's id."""
         return self.job.job_id
 
-    def start(self, follower: LogFollower) -> LogStream:
+    def start(self, follower: Follower) -> LogStream:
         """Opens the log through `follower` (blocking: call it from a worker) and starts.
 
         Raises EngineError when the engine refuses the stream.
@@ -140,7 +140,7 @@ class LogStream:
             self._on_lines(lines)
 
 
-def follow_to_end(follower: LogFollower, cancel: CancelToken | None = None) -> bool:
+def follow_to_end(follower: Follower, cancel: CancelToken | None = None) -> bool:
     """Starts `follower` and waits in the caller's thread until the log ends or `cancel`.
 
     Every line reaches the follower's `on_line` in order, none batched or

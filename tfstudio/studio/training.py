@@ -26,8 +26,8 @@ from tfstudio.operations import (
     Stage,
     Throttle,
 )
-from tfstudio.studio.images import TrainingImages
 from tfstudio.studio.logs import EndCallback, LinesCallback, LogStream, follow_to_end
+from tfstudio.studio.training_groups import GroupTraining, finalize_any
 from tfstudio.studio.training_types import (
     EngineJobs,
     JobOutcome,
@@ -40,30 +40,37 @@ from tfstudio.training.tagpolicy import check_ref
 if TYPE_CHECKING:
     from tfstudio.training.client import EngineClient
     from tfstudio.training.gpucheck import GpuCheckResult
+    from tfstudio.training.groupspec import GroupSpec
     from tfstudio.training.jobs import JobInfo
     from tfstudio.training.jobspec import JobSpec
     from tfstudio.training.launch import LaunchResult
+    from tfstudio.training.logs import Follower, LogLine
     from tfstudio.training.provenance import Provenance
 
 
-class Training(TrainingImages):
+class Training(GroupTraining):
     """Training containers for any front end; one per Studio (`studio.training`).
 
     Engines, their connections and host keys come from `TrainingEngines`
     (`tfstudio.studio.engines`), images (check, list, probe, build) from
-    `TrainingImages`; jobs, logs, the GPU check and provenance are here.
+    `TrainingImages`, multi-worker jobs on a swarm and their manifests from
+    `GroupTraining`; jobs, logs, the GPU check and provenance are here, for a
+    one-container job and a multi-worker one alike.
     """
 
     # -- jobs ---------------------------------------------------------------
 
-    def plan(self, request: TrainRequest) -> JobSpec:
-        """Returns the checked job: tag policy, GPUs, limits, env, workspace; nothing
-        is asked of the engine (a form can call it before it closes).
+    def plan(self, request: TrainRequest) -> JobSpec | GroupSpec:
+        """Returns the checked job (a multi-worker one when `request.workers`): tag policy,
+        GPUs, limits, env, workspace; nothing is asked of the engine (a form can call it
+        before it closes).
 
         Raises UsageError, TagPolicyError, WorkspaceError, EngineError (unknown engine).
         """
         from tfstudio.training.jobspec import build_spec
 
+        if request.workers is not None:
+            return self.plan_group(request)
         engine = self.engine(request.engine)
         return build_spec(engine, self.settings(), request.argv(), **request.spec_words())
 
@@ -83,14 +90,21 @@ class Training(TrainingImages):
         first line is neither lost nor late, or close it
         (`tfstudio.training.logs.close_stream`).
 
+        A request with `workers` starts a multi-worker job (`train_group`; there is
+        no output to attach to, its log is followed with `follow_to_end`, and a
+        detached one gets a guard).
+
         Events: CONNECT, RESOLVE (PULL ticks), CREATE, START, RUNNING, then
         TargetFinished. Raises UsageError, TagPolicyError, WorkspaceError,
         ImageError, GpuRequestError, JobError, EngineError, CancelledError.
         """
+        from tfstudio.training.jobspec import build_spec
         from tfstudio.training.launch import launch
 
+        if request.workers is not None:
+            return self.train_group(request, on_event=on_event, cancel=cancel, guard=not attach)
         engine = self.engine(request.engine)
-        spec = self.plan(request)
+        spec = build_spec(engine, self.settings(), request.argv(), **request.spec_words())
         report = Reporter("train", spec.image.text, Throttle(on_event))
         report.stage(Stage.CONNECT, f"connecting to engine {engine.name}")
         with self._client(engine.name) as client:
@@ -107,18 +121,22 @@ class Training(TrainingImages):
 
     def jobs(self, engine: str | None = None, *, stats: bool = True) -> list[JobInfo]:
         """Returns this studio's jobs on the engine, newest first, with one-shot CPU/memory
-        (and GPU use where NVML finds GPUs) when `stats`. Ended jobs get their final
-        provenance. Raises EngineError, HostKeyError, TransportError.
+        (and GPU use where NVML finds GPUs) when `stats`; multi-worker jobs too (a failing
+        one's survivors are stopped). Ended jobs get their final provenance. Raises
+        EngineError, HostKeyError, TransportError.
         """
+        from tfstudio.training.groups import list_groups
         from tfstudio.training.jobs import list_jobs
-        from tfstudio.training.provenance import finalize
 
         with self._client(engine) as client:
             found = list_jobs(client, stats=stats)
-            for job in found:
+            groups = list_groups(client)
+            for job in found + groups:
                 if not job.running:
-                    finalize(client, job)  # a job that ended unwatched is recorded now
-        return found
+                    finalize_any(client, job)  # a job that ended unwatched is recorded now
+        if not groups:
+            return found
+        return sorted(found + groups, key=lambda j: -(j.started_ns or 0))
 
     def board(self, engine: str | None = None, *, stats: bool = True) -> EngineJobs:
         """Returns the engine's jobs, or its state with the fix when it cannot be asked.
@@ -160,10 +178,14 @@ class Training(TrainingImages):
 
     def logs(self, job: JobRef, *, engine: str | None = None, tail: int | None = None) -> list[str]:
         """Returns the job's log so far (the last `tail` lines). Raises JobError, EngineError."""
+        from tfstudio.training.grouplogs import read_group_logs
         from tfstudio.training.logs import read_logs
 
         with self._client(_engine_of(job, engine)) as client:
-            return read_logs(client, _find(client, job), tail=tail)
+            found = _find(client, job)
+            if found.is_group:
+                return read_group_logs(client, found, tail=tail)
+            return read_logs(client, found, tail=tail)
 
     def follow(
         self,
@@ -178,17 +200,14 @@ class Training(TrainingImages):
 
         Opening the stream blocks (call it from a worker); the lines then
         arrive in batches on a thread of their own, and `stop()` returns at
-        once from any thread. Several streams may run at once. Raises
+        once from any thread. Several streams may run at once. A multi-worker
+        job's lines come from every worker, each with its `[w0]` prefix. Raises
         JobError, EngineError.
         """
-        from tfstudio.training.logs import LogFollower
-
         with self._client(_engine_of(job, engine)) as client:
             found = _find(client, job)
             stream = LogStream(found, on_lines, on_end)
-            return stream.start(
-                LogFollower(client, found, stream.line, tail=tail, on_end=stream.ended)
-            )
+            return stream.start(_follower(client, found, stream.line, tail, stream.ended))
 
     def follow_to_end(
         self,
@@ -207,15 +226,18 @@ class Training(TrainingImages):
         line in order (on the reader's thread). `output` is `train(attach=True)`'s
         stream; without it the log is opened from its last `tail` lines.
         Returns True when the log ended (the job did), False when cancelled.
-        Raises JobError, EngineError.
+        A multi-worker job's lines carry their worker's `[w0]` prefix, in arrival
+        order. Raises JobError, EngineError.
         """
-        from tfstudio.training.logs import LogFollower, LogLine
+        from tfstudio.training.logs import LogFollower
 
         def each(line: LogLine) -> None:
             on_line(line.text)
 
         with self._client(_engine_of(job, engine)) as client:
             found = job if output is not None and not isinstance(job, str) else _find(client, job)
+            if found.is_group:
+                return follow_to_end(_follower(client, found, each, tail, None), cancel)
             follower = LogFollower(client, found, each, tail=tail, stream=output)
             return follow_to_end(follower, cancel)
 
@@ -223,39 +245,47 @@ class Training(TrainingImages):
         self, job: JobRef, *, engine: str | None = None, timeout_s: float | None = None
     ) -> JobOutcome:
         """Stops a job (SIGTERM, then SIGKILL after `timeout_s`, default `[training]
-        stop_timeout`) and finalises its provenance. Raises JobError, EngineError."""
+        stop_timeout`) and finalises its provenance. A multi-worker job stops as a whole,
+        each worker with the grace period it started with. Raises JobError, EngineError."""
+        from tfstudio.training.groups import stop_group
         from tfstudio.training.jobs import stop_job
-        from tfstudio.training.provenance import finalize
 
         grace = timeout_s if timeout_s is not None else self.settings().stop_timeout_s
         with self._client(_engine_of(job, engine)) as client:
-            ended = stop_job(client, _find(client, job), grace)
-            return JobOutcome("stop", ended, finalize(client, ended))
+            found = _find(client, job)
+            ended = stop_group(client, found) if found.is_group else stop_job(client, found, grace)
+            return JobOutcome("stop", ended, finalize_any(client, ended))
 
     def kill(self, job: JobRef, *, engine: str | None = None) -> JobOutcome:
-        """Kills a running job (SIGKILL) and finalises its provenance.
+        """Kills a running job (SIGKILL; every worker of a multi-worker job) and finalises
+        its provenance.
 
         Raises JobError (not running), EngineError.
         """
+        from tfstudio.training.groups import kill_group
         from tfstudio.training.jobs import kill_job
-        from tfstudio.training.provenance import finalize
 
         with self._client(_engine_of(job, engine)) as client:
-            ended = kill_job(client, _find(client, job))
-            return JobOutcome("kill", ended, finalize(client, ended))
+            found = _find(client, job)
+            ended = kill_group(client, found) if found.is_group else kill_job(client, found)
+            return JobOutcome("kill", ended, finalize_any(client, ended))
 
     def remove(self, job: JobRef, *, engine: str | None = None, force: bool = False) -> JobOutcome:
         """Removes an ended job's container (a running one with `force`: killed first);
-        its provenance is finalised before and kept. Raises JobError, EngineError."""
+        its provenance is finalised before and kept. A multi-worker job's services go,
+        and its network. Raises JobError, EngineError."""
+        from tfstudio.training.groups import kill_group, remove_group
         from tfstudio.training.jobs import kill_job, remove_job
-        from tfstudio.training.provenance import finalize
 
         with self._client(_engine_of(job, engine)) as client:
             found = _find(client, job)
             if found.running and force:
-                found = kill_job(client, found)
-            record = None if found.running else finalize(client, found)
-            remove_job(client, found)
+                found = kill_group(client, found) if found.is_group else kill_job(client, found)
+            record = None if found.running else finalize_any(client, found)
+            if found.is_group:
+                remove_group(client, found)
+            else:
+                remove_job(client, found)
         return JobOutcome("remove", found, record)
 
     def wait(
@@ -268,14 +298,17 @@ class Training(TrainingImages):
     ) -> JobOutcome:
         """Waits for the job's end and finalises its provenance.
 
-        Raises JobError (timeout), CancelledError, EngineError.
+        A multi-worker job has ended when every worker has; when one fails, the
+        others are stopped. Raises JobError (timeout), CancelledError, EngineError.
         """
+        from tfstudio.training.groups import wait_group
         from tfstudio.training.jobs import wait_job
-        from tfstudio.training.provenance import finalize
 
         with self._client(_engine_of(job, engine)) as client:
-            ended = wait_job(client, _find(client, job), timeout_s=timeout_s, cancel=cancel)
-            return JobOutcome("wait", ended, finalize(client, ended))
+            found = _find(client, job)
+            waiter = wait_group if found.is_group else wait_job
+            ended = waiter(client, found, timeout_s=timeout_s, cancel=cancel)
+            return JobOutcome("wait", ended, finalize_any(client, ended))
 
     def provenance(self, job: JobRef, *, engine: str | None = None) -> Provenance:
         """Returns the job's record: final once it ended (exports with their hashes,
@@ -288,7 +321,7 @@ class Training(TrainingImages):
 
         try:
             with self._client(_engine_of(job, engine)) as client:
-                return provenance.finalize(client, _find(client, job))
+                return finalize_any(client, _find(client, job))
         except JobError:
             job_id = job if isinstance(job, str) else job.job_id
             stored = provenance.load(job_id) if is_job_id(job_id) else None
@@ -364,7 +397,26 @@ def _engine_of(job: JobRef, engine: str | None) -> str | None:
 
 
 def _find(client: EngineClient, job: JobRef) -> JobInfo:
-    from tfstudio.training.jobs import find_job, refresh
+    from tfstudio.training.groups import find_any, refresh_group
+    from tfstudio.training.jobs import refresh
 
     # A JobInfo from a table row may be stale: read it again before acting on it.
-    return find_job(client, job) if isinstance(job, str) else refresh(client, job)
+    if isinstance(job, str):
+        return find_any(client, job)
+    return refresh_group(client, job) if job.is_group else refresh(client, job)
+
+
+def _follower(
+    client: EngineClient,
+    job: JobInfo,
+    on_line: Callable[[LogLine], None],
+    tail: int | None,
+    on_end: Callable[[TfStudioError | None], None] | None,
+) -> Follower:
+    """Returns the log follower of a job: every worker's for a multi-worker job."""
+    from tfstudio.training.grouplogs import GroupLogFollower
+    from tfstudio.training.logs import LogFollower
+
+    if job.is_group:
+        return GroupLogFollower(client, job, on_line, tail=tail, on_end=on_end)
+    return LogFollower(client, job, on_line, tail=tail, on_end=on_end)

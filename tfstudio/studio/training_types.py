@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from tfstudio.training.jobs import JobInfo
     from tfstudio.training.provenance import Provenance
 
+_GROUP_FIELDS = ("workers", "volume", "shared_workspace", "worker_port")
+
 JobRef = Union["JobInfo", str]
 """A job as a front end holds it: a JobInfo (a table row) or an id, prefix or name."""
 
@@ -46,12 +48,30 @@ class TrainRequest:
     name: str | None = None
     allow_latest: bool = False
     pull: bool | None = None
+    workers: int | None = None
+    """A multi-worker job of this many workers (Docker Swarm services, or manifests)."""
+    volume: str | None = None
+    """A multi-worker job's workspace as a named volume (a Kubernetes claim in manifests)."""
+    shared_workspace: bool = False
+    """The bind-mounted workspace holds the same files on every swarm node."""
+    worker_port: int | None = None
 
     def spec_words(self) -> dict[str, Any]:
-        """Returns the fields `build_spec` takes by keyword (all but command and engine)."""
+        """Returns the fields `build_spec` takes by keyword (all but command, engine and
+        the multi-worker fields)."""
         words = {f.name: getattr(self, f.name) for f in fields(self)}
-        del words["command"], words["engine"]
+        for key in ("command", "engine", *_GROUP_FIELDS):
+            del words[key]
         return words
+
+    def group_words(self) -> dict[str, Any]:
+        """Returns `spec_words()` plus what `build_group_spec` takes besides them."""
+        return self.spec_words() | {
+            "workers": self.workers or 0,
+            "volume": self.volume,
+            "shared_workspace": self.shared_workspace,
+            "port": self.worker_port,
+        }
 
     def argv(self) -> list[str]:
         """Returns the command's words. Raises UsageError for an unbalanced quote."""

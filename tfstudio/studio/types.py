@@ -39,12 +39,15 @@ _WHERE: dict[str, str] = {
     "ModelFacts": "tfstudio.models.facts",
     "facts_to_json": "tfstudio.models.facts",
     "describe_runtime": "tfstudio.models.facts",
+    "describe_measured": "tfstudio.models.facts",
     "inspect_model": "tfstudio.models.facts",
     "ConversionResult": "tfstudio.convert.result",
     "FailedVariant": "tfstudio.convert.result",
     "VariantResult": "tfstudio.convert.result",
     "ModesFailedError": "tfstudio.convert.result",
     "parse_modes": "tfstudio.convert.presets",
+    "CompatResult": "tfstudio.compat.prove",
+    "CompatRow": "tfstudio.compat.prove",
     # deploy and measurements
     "DeployOptions": "tfstudio.deploy.options",
     "DeployResult": "tfstudio.deploy.options",
@@ -85,6 +88,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from tfstudio.compat.prove import CompatResult as CompatResult
+    from tfstudio.compat.prove import CompatRow as CompatRow
     from tfstudio.convert.presets import parse_modes as parse_modes
     from tfstudio.convert.result import ConversionResult as ConversionResult
     from tfstudio.convert.result import FailedVariant as FailedVariant
@@ -120,6 +125,7 @@ if TYPE_CHECKING:
     from tfstudio.models.catalog import ModelEntry as ModelEntry
     from tfstudio.models.catalog import read_entry as read_entry
     from tfstudio.models.facts import ModelFacts as ModelFacts
+    from tfstudio.models.facts import describe_measured as describe_measured
     from tfstudio.models.facts import describe_runtime as describe_runtime
     from tfstudio.models.facts import facts_to_json as facts_to_json
     from tfstudio.models.facts import inspect_model as inspect_model

@@ -25,6 +25,20 @@ The modules, each with one job:
 - `labels`       job labels and the studio's identity
 - `timefmt`      Docker's nanosecond timestamps
 
+Multi-worker jobs (MultiWorkerMirroredStrategy) on a Docker Swarm, and as manifests:
+
+- `tfconfig`     `TF_CONFIG` per worker; the sh script a Kubernetes pod builds it with
+- `groupspec`    a checked multi-worker request: a job's spec, N workers, storage
+- `swarm`        is the engine a manager, its nodes and GPUs; the job's network and
+                 services; stopping a worker and keeping its task
+- `workers`      each worker's state from the swarm's tasks, and the group's
+- `grouplaunch`  checks → image → network → one service per worker
+- `groups`       list / find / stop / kill / remove / wait groups; one failed worker
+                 stops the others
+- `grouplogs`    every worker's log, `[w0]`-prefixed, read or followed
+- `groupprov`    the group's provenance: workers, nodes, exit codes, the chief's exports
+- `k8s`          the same job as an Indexed Job and a headless Service (YAML)
+
 Long operations speak the studio's one contract (`tfstudio.operations`): a
 `Reporter` for the job or image they work on, and a `CancelToken`. Nothing
 here prints; `docker` and `paramiko` are imported inside the functions that

@@ -1,4 +1,5 @@
-"""`engines check`: is an engine reachable, which version, NVIDIA runtime or not, GPUs, images.
+"""`engines check`: is an engine reachable, which version, NVIDIA runtime or not, GPUs, images,
+and whether it is a swarm manager (multi-worker jobs), how many nodes are ready, how to make it one.
 
 `check_engine` never raises for an engine that cannot be reached: an
 unreachable engine is a state with its one-line reason and hint, so a list of
@@ -18,6 +19,7 @@ from tfstudio.training import labels as L
 from tfstudio.training.client import connect
 from tfstudio.training.engines import Engine
 from tfstudio.training.nvml import read_gpus
+from tfstudio.training.swarm import swarm_state
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,13 @@ class EngineStatus:
     images: int | None = None
     running_jobs: int | None = None
     rtt_ms: float | None = None
+    swarm: str | None = None
+    """The engine's swarm role in words: `manager, 2/2 node(s) ready`, `not in a swarm`, ..."""
+    swarm_manager: bool = False
+    """True when multi-worker jobs can run here (`train --workers N`)."""
+    swarm_nodes_ready: int | None = None
+    swarm_hint: str | None = None
+    """How to make the engine a swarm manager, when it is not one."""
 
     def to_json(self) -> dict[str, Any]:
         """Returns every field."""
@@ -59,6 +68,7 @@ def check_engine(engine: Engine, *, connect_timeout: float = 10.0) -> EngineStat
             with client.call("reading engine info"):
                 info = client.api.info()
                 jobs = client.api.containers(filters=L.ours_filter(L.studio_id()))
+            swarm = swarm_state(client, info)
     except TfStudioError as exc:
         return EngineStatus(engine.name, engine.url, False, error=exc.message, hint=exc.hint)
     runtimes = tuple(sorted((info.get("Runtimes") or {}).keys()))
@@ -83,6 +93,10 @@ def check_engine(engine: Engine, *, connect_timeout: float = 10.0) -> EngineStat
         images=info.get("Images"),
         running_jobs=len(jobs),
         rtt_ms=round(rtt, 1),
+        swarm=swarm.summary(),
+        swarm_manager=swarm.manager,
+        swarm_nodes_ready=swarm.ready if swarm.manager else None,
+        swarm_hint=swarm.hint(engine.host_label()),
     )
 
 

@@ -35,3 +35,7 @@ class WorkspaceError(TfStudioError):
 
 class JobError(TfStudioError):
     """A job name or id matches no job of this studio, or a job operation failed."""
+
+
+class SwarmError(EngineError):
+    """The engine is not a swarm manager, or a swarm object (service, network) failed."""

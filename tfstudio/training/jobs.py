@@ -24,6 +24,7 @@ from tfstudio.training import labels as L
 from tfstudio.training.client import EngineClient, docker_sdk
 from tfstudio.training.errors import JobError
 from tfstudio.training.timefmt import iso, parse_ns
+from tfstudio.training.workers import LIVE_STATES, WorkerInfo
 
 PARALLEL = 32
 """Jobs read at once. The engine answers a stats request at its collector's next
@@ -61,11 +62,21 @@ class JobInfo:
     memory_limit: int | None = None
     gpu: str | None = None
     """Per-GPU use where NVML finds GPUs; None when nothing is known."""
+    workers: tuple[WorkerInfo, ...] = ()
+    """A multi-worker job's workers (`tfstudio.training.groups`); empty for one container."""
+    failure: str | None = None
+    """A multi-worker job that failed: which worker, where, and why."""
 
     @property
     def running(self) -> bool:
-        """True while the container runs (or restarts, or is paused)."""
-        return self.state in ("running", "restarting", "paused")
+        """True while the container runs (or restarts, or is paused), or while any worker
+        of a multi-worker job may still run."""
+        return self.state in ("running", "restarting", "paused", *LIVE_STATES)
+
+    @property
+    def is_group(self) -> bool:
+        """True for a multi-worker job (Swarm services), False for one container."""
+        return bool(self.workers)
 
     @property
     def short_id(self) -> str:
@@ -73,7 +84,10 @@ class JobInfo:
         return self.container_id[:12]
 
     def exit_reason(self) -> str | None:
-        """Returns a few words on how the job ended (None while it runs)."""
+        """Returns a few words on how the job ended (None while it runs); a multi-worker
+        job that is failing says already which worker failed and why."""
+        if self.failure is not None:
+            return self.failure
         if self.running or self.exit_code is None:
             return None
         if self.oom_killed:
@@ -86,8 +100,11 @@ class JobInfo:
 
     def to_json(self) -> dict[str, Any]:
         """Returns the job as a JSON-able dict (times as ISO 8601 UTC)."""
-        hidden = ("started_ns", "finished_ns", "created_ns")
+        hidden = ("started_ns", "finished_ns", "created_ns", "workers", "failure")
         out = {k: v for k, v in self.__dict__.items() if k not in hidden}
+        if self.workers:  # a one-container job's JSON stays as it was
+            out["workers"] = [w.to_json() for w in self.workers]
+            out["failure"] = self.failure
         out["command"] = list(self.command)
         out["started_at"] = iso(self.started_ns)
         out["finished_at"] = iso(self.finished_ns)
@@ -187,7 +204,14 @@ def find_job(client: EngineClient, text: str, studio: str | None = None) -> JobI
     Raises JobError when no job (or more than one) matches; containers of other
     studios and hand-started ones never match.
     """
-    jobs = list_jobs(client, studio, stats=False)
+    return match_job(list_jobs(client, studio, stats=False), text, client.engine.name)
+
+
+def match_job(jobs: list[JobInfo], text: str, engine: str) -> JobInfo:
+    """Returns the one job of `jobs` whose id, id prefix, name or container id is `text`.
+
+    Raises JobError when none (or more than one) matches.
+    """
     exact = [j for j in jobs if text in (j.job_id, j.name, j.container_id)]
     if len(exact) == 1:
         return exact[0]
@@ -195,13 +219,13 @@ def find_job(client: EngineClient, text: str, studio: str | None = None) -> JobI
         j
         for j in jobs
         if len(text) >= MIN_PREFIX
-        and (j.job_id.startswith(text) or j.container_id.startswith(text))
+        and (j.job_id.startswith(text) or (j.container_id and j.container_id.startswith(text)))
     ]
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise JobError(
-            f"no job {text!r} of this studio on engine {client.engine.name}",
+            f"no job {text!r} of this studio on engine {engine}",
             hint="see: tfstudio jobs (containers tfstudio did not start are never touched)",
         )
     names = ", ".join(sorted(j.job_id for j in matches))

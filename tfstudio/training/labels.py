@@ -28,7 +28,15 @@ WORKSPACE = "tfstudio.workspace"
 GPUS = "tfstudio.gpus"
 OVERRIDE = "tfstudio.tag-policy.override"
 KIND = "tfstudio.kind"
-"""`job` for training jobs, `gpu-check` for the short-lived check containers."""
+"""`job` for training jobs, `gpu-check` for the short-lived check containers; `group` for
+a multi-worker job's services and network, `worker` for their containers (so that the
+one-container listing, which asks for `job`, never shows them)."""
+GROUP = "group"
+WORKER = "worker"
+IMAGE_ID = "tfstudio.image.id"
+"""A multi-worker job's image as resolved on the manager (its containers may be elsewhere)."""
+NETWORK = "tfstudio.network"
+STORAGE = "tfstudio.storage"
 
 STUDIO_ID_NAME = "studio-id"
 _JOB_ID = re.compile(r"^[0-9a-f]{12}$")

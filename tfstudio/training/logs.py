@@ -14,13 +14,36 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tfstudio.errors import TfStudioError
 from tfstudio.training.client import EngineClient, translate
 from tfstudio.training.jobs import JobInfo
 
 LineCallback = Callable[["LogLine"], None]
+
+
+class Follower(Protocol):
+    """What follows a log: `LogFollower` (one container) and `GroupLogFollower` (workers)."""
+
+    error: TfStudioError | None
+
+    def start(self) -> Follower:
+        """Opens the stream(s) and starts following; returns self."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """True once following has ended."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits for the end of following; True when it has ended."""
+        ...
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Ends following now, from any thread."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,11 @@ class LogFollower:
             self._done.set()
             if self._on_end is not None:
                 self._on_end(error)
+
+
+def frame_lines(stream: Any) -> Iterator[str]:
+    """Returns the lines of an engine's log stream (frames in, lines out; see `_lines`)."""
+    return _lines(stream)
 
 
 def _lines(stream: Any) -> Iterator[str]:

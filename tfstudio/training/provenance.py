@@ -66,6 +66,10 @@ class Provenance:
     rebuilt_from_labels: bool = False
     format: str = FORMAT
     tool: str = f"tfstudio {__version__}"
+    group: dict[str, Any] = field(default_factory=dict)
+    """A multi-worker job: workers, port, storage, network, swarm, and why it failed."""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """A multi-worker job's workers: service, node, state, exit code (set when finalised)."""
 
     @property
     def path(self) -> Path:
@@ -73,8 +77,11 @@ class Provenance:
         return record_path(self.job_id)
 
     def to_json(self) -> dict[str, Any]:
-        """Returns the record as stored."""
-        return asdict(self)
+        """Returns the record as stored (a one-container job's without the group fields)."""
+        out = asdict(self)
+        if not self.group:
+            del out["group"], out["workers"]
+        return out
 
 
 def job_dir(job_id: str) -> Path:
@@ -210,7 +217,7 @@ def finalize(client: EngineClient, job: JobInfo) -> Provenance:
             state=job.state,
             oom_killed=job.oom_killed,
             exports=[m.to_json() for m in models],
-            chain=[_train_step(current, job, m, finished) for m in models if m.sha256],
+            chain=[train_step(current, job, m, finished) for m in models if m.sha256],
             final=True,
         )
         save(record)
@@ -230,9 +237,10 @@ def applied_limits(inspect: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _train_step(
+def train_step(
     record: Provenance, job: JobInfo, model: ExportedModel, finished: str | None
 ) -> dict[str, Any]:
+    """Returns the chain's `train` step of one exported model, shaped like convert's steps."""
     return {
         "step": "train",
         "at": finished,

@@ -1,4 +1,5 @@
-"""The new-job form: a pinned image, the command, GPUs, workspace, limits, env, name.
+"""The new-job form: a pinned image, the command, GPUs, workspace, limits, env, name,
+and on an engine that is a swarm manager, how many workers (a multi-worker job).
 
 The image field says at once why a `latest`, untagged or floating reference
 is refused (the core's tag policy, the same words as the CLI). On submit the
@@ -37,6 +38,8 @@ FIELDS = (
     ("name", "name", "default tfstudio-<job id>"),
 )
 """(field id, label, placeholder) below the image."""
+WORKERS = ("workers", "workers", "1: one container; 2 or more: a swarm job")
+"""The field a swarm manager's form adds: MultiWorkerMirroredStrategy workers."""
 
 
 class NewJobModal(ModalScreen["TrainRequest | None"]):
@@ -55,8 +58,10 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
         image: str = "",
         images: Sequence[str] = (),
         defaults: dict[str, str] | None = None,
+        swarm: bool = False,
     ) -> None:
         super().__init__()
+        self.swarm = swarm
         self.training = training
         self.engine = engine
         self.image = image
@@ -69,7 +74,7 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
             with Grid(classes="form-grid"):
                 yield Label("image")
                 yield ImageField(self.training.check_image, self.image, self.images, id="image")
-                for field, label, placeholder in FIELDS:
+                for field, label, placeholder in FIELDS + ((WORKERS,) if self.swarm else ()):
                     yield Label(label)
                     yield Input(
                         self.defaults.get(field, ""),
@@ -113,6 +118,9 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
             env = tuple(shlex.split(self.value("env")))
         except ValueError as exc:
             raise UsageError(f"env {self.value('env')!r}: {exc}") from None
+        workers = self.value("workers") if self.swarm else ""
+        if workers and not workers.isdigit():
+            raise UsageError(f"workers {workers!r} is not a number")
         return TrainRequest(
             self.value("command"),
             image=self.image_field.value,
@@ -124,6 +132,7 @@ class NewJobModal(ModalScreen["TrainRequest | None"]):
             shm_size=self.value("shm") or None,
             env=env,
             name=self.value("name") or None,
+            workers=int(workers) if workers and workers != "1" else None,
         )
 
     def action_submit(self) -> None:

@@ -301,8 +301,16 @@ class JobsScreen(EngineActions, StudioScreen):
             import os
 
             defaults["workspace"] = os.getcwd()
+        status = next(
+            (s for s in getattr(self.report, "statuses", ()) if s.name == engine.name), None
+        )
         modal = NewJobModal(
-            training, engine=engine.name, image=image, images=self.image_refs, defaults=defaults
+            training,
+            engine=engine.name,
+            image=image,
+            images=self.image_refs,
+            defaults=defaults,
+            swarm=bool(status is not None and status.swarm_manager),
         )
 
         def answered(request: Any) -> None:

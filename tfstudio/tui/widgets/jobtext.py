@@ -18,7 +18,9 @@ COLUMNS = ("job", "state", "time", "cpu", "mem", "gpu", "image")
 
 
 def state(job: JobInfo) -> str:
-    """Returns 'running', 'exit 0', 'oom 137', ... in a few letters."""
+    """Returns 'running', 'exit 0', 'oom 137', 'failed 137' (a multi-worker job), ..."""
+    if job.failure is not None and not job.running:
+        return f"failed {job.exit_code}"
     if job.running or job.exit_code is None:
         return job.state
     return f"oom {job.exit_code}" if job.oom_killed else f"exit {job.exit_code}"
@@ -75,6 +77,8 @@ def details(job: JobInfo) -> str:
     ]
     if job.tag_override:
         lines.append(f"[$warning]override[/] {job.tag_override}")
+    for worker in job.workers:
+        lines.append(f"[dim]{worker.label}[/] {worker.node or '-'} · {worker.reason()}")
     return "\n".join(lines)
 
 
