@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     writer("rollback", "re-activate the previously active model")
     p = writer("prune", "remove stored models; never the active one nor its rollback target")
     p.add_argument("--keep", type=int, required=True, help="models to keep (at least 1)")
+    p.add_argument("--drop-rollback", action="store_true",
+                   help="remove the rollback target too (rollback cannot go back)")  # fmt: skip
     p = command("lock", "hold the device lock for a deploy until stdin closes")
     p.add_argument("--id", required=True, help="the deploy's lock id")
     p.add_argument("--owner", default="", help="who deploys (shown to a refused deploy)")
@@ -151,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests whose bodies are held at once (default 8)")  # fmt: skip
     p.add_argument("--inflight-wait", type=float, default=5.0,
                    help="seconds a request waits for a slot before 503 (default 5)")  # fmt: skip
+    p.add_argument("--max-connections", type=int, default=512,
+                   help="open connections at most (default 512)")  # fmt: skip
+    p.add_argument("--header-timeout", type=float, default=10.0,
+                   help="seconds a request head may take after its first byte")  # fmt: skip
     cli_measure.add_commands(command)
     return parser
 
@@ -227,7 +233,9 @@ def cmd_rollback(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_prune(args: argparse.Namespace) -> Dict[str, Any]:
-    return _recorded(args, "prune", lambda: _store(args).prune(args.keep, args.lock_id))
+    return _recorded(
+        args, "prune", lambda: _store(args).prune(args.keep, args.lock_id, args.drop_rollback)
+    )
 
 
 def cmd_lock(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
@@ -277,6 +285,9 @@ def cmd_serve(args: argparse.Namespace) -> Dict[str, Any]:
         max_body_bytes=args.max_body_bytes,
         max_inflight=args.max_inflight,
         inflight_wait_s=args.inflight_wait,
+        max_connections=args.max_connections,
+        reserved_connections=max(1, args.max_connections // 8),
+        header_timeout_s=args.header_timeout,
     )
     serve(
         _store(args),

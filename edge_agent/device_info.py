@@ -183,5 +183,6 @@ def home_info(home: str) -> Dict[str, Any]:
         "partials": layout.partials(home),
         "models_stored": len(stored),
         "stored_models": stored,
+        "rollback_target": layout.rollback_target(home),
         "service": brief(home),
     }

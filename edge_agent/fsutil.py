@@ -69,6 +69,21 @@ def make_temp_file(directory: Path, stem: str = "") -> Tuple[int, str]:
     raise FileExistsError(f"no free temp name in {directory}")
 
 
+PRIVATE_FILE = 0o600
+"""Models and uploads are the owner's alone, in transit as at rest (stored models sit
+in 0700 folders; an upload in the inbox is as private)."""
+
+PRIVATE_DIR = 0o700
+
+
+def private_dir(directory: Path) -> None:
+    """Makes `directory` (and missing parents) and leaves it owner-only, also when an
+    older agent made it world-readable."""
+    directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if directory.stat().st_mode & 0o777 != PRIVATE_DIR:
+        os.chmod(directory, PRIVATE_DIR)
+
+
 def make_temp_dir(directory: Path, stem: str = "") -> Path:
     """Creates a new temp directory (mode 0700, as `tempfile.mkdtemp`) in `directory`."""
     for _ in range(100):
@@ -161,7 +176,8 @@ def disk_errors(where: Path) -> Iterator[None]:
             raise AgentError(
                 f"no space left on the device under {where}",
                 "disk_full",
-                hint="free some space, or prune old models (install --keep N)",
+                hint="free some space, or prune old models (prune --keep N; from the studio: "
+                "tfstudio prune DEVICE --keep N)",
             ) from exc
         raise
 
@@ -194,9 +210,11 @@ def store_lock(lock_path: Path, wait_s: Optional[float] = None) -> Iterator[None
                 "locked",
                 hint="wait for it to finish and try again",
             )
-        # Who holds it, for a human looking at the file; the flock is what counts.
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # Who holds it, for a human looking at the file; the flock is what counts, so
+        # a full disk (prune is how it gets emptied) does not stop a writer here.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock

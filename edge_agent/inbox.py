@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from edge_agent import fsutil
 from edge_agent.errors import AgentError
-from edge_agent.fsutil import pause_point
+from edge_agent.fsutil import PRIVATE_FILE, pause_point
 
 CHUNK = 1 << 20
 """Bytes per read and per hash update."""
@@ -143,7 +143,7 @@ def copy_hashing(source: Path, dest: Path) -> Tuple[str, os.stat_result]:
         buffer = bytearray(CHUNK)
         view = memoryview(buffer)
         with fsutil.disk_errors(dest.parent):
-            fd = os.open(str(dest), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(str(dest), os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
             try:
                 first = True
                 while True:
@@ -261,9 +261,10 @@ def receive(
     early (what arrived stays, for a resume).
     """
     with fsutil.disk_errors(upload.parent):
-        upload.parent.mkdir(parents=True, exist_ok=True)
+        fsutil.private_dir(upload.parent)
         forget(upload)  # the file is about to change: its old record must not outlive that
-        fd = os.open(str(upload), os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(str(upload), os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)  # an upload resumed from an older agent's 0644 file
         try:
             os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)

@@ -69,6 +69,21 @@ def active_ref(home: str) -> Optional[Dict[str, Any]]:
     return {"sha256": sha, "name": manifest.get("name") if isinstance(manifest, dict) else None}
 
 
+def rollback_target(home: str) -> Optional[str]:
+    """Returns the sha256 `rollback` would return to (the newest stored model in the
+    pointer's history), or None."""
+    try:
+        state = read_json(os.path.join(home, STATE_FILE)) or {}
+    except ValueError:
+        return None
+    history = state.get("history") if isinstance(state, dict) else None
+    stored = set(stored_models(home))
+    for sha in reversed(history if isinstance(history, list) else []):
+        if sha in stored:
+            return str(sha)
+    return None
+
+
 def partials(home: str) -> List[Dict[str, Any]]:
     """Returns the uploads waiting in inbox/: [{"sha256", "bytes", "age_s"}]."""
     inbox = os.path.join(home, INBOX_DIR)

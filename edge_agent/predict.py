@@ -12,14 +12,13 @@ interpreter call.
 
 Rows are answered with `{"predictions": [...]}` (per example the value, or an
 object of named outputs when there are several), columns with `{"outputs": ...}`
-(the value, or an object of named outputs). Floats are written as their
-shortest decimal (0.1, not 0.10000000149011612), as TF Serving writes them;
-non-finite ones as null, since JSON has no NaN (TF Serving writes the non-JSON
-token NaN there). Strings are written as text, or `{"b64": ...}` for an output
-whose name ends in `_bytes` (TF Serving's rule) and for bytes that are not UTF-8.
+(the value, or an object of named outputs); `answer` writes them.
 
-Every malformed request raises `BadRequest` (400). Bodies nested deeper than
-any tensor needs are refused before they are decoded.
+Every malformed request raises `BadRequest` (400), and so does an input that is
+not finite (JSON's NaN and Infinity, which Python's json reads, or a number past
+float64): a model fed NaN answers NaN, which reads as a prediction. Bodies nested
+deeper than any tensor needs are refused before they are decoded. Memory: see
+`predict()`; a plain numeric body takes the lean path of `fastbody`.
 """
 
 from __future__ import annotations
@@ -27,24 +26,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edge_agent import answer, fastbody
+from edge_agent.jsonscan import json_depth, scan_bytes
+from edge_agent.membudget import Reservation, Unlimited
 from edge_agent.signatures import DEFAULT_KEY, Signature, default_key
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays/objects a request may have: a tensor has a few
 dimensions, so anything deeper is an attack on the decoder, not a request."""
-
-SHORTEST_CHUNK = 1 << 16
-"""Floats turned into their shortest decimal at a time: bounds the text buffer
-(a million outputs would otherwise take 60 MB of numpy strings at once)."""
-
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 class BadRequest(Exception):
@@ -66,16 +61,6 @@ class LoadedModel:
     def default_signature(self) -> Signature:
         """The signature of a request without `signature_name`."""
         return self.signatures[default_key(self.signatures)]
-
-
-def json_depth(raw: bytes) -> int:
-    """Returns the deepest nesting of `[`/`{` in a JSON text (brackets in strings ignored)."""
-    skeleton = _JSON_STRING.sub(b"", raw)
-    codes = np.frombuffer(skeleton, dtype=np.uint8)
-    if codes.size == 0:
-        return 0
-    steps = np.isin(codes, (91, 123)).astype(np.int32) - np.isin(codes, (93, 125))
-    return int(max(0, np.cumsum(steps).max()))
 
 
 def decode_request(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -226,10 +211,26 @@ def _numbers(value: Any, dtype: np.dtype, label: str) -> np.ndarray:
     if (arr.dtype.kind == "b") != (dtype.kind == "b"):
         want = "true/false" if dtype.kind == "b" else f"{dtype} numbers"
         raise BadRequest(f"input {label!r} takes {want}, got {arr.dtype.name} values")
+    return check_numbers(arr, dtype, label, arr.dtype.kind in "iu")
+
+
+def check_numbers(arr: np.ndarray, dtype: np.dtype, label: str, all_int: bool) -> np.ndarray:
+    """Returns `arr` (numbers as JSON gave them) in `dtype`. Raises BadRequest for a
+    non-finite value (JSON's NaN/Infinity, or a number past float64), a number the type
+    cannot hold, or a fraction for an integer input. `all_int`: every JSON value was
+    written as an integer (TF Serving checks integers and decimals differently)."""
+    if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        value = float(arr[where])
+        shown = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        raise BadRequest(
+            f"input {label!r} holds {shown} at {list(where)}: a model input must be finite "
+            "numbers (NaN, Infinity and numbers past 1.8e308 are refused)"
+        )
     if dtype.kind == "f":
-        _check_lossless(arr, dtype, label)
+        _check_lossless(arr, dtype, label, all_int)
     elif dtype.kind in "iu":
-        if arr.dtype.kind == "f" and not np.all(np.equal(np.mod(arr, 1), 0)):
+        if not all_int and not np.all(np.equal(np.mod(arr, 1), 0)):
             raise BadRequest(f"input {label!r} takes {dtype} integers, got fractions")
         info = np.iinfo(dtype)
         if arr.size and (arr.min() < info.min or arr.max() > info.max):
@@ -237,20 +238,21 @@ def _numbers(value: Any, dtype: np.dtype, label: str) -> np.ndarray:
     return arr.astype(dtype)
 
 
-def _check_lossless(arr: np.ndarray, dtype: np.dtype, label: str) -> None:
+def _check_lossless(arr: np.ndarray, dtype: np.dtype, label: str, all_int: bool) -> None:
     """TF Serving refuses a number the float type cannot hold (IsLosslessDecimal)."""
     if not arr.size or dtype.itemsize >= 8:
         return
     info = np.finfo(dtype)
-    if arr.dtype.kind in "iu":
+    if all_int:
         limit = 2 ** (info.nmant + 1)
-        big = np.abs(arr.astype(np.float64)) > limit
+        big = (arr > limit) | (arr < -limit)
     else:
-        finite = np.isfinite(arr)
-        big = finite & (np.abs(np.where(finite, arr, 0)) > float(info.max))
+        big = np.abs(arr) > float(info.max)
     if big.any():
+        first = arr[big].flat[0]
+        shown = int(first) if all_int else float(first)
         raise BadRequest(
-            f"Cannot convert JSON value: {arr[big].flat[0]!r} of input {label!r} to "
+            f"Cannot convert JSON value: {shown!r} of input {label!r} to "
             f"{dtype} without loss of precision"
         )
 
@@ -310,119 +312,180 @@ def _string_value(item: Any, label: str) -> bytes:
 # ---- running ----
 
 
-def run_predict(
-    model: LoadedModel, body: Any, on_invoke: Optional[Callable[[float], None]] = None
-) -> Tuple[Dict[str, Any], int]:
-    """Runs a parsed JSON request; returns (TF Serving's answer, the examples it held).
+class Body:
+    """A request's bytes, dropped as soon as they are decoded so their memory is freed."""
 
-    Raises BadRequest. `on_invoke(seconds)` is told the time of each interpreter
-    invoke (the server's invoke latency histogram)."""
-    request = parse_request(model, body)
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def drop(self) -> None:
+        """Lets the bytes go (the decoder holds no other reference)."""
+        self.data = b""
+
+
+def predict(
+    model: LoadedModel,
+    body: Body,
+    reservation: Reservation,
+    on_invoke: Optional[Callable[[float], None]] = None,
+) -> Tuple[List[bytes], int]:
+    """Runs a predict request; returns (TF Serving's answer as text chunks, the examples).
+
+    Each stage grows `reservation` to what it will hold before it allocates it (see
+    `membudget`): a plain numeric body (`fastbody`) costs the body, its tensor and
+    the answer; any other body up to `GENERAL_BYTES_PER_BODY_BYTE` x its size.
+    Raises BadRequest, BudgetTooBig or BudgetBusy. `on_invoke(seconds)` is told the
+    time of each interpreter invoke (the server's invoke latency histogram)."""
+    prepared = _fast(model, body, reservation) or _general(model, body, reservation)
+    signature, columnar, tensors = prepared
+    del prepared
+    invokes, n = _plan(signature, tensors)
+    tensor_bytes = sum(t.nbytes for t in tensors.values())
+    reservation.grow_to(tensor_bytes + invokes * _output_bytes(signature) + STAGE_BYTES)
+    with model.lock:  # interpreters are not thread-safe; never wait for memory holding it
+        if invokes == 1:
+            outputs = signature.run(model.interpreter, tensors, on_invoke)
+        else:
+            outputs = _run_each(model, signature, tensors, n, on_invoke)
+    del tensors
+    held = sum(v.nbytes for v in outputs.values())
+    reservation.grow_to(held + answer.memory_bound(outputs))
+    try:
+        return answer.encode(outputs, columnar, n), n
+    except answer.ShapeError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+GENERAL_BYTES_PER_BODY_BYTE = 24
+"""What the general decoder holds per byte of body at most: `json.loads` makes a Python
+object of every value (an empty list `[]` is 56 bytes for 3 bytes of text), then the
+tensors are built from them (measured by scripts/bench/bench_serve_memory.py)."""
+
+STAGE_BYTES = 4096
+"""The views and dicts of one invoke, beside what each stage counts."""
+
+
+def _fast(
+    model: LoadedModel, body: Body, reservation: Reservation
+) -> Optional[Tuple[Signature, bool, Dict[str, np.ndarray]]]:
+    where = fastbody.envelope(body.data)
+    if where is None:
+        return None
+    name = where.signature_name
+    if not name or (name == DEFAULT_KEY and name not in model.signatures):
+        signature = model.default_signature
+    elif name in model.signatures:
+        signature = model.signatures[name]
+    else:
+        return None  # the general decoder names the missing signature
+    size = len(body.data)
+    reservation.grow_to(size + scan_bytes(size))
+    tensor = fastbody.fast_tensor(
+        body.data,
+        where,
+        signature,
+        check_numbers,
+        lambda nbytes: reservation.grow_to(size + nbytes),
+    )
+    if tensor is None:
+        return None
+    body.drop()
+    return signature, where.columnar, {next(iter(signature.inputs)): tensor}
+
+
+def _general(
+    model: LoadedModel, body: Body, reservation: Reservation
+) -> Tuple[Signature, bool, Dict[str, np.ndarray]]:
+    size = len(body.data)
+    reservation.grow_to(GENERAL_BYTES_PER_BODY_BYTE * size + scan_bytes(size))
+    decoded = decode_request(body.data)
+    body.drop()
+    request = parse_request(model, decoded)
+    del decoded  # from here each input's JSON values are freed once they are a tensor
     signature = request.signature
     tensors = {
-        name: to_tensor(request.values[name], detail, name)
+        name: to_tensor(request.values.pop(name), detail, name)
         for name, detail in signature.inputs.items()
     }
-    chunks, n = _chunks(signature, tensors)
-    parts: Dict[str, List[np.ndarray]] = {name: [] for name in signature.outputs}
-    with model.lock:  # interpreters are not thread-safe
-        for chunk in chunks:
-            for name, value in signature.run(model.interpreter, chunk, on_invoke).items():
-                parts[name].append(value)
-    outputs = {name: _merge(values) for name, values in parts.items()}
-    if request.columnar:
-        return {"outputs": _columnar_answer(outputs)}, n
-    return {"predictions": _row_answer(outputs, n)}, n
+    return signature, request.columnar, tensors
 
 
-def _chunks(
-    signature: Signature, tensors: Dict[str, np.ndarray]
-) -> Tuple[List[Dict[str, np.ndarray]], int]:
-    """Splits the batch into invokes the model's shapes take; returns (chunks, examples).
+def run_predict(
+    model: LoadedModel, body: Any, on_invoke: Optional[Callable[[float], None]] = None
+) -> Tuple[Any, int]:
+    """Runs a decoded JSON request; returns (TF Serving's answer as JSON values, examples).
+    For callers outside the server (no memory budget). Raises BadRequest."""
+    text, n = predict(model, Body(json.dumps(body).encode()), Unlimited(), on_invoke)
+    return json.loads(b"".join(text)), n
 
-    A batch that fits the model is one invoke; a model with a batch of 1 takes any
-    batch, one example per invoke (the way a device runs it)."""
+
+def _output_bytes(signature: Signature) -> int:
+    """The outputs of one invoke, by their declared shapes (strings: 64 bytes a value)."""
+    total = 0
+    for detail in signature.outputs.values():
+        dtype = np.dtype(detail["dtype"])
+        size = int(np.prod(detail["shape"], dtype=np.int64)) if len(detail["shape"]) else 1
+        total += size * (64 if dtype.kind in "SOU" else dtype.itemsize)
+    return total
+
+
+def _plan(signature: Signature, tensors: Dict[str, np.ndarray]) -> Tuple[int, int]:
+    """Returns (invokes, examples): a batch that fits the model is one invoke; a model
+    with a batch of 1 takes any batch, one example per invoke (the way a device runs it)."""
     if any(t.ndim == 0 for t in tensors.values()):
-        return [tensors], 1
+        return 1, 1
     sizes = {t.shape[0] for t in tensors.values()}
     if len(sizes) != 1:
         raise BadRequest("all inputs must have the same batch size (0-th dimension)")
     n = sizes.pop()
     model_batch = int(next(iter(signature.inputs.values()))["shape"][0])
     if n == model_batch:
-        return [tensors], n
+        return 1, n
     if model_batch == 1:
-        return [{k: t[i : i + 1] for k, t in tensors.items()} for i in range(n)], n
+        return n, n
     raise BadRequest(f"a batch of {n} does not fit the model's batch size {model_batch}")
 
 
-def _merge(values: List[np.ndarray]) -> np.ndarray:
-    if len(values) == 1:
-        return values[0]
-    if values[0].ndim == 0:
-        return np.stack(values)
-    return np.concatenate(values, axis=0)
+def _run_each(
+    model: LoadedModel,
+    signature: Signature,
+    tensors: Dict[str, np.ndarray],
+    n: int,
+    on_invoke: Optional[Callable[[float], None]],
+) -> Dict[str, np.ndarray]:
+    """One invoke per example, each output written into one array allocated once."""
+    stacks: Dict[str, _Stack] = {}
+    for i in range(n):
+        one = {name: t[i : i + 1] for name, t in tensors.items()}
+        for name, value in signature.run(model.interpreter, one, on_invoke).items():
+            stacks.setdefault(name, _Stack(n)).put(i, value)
+    return {name: stack.result() for name, stack in stacks.items()}
 
 
-def _row_answer(outputs: Dict[str, np.ndarray], n: int) -> List[Any]:
-    for name, value in outputs.items():
-        if value.ndim == 0 or value.shape[0] != n:
-            raise BadRequest(
-                f"output {name!r} has shape {tuple(value.shape)}, not a batch of {n}: "
-                'ask in the columnar format ({"inputs": ...})'
-            )
-    columns = {name: to_json(value, name) for name, value in outputs.items()}
-    if len(columns) == 1:
-        return next(iter(columns.values()))
-    return [{name: column[i] for name, column in columns.items()} for i in range(n)]
+class _Stack:
+    """The outputs of n invokes joined along the first axis (scalars stacked), as one
+    array allocated at the first; outputs whose shape changes are joined at the end."""
 
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.array: Optional[np.ndarray] = None
+        self.parts: Optional[List[np.ndarray]] = None
 
-def _columnar_answer(outputs: Dict[str, np.ndarray]) -> Any:
-    columns = {name: to_json(value, name) for name, value in outputs.items()}
-    return next(iter(columns.values())) if len(columns) == 1 else columns
+    def put(self, i: int, value: np.ndarray) -> None:
+        value = value[None] if value.ndim == 0 else value
+        if self.parts is not None:
+            self.parts.append(value)
+            return
+        if self.array is None:
+            self.array = np.empty((self.n * value.shape[0], *value.shape[1:]), value.dtype)
+            self.step = value.shape[0]
+        if value.shape[0] == self.step and value.shape[1:] == self.array.shape[1:]:
+            self.array[i * self.step : (i + 1) * self.step] = value
+        else:
+            self.parts = [self.array[: i * self.step], value]
 
-
-# ---- tensors → JSON values ----
-
-
-def to_json(value: np.ndarray, name: str = "") -> Any:
-    """Returns a tensor as JSON values (see the module docstring for floats and strings)."""
-    kind = value.dtype.kind
-    if kind == "f":
-        return _floats(value)
-    if kind in "SOU":
-        as_b64 = name.endswith("_bytes")
-        flat = np.empty(value.size, dtype=object)
-        flat[:] = [_string_json(v, as_b64) for v in value.reshape(-1).tolist()]
-        return flat.reshape(value.shape).tolist()
-    return value.tolist()
-
-
-def _floats(value: np.ndarray) -> Any:
-    flat = value.reshape(-1)
-    if value.dtype.itemsize < 8:
-        # The shortest decimal that reads back as the same float32 (or float16), parsed as
-        # a Python float: json then writes 0.1 where the float64 of it would be 0.10000000149.
-        out = np.empty(flat.shape, dtype=np.float64)
-        for i in range(0, flat.size, SHORTEST_CHUNK):
-            out[i : i + SHORTEST_CHUNK] = (
-                flat[i : i + SHORTEST_CHUNK].astype(str).astype(np.float64)
-            )
-    else:
-        out = flat.astype(np.float64)
-    finite = np.isfinite(out)
-    if finite.all():
-        return out.reshape(value.shape).tolist()
-    boxed = out.astype(object)
-    boxed[~finite] = None
-    return boxed.reshape(value.shape).tolist()
-
-
-def _string_json(item: Any, as_b64: bool) -> Any:
-    data = item if isinstance(item, bytes) else str(item).encode("utf-8")
-    if not as_b64:
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass  # not text: base64 keeps the bytes
-    return {"b64": base64.b64encode(data).decode("ascii")}
+    def result(self) -> np.ndarray:
+        if self.parts is not None:
+            return np.concatenate(self.parts, axis=0)
+        assert self.array is not None
+        return self.array

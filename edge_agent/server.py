@@ -18,15 +18,19 @@ Bad requests get 400 with {"error"}; nothing a client sends can stop it.
 
 Nobody without the token costs it memory: the token is checked before a byte
 of body is read (also before `100 Continue`), a `Content-Length` over the
-limit is refused with 413 unread, at most `max_inflight` bodies are held at
-once (others wait briefly, then get 503), connections are capped, and a client
-that stalls mid-request is dropped after `idle_timeout_s`.
+limit is refused with 413 unread, at most `max_inflight` requests run at once,
+and what they hold together stays within a memory budget (`membudget`; others
+wait briefly, then get 503). Nobody without the token can hold its capacity
+either (`httpguard`): a request's head must arrive within `header_timeout_s`
+of its first byte, however slowly it trickles, and connections that have not
+shown the token leave room for those that have.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+import io
 import ipaddress
 import json
 import os
@@ -37,11 +41,20 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from edge_agent import fsutil, serverfile
 from edge_agent.errors import AgentError
+from edge_agent.httpguard import Connections, DeadlineReader
+from edge_agent.membudget import (
+    BudgetBusy,
+    BudgetTooBig,
+    MemoryBudget,
+    Reservation,
+    return_freed_memory,
+)
 from edge_agent.metrics import Metrics
+from edge_agent.predict import GENERAL_BYTES_PER_BODY_BYTE, Body
 from edge_agent.serving_api import ApiError, Route, answer_get, answer_post, route
 from edge_agent.store import Store, utc_now
 from edge_agent.watcher import ModelHolder, Reloader, load_model, log
@@ -62,15 +75,29 @@ class Limits:
     """A predict body above this is refused with 413 before it is read (a 224x224x3
     float image is about 1.5 MB of JSON)."""
     max_inflight: int = 8
-    """Requests whose bodies are held and run at once; the bound on body memory."""
+    """Requests whose bodies are held and run at once."""
     inflight_wait_s: float = 5.0
-    """How long a request waits for an in-flight slot before it gets 503."""
+    """How long a request waits for an in-flight slot (or its memory) before it gets 503."""
     max_connections: int = 512
     """Open connections (one thread each); beyond it a connection gets 503 and is closed."""
+    reserved_connections: int = 64
+    """Slots that only connections which showed the token (or, without one, sent a whole
+    request head) may take: a flood of silent connections cannot fill them."""
     idle_timeout_s: float = 30.0
-    """A connection that sends nothing for this long is closed (slow clients, slowloris)."""
+    """A connection waiting for its next request is closed after this long."""
+    header_timeout_s: float = 10.0
+    """A request's head must be complete this long after its first byte (slowloris)."""
+    min_body_rate_bps: int = 64 * 1024
+    """A body must arrive at least this fast: its deadline is header_timeout_s + length / rate."""
     backlog: int = 1024
     """The listen queue: bursts of hundreds of clients wait here instead of being reset."""
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        """What requests may hold together: 4 x each in-flight body, and at least what the
+        general decoder needs for one largest body."""
+        per_body = max(4 * self.max_inflight, GENERAL_BYTES_PER_BODY_BYTE + 2)
+        return max(per_body * self.max_body_bytes, 1 << 20)
 
 
 def is_loopback(host: str) -> bool:
@@ -92,16 +119,11 @@ class _Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.app = app
         self.request_queue_size = app.limits.backlog
-        self._open = 0
-        self._open_lock = threading.Lock()
+        self.connections = Connections(app.limits.max_connections, app.limits.reserved_connections)
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            full = self._open >= self.app.limits.max_connections
-            if not full:
-                self._open += 1
-        if full:
+        if not self.connections.admit(request):
             # No thread for it: one short answer from the accept loop, then close.
             with contextlib.suppress(OSError):
                 request.settimeout(1.0)
@@ -118,12 +140,19 @@ class _Server(ThreadingHTTPServer):
             return
         super().process_request(request, client_address)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away (or was closed to make room) is no news: one traceback
+        # per such client would flood a device's log, and fill a pipe nobody reads.
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        log(f"a request from {client_address[0]} failed: {type(error).__name__}: {error}")
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            with self._open_lock:
-                self._open -= 1
+            self.connections.leave(request)
 
 
 class App:
@@ -134,6 +163,7 @@ class App:
         self.token = token
         self.limits = limits or Limits()
         self.inflight = threading.BoundedSemaphore(self.limits.max_inflight)
+        self.budget = MemoryBudget(self.limits.memory_budget_bytes, self.limits.inflight_wait_s)
         self.holder = ModelHolder()
         self.metrics = Metrics()
 
@@ -151,7 +181,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.connection.settimeout(self.server.app.limits.idle_timeout_s)
+        limits = self.server.app.limits
+        self.reader = DeadlineReader(self.connection, limits.idle_timeout_s)
+        self.rfile = io.BufferedReader(self.reader, 1 << 16)
+
+    def handle_one_request(self) -> None:
+        self.reader.arm(self.server.app.limits.header_timeout_s)
+        super().handle_one_request()
 
     def _send(
         self,
@@ -163,14 +199,15 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         # allow_nan=False: a JSON answer is valid JSON for every client (predict
         # already turns non-finite outputs into null).
-        data = (
-            body.encode()
-            if isinstance(body, str)
-            else (json.dumps(body, allow_nan=False) + "\n").encode()
-        )
+        if isinstance(body, list):  # an answer already written as text chunks
+            chunks: List[bytes] = body
+        elif isinstance(body, str):
+            chunks = [body.encode()]
+        else:
+            chunks = [(json.dumps(body, allow_nan=False) + "\n").encode()]
         self.send_response(code)
         self.send_header("Content-Type", content_type or "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(sum(len(c) for c in chunks)))
         if code == 401:
             self.send_header("WWW-Authenticate", "Bearer")
         if code == 503:
@@ -180,7 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        for chunk in chunks:
+            self.wfile.write(chunk)
         self.server.app.metrics.observe_request(endpoint, code)
 
     def _refuse_unread(self, code: int, message: str, endpoint: str) -> None:
@@ -192,16 +230,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _token_ok(self) -> bool:
         token = self.server.app.token
-        if not token:
-            return True
         given = self.headers.get("Authorization", "")
-        return given.startswith("Bearer ") and hmac.compare_digest(
-            given[7:].encode(), token.encode()
+        ok = not token or (
+            given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())
         )
+        if ok:
+            self.server.connections.prove(self.connection)
+        return ok
 
     def _authorized(self, endpoint: str) -> bool:
         if self._token_ok():
             return True
+        self.close_connection = True  # a refused client keeps no slot
         self._send(401, {"error": "missing or wrong bearer token"}, endpoint)
         return False
 
@@ -288,11 +328,34 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         try:
-            self._predict(self.rfile.read(length), endpoint)
+            self._held_predict(length, endpoint)
         finally:
             app.inflight.release()
 
-    def _predict(self, raw: bytes, endpoint: str) -> None:
+    def _held_predict(self, length: int, endpoint: str) -> None:
+        """Reads and answers the body within the memory budget (in an in-flight slot)."""
+        app = self.server.app
+        try:
+            reservation = app.budget.reserve(length)
+        except BudgetTooBig as exc:
+            self._refuse_unread(413, _too_big(exc), endpoint)
+            return
+        except BudgetBusy:
+            self._refuse_unread(503, "server busy: its memory is in use; retry shortly", endpoint)
+            return
+        try:
+            self.reader.extend(
+                app.limits.header_timeout_s + length / max(1, app.limits.min_body_rate_bps)
+            )
+            raw = self.rfile.read(length)
+            if len(raw) < length:
+                self.close_connection = True  # the client left mid-body
+                return
+            self._predict(Body(raw), endpoint, reservation)
+        finally:
+            reservation.release()
+
+    def _predict(self, body: Body, endpoint: str, reservation: Reservation) -> None:
         app = self.server.app
         found, error = self._route()
         if error is not None:
@@ -308,17 +371,32 @@ class _Handler(BaseHTTPRequestHandler):
             return
         started = time.perf_counter()
         try:
-            answer, headers, instances = answer_post(
-                found, raw, app.store, loaded, app.metrics.observe_invoke
+            text, headers, instances = answer_post(
+                found, body, app.store, loaded, reservation, app.metrics.observe_invoke
             )
         except ApiError as exc:
             self._send(exc.status, {"error": exc.message}, endpoint)
+            return
+        except BudgetTooBig as exc:
+            self._send(413, {"error": _too_big(exc)}, endpoint)
+            return
+        except BudgetBusy:
+            self._send(503, {"error": "server busy: its memory is in use; retry shortly"}, endpoint)
             return
         except Exception as exc:  # noqa: BLE001 - e.g. the runtime refusing a tensor
             self._send(500, {"error": f"invoke failed: {exc}"}, endpoint)
             return
         app.metrics.observe_predict(time.perf_counter() - started, instances)
-        self._send(200, answer, endpoint, headers=headers)
+        self._send(200, text, endpoint, headers=headers)
+
+
+def _too_big(exc: BudgetTooBig) -> str:
+    mib = 1024 * 1024
+    return (
+        f"this request would take {exc.wanted / mib:.0f} MiB to decode and answer; the "
+        f"server's memory budget is {exc.total / mib:.0f} MiB: send fewer examples per "
+        "request, or plain arrays of numbers"
+    )
 
 
 def _linger(conn: socket.socket) -> None:
@@ -355,9 +433,16 @@ def serve(
     """Serves until SIGTERM/SIGINT. Raises AgentError(usage) for an unsafe or busy address
     or unusable limits."""
     limits = limits or Limits()
-    if limits.max_body_bytes < 1 or limits.max_inflight < 1 or limits.inflight_wait_s < 0:
+    if (
+        limits.max_body_bytes < 1
+        or limits.max_inflight < 1
+        or limits.max_connections < 2
+        or limits.inflight_wait_s < 0
+        or limits.header_timeout_s <= 0
+    ):
         raise AgentError(
-            "--max-body-bytes and --max-inflight must be at least 1, --inflight-wait >= 0",
+            "--max-body-bytes and --max-inflight must be at least 1, --max-connections at "
+            "least 2, --inflight-wait >= 0 and --header-timeout > 0",
             "usage",
         )
     if not is_loopback(host) and not token:
@@ -375,6 +460,7 @@ def serve(
             "locked",
             hint="stop it first",
         )
+    return_freed_memory()
     app = App(store, token, limits)
     sha = store.active_sha()
     if sha is not None:

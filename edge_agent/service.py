@@ -108,6 +108,7 @@ def status(store: Store, with_token: bool = False) -> Dict[str, Any]:
                 "pid": server.get("pid") if server["running"] else None,
                 "token_required": bool(server.get("token_required")),
                 "started_at": server.get("started_at"),
+                "max_body_bytes": server.get("max_body_bytes") if server["running"] else None,
             },
             "configured_port": config.get("port"),
             "enabled_at": config.get("enabled_at"),

@@ -46,7 +46,8 @@ from urllib.parse import unquote
 import numpy as np
 
 from edge_agent import fsutil, versions
-from edge_agent.predict import BadRequest, LoadedModel, decode_request, run_predict
+from edge_agent.membudget import Reservation
+from edge_agent.predict import BadRequest, Body, LoadedModel, predict
 from edge_agent.signatures import Signature
 from edge_agent.store import MANIFEST_FILE, Store
 
@@ -177,21 +178,23 @@ def answer_get(
 
 def answer_post(
     route: Route,
-    raw: bytes,
+    body: Body,
     store: Store,
     loaded: LoadedModel,
+    reservation: Reservation,
     on_invoke: Optional[Callable[[float], None]] = None,
-) -> Tuple[Dict[str, Any], Dict[str, str], int]:
-    """Returns (body, headers, examples) of a predict request. Raises ApiError; the
-    runtime's own errors pass through (the server answers them with 500)."""
+) -> Tuple[List[bytes], Dict[str, str], int]:
+    """Returns (the answer's text in chunks, headers, examples) of a predict request.
+    Raises ApiError, BudgetTooBig or BudgetBusy; the runtime's own errors pass through
+    (the server answers them with 500)."""
     model = served(route, loaded, lambda: Catalog.read(store))
     if route.kind != "predict":
         refuse_non_predict(route)
     try:
-        answer, examples = run_predict(model, decode_request(raw), on_invoke)
+        text, examples = predict(model, body, reservation, on_invoke)
     except BadRequest as exc:
         raise ApiError(400, str(exc)) from None
-    return answer, model_headers(model), examples
+    return text, model_headers(model), examples
 
 
 def model_headers(model: LoadedModel) -> Dict[str, str]:

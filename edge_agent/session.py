@@ -31,6 +31,11 @@ Operations (`OPS`, name → handler; adding one is one line):
   arguments of `bench.bench_or_sweep` and `evaluate.run_eval` (any job of
   `validate_child.JOBS` can be exposed the same way, with `runtime_op`).
 
+- heartbeat ({"every_s": S}): from then on, while a request runs, the session
+  writes `{"id": ID, "alive": true}` every S seconds, so the studio can tell an
+  agent that works (or waits for the lock) from one that froze; a studio that
+  never asks gets no such lines.
+
 The session ends when stdin closes, letting go of the lock and its runtime
 child. SIGTERM or SIGHUP (sent by a session of the same deploy taking the lock
 back after the link dropped) ends it at once when it is idle, or right after
@@ -43,6 +48,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Optional, TextIO
 
 from edge_agent import __version__, inbox
@@ -119,6 +125,7 @@ class Session:
         self.leaving = False
         self.upload_body: Optional[_Limited] = None
         self.prefix_state: Optional[Dict[str, Any]] = None  # the hash state `partial` computed
+        self.pulse: Optional[Pulse] = None  # the heartbeat, once the studio asked for it
 
     @property
     def runtime(self) -> RuntimeChild:
@@ -183,6 +190,15 @@ def op_outcome(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
     return outcome_of(
         s.store, _arg(args, "op_id", str, required=True), _arg(args, "wait", float, 0.0)
     )
+
+
+def op_heartbeat(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
+    every = _arg(args, "every_s", float, required=True)
+    if not 0.1 <= every <= 60:
+        raise AgentError("heartbeat: every_s must lie in [0.1, 60]", "usage")
+    if s.pulse is not None:
+        s.pulse.every_s = every
+    return {"every_s": every}
 
 
 def op_lock(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
@@ -316,7 +332,10 @@ def op_rollback(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
 
 def op_prune(s: Session, args: Dict[str, Any]) -> Dict[str, Any]:
     keep = _arg(args, "keep", int, required=True)
-    return s.writing("prune", _arg(args, "op_id", str), lambda: s.store.prune(keep, s.lock_id))
+    drop = bool(_arg(args, "drop_rollback", bool))
+    return s.writing(
+        "prune", _arg(args, "op_id", str), lambda: s.store.prune(keep, s.lock_id, drop)
+    )
 
 
 WARM_MIN_BYTES = 8 << 20
@@ -377,6 +396,7 @@ OPS: Dict[str, Callable[[Session, Dict[str, Any]], Dict[str, Any]]] = {
     "prune": op_prune,
     "bench": runtime_op("bench"),
     "eval": runtime_op("eval"),
+    "heartbeat": op_heartbeat,
 }
 """Every operation of the session: name → handler(session, args) → result."""
 
@@ -430,14 +450,44 @@ def _widen_pipe(fd: int) -> None:
         pass  # not a pipe, or over the system's limit: smaller reads work too
 
 
-def _send(out: TextIO, answer: Dict[str, Any]) -> bool:
-    """Writes one answer line; False when the reader is gone (the link dropped)."""
-    try:
-        out.write(json.dumps(answer, sort_keys=True) + "\n")
-        out.flush()
-        return True
-    except (BrokenPipeError, OSError):
-        return False
+class Pulse:
+    """The session's output, one line at a time, and its heartbeat: while a request runs,
+    `{"id": ID, "alive": true}` every `every_s` seconds (once the studio asked)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.every_s: Optional[float] = None
+        self.alive = True  # the reader is there
+        self._lock = threading.Lock()
+        self._running: Any = None  # the id of the request being run
+        self._wake = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def send(self, line: Dict[str, Any]) -> None:
+        """Writes one line (answers and heartbeats never interleave)."""
+        with self._lock:
+            if not self.alive:
+                return
+            try:
+                self.out.write(json.dumps(line, sort_keys=True) + "\n")
+                self.out.flush()
+            except (BrokenPipeError, OSError):
+                self.alive = False  # the link dropped: the session goes on to its end
+
+    def running(self, rid: Any) -> None:
+        """Notes the request now running (None: idle)."""
+        self._running = rid
+        if rid is not None and self.every_s is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._thread.start()
+
+    def _beat(self) -> None:
+        while True:
+            every = self.every_s or 1.0
+            self._wake.wait(every)
+            rid = self._running
+            if rid is not None and self.alive:
+                self.send({"id": rid, "alive": True})
 
 
 def run_session(
@@ -448,11 +498,11 @@ def run_session(
     out = stdout or sys.stdout
     _widen_pipe(stdin.fileno())
     session = Session(store, stdin)
+    pulse = session.pulse = Pulse(out)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, session.on_signal)
-    reader_alive = _send(
-        out,
-        {"session": PROTOCOL, "agent_version": __version__, "ops": sorted(OPS), "pid": os.getpid()},
+    pulse.send(
+        {"session": PROTOCOL, "agent_version": __version__, "ops": sorted(OPS), "pid": os.getpid()}
     )
     try:
         while not session.leaving:
@@ -462,13 +512,20 @@ def run_session(
             if not line.strip():
                 continue
             try:
-                answer = dispatch(session, json.loads(line))
+                request = json.loads(line)
             except ValueError:
                 error = AgentError("a request is one JSON object per line", "usage")
-                answer = {"id": None, "ok": False, "error": error.to_json()}
+                pulse.send({"id": None, "ok": False, "error": error.to_json()})
+                continue
+            pulse.running(request.get("id") if isinstance(request, dict) else None)
+            try:
+                answer = dispatch(session, request)
             except EOFError:
                 break  # the studio went away in the middle of an upload: it resumes later
-            if reader_alive:
-                reader_alive = _send(out, answer)
+            finally:
+                pulse.running(None)
+            if answer.get("ok") and request.get("op") == "heartbeat":
+                pulse.every_s = float(answer["result"]["every_s"])
+            pulse.send(answer)
     finally:
         session.close()

@@ -15,7 +15,9 @@ Layout (the contract with the studio):
     lock             the flock that serialises the writes themselves
 
 Pruning keeps the N most recent models and never the active one nor the
-rollback target (the model `rollback` would return to).
+rollback target (the model `rollback` would return to), unless asked to drop
+the rollback target too. It deletes before it rewrites the pointer, so it
+frees space on a full disk.
 
 A model directory appears only by renaming a complete, fsynced temp directory,
 and disappears by renaming it to a temp name before deleting it, so
@@ -75,8 +77,9 @@ class Store:
     def ensure(self) -> None:
         """Creates the layout's directories (idempotent)."""
         with fsutil.disk_errors(self.home):
-            for directory in (self.models_dir, self.inbox, self.scratch, self.reports):
-                directory.mkdir(parents=True, exist_ok=True)
+            for directory in (self.models_dir, self.inbox, self.scratch):
+                fsutil.private_dir(directory)  # models, in transit and at rest
+            self.reports.mkdir(parents=True, exist_ok=True)
 
     # ---- reading (no lock: every file read here is replaced atomically) ----
 
@@ -195,20 +198,32 @@ class Store:
             pause_point("rollback-done")
         return {"active": state["active"], "previous": _previous(state)}
 
-    def prune(self, keep: int, lock_id: Optional[str] = None) -> Dict[str, Any]:
-        """Removes all but the `keep` most recent models, never the active one nor the
-        rollback target. Returns {"removed", "kept", "freed_bytes"}."""
+    def prune(
+        self, keep: int, lock_id: Optional[str] = None, drop_rollback: bool = False
+    ) -> Dict[str, Any]:
+        """Removes all but the `keep` most recent models, never the active one, nor the
+        rollback target unless `drop_rollback` (then `rollback` has nothing to return
+        to). Returns {"removed", "kept", "freed_bytes", "rollback_target"}.
+
+        Works on a full disk: the models go before the pointer is rewritten."""
         if keep < 1:
             raise AgentError("--keep must be at least 1", "usage")
         self.ensure()
         with self._writing(lock_id, "prune"):
             sizes = {m["sha256"]: m["size_bytes"] or 0 for m in self.listing()["models"]}
-            removed = self.prune_locked(keep, also_keep=None)
+            removed = self.prune_locked(keep, also_keep=None, drop_rollback=drop_rollback)
         return {
             "removed": removed,
             "kept": self.stored(),
             "freed_bytes": sum(sizes.get(s, 0) for s in removed),
+            "rollback_target": self.rollback_target(),
         }
+
+    def rollback_target(self) -> Optional[str]:
+        """The model `rollback` would return to (the newest stored one in the history)."""
+        state = self.state()
+        stored = set(self.stored())
+        return next((s for s in reversed(state["history"]) if s in stored), None)
 
     @contextlib.contextmanager
     def _writing(self, lock_id: Optional[str], what: str) -> Iterator[None]:
@@ -276,14 +291,16 @@ class Store:
                 raise
             fsutil.fsync_dir(self.home)
 
-    def prune_locked(self, keep: int, also_keep: Optional[str]) -> List[str]:
-        """Deletes all but the `keep` most recent models; never the active one, the
-        rollback target, nor `also_keep` (the model just installed, even with
-        --no-activate). The caller holds the store lock. Returns the removed sha256s."""
+    def prune_locked(
+        self, keep: int, also_keep: Optional[str], drop_rollback: bool = False
+    ) -> List[str]:
+        """Deletes all but the `keep` most recent models; never the active one nor
+        `also_keep` (the model just installed, even with --no-activate), nor the rollback
+        target unless `drop_rollback`. The caller holds the store lock. Returns the
+        removed sha256s."""
         state = self.state()
         listing = self.listing()["models"]  # newest first
-        stored = {m["sha256"] for m in listing}
-        target = next((s for s in reversed(state["history"]) if s in stored), None)
+        target = None if drop_rollback else self.rollback_target()
         protected = {s for s in (state["active"], target, also_keep) if s}
         keepers = set(protected)
         for model in listing:
@@ -293,11 +310,10 @@ class Store:
         doomed = [m["sha256"] for m in listing if m["sha256"] not in keepers]
         if not doomed:
             return []
-        # The pointer forgets them first (their version numbers are not given again:
-        # next_version stays), then the directories go.
-        state["history"] = [s for s in state["history"] if s not in doomed]
-        state["activated_at"] = {k: v for k, v in state["activated_at"].items() if k not in doomed}
-        self._write_state(state, gone=doomed)
+        # The directories go first, the pointer after: on a full disk the pointer cannot
+        # be written until they have gone. A crash between leaves a pointer that names
+        # models no longer stored, which every reader already skips (and their version
+        # numbers are not given again: next_version stays).
         for sha in doomed:
             # Rename first: a crash mid-delete leaves a temp dir, never a half model dir.
             trash = self.models_dir / f"{TEMP_PREFIX}trash-{sha[:12]}-{os.getpid()}"
@@ -305,6 +321,9 @@ class Store:
             fsutil.fsync_dir(self.models_dir)
             pause_point("prune-renamed")
             _rmtree(trash)
+        state["history"] = [s for s in state["history"] if s not in doomed]
+        state["activated_at"] = {k: v for k, v in state["activated_at"].items() if k not in doomed}
+        self._write_state(state, gone=doomed)
         return doomed
 
     def cleanup(self, keep: Optional[Path] = None) -> None:

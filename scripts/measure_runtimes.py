@@ -58,7 +58,7 @@ def measure(spec_text: str, root: Path | None, work: Path) -> dict[str, Any]:
     spec = parse_spec(spec_text)
     venv, _ = ensure_venv(spec, root)
     carriers = build_carriers(work / "carriers", check_model_bytes())
-    zoo, _refused = build_zoo(work / "zoo")
+    zoo, _refused = build_zoo(work / "zoo", tries=12)
     started = time.monotonic()
     registered = registrations(carriers, run_models(venv.python, [c.path for c in carriers]))
     ranges = [(FAMILIES[m.family].low, FAMILIES[m.family].high) for m in zoo]

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -32,6 +33,13 @@ pytest_plugins = [
     "tests.plugins.devices",
     "tests.plugins.docker",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A run started with Ctrl-C ignored (nohup, `cmd &` in a script) would pass that on
+    # to every CLI a test starts, and the tests that press Ctrl-C would see it ignored.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

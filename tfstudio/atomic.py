@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from edge_agent.fsutil import pid_alive
 from tfstudio.errors import OutputError
@@ -168,6 +169,49 @@ def file_lock(path: Path) -> Iterator[None]:
         try:
             yield
         finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class LockHeld(Exception):
+    """Another process holds the lock; `holder` is what it wrote there (maybe empty)."""
+
+    def __init__(self, path: Path, holder: dict[str, Any]) -> None:
+        super().__init__(f"{path} is held by {holder or 'another process'}")
+        self.path = path
+        self.holder = holder
+
+
+@contextlib.contextmanager
+def held_lock(path: Path, holder: dict[str, Any]) -> Iterator[None]:
+    """Holds an exclusive flock on `path` for the block without waiting for it, with
+    `holder` (who, since when) written into the file for whoever finds it taken.
+
+    The kernel drops the lock when the holder dies (kill -9 included). Raises
+    LockHeld (with the other holder's words) or OutputError (the file cannot be made).
+    """
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise OutputError(f"cannot create lock file {path}: {exc.strerror}") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            try:
+                found = json.loads(handle.read() or b"{}")
+            except ValueError:
+                found = {}
+            raise LockHeld(path, found if isinstance(found, dict) else {}) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(holder).encode() + b"\n")
+            handle.flush()
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

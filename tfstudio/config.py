@@ -93,26 +93,33 @@ def load_config(home: Path | None = None) -> Config:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    deploy = raw.get("deploy", {})
-    ssh = raw.get("ssh", {})
     defaults = Config(home=home)
-    try:
-        config = Config(
-            home=home,
-            fanout=int(deploy.get("fanout", defaults.fanout)),
-            deploy_keep=int(deploy.get("keep", defaults.deploy_keep)),
-            connect_timeout_s=float(ssh.get("connect_timeout", defaults.connect_timeout_s)),
-            command_timeout_s=float(ssh.get("command_timeout", defaults.command_timeout_s)),
-            stall_timeout_s=float(ssh.get("stall_timeout", defaults.stall_timeout_s)),
-            install_timeout_s=float(deploy.get("install_timeout", defaults.install_timeout_s)),
-            lock_wait_s=float(deploy.get("lock_wait", defaults.lock_wait_s)),
-            reconnect_timeout_s=float(
-                deploy.get("reconnect_timeout", defaults.reconnect_timeout_s)
-            ),
-            raw=raw,
-        )
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(f"{path} has a value of the wrong type: {exc}") from exc
+
+    def number(table: str, key: str, default: float, kind: type = float) -> Any:
+        value = raw.get(table, {}).get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (kind is int and isinstance(value, float))
+        ):
+            what = "a whole number" if kind is int else "a number of seconds"
+            raise ConfigError(f"{path}: [{table}] {key} must be {what}, not {_kind(value)}")
+        return kind(value)
+
+    for table in ("deploy", "ssh"):
+        Config(home=home, raw=raw).section(table)  # a table, or one line saying it is not
+    config = Config(
+        home=home,
+        fanout=number("deploy", "fanout", defaults.fanout, int),
+        deploy_keep=number("deploy", "keep", defaults.deploy_keep, int),
+        connect_timeout_s=number("ssh", "connect_timeout", defaults.connect_timeout_s),
+        command_timeout_s=number("ssh", "command_timeout", defaults.command_timeout_s),
+        stall_timeout_s=number("ssh", "stall_timeout", defaults.stall_timeout_s),
+        install_timeout_s=number("deploy", "install_timeout", defaults.install_timeout_s),
+        lock_wait_s=number("deploy", "lock_wait", defaults.lock_wait_s),
+        reconnect_timeout_s=number("deploy", "reconnect_timeout", defaults.reconnect_timeout_s),
+        raw=raw,
+    )
     timeouts = {
         "[ssh] connect_timeout": config.connect_timeout_s,
         "[ssh] command_timeout": config.command_timeout_s,
@@ -126,3 +133,11 @@ def load_config(home: Path | None = None) -> Config:
     if config.lock_wait_s < 0 or config.fanout < 1 or config.deploy_keep < 1:
         raise ConfigError(f"{path}: [deploy] lock_wait must be >= 0, fanout and keep at least 1")
     return config
+
+
+def _kind(value: Any) -> str:
+    """Names a TOML value's type for a message, with the value when it is short."""
+    names = {str: "a string", bool: "a boolean", list: "an array", dict: "a table"}
+    name = names.get(type(value), f"a {type(value).__name__}")
+    shown = repr(value)
+    return f"{name} ({shown})" if len(shown) <= 40 else name

@@ -44,6 +44,19 @@ class ConfigError(TfStudioError):
     """tfstudio.toml or TFSTUDIO_HOME cannot be read or is invalid."""
 
 
+class StateFileError(ConfigError):
+    """A file the studio keeps in TFSTUDIO_HOME is unreadable or corrupt. It is never
+    overwritten: what it remembered (an identity, a list of folders) would be lost."""
+
+
+class StateFileWarning(UserWarning):
+    """A line of one of the studio's logs could not be read and was skipped."""
+
+
+class BusyError(TfStudioError):
+    """Another process holds what this one needs (a watched folder); nothing was done."""
+
+
 class MissingExtraError(TfStudioError):
     """An optional dependency (an extra such as `convert`) is not installed."""
 
@@ -92,6 +105,10 @@ class HostKeyRevokedError(HostKeyError):
 
 class TransportError(TfStudioError):
     """A connection, remote command or file transfer failed."""
+
+
+class NoAnswerError(TransportError):
+    """A process on the device said nothing within the time given (the link may be fine)."""
 
 
 class AgentError(TfStudioError):

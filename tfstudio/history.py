@@ -18,6 +18,7 @@ from typing import Any
 
 from tfstudio.config import studio_home
 from tfstudio.errors import OutputError
+from tfstudio.statefile import text_lines
 
 BENCH = "bench"
 CHECKS = "checks"
@@ -51,18 +52,19 @@ def append_jsonl(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Returns the JSON objects of `path`, oldest first (a line cut by a crash is skipped).
+    """Returns the JSON objects of `path`, oldest first (a line cut by a crash is skipped;
+    a line that is not UTF-8 text is skipped with a StateFileWarning naming it).
 
     Raises OutputError when the file exists but cannot be read.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise OutputError(f"cannot read {path}: {exc.strerror}") from exc
     out = []
-    for line in text.splitlines():
+    for _number, line in text_lines(data, path):
         try:
             entry = json.loads(line)
         except ValueError:

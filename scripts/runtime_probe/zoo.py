@@ -149,19 +149,27 @@ FAMILIES: dict[str, Family] = {fam.name: fam for fam in _families()}
 """Every carrier, by the op it is built around."""
 
 
+TRIES = 3
+"""Conversions of each model: TensorFlow 2.21's quantizer writes one of two graphs for
+the same function at random where an op has an output nothing reads (SPLIT and UNPACK
+in int8: the op in int8, or in float32 between DEQUANTIZE and QUANTIZE), and a user's
+convert may get either, so the zoo keeps every distinct graph it saw."""
+
+
 def build_zoo(
     outdir: Path,
     families: Iterable[str] | None = None,
     modes: Iterable[str] | None = None,
     samples: int = 16,
+    tries: int = TRIES,
 ) -> tuple[list[ZooModel], list[tuple[str, str, str]]]:
-    """Converts each family in each mode into `outdir/<family>.<mode>.tflite` (kept when
-    already there). Returns (the models, (family, mode, converter's reason) refused)."""
+    """Converts each family in each mode `tries` times into `outdir/<family>.<mode>.tflite`,
+    and each further distinct graph into `<family>.<mode>.<n>.tflite` (kept when already
+    there). Returns (the models, (family, mode, converter's reason) refused)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     from tfstudio.convert.diagnose import converter_failure
-    from tfstudio.convert.engine import apply_preset
     from tfstudio.convert.presets import Mode, load_presets
 
     presets = load_presets()
@@ -175,32 +183,44 @@ def build_zoo(
             path = outdir / f"{name}.{mode.value}.tflite"
             failed = path.with_suffix(".refused")
             if path.exists():
-                built.append(ZooModel(name, mode.value, path))
+                more = sorted(outdir.glob(f"{name}.{mode.value}.[0-9]*.tflite"))
+                built.extend(ZooModel(name, mode.value, p) for p in [path, *more])
                 continue
             if failed.exists():
                 refused.append((name, mode.value, failed.read_text()))
                 continue
-            rng = np.random.default_rng(sum(map(ord, name)))
-            fn = tf.function(family.build(tf, rng), input_signature=[
-                tf.TensorSpec(s, tf.float32, name=f"in{i}") for i, s in enumerate(family.shapes)
-            ])  # fmt: skip
-            converter = tf.lite.TFLiteConverter.from_concrete_functions(
-                [fn.get_concrete_function()], fn
-            )
-            preset = presets[mode]
-            apply_preset(converter, preset, tf, float_fallback=False, select_tf_ops=False)
-            if preset.needs_rep_data:
-                converter.representative_dataset = _rep(family, samples)
+            forms: list[bytes] = []
             try:
-                data = bytes(converter.convert())
+                for _ in range(tries):
+                    data = _convert(tf, family, presets[mode], samples)
+                    if data not in forms:
+                        forms.append(data)
             except Exception as exc:  # noqa: BLE001 - the converter's refusal is data
-                reason = converter_failure(str(exc))[0]
-                failed.write_text(reason)
-                refused.append((name, mode.value, reason))
-                continue
-            path.write_bytes(data)
-            built.append(ZooModel(name, mode.value, path))
+                if not forms:
+                    reason = converter_failure(str(exc))[0]
+                    failed.write_text(reason)
+                    refused.append((name, mode.value, reason))
+                    continue
+            # the first form is written last: its presence says the set is complete
+            paths = [path] + [outdir / f"{name}.{mode.value}.{n}.tflite" for n in range(2, 99)]
+            for target, data in reversed(list(zip(paths, forms))):
+                target.write_bytes(data)
+            built.extend(ZooModel(name, mode.value, p) for p in paths[: len(forms)])
     return built, refused
+
+
+def _convert(tf: Any, family: Family, preset: Any, samples: int) -> bytes:
+    from tfstudio.convert.engine import apply_preset
+
+    rng = np.random.default_rng(sum(map(ord, family.name)))
+    fn = tf.function(family.build(tf, rng), input_signature=[
+        tf.TensorSpec(s, tf.float32, name=f"in{i}") for i, s in enumerate(family.shapes)
+    ])  # fmt: skip
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    apply_preset(converter, preset, tf, float_fallback=False, select_tf_ops=False)
+    if preset.needs_rep_data:
+        converter.representative_dataset = _rep(family, samples)
+    return bytes(converter.convert())
 
 
 def _rep(family: Family, samples: int) -> Callable[[], Iterator[list[np.ndarray]]]:

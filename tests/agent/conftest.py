@@ -105,3 +105,21 @@ def large_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def build_large_model(out: Path) -> None:
     models.float_mlp(out / "mlp.large.tflite", [2048, 2048], 2)
+
+
+@pytest.fixture
+def served(agent, agent_home, tiny_models):
+    """Starts a server on the float32 MLP; `served(*args)` returns it (stopped afterwards)."""
+    from tests.agent.test_server import Server
+
+    assert agent("install", str(tiny_models["float32"]), "--json").rc == 0
+    servers: list = []
+
+    def start(*args: str, token: str = "") -> Any:
+        server = Server(agent_home, *args, token=token)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

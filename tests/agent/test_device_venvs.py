@@ -61,7 +61,7 @@ def test_old_device_benches_int8(old_device, tiny_models):
 
 def test_clean_device_venv_has_no_studio(device_venvs):
     python = str(device_venvs["device"])
-    # the venv alone: a PYTHONPATH that names the checkout (as the docs run pytest) is not it
+    # The caller's PYTHONPATH (the suite runs with PYTHONPATH=worktree) is not the venv's.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for module in ("tfstudio", "tensorflow"):
         proc = subprocess.run(

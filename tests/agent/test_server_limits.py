@@ -13,28 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.agent.test_server import Server
-
 TOKEN = "t0ken-for-limits"
 PREDICT = "/v1/models/default:predict"
-
-
-@pytest.fixture
-def served(agent, agent_home, tiny_models):
-    """Starts a server on the float32 MLP; `served(*args)` returns it (stopped afterwards)."""
-    assert agent("install", str(tiny_models["float32"]), "--json").rc == 0
-    servers: list[Server] = []
-
-    def start(*args: str, token: str = "") -> Server:
-        server = Server(agent_home, *args, token=token)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def _status_kib(pid: int, field: str) -> int:

@@ -61,7 +61,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory):
     )
     models = []
     for path in sorted(root.glob("*.tflite")):
-        family, mode = path.name.removesuffix(".tflite").split(".", 1)
+        family, mode = path.name.split(".")[:2]  # <family>.<mode>[.<n>].tflite
         models.append(ZooModel(family, mode, path))
     assert {m.family for m in models} <= set(ZOO_FAMILIES), models
     return models

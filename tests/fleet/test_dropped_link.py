@@ -160,3 +160,61 @@ def test_a_link_that_freezes_during_install_is_recovered(
     assert result.status is Status.OK, result.message
     assert "reconnected" in result.message
     assert result.active == facts.sha256 == listing(device)["active"]
+
+
+class GateLinkCutter:
+    """Kills the sshd session of the deploy's agent once, while the gate's bench runs."""
+
+    def __init__(self, device: Device) -> None:
+        self.marker = f"--home={device.agent_home} --json session"
+        self.killed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, event: Event) -> None:
+        benching = isinstance(event, StageStarted) and event.stage is Stage.BENCH
+        if benching and self._thread is None:
+            self._thread = threading.Thread(target=self._cut, daemon=True)
+            self._thread.start()
+
+    def _cut(self) -> None:
+        time.sleep(0.5)  # inside the bench (it runs for a few seconds)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pid = sshd_session_serving(self.marker)
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                self.killed.set()
+                return
+            time.sleep(0.01)
+
+
+def test_a_link_that_drops_during_the_gates_bench_is_measured_again_not_rolled_back(
+    lab: Lab, tiny_models: dict[str, Path]
+) -> None:
+    device = lab.add("gatedrop", server=1)
+    old, new = tiny_models["float32"], tiny_models["int8"]
+    assert deploy_one(old, inspect_model(old), device, DeployOptions()).ok
+    facts = inspect_model(new)
+    cutter = GateLinkCutter(device)
+    slow = BenchSettings(runs=20, warmup=1, min_seconds=3, warmup_min_seconds=0)
+    options = DeployOptions(max_p99_ms=10_000, bench_settings=slow)
+    result = deploy_one(new, facts, device, options, on_event=cutter)
+    assert cutter.killed.is_set(), "the link was never cut"
+    assert result.status is Status.OK, result.message
+    assert "reconnected" in result.message and "measured again" in result.message
+    assert result.bench and result.bench.get("p99_ms") is not None
+    assert listing(device)["active"] == facts.sha256
+
+
+def test_a_first_model_that_fails_its_gate_stays_active_and_the_deploy_fails(
+    lab: Lab, tiny_models: dict[str, Path]
+) -> None:
+    device = lab.add("firstgate", server=2)
+    model = tiny_models["float32"]
+    facts = inspect_model(model)
+    options = DeployOptions(max_p99_ms=0.000001, bench_settings=QUICK)
+    result = deploy_one(model, facts, device, options)
+    assert result.status is Status.FAILED and not result.ok
+    assert f"{facts.sha256[:12]} stays active" in result.message, result.message
+    assert "no previous one to roll back to" in result.message
+    assert listing(device)["active"] == facts.sha256

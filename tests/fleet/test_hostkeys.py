@@ -84,3 +84,31 @@ def test_the_users_known_hosts_file_is_honoured_as_ssh_names_it(lab: Lab, tmp_pa
         assert transport.run(["true"]).ok
     with pytest.raises(HostKeyError, match="unknown"):
         open_transport(get_device("viauser"))  # without the config: not known
+
+
+def test_non_utf8_bytes_in_known_hosts_do_not_break_trust(
+    lab: Lab, studio_home: Path, capsys
+) -> None:
+    lab.add("t8", trust=False, install=False)
+    known = studio_home / "known_hosts"
+    port = lab.servers[0].port
+    known.write_bytes(
+        b"# caf\xe9 \xff\xfe\nbad\xfe host line\n"
+        + f"[127.0.0.1]:{port} ssh-ed25519 ".encode()
+        + b"\xff\xfe\xfd\n"
+        + b"\xe9\xe9,[127.0.0.1]:"
+        + str(port).encode()
+        + b" ssh-rsa AAAA\xff\n"
+    )
+    fp = lab.servers[0].host_fingerprint
+    assert main(["devices", "trust", "t8"]) == 1  # no terminal: shows, records nothing
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["devices", "trust", "t8", "--fingerprint", fp, "--replace"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert fp in capsys.readouterr().out
+    with open_transport(get_device("t8")) as transport:
+        assert transport.run(["echo", "hi"]).stdout == "hi\n"
+    assert known.read_bytes().startswith(b"# caf\xe9 \xff\xfe\nbad\xfe host line\n")
+    assert main(["devices", "check", "t8", "--json"]) in (0, 1)
+    assert "Traceback" not in capsys.readouterr().err

@@ -54,10 +54,11 @@ def test_a_deploy_with_its_gate_is_one_agent_process(lab: Lab, big_model: Path) 
     (transport,) = opened
     commands = {k: v for k, v in transport.calls.items() if not k.startswith("session ")}
     assert commands == {"agent session": 1}, transport.calls
-    # Lock and info, the upload (its bytes on the same channel), install, bench: one process.
+    # Lock and info (with the heartbeat, in the same round trip), the upload (its bytes on
+    # the same channel), install, bench: one process.
     requests = Counter({k: v for k, v in transport.calls.items() if k.startswith("session ")})
     assert requests == Counter(
-        {f"session {op}": 1 for op in ("lock", "info", "upload", "install", "bench")}
+        {f"session {op}": 1 for op in ("heartbeat", "lock", "info", "upload", "install", "bench")}
     ), requests
     assert listing(device)["active"] == facts.sha256
     home = Path(pwd.getpwnam(device.user or "").pw_dir) / device.agent_home
@@ -86,9 +87,8 @@ def test_the_gates_eval_and_bench_run_in_the_session(lab: Lab, digits: Digits) -
     # run by the runtime child that validated the model: no `agent eval` process.
     assert _agents(transport.calls) == Counter({"agent session": 1}), transport.calls
     requests = Counter({k: v for k, v in transport.calls.items() if k.startswith("session ")})
-    assert requests == Counter(
-        {f"session {op}": 1 for op in ("lock", "info", "upload", "install", "bench", "eval")}
-    ), requests
+    ops = ("heartbeat", "lock", "info", "upload", "install", "bench", "eval")
+    assert requests == Counter({f"session {op}": 1 for op in ops}), requests
 
 
 def test_an_agent_without_session_mode_still_deploys_with_one_shot_commands(

@@ -15,19 +15,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.agent.test_server import direct
-from tests.fleet.conftest import Lab
+from tests.fleet.conftest import Lab, stop_service
 from tests.helpers.net import listening_addresses
 from tests.helpers.sshd import processes_with
 from tfstudio.cli import main
 from tfstudio.cli.deploy_cmd import connector
-from tfstudio.fleet.registry import Device, get_device
+from tfstudio.fleet.registry import get_device
 from tfstudio.tunnel.telemetry import MetricsSession
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,24 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _json(capsys: pytest.CaptureFixture[str]) -> object:
     return json.loads(capsys.readouterr().out)
-
-
-def _stop(device: Device) -> None:
-    main(["agent", "serve", device.name, "--disable"])
-    for pid in processes_with(device.agent_home):
-        os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def served(lab: Lab, tiny_models: dict[str, Path], capsys) -> Iterator[tuple[Device, dict]]:
-    """An sshd device with the float MLP active and its service running on a free port."""
-    device = lab.add("tele")
-    assert main(["deploy", str(tiny_models["float32"]), "--to", "tele", "--json"]) == 0
-    capsys.readouterr()
-    assert main(["agent", "serve", "tele", "--enable", "--port", "0", "--json"]) == 0
-    state = _json(capsys)
-    yield device, state
-    _stop(device)
 
 
 def test_service_runs_on_the_device_loopback_only(served, capsys) -> None:
@@ -143,6 +124,16 @@ def test_a_session_follows_the_service_across_a_crash(served, tmp_path) -> None:
         session.close()
 
 
+def test_an_enabled_service_that_is_down_says_so_without_none(served, capsys) -> None:
+    device, _state = served
+    for pid in processes_with(device.agent_home):  # the supervisor too: nothing restarts it
+        os.kill(pid, signal.SIGKILL)
+    assert main(["metrics", "tele"]) == 1
+    line = capsys.readouterr().err.splitlines()[0]
+    assert "the agent's server is not running (the service is enabled but down" in line, line
+    assert "None" not in line and "tfstudio agent serve tele --enable" in line
+
+
 def test_metrics_without_a_service_say_how_to_start_it(lab: Lab, capsys) -> None:
     lab.add("quiet")
     assert main(["metrics", "quiet"]) == 1
@@ -199,7 +190,7 @@ def test_local_and_ssh_devices_in_one_scrape(served, tiny_models, tmp_path, caps
         assert main(["agent", "serve", "local", "--disable"]) == 0
         assert "stopped and removed" in capsys.readouterr().out
     finally:
-        _stop(get_device("local"))
+        stop_service(get_device("local"))
 
 
 def test_predict_shows_every_output_of_a_two_headed_model(
@@ -235,7 +226,7 @@ def test_predict_shows_every_output_of_a_two_headed_model(
         assert lines[2].startswith("      output_1: [")
         assert lines[3].startswith("  [1] output_0: top-1 ") and len(lines) == 5
     finally:
-        _stop(get_device("local"))
+        stop_service(get_device("local"))
 
 
 def expected_top1(direct: list[dict[str, np.ndarray]]) -> list[int]:

@@ -73,6 +73,37 @@ def test_latest_and_untagged_are_refused_before_the_engine_is_asked(workspace: P
         assert "refused for training" in line and "--allow-latest" in line
 
 
+def test_an_image_id_runs_and_a_missing_one_is_not_pulled(docker_api, workspace: Path) -> None:
+    image_id = docker_api.inspect_image(BUSYBOX)["Id"]
+    for given in (image_id, image_id[:19]):
+        proc = tfstudio(
+            "train", "--image", given, "--workspace", str(workspace), "--json", "--", "echo", "ok"
+        )
+        assert proc.returncode == 0, proc.stderr
+        record = json.loads(proc.stdout)
+        assert record["image"]["tag_policy"] == "image_id" and record["image"]["ref"] == given
+    missing = "sha256:" + "0" * 64
+    proc = tfstudio("train", "--image", missing, "--workspace", str(workspace), "--", "true")
+    [line] = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and "pulling" not in proc.stderr
+    assert line.startswith(f"tfstudio: error: image {missing} is not available on engine local")
+    assert "an image id cannot be pulled" in line
+
+
+def test_a_missing_mount_source_is_named_not_the_workspace(
+    docker_api, workspace: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-data"
+    proc = tfstudio(
+        "train", "--image", BUSYBOX, "--gpus", "none", "--workspace", str(workspace),
+        "--mount", f"{missing}:/data:ro", "--", "true",
+    )  # fmt: skip
+    [line] = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, proc.stderr
+    assert line.startswith(f"tfstudio: error: --mount source {missing} does not exist on ")
+    assert "fix the --mount source" in line and str(workspace) not in line
+
+
 def test_allow_latest_runs_and_is_recorded(docker_api, workspace: Path) -> None:
     docker_api.tag(BUSYBOX, "tfstudio-test/busybox", "latest")
     try:

@@ -80,6 +80,15 @@ def test_env_ports_and_mounts() -> None:
             parse_mount(bad)
 
 
+@pytest.mark.parametrize("text", ["/data/a\nb:/data", "/data:/da\tta", "/data\x00:/data"])
+def test_a_mount_with_a_control_character_blames_the_mount(text: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_mount(text)
+    message = info.value.message
+    assert message.startswith(f"--mount {text!r}: ") and "control character" in message
+    assert "workspace" not in message and "\n" not in message
+
+
 def test_training_defaults_come_from_the_config(studio_home: Path, tmp_path: Path) -> None:
     (studio_home / "tfstudio.toml").write_text(
         '[training]\nimage = "trainer:2.21.0"\ncpus = 2\nmemory = "1g"\nshm_size = "256m"\n'

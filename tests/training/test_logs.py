@@ -209,3 +209,72 @@ def test_ctrl_c_without_a_terminal_leaves_the_job_running(workspace: Path, docke
     assert "keeps running" in err and "Traceback" not in err
     with connect(local_engine()) as client:
         assert [j.running for j in list_jobs(client, stats=False)] == [True]
+
+
+LONG_LINE = ["sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' a; echo; echo after"]
+"""One 20 MB line (no newline for 20 MB), then a short one."""
+
+
+@pytest.mark.slow
+def test_a_huge_line_is_cut_and_said_so_while_following(
+    client: EngineClient, workspace: Path
+) -> None:
+    from tfstudio.training.logs import MAX_LINE_BYTES
+
+    result = start(client, workspace, LONG_LINE)
+    assert wait_job(client, result.job, timeout_s=120).exit_code == 0
+    for argv in (["logs", "-f"], ["logs"]):
+        proc = spawn([sys.executable, "-m", "tfstudio", *argv, result.job.job_id])
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        first, second = out.splitlines()
+        assert first.startswith("a" * MAX_LINE_BYTES), argv
+        assert first.endswith(" [line cut at 1.0 MiB: 18.1 MiB more not shown]"), first[-80:]
+        assert second == "after"
+
+
+def _reference_lines(chunks: list[bytes]) -> list[str]:
+    """The line splitting as it was before lines were capped (and rescanned each frame)."""
+    out, pending = [], b""
+    for chunk in chunks:
+        pending += chunk
+        while True:
+            nl, cr = pending.find(b"\n"), pending.find(b"\r")
+            if cr < 0 or (0 <= nl < cr):
+                cut = None if nl < 0 else (nl, nl + 1)
+            elif cr + 1 == len(pending):
+                cut = None
+            else:
+                cut = (cr, cr + 2) if pending[cr + 1 : cr + 2] == b"\n" else (cr, cr + 1)
+            if cut is None:
+                break
+            out.append(pending[: cut[0]].decode("utf-8", "replace"))
+            pending = pending[cut[1] :]
+    if pending.rstrip(b"\r"):
+        out.append(pending.rstrip(b"\r").decode("utf-8", "replace"))
+    return out
+
+
+def test_lines_split_across_frames_as_before() -> None:
+    import random
+
+    from tfstudio.training.logs import _lines
+
+    rng = random.Random(0)
+    for _ in range(5000):
+        data = bytes(rng.choice(b"ab\r\n\xc3\xa9") for _ in range(rng.randint(0, 60)))
+        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(0, 6))))
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        assert list(_lines(iter(chunks))) == _reference_lines(chunks), chunks
+
+
+def test_a_long_line_over_many_frames_is_cut_once_and_the_next_line_kept() -> None:
+    from tfstudio.training.logs import MAX_LINE_BYTES, _lines
+
+    # 3 MiB in 64 KiB frames, ended by a "\r" alone at the end of a frame: the
+    # "\r" must still end the line once the next frame shows it is not "\r\n".
+    frames = [b"a" * 65536] * 48 + [b"\r", b"next\n", b"b" * (MAX_LINE_BYTES + 10)]
+    first, second, third = _lines(iter(frames))
+    assert first == "a" * MAX_LINE_BYTES + " [line cut at 1.0 MiB: 2.0 MiB more not shown]"
+    assert second == "next"
+    assert third == "b" * MAX_LINE_BYTES + " [line cut at 1.0 MiB: 10 bytes more not shown]"

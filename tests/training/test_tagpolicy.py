@@ -30,6 +30,8 @@ DIGEST = "sha256:" + "a" * 64
         ("tensorflow/tensorflow:gpu", Pinning.FLOATING),
         ("python:3", Pinning.FLOATING),
         ("debian:bookworm", Pinning.FLOATING),
+        (DIGEST, Pinning.IMAGE_ID),
+        ("sha256:b5b881f7ed5b", Pinning.IMAGE_ID),
     ],
 )
 def test_pinning_of_references(ref: str, pinning: Pinning) -> None:
@@ -71,3 +73,11 @@ def test_malformed_references_are_one_line_errors(bad: str) -> None:
     with pytest.raises(TagPolicyError) as info:
         parse_ref(bad)
     assert "\n" not in str(info.value)
+
+
+def test_an_image_id_is_pinned_and_names_no_repository() -> None:
+    # An id is the image's content hash: it cannot move, unlike any tag.
+    ref = check_ref(DIGEST)
+    assert ref.pinned and ref.repository == "" and ref.tag is None and ref.image_id == DIGEST
+    # Shorter than an id Docker accepts: repository "sha256", a tag without a version.
+    assert parse_ref("sha256:b5b881").pinning is Pinning.FLOATING

@@ -18,11 +18,12 @@ import importlib
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from tfstudio import __version__
-from tfstudio.errors import CancelledError, TfStudioError
+from tfstudio.errors import CancelledError, StateFileWarning, TfStudioError
 
 COMMAND_MODULES = (
     "tfstudio.cli.demo_cmd",
@@ -97,15 +98,31 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _guarded(handler: Callable[[Any], int], args: Any, want_json: bool) -> int:
-    """Runs a handler; a TfStudioError or Ctrl-C becomes one line and an exit code."""
+    """Runs a handler; a TfStudioError or Ctrl-C becomes one line and an exit code, and a
+    StateFileWarning (a log line skipped) one `tfstudio: warning:` line on stderr."""
     try:
-        return int(handler(args))
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", StateFileWarning)
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return int(handler(args))
     except TfStudioError as exc:
         report_error(exc, want_json)
         return exc.exit_code
     except KeyboardInterrupt:
         report_error(CancelledError("interrupted"), want_json)
         return 130
+
+
+def _one_line_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """Returns a showwarning that prints a StateFileWarning as one line, others as before."""
+
+    def show_warning(message: Any, category: Any, *args: Any, **kw: Any) -> None:
+        if issubclass(category, StateFileWarning):
+            print(f"tfstudio: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kw)
+
+    return show_warning
 
 
 def report_error(exc: TfStudioError, want_json: bool) -> None:

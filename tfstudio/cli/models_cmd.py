@@ -32,6 +32,13 @@ def register(subparsers: Any) -> None:
         help="keep the N most recent models; the active model and its rollback target "
         "are always kept",
     )
+    prune.add_argument(
+        "--drop-rollback",
+        action="store_true",
+        help="remove the rollback target too, when nothing else frees enough (asks first: "
+        "rollback then has nothing to return to)",
+    )
+    prune.add_argument("--yes", action="store_true", help="do not ask before --drop-rollback")
     add_json(prune)
     prune.set_defaults(handler=_prune)
 
@@ -69,11 +76,21 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    answer = cli_studio().prune(args.name, args.keep)
+    studio = cli_studio()
+    if args.drop_rollback and not args.yes:
+        _confirm_drop(args.name)
+    answer = studio.prune(args.name, args.keep, drop_rollback=args.drop_rollback)
     if wants_json(args):
         print_json(answer)
     elif not answer.get("removed"):
-        print(f"{args.name}: nothing to remove ({len(answer.get('kept') or [])} models stored)")
+        kept = answer.get("kept") or []
+        print(f"{args.name}: nothing to remove ({len(kept)} models stored)")
+        if answer.get("rollback_target") and len(kept) <= 2 and not args.drop_rollback:
+            print(
+                "  only the active model and its rollback target are stored, which prune "
+                f"keeps; to remove the rollback target: tfstudio prune {args.name} --keep 1 "
+                "--drop-rollback"
+            )
     else:
         removed = ", ".join(str(s)[:12] for s in answer["removed"])
         print(
@@ -81,3 +98,21 @@ def _prune(args: argparse.Namespace) -> int:
             f"freed, {len(answer.get('kept') or [])} models kept"
         )
     return 0
+
+
+def _confirm_drop(name: str) -> None:
+    """Asks on a terminal before the rollback target goes; raises UsageError without one."""
+    import sys
+
+    from tfstudio.errors import CancelledError, UsageError
+
+    question = (
+        f"remove {name}'s rollback target as well? `tfstudio rollback {name}` will then have "
+        "nothing to return to [y/N] "
+    )
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "--drop-rollback removes the model rollback would return to: confirm with --yes"
+        )
+    if input(question).strip().lower() not in ("y", "yes"):
+        raise CancelledError("nothing removed")

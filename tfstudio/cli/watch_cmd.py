@@ -132,6 +132,14 @@ def _watch(args: argparse.Namespace) -> int:
             failed.append(watcher.run(once=args.once))
         except TfStudioError as exc:  # the log cannot be written (disk full): one line
             broken.append(exc)
+        except Exception as exc:  # noqa: BLE001 - a dead watcher must not look like a clean end
+            broken.append(
+                TfStudioError(
+                    f"the watcher stopped on an error: {type(exc).__name__}: {exc}",
+                    hint="this is a bug; the pipeline log keeps what was done (tfstudio "
+                    "pipeline log)",
+                )
+            )
 
     thread = threading.Thread(target=watch, name="watch", daemon=True)
     stopped_by: list[int] = []

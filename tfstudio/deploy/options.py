@@ -67,6 +67,7 @@ class DeployOptions:
             install_timeout=self.install_timeout,
             lock_wait=self.lock_wait,
             reconnect_timeout=self.reconnect_timeout,
+            stall_timeout=self.stall_timeout,
         )
 
 

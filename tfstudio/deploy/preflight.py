@@ -25,6 +25,7 @@ from edge_agent.min_runtime import TABLE_TENSORFLOW_VERSION, op_runtime
 from edge_agent.tflite_schema import ModelFacts, parse_version
 from tfstudio.compat.proofs import Proof
 from tfstudio.errors import PreflightError
+from tfstudio.fleet.agentcall import space_hint
 
 DISK_MARGIN_BYTES = 1 << 20
 """Room kept free beyond the model's two copies (manifest, records, the state file)."""
@@ -48,15 +49,6 @@ def install_needs(facts: ModelFacts, *, links: bool) -> int:
 def stores_by_link(info: dict[str, Any]) -> bool:
     """True when the agent that answered `info` stores uploads by linking them."""
     return parse_version(str(info.get("agent_version") or "")) >= LINKING_AGENT
-
-
-def space_hint(device: str) -> str:
-    """Returns what frees space on a device's agent home."""
-    return (
-        f"free space on {device}: tfstudio prune {device} --keep 1 removes every stored "
-        "model but the active one and its rollback target (uploads of other models are "
-        "removed by the next deploy)"
-    )
 
 
 @dataclass(frozen=True)
@@ -157,7 +149,7 @@ def _disk_problem(facts: ModelFacts, info: dict[str, Any], device: str) -> Probl
         "disk_full",
         f"the model needs {need} bytes free on the device ({what}{held}) but the agent "
         f"home has only {free} bytes free",
-        (space_hint(device),),
+        (space_hint(device, info),),
     )
 
 

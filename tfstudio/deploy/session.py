@@ -51,6 +51,8 @@ class SessionSettings:
     install_timeout: float = 300.0
     lock_wait: float = 60.0
     reconnect_timeout: float = 60.0
+    stall_timeout: float | None = None
+    """Silence of a running agent that means it froze (None: only the deadlines above)."""
 
 
 class StateUnknownError(TransportError):
@@ -136,7 +138,11 @@ class DeviceSession:
             return
         try:
             self._agent = AgentSession.start(
-                self.device, self._transport, timeout=self.settings.command_timeout
+                self.device,
+                self._transport,
+                timeout=self.settings.command_timeout,
+                cancel=self.cancel,
+                stall_s=self.settings.stall_timeout,
             )
         except SessionUnsupported:
             self.oneshot = True
@@ -164,9 +170,9 @@ class DeviceSession:
             locked, info = self._agent.call_many(
                 [("lock", args), ("info", {})], timeout=wait + COMMAND_MARGIN_S, cancel=self.cancel
             )
+            self._info = info if isinstance(info, dict) else None  # kept for a refusal's hint
             if isinstance(locked, AgentRefusal):
                 raise locked
-            self._info = info if isinstance(info, dict) else None
             return locked
         holder = self.client.start("lock", *oneshot_args("lock", args))
         try:
@@ -176,6 +182,11 @@ class DeviceSession:
             raise
         self._holder = holder
         return answer
+
+    @property
+    def known_info(self) -> dict[str, Any] | None:
+        """The `info` that came with the lock (also when the lock was refused), if any."""
+        return self._info
 
     def info(self) -> dict[str, Any]:
         """Returns the agent's `info` (asked together with the lock, when it could be).

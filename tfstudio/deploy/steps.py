@@ -32,7 +32,7 @@ from tfstudio.deploy.options import DeployOptions, DeployResult, Status
 from tfstudio.deploy.session import DeviceSession, StateUnknownError, WriteInterrupted
 from tfstudio.errors import CancelledError, PreflightError, TfStudioError, TransportError
 from tfstudio.fleet import deploylog
-from tfstudio.fleet.agentcall import AgentRefusal
+from tfstudio.fleet.agentcall import AgentRefusal, space_hint
 from tfstudio.fleet.registry import Device
 from tfstudio.measure.bench import bench_kwargs, is_stored
 from tfstudio.operations import CancelToken, Reporter, Stage
@@ -66,6 +66,7 @@ class DeployRun:
         self.fields: dict[str, Any] = {}
         self.stage = Stage.QUEUED
         self.changed = False  # this deploy moved the device's active pointer
+        self.remeasured = False  # the gate measured again after a dropped link
         self.models_after: int | None = None  # models stored once this one is in
         self.lock = threading.Lock()
         self.abandoned = False
@@ -102,7 +103,7 @@ class DeployRun:
             if exc.code == "disk_full":
                 raise PreflightError(
                     f"{name}: refused before upload: the device's disk is full ({exc.message})",
-                    hint=preflight.space_hint(name),
+                    hint=space_hint(name, session.known_info),
                 ) from None
             raise
         self._check_cancel()
@@ -185,53 +186,101 @@ class DeployRun:
             failure = self._health_gate()
             if failure is not None:
                 return failure
-        done = self._done_text() + (", health gate ok" if self.options.gate else "")
+        gate = ""
+        if self.options.gate:
+            again = " (measured again after the link dropped)" if self.remeasured else ""
+            gate = f", health gate ok{again}"
+        done = self._done_text() + gate
         notes = self._prune()
         return self.result_of(Status.OK, f"{self._head()}{done}{notes}")
 
     def _health_gate(self) -> DeployResult | None:
         """Benches (and evaluates) the active model; returns the failed/rolled-back result,
-        or None when ok."""
-        name, budget = self.name, self.options.max_p99_ms
+        or None when ok.
+
+        A link that drops during the measurement says nothing about the model: the
+        deploy reconnects and measures once more before it judges (a second drop is
+        then the gate's failure, and the model is rolled back)."""
         head = self._head  # evaluated late: a reconnect may happen below
         self._check_cancel()
-        failure = None
         try:
-            if self.options.benches:
-                self.step(Stage.BENCH, "measuring latency on the device")
-                report = self.session.call(
-                    "bench",
-                    bench_kwargs(self.options.bench_settings),
-                    timeout=self.options.install_timeout,
-                )
-                self.fields["bench"] = deploylog.bench_summary(report)
-                p99 = float(report.get("p99_ms", float("inf")))
-                if budget is not None and p99 > budget:
-                    failure = f"p99 {p99:.3f} ms is over the budget of {budget:g} ms"
-            if failure is None and self.options.eval_gate is not None:
-                failure = self._eval_gate()
+            failure = self._measure()
         except CancelledError:
             raise
-        except (AgentRefusal, TransportError) as exc:
-            failure = f"the {self.stage.value} failed: {exc.message.removeprefix(name + ': ')}"
-            if isinstance(exc, TransportError):
+        except TransportError as exc:
+            try:
+                self._reconnect_for("health gate", exc)
+            except StateUnknownError as gone:
+                return self._left_active(exc, gone)
+            self.remeasured = True
+            try:
+                failure = self._measure()
+            except CancelledError:
+                raise
+            except TransportError as again:
+                failure = self._failed_step(again)
                 try:
-                    self._reconnect_for("rollback", exc)
+                    self._reconnect_for("rollback", again)
                 except StateUnknownError as gone:
-                    return self.result_of(
-                        Status.FAILED,
-                        f"{head()}health gate failed: {failure}; the device stayed out of "
-                        f"reach, so it was not rolled back: {_short(self.facts.sha256)} was "
-                        f"left active ({gone.message.removeprefix(name + ': ')})",
-                        hint=f"when it is back: tfstudio rollback {name}",
-                    )
+                    return self._left_active(again, gone)
+            except AgentRefusal as refused:
+                failure = self._failed_step(refused)
+        except AgentRefusal as exc:
+            failure = self._failed_step(exc)
+        return self._judge(failure, head)
+
+    def _measure(self) -> str | None:
+        """Runs the gate's bench and eval; returns why the model fails it, or None."""
+        budget = self.options.max_p99_ms
+        if self.options.benches:
+            self.step(Stage.BENCH, "measuring latency on the device")
+            report = self.session.call(
+                "bench",
+                bench_kwargs(self.options.bench_settings),
+                timeout=self.options.install_timeout,
+            )
+            self.fields["bench"] = deploylog.bench_summary(report)
+            p99 = float(report.get("p99_ms", float("inf")))
+            if budget is not None and p99 > budget:
+                return f"p99 {p99:.3f} ms is over the budget of {budget:g} ms"
+        if self.options.eval_gate is not None:
+            return self._eval_gate()
+        return None
+
+    def _failed_step(self, exc: TfStudioError) -> str:
+        return f"the {self.stage.value} failed: {exc.message.removeprefix(self.name + ': ')}"
+
+    def _left_active(self, cause: TfStudioError, gone: StateUnknownError) -> DeployResult:
+        """The link dropped during the gate and stayed away: the model is left active."""
+        name = self.name
+        return self.result_of(
+            Status.FAILED,
+            f"{self._head()}health gate failed: {self._failed_step(cause)}; the device "
+            f"stayed out of reach, so it was not rolled back: {_short(self.facts.sha256)} "
+            f"was left active ({gone.message.removeprefix(name + ': ')})",
+            hint=f"when it is back: tfstudio rollback {name}",
+        )
+
+    def _judge(self, failure: str | None, head: Callable[[], str]) -> DeployResult | None:
+        """Rolls back after a failed gate (when there is something to return to)."""
+        name = self.name
         if failure is None:
             return None
         self.fields["gate_failure"] = failure
-        if not self.changed or not self.fields.get("previous"):
-            why = "it was already active" if not self.changed else "there is no previous model"
+        if not self.changed:
             return self.result_of(
-                Status.FAILED, f"{head()}health gate failed: {failure}; not rolled back ({why})"
+                Status.FAILED,
+                f"{head()}health gate failed: {failure}; not rolled back (it was already active)",
+            )
+        if not self.fields.get("previous"):
+            # The device's first model: rolling back would leave nothing to serve, so it
+            # stays active, and the deploy fails (exit 1) saying so.
+            return self.result_of(
+                Status.FAILED,
+                f"{head()}health gate failed: {failure}; {_short(self.facts.sha256)} stays "
+                "active (the device's first model: there is no previous one to roll back to)",
+                hint=f"deploy a model that passes the gate to {name}; until then it serves "
+                "this one",
             )
         self.step(Stage.ROLLBACK, failure)
         try:

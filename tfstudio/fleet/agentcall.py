@@ -32,6 +32,48 @@ class AgentRefusal(AgentError):
         self.code = code
 
 
+def space_hint(device: str, info: dict[str, Any] | None = None) -> str:
+    """Returns what frees space on a device's agent home: `tfstudio prune`, or, when the
+    agent's `info` shows that prune would keep everything stored (the active model and
+    its rollback target), what gets out instead."""
+    quoted = shlex.quote(device)
+    stored = (info or {}).get("stored_models")
+    if isinstance(stored, list) and "rollback_target" in (info or {}):
+        active = ((info or {}).get("active") or {}).get("sha256")
+        kept = {active, (info or {}).get("rollback_target")} & set(stored)
+        if not stored:
+            return (
+                f"{device} stores no model, so prune frees nothing: free space on the device "
+                "outside the agent home, or deploy a smaller model"
+            )
+        if not set(stored) - kept:
+            ways = "deploy a smaller model, or free space outside the agent home"
+            if len(kept) == 2:
+                ways += (
+                    f", or drop the rollback target: tfstudio prune {quoted} --keep 1 "
+                    "--drop-rollback (it asks first: rollback then has nothing to return to)"
+                )
+            what = (
+                "the active model and its rollback target"
+                if len(kept) == 2
+                else ("only the active model")
+            )
+            return f"{device} stores {what}, which prune keeps: {ways}"
+    return (
+        f"free space on {device}: tfstudio prune {quoted} --keep 1 removes every stored "
+        "model but the active one and its rollback target (uploads of other models are "
+        "removed by the next deploy)"
+    )
+
+
+def refusal_hint(device: str, code: str, hint: Any) -> str | None:
+    """The hint of an agent's refusal as the studio gives it: a full disk names the
+    tfstudio command that frees space, not the agent's own."""
+    if code == "disk_full":
+        return space_hint(device)
+    return str(hint) if hint else None
+
+
 def install_hint(device: Device) -> str:
     """Returns the command that (re)installs the agent on `device`."""
     return f"run: tfstudio agent install {shlex.quote(device.name)}"
@@ -100,10 +142,9 @@ class AgentClient:
             if answer.get("code") == "usage" and "invalid choice" in text:
                 stderr = text  # an agent older than this studio: named below
             else:
+                code = str(answer.get("code", "error"))
                 raise AgentRefusal(
-                    f"{name}: {text}",
-                    code=str(answer.get("code", "error")),
-                    hint=answer.get("hint"),
+                    f"{name}: {text}", code=code, hint=refusal_hint(name, code, answer.get("hint"))
                 )
         stderr = stderr.strip()
         result_code = exit_code

@@ -123,6 +123,12 @@ class Endpoint:
     token: str | None
     service: ServiceState
 
+    @property
+    def max_body_bytes(self) -> int | None:
+        """The largest request body the server takes (None: an agent that does not say)."""
+        value = (self.service.server or {}).get("max_body_bytes")
+        return int(value) if isinstance(value, int) and value > 0 else None
+
 
 def endpoint(device: Device, transport: Transport, cancel: CancelToken | None = None) -> Endpoint:
     """Returns the running server's port and token (one agent call).
@@ -136,7 +142,9 @@ def endpoint(device: Device, transport: Transport, cancel: CancelToken | None = 
     state = ServiceState.from_agent(device.name, answer)
     server = state.server or {}
     if not server.get("running") or not server.get("port"):
-        why = f" (the service is enabled but down: {state.last_error})" if state.enabled else ""
+        # A supervisor killed outright leaves no error behind: say that, not "None".
+        reason = state.last_error or state.last_exit or "it stopped without leaving an error"
+        why = f" (the service is enabled but down: {reason})" if state.enabled else ""
         raise DeviceError(
             f"{device.name}: the agent's server is not running{why}",
             hint=f"start it: tfstudio agent serve {device.name} --enable",

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tfstudio.atomic import write_text_atomic
+from tfstudio.atomic import file_lock, write_text_atomic
 from tfstudio.config import studio_home
+from tfstudio.statefile import corrupt, read_state_json
 
 DIRS_NAME = "model_dirs.json"
 MODEL_DIRS = ("demo", "models")
@@ -68,20 +69,31 @@ class ModelEntry:
 
 
 def remember_dir(directory: Path) -> None:
-    """Adds `directory` to the folders the catalogue reads (no-op when known)."""
+    """Adds `directory` to the folders the catalogue reads (no-op when known).
+
+    Raises StateFileError when model_dirs.json is corrupt (it is never replaced)."""
     path = studio_home() / DIRS_NAME
-    dirs = _remembered(path)
-    target = str(directory.resolve())
-    if target not in dirs:
-        write_text_atomic(path, json.dumps([*dirs, target], indent=2) + "\n")
+    with file_lock(path.with_suffix(".lock")):
+        dirs = _remembered(path)
+        target = str(directory.resolve())
+        if target not in dirs:
+            write_text_atomic(path, json.dumps([*dirs, target], indent=2) + "\n")
+
+
+def check_dirs() -> None:
+    """Raises StateFileError when model_dirs.json is corrupt (checked before a conversion,
+    so the models it writes can be remembered)."""
+    _remembered(studio_home() / DIRS_NAME)
 
 
 def _remembered(path: Path) -> list[str]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    what = "the folders the model catalogue reads"
+    value = read_state_json(path, what)
+    if value is None:
         return []
-    return [str(v) for v in value] if isinstance(value, list) else []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise corrupt(path, what, "it is not a JSON list of folder paths")
+    return list(value)
 
 
 def model_dirs() -> list[Path]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import os
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,12 +21,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from tfstudio.digest import file_sha256
+from tfstudio.digest import file_sha256, tree_sha256
 from tfstudio.errors import SourceModelError, TfStudioError, UsageError
 
 SAVED_MODEL_PB = "saved_model.pb"
 SERVING_KEY = "serving_default"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+TREE_DIGEST_COVERS = "every file's path and content, symbolic links followed"
+"""What a SavedModel folder's sha256 covers, as the provenance says it."""
 
 
 class SourceKind(str, Enum):
@@ -79,8 +81,12 @@ class SourceInfo:
     name: str
 
     def to_json(self) -> dict[str, str]:
-        """Returns {path, sha256, kind}."""
-        return {"path": str(self.path), "sha256": self.sha256, "kind": self.kind.value}
+        """Returns {path, sha256, kind} (and, for a SavedModel folder, what its sha256
+        covers: every file, symbolic links followed)."""
+        out = {"path": str(self.path), "sha256": self.sha256, "kind": self.kind.value}
+        if self.kind is SourceKind.SAVED_MODEL:
+            out["sha256_covers"] = TREE_DIGEST_COVERS
+        return out
 
 
 @dataclass(frozen=True)
@@ -304,16 +310,15 @@ def _dtype(tf: Any, tensor: Any) -> str:
 
 
 def _tree_sha256(root: Path) -> str:
-    """Digest of a directory: each file's relative path and sha256, in sorted order."""
-    digest = hashlib.sha256()
-    files = sorted(
-        Path(dirpath, name).relative_to(root)
-        for dirpath, _dirs, names in os.walk(root)
-        for name in names
-    )
-    for rel in files:
-        digest.update(f"{rel.as_posix()}\0{file_sha256(root / rel)}\n".encode())
-    return digest.hexdigest()
+    """Digest of a directory (see `tfstudio.digest.tree_sha256`: links followed).
+
+    Raises SourceModelError when a file in it cannot be read (a dangling link)."""
+    try:
+        return tree_sha256(root)
+    except OSError as exc:
+        raise SourceModelError(
+            f"cannot read {exc.filename or root} in the SavedModel {root}: {exc.strerror or exc}"
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:

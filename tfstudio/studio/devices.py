@@ -253,14 +253,17 @@ class DeviceOps(StudioState):
         """Returns the agent's `list` answer for `name`: its models, active and previous."""
         return self.agent_call(name, "list")
 
-    def prune(self, name: str, keep: int) -> dict[str, Any]:
-        """Removes all but the `keep` newest models of `name` (never the active one or its
-        rollback target); returns the agent's answer. Raises UsageError for keep < 1."""
+    def prune(self, name: str, keep: int, *, drop_rollback: bool = False) -> dict[str, Any]:
+        """Removes all but the `keep` newest models of `name`, never the active one, nor its
+        rollback target unless `drop_rollback` (the front end confirms that first: rollback
+        then has nothing to return to); returns the agent's answer. Raises UsageError for
+        keep < 1."""
         from tfstudio.errors import UsageError
 
         if keep < 1:
             raise UsageError("--keep must be at least 1 (the active model is always kept)")
-        return self.agent_call(name, "prune", f"--keep={keep}")
+        extra = ["--drop-rollback"] if drop_rollback else []
+        return self.agent_call(name, "prune", f"--keep={keep}", *extra)
 
     def rollback(self, name: str) -> dict[str, Any]:
         """Re-activates `name`'s previous model and logs it; returns the agent's answer.

@@ -130,6 +130,7 @@ class Studio(RolloutOps):
         from tfstudio.models import catalog
 
         out = Path(outdir) if outdir else self.default_outdir(source)
+        catalog.check_dirs()  # before the work: its models must be remembered after it
         try:
             result = convert(
                 source,

@@ -16,6 +16,7 @@ container, which works after the job ended) and the new models are kept under
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tfstudio.digest import tree_files
 from tfstudio.errors import SourceModelError
 from tfstudio.training.client import EngineClient, docker_sdk
 
@@ -116,9 +118,9 @@ def _newest_ns(path: Path) -> int:
     if path.is_file():
         return path.stat().st_mtime_ns
     newest = 0
-    for dirpath, _dirs, names in os.walk(path):
-        for name in names:
-            newest = max(newest, (Path(dirpath) / name).stat().st_mtime_ns)
+    for rel in tree_files(path):  # links followed, as the export's hash follows them
+        with contextlib.suppress(OSError):
+            newest = max(newest, (path / rel).stat().st_mtime_ns)
     return newest
 
 

@@ -153,6 +153,10 @@ def resolve_image(
         with client.call(f"inspecting image {ref.text}"):
             data = client.api.inspect_image(ref.text)
     except docker.errors.NotFound:
+        if ref.image_id:
+            raise _missing(
+                client, ref, "an image id cannot be pulled (it names an image on one engine)"
+            ) from None
         if not pull:
             raise _missing(client, ref, "it is not on the engine and pulling is off") from None
         pull_image(client, ref, report=report, cancel=cancel)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tfstudio.atomic import file_lock, write_text_atomic
 from tfstudio.config import studio_home
+from tfstudio.statefile import corrupt, read_state_text
 
 PREFIX = "tfstudio."
 JOB = "tfstudio.job"
@@ -40,25 +41,41 @@ STORAGE = "tfstudio.storage"
 
 STUDIO_ID_NAME = "studio-id"
 _JOB_ID = re.compile(r"^[0-9a-f]{12}$")
+_STUDIO_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 def studio_id(home: Path | None = None) -> str:
-    """Returns this studio's identity (made once, then read from TFSTUDIO_HOME/studio-id)."""
+    """Returns this studio's identity (made once, then read from TFSTUDIO_HOME/studio-id).
+
+    Raises StateFileError when the file is there but is not an identity (empty, cut
+    short, not text): it is never replaced, since the jobs it labels would vanish from
+    `jobs`, `logs`, `stop` and `rm`."""
     path = (home or studio_home()) / STUDIO_ID_NAME
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        text = ""
-    if re.match(r"^[0-9a-f]{16}$", text):
+    text = _read_id(path)
+    if text is not None:
         return text
     with file_lock(path.with_suffix(".lock")):
-        if path.exists():
-            text = path.read_text(encoding="utf-8").strip()
-            if re.match(r"^[0-9a-f]{16}$", text):
-                return text
+        text = _read_id(path)
+        if text is not None:
+            return text
         text = secrets.token_hex(8)
         write_text_atomic(path, text + "\n")
     return text
+
+
+def _read_id(path: Path) -> str | None:
+    """The identity in `path`, None when there is no file. Raises StateFileError."""
+    what = "this studio's identity, which labels its training jobs"
+    hint = (
+        f"the jobs' containers carry it: docker ps -a --format "
+        f"'{{{{.Label \"{STUDIO}\"}}}}' | sort -u; write it back to {path}"
+    )
+    text = read_state_text(path, what, hint)
+    if text is None:
+        return None
+    if not _STUDIO_ID.match(text.strip()):
+        raise corrupt(path, what, f"it holds {text.strip()[:20]!r}, not 16 hex digits", hint)
+    return text.strip()
 
 
 def new_job_id() -> str:

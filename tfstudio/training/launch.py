@@ -208,13 +208,16 @@ def _refusal(client: EngineClient, spec: JobSpec, exc: TfStudioError, name: str)
         return gpu
     if "bind source path does not exist" in lowered or "no such file or directory" in lowered:
         where = engine.host_label()
-        missing = next(
-            (p for p in [spec.workspace, *[m.source for m in spec.mounts]] if p in text),
-            spec.workspace,
-        )
+        sources = [m.source for m in spec.mounts if m.source in text]
+        if sources and spec.workspace not in text:
+            return WorkspaceError(
+                f"--mount source {sources[0]} does not exist on {where}, "
+                f"where engine {engine.name} runs",
+                hint=f"create it on {where}, or fix the --mount source",
+            )
         extra = " (a remote engine's workspace is a path on that host)" if engine.remote else ""
         return WorkspaceError(
-            f"{missing} does not exist on {where}, where engine {engine.name} runs{extra}",
+            f"{spec.workspace} does not exist on {where}, where engine {engine.name} runs{extra}",
             hint=f"create it on {where}, or pass --workspace with a directory that exists there",
         )
     if "conflict" in lowered and "already in use" in lowered:

@@ -185,6 +185,13 @@ class MountSpec:
 
 def parse_mount(text: str) -> MountSpec:
     """Returns the MountSpec of `SRC:DST` or `SRC:DST:ro` (both absolute). Raises UsageError."""
+    bad = next((c for c in text if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        # Docker cannot bind such a path, and the engine's refusal would not name it.
+        raise UsageError(
+            f"--mount {text!r}: a control character ({bad!r}) in a path",
+            hint="give the path without it (rename the folder, or link it under a plain name)",
+        )
     parts = text.split(":")
     read_only = len(parts) == 3 and parts[2] in ("ro", "rw") and parts[2] == "ro"
     if len(parts) == 3 and parts[2] not in ("ro", "rw"):

@@ -11,8 +11,9 @@ when the job ends.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,10 +56,12 @@ class LogLine:
 
 
 def read_logs(client: EngineClient, job: JobInfo, *, tail: int | None = None) -> list[str]:
-    """Returns the job's log lines so far (the last `tail` ones when given). Raises EngineError."""
+    """Returns the job's log lines so far (the last `tail` ones when given), each cut at
+    MAX_LINE_BYTES. Raises EngineError.
+    """
     with client.call(f"reading logs of job {job.job_id}"):
         raw = client.api.logs(job.container_id, tail=tail if tail is not None else "all")
-    return _split(raw)
+    return list(_lines([raw]))
 
 
 class LogFollower:
@@ -154,43 +157,70 @@ class LogFollower:
                 self._on_end(error)
 
 
-def frame_lines(stream: Any) -> Iterator[str]:
-    """Returns the lines of an engine's log stream (frames in, lines out; see `_lines`)."""
+MAX_LINE_BYTES = 1 << 20
+"""The longest line kept (1 MiB). The rest of a longer one (a tensor dump, a
+base64 blob) is counted and dropped, and the line says so: following such a
+job costs neither time nor memory in the line's length."""
+
+_EOL = re.compile(rb"[\r\n]")
+
+
+def frame_lines(stream: Iterable[bytes]) -> Iterator[str]:
+    """Returns the lines of an engine's log stream (frames in, lines out, each cut at
+    MAX_LINE_BYTES; see `_lines`)."""
     return _lines(stream)
 
 
-def _lines(stream: Any) -> Iterator[str]:
+def _lines(stream: Iterable[bytes]) -> Iterator[str]:
     # The engine sends frames, not lines: a line may span frames and a frame
     # may hold several lines. A carriage return (a progress bar redrawing)
     # ends a line too, so progress shows live; a "\r" at the end of a frame
-    # waits for the next one in case it is half of "\r\n".
-    pending = b""
+    # waits for the next one in case it is half of "\r\n". `scanned` marks
+    # how far `pending` is known to hold no line end, so a long line is
+    # searched once, not once per frame; past the cap its bytes are counted.
+    pending = bytearray()
+    scanned = dropped = 0
     for chunk in stream:
         pending += chunk
         while True:
-            cut = _line_end(pending)
-            if cut is None:
+            found = _EOL.search(pending, scanned)
+            if found is None:
+                scanned = len(pending)
                 break
-            line, pending = pending[: cut[0]], pending[cut[1] :]
-            yield line.decode("utf-8", "replace")
-    if pending.rstrip(b"\r"):
-        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+            end = found.start()
+            if pending[end] == 0x0A:
+                start = end + 1
+            elif end + 1 == len(pending):
+                scanned = end
+                break
+            else:
+                start = end + 2 if pending[end + 1] == 0x0A else end + 1
+            yield _capped(pending, end, dropped)
+            del pending[:start]
+            scanned = dropped = 0
+        if scanned > MAX_LINE_BYTES:
+            dropped += scanned - MAX_LINE_BYTES
+            del pending[MAX_LINE_BYTES:scanned]
+            scanned = MAX_LINE_BYTES
+    while pending.endswith(b"\r"):
+        del pending[-1]
+    if pending or dropped:
+        yield _capped(pending, len(pending), dropped)
 
 
-def _line_end(data: bytes) -> tuple[int, int] | None:
-    """Returns (end of line, start of the next) for the first line ending in `data`."""
-    nl, cr = data.find(b"\n"), data.find(b"\r")
-    if cr < 0 or (0 <= nl < cr):
-        return None if nl < 0 else (nl, nl + 1)
-    if cr + 1 == len(data):
-        return None
-    return (cr, cr + 2) if data[cr + 1 : cr + 2] == b"\n" else (cr, cr + 1)
+def _capped(data: bytearray, end: int, dropped: int) -> str:
+    """Returns `data[:end]` as text, cut at MAX_LINE_BYTES, saying what was left out."""
+    dropped += max(0, end - MAX_LINE_BYTES)
+    text = bytes(data[: min(end, MAX_LINE_BYTES)]).decode("utf-8", "replace")
+    if not dropped:
+        return text
+    return f"{text} [line cut at {_size(MAX_LINE_BYTES)}: {_size(dropped)} more not shown]"
 
 
-def _split(raw: bytes) -> list[str]:
-    text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    return lines[:-1] if lines and lines[-1] == "" else lines
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    return f"{size / 1024:.1f} KiB" if size < 1 << 20 else f"{size / (1 << 20):.1f} MiB"
 
 
 def close_stream(stream: Any) -> None:

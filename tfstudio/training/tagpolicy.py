@@ -6,9 +6,11 @@ A reference that can move under the same name (`latest`, no tag at all, `nightly
 training, so it is refused unless the caller overrides it (`--allow-latest`),
 and the override is recorded in the job's provenance.
 
-Pinned means: a digest (`@sha256:...`), or a tag that carries a version with at
-least major.minor (`2.21.0-gpu`, `24.01-tf2-py3`) or a date stamp
-(`20250101`), and no floating word (`latest-gpu`, `2.16.0-nightly` float).
+Pinned means: an image id (`sha256:` and at least 12 hex digits, which names
+the image's content on one engine), a digest (`@sha256:...`), or a tag that
+carries a version with at least major.minor (`2.21.0-gpu`, `24.01-tf2-py3`) or
+a date stamp (`20250101`), and no floating word (`latest-gpu`, `2.16.0-nightly`
+float).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ _DATE = re.compile(r"(?<![0-9])20[0-9]{6}(?![0-9])")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{12,64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 class Pinning(str, Enum):
     """How firmly a reference names one image."""
 
+    IMAGE_ID = "image_id"
     DIGEST = "digest"
     VERSION_TAG = "version_tag"
     LATEST = "latest"
@@ -44,16 +48,20 @@ class Pinning(str, Enum):
 
 @dataclass(frozen=True)
 class ImageRef:
-    """A parsed image reference: `repository[:tag][@digest]` (registry part kept in repository)."""
+    """A parsed image reference: `repository[:tag][@digest]` (registry part kept in
+    repository), or an image id (`sha256:HEX`: no repository, no tag)."""
 
     text: str
     repository: str
     tag: str | None
     digest: str | None
+    image_id: str | None = None
 
     @property
     def pinning(self) -> Pinning:
         """Returns how this reference pins its image."""
+        if self.image_id:
+            return Pinning.IMAGE_ID
         if self.digest:
             return Pinning.DIGEST
         if self.tag is None:
@@ -68,13 +76,15 @@ class ImageRef:
 
     @property
     def pinned(self) -> bool:
-        """True for a digest or a version tag."""
-        return self.pinning in (Pinning.DIGEST, Pinning.VERSION_TAG)
+        """True for an image id, a digest or a version tag."""
+        return self.pinning in (Pinning.IMAGE_ID, Pinning.DIGEST, Pinning.VERSION_TAG)
 
 
 def parse_ref(text: str) -> ImageRef:
     """Returns the parsed reference. Raises TagPolicyError for one Docker would reject."""
     ref = text.strip()
+    if _IMAGE_ID.match(ref):
+        return ImageRef(text=ref, repository="", tag=None, digest=None, image_id=ref)
     digest = None
     if "@" in ref:
         ref, _, digest = ref.partition("@")

@@ -69,10 +69,10 @@ def read_line(
     """Returns the next line from a process's stdout ("" at its end), via `read_chunk(wait)`.
 
     `read_chunk` returns bytes, b"" at end of output, or None when nothing came
-    within `wait` seconds. Raises TransportError after `timeout`, CancelledError
-    when `cancel` is set.
+    within `wait` seconds. Raises NoAnswerError (a TransportError) after `timeout`,
+    CancelledError when `cancel` is set.
     """
-    from tfstudio.errors import CancelledError, TransportError
+    from tfstudio.errors import CancelledError, NoAnswerError
 
     deadline = time.monotonic() + timeout
     while True:
@@ -85,7 +85,7 @@ def read_line(
             raise CancelledError(f"{what}: cancelled")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TransportError(f"{what}: no answer within {timeout:g}s")
+            raise NoAnswerError(f"{what}: no answer within {timeout:g}s")
         chunk = read_chunk(min(remaining, 0.2))
         if chunk is None:
             continue

@@ -127,7 +127,7 @@ class LocalTransport(Transport):
         sent = 0
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT, 0o600)  # as the agent keeps models
             with os.fdopen(fd, "wb") as out, open(local, "rb") as src:
                 out.seek(offset)
                 out.truncate()

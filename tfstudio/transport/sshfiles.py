@@ -76,8 +76,8 @@ class SSHConnection(Protocol):
 _WRITER = """import os, sys
 p, o = sys.argv[1], int(sys.argv[2])
 if os.path.dirname(p):
-    os.makedirs(os.path.dirname(p), exist_ok=True)
-f = os.fdopen(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644), "wb")
+    os.makedirs(os.path.dirname(p), 0o700, exist_ok=True)
+f = os.fdopen(os.open(p, os.O_WRONLY | os.O_CREAT, 0o600), "wb")
 f.seek(o)
 f.truncate()
 r = sys.stdin.buffer
@@ -90,7 +90,7 @@ f.flush()
 print(f.tell())
 """
 """Runs on the device: writes stdin into a file from an offset (creating its directory),
-prints the final size.
+prints the final size. The file is the owner's alone, as the agent keeps models.
 No fsync: a partial torn by a crash fails the prefix hash of the next resume, and
 the agent verifies the whole sha256 before it stores anything."""
 

@@ -136,8 +136,21 @@ class LoopbackHTTP:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         started = time.perf_counter()
-        self._conn.request(method, path, body=body, headers=headers)
-        response = self._conn.getresponse()
+        try:
+            self._conn.request(method, path, body=body, headers=headers)
+        except Exception:
+            if body is None:
+                raise
+            # A server that refuses a body (413, 401) answers before reading it and then
+            # closes: its answer is waiting, and says more than "Socket is closed".
+            try:
+                response = self._conn.getresponse()
+            except Exception:  # noqa: BLE001 - no answer after all: the send's error stands
+                response = None
+            if response is None:
+                raise
+        else:
+            response = self._conn.getresponse()
         data = response.read()
         elapsed = (time.perf_counter() - started) * 1000
         if response.will_close:
@@ -173,6 +186,8 @@ def refusal(answer: HTTPAnswer, device: str) -> TransportError:
             "the server wants a token this studio does not know: run it as a service "
             f"(tfstudio agent serve {device} --enable)"
         )
+    elif answer.status == 413:
+        hint = "send fewer instances per request (tfstudio predict checks the size first)"
     elif "no model" in detail:
         hint = f"deploy a model first: tfstudio deploy MODEL --to {device}"
     text = f"{device}: the agent's server answered HTTP {answer.status}"

@@ -23,6 +23,7 @@ import numpy as np
 
 from tfstudio.errors import RepresentativeDataError
 from tfstudio.fleet.registry import Device
+from tfstudio.formatting import human_bytes
 from tfstudio.operations import CancelToken
 from tfstudio.transport.base import Transport
 from tfstudio.tunnel.channel import LoopbackHTTP, refusal
@@ -131,14 +132,98 @@ def prepare(x: np.ndarray, inputs: list[TensorSpec]) -> np.ndarray:
     if spec.dtype == "string":
         raise RepresentativeDataError("the model takes strings; --input gives numbers")
     dtype = np.dtype(spec.dtype)
+    _check_values(x, dtype)
     quant = spec.quantization
     if x.dtype.kind == "f" and np.issubdtype(dtype, np.integer) and quant:
         info = np.iinfo(dtype)
-        q = np.round(x.astype(np.float64) / quant["scale"] + quant["zero_point"])
+        with np.errstate(over="ignore"):  # past the type's range is clipped to it below
+            q = np.round(x.astype(np.float64) / quant["scale"] + quant["zero_point"])
         return np.clip(q, info.min, info.max).astype(dtype)
     if x.dtype.kind == "f" and np.issubdtype(dtype, np.integer):
         raise RepresentativeDataError(f"--input is {x.dtype}; the model takes {dtype} numbers")
     return x.astype(dtype)
+
+
+def _check_values(x: np.ndarray, dtype: np.dtype) -> None:
+    """Raises RepresentativeDataError (one line) for a value the model cannot take as it is:
+    NaN or Infinity (the model would answer NaN, which reads as a prediction), a number
+    past a float input's range (a cast would make it Infinity), an integer outside an
+    integer input's range (a cast would wrap it)."""
+    if x.dtype.kind == "f" and x.size and not np.isfinite(x).all():
+        where = _first(~np.isfinite(x))
+        raise RepresentativeDataError(
+            f"--input holds {_word(float(x[where]))} at {list(where)}: a model takes finite numbers"
+        )
+    if dtype.kind == "f" and x.size and dtype.itemsize < x.dtype.itemsize:
+        top = float(np.finfo(dtype).max)
+        outside = np.abs(x.astype(np.float64)) > top
+        if outside.any():
+            where = _first(outside)
+            raise RepresentativeDataError(
+                f"--input holds {float(x[where]):g} at {list(where)}, past {dtype}'s range "
+                f"(±{top:.4g}): the model takes {dtype} numbers"
+            )
+    if dtype.kind in "iu" and x.dtype.kind in "iu" and x.size:
+        info = np.iinfo(dtype)
+        outside = (x < info.min) | (x > info.max)
+        if outside.any():
+            where = _first(outside)
+            raise RepresentativeDataError(
+                f"--input holds {int(x[where])} at {list(where)}: the model takes {dtype} "
+                f"numbers in [{info.min}, {info.max}]"
+            )
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _word(value: float) -> str:
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+BLOCK_VALUES = 1 << 14
+"""Values turned into JSON at a time: the request is built without a Python list of it all."""
+
+
+def request_body(batch: np.ndarray, limit: int | None, device: str) -> bytes:
+    """Returns `{"instances": ...}` for the batch, floats as their shortest decimal.
+
+    Raises RepresentativeDataError, before anything is sent, when the body would be
+    larger than `limit` (the server's --max-body-bytes; None: unknown)."""
+    n = int(batch.shape[0])
+    per_row = max(1, int(np.prod(batch.shape[1:], dtype=np.int64)))
+    if limit is not None and 2 * n * per_row > limit:  # each value takes 2 bytes at least
+        _too_big(2 * n * per_row, limit, n, device)
+    head, tail = b'{"instances": [', b"]}"
+    parts, size = [head], len(head) + len(tail)
+    step = max(1, BLOCK_VALUES // per_row)
+    for start in range(0, n, step):
+        block = batch[start : start + step]
+        if block.dtype.kind == "f" and block.dtype.itemsize < 8:
+            # float32's shortest decimal reads back as the same float32, in fewer bytes
+            block = block.astype(str).astype(np.float64)
+        text = (", " if start else "") + json.dumps(block.tolist())[1:-1]
+        size += len(text)
+        if limit is not None and size > limit:
+            done = min(n, start + step)
+            _too_big(size * n // done, limit, n, device)
+        parts.append(text.encode())
+    return b"".join([*parts, tail])
+
+
+def _too_big(size: int, limit: int, n: int, device: str) -> None:
+    fit = max(0, int(n * limit / size) - 1) if size else n
+    raise RepresentativeDataError(
+        f"--input makes a request of about {human_bytes(size)} ({n} instance"
+        f"{'s' if n != 1 else ''}); the agent's server on {device} takes at most "
+        f"{human_bytes(limit)} (its --max-body-bytes)",
+        hint=f"send fewer instances at a time (about {fit} fit in one request)"
+        if fit
+        else "one instance of this model is larger than the server takes",
+    )
 
 
 def _real(rows: Any, spec: TensorSpec) -> tuple[list[Any] | None, list[int] | None]:
@@ -198,8 +283,9 @@ def predict_on(
             raise refusal(answer, device.name)
         model = interface(answer.json())
         batch = prepare(x, model.inputs)
-        body = json.dumps({"instances": batch.tolist()}).encode()
+        body = request_body(batch, found.max_body_bytes, device.name)
         reply = http.request("POST", MODEL_PATH + ":predict", body)
+        del body
         if reply.status != 200:
             raise refusal(reply, device.name)
         data = reply.json()

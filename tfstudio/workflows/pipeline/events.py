@@ -79,8 +79,8 @@ class PipelineEvent:
             export=str(data.get("export", "")),
             path=str(data.get("path", "")),
             target=str(data.get("target", "")),
-            chain=dict(data.get("chain") or {}),
-            data=dict(data.get("data") or {}),
+            chain=_object(data.get("chain")),
+            data=_object(data.get("data")),
             time=str(data.get("time", "")),
         )
 
@@ -91,3 +91,8 @@ class PipelineEvent:
         head = f"[{'/'.join(name)}] " if name else ""
         tail = f"  {self.message}" if self.message else ""
         return f"{head}{where}: {self.status}{tail}"
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A log line's object field, or {} when the line holds something else there."""
+    return dict(value) if isinstance(value, dict) else {}

@@ -2,7 +2,8 @@
 
 A SavedModel counts as complete only when `saved_model.pb` and `variables/`
 both exist, nothing in it looks like a writer's temporary, and its files (names,
-sizes, modification times) have stayed the same for the settle time. A
+sizes, modification times, symbolic links followed) have stayed the same for
+the settle time. A
 half-written export (the .pb without variables, variables still growing, a
 `*_temp` folder TensorFlow renames at the end) is never handed on.
 """
@@ -15,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfstudio.digest import tree_files
+
 SAVED_MODEL_PB = "saved_model.pb"
 VARIABLES = "variables"
 
@@ -22,11 +25,14 @@ Snapshot = tuple[tuple[str, int, int], ...]
 """(relative path, size, mtime_ns) of every file, sorted."""
 
 
-def find_saved_models(root: Path) -> Iterator[Path]:
+def find_saved_models(root: Path, links: list[Path] | None = None) -> Iterator[Path]:
     """Yields every folder under `root` (itself included) holding a saved_model.pb.
 
     A SavedModel's own folders are not searched further; hidden folders are
-    skipped (editors and sync tools keep their temporaries there).
+    skipped (editors and sync tools keep their temporaries there). Folders that
+    are symbolic links are not followed (a link can loop, or lead out of the
+    watched tree); those that lead to a SavedModel are added to `links`, so the
+    caller can say so instead of ignoring them without a word.
     """
     for dirpath, dirnames, filenames in os.walk(root):
         if SAVED_MODEL_PB in filenames:
@@ -34,6 +40,22 @@ def find_saved_models(root: Path) -> Iterator[Path]:
             yield Path(dirpath)
             continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if links is not None:
+            links.extend(
+                Path(dirpath, d)
+                for d in dirnames
+                if os.path.islink(os.path.join(dirpath, d)) and _holds_saved_model(Path(dirpath, d))
+            )
+
+
+def _holds_saved_model(folder: Path) -> bool:
+    """True when `folder` or one of its subfolders holds a saved_model.pb (a version)."""
+    try:
+        if (folder / SAVED_MODEL_PB).is_file():
+            return True
+        return any((sub / SAVED_MODEL_PB).is_file() for sub in folder.iterdir() if sub.is_dir())
+    except OSError:
+        return False
 
 
 def snapshot(model: Path) -> Snapshot | None:
@@ -42,16 +64,15 @@ def snapshot(model: Path) -> Snapshot | None:
         return None
     found: list[tuple[str, int, int]] = []
     try:
-        for dirpath, _dirnames, filenames in os.walk(model):
-            for name in filenames:
-                path = Path(dirpath, name)
-                rel = path.relative_to(model).as_posix()
-                if "_temp" in rel or name.endswith((".tmp", ".partial")):
-                    return None  # TensorFlow writes variables_temp/ and renames it last
-                stat = path.stat()
-                found.append((rel, stat.st_size, stat.st_mtime_ns))
+        # Links followed: a `variables/` linked from elsewhere is part of the export, and
+        # new weights behind the link are a change like any other.
+        for rel in tree_files(model):
+            if "_temp" in rel or rel.endswith((".tmp", ".partial")):
+                return None  # TensorFlow writes variables_temp/ and renames it last
+            stat = (model / rel).stat()
+            found.append((rel, stat.st_size, stat.st_mtime_ns))
     except OSError:
-        return None  # a file vanished while we looked: still being written
+        return None  # a file vanished while we looked (or a link leads nowhere)
     names = {rel for rel, _size, _mtime in found}
     has_data = any(rel.startswith(f"{VARIABLES}/variables.data") for rel in names)
     if has_data and f"{VARIABLES}/variables.index" not in names:

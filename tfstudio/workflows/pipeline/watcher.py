@@ -4,7 +4,9 @@
 under the folder; without it, or for a change it misses, the loop looks again
 on a short period while an export is settling and on a slower one otherwise.
 Exports are processed one at a time, in the loop's thread, each once per
-content hash: a later change of the same folder is a new export. Every event
+content hash: a later change of the same folder is a new export. One watcher
+per folder and TFSTUDIO_HOME (a lock in the pipeline folder; a second one says
+who holds it), so no export is converted and deployed twice at once. Every event
 is appended to the pipeline log before it is reported. `stop()` (any thread,
 or Ctrl-C in the CLI) ends the loop at its next safe point: conversion and
 deploy are cancelled as they are for `convert` and `deploy`, and steps cut
@@ -13,16 +15,29 @@ short are resumed by the next watcher.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfstudio.errors import CancelledError, TfStudioError
+from tfstudio.atomic import LockHeld, held_lock
+from tfstudio.errors import BusyError, CancelledError, OutputError, TfStudioError
 from tfstudio.operations import CancelToken
 from tfstudio.workflows.pipeline import journal
-from tfstudio.workflows.pipeline.events import FAILED, OK, PROGRESS, STARTED, PipelineEvent
+from tfstudio.workflows.pipeline.events import (
+    FAILED,
+    OK,
+    PROGRESS,
+    SKIPPED,
+    STARTED,
+    PipelineEvent,
+)
 from tfstudio.workflows.pipeline.settings import PipelineSettings
 from tfstudio.workflows.pipeline.settle import SettleTracker, Snapshot, find_saved_models
 from tfstudio.workflows.pipeline.steps import ExportRun
@@ -62,6 +77,7 @@ class Watcher:
         self.mode = "polling"
         self.processed = 0
         self.failed = 0
+        self.links_seen: set[Path] = set()
 
     def stop(self) -> None:
         """Asks the loop (and the step in progress) to stop; returns at once."""
@@ -81,7 +97,14 @@ class Watcher:
             self.on_event(event)
 
     def run(self, *, once: bool = False) -> int:
-        """Watches until stopped; returns how many exports failed a step."""
+        """Watches until stopped; returns how many exports failed a step.
+
+        Raises BusyError when another watcher already watches this folder for this
+        TFSTUDIO_HOME (both would convert, deploy and bench every export)."""
+        with _watch_lock(self.settings.root):
+            return self._run(once)
+
+    def _run(self, once: bool) -> int:
         observer = _start_observer(self.settings.root, self.wake.set)
         self.mode = "watchdog" if observer is not None else "polling"
         self.emit(
@@ -122,7 +145,8 @@ class Watcher:
     def tick(self) -> bool:
         """Looks at the folder once, runs what has settled; returns True while any is settling."""
         self.tracker.forget_missing()
-        for model in find_saved_models(self.settings.root):
+        links: list[Path] = []
+        for model in find_saved_models(self.settings.root, links):
             if self.stopping:
                 return False
             snap = self.tracker.observe(model)
@@ -130,6 +154,19 @@ class Watcher:
                 continue
             self.handled[model] = snap
             self._process(model)
+        for link in links:
+            if link not in self.links_seen:
+                self.links_seen.add(link)
+                self.emit(
+                    PipelineEvent(
+                        "export",
+                        SKIPPED,
+                        f"{link} is a symbolic link to {os.path.realpath(link)}: links to "
+                        "folders are not followed; watch the folder it leads to, or copy "
+                        "the export here",
+                        path=str(link),
+                    )
+                )
         return any(p not in self.handled for p in self.tracker.pending())
 
     def _process(self, model: Path) -> None:
@@ -145,10 +182,10 @@ class Watcher:
         self.emit(
             PipelineEvent("settled", OK, "complete and unchanged", export=sha256, path=str(model))
         )
-        run = ExportRun(
-            self.studio, self.settings, model, sha256, self.devices, self.emit, self.cancel
-        )
         try:
+            run = ExportRun(
+                self.studio, self.settings, model, sha256, self.devices, self.emit, self.cancel
+            )
             ok = run.run()
         except CancelledError as exc:
             self.emit(
@@ -169,6 +206,40 @@ class Watcher:
         self.processed += 1
         if not ok:
             self.failed += 1
+
+
+@contextlib.contextmanager
+def _watch_lock(root: Path) -> Iterator[None]:
+    """Holds this home's lock on watching `root`. Raises BusyError (who holds it) or
+    OutputError."""
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    folder = journal.pipeline_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {folder}: {exc.strerror}") from exc
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "root": str(root),
+    }
+    try:
+        with held_lock(folder / f"watch-{key}.lock", holder):
+            yield
+    except LockHeld as held:
+        other = held.holder
+        who = (
+            f"pid {other.get('pid')} on {other.get('host')}, since {other.get('since')}"
+            if other.get("pid")
+            else "another process"
+        )
+        raise BusyError(
+            f"another tfstudio watch already watches {root} for this TFSTUDIO_HOME ({who})",
+            hint="stop that one first (Ctrl-C there"
+            + (f", or kill {other['pid']}" if other.get("pid") else "")
+            + "); one watcher per folder converts, deploys and benches each export once",
+        ) from None
 
 
 def _poll_period(settle_s: float) -> float:
