@@ -111,6 +111,9 @@ class DevicesScreen(StudioScreen):
             "device", "address", "online", "agent", "runtime", "p50", "last seen", "labels"
         )
         self.poll(METRICS_EVERY_S, "metrics", self._scrape_live)
+        # The list, not the filter box (the first focusable widget): the view's keys
+        # (a, t, i, ...) must reach the view, and `/` moves to the filter.
+        table.focus()
 
     @property
     def selected(self) -> str | None:
