@@ -9,4 +9,4 @@ one LiteRT runtime (`ai_edge_litert`, else `tflite_runtime`, else
 `tensorflow.lite`). It runs on Python 3.9+ with numpy 1 or 2.
 """
 
-__version__ = "0.5.1"
+__version__ = "0.6.0"

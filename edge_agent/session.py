@@ -6,7 +6,7 @@ without numpy or a runtime (those live in its runtime child, started by the
 first validation or bench and kept for the session's life).
 
 Protocol. The session first prints its hello:
-    {"session": 1, "agent_version": "0.5.0", "ops": [...], "pid": N}
+    {"session": 1, "agent_version": "0.6.0", "ops": [...], "pid": N}
 then reads requests, one JSON object per line, and answers each in order:
     {"id": 7, "op": "install", "args": {...}}
     {"id": 7, "ok": true, "result": {...}}   or   {"id": 7, "ok": false, "error": {...}}
@@ -131,9 +131,11 @@ class Session:
     def runtime(self) -> RuntimeChild:
         """The session's runtime child (its process starts with its first job)."""
         if self._runtime is None:
+            from edge_agent import warm
             from edge_agent.validate import RuntimeChild
 
-            self._runtime = RuntimeChild(self.store.home)
+            fork = warm.fork_child if warm.enabled() else None
+            self._runtime = RuntimeChild(self.store.home, fork=fork)
         return self._runtime
 
     def close(self) -> None:

@@ -10,7 +10,10 @@ text) or `invoke_failed`.
 
 A one-shot `install` starts a child for its validation alone; an agent
 session keeps one child (`RuntimeChild`) for its life, so the runtime is
-imported once per deploy for both validation and the health-gate bench.
+imported once per deploy for both validation and the health-gate bench. The
+session's child is forked from the agent home's warm runtime (`edge_agent.warm`,
+handed in as `fork`), which imported numpy and the runtime once for every
+session; where there is none to be had, it starts cold.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Deque, Dict, Optional
+from typing import IO, Any, Callable, Deque, Dict, Optional
 
 import edge_agent
 from edge_agent.errors import AgentError, one_line
@@ -76,9 +79,19 @@ class RuntimeChild:
     it; the next job starts a fresh one.
     """
 
-    def __init__(self, home: Path, *, serve: bool = True, python: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        serve: bool = True,
+        fork: Optional[Callable[..., Any]] = None,
+        python: Optional[str] = None,
+    ) -> None:
         self.home = home
         self.serve = serve
+        self.fork = fork
+        """`warm.fork_child` for a session's child (forked from the home's warm runtime
+        when there is one); None for a one-off, whose working directory is no agent home."""
         self.python = python or sys.executable
         """The interpreter of the child: this one, or another environment's (the studio
         proves models on other runtime releases, each in its own venv)."""
@@ -89,19 +102,28 @@ class RuntimeChild:
 
     # -- process ---------------------------------------------------------------
 
-    def _start(self, first_model: Optional[Path]) -> None:
+    def _start(self, first_model: Optional[Path]) -> bool:
+        """Starts the child; returns True when `first_model` is validated on its command
+        line (a cold child), False when it waits for jobs (a forked warm one)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root(), env.get("PYTHONPATH", "")) if p
         )
         env["TFSTUDIO_AGENT_PARENT"] = str(os.getpid())  # the child dies with this agent
+        self._buffer.clear()
+        self._stderr.clear()
+        # The warm runtime is this interpreter's: a child of another environment starts cold.
+        if self.serve and self.fork is not None and self.python == sys.executable:
+            forked = self.fork(self.home, env, _child_dir())
+            if forked is not None:
+                self._proc = forked
+                self._watch_stderr()
+                return False
         cmd = [self.python, "-m", "edge_agent.validate_child"]
         if first_model is not None:
             cmd.append(os.path.abspath(first_model))
         if self.serve:
             cmd += ["--serve", "--home", os.path.abspath(self.home)]
-        self._buffer.clear()
-        self._stderr.clear()
         self._proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE if self.serve else subprocess.DEVNULL,
@@ -111,7 +133,11 @@ class RuntimeChild:
             cwd=_child_dir(),
             start_new_session=True,  # so a timeout can kill anything the runtime started
         )
-        assert self._proc.stderr is not None
+        self._watch_stderr()
+        return first_model is not None
+
+    def _watch_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
         self._stderr_thread = threading.Thread(
             target=self._drain, args=(self._proc.stderr,), name="child-stderr", daemon=True
         )
@@ -160,6 +186,8 @@ class RuntimeChild:
             with contextlib.suppress(OSError):
                 if stream is not None:
                     stream.close()
+        if hasattr(proc, "close"):  # a forked warm child: its line to the warm process
+            proc.close()
 
     def close(self) -> None:
         """Ends the child: stdin closed (it exits), killed if it does not (never raises)."""
@@ -210,8 +238,8 @@ class RuntimeChild:
             self._buffer += chunk
 
     def warm(self) -> None:
-        """Starts the child now, so that it imports the runtime while the caller does other
-        work (an upload), instead of after it."""
+        """Starts the child now, so that it imports the runtime (or is forked warm) while
+        the caller does other work (an upload), instead of after it."""
         if not self.running:
             self._start(None)
 
@@ -221,8 +249,8 @@ class RuntimeChild:
         """Sends `job` (starting the child, with `model` on its command line, if need be)
         and returns the child's answer. Raises ChildGone."""
         if not self.running:
-            self._start(model if job.get("op") == "validate" else None)
-            if model is not None and job.get("op") == "validate":
+            on_command_line = self._start(model if job.get("op") == "validate" else None)
+            if on_command_line:
                 answer = self._read_answer(timeout_s)  # the command line's validation
                 if not self.serve:
                     self.close()

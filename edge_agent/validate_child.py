@@ -10,7 +10,7 @@ absolute paths, in the directory `edge_agent` comes from (see `validate.RuntimeC
   still has the identity it had when hashed (see `edge_agent.install`).
   It prints one JSON object: {"ok": true, "runtime", "load_ms", "invoke_ms",
   "outputs"} or {"ok": false, "stage": "runtime"|"load"|"invoke", "error"}.
-- With --serve it then reads jobs, one JSON line each, from stdin and answers
+- With --serve it then reads jobs (`serve`), one JSON line each, from stdin and answers
   each with one JSON line, until stdin closes: {"op": "validate", "path"}
   answers as above; any other op of `JOBS` answers {"ok": true, "result"} or
   {"ok": false, "error": {...}} (the agent's error object). An agent session
@@ -19,7 +19,9 @@ absolute paths, in the directory `edge_agent` comes from (see `validate.RuntimeC
 
 A segfault or a hang here only kills this process; the parent maps it. The
 child dies with its parent (the agent): a killed install leaves no
-validation running on, holding the model's memory.
+validation running on, holding the model's memory. A child forked by the warm
+runtime (`edge_agent.warm`) runs the same `serve` loop, and dies with the
+agent that asked for it (`die_with`).
 """
 
 from __future__ import annotations
@@ -189,7 +191,24 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _preload() -> None:
+def die_with(pid: int) -> None:
+    """Ties this process's life to the agent `pid` that is not its parent (a child the
+    warm runtime forked): a watcher thread polls it and leaves when it is gone."""
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass  # it exists (another user's pid now would be a reuse: rare, harmless)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="agent-watch", daemon=True).start()
+
+
+def preload() -> None:
     """Imports numpy and the runtime before the first job (a serving child is started
     early, so this overlaps the agent's other work). A failure shows in that job."""
     try:
@@ -237,19 +256,26 @@ def main() -> int:
     if args["path"] is not None:
         _answer(validate(args["path"]))
     if args["serve"]:
-        _preload()
-        for line in sys.stdin:
-            if not line.strip():
-                continue
-            try:
-                job = json.loads(line)
-            except ValueError:
-                job = {"op": None}
-            _answer(run_job(args["home"], job if isinstance(job, dict) else {"op": None}))
+        preload()
+        serve(args["home"])
     # Everything is answered and flushed: skip the interpreter's teardown of numpy and
     # the runtime (tens of ms of CPU on a small device).
     sys.stderr.flush()
     os._exit(0)
+
+
+def serve(home: str) -> int:
+    """Answers jobs, one JSON line each on stdin, until stdin closes; returns 0. The
+    serving loop of a cold child and of one the warm runtime forked (`edge_agent.warm`)."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+        except ValueError:
+            job = {"op": None}
+        _answer(run_job(home, job if isinstance(job, dict) else {"op": None}))
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 #    per-test device users (useradd) can run them:
 #      $TFSTUDIO_TEST_VENVS/device      numpy + ai-edge-litert  (a current device)
 #      $TFSTUDIO_TEST_VENVS/old-device  numpy<2 + tflite-runtime 2.14 (an old device)
+#      $TFSTUDIO_TEST_VENVS/ansible     ansible-core: the oracle of the inventory reader
 #  - runtime releases for `tfstudio compat` and the measured-table tests, built by the
 #    studio's own builder (tfstudio.compat.venvs) under $TFSTUDIO_TEST_RUNTIMES
 #    (default /opt/tfstudio-test/runtimes): tflite-runtime 2.14.0, ai-edge-litert
@@ -53,6 +54,9 @@ build_venv() {  # name, marker module, pip args...
 
 build_venv device ai_edge_litert numpy ai-edge-litert
 build_venv old-device tflite_runtime "numpy<2" tflite-runtime==2.14.0
+# `ansible-inventory --list` is the oracle of tfstudio's inventory reader (never a
+# dependency of tfstudio itself).
+build_venv ansible ansible ansible-core
 # The agent promises Python 3.9: a device with the oldest Python we support.
 PY39=${TFSTUDIO_PY39:-$(ls -d /root/.pyenv/versions/3.9.*/bin/python3.9 2>/dev/null | tail -n 1)}
 if [ -n "$PY39" ] && [ -x "$PY39" ]; then

@@ -21,6 +21,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The agents the tests start on this machine (the `local` device, agent tests) keep a warm
+# runtime per agent home; every test has its own home, so let theirs leave soon.
+os.environ.setdefault("TFSTUDIO_AGENT_WARM_IDLE_S", "15")
 VENVS = Path(os.environ.get("TFSTUDIO_TEST_VENVS", "/opt/tfstudio-test/venvs"))
 
 pytest_plugins = [

@@ -117,3 +117,7 @@ class AgentError(TfStudioError):
 
 class PreflightError(TfStudioError):
     """A model cannot run on a device; found before any byte was pushed."""
+
+
+class RolloutError(TfStudioError):
+    """A staged rollout cannot start or go on (its record, its lock, a wave that failed)."""

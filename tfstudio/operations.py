@@ -41,6 +41,10 @@ class Stage(str, Enum):
     ROLLBACK = "rollback"
     PRUNE = "prune"
     CHECK = "check"
+    # Rollouts: a wave (target "wave N") is deployed, gated, soaked, rolled back.
+    DEPLOY = "deploy"
+    GATE = "gate"
+    SOAK = "soak"
     # Training containers (the training core's stages, by the same values).
     POLICY = "policy"
     RESOLVE = "resolve"

@@ -8,6 +8,7 @@ reads the model once or not at all, and how much memory it takes.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,39 @@ def children_of(pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         found.extend(int(t) for t in text)
     return found
+
+
+def _pipes(pid: int) -> set[str]:
+    out = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("pipe:"):
+                out.add(target)
+    except OSError:
+        pass
+    return out
+
+
+def runtime_children(pid: int) -> list[int]:
+    """The live runtime children of agent `pid`: the processes whose stdin and stdout are
+    pipes the agent holds the other ends of. A cold child is the agent's own child; one
+    the warm runtime forked (edge_agent.warm) is not, so parenthood cannot tell."""
+    mine = _pipes(pid)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == pid:
+            continue
+        try:
+            ends = [os.readlink(entry / "fd" / str(n)) for n in (0, 1)]
+        except OSError:
+            continue
+        if all(e.startswith("pipe:") and e in mine for e in ends):
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def modules_mapped(pid: int, *names: str) -> list[str]:

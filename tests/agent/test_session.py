@@ -26,6 +26,7 @@ from tests.agent.session_client import (
     modules_mapped,
     peak_rss_kib,
     read_bytes_of,
+    runtime_children,
 )
 
 LOCK = {"id": "deploy-test0001", "owner": "tester@studio"}
@@ -60,7 +61,7 @@ def _uploaded(session: SessionClient, data: bytes) -> Path:
 def _wait_for_child(pid: int, timeout: float = 30) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        kids = children_of(pid)
+        kids = runtime_children(pid) or children_of(pid)  # a one-shot's child has no stdin
         if kids:
             return kids[0]
         time.sleep(0.01)
@@ -228,7 +229,7 @@ def test_install_memory_is_the_runtimes_own_load_plus_little(sessions, large_mod
     upload = _uploaded(session, data)
     rss_before = peak_rss_kib(session.pid)
     session.ok("install", {"path": str(upload), "sha256": _sha(data)})
-    (child,) = children_of(session.pid)  # the runtime child stays for the session's bench
+    (child,) = runtime_children(session.pid)  # the runtime child stays for the session's bench
     agent_growth = peak_rss_kib(session.pid) - rss_before
     child_peak = peak_rss_kib(child)
     own = subprocess.run(
@@ -345,7 +346,7 @@ def test_bench_runs_in_the_runtime_child_not_the_session(sessions, tiny_models):
         "bench", {"runs": 5, "warmup": 1, "min_seconds": 0, "warmup_min_seconds": 0}
     )
     assert report["model"]["sha256"] == _sha(data) and 0 < report["p50_ms"] <= report["p99_ms"]
-    (child,) = children_of(session.pid)
+    (child,) = runtime_children(session.pid)
     assert modules_mapped(child, "numpy")
     assert modules_mapped(session.pid, "numpy", "ai_edge_litert") == []
     refused = session.call("bench", {"runs": 0})
@@ -385,7 +386,7 @@ def test_a_big_upload_starts_the_runtime_child_as_it_begins(sessions, large_mode
     assert session.answer()["result"]["sha256"] == _sha(data)
     upload = session.home / "inbox" / f"{_sha(data)}.partial"
     installed = session.ok("install", {"path": str(upload), "sha256": _sha(data)})
-    assert installed["validation"]["ok"] and children_of(session.pid) == [child]
+    assert installed["validation"]["ok"] and runtime_children(session.pid) == [child]
 
 
 def test_eval_and_a_sweep_on_real_inputs_run_in_the_sessions_runtime_child(
@@ -405,7 +406,7 @@ def test_eval_and_a_sweep_on_real_inputs_run_in_the_sessions_runtime_child(
     session = sessions(cwd=tmp_path)
     upload = _uploaded(session, data)
     session.ok("install", {"path": str(upload), "sha256": _sha(data)})
-    (child,) = children_of(session.pid)
+    (child,) = runtime_children(session.pid)
 
     evaluated = session.ok(
         "eval", {"data_path": "eval.npz", "data_sha": data_sha, "with_top1": True}
@@ -425,7 +426,7 @@ def test_eval_and_a_sweep_on_real_inputs_run_in_the_sessions_runtime_child(
         assert report["method"]["inputs"] == "file" and report["method"]["input_sets"] == 6
         assert report["method"]["input_sha256"] == inputs_sha
         assert report["op_profile"] is not None
-    assert children_of(session.pid) == [child], "validation, eval and bench: one runtime child"
+    assert runtime_children(session.pid) == [child], "validation, eval and bench: one runtime child"
     assert modules_mapped(session.pid, "numpy", "ai_edge_litert") == []
 
     bad = session.call("bench", {**quick, "threads": "1,x"})

@@ -2,7 +2,8 @@
 finishes the health gate (or says what the device really runs).
 
 The sshd process serving the deploy's connection is SIGKILLed while the agent
-validates the model; the agent, no longer connected to anyone, goes on and
+validates the model (in a cold runtime child, whose command line names the model:
+these devices run without the warm runtime); the agent, no longer connected to anyone, goes on and
 activates it, exactly as on a real device whose Wi-Fi dropped.
 """
 
@@ -61,7 +62,7 @@ class LinkCutter:
 def test_dropped_link_during_install_still_runs_the_gate_and_rolls_back(
     lab: Lab, tiny_models: dict[str, Path]
 ) -> None:
-    device = lab.add("droppy", server=0)
+    device = lab.add("droppy", server=0, python="device-cold")
     old, new = tiny_models["float32"], tiny_models["int8"]
     assert deploy_one(old, inspect_model(old), device, DeployOptions()).ok
     facts = inspect_model(new)
@@ -78,7 +79,7 @@ def test_dropped_link_during_install_still_runs_the_gate_and_rolls_back(
 def test_dropped_link_during_install_reports_the_activation(
     lab: Lab, tiny_models: dict[str, Path]
 ) -> None:
-    device = lab.add("droppy2", server=1)
+    device = lab.add("droppy2", server=1, python="device-cold")
     model = tiny_models["float16"]
     facts = inspect_model(model)
     cutter = LinkCutter(device, facts.sha256)
@@ -94,7 +95,7 @@ def test_a_device_that_stays_gone_is_reported_as_unknown_state(
     studio_config("[deploy]\nreconnect_timeout = 2\n")
     server = sshd.start(f"gone{len(sshd.servers)}")
     try:
-        device = lab.add("goner", server=server)
+        device = lab.add("goner", server=server, python="device-cold")
         model = tiny_models["float32"]
         facts = inspect_model(model)
         # The device's sshd stops listening, then its session dies: no way back in.
@@ -125,7 +126,7 @@ def test_a_link_that_freezes_during_install_is_recovered(
     from tfstudio.config import load_config
 
     studio_config("[ssh]\nstall_timeout = 2\n")
-    device = lab.add("freezy", server=2, user=1)
+    device = lab.add("freezy", server=2, user=1, python="device-cold")
     assert device.user is not None
     model = tiny_models["float16"]
     facts = inspect_model(model)

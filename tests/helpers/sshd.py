@@ -174,12 +174,38 @@ class SshdFactory:
         return name
 
     def close(self) -> None:
-        """Stops every server, deletes every user and the directory."""
+        """Stops every server, ends what the device users left running (agents' warm
+        runtimes), deletes every user and the directory."""
         for server in self.servers:
             server.stop()
         for user in self.users:
+            end_processes_of(user)
             subprocess.run(["userdel", "-r", "-f", user], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def end_processes_of(user: str) -> None:
+    """Kills (by pid) every process of device user `user`: its agents' warm runtimes wait
+    minutes for the next deploy, which a finished test session will not send."""
+    import pwd
+    import signal
+
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            owner = entry.stat().st_uid
+        except OSError:
+            continue
+        if owner == uid:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _cmdlines() -> Iterator[tuple[int, str]]:

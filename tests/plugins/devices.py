@@ -108,8 +108,22 @@ class Lab:
         return device
 
 
+def cold_python(sshd: SshdFactory, python: Path) -> Path:
+    """A device Python whose agent starts every runtime child cold (no warm runtime): for
+    tests that catch a validation by its child's command line."""
+    wrapper = sshd.root / "python-cold"
+    if not wrapper.exists():
+        wrapper.write_text(f'#!/bin/sh\nTFSTUDIO_AGENT_WARM=0 exec {python} "$@"\n')
+        wrapper.chmod(0o755)
+    return wrapper
+
+
 @pytest.fixture
 def lab(
     sshd: SshdFactory, servers: list[SshdServer], users: list[str], device_venvs: dict[str, Path]
 ) -> Lab:
-    return Lab(sshd, servers, users, {k: v for k, v in device_venvs.items()})
+    """Devices on the session's servers; python "device-cold" is the current device's
+    Python with the agent's warm runtime off."""
+    venvs = dict(device_venvs)
+    venvs["device-cold"] = cold_python(sshd, device_venvs["device"])
+    return Lab(sshd, servers, users, venvs)

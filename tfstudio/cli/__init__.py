@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "tfstudio.cli.devices_cmd",
     "tfstudio.cli.agent_cmd",
     "tfstudio.cli.deploy_cmd",
+    "tfstudio.cli.rollouts_cmd",
     "tfstudio.cli.bench_cmd",
     "tfstudio.cli.eval_cmd",
     "tfstudio.cli.metrics_cmd",

@@ -1,4 +1,5 @@
-"""`tfstudio agent install|serve NAME`: put the edge agent on a device, run it as a service."""
+"""`tfstudio agent install NAME|SELECTOR` and `agent serve NAME`: put the edge agent on a
+device (or every device a selector picks, at once), run it as a service."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ def register(subparsers: Any) -> None:
     add_json(lst)
     lst.set_defaults(handler=_list)
     set_default(parser, lst)
-    install = sub.add_parser("install", help="push tfstudio-agent.pyz and check the device")
-    install.add_argument("name", metavar="NAME", help="the device")
+    install = sub.add_parser(
+        "install", help="push tfstudio-agent.pyz and check the device (or every selected one)"
+    )
+    install.add_argument("name", metavar="NAME|SELECTOR", help="the device, or a selector")
     install.add_argument(
         "--runtime",
         choices=["ai-edge-litert", "tflite-runtime"],
@@ -89,7 +92,11 @@ def _list(args: argparse.Namespace) -> int:
 def _install(args: argparse.Namespace) -> int:
     from tfstudio.cli.studio_cli import cli_studio
 
-    result = cli_studio().install_agent(args.name, runtime=args.runtime)
+    studio = cli_studio()
+    names = [d.name for d in studio.resolve(args.name)]
+    if len(names) > 1 or names != [args.name]:
+        return _install_many(args, names)
+    result = studio.install_agent(args.name, runtime=args.runtime)
     show(args, result, _print_install)
     if result.missing:
         print(
@@ -97,6 +104,30 @@ def _install(args: argparse.Namespace) -> int:
             f"(fix: tfstudio agent install {result.device} --runtime ai-edge-litert)",
             file=sys.stderr,
         )
+        return 1
+    return 0
+
+
+def _install_many(args: argparse.Namespace, names: list[str]) -> int:
+    """`agent install SELECTOR`: every device at once; one line (or object) each."""
+    from tfstudio.cli.studio_cli import cli_studio
+    from tfstudio.errors import TfStudioError
+
+    results = cli_studio().install_agents(names, runtime=args.runtime)
+    bad = []
+    for name, result in zip(names, results):
+        if isinstance(result, TfStudioError) or result.missing:
+            bad.append(name)
+    if wants_json(args):
+        print_json([r.to_json() for r in results])
+    else:
+        for result in results:
+            if isinstance(result, TfStudioError):
+                print(f"{result}", file=sys.stderr)
+            else:
+                _print_install(result)
+    if bad:
+        print(f"tfstudio: error: the agent is not ready on: {', '.join(bad)}", file=sys.stderr)
         return 1
     return 0
 

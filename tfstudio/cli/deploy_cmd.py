@@ -1,4 +1,7 @@
-"""`tfstudio deploy MODEL --on NAME[,NAME...]|all`: preflight, push, install, health gate.
+"""`tfstudio deploy MODEL --on SELECTOR`: preflight, push, install, health gate.
+
+With `--waves` it is a staged rollout instead (`tfstudio.cli.rollout_opts`): wave by
+wave, each wave gated, a failing one rolled back; `--resume ID` continues one.
 
 It runs `Studio.deploy` (the core the UI uses too). Progress (bytes, rate,
 ETA) goes to stderr: rich bars on a terminal, plain lines otherwise; the
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tfstudio.cli.grammar import add_where
 from tfstudio.cli.output import add_json, print_table, show, wants_json
+from tfstudio.cli.rollout_opts import add_rollout_options
 from tfstudio.cli.studio_cli import cli_studio
 
 if TYPE_CHECKING:
@@ -34,9 +38,15 @@ if TYPE_CHECKING:
 
 def register(subparsers: Any) -> None:
     """Adds `deploy`."""
-    parser = subparsers.add_parser("deploy", help="push a .tflite model to devices")
-    parser.add_argument("model", type=Path, metavar="MODEL.tflite")
-    add_where(parser, "--to", required=True, help="the devices to deploy to: names or all")
+    parser = subparsers.add_parser(
+        "deploy", help="push a .tflite model to devices (all at once, or in gated waves)"
+    )
+    parser.add_argument("model", type=Path, metavar="MODEL.tflite", nargs="?")
+    add_where(
+        parser,
+        "--to",
+        help="the devices: NAME[,NAME...], all, or labels (site=lab,hw=pi4, group:cameras)",
+    )
     parser.add_argument("--bench", action="store_true", help="bench after activation")
     parser.add_argument("--max-p99-ms", type=float, help="roll back when p99 is above this")
     parser.add_argument(
@@ -68,6 +78,7 @@ def register(subparsers: Any) -> None:
         help="with --eval-data without labels: the float model to agree with",
     )
     parser.add_argument("--workers", type=int, help="devices at once (default 8)")
+    add_rollout_options(parser)
     add_json(parser)
     parser.set_defaults(handler=_deploy)
 
@@ -162,9 +173,15 @@ def bench_settings(args: argparse.Namespace) -> BenchSettings:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from tfstudio.cli import rollout_opts
     from tfstudio.cli.progress import EventPrinter
+    from tfstudio.errors import UsageError
     from tfstudio.studio.types import Status
 
+    if rollout_opts.wants_rollout(args):
+        return rollout_opts.run(args, lambda studio: deploy_options(studio.config, args))
+    if args.model is None or not args.on:
+        raise UsageError("deploy needs MODEL and --on SELECTOR (or --resume ID)")
     studio = cli_studio()
     studio.inspect(args.model)  # a bad file is one line, before any device is resolved
     devices = studio.resolve(args.on)

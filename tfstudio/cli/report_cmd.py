@@ -30,6 +30,11 @@ def register(subparsers: Any) -> None:
     add_where(
         parser, help="only these devices, listed even where nothing was measured (default: all)"
     )
+    parser.add_argument(
+        "--rollout",
+        metavar="ID",
+        help="only a staged rollout's model and devices (tfstudio rollouts)",
+    )
     fmt = parser.add_mutually_exclusive_group()
     add_json(fmt)
     fmt.add_argument("--csv", action="store_true")
@@ -57,7 +62,7 @@ def _report(args: argparse.Namespace) -> int:
 
     studio = cli_studio()
     devices = [d.name for d in studio.resolve(args.on)] if args.on else []
-    report = studio.bench_report(_models(args.models), devices)
+    report = studio.bench_report(_models(args.models), devices, rollout=args.rollout)
     if devices:
         report.devices = devices  # where asked, and only there
     if wants_json(args):
@@ -73,6 +78,10 @@ def _report(args: argparse.Namespace) -> int:
                 "(or name models and --on devices to see the empty matrix)"
             )
             return 0
+        if report.rollout is not None:
+            r = report.rollout
+            waves = ", ".join(f"{w['index']}: {w['state']}" for w in r["waves"])
+            print(f"rollout {r['id']} ({r['state']}; waves {waves})")
         headers, rows = table_rows(report)
         print_table(headers, rows)
         summary = report.to_json()

@@ -94,6 +94,8 @@ class DeployResult:
     pruned: tuple[str, ...] = ()
     reconnected: bool = False
     duration_s: float = 0.0
+    gate_failure: str | None = None
+    """Why the health gate failed (p99 over budget, accuracy under the minimum), if it did."""
 
     @property
     def ok(self) -> bool:

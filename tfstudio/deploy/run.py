@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from edge_agent.tflite_schema import ModelFacts
 from tfstudio.deploy.options import DeployOptions, DeployResult, Status
@@ -125,6 +126,7 @@ def _log(run: DeployRun, result: DeployResult) -> None:
             "pruned": list(result.pruned),
             "reconnected": result.reconnected,
             "provenance": deploylog.provenance(run.model),
+            **run.log_extra,
         }
     )
 
@@ -160,15 +162,21 @@ def deploy_many(
     connect: Connector | None = None,
     on_event: EventCallback | None = None,
     cancel: CancelToken | None = None,
+    on_before: Callable[[str, str | None], None] | None = None,
+    log_extra: dict[str, Any] | None = None,
 ) -> list[DeployResult]:
     """Deploys to every device on a pool of `options.workers`; returns results in order.
 
     Ctrl-C (or `cancel`) stops every device at its next step; a device stuck in
     a step that changes nothing is answered "cancelled" at once, one in the
     middle of an install or rollback is waited for, unless Ctrl-C comes twice.
+    `on_before(device, active sha)` is told once a device passed preflight, before
+    anything is written there; `log_extra` joins each device's deploy-log line.
     """
     cancel = cancel or CancelToken()
     runs = [_new_run(model, facts, d, options, connect, on_event, cancel) for d in devices]
+    for run in runs:
+        run.on_before, run.log_extra = on_before, dict(log_extra or {})
 
     def interrupted(count: int) -> None:
         if count == 1:

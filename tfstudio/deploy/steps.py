@@ -71,6 +71,11 @@ class DeployRun:
         self.lock = threading.Lock()
         self.abandoned = False
         self.finished = False
+        self.on_before: Callable[[str, str | None], None] | None = None
+        """Told (device, active sha) once preflight passed, before anything is written: a
+        rollout records it as the device's rollback target."""
+        self.log_extra: dict[str, Any] = {}
+        """Fields added to this device's deploy-log line (a rollout's id and wave)."""
 
     @property
     def name(self) -> str:
@@ -118,6 +123,8 @@ class DeployRun:
         self.fields["preflight"] = verdict.basis
         verdict.raise_if_refused()
         self._check_cancel()
+        if self.on_before is not None:
+            self.on_before(name, active)
         if active == sha:
             self.fields.update(already_present=True, active=sha, previous=None)
             return self._gate_and_prune()
@@ -259,6 +266,7 @@ class DeployRun:
         name = self.name
         if failure is None:
             return None
+        self.fields["gate_failure"] = failure
         if not self.changed:
             return self.result_of(
                 Status.FAILED,

@@ -1,11 +1,13 @@
 """The deploy log: one JSON line per device per deploy, in TFSTUDIO_HOME.
 
-Each line carries the model's sha256, the device, the time, the result and a
-bench summary, and links the model's convert manifest (`<model>.json` beside
-it) by path and sha256, so a model on a device can be traced back to the
-SavedModel it was converted from. A deploy that activated the model also
-appends a `deploy` step to that manifest's `chain`, as the convert manifest
-expects of later stages.
+Each line carries the model's sha256, the device, the time, the result, a bench
+summary and the rollout and wave it was part of (if any), and links the model's
+convert manifest (`<model>.json` beside it) by path and sha256, so a model on a
+device can be traced back to the SavedModel it was converted from. A deploy that
+activated the model also appends a `deploy` step to that manifest's `chain`, as
+the convert manifest expects of later stages. Lines with a `kind` are other
+records kept in the same log: a staged rollout's events (`kind: rollout`, see
+`tfstudio.deploy.rolloutlog`).
 """
 
 from __future__ import annotations
@@ -112,14 +114,34 @@ def append(entry: dict[str, Any]) -> None:
 
     Raises OutputError when the log cannot be written.
     """
+    append_line(entry)
+
+
+def append_line(entry: dict[str, Any]) -> dict[str, Any]:
+    """Appends one entry like `append` and returns the line as written (with its time)."""
     from tfstudio.history import append_jsonl
 
-    append_jsonl(log_path(), entry)
+    return append_jsonl(log_path(), entry)
+
+
+ROLLOUT_KIND = "rollout"
+"""The `kind` of the lines that record rollouts (see `tfstudio.deploy.rolloutlog`)."""
 
 
 def read(device: str | None = None) -> list[dict[str, Any]]:
-    """Returns the log's entries (only `device`'s when given), oldest first; a line cut
-    by a crash is skipped, not fatal."""
+    """Returns the log's per-device entries (only `device`'s when given), oldest first;
+    a line cut by a crash is skipped, not fatal. Rollout records are left out (`read_kind`)."""
     from tfstudio.history import read_jsonl
 
-    return [e for e in read_jsonl(log_path()) if device is None or e.get("device") == device]
+    return [
+        e
+        for e in read_jsonl(log_path())
+        if e.get("kind") is None and (device is None or e.get("device") == device)
+    ]
+
+
+def read_kind(kind: str) -> list[dict[str, Any]]:
+    """Returns the log's lines of `kind` (e.g. the rollout records), oldest first."""
+    from tfstudio.history import read_jsonl
+
+    return [e for e in read_jsonl(log_path()) if e.get("kind") == kind]

@@ -17,7 +17,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 from tfstudio.atomic import write_text_atomic
 from tfstudio.config import studio_home
 from tfstudio.errors import ConfigError, DeviceError
+from tfstudio.fleet import labels
 
 REGISTRY_NAME = "devices.json"
 LOCAL = "local"
@@ -134,6 +135,10 @@ def check_device(device: Device, *, files: bool = False) -> Device:
     validate_name(device.name)
     if device.kind == LOCAL:
         return device
+    for key, value in device.labels.items():
+        labels.validate_value(labels.validate_key(key), value)
+    for group in device.groups:
+        labels.validate_group(group)
     if device.kind != "ssh":
         raise DeviceError(f"device {device.name}: unknown kind {device.kind!r}")
     if device.host is None:
@@ -170,6 +175,20 @@ class Device:
     agent_home: str = DEFAULT_AGENT_HOME
     agent_version: str | None = None
     added_at: str = field(default_factory=lambda: _now())
+    labels: dict[str, str] = field(default_factory=dict)
+    """KEY=VALUE pairs a selector filters on (`site=lab`); see `tfstudio.fleet.labels`."""
+    groups: tuple[str, ...] = ()
+    """Group names (`group:cameras` in a selector); an inventory's groups land here."""
+    source: str | None = None
+    """Where the entry was imported from (`ansible:PATH`, `ssh-config:PATH`), if it was."""
+
+    def __post_init__(self) -> None:
+        # Read back from JSON, groups arrive as a list and labels as any mapping.
+        object.__setattr__(self, "labels", {str(k): str(v) for k, v in dict(self.labels).items()})
+        object.__setattr__(self, "groups", tuple(dict.fromkeys(str(g) for g in self.groups)))
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     @property
     def agent_pyz(self) -> str:
@@ -194,7 +213,9 @@ class Device:
 
     def to_json(self) -> dict[str, Any]:
         """Returns the entry as stored in the registry."""
-        return asdict(self)
+        out = asdict(self)
+        out["groups"] = list(self.groups)
+        return out
 
 
 def local_device() -> Device:
@@ -247,6 +268,12 @@ def _locked() -> Iterator[dict[str, Device]]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def edit() -> contextlib.AbstractContextManager[dict[str, Device]]:
+    """Returns a context that holds the registry's lock and yields its devices by name:
+    change the dict in place, and it is written (atomically) when the block ends."""
+    return _locked()
+
+
 def list_devices() -> list[Device]:
     """Returns `local` then every registered device, by name."""
     return [local_device(), *sorted(_read().values(), key=lambda d: d.name)]
@@ -271,13 +298,48 @@ def get_device(name: str) -> Device:
 
 
 def resolve_names(spec: str) -> list[Device]:
-    """Returns the devices of `a,b,c` or `all` (every registered device plus local)."""
-    if spec.strip() == "all":
-        return [get_device(d.name) for d in list_devices()]
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    if not names:
-        raise DeviceError("no device named", hint="use --on NAME[,NAME...] or --on all")
-    return [get_device(n) for n in dict.fromkeys(names)]
+    """Returns the devices a selector picks: `a,b,c`, `all` (every registered device plus
+    local), or label filters (`site=lab,group:cameras`; see `tfstudio.fleet.labels`).
+
+    Raises DeviceError for an unknown name, an invalid entry or a filter matching nothing.
+    """
+    selector = labels.parse(spec)
+    if selector.names:
+        return [get_device(n) for n in selector.names]
+    return [get_device(d.name) for d in labels.select(selector, list_devices())]
+
+
+def set_labels(
+    name: str,
+    setting: dict[str, str] | None = None,
+    removing: Sequence[str] = (),
+    *,
+    add_groups: Sequence[str] = (),
+    remove_groups: Sequence[str] = (),
+) -> Device:
+    """Sets and removes labels and groups of a registered device; returns the new entry.
+
+    Raises DeviceError for `local`, an unknown device or a bad label or group.
+    """
+    if name == LOCAL:
+        raise DeviceError(
+            "'local' is built in and carries no labels", hint="name it in a selector: --on local"
+        )
+    for key, value in (setting or {}).items():
+        labels.validate_value(labels.validate_key(key), value)
+    for group in (*add_groups, *remove_groups):
+        labels.validate_group(group)
+    validate_name(name)
+    with _locked() as devices:
+        if name not in devices:
+            raise DeviceError(f"no device named {name!r}", hint="see: tfstudio devices list")
+        old = devices[name]
+        new_labels = {k: v for k, v in old.labels.items() if k not in removing}
+        new_labels.update(setting or {})
+        groups = [g for g in old.groups if g not in remove_groups]
+        groups += [g for g in add_groups if g not in groups]
+        devices[name] = replace(old, labels=new_labels, groups=tuple(groups))
+        return devices[name]
 
 
 def add_device(device: Device, *, replace_existing: bool = False) -> Device:

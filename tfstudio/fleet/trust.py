@@ -98,3 +98,39 @@ def trust_offer(
         )
     hostkey_offer.record(offer, replace=replace)
     return result
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One device's offered host key, or why it could not be read."""
+
+    device: str
+    offer: HostKeyOffer | None = None
+    error: str | None = None
+
+
+def scan_many(
+    devices: list[Device], *, connect_timeout: float | None = None, workers: int = 8
+) -> list[Scanned]:
+    """Reads the host key every SSH device offers, at once; results in order (never raises
+    for a device: an unreachable one carries its error)."""
+    from tfstudio.errors import TfStudioError
+    from tfstudio.fleet import fanout, hostkey_offer
+    from tfstudio.operations import CancelToken
+
+    def one(device: Device) -> Scanned:
+        try:
+            return Scanned(device.name, hostkey_offer.scan(device, connect_timeout=connect_timeout))
+        except TfStudioError as exc:
+            return Scanned(device.name, error=exc.message)
+
+    ssh = [d for d in devices if d.kind != "local"]
+    return fanout.run_all(
+        ssh,
+        lambda i, d: one(d),
+        workers=max(1, min(workers, len(ssh))),
+        cancel=CancelToken(),
+        abandon=lambda i, d: Scanned(d.name, error=f"{d.name}: cancelled"),
+        grace_s=0.0,
+        name="scan",
+    )

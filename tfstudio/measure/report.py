@@ -111,6 +111,14 @@ class Report:
     variants: list[Variant] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    rollout: dict[str, Any] | None = None
+    """The staged rollout this matrix is restricted to (`report --rollout ID`), if any."""
+
+    def restrict(self, sha256: str, devices: Sequence[str]) -> Report:
+        """Returns the matrix of one variant on `devices` (in that order)."""
+        variants = [v for v in self.variants if v.sha256 == sha256] or [Variant(sha256)]
+        cells = {k: c for k, c in self.cells.items() if k[0] == sha256 and k[1] in devices}
+        return Report(variants, list(devices), cells)
 
     def cell(self, sha256: str, device: str) -> Cell:
         """Returns the cell of a pair (an unmeasured one when nothing was logged)."""
@@ -124,7 +132,7 @@ class Report:
         """Returns {columns, variants, devices, rows, measured_cells, unmeasured_cells}."""
         rows = self.rows()
         unmeasured = sum(1 for r in rows if r["measured"] == "no")
-        return {
+        out = {
             "columns": list(COLUMNS),
             "variants": [v.to_json() for v in self.variants],
             "devices": list(self.devices),
@@ -132,6 +140,9 @@ class Report:
             "measured_cells": len(rows) - unmeasured,
             "unmeasured_cells": unmeasured,
         }
+        if self.rollout is not None:
+            out["rollout"] = self.rollout
+        return out
 
 
 def _variant(report: Report, sha: str | None) -> Variant | None:

@@ -24,12 +24,14 @@ from tfstudio.operations import (
 from tfstudio.studio.state import StudioState
 
 if TYPE_CHECKING:
+    from tfstudio.errors import TfStudioError
     from tfstudio.fleet.agent_install import AgentInstallResult
     from tfstudio.fleet.check import CheckResult
+    from tfstudio.fleet.device_import import ImportResult
     from tfstudio.fleet.hostkey_offer import HostKeyOffer
     from tfstudio.fleet.registry import Device
     from tfstudio.fleet.service import ServiceState
-    from tfstudio.fleet.trust import TrustResult
+    from tfstudio.fleet.trust import Scanned, TrustResult
     from tfstudio.studio.overview import DeviceSummary
 
 
@@ -80,10 +82,36 @@ class DeviceOps(StudioState):
         return remove_device(name)
 
     def resolve(self, names: str | Sequence[str]) -> list[Device]:
-        """Returns the devices of `a,b`, `all` or a list of names. Raises DeviceError."""
+        """Returns the devices a selector picks: `a,b`, `all`, label filters
+        (`site=lab,group:cameras`) or a list of names. Raises DeviceError."""
         from tfstudio.fleet.registry import resolve_names
 
         return resolve_names(names if isinstance(names, str) else ",".join(names))
+
+    def select_devices(self, selector: str, devices: Sequence[Device]) -> list[Device]:
+        """Returns those of `devices` a selector picks (no I/O: for filtering a list a front
+        end holds). Raises DeviceError for a bad selector or a filter matching nothing."""
+        from tfstudio.fleet.labels import parse, select
+
+        return select(parse(selector), list(devices))  # type: ignore[return-value]
+
+    def label_device(
+        self,
+        name: str,
+        words: Sequence[str] = (),
+        *,
+        add_groups: Sequence[str] = (),
+        remove_groups: Sequence[str] = (),
+    ) -> Device:
+        """Applies `KEY=VALUE` (set) and `KEY-` (remove) words and group changes to a
+        registered device; returns the new entry. Raises DeviceError."""
+        from tfstudio.fleet.labels import parse_changes
+        from tfstudio.fleet.registry import set_labels
+
+        setting, removing = parse_changes(words)
+        return set_labels(
+            name, setting, removing, add_groups=add_groups, remove_groups=remove_groups
+        )
 
     # -- host keys: two calls, a dialog (or a prompt) between them -----------
 
@@ -118,6 +146,38 @@ class DeviceOps(StudioState):
         from tfstudio.fleet.trust import trust_offer
 
         return trust_offer(offer, fingerprint=fingerprint, confirm=confirm, replace=replace)
+
+    def scan_host_keys(self, devices: Sequence[Device]) -> list[Scanned]:
+        """Reads the host key each SSH device offers, at once (records nothing); an
+        unreachable device carries its error. Pair with `record_host_key` per offer the
+        user confirmed (`devices trust --all-new` asks once for every new key)."""
+        from tfstudio.fleet.trust import scan_many
+
+        return scan_many(
+            list(devices), connect_timeout=self.config.connect_timeout_s, workers=self.workers
+        )
+
+    # -- inventories ----------------------------------------------------------
+
+    def import_devices(
+        self,
+        path: str | Path,
+        *,
+        ssh_config: bool = False,
+        dry_run: bool = False,
+        prune: bool = False,
+    ) -> ImportResult:
+        """Registers the devices of an Ansible inventory (INI, YAML, or `ansible-inventory
+        --list` JSON) or, with `ssh_config`, of an ssh config's single-host `Host` entries.
+
+        A re-import updates the devices it made (and says what changed); devices gone from
+        the file are reported, and removed with `prune`. Host keys are not trusted here.
+        Raises InventoryError, ConfigError, UsageError, MissingExtraError (YAML without
+        PyYAML).
+        """
+        from tfstudio.fleet.device_import import import_file
+
+        return import_file(Path(path), ssh_config=ssh_config, dry_run=dry_run, prune=prune)
 
     # -- the agent ------------------------------------------------------------
 
@@ -164,6 +224,30 @@ class DeviceOps(StudioState):
         device = self.device(name)
         with self.connector(device) as transport:
             return install_agent(device, transport, runtime=runtime)
+
+    def install_agents(
+        self, names: Sequence[str], *, runtime: str | None = None
+    ) -> list[AgentInstallResult | TfStudioError]:
+        """Installs the agent on every device of `names` at once (`workers` at a time);
+        returns each one's result, or the error that stopped it, in order."""
+        from tfstudio.errors import DeviceError, TfStudioError
+        from tfstudio.fleet import fanout
+
+        def one(name: str) -> AgentInstallResult | TfStudioError:
+            try:
+                return self.install_agent(name, runtime=runtime)
+            except TfStudioError as exc:
+                return exc
+
+        return fanout.run_all(
+            list(names),
+            lambda i, name: one(name),
+            workers=min(self.workers, max(1, len(names))),
+            cancel=CancelToken(),
+            abandon=lambda i, name: DeviceError(f"{name}: cancelled"),
+            grace_s=0.0,
+            name="install",
+        )
 
     def agent_call(self, name: str, command: str, *args: str) -> dict[str, Any]:
         """Runs one agent command on `name` and returns its JSON answer.

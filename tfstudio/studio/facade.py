@@ -25,7 +25,7 @@ from tfstudio.operations import (
     Throttle,
     fleet_result,
 )
-from tfstudio.studio.measuring import MeasureOps
+from tfstudio.studio.rollouts import RolloutOps
 
 if TYPE_CHECKING:
     from tfstudio.compat.prove import CompatResult
@@ -38,11 +38,12 @@ if TYPE_CHECKING:
     from tfstudio.studio.training import Training
 
 
-class Studio(MeasureOps):
+class Studio(RolloutOps):
     """Config, registry, connector and every operation, for any front end.
 
     Its parts live beside it: devices and their agent (`tfstudio.studio.devices`),
-    measurements (`tfstudio.studio.measuring`), training (`Studio.training`,
+    measurements (`tfstudio.studio.measuring`), staged rollouts
+    (`tfstudio.studio.rollouts`), training (`Studio.training`,
     `tfstudio.studio.training`); models, conversion and deploy are here.
 
     `home` (optional) points the studio at another TFSTUDIO_HOME; it sets the

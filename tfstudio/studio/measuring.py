@@ -93,16 +93,46 @@ class MeasureOps(DeviceOps):
         return sorted(rows, key=lambda e: str(e.get("time") or ""))
 
     def bench_report(
-        self, models: Sequence[str | Path] = (), devices: Sequence[str] = ()
+        self,
+        models: Sequence[str | Path] = (),
+        devices: Sequence[str] = (),
+        *,
+        rollout: str | None = None,
     ) -> Report:
         """Returns the variants x devices matrix of every logged bench, deploy and eval,
         plus `models` and `devices` (what was never measured shows as unmeasured).
 
-        Raises OutputError when a log cannot be read.
+        `rollout` (an id) restricts it to that rollout's model and devices, with the
+        rollout's waves and each device's outcome in `Report.rollout`. Raises
+        OutputError when a log cannot be read, UsageError for an unknown rollout.
         """
-        from tfstudio.measure.report import build_report
+        from tfstudio.measure.report import Cell, build_report
 
-        return build_report([Path(m) for m in models], list(devices))
+        if rollout is None:
+            return build_report([Path(m) for m in models], list(devices))
+        from tfstudio.deploy.rolloutlog import RolloutRecord
+
+        record = RolloutRecord.load(rollout)
+        names = [n for wave in record.waves for n in wave.devices]
+        report = build_report([], names).restrict(record.sha256, names)
+        for name, known in record.devices.items():
+            cell = report.cells.setdefault((record.sha256, name), Cell(record.sha256, name))
+            if cell.bench is None and known.bench and known.status == "ok":
+                cell.bench = {**known.bench, "time": record.updated}  # its health gate's
+        report.rollout = {
+            "id": record.id,
+            "state": record.shown_state,
+            "model": record.model,
+            "selector": record.selector,
+            "waves": [
+                {"index": w.index, "state": w.state, "devices": w.devices} for w in record.waves
+            ],
+            "outcome": {
+                name: {"wave": d.wave, "status": d.status, "rolled_back": d.rolled_back}
+                for name, d in record.devices.items()
+            },
+        }
+        return report
 
     # -- accuracy on the device -------------------------------------------------
 

@@ -20,6 +20,8 @@ _WHERE: dict[str, str] = {
     "CHANGED": "tfstudio.fleet.hostkey_offer",
     "TRUSTED": "tfstudio.fleet.hostkey_offer",
     "TrustResult": "tfstudio.fleet.trust",
+    "Scanned": "tfstudio.fleet.trust",
+    "ImportResult": "tfstudio.fleet.device_import",
     "ServiceState": "tfstudio.fleet.service",
     "AgentInstallResult": "tfstudio.fleet.agent_install",
     "CheckResult": "tfstudio.fleet.check",
@@ -51,6 +53,11 @@ _WHERE: dict[str, str] = {
     "DeployResult": "tfstudio.deploy.options",
     "Status": "tfstudio.deploy.options",
     "EvalGate": "tfstudio.deploy.evalgate",
+    "WaveGates": "tfstudio.deploy.rollout",
+    "RolloutResult": "tfstudio.deploy.rollout",
+    "RolloutRecord": "tfstudio.deploy.rolloutlog",
+    "SoakGate": "tfstudio.deploy.soak",
+    "parse_duration": "tfstudio.deploy.soak",
     "BenchSettings": "tfstudio.measure.bench",
     "EvalRun": "tfstudio.measure.evaluate",
     "Report": "tfstudio.measure.report",
@@ -92,14 +99,21 @@ if TYPE_CHECKING:
     from tfstudio.deploy.options import DeployOptions as DeployOptions
     from tfstudio.deploy.options import DeployResult as DeployResult
     from tfstudio.deploy.options import Status as Status
+    from tfstudio.deploy.rollout import RolloutResult as RolloutResult
+    from tfstudio.deploy.rollout import WaveGates as WaveGates
+    from tfstudio.deploy.rolloutlog import RolloutRecord as RolloutRecord
+    from tfstudio.deploy.soak import SoakGate as SoakGate
+    from tfstudio.deploy.soak import parse_duration as parse_duration
     from tfstudio.fleet.agent_install import AgentInstallResult as AgentInstallResult
     from tfstudio.fleet.check import CheckResult as CheckResult
     from tfstudio.fleet.connector import PassphraseRequired as PassphraseRequired
+    from tfstudio.fleet.device_import import ImportResult as ImportResult
     from tfstudio.fleet.hostkey_offer import CHANGED as CHANGED
     from tfstudio.fleet.hostkey_offer import TRUSTED as TRUSTED
     from tfstudio.fleet.hostkey_offer import HostKeyOffer as HostKeyOffer
     from tfstudio.fleet.registry import Device as Device
     from tfstudio.fleet.service import ServiceState as ServiceState
+    from tfstudio.fleet.trust import Scanned as Scanned
     from tfstudio.fleet.trust import TrustResult as TrustResult
     from tfstudio.measure.bench import BenchSettings as BenchSettings
     from tfstudio.measure.evaluate import EvalRun as EvalRun

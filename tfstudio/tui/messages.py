@@ -95,6 +95,12 @@ class DeployRequest:
     devices: list[str]
     bench: bool
     max_p99_ms: float | None
+    selector: str | None = None
+    """A selector (`group:cams`, `site=lab`) instead of the ticked devices."""
+    waves: str | None = None
+    """`1,25%,100%`: a staged rollout (None: every device at once)."""
+    max_failures: int = 0
+    soak_s: float | None = None
 
 
 class DeployRequested(Message, bubble=False):
@@ -109,6 +115,14 @@ class Deployed(Message, bubble=False):
     """A deploy finished on every device."""
 
     def __init__(self, result: FleetResult[Any]) -> None:
+        super().__init__()
+        self.result = result
+
+
+class RolledOut(Message, bubble=False):
+    """A staged rollout ended: done, halted or interrupted (`result` is a RolloutResult)."""
+
+    def __init__(self, result: Any) -> None:
         super().__init__()
         self.result = result
 

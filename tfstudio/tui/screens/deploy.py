@@ -3,6 +3,11 @@
 Preflight runs per device before any byte moves (a refusal says why). With
 "bench after activation" the health gate measures the new model; a p99 budget
 rolls back automatically, and `r` offers a manual rollback of a device.
+
+Devices are the ticked ones, or a selector (`group:cams`, `site=lab`). With
+waves (`1,25%,100%`) the deploy is a staged rollout: each wave's progress and
+verdict show as a row ("wave 2") beside the devices' rows, a failing wave is
+rolled back and halts the rollout, and `u` resumes it once fixed.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from tfstudio.tui.messages import (
     DeployRequested,
     DeviceAnswer,
     Progress,
+    RolledOut,
     WorldRead,
 )
 from tfstudio.tui.modals.confirm import ConfirmModal
@@ -55,12 +61,15 @@ class DeployScreen(DeviceTrust, StudioScreen):
     BINDINGS = [
         Binding("ctrl+r", "deploy", "Deploy"),
         Binding("r", "rollback", "Rollback"),
+        Binding("u", "resume", "Resume rollout"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.results: dict[str, Any] = {}
         """The last deploy's result per device."""
+        self.rollout_id: str | None = None
+        """The rollout shown last (what `u` resumes)."""
 
     def compose(self) -> ComposeResult:
         yield ViewBar(self.VIEW)
@@ -76,6 +85,14 @@ class DeployScreen(DeviceTrust, StudioScreen):
                 )
                 yield Label("Devices")
                 yield TickList(id="targets")
+                yield Input(
+                    id="selector", placeholder="or a selector: group:cams,site=lab", compact=True
+                )
+                yield Label("Waves (blank: all at once)")
+                with Horizontal(id="rollout-row"):
+                    yield Input(id="waves", placeholder="1,25%,100%", compact=True)
+                    yield Input(id="soak", placeholder="soak 30s", compact=True)
+                    yield Input(id="max-failures", placeholder="max fail 0", compact=True)
                 yield TickBox("bench after activation", value=True, id="gate")
                 yield Label("Max p99 (ms)")
                 yield Input(id="max-p99", placeholder="roll back above it", compact=True)
@@ -119,20 +136,40 @@ class DeployScreen(DeviceTrust, StudioScreen):
         select = self.query_one("#variant", Select)
         model = path_text or (str(select.value) if select.value != Select.BLANK else "")
         devices = list(self.query_one("#targets", TickList).selected)
+        selector = self.query_one("#selector", Input).value.strip() or None
         budget_text = self.query_one("#max-p99", Input).value.strip()
         if not model:
             self.notify("choose a model (or convert one first: 3)", severity="warning")
             return None
-        if not devices:
-            self.notify("choose at least one device", severity="warning")
+        if not devices and not selector:
+            self.notify("choose at least one device (or give a selector)", severity="warning")
             return None
         try:
             budget = float(budget_text) if budget_text else None
-        except ValueError:
-            self.notify("the p99 budget must be a number of ms", severity="warning")
+            rollout = self._rollout_fields()
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning")
             return None
         gate = self.query_one("#gate", TickBox).value
-        return DeployRequest(Path(model).expanduser(), devices, gate, budget)
+        return DeployRequest(Path(model).expanduser(), devices, gate, budget, selector, *rollout)
+
+    def _rollout_fields(self) -> tuple[str | None, int, float | None]:
+        """(waves, max failures, soak seconds) of the form. Raises ValueError."""
+        from tfstudio.errors import TfStudioError
+        from tfstudio.studio.types import parse_duration
+
+        waves = self.query_one("#waves", Input).value.strip() or None
+        fails = self.query_one("#max-failures", Input).value.strip()
+        soak = self.query_one("#soak", Input).value.strip()
+        if (fails or soak) and not waves:
+            raise ValueError("soak and max failures are for waves: give waves (1,25%,100%)")
+        if fails and not fails.isdigit():
+            raise ValueError("max failures is a number of devices")
+        try:
+            soak_s = parse_duration(soak) if soak else None
+        except TfStudioError:
+            raise ValueError(f"soak {soak!r} is not a time (30s, 2m)") from None
+        return waves, int(fails or 0), soak_s
 
     @on(Button.Pressed, "#deploy")
     def action_deploy(self) -> None:
@@ -143,26 +180,83 @@ class DeployScreen(DeviceTrust, StudioScreen):
 
     def on_deploy_requested(self, message: DeployRequested) -> None:
         request = message.request
+        where = request.selector or ", ".join(request.devices)
+        how = f" in waves {request.waves}" if request.waves else ""
         token = self.start(
             lambda: self.post_message(DeployRequested(request)),
-            f"deploying {request.model.name} to {', '.join(request.devices)}",
-            request.devices,
+            f"deploying {request.model.name} to {where}{how}",
+            [] if request.selector else request.devices,
         )
         self.run_deploy(request, token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deploy", description="deploy")
     def run_deploy(self, request: DeployRequest, token: Any) -> None:
-        """Deploys in this thread (the core fans out), posting events and the result."""
+        """Deploys (or rolls out) in this thread (the core fans out), posting events and the
+        result."""
         studio = self.studio
-        result = studio.deploy(
+        selector = request.selector or ",".join(request.devices)
+        on_event = lambda e: self.post_message(Progress(e))  # noqa: E731
+        if request.waves:
+            from tfstudio.studio.types import SoakGate, WaveGates
+
+            soak = SoakGate(request.soak_s) if request.soak_s else None
+            options = studio.deploy_options(bench=request.bench, max_p99_ms=request.max_p99_ms)
+            result = studio.rollout(
+                request.model, selector, request.waves, options,
+                WaveGates(request.max_failures, soak), on_event=on_event, cancel=token,
+            )  # fmt: skip
+            self.post_message(RolledOut(result))
+            return
+        fleet = studio.deploy(
             request.model,
-            studio.resolve(request.devices),
+            studio.resolve(selector),
             bench=request.bench,
             max_p99_ms=request.max_p99_ms,
-            on_event=lambda e: self.post_message(Progress(e)),
+            on_event=on_event,
             cancel=token,
         )
-        self.post_message(Deployed(result))
+        self.post_message(Deployed(fleet))
+
+    def action_resume(self) -> None:
+        """Resumes the rollout shown last (halted or interrupted), with its own options."""
+        rollout_id = self.rollout_id
+        if rollout_id is None:
+            self.notify("no rollout to resume here (tfstudio rollouts lists them)",
+                        severity="warning")  # fmt: skip
+            return
+        token = self.start(self.action_resume, f"resuming rollout {rollout_id}", [])
+        self.run_resume(rollout_id, token)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deploy", description="resume")
+    def run_resume(self, rollout_id: str, token: Any) -> None:
+        """Resumes a rollout in this thread, posting events and the result."""
+        result = self.studio.resume_rollout(
+            rollout_id, on_event=lambda e: self.post_message(Progress(e)), cancel=token
+        )
+        self.post_message(RolledOut(result))
+
+    def on_rolled_out(self, message: RolledOut) -> None:
+        record = message.result.to_json()
+        self.rollout_id = record["id"]
+        rows = []
+        for name, info in record["devices"].items():
+            bench = info.get("bench") or {}
+            detail = f"wave {info['wave']}: " + (info.get("message") or "not reached").removeprefix(
+                f"{name}: "
+            )
+            if info.get("rolled_back"):
+                detail += " (rolled back)"
+            rows.append(
+                (name, [name, info.get("status") or "-", "", ms(bench.get("p50_ms")),
+                        ms(bench.get("p99_ms")), detail])
+            )  # fmt: skip
+        fill(self.query_one("#deploy-results", DataTable), rows)
+        waves = "  ".join(f"{w['index']}:{w['state']}" for w in record["waves"])
+        status = f"rollout {record['id']} {record['state']} (waves {waves})"
+        halted = record.get("halted") or {}
+        if record["state"] != "done":
+            status += f"\n{halted.get('reason', '')}  (u: resume once fixed)"
+        self.query_one("#deploy-status", Static).update(status)
 
     def on_progress(self, message: Progress) -> None:
         self.query_one(TargetProgress).apply(message.event)

@@ -3,9 +3,11 @@
 `a` add, `e` edit, `x` remove, `t` trust a host key (scan, show the fingerprint,
 record on confirm), `i` install or upgrade the agent (choosing the runtime), `c`
 check, `m` list the models a device stores, `s` run the agent's server as a
-service, `l` live metrics of the selected device (the agent's service, scraped
-every 2 s through an SSH tunnel kept open; it stops on another device, on
-leaving the view, or on a failed scrape, which shows its fix and offers `s`).
+service, `/` filter the list by a selector (`group:cams`, `site=lab,hw=pi4`: the
+labels and groups of the last column), `l` live metrics of the selected device
+(the agent's service, scraped every 2 s through an SSH tunnel kept open; it stops
+on another device, on leaving the view, or on a failed scrape, which shows its fix
+and offers `s`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
+from tfstudio.errors import TfStudioError
 from tfstudio.formatting import ms, online
 from tfstudio.studio.overview import DeviceSummary
 from tfstudio.tui.messages import (
@@ -43,6 +46,12 @@ RUNTIMES = (
     ("tflite-runtime", "tflite-runtime: pip-install it in a venv on the device if missing"),
 )
 """The install dialog's choices (`tfstudio agent install --runtime`)."""
+
+
+def labels_text(device: Any) -> str:
+    """A device's labels and groups as a selector would name them."""
+    parts = [f"{k}={v}" for k, v in sorted(device.labels.items())]
+    return " ".join([*parts, *(f"group:{g}" for g in device.groups)])
 
 
 def live_text(m: Any) -> str:
@@ -85,11 +94,14 @@ class DevicesScreen(DeviceTrust, StudioScreen):
         Binding("x", "remove", "Remove", show=False),
         Binding("m", "models", "Models", show=False),
         Binding("s", "serve", "Serve", show=False),
+        Binding("slash", "filter", "Filter"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.summaries: dict[str, DeviceSummary] = {}
+        self.filter_text = ""
+        """The selector the list is filtered by ("": every device)."""
         self.live: str | None = None
         """The device whose metrics are followed (None: none)."""
         self._sessions: dict[str, Any] = {}
@@ -97,7 +109,9 @@ class DevicesScreen(DeviceTrust, StudioScreen):
     def compose(self) -> ComposeResult:
         yield ViewBar(self.VIEW)
         with Horizontal(id="devices-body"):
-            yield DataTable(id="device-table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="device-list"):
+                yield Input(id="device-filter", placeholder="/ filter: group:cams,site=lab")
+                yield DataTable(id="device-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="device-side"):
                 yield Static("", id="device-detail")
                 yield Static("l: live metrics of the selected device", id="device-metrics")
@@ -107,8 +121,13 @@ class DevicesScreen(DeviceTrust, StudioScreen):
         super().on_mount()
         table = self.query_one("#device-table", DataTable)
         table.border_title = "Devices"
-        table.add_columns("device", "address", "online", "agent", "runtime", "p50", "last seen")
+        table.add_columns(
+            "device", "address", "online", "agent", "runtime", "p50", "last seen", "labels"
+        )
         self.poll(METRICS_EVERY_S, "metrics", self._scrape_live)
+        # The list, not the filter box (the first focusable widget): the view's keys
+        # (a, t, i, ...) must reach the view, and `/` moves to the filter.
+        table.focus()
 
     @property
     def selected(self) -> str | None:
@@ -126,16 +145,39 @@ class DevicesScreen(DeviceTrust, StudioScreen):
 
     def on_world_read(self, message: WorldRead) -> None:
         self.summaries = {d.name: d for d in message.devices}
+        self._show()
+
+    def _show(self) -> None:
+        shown = list(self.summaries.values())
+        if self.filter_text:
+            try:
+                picked = self.studio.select_devices(self.filter_text, [d.device for d in shown])
+            except TfStudioError as exc:
+                self.notify(exc.message, title="filter", severity="warning")
+                picked = []
+            names = {d.name for d in picked}
+            shown = [d for d in shown if d.name in names]
         rows = [
             (
                 d.name,
                 [d.name, d.address, online(d.reachable), d.agent or "-", d.runtime or "-",
-                 ms(d.p50_ms), (d.last_seen or "never")[:16]],
+                 ms(d.p50_ms), (d.last_seen or "never")[:16], labels_text(d.device)],
             )
-            for d in message.devices
+            for d in shown
         ]  # fmt: skip
         fill(self.query_one("#device-table", DataTable), rows)
         self._detail()
+
+    def action_filter(self) -> None:
+        """Moves to the filter box."""
+        self.query_one("#device-filter", Input).focus()
+
+    @on(Input.Submitted, "#device-filter")
+    def _filtered(self, event: Input.Submitted) -> None:
+        # The `/` that opened the box may land in it; no selector starts with one.
+        self.filter_text = event.value.strip().lstrip("/").strip()
+        self._show()
+        self.query_one("#device-table", DataTable).focus()
 
     @on(DataTable.RowHighlighted)
     def _detail(self) -> None:
@@ -146,6 +188,7 @@ class DevicesScreen(DeviceTrust, StudioScreen):
             self._stop_live(f"live metrics of {self.live} stopped (another device selected)")
         self.query_one("#device-detail", Static).update(
             f"[b]{d.name}[/b] ({d.device.kind})\n{d.address}\npython {d.device.python}\n"
+            f"{escape(labels_text(d.device) or 'no labels')}\n"
             f"agent home {d.device.agent_home}\n\nruntime {d.runtime or '-'}\n"
             f"active {d.active or '-'}\np50 {ms(d.p50_ms)}  p99 {ms(d.p99_ms)} ms\n\n"
             "a add  e edit  x remove\nt trust  i install  c check\nm models  s serve  l live"

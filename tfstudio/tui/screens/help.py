@@ -37,6 +37,7 @@ HELP = """\
   ctrl+r  convert      i  inspect the selected result
 [b]Deploy[/b]
   ctrl+r  deploy       r  roll back the selected device
+  u  resume the rollout shown (waves: 1,25%,100%)
 [b]Bench[/b]
   ctrl+r  bench        e  export JSON and CSV
   x  variants x devices matrix (and back)
@@ -44,7 +45,7 @@ HELP = """\
   a  add     e  edit    x  remove   t  trust its host key
   i  install the agent (choose the runtime)
   c  check   m  models on it   s  serve the agent
-  l  live metrics (l again stops)
+  l  live metrics (l again stops)   /  filter by a selector
 [b]Pipeline[/b]
   ctrl+r  start/stop watching a folder   r  refresh"""
 
