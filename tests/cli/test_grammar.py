@@ -118,7 +118,7 @@ def test_positional_names_are_spelled_one_way() -> None:
             if action.nargs == argparse.REMAINDER:
                 continue  # train's `-- CMD ...`: the command to run
             shown = action.metavar or action.dest
-            assert re.fullmatch(r"[A-Z][A-Z0-9.,_\[\]|a-z-]*", str(shown)), (words, shown)
+            assert re.fullmatch(r"[A-Z][A-Z0-9.,_=\[\]|a-z-]*", str(shown)), (words, shown)
             assert str(shown)[:4].isupper() or len(str(shown)) < 4, (words, shown)
 
 

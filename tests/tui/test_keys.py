@@ -57,6 +57,7 @@ def _resolves(screen: StudioScreen, key: str, action: str) -> bool:
     return bound is not None and bound.binding.action == action
 
 
+@pytest.mark.usefixtures("slow_scenario")  # every widget of every view: minutes
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_escape_then_any_view_key_help_or_quit_works_from_every_widget(
     app: StudioApp, size: tuple[int, int]

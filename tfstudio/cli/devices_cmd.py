@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
         "label",
         help="set or remove labels and groups (selectors: --on site=lab, --on group:G)",
     )
-    label.add_argument("name")
+    label.add_argument("name", metavar="NAME", help="the device")
     label.add_argument("changes", nargs="*", metavar="KEY=VALUE|KEY-")
     label.add_argument("--group", action="append", default=[], metavar="G", help="add to group G")
     label.add_argument(
@@ -261,6 +261,7 @@ def _trust_all_new(args: argparse.Namespace, selector: str) -> int:
         print_table(
             ["device", "host", "key", "fingerprint"],
             [[o.device, o.entry, o.key_type, o.fingerprint] for o in new],
+            whole=["fingerprint"],
         )
     if wants_json(args) or not sys.stdin.isatty():
         raise HostKeyError(

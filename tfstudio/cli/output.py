@@ -75,8 +75,12 @@ def print_table(
     *,
     title: str | None = None,
     file: IO[str] | None = None,
+    whole: Sequence[str] = (),
 ) -> None:
-    """Prints a table to `file` (default stdout): rich on a terminal, else `render_table`."""
+    """Prints a table to `file` (default stdout): rich on a terminal, else `render_table`.
+
+    The columns named in `whole` (a fingerprint the user compares) are never cut or
+    dropped: on a narrow terminal their values fold onto a second line."""
     out = file or sys.stdout
     if not is_terminal(out):
         if title:
@@ -86,7 +90,7 @@ def print_table(
     from rich.console import Console
 
     console = Console(file=out, highlight=False)
-    table, hidden = _fitted(console, headers, rows, title)
+    table, hidden = _fitted(console, headers, rows, title, whole)
     console.print(table)
     if hidden:
         note = f"({', '.join(hidden)} hidden: widen the terminal, or use --json)"
@@ -98,7 +102,11 @@ MIN_TEXT = 16
 
 
 def _fitted(
-    console: Any, headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None
+    console: Any,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    title: str | None,
+    whole: Sequence[str] = (),
 ) -> tuple[Any, list[str]]:
     """Returns (a rich Table that fits the console's width, the headers left out).
 
@@ -108,6 +116,7 @@ def _fitted(
     """
     cells = [[_cell(v) for v in row] for row in rows]
     numeric = _numeric_columns(len(headers), rows)
+    kept_whole = [h in whole for h in headers]
     natural = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
     keep = list(range(len(headers)))
 
@@ -118,16 +127,20 @@ def _fitted(
     while True:
         widths = list(natural)
         while excess(widths) > 0:
-            shrinkable = [i for i in keep if not numeric[i] and widths[i] > MIN_TEXT]
+            shrinkable = [
+                i for i in keep if not numeric[i] and not kept_whole[i] and widths[i] > MIN_TEXT
+            ]
             if not shrinkable:
                 break
             widest = max(shrinkable, key=lambda i: widths[i])
             widths[widest] = max(MIN_TEXT, widths[widest] - excess(widths))
-        if excess(widths) <= 0 or len(keep) == 1:
+        droppable = [i for i in keep[1:] if not kept_whole[i]]
+        if excess(widths) <= 0 or not droppable:
             break
-        keep.pop()  # still too wide: the last column goes, and the others get their room
+        # still too wide: the last column goes, and the others get their room
+        keep.remove(droppable[-1])
     hidden = [headers[i] for i in range(len(headers)) if i not in keep]
-    return _table(headers, cells, numeric, keep, widths, title), hidden
+    return _table(headers, cells, numeric, keep, widths, title, kept_whole), hidden
 
 
 def _table(
@@ -137,6 +150,7 @@ def _table(
     keep: Sequence[int],
     limits: Sequence[int],
     title: str | None,
+    whole: Sequence[bool],
 ) -> Any:
     from rich import box
     from rich.table import Table
@@ -146,6 +160,9 @@ def _table(
         title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, show_edge=False
     )
     for i in keep:
+        if whole[i]:
+            table.add_column(headers[i], no_wrap=False, overflow="fold")
+            continue
         table.add_column(
             headers[i],
             justify="right" if numeric[i] else "left",
