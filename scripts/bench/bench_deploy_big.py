@@ -78,8 +78,8 @@ def main() -> None:
             fresh_agent()
             print(f"{mb} MB model ({model.stat().st_size} bytes), {load()}")
             paired = paired_rounds(
-                lambda: wall(deploy_cmd, env),
-                lambda: wall(scp_cmd),
+                lambda deploy_cmd=deploy_cmd, env=env: wall(deploy_cmd, env),
+                lambda scp_cmd=scp_cmd: wall(scp_cmd),
                 rounds(7, 3),
                 names=("tfstudio deploy", "scp"),
                 between=fresh_agent,

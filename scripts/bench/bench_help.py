@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     exe = Path(sys.executable).with_name("tfstudio")
-    help_cmd = [str(exe), "--help"] if exe.exists() else [sys.executable, "-m", "tfstudio", "--help"]
+    help_cmd = (
+        [str(exe), "--help"] if exe.exists() else [sys.executable, "-m", "tfstudio", "--help"]
+    )
     pass_cmd = [sys.executable, "-c", "pass"]
     wall(help_cmd, env)  # warm the file cache for both
     wall(pass_cmd, env)

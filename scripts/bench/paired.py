@@ -141,7 +141,7 @@ def report(
     *,
     note: str = "",
 ) -> None:
-    """Prints the headline (both sides' whole times, the ratio spread, the load) and its result line.
+    """Prints the headline (both sides' times, the ratio spread, the load) and its result line.
 
     `goal` is the most the median ratio ours / anchor may be (None: printed, no goal).
     """

@@ -76,8 +76,7 @@ def table(rows: list[dict[str, object]]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     for row in rows:
         cells = [
-            str(row.get(k, ""))
-            for k in ("bench", "measure", "anchor", "goal", "figure", "verdict")
+            str(row.get(k, "")) for k in ("bench", "measure", "anchor", "goal", "figure", "verdict")
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

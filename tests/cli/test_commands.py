@@ -1,4 +1,4 @@
-"""Every command module is registered, loads, is listed by `--help`, and describes `--json` alike."""
+"""Every command module is registered, loads, is listed by `--help`, describes `--json` alike."""
 
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ from typing import Any
 
 from tfstudio.atomic import sweep_stale_temps, write_files_atomic
 from tfstudio.config import studio_home
-from tfstudio.digest import RECORDS_DIR, remember_sha256
 from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
 from tfstudio.convert.manifest import build_manifest, manifest_bytes
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
@@ -36,6 +35,7 @@ from tfstudio.convert.result import (
     VariantResult,
 )
 from tfstudio.convert.supervisor import ConversionWorker
+from tfstudio.digest import RECORDS_DIR, remember_sha256
 from tfstudio.errors import (
     CancelledError,
     OutputError,

@@ -33,7 +33,8 @@ def inspect_model(path: str | Path, sha256: str | None = None) -> ModelFacts:
 
     `sha256`, when the caller knows the file's digest (a digest record whose file
     identity holds, `tfstudio.digest`), is used as is: the file is memory-mapped and
-    only the pages the parser visits are read, not the weights. Raises tfstudio.errors.ModelFormatError (one line naming the file) when it
+    only the pages the parser visits are read, not the weights. Raises
+    tfstudio.errors.ModelFormatError (one line naming the file) when it
     is missing, unreadable, not a TFLite flatbuffer or truncated.
     """
     model = Path(path)
