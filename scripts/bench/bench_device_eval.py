@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from _lab import REPO
+from paired import Paired, pick
 
 from tests.conftest import VENVS
 from tests.helpers.digits import build_digits
@@ -70,7 +71,7 @@ def _timed(argv: list[str]) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=pick(9, 3))
     parser.add_argument("--model", default="int8", choices=["float32", "int8", "float16"])
     args = parser.parse_args()
     python = str(VENVS / "device" / "bin" / "python")
@@ -113,6 +114,9 @@ def main() -> None:
         print(f"  {label + ':':14} agent eval {med(mine):8.2f} ms   bare loop {med(bare_):8.2f} ms"
               f"   ratio {med(mine) / med(bare_):.3f}x{goal}")  # fmt: skip
     print(f"  (repo {REPO.name}; agent zipapp {pyz.stat().st_size} bytes)")
+    whole = Paired([x / 1e3 for x in agent_ms], [x / 1e3 for x in bare_ms])
+    report("device_eval", f"agent eval, {samples} digits, whole process", "the bare loop's process",
+           1.1, whole)  # fmt: skip
 
 
 if __name__ == "__main__":
