@@ -110,7 +110,8 @@ def main() -> None:
         print(f"  first poll (connect, find the server, open the tunnel): {cold:.1f} ms")
         print(f"  ratio tunnel / curl on the device: {med(tunnel_ms) / med(curl_ms):.2f}x")
         report_value("metrics_tunnel", "metrics scrape through the SSH tunnel",
-                     "curl on the device", "none", f"{med(tunnel_ms) / med(curl_ms):.2f}x", None)  # fmt: skip
+                     "curl on the device", "none",
+                     f"{med(tunnel_ms) / med(curl_ms):.2f}x", None)  # fmt: skip
     finally:
         if device is not None:
             try:
