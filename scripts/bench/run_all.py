@@ -65,7 +65,8 @@ def run_one(script: Path, quick: bool) -> list[dict[str, object]]:
     print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
     if timed_out or code != 0 or not rows:
         why = "timed out" if timed_out else (f"failed (exit {code})" if code else "no result line")
-        rows.append(dict.fromkeys(("measure", "anchor", "goal", "figure"), "") | {"verdict": why})
+        failed: dict[str, object] = dict.fromkeys(("measure", "anchor", "goal", "figure"), "")
+        rows.append({**failed, "verdict": why})
     for row in rows:
         row.setdefault("bench", name)
     return rows
