@@ -84,7 +84,7 @@ def session_install(pyz: Path, home: Path, model: Path, sha: str) -> tuple[int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mb", type=int, default=pick(200, 50))
+    parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=pick(3, 1))
     args = parser.parse_args()
     from tfstudio.fleet.agent_bundle import build_agent_pyz
