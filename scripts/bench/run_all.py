@@ -35,6 +35,7 @@ COLUMNS = ("benchmark", "measure", "anchor", "goal", "ratio min / median / max",
 def run_one(script: Path, quick: bool) -> list[dict[str, object]]:
     """Runs one benchmark, echoing its output; returns its result rows (or one failure row)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its bytecode
     if quick:
         env["TFSTUDIO_BENCH_QUICK"] = "1"
     name = script.stem.removeprefix("bench_")
@@ -98,12 +99,27 @@ def machine(loads: list[str], quick: bool) -> str:
     )
 
 
-def write_docs(text: str) -> None:
-    """Replaces the table between the markers in docs/benchmarks.md."""
+def write_docs(about: str, rows: list[dict[str, object]], only: set[str]) -> None:
+    """Replaces the table between the markers in docs/benchmarks.md.
+
+    With `only`, the other benchmarks' rows (and the line about their run) are kept,
+    and a line about this run is added, so a rerun of a few updates just their rows.
+    """
     doc = DOCS.read_text()
     head, rest = doc.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOCS.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    old, tail = rest.split(END, 1)
+    abouts = [about]
+    if only:
+        kept = [ln for ln in old.strip().splitlines() if ln.startswith("| ")][1:]
+        kept = [ln for ln in kept if ln.split("|")[1].strip() not in only]
+        earlier = [ln for ln in old.strip().splitlines() if ln and not ln.startswith("|")]
+        abouts = [*earlier, f"{about} (rerun: {', '.join(sorted(only))})"]
+        lines = table(rows).splitlines()
+        body = sorted([*kept, *lines[2:]], key=lambda ln: ln.split("|")[1].strip())
+        text = "\n".join([*lines[:2], *body])
+    else:
+        text = table(rows)
+    DOCS.write_text(f"{head}{START}\n" + "\n\n".join(abouts) + f"\n\n{text}\n{END}{tail}")
 
 
 def main() -> int:
@@ -118,6 +134,13 @@ def main() -> int:
         for s in sorted(HERE.glob("bench_*.py"))
         if not only or s.stem.removeprefix("bench_") in only
     ]
+    # As a user's install is: compiled once, so no run pays for compiling the sources
+    # (this environment may set PYTHONDONTWRITEBYTECODE, which would charge every run).
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "tfstudio", "edge_agent", "scripts/bench"],
+        cwd=REPO,
+        check=False,
+    )
     rows: list[dict[str, object]] = []
     for script in scripts:
         rows.extend(run_one(script, args.quick))
@@ -127,7 +150,7 @@ def main() -> int:
     print(about)
     print(text)
     if args.write_docs:
-        write_docs(f"{about}\n\n{text}")
+        write_docs(about, rows, only)
         print(f"\nwritten to {DOCS.relative_to(REPO)}")
     return 0
 
