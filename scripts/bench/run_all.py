@@ -110,8 +110,8 @@ def write_docs(about: str, rows: list[dict[str, object]], only: set[str]) -> Non
     old, tail = rest.split(END, 1)
     abouts = [about]
     if only:
-        kept = [ln for ln in old.strip().splitlines() if ln.startswith("| ")][1:]
-        kept = [ln for ln in kept if ln.split("|")[1].strip() not in only]
+        kept = [ln for ln in old.strip().splitlines() if ln.startswith("| ")][1:]  # no header
+        kept = [ln for ln in kept if ln.split("|")[1].strip() not in {*only, "---"}]
         earlier = [ln for ln in old.strip().splitlines() if ln and not ln.startswith("|")]
         abouts = [*earlier, f"{about} (rerun: {', '.join(sorted(only))})"]
         lines = table(rows).splitlines()
