@@ -76,3 +76,10 @@ def test_a_record_for_another_path_is_not_trusted(
     link = tmp_path / "elsewhere.tflite"
     os.link(model, link)  # same identity, another name: its own record, none yet
     assert recorded_sha256(link, records) is None
+
+
+def test_a_conversion_records_what_it_wrote(mlp, tmp_path: Path) -> None:
+    """A deploy right after `convert` finds the digest recorded: the model is not hashed again."""
+    studio = Studio()
+    variant = studio.convert(mlp.h5, tmp_path / "out", "float32").variants[0]
+    assert recorded_sha256(variant.path, studio.home / RECORDS_DIR) == variant.facts.sha256
