@@ -69,7 +69,8 @@ def main() -> int:
     print(f"{'model':<10}{'threads':>8}{'bare p50 ms':>20}{'agent p50 ms':>20}"
           f"{'ratio':>8}{'ratio(min)':>12}")  # fmt: skip
     worst = 0.0
-    for mode in ("float32", "int8") if not args.skip_process else ():
+    modes = pick(("float32", "int8"), ("int8",))
+    for mode in modes if not args.skip_process else ():
         for threads in (1, 2):
             bare, agent = [], []
             for r in range(args.rounds):
@@ -93,9 +94,9 @@ def main() -> int:
                      note="ratio of medians over rounds, worst of 4 cases")  # fmt: skip
     print("\nsame interpreter, alternating blocks of 50 invokes (agent timing loop vs bare loop):")
     print(f"{'model':<10}{'threads':>8}{'bare p50 ms':>14}{'agent p50 ms':>14}{'ratio':>8}")
-    for mode in ("float32", "int8"):
+    for mode in modes:
         for threads in (1, 2):
-            bare_p50, agent_p50 = interleaved(models[mode], threads)
+            bare_p50, agent_p50 = interleaved(models[mode], threads, blocks=pick(20, 6))
             ratio = agent_p50 / bare_p50
             print(f"{mode:<10}{threads:>8}{bare_p50:>14.3f}{agent_p50:>14.3f}{ratio:>8.3f}")
     return 0
