@@ -7,8 +7,10 @@ alternating order) runs `scp` of the model into the device user's home and
 (Python start-up, imports, the model's facts and digest, connect, agent
 session, upload hashed as it arrives, verify, validate in the runtime child,
 store, activate), into a fresh agent home, so the model is never already
-there. Goals: <= 1.35x at 100 MB, <= 1.25x at 200 MB (quick mode: 100 MB only).
-Below the headline, where one in-process deploy's time goes (its events).
+there; between two runs the page cache is synced, so neither side pays for
+the other's writeback (scp does not fsync; the deploy does). Goals: <= 1.35x
+at 100 MB, <= 1.25x at 200 MB (quick mode: 100 MB only). Below the headline,
+where one in-process deploy's time goes (its events).
 
     .venv/bin/python scripts/bench/bench_deploy_big.py [--mb 100,200]
 """
@@ -62,6 +64,9 @@ def main() -> None:
             with open_transport(device) as transport:
                 transport.run(["rm", "-rf", device.agent_home, "scp.bin"])
                 install_agent(device, transport)
+            # scp leaves its 100 MB dirty in the page cache; without a sync the disk writes
+            # it back during the next side's run, which a deploy (it fsyncs) would pay for.
+            os.sync()
 
         for mb in (int(x) for x in args.mb.split(",")):
             model = make_big_mlp(mb)

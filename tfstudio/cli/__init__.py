@@ -94,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    # paramiko imports invoke (and with it asyncio, yaml and unittest.mock: 50-90 ms of a
+    # deploy's start) only to run the `Match exec` lines of an ssh_config that paramiko
+    # parses. The studio never has paramiko parse one (OpenSSH resolves configs: `ssh -G`),
+    # so the CLI's own process, which owns its imports, hides invoke from it.
+    sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
     if argv is None and not sys.argv[1:] and sys.stdin.isatty() and sys.stdout.isatty():
         # No arguments on a terminal: the UI, before building any parser (first frame).
         from tfstudio.cli import ui_cmd
