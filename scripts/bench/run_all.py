@@ -29,7 +29,8 @@ START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 PREFIX = "BENCH-RESULT "
 TIMEOUT_S = {"quick": 900, "full": 3600}
 """Per benchmark: a hung one becomes a 'timed out' row instead of stopping the run."""
-COLUMNS = ("benchmark", "measure", "anchor", "goal", "ratio min / median / max", "verdict")
+COLUMNS = ("benchmark", "measure", "anchor", "goal", "ratio min / median / max", "verdict", "run")
+"""`run`: quick or full, and the machine's 1-minute load when the figure was taken."""
 
 
 def run_one(script: Path, quick: bool) -> list[dict[str, object]]:
@@ -70,6 +71,8 @@ def run_one(script: Path, quick: bool) -> list[dict[str, object]]:
         rows.append({**failed, "verdict": why})
     for row in rows:
         row.setdefault("bench", name)
+        one = str(row.get("load", "")).removeprefix("load ").split("/")[0]
+        row["run"] = f"{'quick' if quick else 'full'}, load {one}" if one else ""
     return rows
 
 
@@ -113,6 +116,7 @@ def write_docs(about: str, rows: list[dict[str, object]], only: set[str]) -> Non
         kept = [ln for ln in old.strip().splitlines() if ln.startswith("| ")][1:]  # no header
         kept = [ln for ln in kept if ln.split("|")[1].strip() not in {*only, "---"}]
         earlier = [ln for ln in old.strip().splitlines() if ln and not ln.startswith("|")]
+        earlier = [ln for ln in earlier if not _rerun_of(ln) or not _rerun_of(ln) <= only]
         abouts = [*earlier, f"{about} (rerun: {', '.join(sorted(only))})"]
         lines = table(rows).splitlines()
         body = sorted([*kept, *lines[2:]], key=lambda ln: ln.split("|")[1].strip())
@@ -120,6 +124,12 @@ def write_docs(about: str, rows: list[dict[str, object]], only: set[str]) -> Non
     else:
         text = table(rows)
     DOCS.write_text(f"{head}{START}\n" + "\n\n".join(abouts) + f"\n\n{text}\n{END}{tail}")
+
+
+def _rerun_of(about: str) -> set[str]:
+    """The benchmarks an earlier partial run's line names (empty for a whole run)."""
+    _, found, names = about.rpartition("(rerun: ")
+    return {n.strip() for n in names.rstrip(")").split(",")} if found else set()
 
 
 def main() -> int:
