@@ -31,6 +31,8 @@ TIMEOUT_S = {"quick": 900, "full": 3600}
 """Per benchmark: a hung one becomes a 'timed out' row instead of stopping the run."""
 COLUMNS = ("benchmark", "measure", "anchor", "goal", "ratio min / median / max", "verdict", "run")
 """`run`: quick or full, and the machine's 1-minute load when the figure was taken."""
+KEYS = ("bench", "measure", "anchor", "goal", "figure", "verdict", "run")
+"""The result line's field shown in each column."""
 
 
 def run_one(script: Path, quick: bool) -> list[dict[str, object]]:
@@ -80,9 +82,7 @@ def table(rows: list[dict[str, object]]) -> str:
     """Returns the rows as one markdown table."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     for row in rows:
-        cells = [
-            str(row.get(k, "")) for k in ("bench", "measure", "anchor", "goal", "figure", "verdict")
-        ]
+        cells = [str(row.get(k, "")) for k in KEYS]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
