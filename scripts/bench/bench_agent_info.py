@@ -7,6 +7,9 @@ each as a fresh process, many times. Prints min and median of each and checks
 the agent's median against the goal: <= 1.1 x `python -c pass` + 30 ms.
 
     .venv/bin/python scripts/bench/bench_agent_info.py [--repeats 40]
+
+Paired rounds of alternating order (`paired.py`): the headline is the per-round
+ratio info / pass against the goal turned into a ratio at the median `pass`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from paired import load, paired_rounds, pick, report, wall  # noqa: E402
+
 from tfstudio.fleet.agent_bundle import build_agent_pyz  # noqa: E402
 
 DEVICE_PY = os.environ.get("TFSTUDIO_DEVICE_PYTHON", "/opt/tfstudio-test/venvs/device/bin/python")
@@ -35,27 +40,28 @@ def wall_ms(cmd: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=pick(40, 15))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="agent-info-") as tmp:
         pyz = build_agent_pyz(Path(tmp))
         home = Path(tmp) / "home"
-        runs = {
-            "python -c pass": [DEVICE_PY, "-c", "pass"],
-            "import numpy + runtime": [DEVICE_PY, "-c", "import numpy, ai_edge_litert.interpreter"],
-            "agent info": [DEVICE_PY, str(pyz), "--home", str(home), "info", "--json"],
-        }
-        times: dict[str, list[float]] = {k: [] for k in runs}
-        for _ in range(args.repeats):
-            for label, cmd in runs.items():
-                times[label].append(wall_ms(cmd))
-    for label, values in times.items():
-        print(f"{label:<24} min {min(values):6.1f} ms   median {statistics.median(values):6.1f} ms")
-    bare = statistics.median(times["python -c pass"])
-    info = statistics.median(times["agent info"])
-    goal = 1.1 * bare + 30
-    print(f"agent info / python -c pass: {info / bare:.2f}x; goal: info <= 1.1 x pass + 30 ms "
-          f"= {goal:.1f} ms: {'met' if info <= goal else 'NOT met'} ({info:.1f} ms)")  # fmt: skip
+        info_cmd = [DEVICE_PY, str(pyz), "--home", str(home), "info", "--json"]
+        pass_cmd = [DEVICE_PY, "-c", "pass"]
+        imports = [DEVICE_PY, "-c", "import numpy, ai_edge_litert.interpreter"]
+        wall(info_cmd)
+        print(f"agent info vs python -c pass, the device venv's Python ({load()})")
+        paired = paired_rounds(
+            lambda: wall(info_cmd),
+            lambda: wall(pass_cmd),
+            args.repeats,
+            names=("agent info", "python -c pass"),
+        )
+        heavy = statistics.median(wall(imports) for _ in range(5))
+    bare = statistics.median(paired.anchor)
+    goal = (1.1 * bare + 0.030) / bare  # the goal, info <= 1.1 x pass + 30 ms, as a ratio
+    report("agent_info", "agent info --json", "python -c pass", round(goal, 2), paired,
+           note="goal: 1.1 x pass + 30 ms")  # fmt: skip
+    print(f"  for scale: python -c 'import numpy, ai_edge_litert.interpreter' {heavy * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent_bench_common import agent_bench, bare_bench, median, mobilenet_models  # noqa: E402
+from paired import pick, report_value  # noqa: E402
 
 
 def interleaved(model: Path, threads: int, blocks: int = 20, block: int = 50) -> tuple:
@@ -59,7 +60,7 @@ def interleaved(model: Path, threads: int, blocks: int = 20, block: int = 50) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=pick(3, 1))
     parser.add_argument("--skip-process", action="store_true", help="only the in-process section")
     args = parser.parse_args()
     models = mobilenet_models()
@@ -68,7 +69,8 @@ def main() -> int:
     print(f"{'model':<10}{'threads':>8}{'bare p50 ms':>20}{'agent p50 ms':>20}"
           f"{'ratio':>8}{'ratio(min)':>12}")  # fmt: skip
     worst = 0.0
-    for mode in ("float32", "int8") if not args.skip_process else ():
+    modes = pick(("float32", "int8"), ("int8",))
+    for mode in modes if not args.skip_process else ():
         for threads in (1, 2):
             bare, agent = [], []
             for r in range(args.rounds):
@@ -87,11 +89,14 @@ def main() -> int:
             print(f"{mode:<10}{threads:>8}{cells}{ratio:>8.3f}{ratio_min:>12.3f}")
     if not args.skip_process:
         print(f"worst ratio {worst:.3f} (goal <= 1.03): {'OK' if worst <= 1.03 else 'ABOVE GOAL'}")
+        report_value("agent_overhead", "agent bench p50 (worst model/threads)",
+                     "bare invoke() loop p50", "<= 1.03x", f"{worst:.3f}x", worst <= 1.03,
+                     note="ratio of medians over rounds, worst of 4 cases")  # fmt: skip
     print("\nsame interpreter, alternating blocks of 50 invokes (agent timing loop vs bare loop):")
     print(f"{'model':<10}{'threads':>8}{'bare p50 ms':>14}{'agent p50 ms':>14}{'ratio':>8}")
-    for mode in ("float32", "int8"):
+    for mode in modes:
         for threads in (1, 2):
-            bare_p50, agent_p50 = interleaved(models[mode], threads)
+            bare_p50, agent_p50 = interleaved(models[mode], threads, blocks=pick(20, 6))
             ratio = agent_p50 / bare_p50
             print(f"{mode:<10}{threads:>8}{bare_p50:>14.3f}{agent_p50:>14.3f}{ratio:>8.3f}")
     return 0

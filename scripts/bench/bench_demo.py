@@ -8,9 +8,14 @@ in a container; each with the conversion's child prestarted during training
 (the default: its TensorFlow import overlaps the training) and without it (the
 anchor). Rounds alternate the order so machine load hits all alike. Prints, per
 configuration, the median total and each stage's seconds and share, and the
-ratio prestarted/anchor.
+ratio prestarted/anchor. The headline is the whole `tfstudio demo` process as a
+user types it (wall clock from spawn to exit, Python start-up and imports
+included), goal < 60 s; the stages' sum is a breakdown, and what it leaves out
+(start-up, imports, the report) is printed beside it.
 
     .venv/bin/python scripts/bench/bench_demo.py [--rounds 1] [--train-in process,container]
+
+Quick mode: one round, training in this process, the prestarted configuration only.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from paired import QUICK, report_value
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ("train", "export", "convert", "deploy", "bench")
@@ -41,24 +49,45 @@ print(json.dumps(report.to_json()))
 """
 
 
+def demo_argv(where: str, prestart: bool) -> list[str]:
+    """The command a user types (`tfstudio demo`, prestarted by default); the runner for the
+    anchor, which turns the prestart off (no flag does)."""
+    exe = Path(sys.executable).with_name("tfstudio")
+    if prestart and exe.exists():
+        return [str(exe), "demo", "--json", "--train-in", where]
+    return [sys.executable, "-c", RUNNER, where, "1" if prestart else "0"]
+
+
 def run_once(where: str, prestart: bool) -> dict[str, float]:
-    """Runs one demo in a fresh process and home; returns each stage's seconds and the total."""
+    """Runs one demo in a fresh process and home; returns each stage's seconds, their sum
+    ("total") and the whole process's wall time ("wall")."""
     with tempfile.TemporaryDirectory(prefix="tfstudio-bench-demo-") as home:
+        started = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-c", RUNNER, where, "1" if prestart else "0"],
+            demo_argv(where, prestart),
             capture_output=True,
             text=True,
             cwd=REPO,
-            env={**os.environ, "TFSTUDIO_HOME": home, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            env={
+                **os.environ,
+                "TFSTUDIO_HOME": home,
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                "PYTHONPATH": str(REPO),
+            },
             timeout=900,
         )
+        wall = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"bench_demo: the demo failed ({where}):\n{proc.stderr[-2000:]}")
-    doc = json.loads(proc.stdout.splitlines()[-1])
+    try:
+        doc = json.loads(proc.stdout)
+    except ValueError:
+        doc = json.loads(proc.stdout.splitlines()[-1])
     if not doc["ok"]:
         sys.exit(f"bench_demo: a row failed: {[r for r in doc['rows'] if r['status'] != 'ok']}")
     times = {s["name"]: float(s["seconds"]) for s in doc["stages"]}
     times["total"] = sum(times[s] for s in STAGES)
+    times["wall"] = wall
     return times
 
 
@@ -84,7 +113,9 @@ def main() -> int:
     if "container" in wheres and not container_available():
         print("bench_demo: no TensorFlow image on the local engine; process only")
         wheres.remove("container")
-    configs = [(w, p) for w in wheres for p in (True, False)]
+    if QUICK:
+        wheres = ["process"]
+    configs = [(w, p) for w in wheres for p in ((True,) if QUICK else (True, False))]
     results: dict[tuple[str, bool], list[dict[str, float]]] = {c: [] for c in configs}
     for i in range(args.rounds):
         order = configs if i % 2 == 0 else configs[::-1]
@@ -107,9 +138,23 @@ def main() -> int:
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
     print()
     for where in wheres:
-        ours = statistics.median(r["total"] for r in results[(where, True)])
-        anchor = statistics.median(r["total"] for r in results[(where, False)])
-        print(f"{where}: total prestarted / cold = {ours / anchor:.2f}x (goal: < 1.0x, < 60 s)")
+        ours = results[(where, True)]
+        wall = statistics.median(r["wall"] for r in ours)
+        summed = statistics.median(r["total"] for r in ours)
+        print(f"{where}: whole process {wall:.1f} s, of which the stages {summed:.1f} s and "
+              f"start-up, imports and the report {wall - summed:.1f} s")  # fmt: skip
+        if (where, False) in results:
+            anchor = statistics.median(r["wall"] for r in results[(where, False)])
+            print(f"{where}: whole process prestarted / cold = {wall / anchor:.2f}x (goal < 1.0x)")
+        report_value(
+            "demo",
+            f"tfstudio demo, training in a {where}, whole process",
+            "none (absolute)",
+            "< 60 s",
+            f"{wall:.1f} s (stages {summed:.1f} s)",
+            wall < 60,
+            note=f"{len(ours)} round(s)",
+        )
     return 0
 
 

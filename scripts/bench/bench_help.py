@@ -1,50 +1,45 @@
-"""Benchmark: wall time of `tfstudio --help` vs `python -c 'import tensorflow'`.
+"""Benchmark: `tfstudio --help` vs `python -c pass`, both whole processes (goal <= 2x).
 
-`--help` must not import tensorflow, so it should cost a small fraction of the
-import. Each command runs in a fresh process, alternating, several times;
-prints medians and the ratio help/import (lower is better).
+Ours is the console script a user types (`.venv/bin/tfstudio --help`, this
+checkout's code first on the path); the anchor is the same interpreter doing
+nothing (`python -c pass`), so the ratio is what the command adds to starting
+Python. Paired rounds, alternating order (`paired.py`); a cheap command, so many
+rounds. `python -c 'import tensorflow'` is timed once, for scale: `--help`
+must never load it.
 
-    .venv/bin/python scripts/bench/bench_help.py [--runs 5]
+    .venv/bin/python scripts/bench/bench_help.py
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
-import subprocess
 import sys
-import time
+from pathlib import Path
 
+from paired import load, paired_rounds, pick, report, wall
 
-def timed(cmd: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        cmd,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    return time.perf_counter() - started
+REPO = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    help_cmd = [sys.executable, "-m", "tfstudio", "--help"]
-    tf_cmd = [sys.executable, "-c", "import tensorflow"]
-    timed(help_cmd)  # warm the file cache for both before measuring
-    timed(tf_cmd)
-    helps, imports = [], []
-    for _ in range(args.runs):
-        helps.append(timed(help_cmd))
-        imports.append(timed(tf_cmd))
-    h, t = statistics.median(helps), statistics.median(imports)
-    print(f"tfstudio --help            median {h * 1000:7.0f} ms over {args.runs} runs")
-    print(f"python -c 'import tensorflow' median {t * 1000:7.0f} ms over {args.runs} runs")
-    print(f"ratio help/import: {h / t:.3f}x")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    exe = Path(sys.executable).with_name("tfstudio")
+    help_cmd = (
+        [str(exe), "--help"] if exe.exists() else [sys.executable, "-m", "tfstudio", "--help"]
+    )
+    pass_cmd = [sys.executable, "-c", "pass"]
+    wall(help_cmd, env)  # warm the file cache for both
+    wall(pass_cmd, env)
+    print(f"tfstudio --help vs python -c pass ({load()})")
+    paired = paired_rounds(
+        lambda: wall(help_cmd, env),
+        lambda: wall(pass_cmd, env),
+        pick(41, 15),
+        names=("tfstudio --help", "python -c pass"),
+    )
+    report("help", "tfstudio --help", "python -c pass", 2.0, paired)
+    tf = wall([sys.executable, "-c", "import tensorflow"], env)
+    print(f"  for scale: python -c 'import tensorflow' {tf:.2f} s (once)")
 
 
 if __name__ == "__main__":

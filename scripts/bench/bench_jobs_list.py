@@ -6,7 +6,9 @@ call, no stats), `docker stats --no-stream` (CPU and memory, as our list
 shows), `tfstudio jobs` (list, inspect and one-shot stats of every job at
 once) and `tfstudio jobs --no-stats`; and the same listing through the core
 API in this process (`list_jobs`, as the terminal UI refreshes its jobs
-pane). Prints medians and ratios to both anchors.
+pane). The headline is `tfstudio jobs` (the listing as typed, with CPU and
+memory) against `docker ps`, both whole processes in paired rounds of
+alternating order (`paired.py`), goal <= 2x; the other figures are a breakdown.
 
     .venv/bin/python scripts/bench/bench_jobs_list.py [--jobs 20] [--runs 7]
 """
@@ -23,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from paired import load, paired_rounds, report, rounds, wall
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("TFSTUDIO_TEST_BUSYBOX_IMAGE", "tfstudio-test/busybox:1.35.0")
 
@@ -36,7 +40,7 @@ def seconds(cmd: list[str], env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=rounds(7, 3))
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="tfstudio-bench-home-")
     workspace = tempfile.mkdtemp(prefix="tfstudio-bench-ws-")
@@ -74,6 +78,16 @@ def main() -> None:
         }
         for cmd in commands.values():
             seconds(cmd, env)
+        print(f"tfstudio jobs vs docker ps, {args.jobs} running jobs ({load()})")
+        env["PYTHONPATH"] = str(REPO)
+        exe = Path(sys.executable).with_name("tfstudio")
+        typed = [str(exe), "jobs"] if exe.exists() else commands["tfstudio jobs"]
+        headline = paired_rounds(
+            lambda: wall(typed, env),
+            lambda: wall(["docker", "ps"], env),
+            args.runs,
+            names=("tfstudio jobs", "docker ps"),
+        )
         core = ["list_jobs (core)", "list_jobs no stats (core)"]
         times: dict[str, list[float]] = {name: [] for name in [*commands, *core]}
         for _ in range(args.runs):
@@ -94,6 +108,8 @@ def main() -> None:
         client.close()
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(workspace, ignore_errors=True)
+    report("jobs_list", f"tfstudio jobs, {args.jobs} running", "docker ps", 2.0, headline)
+    print("  breakdown (medians, fresh processes except the core):")
     medians = {name: statistics.median(t) for name, t in times.items()}
     ps, stats = medians["docker ps"], medians["docker stats --no-stream"]
     print(f"{args.jobs} running jobs, {args.runs} runs each (fresh processes, except the core)")

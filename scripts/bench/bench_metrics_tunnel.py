@@ -28,6 +28,7 @@ import subprocess
 import time
 
 from _lab import SshdFactory, make_mlp, trust
+from paired import pick, report_value
 
 from tests.conftest import VENVS
 from tfstudio.fleet.agent_install import install_agent
@@ -45,7 +46,7 @@ def _ms(started: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=pick(30, 10))
     args = parser.parse_args()
     factory = SshdFactory("tfbm")
     device = None
@@ -108,6 +109,9 @@ def main() -> None:
         print(f"  curl through ssh exec:       {med(ssh_ms):7.2f} ms")
         print(f"  first poll (connect, find the server, open the tunnel): {cold:.1f} ms")
         print(f"  ratio tunnel / curl on the device: {med(tunnel_ms) / med(curl_ms):.2f}x")
+        report_value("metrics_tunnel", "metrics scrape through the SSH tunnel",
+                     "curl on the device", "none",
+                     f"{med(tunnel_ms) / med(curl_ms):.2f}x", None)  # fmt: skip
     finally:
         if device is not None:
             try:

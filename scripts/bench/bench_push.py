@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
-import subprocess
 import time
 from pathlib import Path
 
 from _lab import SshdFactory, trust
+from paired import load, paired_rounds, pick, report, rounds, wall
 
 from tfstudio.fleet.connect import open_transport
 from tfstudio.fleet.push import push
@@ -27,8 +26,8 @@ from tfstudio.fleet.registry import Device
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mb", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--mb", type=int, default=pick(200, 50))
+    parser.add_argument("--rounds", type=int, default=rounds(7, 3))
     args = parser.parse_args()
     factory = SshdFactory("tfbp")
     try:
@@ -61,24 +60,29 @@ def main() -> None:
             "-i", str(factory.client_key), "-P", str(server.port),
             str(src), f"{user}@127.0.0.1:{dest}/scp.bin",
         ]  # fmt: skip
-        ours, theirs = [], []
-        for i in range(args.rounds):
-            started = time.perf_counter()
-            subprocess.run(scp_cmd, check=True)
-            theirs.append(time.perf_counter() - started)
+
+        def one_push() -> float:
             started = time.perf_counter()
             with open_transport(device) as transport:
-                result = push(transport, src, str(dest), f"round{i}")
-            ours.append(time.perf_counter() - started)
+                result = push(transport, src, str(dest), "round")
+            elapsed = time.perf_counter() - started
             assert result.bytes_sent == src.stat().st_size
+            return elapsed
+
+        def clean() -> None:
             for leftover in dest.iterdir():
                 leftover.unlink()
-            print(f"round {i + 1}: scp {theirs[-1]:.2f} s, tfstudio push {ours[-1]:.2f} s")
-        scp_s, push_s = statistics.median(theirs), statistics.median(ours)
-        mb = args.mb
-        print(f"scp           median {scp_s:.2f} s ({mb / scp_s:.0f} MB/s)")
-        print(f"tfstudio push median {push_s:.2f} s ({mb / push_s:.0f} MB/s)")
-        print(f"ratio (scp time / push time): {scp_s / push_s:.2f}x  (goal >= 0.90x)")
+
+        print(f"push (in process, a stage of deploy) vs scp, {args.mb} MB ({load()})")
+        paired = paired_rounds(
+            one_push,
+            lambda: wall(scp_cmd),
+            args.rounds,
+            names=("tfstudio push", "scp"),
+            between=clean,
+        )
+        report("push", f"push {args.mb} MB (in process, a stage)", "scp", round(1 / 0.9, 2),
+               paired, note="goal scp/push >= 0.9; the command is deploy_big")  # fmt: skip
     finally:
         factory.close()
 

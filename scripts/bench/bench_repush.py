@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from _lab import SshdFactory, make_mlp, trust
+from paired import report_value
 
 from tests.helpers.counting import Counting
 from tfstudio.deploy.options import DeployOptions
@@ -64,6 +65,9 @@ def main() -> None:
                 f"{trips} requests after the handshake ({detail}; a session's lock and info "
                 f"share one round trip), {result.duration_s:.2f} s"
             )
+        report_value("repush", "unchanged re-deploy: model bytes sent", "the first deploy",
+                     "0 bytes", f"{result.bytes_sent} bytes, {trips} requests",
+                     result.bytes_sent == 0)  # fmt: skip
     finally:
         factory.close()
 

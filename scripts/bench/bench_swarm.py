@@ -37,6 +37,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from paired import QUICK, Paired, pick, report, report_value
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 BUSYBOX = os.environ.get("TFSTUDIO_TEST_BUSYBOX_IMAGE", "tfstudio-test/busybox:1.35.0")
@@ -203,7 +205,7 @@ def steps_per_second(workspace: Path, env: dict[str, str], workers: int, cpus: s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=pick(7, 3))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--skip-steps", action="store_true", help="only the start figure")
     args = parser.parse_args()
@@ -223,7 +225,9 @@ def main() -> None:
     print(f"tfstudio train --workers 2: median {statistics.median(ours):.3f}s; "
           f"docker service create by hand: median {statistics.median(hand):.3f}s")  # fmt: skip
     summary("start ratio (goal <= 1.3)", [a / b for a, b in zip(ours, hand)], loads)
-    if args.skip_steps:
+    report("swarm", "tfstudio train --workers 2 to both first lines", "docker service create "
+           "by hand", 1.3, Paired(ours, hand))  # fmt: skip
+    if args.skip_steps or QUICK:
         return
 
     from tests.training.mwmsjob import prepare_workspace
@@ -242,7 +246,10 @@ def main() -> None:
               f"({2 * 64 * statistics.median(two):.0f} examples/s); "
               f"1 worker: median {statistics.median(one):.1f} steps/s "
               f"({64 * statistics.median(one):.0f} examples/s)")  # fmt: skip
-        summary(f"steps/s ratio 2/1 ({label})", [a / b for a, b in zip(two, one)], loads)
+        ratios = [a / b for a, b in zip(two, one)]
+        summary(f"steps/s ratio 2/1 ({label})", ratios, loads)
+        report_value("swarm", f"steps/s, 2 workers / 1 ({label})", "1 worker", "none",
+                     f"{statistics.median(ratios):.2f}x", None)  # fmt: skip
 
 
 if __name__ == "__main__":

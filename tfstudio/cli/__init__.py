@@ -15,57 +15,68 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tfstudio import __version__
+from tfstudio.cli.command_index import COMMANDS
 from tfstudio.cli.grammar import GRAMMAR, StudioParser
 from tfstudio.errors import CancelledError, StateFileWarning, TfStudioError
 
-COMMAND_MODULES = (
-    "tfstudio.cli.demo_cmd",
-    "tfstudio.cli.convert_cmd",
-    "tfstudio.cli.inspect_cmd",
-    "tfstudio.cli.compat_cmd",
-    "tfstudio.cli.devices_cmd",
-    "tfstudio.cli.agent_cmd",
-    "tfstudio.cli.deploy_cmd",
-    "tfstudio.cli.rollouts_cmd",
-    "tfstudio.cli.bench_cmd",
-    "tfstudio.cli.eval_cmd",
-    "tfstudio.cli.metrics_cmd",
-    "tfstudio.cli.predict_cmd",
-    "tfstudio.cli.report_cmd",
-    "tfstudio.cli.models_cmd",
-    "tfstudio.cli.train_cmd",
-    "tfstudio.cli.jobs_cmd",
-    "tfstudio.cli.images_cmd",
-    "tfstudio.cli.engines_cmd",
-    "tfstudio.cli.gpu_cmd",
-    "tfstudio.cli.watch_cmd",
-    "tfstudio.cli.ui_cmd",
-)
+if TYPE_CHECKING:
+    from typing import Any
+
+COMMAND_MODULES = tuple(dict.fromkeys(f"tfstudio.cli.{module}" for _, module, _ in COMMANDS))
 """Subcommand modules, in the order `--help` lists them. Each must import: a command
 that fails to load is an error, never a command silently missing from `--help`."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Returns the full argument parser with every available subcommand."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Returns the argument parser; with `argv`, only the module of the command it names loads.
+
+    Without `argv` every command module is imported and registered (the full
+    grammar, for tests and tools). With `argv`, the other commands are listed from
+    the index (`command_index.COMMANDS`) by name and help alone, which is all
+    `tfstudio --help` shows. Raises ImportError when a needed module fails to load.
+    """
     parser = StudioParser(
         prog="tfstudio",
         description="Take a TensorFlow model from training to a device in the field.",
         epilog=GRAMMAR,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"tfstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    wanted = None if argv is None else _command_module(argv)
+    for name, module, help_text in COMMANDS:
+        if name in sub.choices:
+            continue  # registered with an earlier command of its module
+        if argv is None or module == wanted:
+            importlib.import_module(f"tfstudio.cli.{module}").register(sub)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter keeping the grammar's lines, sized without `shutil` (whose
+    import pulls in bz2 and lzma)."""
+
+    def __init__(self, prog: str) -> None:
+        try:
+            columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
+        except (ValueError, OSError):
+            columns = 80
+        super().__init__(prog, width=columns - 2)
+
+
+def _command_module(argv: Sequence[str]) -> str | None:
+    """Returns the module of the command `argv` names (its first word that is not an option)."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return next((module for name, module, _ in COMMANDS if name == word), None)
 
 
 EXIT_BROKEN_PIPE = 141
@@ -87,13 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    # paramiko imports invoke (and with it asyncio, yaml and unittest.mock: 50-90 ms of a
+    # deploy's start) only to run the `Match exec` lines of an ssh_config that paramiko
+    # parses. The studio never has paramiko parse one (OpenSSH resolves configs: `ssh -G`),
+    # so the CLI's own process, which owns its imports, hides invoke from it.
+    sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
     if argv is None and not sys.argv[1:] and sys.stdin.isatty() and sys.stdout.isatty():
         # No arguments on a terminal: the UI, before building any parser (first frame).
         from tfstudio.cli import ui_cmd
 
         return _guarded(ui_cmd.run, None, False)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
@@ -131,5 +148,7 @@ def _one_line_warnings(show: Callable[..., None]) -> Callable[..., None]:
 def report_error(exc: TfStudioError, want_json: bool) -> None:
     """Prints one error: a JSON object on stdout under --json, else one line on stderr."""
     if want_json:
+        import json
+
         print(json.dumps(exc.to_json()))
     print(f"tfstudio: error: {exc}", file=sys.stderr)

@@ -24,7 +24,8 @@ GRAMMAR = """\
 one grammar:
   where     a command that puts or measures a model somewhere says where with
             --on NAME[,NAME...]|all  (deploy, bench, eval, report, watch, demo,
-            models); a command about one device takes its NAME first
+            models), or a selector of labels: --on site=lab,group:cameras;
+            a command about one device takes its NAME first
             (devices check NAME, agent install NAME, rollback NAME)
   options   never abbreviated: --to is not --tolerance
   groups    devices, engines, jobs, images and agent alone list;

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstudio.atomic import sweep_stale_temps, write_files_atomic
+from tfstudio.config import studio_home
 from tfstudio.convert.job import ConvertOptions, ModeOutcome, Prepared
 from tfstudio.convert.manifest import build_manifest, manifest_bytes
 from tfstudio.convert.presets import Mode, Preset, load_presets, parse_modes
@@ -34,6 +35,7 @@ from tfstudio.convert.result import (
     VariantResult,
 )
 from tfstudio.convert.supervisor import ConversionWorker
+from tfstudio.digest import RECORDS_DIR, remember_sha256
 from tfstudio.errors import (
     CancelledError,
     OutputError,
@@ -284,6 +286,11 @@ class _Run:
         write_files_atomic(
             [(model_path, outcome.model), (manifest_path, manifest_bytes(manifest))], shared=True
         )
+        # The digest of what was just written, kept with the file's identity: a deploy of
+        # this model trusts it while the file is unchanged instead of hashing it again.
+        with contextlib.suppress(OSError, TfStudioError):
+            home = studio_home()
+            remember_sha256(model_path, facts.sha256, model_path.stat(), home / RECORDS_DIR)
         return VariantResult(
             mode,
             model_path,

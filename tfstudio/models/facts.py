@@ -7,6 +7,7 @@ model with the same fields and fail with the same one-line error.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +28,38 @@ __all__ = [
 ]
 
 
-def inspect_model(path: str | Path) -> ModelFacts:
+def inspect_model(path: str | Path, sha256: str | None = None) -> ModelFacts:
     """Returns the facts of the .tflite file at `path`.
 
-    Raises tfstudio.errors.ModelFormatError (one line naming the file) when it
+    `sha256`, when the caller knows the file's digest (a digest record whose file
+    identity holds, `tfstudio.digest`), is used as is: the file is memory-mapped and
+    only the pages the parser visits are read, not the weights. Raises
+    tfstudio.errors.ModelFormatError (one line naming the file) when it
     is missing, unreadable, not a TFLite flatbuffer or truncated.
     """
     model = Path(path)
     if model.is_dir():
         raise ModelFormatError(f"{path} is a directory, not a .tflite file")
     try:
-        return tflite_schema.read_model_facts(model)
+        if sha256 is None:
+            return tflite_schema.read_model_facts(model)
+        return _mapped_facts(model, sha256)
     except FileNotFoundError as exc:
         raise ModelFormatError(f"{path} does not exist") from exc
     except OSError as exc:
         raise ModelFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except tflite_schema.ModelFormatError as exc:
         raise ModelFormatError(f"{path}: {exc}") from exc
+
+
+def _mapped_facts(model: Path, sha256: str) -> ModelFacts:
+    import mmap
+
+    with open(model, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return tflite_schema.read_model_facts(b"", sha256)
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return tflite_schema.read_model_facts(mapped, sha256)
 
 
 def inspect_bytes(data: bytes, name: str) -> ModelFacts:

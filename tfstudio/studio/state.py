@@ -30,7 +30,26 @@ class StudioState:
         return max(1, self.config.fanout or DEFAULT_WORKERS)
 
     def inspect(self, model: str | Path) -> ModelFacts:
-        """Returns a .tflite file's facts (no tensorflow). Raises ModelFormatError."""
+        """Returns a .tflite file's facts (no tensorflow). Raises ModelFormatError.
+
+        The sha256 comes from the file's digest record while its identity holds (a
+        conversion or an earlier inspect wrote it), so an unchanged model is not read
+        and hashed again; otherwise it is hashed and recorded.
+        """
+        from tfstudio.digest import RECORDS_DIR, file_identity, recorded_sha256, remember_sha256
         from tfstudio.models.facts import inspect_model
 
-        return inspect_model(model)
+        path, records = Path(model), self.home / RECORDS_DIR
+        try:
+            before = path.stat()
+            known = recorded_sha256(path, records) if path.is_file() else None
+        except OSError:
+            return inspect_model(path)  # its one-line error names the problem
+        facts = inspect_model(path, sha256=known)
+        if known is None:
+            try:
+                if file_identity(path.stat()) == file_identity(before):  # unchanged while read
+                    remember_sha256(path, facts.sha256, before, records)
+            except OSError:
+                pass
+        return facts

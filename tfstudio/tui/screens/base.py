@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from tfstudio.workflows.pipeline.control import Pipeline
 
 
+FOOTER_WAIT_S = 0.01
+FOOTER_WAIT_TRIES = 30
+"""How long (30 x 10 ms at most) a screen's first reads wait for its footer's keys."""
+
+
 class StudioApp(Protocol):
     """What screens use of the app (`tfstudio.tui.app.StudioApp`), named here so that the
     screens need not import the app that imports them."""
@@ -80,8 +85,15 @@ class StudioScreen(Screen[None]):
         """Hook: re-reads what the screen shows, in a worker (on mount and on return)."""
 
     def on_mount(self) -> None:
-        # After the first frame: a worker's imports and reads would compete with it.
-        self.call_after_refresh(self.refresh_view)
+        # After the first usable frame: a worker's imports and reads hold the GIL, and
+        # would delay the footer's keys, which Textual draws a moment after the first paint.
+        self.call_after_refresh(self._read_once_usable, FOOTER_WAIT_TRIES)
+
+    def _read_once_usable(self, tries: int) -> None:
+        if tries > 0 and self.query("Footer") and not self.query("FooterKey"):
+            self.set_timer(FOOTER_WAIT_S, lambda: self._read_once_usable(tries - 1))
+            return
+        self.refresh_view()
 
     def on_screen_resume(self) -> None:
         # The first resume is the screen's start (on_mount reads); later ones are returns.
