@@ -246,7 +246,8 @@ class JobsScreen(EngineActions, StudioScreen):
         if job.state == jobtext.REMOVED:
             self.log_panel.stop([f"Job {job.job_id} was removed: its log went with its "
                                  "container.", "", "Its provenance is on the right."])  # fmt: skip
-        else:
+        elif self.is_current:
+            # A read that lands after the view was left must not follow again behind it.
             self.log_panel.show(job)
 
     def _show_detail(self) -> None:
