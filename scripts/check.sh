@@ -8,9 +8,9 @@
 #                   container image, no slow scenario; still real LiteRT, agents as
 #                   subprocesses, loopback sshd and Textual's Pilot. A few minutes at most.
 # The full tier runs as three pytest processes side by side, split by marks the tier hook
-# sets: TensorFlow without Docker, Docker (with or without TensorFlow), the rest. Every
-# container of the run is the Docker process's, so the tests that check no container is
-# left see only their own; a test that checks no conversion child is left looks at its
+# sets: TensorFlow without Docker; Docker (with or without TensorFlow) and the slow
+# scenarios that need neither; the rest. Every container of the run is the Docker
+# process's, so the tests that check no container is left see only their own; a test that checks no conversion child is left looks at its
 # own process's children. Pytest arguments (a path, -k, --durations=15) go to all three
 # (one pytest runs them when they hold a -m of their own). To debug a test (--pdb), run
 # .venv/bin/python -m pytest directly.
@@ -37,7 +37,11 @@ fi
 for arg in "$@"; do
   case "$arg" in -m*) echo "== pytest $*"; exec "${pytest[@]}" "$@" ;; esac  # your own -m
 done
-groups=("needs_tf and not needs_docker" "needs_docker" "not needs_tf and not needs_docker")
+groups=(
+  "needs_tf and not needs_docker"
+  "needs_docker or (needs_time and not needs_tf)"
+  "not needs_tf and not needs_docker and not needs_time"
+)
 echo "== pytest: the full tier, in ${#groups[@]} processes (the others' output follows)"
 # Job control: each background pytest gets its own process group and keeps the default
 # SIGINT, which tests send to the CLIs they start (a background job of a script has it

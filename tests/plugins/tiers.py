@@ -83,11 +83,13 @@ def slow_scenario() -> Iterator[None]:
 NEEDS = {
     "needs_tf": ("tensorflow_child", "tensorflow_runtime"),
     "needs_docker": ("docker_api",),
+    "needs_time": ("slow_scenario",),
 }
-"""Marks for the tests that need TensorFlow or the Docker Engine ({mark: its fixtures}).
-scripts/check.sh runs the full tier as three pytest processes side by side on them:
-TensorFlow without Docker, Docker (every container of the run is that process's, so
-the checks of what containers are left hold), and the rest."""
+"""Marks for the tests that need TensorFlow or the Docker Engine, or take minutes
+({mark: its fixtures}). scripts/check.sh runs the full tier as three pytest processes
+side by side on them: TensorFlow without Docker; Docker (every container of the run is
+that process's, so the checks of what containers are left hold) with the slow
+scenarios that need neither, which balances the three; and the rest."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
