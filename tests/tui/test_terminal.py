@@ -200,6 +200,7 @@ def test_a_plain_capture_reads_ticks_fields_and_the_device_form(tmux_session) ->
         (line,) = _rows(screen, label)
         assert value in line, (label, screen)
     assert "Add (ctrl+r)" in screen and "Cancel (esc)" in screen
+    assert "^r Add" in screen and "^r Save" not in screen  # the footer says it the same way
     _capture(session, "add-device-last-field-80x24.txt")
     _tmux("send-keys", "-t", session, "Escape")
     time.sleep(0.5)

@@ -49,6 +49,11 @@ class AddDeviceModal(ModalScreen["Device | None"]):
         super().__init__()
         self.validate = validate
         self.device = device
+        if device is None:
+            # The footer names ctrl+r as the button does: "Add" a device, "Save" an edit.
+            self._bindings.key_to_bindings["ctrl+r"] = [
+                Binding("ctrl+r", "submit", "Add", priority=True)
+            ]
 
     def _initial(self, field: str) -> str:
         if self.device is None:
