@@ -255,6 +255,8 @@ async def test_an_engine_picked_with_an_encrypted_key_asks_its_passphrase(
             pilot, lambda: isinstance(app.screen, PassphraseModal) and app.screen, timeout=30
         )
         assert modal.key_path == str(device.key)
+        # Typed once the field has the focus, as a person would see the cursor there.
+        await wait_for(pilot, lambda: getattr(modal.focused, "id", None) == "passphrase")
         await pilot.press(*"s3cret", "enter")
         screen = await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen)
         await wait_for(

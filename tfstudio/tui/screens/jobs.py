@@ -238,6 +238,10 @@ class JobsScreen(EngineActions, StudioScreen):
     def _select(self, job: Any) -> None:
         """Shows the job's details, reads its provenance, follows its log (a removed
         job's log went with its container: its record is what is left)."""
+        if not self.is_current:
+            # A read that lands after the view was left must not follow the log behind
+            # it; coming back reads and selects again (`shown` stays unset until then).
+            return
         if job.job_id != self.shown:
             self.checked = None  # another job: the last GPU check gives way
         self.shown = job.job_id
@@ -246,8 +250,7 @@ class JobsScreen(EngineActions, StudioScreen):
         if job.state == jobtext.REMOVED:
             self.log_panel.stop([f"Job {job.job_id} was removed: its log went with its "
                                  "container.", "", "Its provenance is on the right."])  # fmt: skip
-        elif self.is_current:
-            # A read that lands after the view was left must not follow again behind it.
+        else:
             self.log_panel.show(job)
 
     def _show_detail(self) -> None:
