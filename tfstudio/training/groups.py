@@ -35,6 +35,9 @@ from tfstudio.training.workers import WORKER, WorkerInfo, group_state, worker_fr
 
 STOP_WAIT_S = 30.0
 """Beyond the grace period, how long `stop` waits for the swarm to report the workers ended."""
+CONTAINERS_WAIT_S = 20.0
+"""At least this long, once the swarm says the workers ended, `stop` waits for the engine to
+list their containers as stopped too (seconds under a heavily loaded engine)."""
 
 
 def list_groups(
@@ -257,7 +260,9 @@ def _until_ended(client: EngineClient, job: JobInfo, timeout_s: float) -> JobInf
             # The swarm reports a task ended from the container's exit event, a moment
             # before the engine lists that container as stopped: `stop` returning while
             # `docker ps` still shows a worker would read as a worker left behind.
-            _until_containers_stopped(client, job, max(deadline - time.monotonic(), 5.0))
+            _until_containers_stopped(
+                client, job, max(deadline - time.monotonic(), CONTAINERS_WAIT_S)
+            )
             return job
         if time.monotonic() > deadline:
             alive = ", ".join(f"{w.label} {w.reason()}" for w in job.workers if not w.ended)
