@@ -181,10 +181,17 @@ def test_a_killed_worker_fails_the_group_and_the_other_is_stopped(swarm, workspa
     assert took < 30, f"the group took {took:.1f}s to fail"
     assert proc.returncode == 137, err
     assert "worker 1 failed on" in err and "killed (SIGKILL, exit 137)" in err
-    assert "w0 on" in err and "by tfstudio (group)" in err
     assert worker_containers(swarm) == []  # nothing is left running
     [job] = Studio().training.jobs()
     assert job.state == "failed" and all(w.ended for w in job.workers)
+    [w0_line] = [line for line in err.splitlines() if line.strip().startswith("w0 on ")]
+    w0, w1 = job.workers
+    # The survivor is stopped by the group's rule, unless it saw its peer die and ended on
+    # its own first (a loaded engine answers the group's poll later than that): either
+    # way the line says which, and worker 1 stays the cause.
+    if "by tfstudio (group)" not in w0_line:
+        assert w0.failed and (w0.changed_ns or 0) >= (w1.changed_ns or 0), err
+        assert f": {w0.reason()}" in w0_line and "by tfstudio" not in w0_line, err
     record = Studio().training.provenance(job)
     assert record.final and record.group["failure"] == job.failure
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,22 @@ from tfstudio.fleet.registry import Device, add_device
 
 SNAPSHOT_HOME = Path("/tmp/tfstudio-snapshot-home")
 """Paths show in some panes, so the home is the same path on every run."""
+SNAPSHOT_PYTHON = Path("/tmp/tfstudio-snapshot-python/python")
+"""The interpreter the local device shows (`python ...` in the Devices view): a fixed
+path that runs this one, so the picture does not depend on where the checkout is."""
+
+
+def fixed_python() -> str:
+    """Writes SNAPSHOT_PYTHON, which runs this interpreter; returns its path."""
+    SNAPSHOT_PYTHON.parent.mkdir(parents=True, exist_ok=True)
+    script = f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n'
+    if not SNAPSHOT_PYTHON.exists() or SNAPSHOT_PYTHON.read_text() != script:
+        partial = SNAPSHOT_PYTHON.with_name(f"python.{os.getpid()}")
+        partial.write_text(script)
+        partial.chmod(0o755)
+        partial.replace(SNAPSHOT_PYTHON)
+    return str(SNAPSHOT_PYTHON)
+
 
 MODEL_SCRIPT = """
 import sys

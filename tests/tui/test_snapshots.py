@@ -6,6 +6,7 @@ Update after a deliberate change with `pytest tests/tui --snapshot-update`.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ def snapshot_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 def world(snapshot_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TFSTUDIO_HOME", str(snapshot_world.SNAPSHOT_HOME))
     monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
+    monkeypatch.setattr(sys, "executable", snapshot_world.fixed_python())
     # No periodic re-read while a picture is taken (a table refilled mid-shot
     # draws the same picture with other SVG rectangles).
     monkeypatch.setattr("tfstudio.tui.screens.jobs.REFRESH_S", 3600.0)

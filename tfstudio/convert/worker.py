@@ -34,6 +34,9 @@ from typing import Any
 PARENT_POLL_S = 0.5
 """How often the worker checks that the studio process still exists."""
 
+SCRATCH_TRIES = 5
+"""How many times a dying worker takes back a scratch folder its converter made again."""
+
 _SCRATCH: list[Path] = []
 """The conversion's scratch folder, once known: the worker removes it if its studio dies."""
 
@@ -190,11 +193,31 @@ def _exit_with_parent() -> None:
         while True:
             time.sleep(PARENT_POLL_S)
             if os.getppid() != parent:
-                for scratch in _SCRATCH:
-                    shutil.rmtree(scratch, ignore_errors=True)
+                remove_scratch(_SCRATCH)
                 os._exit(3)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def remove_scratch(folders: list[Path]) -> None:
+    """Removes the scratch folders while the converter may still be writing into them.
+
+    A plain rmtree loses to a writer: a file made after it listed a folder
+    keeps that folder. So each folder is first renamed (atomic; the writer's
+    paths then fail), then removed; a folder the writer made again is taken
+    the same way. A name left over keeps the owner pid, so the next
+    conversion's sweep removes it.
+    """
+    for scratch in folders:
+        for attempt in range(SCRATCH_TRIES):
+            doomed = scratch.with_name(f"{scratch.name}-removing{attempt}")
+            try:
+                scratch.rename(doomed)
+            except FileNotFoundError:
+                break
+            except OSError:
+                doomed = scratch
+            shutil.rmtree(doomed, ignore_errors=True)
 
 
 def serve(conn: Connection) -> None:
