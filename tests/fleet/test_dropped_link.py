@@ -218,3 +218,48 @@ def test_a_first_model_that_fails_its_gate_stays_active_and_the_deploy_fails(
     assert f"{facts.sha256[:12]} stays active" in result.message, result.message
     assert "no previous one to roll back to" in result.message
     assert listing(device)["active"] == facts.sha256
+
+
+def test_an_agent_stopped_mid_install_is_named_as_such_not_as_a_dropped_link(
+    lab: Lab, tiny_models: dict[str, Path], studio_config
+) -> None:
+    """SIGSTOP on the agent itself (the link stays up): the studio gives up on it after the
+    stall timeout, starts another agent, and says the agent stopped answering."""
+    from tests.helpers.sshd import processes_with
+    from tfstudio.cli.deploy_cmd import connector, deploy_options
+    from tfstudio.config import load_config
+
+    studio_config("[ssh]\nstall_timeout = 2\n")
+    device = lab.add("stoppy", server=0, user=1, python="device-cold")
+    model = tiny_models["float16"]
+    facts = inspect_model(model)
+    stopped: list[int] = []
+    marker = f"--home={device.agent_home} --json session"
+
+    def stop_agent(event: Event) -> None:
+        if isinstance(event, StageStarted) and event.stage is Stage.INSTALL and not stopped:
+            for pid in processes_with(marker):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+
+    try:
+        result = deploy_one(
+            model,
+            facts,
+            device,
+            deploy_options(load_config()),
+            connect=connector(),
+            on_event=stop_agent,
+        )
+    finally:
+        for pid in stopped:
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+    assert stopped, "the agent was never stopped"
+    assert result.status is Status.OK, result.message
+    assert "reconnected after the agent stopped answering" in result.message, result.message
+    assert "link dropped" not in result.message
+    assert result.active == facts.sha256 == listing(device)["active"]

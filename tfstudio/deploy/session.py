@@ -30,7 +30,7 @@ from typing import Any
 from tfstudio.digest import file_sha256
 from tfstudio.errors import CancelledError, TfStudioError, TransportError
 from tfstudio.fleet.agentcall import AgentClient, AgentRefusal, oneshot_args
-from tfstudio.fleet.agentsession import AgentSession, SessionUnsupported
+from tfstudio.fleet.agentsession import AgentFrozen, AgentSession, SessionUnsupported
 from tfstudio.fleet.push import Meter, PushResult, TransferProgress, push
 from tfstudio.fleet.registry import Device
 from tfstudio.operations import CancelToken
@@ -102,6 +102,9 @@ class DeviceSession:
         self.cancel = cancel
         self.lock_id = f"deploy-{uuid.uuid4().hex}"
         self.reconnected = False
+        self.lost_how = ""
+        """What made the last reconnect necessary: "the link dropped" or "the agent stopped
+        answering" (its heartbeat went silent: a stuck agent, or a frozen link)."""
         self.bytes_sent = 0
         self._connect = connect
         self._transport: Transport | None = None
@@ -351,6 +354,7 @@ class DeviceSession:
 
         Raises StateUnknownError when it cannot, CancelledError when cancelled.
         """
+        self.lost_how = lost_how(cause)
         deadline = time.monotonic() + self.settings.reconnect_timeout
         attempt = 0
         last: TfStudioError = cause
@@ -376,7 +380,7 @@ class DeviceSession:
     def _unknown(self, cause: TfStudioError, last: TfStudioError, doing: str) -> StateUnknownError:
         name = self.device.name
         return StateUnknownError(
-            f"{name}: the connection was lost during the {doing} "
+            f"{name}: {lost_how(cause)} during the {doing} "
             f"({cause.message.removeprefix(name + ': ')}) and did not come back within "
             f"{self.settings.reconnect_timeout:g} s, so the device's state is unknown "
             f"(last try: {last.message.removeprefix(name + ': ')})",
@@ -387,6 +391,13 @@ class DeviceSession:
         # The dropped connection's agent may still be finishing the write: it lets go
         # of the lock once that is recorded, which may take up to an install's time.
         self.lock(None, 0, wait=max(self.settings.lock_wait, self.settings.install_timeout))
+
+
+def lost_how(cause: TfStudioError) -> str:
+    """Says how a session was lost, as the studio saw it."""
+    if isinstance(cause, AgentFrozen):
+        return "the agent stopped answering"
+    return "the link dropped"
 
 
 class WriteInterrupted(TfStudioError):

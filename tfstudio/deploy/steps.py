@@ -176,7 +176,7 @@ class DeployRun:
             self.fields.update(active=got.active, previous=got.previous)
             how = "never started" if got.state == "unknown" else f"was {got.state}"
             raise TransportError(
-                f"{self.name}: reconnected after the link dropped: the {command} {how} "
+                f"{self.name}: reconnected after {self.session.lost_how}: the {command} {how} "
                 f"on the device, which still runs {_short(got.active)}",
                 hint="deploy again: the upload resumes from what arrived",
             ) from None
@@ -354,7 +354,7 @@ class DeployRun:
     def _head(self) -> str:
         """`name: ` and, after a dropped link, what the deploy did about it."""
         if self.session.reconnected or self.fields.get("reconnected"):
-            return f"{self.name}: reconnected after the link dropped; "
+            return f"{self.name}: reconnected after {self.session.lost_how}; "
         return f"{self.name}: "
 
     def _done_text(self) -> str:
