@@ -16,18 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.conftest import Lab, listing
-from tests.helpers.sshd import SshdFactory, sshd_sessions_of
+from tests.helpers.sshd import SshdFactory, sshd_sessions_of, thaw
 from tfstudio.fleet.registry import get_device
 from tfstudio.models.facts import inspect_model
-
-
-def _thaw(pids: list[int]) -> None:
-    for pid in pids:
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
 
 
 def test_a_frozen_device_fails_with_no_progress_and_the_others_finish(
@@ -79,7 +70,7 @@ def test_a_frozen_device_fails_with_no_progress_and_the_others_finish(
         worker.join(timeout=90)
         elapsed = time.monotonic() - started
     finally:
-        _thaw(stopped)
+        thaw(stopped)
         worker.join(timeout=60)
     assert stopped, "the frozen device's sshd was never stopped"
     assert elapsed < 60, f"the fleet command hung for {elapsed:.0f}s on one frozen device"

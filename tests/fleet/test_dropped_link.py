@@ -14,15 +14,16 @@ import pwd
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.fleet.conftest import Lab, listing
-from tests.helpers.sshd import SshdFactory, sshd_session_serving
-from tfstudio.deploy.options import DeployOptions, Status
+from tests.helpers.sshd import SshdFactory, sshd_session_serving, thaw
+from tfstudio.deploy.options import DeployOptions, DeployResult, Status
 from tfstudio.deploy.run import deploy_one
 from tfstudio.fleet.registry import Device
 from tfstudio.measure.bench import BenchSettings
-from tfstudio.models.facts import inspect_model
+from tfstudio.models.facts import ModelFacts, inspect_model
 from tfstudio.operations import Event, Stage, StageStarted
 
 QUICK = BenchSettings(runs=5, warmup=1, min_seconds=0, warmup_min_seconds=0)
@@ -116,14 +117,23 @@ def test_a_device_that_stays_gone_is_reported_as_unknown_state(
         server.stop()
 
 
+def _deploy_as_configured(
+    model: Path, facts: ModelFacts, device: Device, on_event: Callable[[Event], None]
+) -> DeployResult:
+    """Deploys with the options and SSH connector the CLI builds from the studio config."""
+    from tfstudio.cli.deploy_cmd import connector, deploy_options
+    from tfstudio.config import load_config
+
+    options = deploy_options(load_config())
+    return deploy_one(model, facts, device, options, connect=connector(), on_event=on_event)
+
+
 def test_a_link_that_freezes_during_install_is_recovered(
     lab: Lab, tiny_models: dict[str, Path], studio_config
 ) -> None:
     """SIGSTOP on the session's sshd: the install stalls, the studio gives up on that
     connection, opens another, takes its device lock back and reads the outcome."""
     from tests.helpers.sshd import sshd_sessions_of
-    from tfstudio.cli.deploy_cmd import connector, deploy_options
-    from tfstudio.config import load_config
 
     studio_config("[ssh]\nstall_timeout = 2\n")
     device = lab.add("freezy", server=2, user=1, python="device-cold")
@@ -140,21 +150,9 @@ def test_a_link_that_freezes_during_install_is_recovered(
 
     started = time.monotonic()
     try:
-        result = deploy_one(
-            model,
-            facts,
-            device,
-            deploy_options(load_config()),
-            connect=connector(),
-            on_event=freeze,
-        )
+        result = _deploy_as_configured(model, facts, device, on_event=freeze)
     finally:
-        for pid in stopped:
-            for sig in (signal.SIGCONT, signal.SIGKILL):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+        thaw(stopped)
     assert stopped, "the link was never frozen"
     assert time.monotonic() - started < 40
     assert result.status is Status.OK, result.message
@@ -226,8 +224,6 @@ def test_an_agent_stopped_mid_install_is_named_as_such_not_as_a_dropped_link(
     """SIGSTOP on the agent itself (the link stays up): the studio gives up on it after the
     stall timeout, starts another agent, and says the agent stopped answering."""
     from tests.helpers.sshd import processes_with
-    from tfstudio.cli.deploy_cmd import connector, deploy_options
-    from tfstudio.config import load_config
 
     studio_config("[ssh]\nstall_timeout = 2\n")
     device = lab.add("stoppy", server=0, user=1, python="device-cold")
@@ -243,21 +239,9 @@ def test_an_agent_stopped_mid_install_is_named_as_such_not_as_a_dropped_link(
                 stopped.append(pid)
 
     try:
-        result = deploy_one(
-            model,
-            facts,
-            device,
-            deploy_options(load_config()),
-            connect=connector(),
-            on_event=stop_agent,
-        )
+        result = _deploy_as_configured(model, facts, device, on_event=stop_agent)
     finally:
-        for pid in stopped:
-            for sig in (signal.SIGCONT, signal.SIGKILL):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+        thaw(stopped)
     assert stopped, "the agent was never stopped"
     assert result.status is Status.OK, result.message
     assert "reconnected after the agent stopped answering" in result.message, result.message

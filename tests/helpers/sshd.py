@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -251,3 +252,13 @@ def processes_with(marker: str) -> list[int]:
 def sshd_sessions_of(user: str) -> list[int]:
     """Returns the pids of the sshd processes serving `user`'s connections (`sshd: USER@...`)."""
     return [pid for pid, cmdline in _cmdlines() if cmdline.startswith(f"sshd: {user}@")]
+
+
+def thaw(pids: list[int]) -> None:
+    """Lets SIGSTOPped processes (a frozen link, a stuck agent) go again, and ends them."""
+    for pid in pids:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
