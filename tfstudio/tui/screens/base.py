@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
+from textual.app import ScreenStackError
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
@@ -144,10 +145,19 @@ class StudioScreen(Screen[None]):
             reading = any(
                 w.node is self and w.group == group and w.is_running for w in self.workers
             )
-            if self.app.screen is self and not reading:
+            if self.shown and not reading:
                 read()
 
         self.set_interval(seconds, tick)
+
+    @property
+    def shown(self) -> bool:
+        """True while this screen is the one on top (not left, not under a dialog); False
+        once the app is closing and no screen is left."""
+        try:
+            return self.app.screen is self
+        except ScreenStackError:
+            return False
 
     @property
     def studio_app(self) -> StudioApp:
