@@ -145,13 +145,13 @@ class StudioScreen(Screen[None]):
             reading = any(
                 w.node is self and w.group == group and w.is_running for w in self.workers
             )
-            if self.shown and not reading:
+            if self.is_top and not reading:
                 read()
 
         self.set_interval(seconds, tick)
 
     @property
-    def shown(self) -> bool:
+    def is_top(self) -> bool:
         """True while this screen is the one on top (not left, not under a dialog); False
         once the app is closing and no screen is left."""
         try:
