@@ -57,15 +57,15 @@ def _resolves(screen: StudioScreen, key: str, action: str) -> bool:
     return bound is not None and bound.binding.action == action
 
 
-@pytest.mark.usefixtures("slow_scenario")  # every widget of every view: minutes
+@pytest.mark.usefixtures("slow_scenario")  # every widget of every view: a minute
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_escape_then_any_view_key_help_or_quit_works_from_every_widget(
     app: StudioApp, size: tuple[int, int]
 ) -> None:
-    """For every focusable widget of every view: focus it, Escape, then `?` opens the
-    help, `q` asks to quit, and the view keys switch views. Every view key is checked
-    by what it resolves to from there (nothing typed, the app's go), and pressed for
-    real: the view's own key, and another view's (each widget a different one)."""
+    """For every focusable widget of every view: focus it, Escape, then every view key,
+    `?` and `q` resolve to the app's go, help and quit from there (Textual's dispatch,
+    nothing typed), and one of them is pressed for real, in turn from widget to widget:
+    `?` opens the help, `q` asks to quit, the view's own key and another view's switch."""
     quits: list[str] = []
     others = [key for key in KEYS]
     pressed: set[str] = set()
@@ -82,35 +82,34 @@ async def test_escape_then_any_view_key_help_or_quit_works_from_every_widget(
                 other = others[walked % len(others)]
                 if KEYS[other] == view:
                     other = others[(walked + 1) % len(others)]
-                for key in ["?", "q", OWN_KEY[view], other]:
-                    screen = await _show(pilot, view)
-                    widget = list(screen.focus_chain)[index]
-                    widget.focus()
-                    await pilot.pause()
-                    before = _texts(screen)
-                    where = f"{view}: {widget!r}, key {key!r}"
+                key = ["?", "q", OWN_KEY[view], other][walked % 4]
+                screen = await _show(pilot, view)
+                widget = list(screen.focus_chain)[index]
+                widget.focus()
+                await pilot.pause()
+                before = _texts(screen)
+                where = f"{view}: {widget!r}, key {key!r}"
+                await pilot.press("escape")
+                for digit, target in KEYS.items():
+                    assert _resolves(screen, digit, f"go('{target}')"), f"{where} {digit}"
+                assert _resolves(screen, "question_mark", "help"), where
+                assert _resolves(screen, "q", "quit"), where
+                await pilot.press(key)
+                await pilot.pause()
+                assert _texts(screen) == before, f"typed into a field ({where})"
+                pressed.add(key)
+                if key in KEYS:
+                    assert _shows(app, KEYS[key]), where
+                elif key == "?":
+                    assert isinstance(app.screen, HelpScreen), where
                     await pilot.press("escape")
-                    if key == "?":
-                        for digit, target in KEYS.items():
-                            assert _resolves(screen, digit, f"go('{target}')"), f"{where} {digit}"
-                        assert _resolves(screen, "question_mark", "help"), where
-                        assert _resolves(screen, "q", "quit"), where
-                    await pilot.press(key)
-                    await pilot.pause()
-                    assert _texts(screen) == before, f"typed into a field ({where})"
-                    if key in KEYS:
-                        pressed.add(key)
-                        assert _shows(app, KEYS[key]), where
-                    elif key == "?":
-                        assert isinstance(app.screen, HelpScreen), where
-                        await pilot.press("escape")
-                    else:
-                        assert quits == ["quit"], where
-                        quits.clear()
+                else:
+                    assert quits == ["quit"], where
+                    quits.clear()
                 walked += 1
         del app.exit
     assert walked >= 40  # every focusable widget of the seven views
-    assert pressed == set(KEYS)
+    assert pressed == {*KEYS, "?", "q"}
 
 
 async def test_no_view_opens_or_comes_back_with_the_focus_in_a_text_field(
