@@ -156,3 +156,38 @@ def test_a_finished_conversion_leaves_no_scratch(mlp, tmp_path):
     _wait_for(proc, "wrote")
     assert proc.wait(timeout=120) == 0
     assert _leftovers(tmpdir) == []
+
+
+STUDIO_THAT_WAITS = """
+import sys, time
+from pathlib import Path
+from tfstudio.convert.job import ConvertOptions
+from tfstudio.convert.supervisor import ConversionWorker
+from tfstudio.models.source import probe_source
+
+worker = ConversionWorker(probe_source(sys.argv[1]), None, None, ConvertOptions())
+worker.prepare()  # the Keras export is in the scratch folder now
+print(worker.pid, flush=True)
+time.sleep(600)  # idle between requests, until killed
+"""
+
+
+def test_a_studio_killed_while_its_worker_is_idle_leaves_no_scratch(mlp, tmp_path):
+    """The worker reads the end of its connection at once and leaves: it removes the
+    scratch on its way out too, not only its parent-watch thread (every 0.5 s)."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    for attempt in range(3):
+        studio = subprocess.Popen(
+            [sys.executable, "-c", STUDIO_THAT_WAITS, str(mlp.h5)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TMPDIR": str(tmpdir)},
+        )
+        assert studio.stdout is not None
+        worker = int(studio.stdout.readline())
+        assert [p.name for p in tmpdir.iterdir() if p.name.startswith("tfstudio-convert-")]
+        studio.kill()
+        studio.wait(timeout=30)
+        assert _gone(worker, 10), "the worker outlived its studio"
+        assert _leftovers(tmpdir) == [], f"attempt {attempt}"

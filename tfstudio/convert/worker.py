@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 PARENT_POLL_S = 0.5
 """How often the worker checks that the studio process still exists."""
@@ -37,6 +37,10 @@ PARENT_POLL_S = 0.5
 SCRATCH_TRIES = 5
 """How many times a dying worker takes back a scratch folder its converter made again."""
 
+_PARENT = [os.getppid()]
+"""The studio's pid, read when the worker starts."""
+_LEAVING = threading.Lock()
+"""Held by the thread that ends the process (see `_leave`)."""
 _SCRATCH: list[Path] = []
 """The conversion's scratch folder, once known: the worker removes it if its studio dies."""
 
@@ -187,16 +191,33 @@ def _flex_here() -> bool:
 
 def _exit_with_parent() -> None:
     """Ends this process soon after the studio's process is gone (killed, crashed)."""
-    parent = os.getppid()
 
     def watch() -> None:
         while True:
             time.sleep(PARENT_POLL_S)
-            if os.getppid() != parent:
-                remove_scratch(_SCRATCH)
-                os._exit(3)
+            if _studio_gone():
+                _leave(3, studio_gone=True)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _studio_gone() -> bool:
+    return os.getppid() != _PARENT[0]
+
+
+def _leave(code: int, *, studio_gone: bool) -> NoReturn:
+    """Ends the process; when the studio is gone, removes the scratch folder first.
+
+    Both the main thread (its connection ended) and the parent watch may get
+    here; the lock makes the second wait while the first removes the folder,
+    so the process never ends half way through that.
+    """
+    _LEAVING.acquire()
+    if studio_gone or _studio_gone():
+        remove_scratch(_SCRATCH)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def remove_scratch(folders: list[Path]) -> None:
@@ -220,8 +241,13 @@ def remove_scratch(folders: list[Path]) -> None:
             shutil.rmtree(doomed, ignore_errors=True)
 
 
-def serve(conn: Connection) -> None:
-    """Answers requests on `conn` until ("exit",) or the studio closes its end."""
+def serve(conn: Connection) -> bool:
+    """Answers requests on `conn` until ("exit",) or the studio closes its end.
+
+    Returns True when asked to exit; False when the connection ended without
+    that, which only a studio that is gone (killed, before the kernel even
+    re-parents this process) does.
+    """
     from tfstudio.errors import TfStudioError
 
     session = _Session(conn)
@@ -230,9 +256,9 @@ def serve(conn: Connection) -> None:
             try:
                 request = conn.recv()
             except (EOFError, OSError):
-                return
+                return False
             if request[0] == "exit":
-                return
+                return True
             try:
                 handlers: dict[str, Callable[[Any], Any]] = {
                     "warm": session.warm,
@@ -245,7 +271,10 @@ def serve(conn: Connection) -> None:
             except Exception as exc:  # noqa: BLE001 - a bug here must still answer the studio
                 traceback.print_exc()
                 reply = ("error", ("ConversionError", f"{type(exc).__name__}: {exc}", None))
-            conn.send(reply)
+            try:
+                conn.send(reply)
+            except OSError:
+                return False
     finally:
         session.close()
 
@@ -258,12 +287,11 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # A native crash then leaves a Python stack in the log, naming where it happened.
     faulthandler.enable()
+    _PARENT[0] = os.getppid()
     _exit_with_parent()
-    serve(Connection(int(argv[1])))
-    sys.stdout.flush()
-    sys.stderr.flush()
+    asked = serve(Connection(int(argv[1])))
     # Skip TensorFlow's slow teardown: everything worth keeping is already sent.
-    os._exit(0)
+    _leave(0, studio_gone=not asked)
 
 
 if __name__ == "__main__":
