@@ -145,6 +145,9 @@ def _dialog(make: Any) -> Any:
         pilot.app.push_screen(make())
         await pilot.pause(0.3)
         await pilot.app.workers.wait_for_complete()
+        # A focused field's cursor blinks: a picture taken in the off phase differs.
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
         await pilot.pause(0.3)
 
     return run_before
