@@ -7,13 +7,15 @@
 #   --fast          `pytest -m fast`: no TensorFlow conversion child, no dockerd, no
 #                   container image, no slow scenario; still real LiteRT, agents as
 #                   subprocesses, loopback sshd and Textual's Pilot. A few minutes at most.
-# The full tier runs as three pytest processes side by side, split by marks the tier hook
+# The full tier runs as four pytest processes side by side, split by marks the tier hook
 # sets: TensorFlow without Docker; Docker (with or without TensorFlow) and the slow
-# scenarios that need neither; the rest. Every container of the run is the Docker
-# process's, so the tests that check no container is left see only their own; a test that checks no conversion child is left looks at its
-# own process's children. Pytest arguments (a path, -k, --durations=15) go to all three
-# (one pytest runs them when they hold a -m of their own). To debug a test (--pdb), run
-# .venv/bin/python -m pytest directly.
+# scenarios that need neither; the rest in two parts (tests/plugins/tiers.SECOND_PART).
+# Every container of the run is the Docker process's, so the tests that check no
+# container is left see only their own; a test that checks no conversion child is left
+# looks at its own process's children. The fast tier runs as two processes (the
+# second part, and the rest). Pytest arguments (a path, -k, --durations=15) go to every
+# process (one pytest runs them when they hold a -m of their own). To debug a test
+# (--pdb), run .venv/bin/python -m pytest directly.
 # Both tiers read generated models from the per-machine model cache ($TFSTUDIO_TEST_CACHE,
 # default /var/tmp/tfstudio-test-cache; tests/helpers/model_cache.py). On a cold cache a
 # run builds the models it needs once, with TensorFlow in the pytest process, and says so
@@ -30,19 +32,22 @@ echo "== ruff check";          .venv/bin/ruff check tfstudio edge_agent tests sc
 echo "== mypy";                .venv/bin/mypy
 echo "== import contracts";    .venv/bin/lint-imports --no-cache
 pytest=(.venv/bin/python -m pytest)
-if [ "$fast" = 1 ]; then
-  echo "== pytest: the fast tier"
-  exec "${pytest[@]}" -m fast "$@"
-fi
 for arg in "$@"; do
   case "$arg" in -m*) echo "== pytest $*"; exec "${pytest[@]}" "$@" ;; esac  # your own -m
 done
-groups=(
-  "needs_tf and not needs_docker"
-  "needs_docker or (needs_time and not needs_tf)"
-  "not needs_tf and not needs_docker and not needs_time"
-)
-echo "== pytest: the full tier, in ${#groups[@]} processes (the others' output follows)"
+if [ "$fast" = 1 ]; then
+  groups=("fast and not second_part" "fast and second_part")
+  echo "== pytest: the fast tier, in ${#groups[@]} processes (the other's output follows)"
+else
+  rest="not needs_tf and not needs_docker and not needs_time"
+  groups=(
+    "needs_tf and not needs_docker"
+    "needs_docker or (needs_time and not needs_tf)"
+    "$rest and not second_part"
+    "$rest and second_part"
+  )
+  echo "== pytest: the full tier, in ${#groups[@]} processes (the others' output follows)"
+fi
 # Job control: each background pytest gets its own process group and keeps the default
 # SIGINT, which tests send to the CLIs they start (a background job of a script has it
 # ignored, and its children would inherit that).

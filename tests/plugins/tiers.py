@@ -92,6 +92,13 @@ that process's, so the checks of what containers are left hold) with the slow
 scenarios that need neither, which balances the three; and the rest."""
 
 
+SECOND_PART = ("tests/tui/", "tests/agent/")
+"""The rest of the suite (no TensorFlow, Docker or slow scenario) runs as two processes:
+these folders' tests get the `second_part` mark. Those tests mostly wait (Textual's
+screens, agents as subprocesses), so two processes finish them sooner than one even on
+two busy cores; the split keeps the two near the same length (about 6 minutes each)."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "fast: set by the tier hook: needs no TensorFlow child, dockerd or image"
@@ -103,6 +110,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line(
             "markers", f"{mark}: set by the tier hook: uses {' or '.join(fixtures)}"
         )
+    config.addinivalue_line(
+        "markers", f"second_part: set by the tier hook: under {' or '.join(SECOND_PART)}"
+    )
 
 
 def tier_of(fixturenames: list[str]) -> tuple[str, list[str]]:
@@ -126,6 +136,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for mark, fixtures in NEEDS.items():
             if any(name in why for name in fixtures):
                 item.add_marker(mark)
+        if item.nodeid.startswith(SECOND_PART):
+            item.add_marker("second_part")
         counts[tier] += 1
         reasons.update(why)
     config.stash[_COUNTS] = counts, reasons
