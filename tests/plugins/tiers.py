@@ -86,10 +86,10 @@ NEEDS = {
     "needs_time": ("slow_scenario",),
 }
 """Marks for the tests that need TensorFlow or the Docker Engine, or take minutes
-({mark: its fixtures}). scripts/check.sh runs the full tier as three pytest processes
+({mark: its fixtures}). scripts/check.sh runs the full tier as four pytest processes
 side by side on them: TensorFlow without Docker; Docker (every container of the run is
 that process's, so the checks of what containers are left hold) with the slow
-scenarios that need neither, which balances the three; and the rest."""
+scenarios that need neither; and the rest, in two parts (SECOND_PART)."""
 
 
 SECOND_PART = ("tests/tui/", "tests/agent/")

@@ -97,7 +97,19 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 12
             return value
         await pilot.pause(0.1)
     await asyncio.sleep(0)
-    pytest.fail(f"timed out after {timeout:g}s waiting for {condition}")
+    pytest.fail(
+        f"timed out after {timeout:g}s waiting for {condition}; the screen then:\n"
+        + _screen_now(pilot.app)
+    )
+
+
+def _screen_now(app: Any) -> str:
+    from tests.tui.screen_text import screen_text
+
+    try:
+        return f"{type(app.screen).__name__}\n{screen_text(app)}"
+    except Exception as exc:  # noqa: BLE001 - a failure message must not fail itself
+        return f"(not readable: {exc!r})"
 
 
 def table_rows(app: StudioApp, selector: str) -> list[list[str]]:
