@@ -7,6 +7,7 @@ Jobs run in the busybox test image (scripts/docker-test-env.sh builds it).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.tui.conftest import NO_DOCKER, Recorder, add_locked_device, table_row
 from tfstudio.operations import StageStarted
 from tfstudio.studio.training_types import TrainRequest
 from tfstudio.tui.app import StudioApp
+from tfstudio.tui.messages import JobsRead
 from tfstudio.tui.modals.confirm import ConfirmModal
 from tfstudio.tui.modals.new_job import NewJobModal
 from tfstudio.tui.screens.jobs import JobsScreen
@@ -272,3 +274,10 @@ async def test_an_engine_picked_with_an_encrypted_key_asks_its_passphrase(
         state = _text(screen.query_one("#engine-state", Static))
         assert "gpubox" in state and "docker" in state and "fix:" in state
         assert not isinstance(app.screen, PassphraseModal)
+        # A read that started before the answer comes back late, still locked: it is
+        # stale (the passphrase is known now), so nothing asks again or shows "locked".
+        stale = replace(screen.board, reachable=False, needs_passphrase=str(device.key))
+        screen.post_message(JobsRead(stale))
+        await pilot.pause(0.5)
+        assert not isinstance(app.screen, PassphraseModal)
+        assert screen.board is not None and screen.board.needs_passphrase is None

@@ -62,13 +62,20 @@ class Connector:
             self._known[key_path] = passphrase
             self._missing.discard(key_path)
 
+    def knows(self, key_path: str) -> bool:
+        """True when this session holds a passphrase for `key_path`."""
+        with self._state_lock:
+            return key_path in self._known
+
     def missing_passphrases(self) -> list[str]:
         """Returns (and forgets) the key paths that needed a passphrase nobody gave.
 
         A front end calls it after a fan-out whose devices failed to connect.
         """
         with self._state_lock:
-            found = sorted(self._missing)
+            # A connect that began before a passphrase was given may record its miss
+            # after: a key known by now is not asked for again.
+            found = sorted(self._missing - self._known.keys())
             self._missing.clear()
             return found
 

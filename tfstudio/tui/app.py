@@ -193,6 +193,12 @@ class StudioApp(App[int]):
         elif isinstance(error, PassphraseRequired):
             from tfstudio.tui.modals.passphrase import PassphraseModal
 
+            if any(
+                isinstance(s, PassphraseModal) and s.key_path == error.key_path
+                for s in self.screen_stack
+            ):
+                return  # already asked: one dialog per key, its answer serves both
+
             def answered(secret: str | None) -> None:
                 if secret is not None:
                     self.studio.connector.remember(error.key_path, secret)

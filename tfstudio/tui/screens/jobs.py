@@ -186,13 +186,21 @@ class JobsScreen(EngineActions, StudioScreen):
     def on_images_read(self, message: ImagesRead) -> None:
         self.image_refs = message.refs
 
+    def ask_missing_passphrases(self) -> None:
+        """Nothing here: the engine's key is asked for once, when its board comes back
+        locked (`on_jobs_read`); a second dialog from a read's worker ending would
+        stack over the first."""
+
     def on_jobs_read(self, message: JobsRead) -> None:
         board = message.board
-        if board.needs_passphrase:
+        key = board.needs_passphrase
+        if key and not board.passphrase_wrong and self.studio.connector.knows(key):
+            return  # a read begun before the passphrase was given: the next one uses it
+        if key:
             # Asked here, once: not again by the screens' after-fan-out question.
             self.studio.connector.missing_passphrases()
             if not self.asking:
-                self._ask_passphrase(board.needs_passphrase, board.passphrase_wrong)
+                self._ask_passphrase(key, board.passphrase_wrong)
         first_reach = board.reachable and (self.board is None or not self.board.reachable)
         self.board = board
         old = self.jobs
