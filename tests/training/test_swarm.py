@@ -291,7 +291,7 @@ def test_stop_and_kill_act_on_the_whole_group(swarm, workspace: Path) -> None:
         assert [(w.exit_code, w.stopped_by) for w in ended.workers] == [(code, by)] * 3
         assert outcome.provenance is not None and outcome.provenance.final
         assert outcome.provenance.exit_code == code
-        assert worker_containers(swarm) == []
+        assert worker_containers(swarm) == [], f"{action}: the engine still lists them"
         training.remove(job.job_id)
     assert training.jobs() == []
 

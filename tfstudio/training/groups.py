@@ -35,9 +35,10 @@ from tfstudio.training.workers import WORKER, WorkerInfo, group_state, worker_fr
 
 STOP_WAIT_S = 30.0
 """Beyond the grace period, how long `stop` waits for the swarm to report the workers ended."""
-CONTAINERS_WAIT_S = 20.0
+CONTAINERS_WAIT_S = 60.0
 """At least this long, once the swarm says the workers ended, `stop` waits for the engine to
-list their containers as stopped too (seconds under a heavily loaded engine)."""
+list their containers as stopped too (it returns as soon as they are): a loaded engine
+listed them as running for more than 20 s after the swarm reported their exit codes."""
 
 
 def list_groups(
