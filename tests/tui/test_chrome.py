@@ -23,6 +23,9 @@ async def test_every_view_shows_the_view_keys_and_help_and_quit(
         for key, title in zip("1234567", TITLES, strict=True):
             await pilot.press(key)
             await wait_for(pilot, lambda t=title: f"[{t}]" in screen_text(app).splitlines()[0])
+            # A shown view's footer is composed a moment after its header (longer on a
+            # loaded machine): wait for it, then read both.
+            await wait_for(pilot, lambda: "q Quit" in screen_text(app).splitlines()[-1], 30)
             lines = screen_text(app).splitlines()
             for other in TITLES:
                 assert other in lines[0], (title, lines[0])

@@ -201,9 +201,11 @@ def kill_group(client: EngineClient, job: JobInfo) -> JobInfo:
             try:
                 with client.call(f"killing worker {worker.index} of job {job.job_id}"):
                     client.api.kill(worker.container_id)
-                continue
             except (EngineError, docker.errors.NotFound):
                 pass  # it ended meanwhile, or its container went: the swarm stops it below
+        # Parked too, killed or not: the label update can roll the service out to a new
+        # task (seen: three workers running again after a kill), and a parked service's
+        # tasks cannot be placed anywhere.
         park(client, worker.service_id, "kill")
     return _until_ended(client, job, STOP_WAIT_S + _grace_s(client, job))
 

@@ -289,10 +289,13 @@ def park(client: EngineClient, service: str, by: str) -> None:
 
 
 def label_stopped(client: EngineClient, service: str, by: str) -> None:
-    """Labels a worker's service as stopped by tfstudio (`by`) without touching its task.
+    """Labels a worker's service as stopped by tfstudio (`by`).
 
     Set before a worker's container is killed, so that its end is not read as
-    a failure. A service already gone is not an error. Raises EngineError.
+    a failure. The update rolls the service out to a new task (the engine
+    rewrites the task template it merges), so the caller parks the service
+    next (`park`): its new task can then be placed nowhere. A service already
+    gone is not an error. Raises EngineError.
     """
     docker = docker_sdk()
     with contextlib.suppress(docker.errors.NotFound), client.call(f"labelling {service}"):
