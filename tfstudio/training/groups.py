@@ -24,7 +24,6 @@ from tfstudio.training.errors import EngineError, JobError
 from tfstudio.training.jobs import JobInfo, list_jobs, match_job
 from tfstudio.training.swarm import (
     engine_node,
-    label_stopped,
     node_names,
     park,
     remove_network,
@@ -35,10 +34,10 @@ from tfstudio.training.workers import WORKER, WorkerInfo, group_state, worker_fr
 
 STOP_WAIT_S = 30.0
 """Beyond the grace period, how long `stop` waits for the swarm to report the workers ended."""
-CONTAINERS_WAIT_S = 60.0
+CONTAINERS_WAIT_S = 20.0
 """At least this long, once the swarm says the workers ended, `stop` waits for the engine to
-list their containers as stopped too (it returns as soon as they are): a loaded engine
-listed them as running for more than 20 s after the swarm reported their exit codes."""
+list their containers as stopped too (it returns as soon as they are; seconds under a
+heavily loaded engine)."""
 
 
 def list_groups(
@@ -196,17 +195,16 @@ def kill_group(client: EngineClient, job: JobInfo) -> JobInfo:
     for worker in job.workers:
         if worker.ended:
             continue
+        # Parked first (labelled "stopped by kill" and pinned to no node, in one update):
+        # any update rolls the service out to a new task, and a parked one's cannot be
+        # placed anywhere, so no worker starts again behind the kill.
+        park(client, worker.service_id, "kill")
         if worker.container_id and worker.node_id == here and worker.state == "running":
-            label_stopped(client, worker.service_id, "kill")
             try:
                 with client.call(f"killing worker {worker.index} of job {job.job_id}"):
                     client.api.kill(worker.container_id)
             except (EngineError, docker.errors.NotFound):
-                pass  # it ended meanwhile, or its container went: the swarm stops it below
-        # Parked too, killed or not: the label update can roll the service out to a new
-        # task (seen: three workers running again after a kill), and a parked service's
-        # tasks cannot be placed anywhere.
-        park(client, worker.service_id, "kill")
+                pass  # it ended meanwhile, or its container went: the swarm stops it
     return _until_ended(client, job, STOP_WAIT_S + _grace_s(client, job))
 
 

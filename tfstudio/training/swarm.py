@@ -288,28 +288,6 @@ def park(client: EngineClient, service: str, by: str) -> None:
                 raise
 
 
-def label_stopped(client: EngineClient, service: str, by: str) -> None:
-    """Labels a worker's service as stopped by tfstudio (`by`).
-
-    Set before a worker's container is killed, so that its end is not read as
-    a failure. The update rolls the service out to a new task (the engine
-    rewrites the task template it merges), so the caller parks the service
-    next (`park`): its new task can then be placed nowhere. A service already
-    gone is not an error. Raises EngineError.
-    """
-    docker = docker_sdk()
-    with contextlib.suppress(docker.errors.NotFound), client.call(f"labelling {service}"):
-        current = client.api.inspect_service(service)
-        labels = dict((current.get("Spec") or {}).get("Labels") or {})
-        if STOPPED_BY in labels:
-            return
-        labels[STOPPED_BY] = by
-        labels[STOPPED_AT] = str(time.time_ns())
-        client.api.update_service(
-            service, current["Version"]["Index"], labels=labels, fetch_current_spec=True
-        )
-
-
 def remove_service(client: EngineClient, service: str) -> None:
     """Removes a worker's service (its tasks and containers go with it); gone is fine.
 
